@@ -1,0 +1,575 @@
+# The server side of bluegreen-action. script.ts puts the run's parameters above this text as
+# read-only BG_* variables (quoted by one tested function) and sends the whole script to
+# `bash -s` over SSH, so nothing but state is left on the server.
+#
+# State lives here, on the server, so any runner sees the truth:
+#   $STATE_DIR/nginx/<app>.conf    the proxy's config of the app; its first line names the live slot
+#   $STATE_DIR/apps/<app>/history.jsonl   one JSON line per deploy, rollback and removal
+#   $STATE_DIR/apps/<app>/images   image IDs deployed, oldest first (for pruning)
+#   labels bluegreen.* on the <app>-blue and <app>-green containers
+#
+# Output: progress lines as they happen, then one JSON result between the RESULT markers.
+# Exit codes: 0 done, 1 unexpected failure, 2 server not usable (no docker, lock timeout, bad state),
+# 3 the new version failed its health check, 4 the proxy switch failed and was undone,
+# 5 nothing to roll back to.
+
+set -Eeuo pipefail
+umask 077
+
+readonly RESULT_BEGIN='::bluegreen-result-begin::'
+readonly RESULT_END='::bluegreen-result-end::'
+readonly LABEL=bluegreen
+
+STATE_DIR=${BG_STATE_DIR/#\~/$HOME}
+readonly STATE_DIR
+readonly CONF_DIR=$STATE_DIR/nginx
+readonly APP_DIR=$STATE_DIR/apps/$BG_APP
+readonly CONF_FILE=$CONF_DIR/$BG_APP.conf
+
+OUTCOME=failed
+ERROR=''
+EXIT_CODE=0
+PHASE=start
+PREVIOUS_SLOT=''
+ACTIVE_SLOT=''
+CANDIDATE=''
+CANDIDATE_SLOT=''
+CANDIDATE_STARTED=0
+SWITCHED=0
+ENV_FILE=''
+LOG_TAIL=''
+RESULT_SENT=0
+HEALTH=()
+PHASES=()
+HISTORY=()
+LIVE_INFO=''
+
+now_ms() {
+  if [[ -n ${EPOCHREALTIME:-} ]]; then
+    local t=${EPOCHREALTIME//[.,]/}
+    echo $((t / 1000))
+  else
+    date +%s%3N
+  fi
+}
+START_MS=$(now_ms)
+readonly START_MS
+
+log() { printf '[%s] %s\n' "$PHASE" "$*"; }
+
+json_str() {
+  local s=$1
+  s=${s//\\/\\\\}
+  s=${s//\"/\\\"}
+  s=${s//$'\n'/\\n}
+  s=${s//$'\r'/\\r}
+  s=${s//$'\t'/\\t}
+  s=$(printf '%s' "$s" | tr -d '\000-\010\013\014\016-\037')
+  printf '"%s"' "$s"
+}
+
+json_or_null() { if [[ -n $1 ]]; then json_str "$1"; else printf 'null'; fi; }
+
+join_by() {
+  local sep=$1 first=1 item
+  shift
+  for item in "$@"; do
+    if ((first)); then first=0; else printf '%s' "$sep"; fi
+    printf '%s' "$item"
+  done
+}
+
+container_name() { printf '%s-%s' "$BG_APP" "$1"; }
+other_slot() { if [[ $1 == blue ]]; then echo green; else echo blue; fi; }
+
+# --- result and failure -------------------------------------------------------------------------
+
+emit_result() {
+  ((RESULT_SENT)) && return 0
+  RESULT_SENT=1
+  local image_id=''
+  if [[ -n $CANDIDATE ]]; then
+    image_id=$(docker inspect -f '{{.Image}}' "$CANDIDATE" 2>/dev/null || true)
+  fi
+  printf '%s\n' "$RESULT_BEGIN"
+  printf '{"version":1,"command":%s,"app":%s,"outcome":%s,"exitCode":%d,"error":%s,"failedPhase":%s,' \
+    "$(json_str "$BG_COMMAND")" "$(json_str "$BG_APP")" "$(json_str "$OUTCOME")" "$EXIT_CODE" \
+    "$(json_or_null "$ERROR")" "$(if [[ $OUTCOME == failed ]]; then json_str "$PHASE"; else printf null; fi)"
+  printf '"previousSlot":%s,"activeSlot":%s,"candidate":%s,"imageId":%s,' \
+    "$(json_or_null "$PREVIOUS_SLOT")" "$(json_or_null "$ACTIVE_SLOT")" "$(json_or_null "$CANDIDATE")" \
+    "$(json_or_null "${image_id:-${BG_IMAGE_ID:-}}")"
+  printf '"health":[%s],"phasesMs":{%s},"totalMs":%d,"logTail":%s,"live":%s,"history":[%s]}\n' \
+    "$(join_by , "${HEALTH[@]}")" "$(join_by , "${PHASES[@]}")" $(($(now_ms) - START_MS)) \
+    "$(json_or_null "$LOG_TAIL")" "${LIVE_INFO:-null}" "$(join_by , "${HISTORY[@]}")"
+  printf '%s\n' "$RESULT_END"
+}
+
+# Removes a candidate that never got traffic; the live slot is left exactly as it was.
+discard_candidate() {
+  [[ -n $CANDIDATE ]] && ((CANDIDATE_STARTED)) && ((!SWITCHED)) || return 0
+  LOG_TAIL=$(docker logs --tail 40 "$CANDIDATE" 2>&1 || true)
+  if [[ $BG_COMMAND == rollback ]]; then
+    docker stop --time "$BG_STOP_TIMEOUT" "$CANDIDATE" >/dev/null 2>&1 || true
+    log "stopped $CANDIDATE again; ${PREVIOUS_SLOT:-no slot} is still live"
+  else
+    docker rm --force "$CANDIDATE" >/dev/null 2>&1 || true
+    log "removed $CANDIDATE; ${PREVIOUS_SLOT:-no slot} is still live"
+  fi
+}
+
+fail() { # fail EXIT_CODE MESSAGE
+  EXIT_CODE=$1 ERROR=$2 OUTCOME=failed
+  trap - ERR
+  log "error: $ERROR"
+  discard_candidate
+  ACTIVE_SLOT=$(live_slot 2>/dev/null || true)
+  record_history
+  emit_result
+  exit "$EXIT_CODE"
+}
+
+on_unexpected() { # on_unexpected STATUS LINE COMMAND
+  fail 1 "unexpected failure (exit $1) at deploy.sh line $2: $3"
+}
+
+cleanup() {
+  if [[ -n $ENV_FILE ]]; then rm -f "$ENV_FILE"; fi
+}
+
+run_phase() { # run_phase NAME COMMAND...: runs a step and records its duration
+  PHASE=$1
+  shift
+  local t0
+  t0=$(now_ms)
+  "$@"
+  PHASES+=("$(json_str "$PHASE"):$(($(now_ms) - t0))")
+}
+
+# --- server, lock, proxy --------------------------------------------------------------------------
+
+check_server() {
+  command -v docker >/dev/null 2>&1 || fail 2 "docker is not installed on this server (or not on the PATH of $(id -un))"
+  local problem
+  if ! problem=$(docker version --format '{{.Server.Version}}' 2>&1); then
+    fail 2 "$(id -un) cannot use docker on this server: ${problem##*$'\n'} (add the user to the docker group?)"
+  fi
+  command -v flock >/dev/null 2>&1 || fail 2 "flock is not installed on this server (package util-linux)"
+  mkdir -p "$CONF_DIR" "$APP_DIR"
+  chmod 755 "$STATE_DIR" "$CONF_DIR"
+}
+
+take_lock() {
+  exec 9>>"$APP_DIR/lock"
+  if ! flock -n 9; then
+    log "another run for $BG_APP holds the lock; waiting up to ${BG_LOCK_TIMEOUT}s"
+    flock -w "$BG_LOCK_TIMEOUT" 9 || fail 2 "another run for $BG_APP still held the lock after ${BG_LOCK_TIMEOUT}s; nothing was changed"
+  fi
+}
+
+ensure_network() {
+  docker network inspect "$BG_NETWORK" >/dev/null 2>&1 && return 0
+  log "creating network $BG_NETWORK"
+  docker network create "$BG_NETWORK" >/dev/null
+}
+
+ensure_proxy() {
+  local state
+  state=$(docker inspect -f '{{.State.Running}}' "$BG_PROXY_NAME" 2>/dev/null || true)
+  if [[ -z $state ]]; then
+    log "creating proxy $BG_PROXY_NAME ($BG_PROXY_IMAGE) publishing ${BG_PROXY_PORTS[*]}"
+    local args=(run --detach --name "$BG_PROXY_NAME" --network "$BG_NETWORK" --restart unless-stopped
+      --label "$LABEL.role=proxy" --volume "$CONF_DIR:/etc/nginx/conf.d:ro")
+    local port
+    for port in "${BG_PROXY_PORTS[@]}"; do args+=(--publish "$port"); done
+    local out
+    out=$(docker "${args[@]}" "$BG_PROXY_IMAGE" 2>&1) || fail 2 "cannot start the proxy: ${out##*$'\n'}"
+  elif [[ $state != true ]]; then
+    log "starting the stopped proxy $BG_PROXY_NAME"
+    docker start "$BG_PROXY_NAME" >/dev/null
+  fi
+  if ! docker inspect -f '{{range $name, $_ := .NetworkSettings.Networks}}{{$name}} {{end}}' "$BG_PROXY_NAME" | grep -qw -- "$BG_NETWORK"; then
+    log "connecting proxy $BG_PROXY_NAME to network $BG_NETWORK"
+    docker network connect "$BG_NETWORK" "$BG_PROXY_NAME"
+  fi
+  local i
+  for i in $(seq 1 50); do
+    [[ $(docker inspect -f '{{.State.Running}}' "$BG_PROXY_NAME") == true ]] && return 0
+    sleep 0.1
+  done
+  fail 2 "the proxy $BG_PROXY_NAME is not running: $(docker logs --tail 5 "$BG_PROXY_NAME" 2>&1 | tr '\n' ' ')"
+}
+
+# The live slot is the one the proxy config points at.
+live_slot() {
+  [[ -f $CONF_FILE ]] || return 0
+  sed -n '1s/^# bluegreen: .* slot=\([a-z]*\) .*/\1/p' "$CONF_FILE"
+}
+
+# --- the proxy's config ---------------------------------------------------------------------------
+
+render_proxy_config() { # render_proxy_config SLOT CONTAINER
+  local slot=$1 container=$2 upstream="bluegreen_${BG_APP//[^a-zA-Z0-9_]/_}"
+  local listen='listen 80;' names='_'
+  if ((${#BG_HOSTNAMES[@]} == 0)); then
+    listen='listen 80 default_server;'
+  else
+    names="${BG_HOSTNAMES[*]}"
+  fi
+  cat <<CONF
+# bluegreen: app=$BG_APP slot=$slot container=$container
+upstream $upstream {
+    server $container:$BG_CONTAINER_PORT;
+}
+server {
+    $listen
+    server_name $names;
+    location / {
+        proxy_pass http://$upstream;
+        proxy_set_header Host \$host;
+        proxy_set_header X-Real-IP \$remote_addr;
+        proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+        proxy_set_header X-Forwarded-Proto \$scheme;
+        add_header X-Bluegreen-Slot $slot always;
+    }
+}
+CONF
+}
+
+PROXY_COMPLAINT=''
+
+proxy_test_and_reload() { # sets PROXY_COMPLAINT and returns 1 when nginx refuses the config
+  local out
+  if ! out=$(docker exec "$BG_PROXY_NAME" nginx -t 2>&1); then
+    PROXY_COMPLAINT=$(printf '%s\n' "$out" | grep -v 'test failed' | tail -n 2 | tr '\n' ' ')
+    return 1
+  fi
+  docker exec "$BG_PROXY_NAME" nginx -s reload >/dev/null
+}
+
+# Points the proxy at SLOT (or drops the app's config when SLOT is empty); puts the previous
+# config back when nginx refuses the new one. One lock serialises this across apps.
+point_proxy_at() { # point_proxy_at SLOT
+  local slot=$1 had_config=0 status=0
+  exec 8>>"$STATE_DIR/proxy.lock"
+  flock -w 60 8 || fail 2 "the proxy config lock stayed busy for 60s"
+  if [[ -f $CONF_FILE ]]; then
+    had_config=1
+    cp -p "$CONF_FILE" "$CONF_FILE.prev"
+  fi
+  if [[ -n $slot ]]; then
+    render_proxy_config "$slot" "$(container_name "$slot")" >"$CONF_FILE.new"
+    chmod 644 "$CONF_FILE.new"
+    mv -f "$CONF_FILE.new" "$CONF_FILE"
+  else
+    rm -f "$CONF_FILE"
+  fi
+  if ! proxy_test_and_reload; then
+    if ((had_config)); then mv -f "$CONF_FILE.prev" "$CONF_FILE"; else rm -f "$CONF_FILE"; fi
+    log "nginx refused the new config: $PROXY_COMPLAINT; the previous config is back"
+    status=1
+  fi
+  rm -f "$CONF_FILE.prev"
+  flock -u 8
+  return "$status"
+}
+
+# --- the candidate and its health -----------------------------------------------------------------
+
+label_args() {
+  printf '%s\n' --label "$LABEL.app=$BG_APP" --label "$LABEL.slot=$1" --label "$LABEL.image=$BG_IMAGE" \
+    --label "$LABEL.image-id=$BG_IMAGE_ID" --label "$LABEL.config=$BG_CONFIG_HASH" \
+    --label "$LABEL.git-sha=$BG_GIT_SHA" --label "$LABEL.run-url=$BG_RUN_URL" \
+    --label "$LABEL.deployed-at=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+}
+
+start_candidate() {
+  CANDIDATE_SLOT=$(other_slot "${PREVIOUS_SLOT:-green}")
+  CANDIDATE=$(container_name "$CANDIDATE_SLOT")
+  if docker inspect "$CANDIDATE" >/dev/null 2>&1; then
+    log "removing the old $CANDIDATE_SLOT container $CANDIDATE"
+    docker rm --force "$CANDIDATE" >/dev/null
+  fi
+  local args=(run --detach --name "$CANDIDATE" --network "$BG_NETWORK" --restart unless-stopped)
+  local line
+  while IFS= read -r line; do args+=("$line"); done < <(label_args "$CANDIDATE_SLOT")
+  local volume
+  for volume in "${BG_VOLUMES[@]}"; do args+=(--volume "$volume"); done
+  if [[ -n $BG_ENV ]]; then
+    ENV_FILE=$(mktemp "$APP_DIR/.env.XXXXXX")
+    printf '%s\n' "$BG_ENV" >"$ENV_FILE"
+    args+=(--env-file "$ENV_FILE")
+  fi
+  args+=("${BG_DOCKER_ARGS[@]}" "$BG_IMAGE_ID")
+  log "starting $CANDIDATE from $BG_IMAGE (${BG_IMAGE_ID:7:12})"
+  CANDIDATE_STARTED=1
+  local out
+  out=$(docker "${args[@]}" 2>&1) || fail 2 "docker run of $CANDIDATE failed: ${out##*$'\n'}"
+  cleanup
+  ENV_FILE=''
+}
+
+health_try() { # prints "STATUS" or "error:MESSAGE"
+  local url="http://$CANDIDATE:$BG_CONTAINER_PORT$BG_HEALTH_PATH" out status
+  out=$(docker exec "$BG_PROXY_NAME" timeout "$BG_HEALTH_TRY_TIMEOUT" wget -q -S -O /dev/null "$url" 2>&1) || true
+  status=$(printf '%s\n' "$out" | sed -n 's/^ *HTTP\/[0-9.]* \([0-9][0-9][0-9]\).*/\1/p' | tail -n 1)
+  if [[ -n $status ]]; then
+    echo "$status"
+  elif [[ -z $out ]]; then
+    echo "error:no answer within ${BG_HEALTH_TRY_TIMEOUT}s"
+  else
+    echo "error:$(printf '%s' "$out" | tail -n 1)"
+  fi
+}
+
+is_healthy_status() {
+  if [[ -n $BG_HEALTH_STATUS ]]; then
+    [[ $1 == "$BG_HEALTH_STATUS" ]]
+  else
+    [[ $1 =~ ^[23][0-9][0-9]$ ]]
+  fi
+}
+
+wait_until_healthy() {
+  local started deadline tries=0 streak=0 t0 answer latency state docker_health status error
+  started=$(now_ms)
+  deadline=$((started + BG_HEALTH_TIMEOUT_MS))
+  log "checking http://$CANDIDATE:$BG_CONTAINER_PORT$BG_HEALTH_PATH every ${BG_HEALTH_INTERVAL}s (needs $BG_HEALTH_SUCCESSES in a row, up to $((BG_HEALTH_TIMEOUT_MS / 1000))s)"
+  while :; do
+    state=$(docker inspect -f '{{.State.Status}} {{.State.ExitCode}} {{if .State.Health}}{{.State.Health.Status}}{{end}}' "$CANDIDATE" 2>/dev/null || echo 'gone 0')
+    if [[ $state != running* ]]; then
+      fail 3 "the new container $CANDIDATE stopped before it became healthy (${state% *})"
+    fi
+    docker_health=$(awk '{print $3}' <<<"$state")
+    tries=$((tries + 1))
+    t0=$(now_ms)
+    answer=$(health_try)
+    latency=$(($(now_ms) - t0))
+    status='' error=''
+    if [[ $answer == error:* ]]; then error=${answer#error:}; else status=$answer; fi
+    HEALTH+=("{\"try\":$tries,\"ms\":$((t0 - started)),\"status\":${status:-null},\"error\":$(json_or_null "$error"),\"latencyMs\":$latency}")
+    if [[ -n $status ]] && is_healthy_status "$status"; then
+      streak=$((streak + 1))
+    else
+      streak=0
+    fi
+    log "try $tries: ${status:-$error} (${latency}ms)${docker_health:+, docker health: $docker_health}"
+    if ((streak >= BG_HEALTH_SUCCESSES)) && [[ -z $docker_health || $docker_health == healthy ]]; then
+      log "$CANDIDATE is healthy after $(($(now_ms) - started))ms"
+      return 0
+    fi
+    if (($(now_ms) + BG_HEALTH_INTERVAL_MS > deadline)); then
+      fail 3 "the new version did not become healthy within $((BG_HEALTH_TIMEOUT_MS / 1000))s (last answer: ${status:-$error})"
+    fi
+    sleep "$BG_HEALTH_INTERVAL"
+  done
+}
+
+# After the reload, the proxy itself must answer from the new slot; else switch back.
+verify_through_proxy() {
+  local host=localhost out i
+  if ((${#BG_HOSTNAMES[@]} > 0)); then host=${BG_HOSTNAMES[0]/#\*/check}; fi
+  for i in $(seq 1 50); do
+    out=$(docker exec "$BG_PROXY_NAME" timeout "$BG_HEALTH_TRY_TIMEOUT" \
+      wget -q -S -O /dev/null --header "Host: $host" "http://127.0.0.1:80$BG_HEALTH_PATH" 2>&1 || true)
+    if grep -qi "X-Bluegreen-Slot: $CANDIDATE_SLOT" <<<"$out"; then
+      log "the proxy serves $CANDIDATE_SLOT (check $i)"
+      return 0
+    fi
+    sleep 0.1
+  done
+  log "the proxy does not answer from $CANDIDATE_SLOT: $(tail -n 1 <<<"$out")"
+  return 1
+}
+
+switch_proxy() {
+  if ! point_proxy_at "$CANDIDATE_SLOT"; then
+    fail 4 "nginx -t refused the config for $CANDIDATE_SLOT ($PROXY_COMPLAINT); the previous config is back"
+  fi
+  SWITCHED=1
+  ACTIVE_SLOT=$CANDIDATE_SLOT
+  log "proxy switched ${PREVIOUS_SLOT:-none} -> $CANDIDATE_SLOT"
+  if ! verify_through_proxy; then
+    SWITCHED=0
+    ACTIVE_SLOT=$PREVIOUS_SLOT
+    point_proxy_at "$PREVIOUS_SLOT" || true
+    fail 4 "after the reload the proxy did not answer from $CANDIDATE_SLOT; switched back to ${PREVIOUS_SLOT:-nothing}"
+  fi
+}
+
+previous_is_running() {
+  [[ -n $PREVIOUS_SLOT ]] && [[ $(docker inspect -f '{{.State.Running}}' "$(container_name "$PREVIOUS_SLOT")" 2>/dev/null) == true ]]
+}
+
+drain_previous() {
+  log "draining $(container_name "$PREVIOUS_SLOT") for ${BG_DRAIN_SECONDS}s"
+  sleep "$BG_DRAIN_SECONDS"
+}
+
+stop_previous() {
+  local old
+  old=$(container_name "$PREVIOUS_SLOT")
+  log "stopping $old (SIGTERM, SIGKILL after ${BG_STOP_TIMEOUT}s); kept for rollback"
+  docker stop --time "$BG_STOP_TIMEOUT" "$old" >/dev/null || log "warning: could not stop $old"
+}
+
+retire_previous() {
+  previous_is_running || return 0
+  run_phase drain drain_previous
+  run_phase stop stop_previous
+}
+
+prune_images() {
+  local list=$APP_DIR/images keep=() id in_use
+  touch "$list"
+  if [[ -n $BG_IMAGE_ID ]] && [[ $(tail -n 1 "$list") != "$BG_IMAGE_ID" ]]; then
+    grep -vxF "$BG_IMAGE_ID" "$list" >"$list.tmp" || true
+    printf '%s\n' "$BG_IMAGE_ID" >>"$list.tmp"
+    mv -f "$list.tmp" "$list"
+  fi
+  mapfile -t keep < <(tail -n "$BG_KEEP_IMAGES" "$list")
+  while IFS= read -r id; do
+    [[ -n $id ]] || continue
+    if printf '%s\n' "${keep[@]}" | grep -qxF "$id"; then continue; fi
+    in_use=$(docker ps -aq --filter "ancestor=$id" 2>/dev/null || true)
+    if [[ -z $in_use ]] && docker image inspect "$id" >/dev/null 2>&1; then
+      log "removing old image ${id:7:12}"
+      docker image rm --force "$id" >/dev/null 2>&1 || log "warning: could not remove image ${id:7:12}"
+    fi
+  done < <(head -n -"$BG_KEEP_IMAGES" "$list")
+  printf '%s\n' "${keep[@]}" >"$list"
+}
+
+record_history() {
+  [[ -d $APP_DIR ]] || return 0
+  local line
+  line=$(printf '{"time":"%s","command":%s,"outcome":%s,"image":%s,"imageId":%s,"from":%s,"to":%s,"gitSha":%s,"runUrl":%s,"error":%s}' \
+    "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(json_str "$BG_COMMAND")" "$(json_str "$OUTCOME")" \
+    "$(json_or_null "${BG_IMAGE:-}")" "$(json_or_null "$(docker inspect -f '{{.Image}}' "${CANDIDATE:-none}" 2>/dev/null || echo "${BG_IMAGE_ID:-}")")" \
+    "$(json_or_null "$PREVIOUS_SLOT")" "$(json_or_null "$ACTIVE_SLOT")" \
+    "$(json_or_null "$BG_GIT_SHA")" "$(json_or_null "$BG_RUN_URL")" "$(json_or_null "$ERROR")")
+  printf '%s\n' "$line" >>"$APP_DIR/history.jsonl"
+}
+
+describe_live() { # sets LIVE_INFO to a JSON object describing the live container, if any
+  local slot=$1 container
+  [[ -n $slot ]] || return 0
+  container=$(container_name "$slot")
+  LIVE_INFO=$(docker inspect -f '{"container":{{json .Name}},"running":{{.State.Running}},"imageId":{{json .Image}},"image":{{json (index .Config.Labels "bluegreen.image")}},"gitSha":{{json (index .Config.Labels "bluegreen.git-sha")}},"runUrl":{{json (index .Config.Labels "bluegreen.run-url")}},"deployedAt":{{json (index .Config.Labels "bluegreen.deployed-at")}}}' "$container" 2>/dev/null || true)
+}
+
+# --- commands -------------------------------------------------------------------------------------
+
+is_unchanged() { # the live slot already runs this exact image with this exact configuration
+  [[ -n $PREVIOUS_SLOT ]] || return 1
+  local labels
+  labels=$(docker inspect -f '{{.State.Running}} {{.Image}} {{index .Config.Labels "bluegreen.config"}}' "$(container_name "$PREVIOUS_SLOT")" 2>/dev/null) || return 1
+  [[ $labels == "true $BG_IMAGE_ID $BG_CONFIG_HASH" ]]
+}
+
+cmd_deploy() {
+  PREVIOUS_SLOT=$(live_slot)
+  ACTIVE_SLOT=$PREVIOUS_SLOT
+  log "live slot: ${PREVIOUS_SLOT:-none}"
+  if is_unchanged; then
+    OUTCOME=unchanged
+    CANDIDATE=$(container_name "$PREVIOUS_SLOT")
+    log "$CANDIDATE already runs ${BG_IMAGE_ID:7:12} with this configuration; nothing to switch"
+    return 0
+  fi
+  docker image inspect "$BG_IMAGE_ID" >/dev/null 2>&1 || fail 2 "image ${BG_IMAGE_ID:7:12} is not on this server"
+  run_phase start start_candidate
+  run_phase health wait_until_healthy
+  run_phase switch switch_proxy
+  OUTCOME=switched
+  retire_previous
+  run_phase prune prune_images
+}
+
+cmd_rollback() {
+  PREVIOUS_SLOT=$(live_slot)
+  ACTIVE_SLOT=$PREVIOUS_SLOT
+  [[ -n $PREVIOUS_SLOT ]] || fail 5 "$BG_APP has no live slot, so there is nothing to roll back from"
+  CANDIDATE_SLOT=$(other_slot "$PREVIOUS_SLOT")
+  CANDIDATE=$(container_name "$CANDIDATE_SLOT")
+  docker inspect "$CANDIDATE" >/dev/null 2>&1 ||
+    fail 5 "there is no previous version to roll back to ($CANDIDATE does not exist); nothing was changed"
+  log "rolling back $PREVIOUS_SLOT -> $CANDIDATE_SLOT ($(docker inspect -f '{{index .Config.Labels "bluegreen.image"}}' "$CANDIDATE"))"
+  PHASE=start
+  CANDIDATE_STARTED=1
+  docker start "$CANDIDATE" >/dev/null
+  run_phase health wait_until_healthy
+  run_phase switch switch_proxy
+  OUTCOME=switched
+  retire_previous
+}
+
+cmd_remove() {
+  PREVIOUS_SLOT=$(live_slot)
+  local found=0 slot container
+  if [[ -f $CONF_FILE ]]; then
+    found=1
+    if docker inspect "$BG_PROXY_NAME" >/dev/null 2>&1; then
+      point_proxy_at '' || fail 4 "nginx refused the config without $BG_APP; nothing was removed"
+    else
+      rm -f "$CONF_FILE"
+    fi
+    log "removed $BG_APP from the proxy"
+  fi
+  for slot in blue green; do
+    container=$(container_name "$slot")
+    if docker inspect "$container" >/dev/null 2>&1; then
+      found=1
+      docker rm --force "$container" >/dev/null
+      log "removed container $container"
+    fi
+  done
+  if [[ -f $APP_DIR/images ]]; then
+    local id
+    while IFS= read -r id; do
+      if [[ -z $id ]] || [[ -n $(docker ps -aq --filter "ancestor=$id") ]]; then continue; fi
+      if docker image rm --force "$id" >/dev/null 2>&1; then log "removed image ${id:7:12}"; fi
+    done <"$APP_DIR/images"
+    rm -f "$APP_DIR/images"
+  fi
+  ACTIVE_SLOT=''
+  OUTCOME=removed
+  ((found)) || log "$BG_APP was not deployed on this server; nothing to remove"
+}
+
+cmd_status() {
+  ACTIVE_SLOT=$(live_slot)
+  PREVIOUS_SLOT=$ACTIVE_SLOT
+  describe_live "$ACTIVE_SLOT"
+  if [[ -f $APP_DIR/history.jsonl ]]; then
+    mapfile -t HISTORY < <(tail -n 10 "$APP_DIR/history.jsonl")
+  fi
+  OUTCOME=unchanged
+  log "live slot: ${ACTIVE_SLOT:-none}"
+}
+
+main() {
+  trap 'on_unexpected $? $LINENO "$BASH_COMMAND"' ERR
+  trap cleanup EXIT
+  run_phase check check_server
+  if [[ $BG_COMMAND != status ]]; then run_phase lock take_lock; fi
+  case $BG_COMMAND in
+    deploy)
+      run_phase proxy ensure_network
+      run_phase proxy ensure_proxy
+      cmd_deploy
+      ;;
+    rollback)
+      run_phase proxy ensure_proxy
+      cmd_rollback
+      ;;
+    remove) cmd_remove ;;
+    status) cmd_status ;;
+    *) fail 2 "unknown command $BG_COMMAND" ;;
+  esac
+  PHASE=finish
+  [[ $BG_COMMAND == status ]] || record_history
+  [[ -n $LIVE_INFO ]] || describe_live "$ACTIVE_SLOT"
+  emit_result
+}
+
+main

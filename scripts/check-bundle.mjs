@@ -1,0 +1,16 @@
+// Checks the ncc bundle GitHub will run: the deploy script travelled with it, and no native addon
+// (ssh2's optional sshcrypto or cpu-features) slipped in: those are built for one Node ABI and one
+// platform, and ssh2's pure-JS code must be what runs on any runner.
+import { readdirSync, existsSync } from 'node:fs';
+
+const files = readdirSync('dist', { recursive: true }).map(String);
+const native = files.filter((f) => f.endsWith('.node'));
+const problems = [];
+if (native.length) problems.push(`native addons in dist/: ${native.join(', ')}`);
+if (!existsSync('dist/index.js')) problems.push('dist/index.js is missing');
+if (!existsSync('dist/deploy.sh')) problems.push('dist/deploy.sh is missing (src/remote/script.ts reads it next to the bundle)');
+if (problems.length) {
+  console.error(`check-bundle: ${problems.join('; ')}`);
+  process.exit(1);
+}
+console.log(`check-bundle: dist/ holds ${files.length} files, no native addons`);

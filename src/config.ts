@@ -1,0 +1,327 @@
+import { utils as sshUtils } from 'ssh2';
+import { parseDuration } from './duration';
+import { HostKeyPolicy, parseKnownHosts } from './hostkey';
+
+export type Command = 'deploy' | 'rollback' | 'remove' | 'status';
+
+export interface SshConfig {
+  host: string;
+  port: number;
+  user: string;
+  privateKey: string;
+  passphrase?: string;
+  hostKey: HostKeyPolicy;
+  connectTimeoutSeconds: number;
+  connectRetries: number;
+}
+
+export interface BuildConfig {
+  mode: 'auto' | 'always' | 'never';
+  context: string;
+  dockerfile?: string;
+  buildArgs: string[]; // KEY=VALUE
+  target?: string;
+}
+
+export interface HealthConfig {
+  path: string;
+  status?: number; // undefined: any 2xx or 3xx
+  successes: number;
+  intervalSeconds: number;
+  timeoutSeconds: number;
+  tryTimeoutSeconds: number;
+}
+
+/** Everything the server-side script needs; it becomes the script's read-only parameters. */
+export interface DeployConfig {
+  app: string;
+  hostnames: string[];
+  network: string;
+  proxyName: string;
+  proxyImage: string;
+  proxyPorts: string[];
+  containerPort: number;
+  env: string; // KEY=VALUE lines, validated; secret
+  volumes: string[];
+  dockerArgs: string[]; // argv words
+  health: HealthConfig;
+  drainSeconds: number;
+  stopTimeoutSeconds: number;
+  keepImages: number;
+  lockTimeoutSeconds: number;
+  stateDir: string;
+}
+
+export interface Config {
+  command: Command;
+  image: string;
+  ssh: SshConfig;
+  build: BuildConfig;
+  deploy: DeployConfig;
+  /** Values that must never appear in a log, output or summary. */
+  secrets: string[];
+}
+
+/** A bad input: names the input so the user knows which line of the workflow to fix. */
+export class InputError extends Error {
+  constructor(
+    readonly input: string,
+    problem: string,
+  ) {
+    super(`Input '${input}': ${problem}`);
+    this.name = 'InputError';
+  }
+}
+
+/** Reads one raw input by its name in action.yml (GitHub has already filled in the defaults). */
+export type InputReader = (name: string) => string;
+
+/** What the workflow's context provides besides inputs. */
+export interface RunContext {
+  repository?: string; // owner/name
+}
+
+const DOCKER_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
+const IMAGE_REF = /^(?![-.:/])[A-Za-z0-9._/:@-]+(?<![-.:/@])$/;
+const HOSTNAME = /^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/i;
+const PUBLISH_SPEC = /^((\d{1,3}\.){3}\d{1,3}:|\[[0-9a-fA-F:]+\]:)?(\d{1,5}:)?\d{1,5}(\/(tcp|udp))?$/;
+const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const FORBIDDEN_DOCKER_ARGS = ['--name', '--network', '--net', '--restart', '--rm', '-d', '--detach', '-p', '--publish', '-P', '--publish-all', '--env-file', '-i', '-t', '--interactive', '--tty'];
+
+function lines(text: string): string[] {
+  return text
+    .split(/\r?\n/)
+    .map((line) => line.trim())
+    .filter((line) => line !== '' && !line.startsWith('#'));
+}
+
+function hasControlChars(text: string): boolean {
+  // eslint-disable-next-line no-control-regex
+  return /[\u0000-\u001f\u007f]/.test(text);
+}
+
+function integer(read: InputReader, name: string, min: number, max: number): number {
+  const text = read(name).trim();
+  if (!/^\d+$/.test(text) || Number(text) < min || Number(text) > max) {
+    throw new InputError(name, `expected a whole number from ${min} to ${max}, got '${text}'`);
+  }
+  return Number(text);
+}
+
+function duration(read: InputReader, name: string, min = 0): number {
+  const text = read(name).trim();
+  const seconds = parseDuration(text);
+  if (seconds === undefined || seconds < min) {
+    throw new InputError(name, `expected a duration such as 90, 90s, 2m or 1m30s${min > 0 ? ` (at least ${min}s)` : ''}, got '${text}'`);
+  }
+  return seconds;
+}
+
+function boolean(read: InputReader, name: string): boolean {
+  const text = read(name).trim().toLowerCase();
+  if (['true', 'yes', '1', 'on'].includes(text)) return true;
+  if (['false', 'no', '0', 'off', ''].includes(text)) return false;
+  throw new InputError(name, `expected true or false, got '${text}'`);
+}
+
+function required(read: InputReader, name: string): string {
+  const value = read(name).trim();
+  if (value === '') throw new InputError(name, 'is required and was not given');
+  return value;
+}
+
+function oneOf<T extends string>(read: InputReader, name: string, allowed: readonly T[]): T {
+  const value = read(name).trim().toLowerCase();
+  if (!allowed.includes(value as T)) throw new InputError(name, `expected one of ${allowed.join(', ')}, got '${value}'`);
+  return value as T;
+}
+
+function dockerName(read: InputReader, name: string): string {
+  const value = required(read, name);
+  if (!DOCKER_NAME.test(value)) throw new InputError(name, `'${value}' is not a valid Docker name (letters, digits, '_', '.', '-')`);
+  return value;
+}
+
+function defaultAppName(context: RunContext): string {
+  const repo = context.repository?.split('/').pop() ?? '';
+  return repo.toLowerCase().replace(/[^a-z0-9_.-]+/g, '-').replace(/^[^a-z0-9]+/, '');
+}
+
+function readSsh(read: InputReader): SshConfig {
+  const host = required(read, 'host');
+  if (/\s/.test(host) || host.startsWith('-')) throw new InputError('host', `'${host}' is not a host name or address`);
+  const user = required(read, 'user');
+  if (!/^[a-z_][a-z0-9_.-]*\$?$/i.test(user)) throw new InputError('user', `'${user}' is not a valid user name`);
+  const privateKey = read('ssh-key').trim();
+  if (privateKey === '') throw new InputError('ssh-key', 'is required and was not given');
+  if (!/PRIVATE KEY-----/.test(privateKey)) {
+    throw new InputError('ssh-key', 'does not look like a private key (expected a "-----BEGIN ... PRIVATE KEY-----" block)');
+  }
+  const passphrase = read('ssh-key-passphrase') || undefined;
+  const parsed = sshUtils.parseKey(privateKey + '\n', passphrase);
+  if (parsed instanceof Error) {
+    const hint = /encrypted|passphrase/i.test(parsed.message) ? ' (is ssh-key-passphrase right?)' : '';
+    throw new InputError('ssh-key', `cannot be read: ${parsed.message}${hint}`);
+  }
+
+  const knownHosts = read('known-hosts').trim();
+  const fingerprint = read('host-fingerprint').trim();
+  const insecure = boolean(read, 'insecure-skip-host-key-check');
+  let hostKey: HostKeyPolicy;
+  if (knownHosts !== '') {
+    try {
+      const entries = parseKnownHosts(knownHosts);
+      if (entries.length === 0) throw new Error('it holds no key');
+      hostKey = { kind: 'known-hosts', entries };
+    } catch (error) {
+      throw new InputError('known-hosts', (error as Error).message);
+    }
+  } else if (fingerprint !== '') {
+    if (!/^SHA256:[A-Za-z0-9+/]{43}=?$/.test(fingerprint)) {
+      throw new InputError('host-fingerprint', `expected 'SHA256:' and 43 base64 characters (as ssh-keygen -lf prints), got '${fingerprint}'`);
+    }
+    hostKey = { kind: 'fingerprint', fingerprint: fingerprint.replace(/=$/, '') };
+  } else if (insecure) {
+    hostKey = { kind: 'insecure' };
+  } else {
+    throw new InputError(
+      'known-hosts',
+      'the server\'s host key is not pinned: give known-hosts (e.g. from ssh-keyscan) or host-fingerprint, or set insecure-skip-host-key-check: true for a throwaway server',
+    );
+  }
+  return {
+    host,
+    port: integer(read, 'port', 1, 65535),
+    user,
+    privateKey: privateKey + '\n',
+    passphrase,
+    hostKey,
+    connectTimeoutSeconds: duration(read, 'connect-timeout', 1),
+    connectRetries: integer(read, 'connect-retries', 0, 20),
+  };
+}
+
+function readBuild(read: InputReader): BuildConfig {
+  const mode = { auto: 'auto', true: 'always', false: 'never' } as const;
+  const buildArgs = lines(read('build-args'));
+  for (const arg of buildArgs) {
+    if (!ENV_KEY.test(arg.split('=')[0]) || !arg.includes('=')) throw new InputError('build-args', `'${arg}' is not KEY=VALUE`);
+  }
+  return {
+    mode: mode[oneOf(read, 'build', ['auto', 'true', 'false'] as const)],
+    context: read('context').trim() || '.',
+    dockerfile: read('dockerfile').trim() || undefined,
+    buildArgs,
+    target: read('target').trim() || undefined,
+  };
+}
+
+function readEnv(read: InputReader): { text: string; values: string[] } {
+  const entries = lines(read('env'));
+  const values: string[] = [];
+  for (const entry of entries) {
+    const eq = entry.indexOf('=');
+    const key = eq < 0 ? entry : entry.slice(0, eq);
+    if (eq < 0 || !ENV_KEY.test(key)) {
+      // Never echo the line: it may hold a secret value.
+      throw new InputError('env', `a line is not KEY=VALUE (key '${ENV_KEY.test(key) ? key : '…'}'); one variable per line`);
+    }
+    values.push(entry.slice(eq + 1));
+  }
+  return { text: entries.join('\n'), values };
+}
+
+function readDockerArgs(read: InputReader): string[] {
+  const words: string[] = [];
+  for (const line of lines(read('docker-args'))) {
+    if (!line.startsWith('-')) throw new InputError('docker-args', `'${line}' is not an option (one option per line, like --memory=512m)`);
+    const space = line.search(/\s/);
+    const option = space < 0 ? line : line.slice(0, space);
+    const name = option.split('=')[0];
+    if (FORBIDDEN_DOCKER_ARGS.includes(name)) {
+      throw new InputError('docker-args', `${name} is set by the action itself and cannot be changed`);
+    }
+    words.push(option);
+    if (space >= 0) words.push(line.slice(space).trim());
+  }
+  return words;
+}
+
+function readHealth(read: InputReader): HealthConfig {
+  const path = required(read, 'health-path');
+  if (!path.startsWith('/') || /\s/.test(path) || hasControlChars(path)) {
+    throw new InputError('health-path', `expected a path starting with '/' and without spaces, got '${path}'`);
+  }
+  const statusText = read('health-status').trim();
+  return {
+    path,
+    status: statusText === '' ? undefined : integer(read, 'health-status', 100, 599),
+    successes: integer(read, 'health-successes', 1, 100),
+    intervalSeconds: duration(read, 'health-interval', 0.1),
+    timeoutSeconds: duration(read, 'health-timeout', 1),
+    tryTimeoutSeconds: duration(read, 'health-try-timeout', 1),
+  };
+}
+
+function readDeploy(read: InputReader, context: RunContext, env: string): DeployConfig {
+  const appText = read('app').trim() || defaultAppName(context);
+  if (appText === '') throw new InputError('app', 'is required outside GitHub Actions (no GITHUB_REPOSITORY to name it after)');
+  if (!/^[a-z0-9][a-z0-9_.-]{0,62}$/.test(appText)) {
+    throw new InputError('app', `'${appText}' must be lower-case letters, digits, '_', '.' or '-' (at most 63)`);
+  }
+  const hostnames = read('hostname').split(/[\s,]+/).filter(Boolean);
+  for (const name of hostnames) {
+    if (!HOSTNAME.test(name)) throw new InputError('hostname', `'${name}' is not a host name`);
+  }
+  const proxyImage = required(read, 'proxy-image');
+  if (!IMAGE_REF.test(proxyImage)) throw new InputError('proxy-image', `'${proxyImage}' is not an image reference`);
+  const proxyPorts = lines(read('proxy-ports'));
+  if (proxyPorts.length === 0) throw new InputError('proxy-ports', 'give at least one port to publish, like 80:80');
+  for (const spec of proxyPorts) {
+    if (!PUBLISH_SPEC.test(spec)) throw new InputError('proxy-ports', `'${spec}' is not a docker --publish spec like 80:80 or 127.0.0.1:8080:80`);
+  }
+  const volumes = lines(read('volumes'));
+  for (const volume of volumes) {
+    if (!volume.includes(':') || hasControlChars(volume)) throw new InputError('volumes', `'${volume}' is not a --volume spec like data:/data or /srv/x:/x:ro`);
+  }
+  const stateDir = required(read, 'state-dir');
+  if (!(stateDir === '~' || stateDir.startsWith('~/') || stateDir.startsWith('/')) || hasControlChars(stateDir)) {
+    throw new InputError('state-dir', `expected an absolute path or one under ~/, got '${stateDir}'`);
+  }
+  return {
+    app: appText,
+    hostnames,
+    network: dockerName(read, 'network'),
+    proxyName: dockerName(read, 'proxy-name'),
+    proxyImage,
+    proxyPorts,
+    containerPort: integer(read, 'container-port', 1, 65535),
+    env,
+    volumes,
+    dockerArgs: readDockerArgs(read),
+    health: readHealth(read),
+    drainSeconds: duration(read, 'drain-seconds'),
+    stopTimeoutSeconds: duration(read, 'stop-timeout'),
+    keepImages: integer(read, 'keep-images', 1, 100),
+    lockTimeoutSeconds: duration(read, 'lock-timeout'),
+    stateDir,
+  };
+}
+
+/** Every input, parsed and validated once. Throws InputError naming the first bad input. */
+export function readConfig(read: InputReader, context: RunContext = {}): Config {
+  const command = oneOf(read, 'command', ['deploy', 'rollback', 'remove', 'status'] as const);
+  const ssh = readSsh(read);
+  const env = readEnv(read);
+  const image = command === 'deploy' ? required(read, 'image') : read('image').trim();
+  if (image !== '' && !IMAGE_REF.test(image)) throw new InputError('image', `'${image}' is not an image reference like myapp:1.2`);
+  const secrets = [ssh.privateKey.trim(), ssh.passphrase ?? '', ...env.values].filter((value) => value.length >= 3);
+  return {
+    command,
+    image,
+    ssh,
+    build: readBuild(read),
+    deploy: readDeploy(read, context, env.text),
+    secrets,
+  };
+}

@@ -1,0 +1,26 @@
+const UNIT_SECONDS: Record<string, number> = { ms: 0.001, s: 1, m: 60, h: 3600 };
+
+/**
+ * Parses a duration given as seconds ("90", "1.5") or with units ("90s", "2m", "1m30s", "500ms").
+ * Returns seconds, or undefined when the text is not a duration.
+ */
+export function parseDuration(text: string): number | undefined {
+  const value = text.trim().toLowerCase();
+  if (/^\d+(\.\d+)?$/.test(value)) return Number(value);
+  if (!/^(\d+(\.\d+)?(ms|s|m|h))+$/.test(value)) return undefined;
+  let seconds = 0;
+  for (const [, amount, unit] of value.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)) {
+    seconds += Number(amount) * UNIT_SECONDS[unit];
+  }
+  return seconds;
+}
+
+/** "1.2s", "2m 5s", "1h 3m": short and readable, for logs and summaries. */
+export function formatSeconds(seconds: number): string {
+  if (seconds < 60) return `${seconds < 10 ? seconds.toFixed(1) : Math.round(seconds)}s`;
+  const s = Math.round(seconds);
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const rest = s % 60;
+  return h > 0 ? `${h}h ${m}m` : `${m}m ${rest}s`;
+}

@@ -1,0 +1,145 @@
+import * as core from '@actions/core';
+import { Config, InputError, readConfig } from './config';
+import { ImageStore, LocalImage, buildImage, shouldBuild } from './image';
+import { runRemoteScript } from './remote/run';
+import type { RemoteResult } from './remote/result';
+import { RunReport, appUrl, redact, renderSummary, stepOutputs } from './report';
+import { SshSession } from './ssh';
+import { ensureImageOnServer } from './transfer';
+
+/** Exit code of a run whose new version failed its health check (the live version kept serving). */
+export const EXIT_UNHEALTHY = 3;
+
+/** Registers every secret with the runner before anything can print it. */
+function maskSecrets(values: string[]): void {
+  for (const value of values) {
+    if (!value) continue;
+    core.setSecret(value);
+    for (const line of value.split('\n')) if (line.trim().length >= 8) core.setSecret(line.trim());
+  }
+}
+
+async function timed<T>(report: RunReport, phase: string, title: string, work: () => Promise<T>): Promise<T> {
+  const started = Date.now();
+  try {
+    return await core.group(title, work);
+  } finally {
+    report.phasesSeconds[phase] = (Date.now() - started) / 1000;
+  }
+}
+
+async function localImage(config: Config, report: RunReport): Promise<LocalImage> {
+  const store = new ImageStore();
+  if (shouldBuild(config.build)) {
+    await timed(report, 'build', `Build ${config.image}`, () => buildImage(config.build, config.image));
+  }
+  const image = await store.inspect(config.image);
+  if (!image) {
+    throw new Error(
+      `image ${config.image} is not on the runner` +
+        (config.build.mode === 'never' ? ': build it in an earlier step, or set build: true' : ` and no Dockerfile was found in ${config.build.context}: set context or dockerfile, or build it in an earlier step`),
+    );
+  }
+  core.info(`image ${image.reference}: ${image.id} (${image.layers.length} layers)`);
+  return image;
+}
+
+function applyRemote(report: RunReport, result: RemoteResult): void {
+  report.outcome = result.outcome;
+  report.previousSlot = result.previousSlot;
+  report.activeSlot = result.activeSlot;
+  report.health = result.health;
+  report.logTail = result.logTail;
+  report.live = result.live;
+  report.history = result.history;
+  report.imageId ??= result.imageId ?? undefined;
+  if (result.error) report.error = result.error;
+  if (result.failedPhase) report.failedPhase = result.failedPhase;
+  for (const [phase, ms] of Object.entries(result.phasesMs)) report.phasesSeconds[phase] = (report.phasesSeconds[phase] ?? 0) + ms / 1000;
+}
+
+async function deployWith(config: Config, report: RunReport): Promise<number> {
+  const image = config.command === 'deploy' ? await localImage(config, report) : undefined;
+  if (image) report.imageId = image.id;
+
+  const ssh = await timed(report, 'connect', `Connect to ${config.ssh.user}@${config.ssh.host}:${config.ssh.port}`, () =>
+    SshSession.connect(config.ssh, (line) => core.info(line)),
+  );
+  try {
+    if (image) {
+      report.transfer = await timed(report, 'transfer', `Send ${image.reference} to ${config.ssh.host}`, () =>
+        ensureImageOnServer(ssh, new ImageStore(), image, { log: (line) => core.info(line) }),
+      );
+    }
+    const repo = process.env.GITHUB_REPOSITORY;
+    const runUrl = repo && process.env.GITHUB_RUN_ID ? `${process.env.GITHUB_SERVER_URL ?? 'https://github.com'}/${repo}/actions/runs/${process.env.GITHUB_RUN_ID}` : '';
+    const result = await core.group(`${config.command} ${config.deploy.app} on ${config.ssh.host}`, () =>
+      runRemoteScript(
+        ssh,
+        { command: config.command, deploy: config.deploy, image: config.image, imageId: image?.id ?? '', gitSha: process.env.GITHUB_SHA ?? '', runUrl },
+        (line) => core.info(line),
+      ),
+    );
+    applyRemote(report, result);
+    if (result.outcome === 'failed') {
+      throw Object.assign(new Error(result.error ?? 'the deploy script failed'), { exitCode: result.exitCode === 3 ? EXIT_UNHEALTHY : 1 });
+    }
+    return 0;
+  } finally {
+    ssh.close();
+  }
+}
+
+function writeResults(report: RunReport, secrets: string[]): Promise<unknown> {
+  for (const [name, value] of Object.entries(stepOutputs(report))) core.setOutput(name, value);
+  if (!process.env.GITHUB_STEP_SUMMARY) return Promise.resolve();
+  return core.summary.addRaw(renderSummary(report, secrets), true).write();
+}
+
+/** The whole run: inputs, image, transfer, switch, report. Never throws; sets the exit code. */
+export async function run(): Promise<void> {
+  const started = Date.now();
+  maskSecrets([core.getInput('ssh-key'), core.getInput('ssh-key-passphrase')]);
+  let config: Config;
+  try {
+    config = readConfig((name) => core.getInput(name), { repository: process.env.GITHUB_REPOSITORY });
+  } catch (error) {
+    core.setFailed(error instanceof InputError ? error.message : `Invalid inputs: ${(error as Error).message}`);
+    return;
+  }
+  maskSecrets(config.secrets);
+
+  const report: RunReport = {
+    command: config.command,
+    app: config.deploy.app,
+    host: config.ssh.host,
+    image: config.image,
+    url: appUrl(config.deploy, config.ssh.host),
+    outcome: 'failed',
+    health: [],
+    history: [],
+    phasesSeconds: {},
+    totalSeconds: 0,
+  };
+  let exitCode = 0;
+  try {
+    exitCode = await deployWith(config, report);
+  } catch (error) {
+    report.outcome = 'failed';
+    report.error ??= (error as Error).message;
+    exitCode = (error as { exitCode?: number }).exitCode ?? 1;
+  }
+  report.totalSeconds = (Date.now() - started) / 1000;
+  try {
+    await writeResults(report, config.secrets);
+  } catch (error) {
+    core.warning(`could not write the job summary: ${(error as Error).message}`);
+  }
+  if (exitCode !== 0) {
+    const live = report.activeSlot ? `${report.activeSlot.toUpperCase()} is still live` : 'nothing was switched';
+    core.setFailed(redact(`${config.deploy.app} on ${config.ssh.host}: ${report.error} (${live})`, config.secrets));
+    process.exitCode = exitCode;
+  } else {
+    core.info(`${config.deploy.app}: ${report.outcome}; live slot ${report.activeSlot ?? 'none'}; ${report.url}`);
+  }
+}

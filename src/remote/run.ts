@@ -1,0 +1,30 @@
+import type { SshSession } from '../ssh';
+import { RESULT_BEGIN, RESULT_END, RemoteResult, parseRemoteResult } from './result';
+import { ScriptInput, renderDeployScript } from './script';
+
+/** Runs with the user's login shell: say clearly when the server has no bash, then hand over to it. */
+const START_BASH = `command -v bash >/dev/null 2>&1 || { echo 'bluegreen: bash is not installed on this server; the deploy script needs it' >&2; exit 127; }; exec bash -s`;
+
+/**
+ * Sends the generated script to `bash -s` over the session, streams its progress lines to `log` as
+ * they happen (the result block itself is not logged), and returns the parsed result.
+ */
+export async function runRemoteScript(ssh: SshSession, input: ScriptInput, log: (line: string) => void): Promise<RemoteResult> {
+  let inResult = false;
+  const result = await ssh.exec(START_BASH, {
+    stdin: renderDeployScript(input),
+    onStdoutLine: (line) => {
+      if (line === RESULT_BEGIN) inResult = true;
+      if (!inResult) log(line);
+      if (line === RESULT_END) inResult = false;
+    },
+    onStderrLine: (line) => log(line),
+  });
+  if (result.code === 127 && /bash is not installed/.test(result.stderr)) {
+    throw new Error(`${ssh.config.host} has no bash; install it (apt-get install bash) to deploy there`);
+  }
+  if (result.code === null && !result.stdout.includes(RESULT_END)) {
+    throw new Error(`the connection to ${ssh.config.host} broke while the deploy script ran (${ssh.dropped?.message ?? 'no exit status'}); run status to see what is live`);
+  }
+  return parseRemoteResult(result.stdout);
+}

@@ -1,0 +1,165 @@
+import type { Command, DeployConfig } from './config';
+import { formatSeconds } from './duration';
+import { formatBytes } from './progress';
+import type { HealthTry, HistoryEntry, LiveInfo, Outcome } from './remote/result';
+import type { TransferResult } from './transfer';
+
+/** Everything a person or a later step needs to know about one run. */
+export interface RunReport {
+  command: Command;
+  app: string;
+  host: string;
+  image: string;
+  imageId?: string;
+  url?: string;
+  outcome: Outcome;
+  error?: string;
+  failedPhase?: string;
+  previousSlot?: string | null;
+  activeSlot?: string | null;
+  transfer?: TransferResult;
+  health: HealthTry[];
+  logTail?: string | null;
+  live?: LiveInfo | null;
+  history: HistoryEntry[];
+  phasesSeconds: Record<string, number>;
+  totalSeconds: number;
+}
+
+const SUMMARY_LIMIT = 512 * 1024; // GitHub refuses summaries over 1 MiB; stay well under it
+const HEALTH_ROWS_OPEN = 10;
+const HEALTH_ROWS_MAX = 300;
+
+/** The address of the app through the proxy: its first host name, else the first published port. */
+export function appUrl(deploy: DeployConfig, sshHost: string): string {
+  const name = deploy.hostnames[0];
+  if (name) return `http://${name.replace(/^\*\./, '')}/`;
+  const spec = deploy.proxyPorts[0].replace(/\/(tcp|udp)$/, '');
+  const parts = spec.startsWith('[') ? [spec.slice(0, spec.indexOf(']') + 1), ...spec.slice(spec.indexOf(']') + 2).split(':')] : spec.split(':');
+  const [address, hostPort] = parts.length === 3 ? [parts[0], parts[1]] : [sshHost, parts[0]];
+  const host = address === '0.0.0.0' || address === '[::]' ? sshHost : address;
+  return `http://${host}${hostPort === '80' ? '' : `:${hostPort}`}/`;
+}
+
+/** Replaces every secret value with ***, however it got into the text. */
+export function redact(text: string, secrets: readonly string[]): string {
+  let out = text;
+  for (const secret of [...secrets].sort((a, b) => b.length - a.length)) {
+    if (secret.length >= 3) out = out.split(secret).join('***');
+  }
+  return out;
+}
+
+function cell(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
+}
+
+function slotName(slot: string | null | undefined): string {
+  return slot ? slot.toUpperCase() : 'none';
+}
+
+function shortId(id: string | undefined | null): string {
+  return id ? id.replace(/^sha256:/, '').slice(0, 12) : '';
+}
+
+export function headline(report: RunReport): string {
+  const { app } = report;
+  switch (report.outcome) {
+    case 'switched':
+      return report.command === 'rollback'
+        ? `✅ ${app}: rolled back ${slotName(report.previousSlot)} → ${slotName(report.activeSlot)}`
+        : `✅ ${app}: switched ${slotName(report.previousSlot)} → ${slotName(report.activeSlot)}`;
+    case 'unchanged':
+      return report.command === 'status'
+        ? `ℹ️ ${app}: ${report.activeSlot ? `${slotName(report.activeSlot)} is live` : 'not deployed'}`
+        : `✅ ${app}: ${slotName(report.activeSlot)} already runs this version`;
+    case 'removed':
+      return `🗑️ ${app}: removed`;
+    case 'failed': {
+      const still = report.activeSlot ? `${slotName(report.activeSlot)} still live` : 'nothing live';
+      if (report.failedPhase === 'health') return `❌ ${app}: ${report.image || 'the new version'} failed its health check; ${still}`;
+      return `❌ ${app}: ${report.command} failed${report.failedPhase ? ` during ${report.failedPhase}` : ''}; ${still}`;
+    }
+  }
+}
+
+function healthTable(tries: HealthTry[]): string {
+  const shown = tries.slice(-HEALTH_ROWS_MAX);
+  const rows = shown.map(
+    (t) => `| ${t.try} | ${(t.ms / 1000).toFixed(1)}s | ${t.status ?? cell(t.error ?? 'error')} | ${t.latencyMs} ms |`,
+  );
+  const cut = tries.length > shown.length ? `\n_${tries.length - shown.length} earlier tries left out._\n` : '';
+  const table = `| try | since start | answer | latency |\n| ---: | ---: | --- | ---: |\n${rows.join('\n')}\n${cut}`;
+  if (tries.length <= HEALTH_ROWS_OPEN) return `### Health checks\n\n${table}`;
+  return `### Health checks\n\n<details><summary>${tries.length} tries (click to open)</summary>\n\n${table}\n</details>\n`;
+}
+
+function phasesText(phases: Record<string, number>): string {
+  return Object.entries(phases)
+    .filter(([, seconds]) => seconds > 0)
+    .map(([name, seconds]) => `${name} ${formatSeconds(seconds)}`)
+    .join(' · ');
+}
+
+/** The job summary as Markdown: a headline, the facts, the health log, and on failure the logs. */
+export function renderSummary(report: RunReport, secrets: readonly string[] = []): string {
+  const facts: Array<[string, string]> = [
+    ['App', report.app],
+    ['Server', report.host],
+  ];
+  if (report.image) facts.push(['Image', `\`${report.image}\`${report.imageId ? ` (${shortId(report.imageId)})` : ''}`]);
+  if (report.command === 'status') {
+    facts.push(['Live slot', slotName(report.activeSlot)]);
+  } else {
+    facts.push(['Slots', `${slotName(report.previousSlot)} → ${slotName(report.activeSlot)}`]);
+  }
+  if (report.url) facts.push(['URL', report.url]);
+  if (report.transfer) {
+    const t = report.transfer;
+    const sent = t.skipped
+      ? 'already on server'
+      : `${formatBytes(t.bytesSent)}${t.layersSkipped > 0 ? ` (${t.layersSkipped} of ${t.layersTotal} layers already on server)` : ''}`;
+    facts.push(['Sent', sent]);
+  }
+  if (report.live) {
+    facts.push(['Live container', `${report.live.container} (${report.live.running ? 'running' : 'stopped'}), ${report.live.image} ${shortId(report.live.imageId)}`]);
+    if (report.live.deployedAt) facts.push(['Deployed', `${report.live.deployedAt}${report.live.runUrl ? ` by ${report.live.runUrl}` : ''}`]);
+  }
+  const phases = phasesText(report.phasesSeconds);
+  if (phases) facts.push(['Phases', phases]);
+  facts.push(['Total', formatSeconds(report.totalSeconds)]);
+
+  const parts = [`## ${cell(headline(report))}`, ''];
+  if (report.error) parts.push(`> **Error:** ${cell(report.error)}`, '');
+  parts.push('| | |', '| --- | --- |', ...facts.map(([name, value]) => `| **${name}** | ${cell(value)} |`), '');
+  if (report.health.length > 0) parts.push(healthTable(report.health), '');
+  if (report.logTail) {
+    const tail = report.logTail.split('\n').slice(-40).join('\n').replace(/```/g, "'''");
+    parts.push('### Last log lines of the failed container', '', '```text', tail, '```', '');
+  }
+  if (report.history.length > 0) {
+    parts.push('### Recent runs', '', '| time | command | outcome | image | slots |', '| --- | --- | --- | --- | --- |');
+    for (const h of [...report.history].reverse()) {
+      parts.push(`| ${cell(h.time)} | ${cell(h.command)} | ${cell(h.outcome)} | ${cell(h.image ?? '')} ${shortId(h.imageId)} | ${slotName(h.from)} → ${slotName(h.to)} |`);
+    }
+    parts.push('');
+  }
+  let text = redact(parts.join('\n'), secrets);
+  if (text.length > SUMMARY_LIMIT) text = text.slice(0, SUMMARY_LIMIT) + '\n\n_(summary cut to stay under GitHub\'s size limit)_\n';
+  return text;
+}
+
+/** The step outputs, as documented in action.yml. */
+export function stepOutputs(report: RunReport): Record<string, string> {
+  return {
+    result: report.outcome,
+    'active-slot': report.activeSlot ?? '',
+    'previous-slot': report.previousSlot ?? '',
+    'image-id': report.imageId ?? report.live?.imageId ?? '',
+    url: report.url ?? '',
+    'bytes-sent': String(report.transfer?.bytesSent ?? 0),
+    'duration-seconds': report.totalSeconds.toFixed(1),
+    'health-log': JSON.stringify(report.health),
+    history: JSON.stringify(report.history),
+  };
+}

@@ -1,0 +1,214 @@
+import { Client, ClientChannel, ConnectConfig } from 'ssh2';
+import { Readable, pipeline } from 'node:stream';
+import type { SshConfig } from './config';
+import { verifyHostKey } from './hostkey';
+
+export interface ExecOptions {
+  /** Sent as the command's standard input; ended when done. Backpressure is respected. */
+  stdin?: string | Readable;
+  /** Called with each complete line of standard output as it arrives. */
+  onStdoutLine?: (line: string) => void;
+  onStderrLine?: (line: string) => void;
+  /** Called with every chunk that goes into the channel, for byte counting. */
+  onStdinChunk?: (bytes: number) => void;
+}
+
+export interface ExecResult {
+  code: number | null; // null: the connection dropped or the command died of a signal
+  signal?: string;
+  stdout: string;
+  stderr: string;
+}
+
+/** A failure to connect, with a message that says what to fix. `retryable`: worth another try. */
+export class SshConnectError extends Error {
+  constructor(
+    message: string,
+    readonly retryable: boolean,
+  ) {
+    super(message);
+    this.name = 'SshConnectError';
+  }
+}
+
+const MAX_CAPTURE = 4 * 1024 * 1024; // keep at most this much of a command's output in memory
+
+function splitLines(onLine: ((line: string) => void) | undefined): { push(chunk: Buffer): void; flush(): void } {
+  let pending = '';
+  return {
+    push(chunk) {
+      if (!onLine) return;
+      pending += chunk.toString('utf8');
+      let newline: number;
+      while ((newline = pending.indexOf('\n')) >= 0) {
+        onLine(pending.slice(0, newline));
+        pending = pending.slice(newline + 1);
+      }
+    },
+    flush() {
+      if (onLine && pending !== '') onLine(pending);
+      pending = '';
+    },
+  };
+}
+
+function describeConnectError(config: SshConfig, error: Error & { code?: string; level?: string }): SshConnectError {
+  const where = `${config.user}@${config.host}:${config.port}`;
+  if (error.level === 'client-authentication') {
+    return new SshConnectError(`${where} refused the SSH key: is its public key in ~${config.user}/.ssh/authorized_keys on the server?`, false);
+  }
+  switch (error.code) {
+    case 'ECONNREFUSED':
+      return new SshConnectError(`nothing accepts SSH connections at ${config.host}:${config.port} (connection refused)`, true);
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return new SshConnectError(`the host name ${config.host} does not resolve`, error.code === 'EAI_AGAIN');
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+      return new SshConnectError(`${config.host} is unreachable from this runner (${error.code})`, true);
+    case 'ECONNRESET':
+      return new SshConnectError(`${where} closed the connection during the handshake`, true);
+  }
+  if (/timed out/i.test(error.message)) {
+    return new SshConnectError(`no SSH handshake with ${config.host}:${config.port} within ${config.connectTimeoutSeconds}s (timed out)`, true);
+  }
+  return new SshConnectError(`cannot connect to ${where}: ${error.message}`, true);
+}
+
+/** One SSH connection to the server; every remote command of a run goes through it. */
+export class SshSession {
+  private closed = false;
+  private dropReason: Error | undefined;
+
+  private constructor(
+    private readonly client: Client,
+    readonly config: SshConfig,
+  ) {
+    client.on('close', () => {
+      this.closed = true;
+    });
+    client.on('error', (error) => {
+      this.dropReason = error;
+    });
+  }
+
+  /** Connects with host key pinning, a timeout per attempt and retries with backoff. */
+  static async connect(config: SshConfig, log: (line: string) => void = () => {}): Promise<SshSession> {
+    const attempts = config.connectRetries + 1;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await SshSession.connectOnce(config);
+      } catch (error) {
+        const failure = error instanceof SshConnectError ? error : describeConnectError(config, error as Error);
+        if (!failure.retryable || attempt >= attempts) throw failure;
+        const waitSeconds = Math.min(2 ** (attempt - 1), 10);
+        log(`${failure.message}; trying again in ${waitSeconds}s (attempt ${attempt + 1} of ${attempts})`);
+        await new Promise((resolve) => setTimeout(resolve, waitSeconds * 1000));
+      }
+    }
+  }
+
+  private static connectOnce(config: SshConfig): Promise<SshSession> {
+    return new Promise((resolve, reject) => {
+      const client = new Client();
+      let hostKeyProblem: string | undefined;
+      const options: ConnectConfig = {
+        host: config.host,
+        port: config.port,
+        username: config.user,
+        privateKey: config.privateKey,
+        passphrase: config.passphrase,
+        readyTimeout: config.connectTimeoutSeconds * 1000,
+        keepaliveInterval: 10_000,
+        keepaliveCountMax: 3,
+        hostVerifier: (key: Buffer) => {
+          const verdict = verifyHostKey(config.hostKey, config.host, config.port, key);
+          if (!verdict.ok) hostKeyProblem = verdict.reason;
+          return verdict.ok;
+        },
+      };
+      const fail = (error: Error) => {
+        client.removeAllListeners('ready');
+        client.end();
+        if (hostKeyProblem) {
+          reject(new SshConnectError(`refusing to connect to ${config.host}:${config.port}: ${hostKeyProblem}. This could be a man-in-the-middle attack; if the server's key really changed, update known-hosts or host-fingerprint.`, false));
+        } else {
+          reject(describeConnectError(config, error));
+        }
+      };
+      client.once('error', fail);
+      client.once('ready', () => {
+        client.removeListener('error', fail);
+        resolve(new SshSession(client, config));
+      });
+      client.connect(options);
+    });
+  }
+
+  /** Runs a command on the server; resolves with its exit code and output, never rejects on a non-zero code. */
+  exec(command: string, options: ExecOptions = {}): Promise<ExecResult> {
+    if (this.closed) return Promise.reject(new Error(`the SSH connection to ${this.config.host} is closed`));
+    return new Promise((resolve, reject) => {
+      this.client.exec(command, (error, channel: ClientChannel) => {
+        if (error) {
+          reject(new Error(`cannot run a command on ${this.config.host}: ${error.message}`));
+          return;
+        }
+        let stdout = '';
+        let stderr = '';
+        const outLines = splitLines(options.onStdoutLine);
+        const errLines = splitLines(options.onStderrLine);
+        let exitCode: number | null = null;
+        let exitSignal: string | undefined;
+        channel.on('exit', (code: number | null, signal?: string) => {
+          exitCode = code ?? null;
+          exitSignal = signal ?? undefined;
+        });
+        channel.on('data', (chunk: Buffer) => {
+          if (stdout.length < MAX_CAPTURE) stdout += chunk.toString('utf8');
+          outLines.push(chunk);
+        });
+        channel.stderr.on('data', (chunk: Buffer) => {
+          if (stderr.length < MAX_CAPTURE) stderr += chunk.toString('utf8');
+          errLines.push(chunk);
+        });
+        const onDrop = () => finish();
+        this.client.once('close', onDrop);
+        let done = false;
+        const finish = () => {
+          if (done) return;
+          done = true;
+          this.client.removeListener('close', onDrop);
+          outLines.flush();
+          errLines.flush();
+          resolve({ code: exitCode, signal: exitSignal, stdout, stderr });
+        };
+        channel.on('close', finish);
+
+        if (options.stdin === undefined) {
+          channel.end();
+        } else if (typeof options.stdin === 'string') {
+          options.onStdinChunk?.(Buffer.byteLength(options.stdin));
+          channel.end(options.stdin);
+        } else {
+          const source = options.stdin;
+          if (options.onStdinChunk) source.on('data', (chunk: Buffer) => options.onStdinChunk!(chunk.length));
+          pipeline(source, channel, (pipeError) => {
+            // A broken pipe from the server's side shows up as the command's exit code;
+            // an error of our own source is the caller's to report.
+            if (pipeError && !done) (channel as unknown as { destroy(): void }).destroy();
+          });
+        }
+      });
+    });
+  }
+
+  /** Why the connection dropped, if it did. */
+  get dropped(): Error | undefined {
+    return this.closed ? (this.dropReason ?? new Error('connection closed')) : undefined;
+  }
+
+  close(): void {
+    this.client.end();
+  }
+}

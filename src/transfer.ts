@@ -1,0 +1,227 @@
+import { createHash } from 'node:crypto';
+import { PassThrough, Readable, Transform, pipeline } from 'node:stream';
+import { createGzip } from 'node:zlib';
+import * as tar from 'tar-stream';
+import type { ImageStore, LocalImage } from './image';
+import { ProgressThrottle, TransferFigures, progressLine, summaryLine } from './progress';
+import { shellQuote } from './shell';
+import type { SshSession } from './ssh';
+
+export interface TransferResult {
+  skipped: boolean; // the server already had the image
+  bytesSent: number; // compressed bytes on the wire (image data)
+  bytesRead: number; // uncompressed bytes of docker save read on the runner
+  layersTotal: number;
+  layersSkipped: number; // layers the server already had, left out of the stream
+  seconds: number;
+}
+
+export class TransferError extends Error {}
+
+/** Layer chain IDs as Docker computes them: each names a layer together with all layers below it. */
+export function chainIds(diffIds: readonly string[]): string[] {
+  const chains: string[] = [];
+  for (const diffId of diffIds) {
+    const previous = chains[chains.length - 1];
+    chains.push(previous === undefined ? diffId : 'sha256:' + createHash('sha256').update(`${previous} ${diffId}`).digest('hex'));
+  }
+  return chains;
+}
+
+/** How many of the image's layers, from the base up, the server already has. */
+export function layersOnServer(image: readonly string[], serverImages: ReadonlyArray<readonly string[]>): number {
+  const present = new Set<string>();
+  for (const layers of serverImages) for (const chain of chainIds(layers)) present.add(chain);
+  const ours = chainIds(image);
+  let count = 0;
+  while (count < ours.length && present.has(ours[count])) count++;
+  return count;
+}
+
+/** The tar paths of the image's layers, base first, from a docker save archive's manifest.json. */
+async function layerPaths(archive: Readable): Promise<string[]> {
+  return new Promise((resolve, reject) => {
+    const extract = tar.extract();
+    let layers: string[] | undefined;
+    extract.on('entry', (header, stream, next) => {
+      if (header.name === 'manifest.json') {
+        const chunks: Buffer[] = [];
+        stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+        stream.on('end', () => {
+          try {
+            layers = (JSON.parse(Buffer.concat(chunks).toString('utf8')) as Array<{ Layers: string[] }>)[0].Layers;
+          } catch (error) {
+            reject(error);
+          }
+          next();
+        });
+      } else {
+        stream.on('end', next);
+        stream.resume();
+      }
+    });
+    extract.on('finish', () => (layers ? resolve(layers) : reject(new Error('docker save wrote no manifest.json'))));
+    pipeline(archive, extract, (error) => error && reject(error));
+  });
+}
+
+/** A tar stream of the archive without the named entries: docker load skips layers it already has. */
+function withoutEntries(archive: Readable, leaveOut: ReadonlySet<string>): Readable {
+  const extract = tar.extract();
+  const pack = tar.pack();
+  extract.on('entry', (header, stream, next) => {
+    if (leaveOut.has(header.name)) {
+      stream.on('end', next);
+      stream.resume();
+      return;
+    }
+    const sink = pack.entry(header, (error) => (error ? pack.destroy(error) : next()));
+    stream.pipe(sink);
+  });
+  extract.on('finish', () => pack.finalize());
+  pipeline(archive, extract, (error) => error && pack.destroy(error));
+  return pack as unknown as Readable;
+}
+
+function counter(onBytes: (bytes: number) => void): Transform {
+  return new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      onBytes(chunk.length);
+      callback(null, chunk);
+    },
+  });
+}
+
+/** The server's images as lists of layer diff IDs (for working out which layers it has). */
+async function serverLayers(ssh: SshSession): Promise<string[][]> {
+  const result = await ssh.exec(`docker image ls --quiet --no-trunc | sort -u | xargs -r docker image inspect --format '{{json .RootFS.Layers}}'`);
+  if (result.code !== 0) return [];
+  return result.stdout
+    .split('\n')
+    .filter((line) => line.startsWith('['))
+    .map((line) => JSON.parse(line) as string[]);
+}
+
+export interface TransferOptions {
+  log: (line: string) => void;
+  /** Seconds between progress lines at the most (a line also comes every 10%). */
+  progressEverySeconds?: number;
+  /** Skip layer deduplication (always send the whole image). */
+  fullImage?: boolean;
+  now?: () => number; // ms; for tests
+}
+
+/**
+ * Makes sure the server has the image: nothing is sent when it has it already (it is only tagged);
+ * else `docker save` is streamed through gzip into `docker load` over SSH, leaving out the layers the
+ * server already has. On failure nothing new is tagged on the server and the live app is untouched.
+ */
+export async function ensureImageOnServer(ssh: SshSession, store: ImageStore, image: LocalImage, options: TransferOptions): Promise<TransferResult> {
+  const now = options.now ?? Date.now;
+  const started = now();
+  const host = ssh.config.host;
+  const idOnServer = await ssh.exec(`docker image inspect --format '{{.Id}}' ${shellQuote(image.id)}`);
+  if (idOnServer.code === 0 && idOnServer.stdout.trim() === image.id) {
+    const tag = await ssh.exec(`docker tag ${shellQuote(image.id)} ${shellQuote(image.reference)}`);
+    if (tag.code !== 0) throw new TransferError(`${host} has image ${image.id.slice(7, 19)} but cannot tag it ${image.reference}: ${tag.stderr.trim()}`);
+    options.log(`${host} already has ${image.reference} (${image.id.slice(7, 19)}): nothing to send`);
+    return { skipped: true, bytesSent: 0, bytesRead: 0, layersTotal: image.layers.length, layersSkipped: image.layers.length, seconds: (now() - started) / 1000 };
+  }
+
+  let leaveOut = new Set<string>();
+  let layersSkipped = 0;
+  if (!options.fullImage && image.layers.length > 1) {
+    layersSkipped = layersOnServer(image.layers, await serverLayers(ssh));
+    if (layersSkipped > 0) {
+      const paths = await layerPaths(await store.save(image.reference));
+      leaveOut = new Set(paths.slice(0, layersSkipped));
+      options.log(`${host} already has ${layersSkipped} of ${image.layers.length} layers: sending the other ${image.layers.length - layersSkipped}`);
+    }
+  }
+
+  try {
+    return await stream(ssh, store, image, leaveOut, layersSkipped, started, options);
+  } catch (error) {
+    if (leaveOut.size > 0 && error instanceof TransferError && /no such file|layer|manifest/i.test(error.message)) {
+      // A Docker that cannot load an archive without the layers it has (e.g. the containerd image store).
+      options.log(`${host} did not accept the image without its known layers (${error.message}); sending it whole`);
+      return stream(ssh, store, image, new Set(), 0, now(), options);
+    }
+    throw error;
+  }
+}
+
+async function stream(
+  ssh: SshSession,
+  store: ImageStore,
+  image: LocalImage,
+  leaveOut: ReadonlySet<string>,
+  layersSkipped: number,
+  started: number,
+  options: TransferOptions,
+): Promise<TransferResult> {
+  const now = options.now ?? Date.now;
+  const host = ssh.config.host;
+  const figures: TransferFigures = { totalBytes: image.sizeBytes, readBytes: 0, sentBytes: 0, elapsedSeconds: 0 };
+  const throttle = new ProgressThrottle(options.progressEverySeconds ?? 5, 10);
+  const report = () => {
+    figures.elapsedSeconds = (now() - started) / 1000;
+    if (throttle.shouldReport(figures)) options.log(progressLine(figures));
+  };
+  const timer = setInterval(report, 1000);
+
+  const saved = await store.save(image.reference);
+  const archive = leaveOut.size > 0 ? withoutEntries(saved, leaveOut) : saved;
+  const compressed = new PassThrough({ highWaterMark: 1024 * 1024 });
+  let sourceError: Error | undefined;
+  pipeline(
+    archive,
+    counter((bytes) => {
+      figures.readBytes += bytes;
+    }),
+    createGzip({ level: 6, chunkSize: 256 * 1024 }),
+    compressed,
+    (error) => {
+      if (error) {
+        sourceError = error;
+        compressed.destroy(error);
+      }
+    },
+  );
+
+  options.log(`sending ${image.reference} (${image.id.slice(7, 19)}) to ${host}: docker save | gzip | ssh docker load`);
+  // docker load tags the image only after every layer arrived: a cut stream leaves no new tag.
+  const result = await ssh
+    .exec('gunzip -c | docker load', {
+      stdin: compressed,
+      onStdinChunk: (bytes) => {
+        figures.sentBytes += bytes;
+      },
+    })
+    .finally(() => clearInterval(timer));
+  figures.elapsedSeconds = (now() - started) / 1000;
+  const progress = `after ${figures.sentBytes} bytes sent (${figures.readBytes} of about ${image.sizeBytes} read)`;
+  if (sourceError) throw new TransferError(`reading the image on the runner failed ${progress}: ${sourceError.message}`);
+  if (result.code === null) {
+    const why = ssh.dropped?.message ?? (result.signal ? `killed by ${result.signal}` : 'connection lost');
+    throw new TransferError(`the connection to ${host} broke ${progress} (${why}); the server keeps serving what it served, run again`);
+  }
+  if (result.code !== 0) {
+    const detail = (result.stderr || result.stdout).trim().split('\n').slice(-3).join(' ');
+    const full = /no space left/i.test(detail) ? ' The server\'s disk is full: free space (docker system prune) and run again.' : '';
+    throw new TransferError(`docker load on ${host} failed ${progress}: ${detail}.${full}`);
+  }
+  const check = await ssh.exec(`docker image inspect --format '{{.Id}}' ${shellQuote(image.reference)}`);
+  if (check.stdout.trim() !== image.id) {
+    throw new TransferError(`after docker load, ${image.reference} on ${host} is ${check.stdout.trim() || 'missing'}, not ${image.id}`);
+  }
+  options.log(summaryLine(figures));
+  return {
+    skipped: false,
+    bytesSent: figures.sentBytes,
+    bytesRead: figures.readBytes,
+    layersTotal: image.layers.length,
+    layersSkipped,
+    seconds: figures.elapsedSeconds,
+  };
+}

@@ -1,0 +1,35 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import type { InputReader } from '../../src/config';
+
+interface ActionInput {
+  description: string;
+  required?: boolean;
+  default?: string;
+}
+
+export const actionYml = parse(readFileSync(join(__dirname, '../../action.yml'), 'utf8')) as {
+  inputs: Record<string, ActionInput>;
+  outputs: Record<string, { description: string }>;
+  runs: { using: string; main: string };
+};
+
+/** The inputs as GitHub would pass them: action.yml's defaults, overridden by `given`. */
+export function inputsWithDefaults(given: Record<string, string>): Record<string, string> {
+  const all: Record<string, string> = {};
+  for (const [name, input] of Object.entries(actionYml.inputs)) all[name] = input.default ?? '';
+  for (const [name, value] of Object.entries(given)) {
+    if (!(name in actionYml.inputs)) throw new Error(`test uses input '${name}', which action.yml does not declare`);
+    all[name] = value;
+  }
+  return all;
+}
+
+export function readerFor(given: Record<string, string>): InputReader {
+  const all = inputsWithDefaults(given);
+  return (name) => {
+    if (!(name in all)) throw new Error(`code reads input '${name}', which action.yml does not declare`);
+    return all[name];
+  };
+}

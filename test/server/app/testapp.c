@@ -1,0 +1,143 @@
+/*
+ * A tiny HTTP/1.0 test app for the end-to-end tests, linked statically so it runs FROM scratch.
+ *
+ *   GET /           200 "<version>\n" once ready, 503 before
+ *   GET /health     same as /
+ *   GET /slow?ms=N  waits N ms, then answers like /  (in-flight requests for drain tests)
+ *   GET /version    the version, always 200
+ *
+ * It reads its version from /version (a file in the image's top layer) and becomes ready
+ * READY_AFTER seconds after start (env, default 0; "never" keeps it at 503 forever).
+ * On SIGTERM it stops accepting, lets in-flight requests finish (at most 30 s) and exits 0.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+static char version[128] = "unknown";
+static double ready_at = 0;
+static int never_ready = 0;
+static atomic_int in_flight = 0;
+static volatile sig_atomic_t stopping = 0;
+
+static double now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void reply(int fd, int status, const char *body) {
+  char buf[512];
+  const char *reason = status == 200 ? "OK" : status == 404 ? "Not Found" : "Service Unavailable";
+  int n = snprintf(buf, sizeof buf,
+                   "HTTP/1.0 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n"
+                   "X-App-Version: %s\r\nConnection: close\r\n\r\n%s",
+                   status, reason, strlen(body), version, body);
+  ssize_t off = 0;
+  while (off < n) {
+    ssize_t w = write(fd, buf + off, n - off);
+    if (w <= 0) break;
+    off += w;
+  }
+}
+
+static void *serve(void *arg) {
+  int fd = (int)(long)arg;
+  char req[2048];
+  ssize_t got = 0;
+  while (got < (ssize_t)sizeof req - 1) {
+    ssize_t r = read(fd, req + got, sizeof req - 1 - got);
+    if (r <= 0) break;
+    got += r;
+    req[got] = 0;
+    if (strstr(req, "\r\n\r\n") || strstr(req, "\n\n")) break;
+  }
+  req[got] = 0;
+  char path[1024] = "/";
+  sscanf(req, "%*s %1023s", path);
+  char body[256];
+  snprintf(body, sizeof body, "%s\n", version);
+  int ready = !never_ready && now() >= ready_at;
+  if (strncmp(path, "/slow", 5) == 0) {
+    const char *ms = strstr(path, "ms=");
+    long wait = ms ? atol(ms + 3) : 1000;
+    if (wait > 60000) wait = 60000;
+    usleep(wait * 1000);
+    reply(fd, ready ? 200 : 503, body);
+  } else if (strcmp(path, "/version") == 0) {
+    reply(fd, 200, body);
+  } else if (strcmp(path, "/") == 0 || strncmp(path, "/health", 7) == 0 || path[1] == '?') {
+    reply(fd, ready ? 200 : 503, ready ? body : "starting\n");
+  } else {
+    reply(fd, 404, "not found\n");
+  }
+  close(fd);
+  atomic_fetch_sub(&in_flight, 1);
+  return NULL;
+}
+
+static void on_term(int sig) { (void)sig; stopping = 1; }
+
+int main(void) {
+  FILE *vf = fopen("/version", "r");
+  if (vf) {
+    if (fgets(version, sizeof version, vf)) version[strcspn(version, "\r\n")] = 0;
+    fclose(vf);
+  }
+  const char *ra = getenv("READY_AFTER");
+  if (ra && strcmp(ra, "never") == 0) never_ready = 1;
+  ready_at = now() + (ra && !never_ready ? atof(ra) : 0);
+  const char *port_s = getenv("PORT");
+  int port = port_s ? atoi(port_s) : 8080;
+
+  struct sigaction sa = {0};
+  sa.sa_handler = on_term;
+  sigaction(SIGTERM, &sa, NULL);
+  sigaction(SIGINT, &sa, NULL);
+  signal(SIGPIPE, SIG_IGN);
+
+  int ls = socket(AF_INET, SOCK_STREAM, 0);
+  int one = 1;
+  setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = INADDR_ANY};
+  if (bind(ls, (struct sockaddr *)&addr, sizeof addr) || listen(ls, 512)) {
+    perror("listen");
+    return 1;
+  }
+  printf("testapp %s listening on :%d (ready %s)\n", version, port,
+         never_ready ? "never" : ra ? ra : "now");
+  fflush(stdout);
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  pthread_attr_setstacksize(&attr, 64 * 1024);
+  while (!stopping) {
+    int fd = accept(ls, NULL, NULL);
+    if (fd < 0) {
+      if (errno == EINTR) continue;
+      continue;
+    }
+    atomic_fetch_add(&in_flight, 1);
+    pthread_t t;
+    if (pthread_create(&t, &attr, serve, (void *)(long)fd)) {
+      close(fd);
+      atomic_fetch_sub(&in_flight, 1);
+    }
+  }
+  close(ls);
+  printf("testapp %s: SIGTERM, draining %d in-flight request(s)\n", version, atomic_load(&in_flight));
+  fflush(stdout);
+  double deadline = now() + 30;
+  while (atomic_load(&in_flight) > 0 && now() < deadline) usleep(10000);
+  printf("testapp %s: stopped\n", version);
+  return 0;
+}

@@ -1,0 +1,14 @@
+# Shared settings of the throwaway test server. Sourced by up.sh, down.sh and the tests' helpers.
+# Everything lives under its own paths, ports and names so it never collides with a real setup.
+BG_STATE=${BG_STATE:-/var/lib/bluegreen-test}   # kept between runs: keys, image build cache
+BG_RUN=${BG_RUN:-/run/bluegreen-test}           # pid files and sockets of what up.sh started
+BG_SSH_PORT=${BG_SSH_PORT:-22022}
+BG_PROXY_PORT=${BG_PROXY_PORT:-18080}
+BG_USER=${BG_USER:-deploy}
+BG_REMOTE_SOCK=$BG_RUN/remote-docker.sock
+BG_REMOTE_BRIDGE=bgremote0
+BG_REMOTE_CIDR=10.213.0.1/24
+BG_REMOTE_POOL=10.214.0.0/16
+BG_REMOTE_GROUP=bgremote
+BG_PROXY_IMAGE=bluegreen-test/nginx:1
+BG_APP_IMAGE=bluegreen-test/app

@@ -1,0 +1,251 @@
+#!/usr/bin/env bash
+# Brings up the throwaway test server on this machine, idempotently:
+#   - installs what is missing (docker.io, openssh-server, nginx-light, shellcheck, busybox-static, gcc)
+#   - a local Docker daemon for building (reused when one already answers)
+#   - a second Docker daemon, the "remote host", with its own data root, socket and bridge
+#   - an sshd on 127.0.0.1:$BG_SSH_PORT for user $BG_USER (key only), whose docker reaches the remote daemon
+#   - test images: an nginx proxy built FROM scratch (loaded into the remote daemon) and app v1..v3
+# Writes $BG_RUN/env with the connection details for the tests. Stop it all with down.sh.
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=config.sh
+. "$here/config.sh"
+
+log() { printf '[test-server] %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+[ "$(id -u)" = 0 ] || die "run as root (it installs packages and starts daemons)"
+mkdir -p "$BG_STATE" "$BG_RUN"
+
+install_packages() {
+  local missing=() cmd pkg
+  for pair in dockerd:docker.io /usr/sbin/sshd:openssh-server ssh-keygen:openssh-client \
+              /usr/sbin/nginx:nginx-light shellcheck:shellcheck /bin/busybox:busybox-static \
+              gcc:gcc iptables:iptables ip:iproute2 flock:util-linux setpriv:util-linux; do
+    cmd=${pair%%:*} pkg=${pair#*:}
+    command -v "$cmd" >/dev/null 2>&1 || [ -x "$cmd" ] || missing+=("$pkg")
+  done
+  [ -e /usr/lib/x86_64-linux-gnu/libc.a ] || [ -n "$(find /usr/lib -name libc.a -print -quit 2>/dev/null)" ] || missing+=(libc6-dev)
+  [ ${#missing[@]} -eq 0 ] && return
+  log "installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+wait_for() { # wait_for SECONDS DESCRIPTION LOGFILE COMMAND...
+  local limit=$1 what=$2 logfile=$3 pid=${4:-}; shift 4
+  local end=$((SECONDS + limit))
+  until "$@" >/dev/null 2>&1; do
+    if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
+      tail -n 5 "$logfile" >&2 || true
+      die "$what exited at start (log: $logfile)"
+    fi
+    [ $SECONDS -lt $end ] || die "$what did not come up within ${limit}s (log: $logfile)"
+    sleep 0.2
+  done
+}
+
+start_local_docker() {
+  if docker info >/dev/null 2>&1; then log "local docker: reusing the running daemon"; return; fi
+  log "local docker: starting dockerd"
+  # --iptables=false: nothing here needs NAT, and it keeps the machine's firewall as it was.
+  dockerd --pidfile "$BG_RUN/local-dockerd.pid" --iptables=false \
+    >"$BG_RUN/local-dockerd.log" 2>&1 &
+  wait_for 60 "local dockerd" "$BG_RUN/local-dockerd.log" $! docker info
+}
+
+start_remote_docker() {
+  if DOCKER_HOST=unix://$BG_REMOTE_SOCK docker info >/dev/null 2>&1; then
+    log "remote docker: already running"; return
+  fi
+  log "remote docker: starting a second dockerd on $BG_REMOTE_SOCK"
+  getent group "$BG_REMOTE_GROUP" >/dev/null || groupadd --system "$BG_REMOTE_GROUP"
+  if ! ip link show "$BG_REMOTE_BRIDGE" >/dev/null 2>&1; then
+    ip link add "$BG_REMOTE_BRIDGE" type bridge
+    ip addr add "$BG_REMOTE_CIDR" dev "$BG_REMOTE_BRIDGE"
+  fi
+  ip link set "$BG_REMOTE_BRIDGE" up
+  # Bridged traffic may pass the host's FORWARD chain (br_netfilter), whose policy another
+  # daemon may have set to DROP: let the remote daemon's own address range talk to itself.
+  for range in "${BG_REMOTE_CIDR%.*}.0/24" "$BG_REMOTE_POOL"; do
+    iptables -C FORWARD -s "$range" -d "$range" -j ACCEPT 2>/dev/null ||
+      iptables -I FORWARD -s "$range" -d "$range" -j ACCEPT 2>/dev/null || true
+  done
+  mkdir -p "$BG_STATE/remote-docker" "$BG_RUN/remote-exec"
+  dockerd --data-root "$BG_STATE/remote-docker" --exec-root "$BG_RUN/remote-exec" \
+    --pidfile "$BG_RUN/remote-dockerd.pid" -H "unix://$BG_REMOTE_SOCK" --group "$BG_REMOTE_GROUP" \
+    --bridge "$BG_REMOTE_BRIDGE" --default-address-pool "base=$BG_REMOTE_POOL,size=24" \
+    --iptables=false --ip-masq=false \
+    >"$BG_RUN/remote-dockerd.log" 2>&1 &
+  wait_for 60 "remote dockerd" "$BG_RUN/remote-dockerd.log" $! env DOCKER_HOST="unix://$BG_REMOTE_SOCK" docker info
+}
+
+setup_user_and_keys() {
+  if ! id "$BG_USER" >/dev/null 2>&1; then
+    log "creating user $BG_USER"
+    useradd --create-home --shell /bin/bash "$BG_USER"
+  fi
+  usermod -aG "$BG_REMOTE_GROUP" "$BG_USER"
+  # An unlocked account without a password: sshd refuses locked ones even for key auth.
+  usermod -p '*' "$BG_USER"
+  local keys=$BG_STATE/keys
+  mkdir -p "$keys"
+  [ -f "$keys/client_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -C bluegreen-test -f "$keys/client_ed25519"
+  [ -f "$keys/client_rsa_pem" ] || ssh-keygen -q -t rsa -b 2048 -m PEM -N '' -C bluegreen-test-pem -f "$keys/client_rsa_pem"
+  [ -f "$keys/client_ecdsa_pass" ] || ssh-keygen -q -t ecdsa -N 'correct horse' -C bluegreen-test-pass -f "$keys/client_ecdsa_pass"
+  [ -f "$keys/other_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -C not-authorized -f "$keys/other_ed25519"
+  [ -f "$keys/host_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -C bluegreen-test-host -f "$keys/host_ed25519"
+  [ -f "$keys/fake_host_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -C impostor -f "$keys/fake_host_ed25519"
+  cat "$keys/client_ed25519.pub" "$keys/client_rsa_pem.pub" "$keys/client_ecdsa_pass.pub" >"$keys/authorized_keys"
+  chmod 644 "$keys/authorized_keys"
+  chmod 755 "$BG_STATE" "$keys"
+}
+
+start_sshd() {
+  local conf=$BG_STATE/sshd_config
+  cat >"$conf" <<CONF
+ListenAddress 127.0.0.1
+Port $BG_SSH_PORT
+HostKey $BG_STATE/keys/host_ed25519
+PidFile $BG_RUN/sshd.pid
+AuthorizedKeysFile $BG_STATE/keys/authorized_keys
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PubkeyAuthentication yes
+PermitRootLogin no
+AllowUsers $BG_USER
+UsePAM no
+StrictModes no
+MaxStartups 50:30:100
+MaxSessions 50
+SetEnv DOCKER_HOST=unix://$BG_REMOTE_SOCK
+Subsystem sftp internal-sftp
+CONF
+  mkdir -p /run/sshd
+  if [ -f "$BG_RUN/sshd.pid" ] && kill -0 "$(cat "$BG_RUN/sshd.pid")" 2>/dev/null; then
+    log "sshd: already running on 127.0.0.1:$BG_SSH_PORT"; return
+  fi
+  /usr/sbin/sshd -t -f "$conf"
+  log "sshd: starting on 127.0.0.1:$BG_SSH_PORT"
+  /usr/sbin/sshd -f "$conf" -E "$BG_RUN/sshd.log"
+  wait_for 20 "sshd" "$BG_RUN/sshd.log" "" bash -c "ssh-keyscan -T 2 -p $BG_SSH_PORT 127.0.0.1 | grep -q ed25519"
+  { printf '[127.0.0.1]:%s ' "$BG_SSH_PORT"; cut -d' ' -f1,2 "$BG_STATE/keys/host_ed25519.pub"; } >"$BG_STATE/keys/known_hosts"
+}
+
+build_images() {
+  local ctx=$BG_STATE/build
+  mkdir -p "$ctx/base" "$ctx/app" "$ctx/proxy"
+  # busybox base: sh, wget, timeout, cat ... FROM scratch.
+  cp /bin/busybox "$ctx/base/busybox"
+  cat >"$ctx/base/Dockerfile" <<'DF'
+FROM scratch
+COPY busybox /bin/busybox
+RUN ["/bin/busybox", "--install", "-s", "/bin"]
+DF
+  docker build -q -t bluegreen-test/busybox:1 "$ctx/base" >>"$BG_RUN/build.log" 2>&1 || { tail -n 20 "$BG_RUN/build.log" >&2; die "docker build failed"; }
+
+  # App: a large incompressible layer shared by all versions, the binary, then a tiny version layer.
+  [ -f "$ctx/app/blob.bin" ] || head -c 30M /dev/urandom >"$ctx/app/blob.bin"
+  gcc -O2 -static -pthread -o "$ctx/app/testapp.new" "$here/app/testapp.c"
+  cmp -s "$ctx/app/testapp.new" "$ctx/app/testapp" 2>/dev/null || mv "$ctx/app/testapp.new" "$ctx/app/testapp"
+  rm -f "$ctx/app/testapp.new"
+  local v ready
+  for v in 1 2 3; do
+    # v3 never becomes healthy: the failed-deploy case.
+    ready=1; [ $v = 3 ] && ready=never
+    printf 'v%s\n' "$v" >"$ctx/app/version-$v"
+    cat >"$ctx/app/Dockerfile.v$v" <<DF
+FROM bluegreen-test/busybox:1
+COPY blob.bin /data/blob.bin
+COPY testapp /testapp
+ENV READY_AFTER=$ready
+EXPOSE 8080
+STOPSIGNAL SIGTERM
+COPY version-$v /version
+CMD ["/testapp"]
+DF
+    docker build -q -t "$BG_APP_IMAGE:v$v" -f "$ctx/app/Dockerfile.v$v" "$ctx/app" >>"$BG_RUN/build.log" 2>&1 || { tail -n 20 "$BG_RUN/build.log" >&2; die "docker build failed"; }
+  done
+
+  # nginx proxy FROM scratch: Debian's binary, its libraries at their paths, a minimal config.
+  rm -rf "$ctx/proxy/root"
+  mkdir -p "$ctx/proxy/root/usr/sbin" "$ctx/proxy/root/etc/nginx/conf.d" "$ctx/proxy/root/var/log/nginx" \
+    "$ctx/proxy/root/var/lib/nginx" "$ctx/proxy/root/run" "$ctx/proxy/root/tmp"
+  cp /usr/sbin/nginx "$ctx/proxy/root/usr/sbin/nginx"
+  local lib
+  for lib in $(ldd /usr/sbin/nginx | grep -o '/[^ ]*'); do
+    mkdir -p "$ctx/proxy/root$(dirname "$lib")"
+    cp -L "$lib" "$ctx/proxy/root$lib"
+  done
+  cp /etc/nginx/mime.types "$ctx/proxy/root/etc/nginx/mime.types"
+  printf 'root:x:0:0:root:/root:/bin/sh\nnginx:x:101:101:nginx:/var/lib/nginx:/bin/false\n' >"$ctx/proxy/root/etc/passwd"
+  printf 'root:x:0:\nnginx:x:101:\n' >"$ctx/proxy/root/etc/group"
+  cat >"$ctx/proxy/root/etc/nginx/nginx.conf" <<'CONF'
+user nginx;
+worker_processes 1;
+pid /run/nginx.pid;
+error_log /dev/stderr notice;
+events { worker_connections 1024; }
+http {
+  include /etc/nginx/mime.types;
+  access_log off;
+  client_body_temp_path /tmp/client_body;
+  proxy_temp_path /tmp/proxy;
+  fastcgi_temp_path /tmp/fastcgi;
+  uwsgi_temp_path /tmp/uwsgi;
+  scgi_temp_path /tmp/scgi;
+  include /etc/nginx/conf.d/*.conf;
+}
+CONF
+  cat >"$ctx/proxy/root/etc/nginx/conf.d/default.conf" <<'CONF'
+server { listen 80 default_server; location / { return 404 "no app deployed\n"; } }
+CONF
+  cat >"$ctx/proxy/Dockerfile" <<'DF'
+FROM bluegreen-test/busybox:1
+COPY root/ /
+RUN ["/bin/sh", "-c", "chmod 1777 /tmp && /usr/sbin/nginx -t"]
+EXPOSE 80
+STOPSIGNAL SIGQUIT
+CMD ["/usr/sbin/nginx", "-g", "daemon off;"]
+DF
+  docker build -q -t "$BG_PROXY_IMAGE" "$ctx/proxy" >>"$BG_RUN/build.log" 2>&1 || { tail -n 20 "$BG_RUN/build.log" >&2; die "docker build failed"; }
+
+  # A real server would have pulled the proxy image: put it there the same way.
+  local want have
+  want=$(docker image inspect -f '{{.Id}}' "$BG_PROXY_IMAGE")
+  have=$(DOCKER_HOST=unix://$BG_REMOTE_SOCK docker image inspect -f '{{.Id}}' "$BG_PROXY_IMAGE" 2>/dev/null || true)
+  if [ "$want" != "$have" ]; then
+    log "loading $BG_PROXY_IMAGE into the remote daemon"
+    docker save "$BG_PROXY_IMAGE" | DOCKER_HOST=unix://$BG_REMOTE_SOCK docker load -q >/dev/null
+  fi
+  log "images: busybox, app v1 v2 v3, proxy (built locally; proxy also on the remote)"
+}
+
+write_env() {
+  cat >"$BG_RUN/env" <<ENV
+BG_HOST=127.0.0.1
+BG_SSH_PORT=$BG_SSH_PORT
+BG_USER=$BG_USER
+BG_KEY=$BG_STATE/keys/client_ed25519
+BG_KEY_RSA_PEM=$BG_STATE/keys/client_rsa_pem
+BG_KEY_ECDSA_PASS=$BG_STATE/keys/client_ecdsa_pass
+BG_KEY_ECDSA_PASSPHRASE='correct horse'
+BG_KEY_UNAUTHORIZED=$BG_STATE/keys/other_ed25519
+BG_KNOWN_HOSTS=$BG_STATE/keys/known_hosts
+BG_FAKE_HOST_PUB=$BG_STATE/keys/fake_host_ed25519.pub
+BG_REMOTE_DOCKER_HOST=unix://$BG_REMOTE_SOCK
+BG_PROXY_IMAGE=$BG_PROXY_IMAGE
+BG_PROXY_PORT=$BG_PROXY_PORT
+BG_APP_IMAGE=$BG_APP_IMAGE
+ENV
+}
+
+install_packages
+start_local_docker
+start_remote_docker
+setup_user_and_keys
+start_sshd
+build_images
+write_env
+log "ready: ssh -i $BG_STATE/keys/client_ed25519 -p $BG_SSH_PORT $BG_USER@127.0.0.1 (details in $BG_RUN/env)"

@@ -1,0 +1,72 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import { readConfig } from '../../src/config';
+import { renderDeployScript, scriptParameters, configHash } from '../../src/remote/script';
+import { readerFor } from '../helpers/action-inputs';
+import { baseInputs } from '../helpers/fixtures';
+
+function scriptFor(given: Record<string, string>, command: 'deploy' | 'rollback' | 'remove' | 'status' = 'deploy'): string {
+  const config = readConfig(readerFor({ ...baseInputs(), ...given }));
+  return renderDeployScript({
+    command,
+    deploy: config.deploy,
+    image: config.image,
+    imageId: 'sha256:' + 'ab'.repeat(32),
+    gitSha: '0123456789abcdef',
+    runUrl: 'https://github.com/o/r/actions/runs/1',
+  });
+}
+
+const combos: Array<[string, Record<string, string>, 'deploy' | 'rollback' | 'remove' | 'status']> = [
+  ['defaults', {}, 'deploy'],
+  ['everything set', {
+    hostname: 'shop.example.com *.preview.example.com',
+    env: 'A=1\nB=two words\nC=$(rm -rf /)',
+    volumes: 'data:/data\n/srv/x y:/x:ro',
+    'docker-args': '--memory=512m\n--cpus 1.5',
+    'proxy-ports': '80:80\n127.0.0.1:8443:443',
+    'health-status': '204',
+    'health-interval': '500ms',
+    'drain-seconds': '2.5',
+  }, 'deploy'],
+  ['rollback', {}, 'rollback'],
+  ['remove', { hostname: 'a.example.com' }, 'remove'],
+  ['status', {}, 'status'],
+];
+
+describe('the generated deploy script', () => {
+  it.each(combos)('passes shellcheck: %s', (_name, given, command) => {
+    const script = scriptFor(given, command);
+    const check = spawnSync('shellcheck', ['-s', 'bash', '-S', 'style', '-'], { input: script, encoding: 'utf8' });
+    expect(check.error, 'shellcheck must be installed (test/server/up.sh installs it)').toBeUndefined();
+    expect(check.stdout + check.stderr).toBe('');
+    expect(check.status).toBe(0);
+  });
+
+  it.each(combos)('is valid bash: %s', (_name, given, command) => {
+    execFileSync('bash', ['-n'], { input: scriptFor(given, command) });
+  });
+
+  it('carries hostile values as data: bash reads back exactly what was given', () => {
+    const env = 'X=\'; echo pwned; \'\nY=$(id) `id` "q" \\ end';
+    const script = scriptFor({ env, 'health-path': '/h?x=$(id)&y=`id`' });
+    const header = script.slice(0, script.indexOf('# The server side of bluegreen-action'));
+    const out = execFileSync('bash', ['-c', `${header}\nprintf '%s\\n---\\n%s' "$BG_ENV" "$BG_HEALTH_PATH"`], { encoding: 'utf8' });
+    expect(out).toBe(`${env}\n---\n/h?x=$(id)&y=\`id\``);
+  });
+
+  it('puts lists into bash arrays word by word', () => {
+    const config = readConfig(readerFor({ ...baseInputs(), volumes: '/srv/a b:/a\nc:/c', 'docker-args': '--cpus 1.5' }));
+    const params = scriptParameters({ command: 'deploy', deploy: config.deploy, image: 'x:1', imageId: '', gitSha: '', runUrl: '' });
+    const out = execFileSync('bash', ['-c', `${params.join('\n')}\nprintf '<%s>' "\${BG_VOLUMES[@]}" "\${BG_DOCKER_ARGS[@]}"`], { encoding: 'utf8' });
+    expect(out).toBe('</srv/a b:/a><c:/c><--cpus><1.5>');
+  });
+
+  it('changes the config hash when env changes, not when only health settings do', () => {
+    const a = readConfig(readerFor({ ...baseInputs(), env: 'A=1' })).deploy;
+    const b = readConfig(readerFor({ ...baseInputs(), env: 'A=2' })).deploy;
+    const c = readConfig(readerFor({ ...baseInputs(), env: 'A=1', 'health-path': '/ready' })).deploy;
+    expect(configHash(a)).not.toBe(configHash(b));
+    expect(configHash(a)).toBe(configHash(c));
+  });
+});
