@@ -243,7 +243,7 @@ proxy_test_and_reload() { # sets PROXY_COMPLAINT and returns 1 when nginx refuse
     PROXY_COMPLAINT=$(printf '%s\n' "$out" | grep -v 'test failed' | tail -n 2 | tr '\n' ' ')
     return 1
   fi
-  docker exec "$BG_PROXY_NAME" nginx -s reload >/dev/null
+  docker exec "$BG_PROXY_NAME" nginx -s reload >/dev/null 2>&1
 }
 
 # Points the proxy at SLOT (or drops the app's config when SLOT is empty); puts the previous

@@ -94307,7 +94307,7 @@ function maskSecrets(values) {
             continue;
         core.setSecret(value);
         for (const line of value.split('\n'))
-            if (line.trim().length >= 8)
+            if (line.trim().length >= 8 && !line.startsWith('-----'))
                 core.setSecret(line.trim());
     }
 }

@@ -10,12 +10,15 @@ import { ensureImageOnServer } from './transfer';
 /** Exit code of a run whose new version failed its health check (the live version kept serving). */
 export const EXIT_UNHEALTHY = 3;
 
+const masked = new Set<string>();
+
 /** Registers every secret with the runner before anything can print it. */
 function maskSecrets(values: string[]): void {
   for (const value of values) {
-    if (!value) continue;
+    if (!value || masked.has(value.trim())) continue;
+    masked.add(value.trim());
     core.setSecret(value);
-    for (const line of value.split('\n')) if (line.trim().length >= 8) core.setSecret(line.trim());
+    for (const line of value.split('\n')) if (line.trim().length >= 8 && !line.startsWith('-----')) core.setSecret(line.trim());
   }
 }
 

@@ -1,0 +1,119 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { ActionRun, runAction } from '../helpers/action-runner';
+import { Sample, failures, startLoad } from '../helpers/load';
+import { TestServer, remoteDocker, resetServer, serverInputs, testServer } from '../helpers/server';
+
+let server: TestServer;
+
+interface TimedRun extends ActionRun {
+  switchedAt?: number; // when the action logged the proxy switch
+  servingAt?: number; // when it logged that the proxy answers from the new slot
+}
+
+async function deploy(version: string, extra: Record<string, string> = {}): Promise<TimedRun> {
+  const marks: { switchedAt?: number; servingAt?: number } = {};
+  const run = await runAction(serverInputs(server, { app: 'shop', image: `${server.appImage}:${version}`, 'health-timeout': '8s', ...extra }), {
+    onLine: (line) => {
+      if (line.includes('proxy switched')) marks.switchedAt = Date.now();
+      if (line.includes('the proxy serves')) marks.servingAt = Date.now();
+    },
+  });
+  return Object.assign(run, marks);
+}
+
+function versionsOf(samples: Sample[]): string[] {
+  return [...new Set(samples.filter((s) => s.kind === 'steady').map((s) => s.body))];
+}
+
+/** Every steady request that started before the switch got `before`; every one after it got `after`. */
+function expectSwitchAt(samples: Sample[], run: TimedRun, before: string, after: string): void {
+  expect(run.switchedAt, 'the action logs the switch').toBeDefined();
+  const steady = samples.filter((s) => s.kind === 'steady' && s.status === 200);
+  const early = steady.filter((s) => s.end < run.switchedAt! - 500);
+  const late = steady.filter((s) => s.start > run.servingAt! + 200);
+  expect(early.length).toBeGreaterThan(0);
+  expect(late.length).toBeGreaterThan(0);
+  expect(versionsOf(early)).toEqual([before]);
+  expect(versionsOf(late)).toEqual([after]);
+}
+
+describe('blue-green deploys under load', () => {
+  beforeAll(() => {
+    server = testServer();
+    resetServer(server);
+  });
+
+  it('switches v1 -> v2 -> v1 and refuses an unhealthy v3 with no failed request', async () => {
+    const first = await deploy('v1');
+    expect(first.code, first.stdout).toBe(0);
+    expect(first.outputs.result).toBe('switched');
+    expect(first.outputs['active-slot']).toBe('blue');
+
+    const load = startLoad({ port: server.proxyPort, steadyWorkers: 4, slowWorkers: 2, slowMs: 2000, maxSeconds: 150 });
+    const steps: Array<[TimedRun, string]> = [];
+    try {
+      await new Promise((r) => setTimeout(r, 1500));
+      const toV2 = await deploy('v2');
+      steps.push([toV2, 'v2']);
+      const backToV1 = await deploy('v1');
+      steps.push([backToV1, 'v1']);
+      const broken = await deploy('v3', { 'health-timeout': '5s' });
+      steps.push([broken, 'v3']);
+      await new Promise((r) => setTimeout(r, 2500));
+    } finally {
+      await load.stop();
+    }
+    const samples = load.samples;
+    const [[toV2], [backToV1], [broken]] = steps;
+
+    expect(toV2.code, toV2.stdout).toBe(0);
+    expect(toV2.outputs).toMatchObject({ result: 'switched', 'previous-slot': 'blue', 'active-slot': 'green' });
+    expect(backToV1.code, backToV1.stdout).toBe(0);
+    expect(backToV1.outputs).toMatchObject({ result: 'switched', 'previous-slot': 'green', 'active-slot': 'blue' });
+    expect(backToV1.outputs['bytes-sent']).toBe('0'); // v1 was still on the server
+
+    expect(broken.code).toBe(3);
+    expect(broken.outputs).toMatchObject({ result: 'failed', 'active-slot': 'blue' });
+    expect(broken.stdout).toMatch(/did not become healthy/);
+    expect(remoteDocker(server, ['ps', '-a', '--filter', 'name=shop-green', '--format', '{{.Names}}']).trim()).toBe('');
+
+    const slow = samples.filter((s) => s.kind === 'slow');
+    console.log(`load: ${samples.length} requests (${slow.length} slow), ${failures(samples).length} failed`);
+    expect(samples.length).toBeGreaterThan(200);
+    expect(slow.length).toBeGreaterThan(10);
+    expect(failures(samples)).toEqual([]);
+    expectSwitchAt(samples.filter((s) => s.end < backToV1.switchedAt!), toV2, 'v1', 'v2');
+    expectSwitchAt(samples.filter((s) => s.start > toV2.servingAt!), backToV1, 'v2', 'v1');
+    expect(versionsOf(samples.filter((s) => s.start > backToV1.servingAt! + 200))).toEqual(['v1']);
+  }, 240_000);
+
+  it('serialises two deploys of one app started at once', async () => {
+    const [a, b] = await Promise.all([deploy('v2', { 'lock-timeout': '2m' }), deploy('v1', { 'lock-timeout': '2m' })]);
+    expect(a.code, a.stdout).toBe(0);
+    expect(b.code, b.stdout).toBe(0);
+    const waited = [a, b].filter((run) => run.stdout.includes('holds the lock; waiting'));
+    expect(waited).toHaveLength(1);
+    const last = waited[0] === a ? 'v2' : 'v1';
+    const live = [a, b].find((run) => run === waited[0])!.outputs['active-slot'];
+    const running = remoteDocker(server, ['ps', '--filter', 'label=bluegreen.app=shop', '--format', '{{.Names}} {{.Label "bluegreen.image"}}']).trim().split('\n');
+    expect(running).toEqual([`shop-${live} ${server.appImage}:${last}`]);
+    const res = await fetch(`http://127.0.0.1:${server.proxyPort}/`);
+    expect((await res.text()).trim()).toBe(last);
+  }, 120_000);
+
+  it('fails clearly when the lock stays busy, changing nothing', async () => {
+    const holder = remoteDocker(server, ['ps', '--filter', 'label=bluegreen.app=shop', '--format', '{{.Names}}']).trim();
+    const lockPath = `/home/${server.user}/.bluegreen/apps/shop/lock`;
+    const { spawn } = await import('node:child_process');
+    const hold = spawn('flock', [lockPath, 'sleep', '8']);
+    await new Promise((r) => setTimeout(r, 300));
+    try {
+      const run = await deploy('v2', { 'lock-timeout': '2s' });
+      expect(run.code).toBe(1);
+      expect(run.stdout).toMatch(/still held the lock after 2s; nothing was changed/);
+      expect(remoteDocker(server, ['ps', '--filter', 'label=bluegreen.app=shop', '--format', '{{.Names}}']).trim()).toBe(holder);
+    } finally {
+      hold.kill();
+    }
+  }, 60_000);
+});

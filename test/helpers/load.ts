@@ -1,0 +1,83 @@
+import http from 'node:http';
+
+export interface Sample {
+  kind: 'steady' | 'slow';
+  start: number; // ms, Date.now()
+  end: number;
+  status: number | null;
+  body: string;
+  error: string | null;
+}
+
+export interface LoadOptions {
+  port: number; // on 127.0.0.1 only
+  hostHeader?: string;
+  steadyWorkers?: number;
+  slowWorkers?: number;
+  slowMs?: number;
+  maxSeconds?: number; // hard stop
+  maxRequests?: number; // hard stop
+}
+
+/**
+ * A bounded load generator against the proxy on 127.0.0.1: a few workers send steady requests, others
+ * send /slow requests that straddle a switch. New connection per request (no keep-alive), so every
+ * request really crosses the proxy's accept path. Stops by itself after maxSeconds or maxRequests.
+ */
+export function startLoad(options: LoadOptions): { stop: () => Promise<Sample[]>; samples: Sample[] } {
+  const samples: Sample[] = [];
+  const deadline = Date.now() + (options.maxSeconds ?? 120) * 1000;
+  const maxRequests = options.maxRequests ?? 50_000;
+  let stopping = false;
+  let sent = 0;
+
+  const one = (kind: Sample['kind'], path: string): Promise<void> =>
+    new Promise((resolve) => {
+      const start = Date.now();
+      sent++;
+      const req = http.get(
+        { host: '127.0.0.1', port: options.port, path, agent: false, timeout: 15_000, headers: options.hostHeader ? { Host: options.hostHeader } : {} },
+        (res) => {
+          let body = '';
+          res.setEncoding('utf8');
+          res.on('data', (chunk) => (body += chunk));
+          res.on('end', () => {
+            samples.push({ kind, start, end: Date.now(), status: res.statusCode ?? null, body: body.trim(), error: null });
+            resolve();
+          });
+          res.on('error', (error) => {
+            samples.push({ kind, start, end: Date.now(), status: res.statusCode ?? null, body, error: error.message });
+            resolve();
+          });
+        },
+      );
+      req.on('timeout', () => req.destroy(new Error('timeout')));
+      req.on('error', (error) => {
+        samples.push({ kind, start, end: Date.now(), status: null, body: '', error: error.message });
+        resolve();
+      });
+    });
+
+  const worker = async (kind: Sample['kind'], path: string, pauseMs: number) => {
+    while (!stopping && Date.now() < deadline && sent < maxRequests) {
+      await one(kind, path);
+      if (pauseMs) await new Promise((r) => setTimeout(r, pauseMs));
+    }
+  };
+  const workers = [
+    ...Array.from({ length: options.steadyWorkers ?? 4 }, () => worker('steady', '/', 5)),
+    ...Array.from({ length: options.slowWorkers ?? 2 }, () => worker('slow', `/slow?ms=${options.slowMs ?? 2000}`, 0)),
+  ];
+  return {
+    samples,
+    stop: async () => {
+      stopping = true;
+      await Promise.all(workers);
+      return samples;
+    },
+  };
+}
+
+export function failures(samples: Sample[], from = 0): Sample[] {
+  return samples.filter((s) => s.start >= from && (s.error !== null || s.status === null || s.status < 200 || s.status > 299));
+}

@@ -1,0 +1,92 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+
+/** The throwaway test server brought up by test/server/up.sh (see its env file). */
+export interface TestServer {
+  host: string;
+  sshPort: number;
+  user: string;
+  key: string; // file paths
+  keyRsaPem: string;
+  keyEcdsaPass: string;
+  keyEcdsaPassphrase: string;
+  keyUnauthorized: string;
+  knownHosts: string; // file path
+  fakeHostPub: string;
+  remoteDockerHost: string;
+  proxyImage: string;
+  proxyPort: number;
+  appImage: string;
+}
+
+const ENV_FILE = process.env.BG_RUN ? `${process.env.BG_RUN}/env` : '/run/bluegreen-test/env';
+
+export function testServer(): TestServer {
+  if (!existsSync(ENV_FILE)) throw new Error(`${ENV_FILE} is missing: start the test server with bash test/server/up.sh`);
+  const env: Record<string, string> = {};
+  for (const line of readFileSync(ENV_FILE, 'utf8').split('\n')) {
+    const m = line.match(/^(\w+)=(.*)$/);
+    if (m) env[m[1]] = m[2].replace(/^'(.*)'$/, '$1');
+  }
+  return {
+    host: env.BG_HOST,
+    sshPort: Number(env.BG_SSH_PORT),
+    user: env.BG_USER,
+    key: env.BG_KEY,
+    keyRsaPem: env.BG_KEY_RSA_PEM,
+    keyEcdsaPass: env.BG_KEY_ECDSA_PASS,
+    keyEcdsaPassphrase: env.BG_KEY_ECDSA_PASSPHRASE,
+    keyUnauthorized: env.BG_KEY_UNAUTHORIZED,
+    knownHosts: env.BG_KNOWN_HOSTS,
+    fakeHostPub: env.BG_FAKE_HOST_PUB,
+    remoteDockerHost: env.BG_REMOTE_DOCKER_HOST,
+    proxyImage: env.BG_PROXY_IMAGE,
+    proxyPort: Number(env.BG_PROXY_PORT),
+    appImage: env.BG_APP_IMAGE,
+  };
+}
+
+/** docker against the remote daemon (the "server"), for looking at what a run left there. */
+export function remoteDocker(server: TestServer, args: string[], input?: string): string {
+  return execFileSync('docker', args, { env: { ...process.env, DOCKER_HOST: server.remoteDockerHost }, encoding: 'utf8', input, maxBuffer: 64 * 1024 * 1024 });
+}
+
+export function remoteDockerStatus(server: TestServer, args: string[]): { code: number | null; out: string } {
+  const r = spawnSync('docker', args, { env: { ...process.env, DOCKER_HOST: server.remoteDockerHost }, encoding: 'utf8' });
+  return { code: r.status, out: (r.stdout ?? '') + (r.stderr ?? '') };
+}
+
+/** docker against the local daemon (the "runner"). */
+export function localDocker(args: string[]): string {
+  return execFileSync('docker', args, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+}
+
+/** The action's inputs that reach the test server, for deploying one of the test app images. */
+export function serverInputs(server: TestServer, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    host: server.host,
+    port: String(server.sshPort),
+    user: server.user,
+    'ssh-key': readFileSync(server.key, 'utf8'),
+    'known-hosts': readFileSync(server.knownHosts, 'utf8'),
+    'proxy-image': server.proxyImage,
+    'proxy-ports': `127.0.0.1:${server.proxyPort}:80`,
+    build: 'false',
+    'drain-seconds': '1',
+    'stop-timeout': '10',
+    'connect-retries': '0',
+    ...extra,
+  };
+}
+
+/** Removes every container of the remote daemon and the state of the deploy user: a clean server. */
+export function resetServer(server: TestServer): void {
+  const ids = remoteDocker(server, ['ps', '-aq']).split('\n').filter(Boolean);
+  if (ids.length) remoteDocker(server, ['rm', '-f', ...ids]);
+  execFileSync('rm', ['-rf', `/home/${server.user}/.bluegreen`]);
+}
+
+/** Removes the given images from the remote daemon, if there. */
+export function removeRemoteImages(server: TestServer, images: string[]): void {
+  for (const image of images) remoteDockerStatus(server, ['image', 'rm', '-f', image]);
+}
