@@ -93862,15 +93862,16 @@ function readBuild(read) {
 function readEnv(read) {
     const entries = lines(read('env'));
     const values = [];
-    for (const entry of entries) {
+    entries.forEach((entry, index) => {
         const eq = entry.indexOf('=');
-        const key = eq < 0 ? entry : entry.slice(0, eq);
-        if (eq < 0 || !ENV_KEY.test(key)) {
-            // Never echo the line: it may hold a secret value.
-            throw new InputError('env', `a line is not KEY=VALUE (key '${ENV_KEY.test(key) ? key : '…'}'); one variable per line`);
-        }
+        // Never echo the line or its key when it has no '=': it may be a pasted secret.
+        if (eq < 0)
+            throw new InputError('env', `entry ${index + 1} has no '=': write one KEY=VALUE per line`);
+        const key = entry.slice(0, eq);
+        if (!ENV_KEY.test(key))
+            throw new InputError('env', `entry ${index + 1} has a key that is not a variable name (letters, digits, _)`);
         values.push(entry.slice(eq + 1));
-    }
+    });
     return { text: entries.join('\n'), values };
 }
 function readDockerArgs(read) {
@@ -94300,11 +94301,13 @@ const ssh_1 = __nccwpck_require__(873);
 const transfer_1 = __nccwpck_require__(6128);
 /** Exit code of a run whose new version failed its health check (the live version kept serving). */
 exports.EXIT_UNHEALTHY = 3;
+const masked = new Set();
 /** Registers every secret with the runner before anything can print it. */
 function maskSecrets(values) {
     for (const value of values) {
-        if (!value)
+        if (!value || masked.has(value.trim()))
             continue;
+        masked.add(value.trim());
         core.setSecret(value);
         for (const line of value.split('\n'))
             if (line.trim().length >= 8 && !line.startsWith('-----'))

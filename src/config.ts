@@ -219,15 +219,14 @@ function readBuild(read: InputReader): BuildConfig {
 function readEnv(read: InputReader): { text: string; values: string[] } {
   const entries = lines(read('env'));
   const values: string[] = [];
-  for (const entry of entries) {
+  entries.forEach((entry, index) => {
     const eq = entry.indexOf('=');
-    const key = eq < 0 ? entry : entry.slice(0, eq);
-    if (eq < 0 || !ENV_KEY.test(key)) {
-      // Never echo the line: it may hold a secret value.
-      throw new InputError('env', `a line is not KEY=VALUE (key '${ENV_KEY.test(key) ? key : '…'}'); one variable per line`);
-    }
+    // Never echo the line or its key when it has no '=': it may be a pasted secret.
+    if (eq < 0) throw new InputError('env', `entry ${index + 1} has no '=': write one KEY=VALUE per line`);
+    const key = entry.slice(0, eq);
+    if (!ENV_KEY.test(key)) throw new InputError('env', `entry ${index + 1} has a key that is not a variable name (letters, digits, _)`);
     values.push(entry.slice(eq + 1));
-  }
+  });
   return { text: entries.join('\n'), values };
 }
 

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The whole test suite: unit tests, then the end-to-end tests against a real throwaway server
+# (test/server/up.sh installs and starts it; it stays up for the next run, stop it with
+# test/server/down.sh). Needs root on a Debian/Ubuntu machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ -d node_modules ] || npm ci
+bash test/server/up.sh
+# The end-to-end tests run the bundle GitHub runs: make sure it is current.
+npm run build --silent >/dev/null
+npx vitest run test/unit test/e2e "$@"

@@ -1,0 +1,134 @@
+import { describe, expect, it } from 'vitest';
+import { InputError, readConfig } from '../../src/config';
+import { readerFor } from '../helpers/action-inputs';
+import { baseInputs, fixtureKey } from '../helpers/fixtures';
+
+const read = (given: Record<string, string>, context = {}) => readConfig(readerFor({ ...baseInputs(), ...given }), context);
+
+function inputErrorOf(given: Record<string, string>): InputError {
+  try {
+    read(given);
+  } catch (error) {
+    expect(error).toBeInstanceOf(InputError);
+    return error as InputError;
+  }
+  throw new Error('expected an InputError');
+}
+
+describe('readConfig', () => {
+  it('applies action.yml defaults', () => {
+    const config = read({});
+    expect(config.command).toBe('deploy');
+    expect(config.ssh).toMatchObject({ host: 'deploy.example.test', port: 22, user: 'deploy', connectTimeoutSeconds: 20, connectRetries: 3 });
+    expect(config.deploy).toMatchObject({
+      app: 'shop', network: 'bluegreen', proxyName: 'bluegreen-proxy', proxyImage: 'nginx:1.27-alpine', proxyPorts: ['80:80'],
+      containerPort: 8080, drainSeconds: 5, stopTimeoutSeconds: 30, keepImages: 3, lockTimeoutSeconds: 300, stateDir: '~/.bluegreen',
+    });
+    expect(config.deploy.health).toEqual({ path: '/', status: undefined, successes: 2, intervalSeconds: 1, timeoutSeconds: 60, tryTimeoutSeconds: 5 });
+    expect(config.build).toEqual({ mode: 'auto', context: '.', dockerfile: undefined, buildArgs: [], target: undefined });
+  });
+
+  it('names the app after the repository when app is empty', () => {
+    expect(read({ app: '' }, { repository: 'Acme/My_Shop.Web' }).deploy.app).toBe('my_shop.web');
+  });
+
+  it.each([
+    [{ host: '' }, 'host', 'is required'],
+    [{ user: '' }, 'user', 'is required'],
+    [{ 'ssh-key': '' }, 'ssh-key', 'is required'],
+    [{ image: '' }, 'image', 'is required'],
+    [{ port: '0' }, 'port', 'from 1 to 65535'],
+    [{ port: '22x' }, 'port', "got '22x'"],
+    [{ host: 'a b' }, 'host', 'not a host name'],
+    [{ 'ssh-key': 'hello' }, 'ssh-key', 'does not look like a private key'],
+    [{ 'ssh-key': '-----BEGIN OPENSSH PRIVATE KEY-----\nnope\n-----END OPENSSH PRIVATE KEY-----' }, 'ssh-key', 'cannot be read'],
+    [{ 'host-fingerprint': '' }, 'known-hosts', 'not pinned'],
+    [{ 'host-fingerprint': 'MD5:aa' }, 'host-fingerprint', "expected 'SHA256:'"],
+    [{ 'known-hosts': 'example.com ssh-foo AAAA' }, 'known-hosts', 'line 1'],
+    [{ 'insecure-skip-host-key-check': 'maybe' }, 'insecure-skip-host-key-check', 'true or false'],
+    [{ command: 'destroy' }, 'command', 'deploy, rollback, remove, status'],
+    [{ build: 'sometimes' }, 'build', 'auto, true, false'],
+    [{ 'build-args': 'NOEQUALS' }, 'build-args', 'KEY=VALUE'],
+    [{ app: 'Shop' }, 'app', 'lower-case'],
+    [{ app: '-x' }, 'app', 'lower-case'],
+    [{ hostname: 'bad_host!' }, 'hostname', 'not a host name'],
+    [{ network: 'a b' }, 'network', 'not a valid Docker name'],
+    [{ 'proxy-ports': '80:80\nlots' }, 'proxy-ports', "'lots'"],
+    [{ 'proxy-ports': '' }, 'proxy-ports', 'at least one'],
+    [{ 'container-port': '70000' }, 'container-port', 'from 1 to 65535'],
+    [{ volumes: 'nocolon' }, 'volumes', 'not a --volume spec'],
+    [{ 'docker-args': '--name=x' }, 'docker-args', '--name is set by the action'],
+    [{ 'docker-args': '-p 80:80' }, 'docker-args', '-p is set by the action'],
+    [{ 'docker-args': 'rm -rf /' }, 'docker-args', 'not an option'],
+    [{ 'health-path': 'health' }, 'health-path', "starting with '/'"],
+    [{ 'health-path': '/a b' }, 'health-path', "starting with '/'"],
+    [{ 'health-status': '700' }, 'health-status', 'from 100 to 599'],
+    [{ 'health-successes': '0' }, 'health-successes', 'from 1 to 100'],
+    [{ 'health-interval': 'soon' }, 'health-interval', 'duration'],
+    [{ 'health-timeout': '0' }, 'health-timeout', 'at least 1s'],
+    [{ 'drain-seconds': '-1' }, 'drain-seconds', 'duration'],
+    [{ 'keep-images': '0' }, 'keep-images', 'from 1 to 100'],
+    [{ 'state-dir': 'relative/dir' }, 'state-dir', 'absolute path'],
+    [{ image: 'my image' }, 'image', 'not an image reference'],
+    [{ image: 'app:' }, 'image', 'not an image reference'],
+  ])('refuses %o naming input %s', (given, input, problem) => {
+    const error = inputErrorOf(given as Record<string, string>);
+    expect(error.input).toBe(input);
+    expect(error.message).toContain(`Input '${input}'`);
+    expect(error.message).toContain(problem);
+  });
+
+  it('never puts an env value into an error', () => {
+    const error = inputErrorOf({ env: 'GOOD=1\nSECRET_VALUE_hunter2' });
+    expect(error.input).toBe('env');
+    expect(error.message).not.toContain('hunter2');
+  });
+
+  it('reads env, volumes, docker-args and hostnames line by line', () => {
+    const config = read({
+      env: '# comment\nA=1\n\nB=x=y\nC=',
+      volumes: 'data:/data\n/srv/a b:/b:ro',
+      'docker-args': '--memory=512m\n--cpus 1.5\n--label a=b c',
+      hostname: 'shop.example.com, *.preview.example.com\nwww.example.com',
+    });
+    expect(config.deploy.env).toBe('A=1\nB=x=y\nC=');
+    expect(config.deploy.volumes).toEqual(['data:/data', '/srv/a b:/b:ro']);
+    expect(config.deploy.dockerArgs).toEqual(['--memory=512m', '--cpus', '1.5', '--label', 'a=b c']);
+    expect(config.deploy.hostnames).toEqual(['shop.example.com', '*.preview.example.com', 'www.example.com']);
+  });
+
+  it('collects secrets: the key, the passphrase and every env value', () => {
+    const config = read({ 'ssh-key': fixtureKey('ecdsa_pass'), 'ssh-key-passphrase': 'pass phrase', env: 'TOKEN=abc123\nX=1' });
+    expect(config.secrets).toContain('pass phrase');
+    expect(config.secrets).toContain('abc123');
+    expect(config.secrets.some((s) => s.includes('PRIVATE KEY'))).toBe(true);
+    expect(config.secrets).not.toContain('1'); // too short to mask without masking everything
+  });
+
+  it('reads OpenSSH, PEM and passphrase-protected keys, and says when the passphrase is wrong', () => {
+    expect(read({ 'ssh-key': fixtureKey('rsa_pem') }).ssh.privateKey).toContain('BEGIN RSA PRIVATE KEY');
+    expect(read({ 'ssh-key': fixtureKey('ecdsa_pass'), 'ssh-key-passphrase': 'pass phrase' }).ssh.passphrase).toBe('pass phrase');
+    const error = inputErrorOf({ 'ssh-key': fixtureKey('ecdsa_pass'), 'ssh-key-passphrase': 'wrong' });
+    expect(error.input).toBe('ssh-key');
+    expect(error.message).toMatch(/passphrase/);
+  });
+
+  it('takes durations with units', () => {
+    const config = read({ 'health-interval': '500ms', 'health-timeout': '1m30s', 'lock-timeout': '2m', 'drain-seconds': '2.5' });
+    expect(config.deploy.health.intervalSeconds).toBe(0.5);
+    expect(config.deploy.health.timeoutSeconds).toBe(90);
+    expect(config.deploy.lockTimeoutSeconds).toBe(120);
+    expect(config.deploy.drainSeconds).toBe(2.5);
+  });
+
+  it('prefers known-hosts, then host-fingerprint, and allows no pinning only when asked', () => {
+    const line = '[1.2.3.4]:2222 ' + fixtureKey('ed25519.pub').split(' ').slice(0, 2).join(' ');
+    expect(read({ 'known-hosts': line }).ssh.hostKey.kind).toBe('known-hosts');
+    expect(read({}).ssh.hostKey).toEqual({ kind: 'fingerprint', fingerprint: 'SHA256:' + 'A'.repeat(43) });
+    expect(read({ 'host-fingerprint': '', 'insecure-skip-host-key-check': 'true' }).ssh.hostKey).toEqual({ kind: 'insecure' });
+  });
+
+  it('does not need an image for status, remove and rollback', () => {
+    for (const command of ['status', 'remove', 'rollback']) expect(read({ command, image: '' }).image).toBe('');
+  });
+});

@@ -1,0 +1,107 @@
+import { describe, expect, it } from 'vitest';
+import { readConfig } from '../../src/config';
+import { RESULT_BEGIN, RESULT_END, parseRemoteResult } from '../../src/remote/result';
+import { RunReport, appUrl, headline, redact, renderSummary, stepOutputs } from '../../src/report';
+import { readerFor } from '../helpers/action-inputs';
+import { baseInputs } from '../helpers/fixtures';
+
+const deployOf = (given: Record<string, string>) => readConfig(readerFor({ ...baseInputs(), ...given })).deploy;
+
+function report(over: Partial<RunReport> = {}): RunReport {
+  return {
+    command: 'deploy', app: 'shop', host: 'srv.example.com', image: 'shop:1.2', imageId: 'sha256:' + 'ab'.repeat(32),
+    url: 'http://shop.example.com/', outcome: 'switched', previousSlot: 'blue', activeSlot: 'green',
+    transfer: { skipped: false, bytesSent: 3 * 1024 * 1024, bytesRead: 9 * 1024 * 1024, layersTotal: 5, layersSkipped: 4, seconds: 2 },
+    health: [{ try: 1, ms: 10, status: 503, error: null, latencyMs: 12 }, { try: 2, ms: 1010, status: 200, error: null, latencyMs: 9 }],
+    history: [], phasesSeconds: { build: 0, transfer: 2, health: 1.2, switch: 0.3 }, totalSeconds: 9.5,
+    ...over,
+  };
+}
+
+describe('the job summary', () => {
+  it('says what happened in the headline', () => {
+    expect(headline(report())).toBe('✅ shop: switched BLUE → GREEN');
+    expect(headline(report({ previousSlot: null, activeSlot: 'blue' }))).toBe('✅ shop: switched none → BLUE');
+    expect(headline(report({ outcome: 'unchanged' }))).toBe('✅ shop: GREEN already runs this version');
+    expect(headline(report({ outcome: 'failed', failedPhase: 'health', image: 'shop:3', activeSlot: 'blue' }))).toBe('❌ shop: shop:3 failed its health check; BLUE still live');
+    expect(headline(report({ outcome: 'failed', failedPhase: undefined, activeSlot: null }))).toBe('❌ shop: deploy failed; nothing live');
+    expect(headline(report({ command: 'rollback' }))).toBe('✅ shop: rolled back BLUE → GREEN');
+    expect(headline(report({ command: 'status', outcome: 'unchanged' }))).toBe('ℹ️ shop: GREEN is live');
+    expect(headline(report({ command: 'remove', outcome: 'removed' }))).toBe('🗑️ shop: removed');
+  });
+
+  it('lists the facts, phases and health tries', () => {
+    const md = renderSummary(report());
+    expect(md).toContain('| **Slots** | BLUE → GREEN |');
+    expect(md).toContain('| **Image** | `shop:1.2` (abababababab) |');
+    expect(md).toContain('| **Sent** | 3.0 MiB (4 of 5 layers already on server) |');
+    expect(md).toContain('| **Phases** | transfer 2.0s · health 1.2s · switch 0.3s |');
+    expect(md).toContain('| 1 | 0.0s | 503 | 12 ms |');
+    expect(md).toContain('| 2 | 1.0s | 200 | 9 ms |');
+    expect(md).not.toContain('<details>');
+    expect(renderSummary(report({ transfer: { skipped: true, bytesSent: 0, bytesRead: 0, layersTotal: 5, layersSkipped: 5, seconds: 0 } }))).toContain('| **Sent** | already on server |');
+  });
+
+  it('folds a long health log and keeps it bounded', () => {
+    const health = Array.from({ length: 1000 }, (_, i) => ({ try: i + 1, ms: i * 1000, status: null, error: 'Connection refused', latencyMs: 3 }));
+    const md = renderSummary(report({ health }));
+    expect(md).toContain('<details><summary>1000 tries');
+    expect(md).toContain('700 earlier tries left out');
+    expect(md.length).toBeLessThan(100_000);
+  });
+
+  it('shows the failed container\'s logs, escaped, and never a secret', () => {
+    const md = renderSummary(
+      report({ outcome: 'failed', failedPhase: 'health', error: 'did not become healthy | token=s3cr3t-value', logTail: 'boot\nusing token s3cr3t-value\n```\npanic: <oops>' }),
+      ['s3cr3t-value'],
+    );
+    expect(md).not.toContain('s3cr3t-value');
+    expect(md).toContain('> **Error:** did not become healthy \\| token=***');
+    expect(md).toContain('### Last log lines of the failed container');
+    expect(md).toContain("using token ***\n'''\npanic: <oops>");
+  });
+
+  it('stays under GitHub\'s 1 MiB limit whatever it is given', () => {
+    const md = renderSummary(report({ error: 'x'.repeat(2_000_000) }));
+    expect(md.length).toBeLessThan(1024 * 1024);
+    expect(md).toContain('summary cut');
+  });
+
+  it('redacts longer secrets first', () => {
+    expect(redact('abc abcdef', ['abc', 'abcdef'])).toBe('*** ***');
+  });
+});
+
+describe('step outputs', () => {
+  it('gives every documented output as text', () => {
+    expect(stepOutputs(report())).toEqual({
+      result: 'switched', 'active-slot': 'green', 'previous-slot': 'blue', 'image-id': 'sha256:' + 'ab'.repeat(32),
+      url: 'http://shop.example.com/', 'bytes-sent': String(3 * 1024 * 1024), 'duration-seconds': '9.5',
+      'health-log': JSON.stringify(report().health), history: '[]',
+    });
+  });
+});
+
+describe('appUrl', () => {
+  it.each([
+    [{}, 'http://srv.example.com/'],
+    [{ 'proxy-ports': '8080:80' }, 'http://srv.example.com:8080/'],
+    [{ 'proxy-ports': '127.0.0.1:18080:80' }, 'http://127.0.0.1:18080/'],
+    [{ 'proxy-ports': '0.0.0.0:80:80/tcp' }, 'http://srv.example.com/'],
+    [{ hostname: 'pr-7.preview.example.com' }, 'http://pr-7.preview.example.com/'],
+  ])('%o -> %s', (given, url) => expect(appUrl(deployOf(given as Record<string, string>), 'srv.example.com')).toBe(url));
+});
+
+describe('parseRemoteResult', () => {
+  const result = { version: 1, command: 'deploy', app: 'shop', outcome: 'switched', exitCode: 0, error: null, failedPhase: null, previousSlot: 'blue', activeSlot: 'green', candidate: 'shop-green', imageId: 'sha256:x', health: [], phasesMs: { health: 5 }, totalMs: 9, logTail: null, live: { container: '/shop-green', running: true, imageId: 'sha256:x', image: 'shop:1', gitSha: '', runUrl: '', deployedAt: '' }, history: [] };
+  it('finds the JSON between the markers among progress lines', () => {
+    const parsed = parseRemoteResult(`[start] a\n[health] b\n${RESULT_BEGIN}\n${JSON.stringify(result)}\n${RESULT_END}\n`);
+    expect(parsed.outcome).toBe('switched');
+    expect(parsed.live?.container).toBe('shop-green');
+  });
+  it('says clearly when there is no result or a broken one', () => {
+    expect(() => parseRemoteResult('[start] a\n')).toThrow(/without reporting a result/);
+    expect(() => parseRemoteResult(`${RESULT_BEGIN}\n{nope\n${RESULT_END}`)).toThrow(/not JSON/);
+    expect(() => parseRemoteResult(`${RESULT_BEGIN}\n{"outcome":"exploded","health":[]}\n${RESULT_END}`)).toThrow(/unknown shape/);
+  });
+});

@@ -1,0 +1,78 @@
+import { execFileSync } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import { formatSeconds, parseDuration } from '../../src/duration';
+import { ProgressThrottle, formatBytes, progressLine, summaryLine } from '../../src/progress';
+import { shellCommand, shellQuote } from '../../src/shell';
+import { chainIds, layersOnServer } from '../../src/transfer';
+import { parseFileCommands, inputEnvName } from '../helpers/action-runner';
+
+describe('parseDuration', () => {
+  it.each([
+    ['90', 90], ['1.5', 1.5], ['90s', 90], ['2m', 120], ['1m30s', 90], ['500ms', 0.5], ['1h', 3600], [' 10S ', 10],
+  ])('%s is %d seconds', (text, seconds) => expect(parseDuration(text)).toBe(seconds));
+  it.each(['', 'soon', '-1', '1 m', 'm', '1d', '1.2.3'])('refuses %j', (text) => expect(parseDuration(text)).toBeUndefined());
+  it('formats seconds for people', () => {
+    expect([formatSeconds(0.25), formatSeconds(12.4), formatSeconds(75), formatSeconds(3725)]).toEqual(['0.3s', '12s', '1m 15s', '1h 2m']);
+  });
+});
+
+describe('shellQuote', () => {
+  const hostile = ["it's", '$(id)', '`id`', '"; rm -rf / #', 'a\nb', '', ' ', '*', '~', '\\', "'''", '$HOME', 'ünï', '!x', '-n'];
+  it.each(hostile)('bash reads back %j unchanged', (value) => {
+    const out = execFileSync('bash', ['-c', `printf '%s' ${shellQuote(value)}`], { encoding: 'utf8' });
+    expect(out).toBe(value);
+  });
+  it('keeps plain words readable and refuses NUL', () => {
+    expect(shellCommand(['docker', 'image', 'inspect', 'sha256:ab12', 'my app'])).toBe("docker image inspect sha256:ab12 'my app'");
+    expect(() => shellQuote('a\0b')).toThrow(/NUL/);
+  });
+});
+
+describe('progress', () => {
+  const MiB = 1024 * 1024;
+  it('describes a transfer under way', () => {
+    expect(progressLine({ totalBytes: 100 * MiB, readBytes: 40 * MiB, sentBytes: 10 * MiB, elapsedSeconds: 4 })).toBe(
+      '40% · 40.0 MiB of 100.0 MiB read · 10.0 MiB sent (ratio 0.25) · 10.0 MiB/s · ETA 6.0s',
+    );
+    expect(summaryLine({ totalBytes: 100 * MiB, readBytes: 100 * MiB, sentBytes: 50 * MiB, elapsedSeconds: 10 })).toBe(
+      'sent 50.0 MiB for 100.0 MiB of image (ratio 0.50) in 10s, 10.0 MiB/s',
+    );
+    expect([formatBytes(10), formatBytes(2048), formatBytes(3 * 1024 * MiB)]).toEqual(['10 B', '2.0 KiB', '3.00 GiB']);
+  });
+  it('never claims 100% before the end, even when the tar is larger than the image', () => {
+    expect(progressLine({ totalBytes: 10, readBytes: 12, sentBytes: 5, elapsedSeconds: 1 })).toMatch(/^99% /);
+  });
+  it('reports every 10% and at least every 5 seconds', () => {
+    const throttle = new ProgressThrottle(5, 10);
+    const at = (read: number, seconds: number) => throttle.shouldReport({ totalBytes: 100, readBytes: read, sentBytes: 0, elapsedSeconds: seconds });
+    expect([at(1, 0.5), at(5, 1), at(10, 1.5), at(15, 2), at(16, 7), at(17, 8), at(35, 8.5), at(36, 9)]).toEqual([false, false, true, false, true, false, true, false]);
+  });
+});
+
+describe('layer deduplication', () => {
+  it('computes chain IDs as Docker does', () => {
+    const [a, b] = ['sha256:' + '1'.repeat(64), 'sha256:' + '2'.repeat(64)];
+    const chains = chainIds([a, b]);
+    expect(chains[0]).toBe(a);
+    expect(chains[1]).toBe('sha256:' + require('node:crypto').createHash('sha256').update(`${a} ${b}`).digest('hex'));
+  });
+  it('counts the leading layers the server already has, by chain, not by single layer', () => {
+    const [a, b, c, d] = ['a', 'b', 'c', 'd'].map((x) => 'sha256:' + x.repeat(64));
+    expect(layersOnServer([a, b, c], [[a, b, d]])).toBe(2);
+    expect(layersOnServer([a, b, c], [[b, a, c]])).toBe(0); // same layers, other order: other chains
+    expect(layersOnServer([a, b], [])).toBe(0);
+    expect(layersOnServer([a, b], [[a], [a, b, c]])).toBe(2);
+  });
+});
+
+describe('the test runner parses GitHub file commands', () => {
+  it('reads name=value and the multi-line delimiter form', () => {
+    const text = 'result=switched\nhealth-log<<ghadelimiter_1\n[1,\n2]\nghadelimiter_1\nempty=\n';
+    expect(parseFileCommands(text)).toEqual({ result: 'switched', 'health-log': '[1,\n2]', empty: '' });
+    expect(() => parseFileCommands('x<<EOF\nno end')).toThrow(/no closing delimiter/);
+  });
+  it('names inputs as the runner does', () => {
+    expect(inputEnvName('ssh-key')).toBe('INPUT_SSH-KEY');
+    expect(inputEnvName('my input')).toBe('INPUT_MY_INPUT');
+  });
+});
