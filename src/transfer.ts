@@ -83,6 +83,20 @@ function withoutEntries(archive: Readable, leaveOut: ReadonlySet<string>): Reada
   return pack as unknown as Readable;
 }
 
+/** Holds chunks back so that no more than `bytesPerSecond` pass on average. */
+function rateLimit(bytesPerSecond: number | undefined): Transform {
+  const started = Date.now();
+  let passed = 0;
+  return new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      passed += chunk.length;
+      const due = bytesPerSecond ? started + (passed / bytesPerSecond) * 1000 - Date.now() : 0;
+      if (due > 0) setTimeout(() => callback(null, chunk), due);
+      else callback(null, chunk);
+    },
+  });
+}
+
 function counter(onBytes: (bytes: number) => void): Transform {
   return new Transform({
     transform(chunk: Buffer, _encoding, callback) {
@@ -108,6 +122,8 @@ export interface TransferOptions {
   progressEverySeconds?: number;
   /** Skip layer deduplication (always send the whole image). */
   fullImage?: boolean;
+  /** Cap on compressed bytes per second sent to the server (to spare a slow uplink). */
+  limitBytesPerSecond?: number;
   now?: () => number; // ms; for tests
 }
 
@@ -171,6 +187,10 @@ async function stream(
   const timer = setInterval(report, 1000);
 
   const saved = await store.save(image.reference);
+  let saveError: Error | undefined;
+  saved.on('error', (error) => {
+    saveError = error;
+  });
   const archive = leaveOut.size > 0 ? withoutEntries(saved, leaveOut) : saved;
   const compressed = new PassThrough({ highWaterMark: 1024 * 1024 });
   let sourceError: Error | undefined;
@@ -179,7 +199,8 @@ async function stream(
     counter((bytes) => {
       figures.readBytes += bytes;
     }),
-    createGzip({ level: 6, chunkSize: 256 * 1024 }),
+    createGzip({ level: 6, chunkSize: options.limitBytesPerSecond ? 16 * 1024 : 256 * 1024 }),
+    rateLimit(options.limitBytesPerSecond),
     compressed,
     (error) => {
       if (error) {
@@ -201,7 +222,7 @@ async function stream(
     .finally(() => clearInterval(timer));
   figures.elapsedSeconds = (now() - started) / 1000;
   const progress = `after ${figures.sentBytes} bytes sent (${figures.readBytes} of about ${image.sizeBytes} read)`;
-  if (sourceError) throw new TransferError(`reading the image on the runner failed ${progress}: ${sourceError.message}`);
+  if (saveError) throw new TransferError(`reading the image on the runner (docker save) failed ${progress}: ${saveError.message}`);
   if (result.code === null) {
     const why = ssh.dropped?.message ?? (result.signal ? `killed by ${result.signal}` : 'connection lost');
     throw new TransferError(`the connection to ${host} broke ${progress} (${why}); the server keeps serving what it served, run again`);
@@ -211,6 +232,7 @@ async function stream(
     const full = /no space left/i.test(detail) ? ' The server\'s disk is full: free space (docker system prune) and run again.' : '';
     throw new TransferError(`docker load on ${host} failed ${progress}: ${detail}.${full}`);
   }
+  if (sourceError) throw new TransferError(`compressing the image on the runner failed ${progress}: ${sourceError.message}`);
   const check = await ssh.exec(`docker image inspect --format '{{.Id}}' ${shellQuote(image.reference)}`);
   if (check.stdout.trim() !== image.id) {
     throw new TransferError(`after docker load, ${image.reference} on ${host} is ${check.stdout.trim() || 'missing'}, not ${image.id}`);
