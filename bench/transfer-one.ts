@@ -1,0 +1,35 @@
+// One transfer with this project's code, as the action does it; prints figures as JSON.
+// Usage: node .bench/js/bench/transfer-one.js IMAGE  (reads the test server's env file)
+import { readConfig } from '../src/config';
+import { ImageStore } from '../src/image';
+import { SshSession } from '../src/ssh';
+import { ensureImageOnServer } from '../src/transfer';
+import { readFileSync } from 'node:fs';
+
+async function main(): Promise<void> {
+  const env = Object.fromEntries(
+    readFileSync('/run/bluegreen-test/env', 'utf8').split('\n').filter((l) => l.includes('=')).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1).replace(/^'|'$/g, '')]),
+  );
+  const inputs: Record<string, string> = {
+    command: 'deploy', host: env.BG_HOST, port: env.BG_SSH_PORT, user: env.BG_USER, 'ssh-key': readFileSync(env.BG_KEY, 'utf8'),
+    'ssh-key-passphrase': '', 'known-hosts': readFileSync(env.BG_KNOWN_HOSTS, 'utf8'), 'host-fingerprint': '', 'insecure-skip-host-key-check': 'false',
+    'connect-timeout': '20s', 'connect-retries': '0', image: process.argv[2], build: 'false', context: '.', dockerfile: '', 'build-args': '', target: '',
+    app: 'bench', hostname: '', network: 'bluegreen', 'proxy-name': 'bluegreen-proxy', 'proxy-image': 'nginx', 'proxy-ports': '80:80', 'container-port': '8080',
+    env: '', volumes: '', 'docker-args': '', 'health-path': '/', 'health-status': '', 'health-successes': '2', 'health-interval': '1', 'health-timeout': '60',
+    'health-try-timeout': '5', 'drain-seconds': '5', 'stop-timeout': '30', 'keep-images': '3', 'lock-timeout': '5m', 'state-dir': '~/.bluegreen',
+  };
+  const config = readConfig((name) => inputs[name] ?? '');
+  const store = new ImageStore();
+  const image = (await store.inspect(config.image))!;
+  const started = Date.now();
+  const ssh = await SshSession.connect(config.ssh);
+  const result = await ensureImageOnServer(ssh, store, image, { log: (l) => process.stderr.write(`  ${l}\n`) });
+  ssh.close();
+  const wall = (Date.now() - started) / 1000;
+  console.log(JSON.stringify({ wall, bytesSent: result.bytesSent, layersSkipped: result.layersSkipped, maxRssKiB: process.resourceUsage().maxRSS }));
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});

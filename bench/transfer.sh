@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Transfer benchmark: this action's code against the plain pipeline
+#   docker save IMAGE | gzip | ssh HOST 'gunzip | docker load'
+# in the same run, on the test server (test/server/up.sh). Prints wall time, bytes on the wire
+# (counted by an iptables rule on the sshd port, both directions) and peak RSS, and the ratios.
+# Cases: the test app fresh (35 MB, 30 MB incompressible), v2 when v1 is there (same base), and a
+# 1 GiB image (half random, half base64 text) fresh. BENCH_BIG=0 skips the 1 GiB case.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+command -v /usr/bin/time >/dev/null || { apt-get update -qq && apt-get install -y -qq time >/dev/null; }
+bash test/server/up.sh >/dev/null 2>&1 || bash test/server/up.sh
+# shellcheck disable=SC1091
+. /run/bluegreen-test/env
+export DOCKER_HOST_REMOTE=$BG_REMOTE_DOCKER_HOST
+npx tsc -p bench/tsconfig.json
+work=$(mktemp -d)
+trap 'rm -rf "$work"; iptables -D INPUT -i lo -p tcp --dport "$BG_SSH_PORT" -j RETURN 2>/dev/null; iptables -D INPUT -i lo -p tcp --sport "$BG_SSH_PORT" -j RETURN 2>/dev/null; true' EXIT
+iptables -I INPUT -i lo -p tcp --dport "$BG_SSH_PORT" -j RETURN
+iptables -I INPUT -i lo -p tcp --sport "$BG_SSH_PORT" -j RETURN
+
+wire_bytes() { iptables -L INPUT -v -x -n | awk -v p="$BG_SSH_PORT" '$0 ~ "(dpt|spt):"p"( |$)" {s += $2} END {print s + 0}'; }
+remote() { DOCKER_HOST=$BG_REMOTE_DOCKER_HOST docker "$@"; }
+ssh_cmd=(ssh -i "$BG_KEY" -p "$BG_SSH_PORT" -o BatchMode=yes -o UserKnownHostsFile="$BG_KNOWN_HOSTS" -o StrictHostKeyChecking=yes "$BG_USER@$BG_HOST")
+
+# Removes the image (and its layers not used by another image) from the server.
+forget() { remote image rm -f "$@" >/dev/null 2>&1 || true; }
+
+big_image() {
+  local tag=bluegreen-test/big:1
+  docker image inspect "$tag" >/dev/null 2>&1 && return
+  local ctx=$BG_STATE_DIR_BENCH
+  mkdir -p "$ctx"
+  [ -f "$ctx/random.bin" ] || head -c 512M /dev/urandom >"$ctx/random.bin"
+  [ -f "$ctx/text.txt" ] || head -c 384M /dev/urandom | base64 -w 76 >"$ctx/text.txt"
+  printf 'FROM bluegreen-test/busybox:1\nCOPY random.bin /data/random.bin\nCOPY text.txt /data/text.txt\n' >"$ctx/Dockerfile"
+  docker build -q -t "$tag" "$ctx" >/dev/null 2>&1
+}
+
+pipeline() { # pipeline IMAGE -> "wall bytes rss_kib"
+  local image=$1 before after start end
+  before=$(wire_bytes); start=$(date +%s.%N)
+  /usr/bin/time -f %M -o "$work/rss.save" docker save "$image" |
+    /usr/bin/time -f %M -o "$work/rss.gzip" gzip |
+    /usr/bin/time -f %M -o "$work/rss.ssh" "${ssh_cmd[@]}" 'gunzip | docker load' >/dev/null
+  end=$(date +%s.%N); after=$(wire_bytes)
+  echo "$(echo "$end - $start" | bc) $((after - before)) $(($(cat "$work/rss.save") + $(cat "$work/rss.gzip") + $(cat "$work/rss.ssh")))"
+}
+
+ours() { # ours IMAGE -> "wall bytes rss_kib layers_skipped"
+  local before after json
+  before=$(wire_bytes)
+  json=$(node .bench/js/bench/transfer-one.js "$1" 2>"$work/ours.log")
+  after=$(wire_bytes)
+  node -e 'const r = JSON.parse(process.argv[1]); console.log(`${r.wall} ${process.argv[2]} ${r.maxRssKiB} ${r.layersSkipped}`)' "$json" "$((after - before))"
+}
+
+report() { # report NAME PIPELINE_FIGURES OURS_FIGURES
+  local name=$1; read -r pw pb pr <<<"$2"; read -r ow ob orss oskip <<<"$3"
+  node -e '
+    const [name, pw, pb, pr, ow, ob, or, skip] = process.argv.slice(1);
+    const mib = (b) => (b / 1048576).toFixed(1) + " MiB";
+    console.log(`${name}`);
+    console.log(`  pipeline: ${(+pw).toFixed(2)} s, ${mib(pb)} on the wire, peak RSS ${(pr / 1024).toFixed(0)} MiB (save+gzip+ssh)`);
+    console.log(`  action:   ${(+ow).toFixed(2)} s, ${mib(ob)} on the wire, peak RSS ${(or / 1024).toFixed(0)} MiB (one node process), ${skip} layers left out`);
+    console.log(`  ratios (action / pipeline): time ${(ow / pw).toFixed(2)}x, bytes ${(ob / pb).toFixed(3)}x, RSS ${(or / pr).toFixed(2)}x`);
+  ' "$name" "$pw" "$pb" "$pr" "$ow" "$ob" "$orss" "$oskip"
+}
+
+run_case() { # run_case NAME IMAGE SETUP_FUNCTION
+  local name=$1 image=$2 setup=$3 p o
+  $setup; p=$(pipeline "$image")
+  $setup; o=$(ours "$image")
+  report "$name" "$p" "$o"
+}
+
+app=$BG_APP_IMAGE
+fresh_v1() { forget "$app:v1" "$app:v2" "$app:v3"; }
+v2_over_v1() { forget "$app:v2" "$app:v3"; docker save "$app:v1" | remote load -q >/dev/null; }
+BG_STATE_DIR_BENCH=/var/lib/bluegreen-test/bench
+fresh_big() { forget bluegreen-test/big:1; }
+
+# Containers keep their images' layers alive: start from a server that runs nothing.
+containers=$(remote ps -aq)
+# shellcheck disable=SC2086
+[ -z "$containers" ] || remote rm -f $containers >/dev/null
+echo "bluegreen-action transfer benchmark ($(nproc) cores, $(date -u +%Y-%m-%d))"
+run_case "test app v1 (35 MiB, 30 MiB incompressible), server has none of its own layers" "$app:v1" fresh_v1
+run_case "test app v2, server has v1 (same base layers)" "$app:v2" v2_over_v1
+if [ "${BENCH_BIG:-1}" != 0 ]; then
+  big_image
+  run_case "1 GiB image (512 MiB random + 512 MiB base64 text), fresh" bluegreen-test/big:1 fresh_big
+  forget bluegreen-test/big:1
+fi
