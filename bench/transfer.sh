@@ -84,8 +84,10 @@ containers=$(remote ps -aq)
 # shellcheck disable=SC2086
 [ -z "$containers" ] || remote rm -f $containers >/dev/null
 echo "bluegreen-action transfer benchmark ($(nproc) cores, $(date -u +%Y-%m-%d))"
+if [ "${BENCH_SMALL:-1}" != 0 ]; then
 run_case "test app v1 (35 MiB, 30 MiB incompressible), server has none of its own layers" "$app:v1" fresh_v1
 run_case "test app v2, server has v1 (same base layers)" "$app:v2" v2_over_v1
+fi
 if [ "${BENCH_BIG:-1}" != 0 ]; then
   big_image
   run_case "1 GiB image (512 MiB random + 512 MiB base64 text), fresh" bluegreen-test/big:1 fresh_big

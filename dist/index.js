@@ -93705,6 +93705,144 @@ function wrappy (fn, cb) {
 
 /***/ }),
 
+/***/ 3723:
+/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
+
+"use strict";
+
+var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    var desc = Object.getOwnPropertyDescriptor(m, k);
+    if (!desc || ("get" in desc ? !m.__esModule : desc.writable || desc.configurable)) {
+      desc = { enumerable: true, get: function() { return m[k]; } };
+    }
+    Object.defineProperty(o, k2, desc);
+}) : (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    o[k2] = m[k];
+}));
+var __setModuleDefault = (this && this.__setModuleDefault) || (Object.create ? (function(o, v) {
+    Object.defineProperty(o, "default", { enumerable: true, value: v });
+}) : function(o, v) {
+    o["default"] = v;
+});
+var __importStar = (this && this.__importStar) || (function () {
+    var ownKeys = function(o) {
+        ownKeys = Object.getOwnPropertyNames || function (o) {
+            var ar = [];
+            for (var k in o) if (Object.prototype.hasOwnProperty.call(o, k)) ar[ar.length] = k;
+            return ar;
+        };
+        return ownKeys(o);
+    };
+    return function (mod) {
+        if (mod && mod.__esModule) return mod;
+        var result = {};
+        if (mod != null) for (var k = ownKeys(mod), i = 0; i < k.length; i++) if (k[i] !== "default") __createBinding(result, mod, k[i]);
+        __setModuleDefault(result, mod);
+        return result;
+    };
+})();
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.ParallelGzip = void 0;
+exports.looksIncompressible = looksIncompressible;
+const node_os_1 = __nccwpck_require__(8161);
+const node_stream_1 = __nccwpck_require__(7075);
+const zlib = __importStar(__nccwpck_require__(8522));
+const WINDOW = 32 * 1024;
+const SAMPLE = 8 * 1024;
+function deflateRaw(input, options) {
+    return new Promise((resolve, reject) => zlib.deflateRaw(input, options, (error, output) => (error ? reject(error) : resolve(output))));
+}
+/** True when three samples of the block do not shrink at the fastest level: deflate would store it. */
+function looksIncompressible(block) {
+    if (block.length < 4 * SAMPLE)
+        return false;
+    for (const start of [0, (block.length - SAMPLE) >> 1, block.length - SAMPLE]) {
+        const sample = block.subarray(start, start + SAMPLE);
+        if (zlib.deflateRawSync(sample, { level: 1 }).length < sample.length * 0.98)
+            return false;
+    }
+    return true;
+}
+function gzipHeader() {
+    // magic, deflate, no flags, no mtime, no extra flags, OS unknown
+    return Buffer.from([0x1f, 0x8b, 0x08, 0x00, 0, 0, 0, 0, 0x00, 0xff]);
+}
+class ParallelGzip extends node_stream_1.Transform {
+    level;
+    blockSize;
+    concurrency;
+    pending = [];
+    pendingBytes = 0;
+    dictionary = Buffer.alloc(0);
+    crc = 0;
+    size = 0;
+    inFlight = [];
+    headerSent = false;
+    constructor(options = {}) {
+        super();
+        this.level = options.level ?? 6;
+        this.blockSize = options.blockSize ?? 1024 * 1024;
+        this.concurrency = Math.max(1, options.concurrency ?? (0, node_os_1.cpus)().length);
+    }
+    start(block) {
+        this.crc = zlib.crc32(block, this.crc);
+        this.size += block.length;
+        const level = looksIncompressible(block) ? 0 : this.level;
+        const options = { level, finishFlush: zlib.constants.Z_SYNC_FLUSH };
+        if (this.dictionary.length > 0 && level > 0)
+            options.dictionary = this.dictionary;
+        this.inFlight.push(deflateRaw(block, options));
+        this.dictionary = block.length >= WINDOW ? block.subarray(block.length - WINDOW) : Buffer.concat([this.dictionary, block]).subarray(-WINDOW);
+    }
+    /** Pushes finished blocks in order; waits for the oldest while too many are in flight. */
+    async drain(until) {
+        if (!this.headerSent) {
+            this.push(gzipHeader());
+            this.headerSent = true;
+        }
+        while (this.inFlight.length > until)
+            this.push(await this.inFlight.shift());
+    }
+    takeBlock() {
+        const all = this.pending.length === 1 ? this.pending[0] : Buffer.concat(this.pending, this.pendingBytes);
+        const block = all.subarray(0, this.blockSize);
+        const rest = all.subarray(this.blockSize);
+        this.pending = rest.length ? [rest] : [];
+        this.pendingBytes = rest.length;
+        return block;
+    }
+    _transform(chunk, _encoding, callback) {
+        this.pending.push(chunk);
+        this.pendingBytes += chunk.length;
+        const work = async () => {
+            while (this.pendingBytes >= this.blockSize) {
+                this.start(this.takeBlock());
+                await this.drain(this.concurrency - 1);
+            }
+        };
+        work().then(() => callback(), callback);
+    }
+    _flush(callback) {
+        const work = async () => {
+            if (this.pendingBytes > 0)
+                this.start(this.takeBlock());
+            await this.drain(0);
+            this.push(zlib.deflateRawSync(Buffer.alloc(0), { finishFlush: zlib.constants.Z_FINISH })); // the final, empty block
+            const trailer = Buffer.alloc(8);
+            trailer.writeUInt32LE(this.crc >>> 0, 0);
+            trailer.writeUInt32LE(this.size % 2 ** 32, 4);
+            this.push(trailer);
+        };
+        work().then(() => callback(), callback);
+    }
+}
+exports.ParallelGzip = ParallelGzip;
+
+
+/***/ }),
+
 /***/ 2973:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
@@ -94194,6 +94332,12 @@ class ImageStore {
                 return undefined;
             throw new Error(`cannot ask the runner's Docker about ${reference}: ${error.message}`);
         }
+    }
+    /** Whether `docker save` names layers blobs/sha256/<diff ID> (the OCI layout of Docker 25+, API 1.44). */
+    async savesLayersByDiffId() {
+        const { ApiVersion } = await this.docker.version();
+        const [major, minor] = String(ApiVersion).split('.').map(Number);
+        return major > 1 || (major === 1 && minor >= 44);
     }
     /** The image as a `docker save` tar stream, tagged with its reference. */
     async save(reference) {
@@ -95101,8 +95245,8 @@ exports.layersOnServer = layersOnServer;
 exports.ensureImageOnServer = ensureImageOnServer;
 const node_crypto_1 = __nccwpck_require__(7598);
 const node_stream_1 = __nccwpck_require__(7075);
-const node_zlib_1 = __nccwpck_require__(8522);
 const tar = __importStar(__nccwpck_require__(6118));
+const compress_1 = __nccwpck_require__(3723);
 const progress_1 = __nccwpck_require__(2279);
 const shell_1 = __nccwpck_require__(997);
 class TransferError extends Error {
@@ -95158,11 +95302,12 @@ async function layerPaths(archive) {
     });
 }
 /** A tar stream of the archive without the named entries: docker load skips layers it already has. */
-function withoutEntries(archive, leaveOut) {
+function withoutEntries(archive, leaveOut, onLeftOut) {
     const extract = tar.extract();
     const pack = tar.pack();
     extract.on('entry', (header, stream, next) => {
         if (leaveOut.has(header.name)) {
+            onLeftOut();
             stream.on('end', next);
             stream.resume();
             return;
@@ -95174,6 +95319,21 @@ function withoutEntries(archive, leaveOut) {
     (0, node_stream_1.pipeline)(archive, extract, (error) => error && pack.destroy(error));
     return pack;
 }
+/** Holds chunks back so that no more than `bytesPerSecond` pass on average. */
+function rateLimit(bytesPerSecond) {
+    const started = Date.now();
+    let passed = 0;
+    return new node_stream_1.Transform({
+        transform(chunk, _encoding, callback) {
+            passed += chunk.length;
+            const due = bytesPerSecond ? started + (passed / bytesPerSecond) * 1000 - Date.now() : 0;
+            if (due > 0)
+                setTimeout(() => callback(null, chunk), due);
+            else
+                callback(null, chunk);
+        },
+    });
+}
 function counter(onBytes) {
     return new node_stream_1.Transform({
         transform(chunk, _encoding, callback) {
@@ -95182,15 +95342,20 @@ function counter(onBytes) {
         },
     });
 }
-/** The server's images as lists of layer diff IDs (for working out which layers it has). */
-async function serverLayers(ssh) {
-    const result = await ssh.exec(`docker image ls --quiet --no-trunc | sort -u | xargs -r docker image inspect --format '{{json .RootFS.Layers}}'`);
-    if (result.code !== 0)
-        return [];
-    return result.stdout
-        .split('\n')
+/**
+ * One round trip: the ID the server has for the image (empty if none) and, for deduplication,
+ * every image on the server as its list of layer diff IDs.
+ */
+async function askServer(ssh, imageId) {
+    const result = await ssh.exec(`docker image inspect --format '{{.Id}}' ${(0, shell_1.shellQuote)(imageId)} 2>/dev/null; echo '--'; ` +
+        `docker image ls --quiet --no-trunc | sort -u | xargs -r docker image inspect --format '{{json .RootFS.Layers}}'`);
+    const lines = result.stdout.split('\n');
+    const separator = lines.indexOf('--');
+    const images = lines
+        .slice(separator + 1)
         .filter((line) => line.startsWith('['))
         .map((line) => JSON.parse(line));
+    return { id: lines.slice(0, Math.max(separator, 0)).join('').trim(), images };
 }
 /**
  * Makes sure the server has the image: nothing is sent when it has it already (it is only tagged);
@@ -95201,8 +95366,8 @@ async function ensureImageOnServer(ssh, store, image, options) {
     const now = options.now ?? Date.now;
     const started = now();
     const host = ssh.config.host;
-    const idOnServer = await ssh.exec(`docker image inspect --format '{{.Id}}' ${(0, shell_1.shellQuote)(image.id)}`);
-    if (idOnServer.code === 0 && idOnServer.stdout.trim() === image.id) {
+    const server = await askServer(ssh, image.id);
+    if (server.id === image.id) {
         const tag = await ssh.exec(`docker tag ${(0, shell_1.shellQuote)(image.id)} ${(0, shell_1.shellQuote)(image.reference)}`);
         if (tag.code !== 0)
             throw new TransferError(`${host} has image ${image.id.slice(7, 19)} but cannot tag it ${image.reference}: ${tag.stderr.trim()}`);
@@ -95210,28 +95375,31 @@ async function ensureImageOnServer(ssh, store, image, options) {
         return { skipped: true, bytesSent: 0, bytesRead: 0, layersTotal: image.layers.length, layersSkipped: image.layers.length, seconds: (now() - started) / 1000 };
     }
     let leaveOut = new Set();
-    let layersSkipped = 0;
     if (!options.fullImage && image.layers.length > 1) {
-        layersSkipped = layersOnServer(image.layers, await serverLayers(ssh));
-        if (layersSkipped > 0) {
-            const paths = await layerPaths(await store.save(image.reference));
-            leaveOut = new Set(paths.slice(0, layersSkipped));
-            options.log(`${host} already has ${layersSkipped} of ${image.layers.length} layers: sending the other ${image.layers.length - layersSkipped}`);
+        const known = layersOnServer(image.layers, server.images);
+        if (known > 0) {
+            // Docker 25+ saves layers as blobs/sha256/<diff ID>; older ones as <v1 id>/layer.tar, whose
+            // order only manifest.json (at the archive's end) tells: read it in a first, cheap pass.
+            const paths = (await store.savesLayersByDiffId())
+                ? image.layers.map((diffId) => `blobs/sha256/${diffId.replace(/^sha256:/, '')}`)
+                : await layerPaths(await store.save(image.reference));
+            leaveOut = new Set(paths.slice(0, known));
+            options.log(`${host} already has ${known} of ${image.layers.length} layers: leaving them out`);
         }
     }
     try {
-        return await stream(ssh, store, image, leaveOut, layersSkipped, started, options);
+        return await stream(ssh, store, image, leaveOut, started, options);
     }
     catch (error) {
         if (leaveOut.size > 0 && error instanceof TransferError && /no such file|layer|manifest/i.test(error.message)) {
             // A Docker that cannot load an archive without the layers it has (e.g. the containerd image store).
             options.log(`${host} did not accept the image without its known layers (${error.message}); sending it whole`);
-            return stream(ssh, store, image, new Set(), 0, now(), options);
+            return stream(ssh, store, image, new Set(), now(), options);
         }
         throw error;
     }
 }
-async function stream(ssh, store, image, leaveOut, layersSkipped, started, options) {
+async function stream(ssh, store, image, leaveOut, started, options) {
     const now = options.now ?? Date.now;
     const host = ssh.config.host;
     const figures = { totalBytes: image.sizeBytes, readBytes: 0, sentBytes: 0, elapsedSeconds: 0 };
@@ -95243,18 +95411,23 @@ async function stream(ssh, store, image, leaveOut, layersSkipped, started, optio
     };
     const timer = setInterval(report, 1000);
     const saved = await store.save(image.reference);
-    const archive = leaveOut.size > 0 ? withoutEntries(saved, leaveOut) : saved;
+    let saveError;
+    saved.on('error', (error) => {
+        saveError = error;
+    });
+    let layersSkipped = 0;
+    const archive = leaveOut.size > 0 ? withoutEntries(saved, leaveOut, () => layersSkipped++) : saved;
     const compressed = new node_stream_1.PassThrough({ highWaterMark: 1024 * 1024 });
     let sourceError;
     (0, node_stream_1.pipeline)(archive, counter((bytes) => {
         figures.readBytes += bytes;
-    }), (0, node_zlib_1.createGzip)({ level: 6, chunkSize: 256 * 1024 }), compressed, (error) => {
+    }), new compress_1.ParallelGzip({ level: 6, blockSize: options.limitBytesPerSecond ? 64 * 1024 : 1024 * 1024 }), rateLimit(options.limitBytesPerSecond), compressed, (error) => {
         if (error) {
             sourceError = error;
             compressed.destroy(error);
         }
     });
-    options.log(`sending ${image.reference} (${image.id.slice(7, 19)}) to ${host}: docker save | gzip | ssh docker load`);
+    options.log(`sending ${image.reference} (${image.id.slice(7, 19)}) to ${host}: docker save | parallel gzip | ssh docker load`);
     // docker load tags the image only after every layer arrived: a cut stream leaves no new tag.
     const result = await ssh
         .exec('gunzip -c | docker load', {
@@ -95266,8 +95439,8 @@ async function stream(ssh, store, image, leaveOut, layersSkipped, started, optio
         .finally(() => clearInterval(timer));
     figures.elapsedSeconds = (now() - started) / 1000;
     const progress = `after ${figures.sentBytes} bytes sent (${figures.readBytes} of about ${image.sizeBytes} read)`;
-    if (sourceError)
-        throw new TransferError(`reading the image on the runner failed ${progress}: ${sourceError.message}`);
+    if (saveError)
+        throw new TransferError(`reading the image on the runner (docker save) failed ${progress}: ${saveError.message}`);
     if (result.code === null) {
         const why = ssh.dropped?.message ?? (result.signal ? `killed by ${result.signal}` : 'connection lost');
         throw new TransferError(`the connection to ${host} broke ${progress} (${why}); the server keeps serving what it served, run again`);
@@ -95277,6 +95450,8 @@ async function stream(ssh, store, image, leaveOut, layersSkipped, started, optio
         const full = /no space left/i.test(detail) ? ' The server\'s disk is full: free space (docker system prune) and run again.' : '';
         throw new TransferError(`docker load on ${host} failed ${progress}: ${detail}.${full}`);
     }
+    if (sourceError)
+        throw new TransferError(`compressing the image on the runner failed ${progress}: ${sourceError.message}`);
     const check = await ssh.exec(`docker image inspect --format '{{.Id}}' ${(0, shell_1.shellQuote)(image.reference)}`);
     if (check.stdout.trim() !== image.id) {
         throw new TransferError(`after docker load, ${image.reference} on ${host} is ${check.stdout.trim() || 'missing'}, not ${image.id}`);
@@ -95460,6 +95635,14 @@ module.exports = require("node:events");
 
 "use strict";
 module.exports = require("node:fs");
+
+/***/ }),
+
+/***/ 8161:
+/***/ ((module) => {
+
+"use strict";
+module.exports = require("node:os");
 
 /***/ }),
 

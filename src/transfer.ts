@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { PassThrough, Readable, Transform, pipeline } from 'node:stream';
-import { createGzip } from 'node:zlib';
 import * as tar from 'tar-stream';
+import { ParallelGzip } from './compress';
 import type { ImageStore, LocalImage } from './image';
 import { ProgressThrottle, TransferFigures, progressLine, summaryLine } from './progress';
 import { shellQuote } from './shell';
@@ -66,11 +66,12 @@ async function layerPaths(archive: Readable): Promise<string[]> {
 }
 
 /** A tar stream of the archive without the named entries: docker load skips layers it already has. */
-function withoutEntries(archive: Readable, leaveOut: ReadonlySet<string>): Readable {
+function withoutEntries(archive: Readable, leaveOut: ReadonlySet<string>, onLeftOut: () => void): Readable {
   const extract = tar.extract();
   const pack = tar.pack();
   extract.on('entry', (header, stream, next) => {
     if (leaveOut.has(header.name)) {
+      onLeftOut();
       stream.on('end', next);
       stream.resume();
       return;
@@ -106,14 +107,22 @@ function counter(onBytes: (bytes: number) => void): Transform {
   });
 }
 
-/** The server's images as lists of layer diff IDs (for working out which layers it has). */
-async function serverLayers(ssh: SshSession): Promise<string[][]> {
-  const result = await ssh.exec(`docker image ls --quiet --no-trunc | sort -u | xargs -r docker image inspect --format '{{json .RootFS.Layers}}'`);
-  if (result.code !== 0) return [];
-  return result.stdout
-    .split('\n')
+/**
+ * One round trip: the ID the server has for the image (empty if none) and, for deduplication,
+ * every image on the server as its list of layer diff IDs.
+ */
+async function askServer(ssh: SshSession, imageId: string): Promise<{ id: string; images: string[][] }> {
+  const result = await ssh.exec(
+    `docker image inspect --format '{{.Id}}' ${shellQuote(imageId)} 2>/dev/null; echo '--'; ` +
+      `docker image ls --quiet --no-trunc | sort -u | xargs -r docker image inspect --format '{{json .RootFS.Layers}}'`,
+  );
+  const lines = result.stdout.split('\n');
+  const separator = lines.indexOf('--');
+  const images = lines
+    .slice(separator + 1)
     .filter((line) => line.startsWith('['))
     .map((line) => JSON.parse(line) as string[]);
+  return { id: lines.slice(0, Math.max(separator, 0)).join('').trim(), images };
 }
 
 export interface TransferOptions {
@@ -136,8 +145,8 @@ export async function ensureImageOnServer(ssh: SshSession, store: ImageStore, im
   const now = options.now ?? Date.now;
   const started = now();
   const host = ssh.config.host;
-  const idOnServer = await ssh.exec(`docker image inspect --format '{{.Id}}' ${shellQuote(image.id)}`);
-  if (idOnServer.code === 0 && idOnServer.stdout.trim() === image.id) {
+  const server = await askServer(ssh, image.id);
+  if (server.id === image.id) {
     const tag = await ssh.exec(`docker tag ${shellQuote(image.id)} ${shellQuote(image.reference)}`);
     if (tag.code !== 0) throw new TransferError(`${host} has image ${image.id.slice(7, 19)} but cannot tag it ${image.reference}: ${tag.stderr.trim()}`);
     options.log(`${host} already has ${image.reference} (${image.id.slice(7, 19)}): nothing to send`);
@@ -145,23 +154,26 @@ export async function ensureImageOnServer(ssh: SshSession, store: ImageStore, im
   }
 
   let leaveOut = new Set<string>();
-  let layersSkipped = 0;
   if (!options.fullImage && image.layers.length > 1) {
-    layersSkipped = layersOnServer(image.layers, await serverLayers(ssh));
-    if (layersSkipped > 0) {
-      const paths = await layerPaths(await store.save(image.reference));
-      leaveOut = new Set(paths.slice(0, layersSkipped));
-      options.log(`${host} already has ${layersSkipped} of ${image.layers.length} layers: sending the other ${image.layers.length - layersSkipped}`);
+    const known = layersOnServer(image.layers, server.images);
+    if (known > 0) {
+      // Docker 25+ saves layers as blobs/sha256/<diff ID>; older ones as <v1 id>/layer.tar, whose
+      // order only manifest.json (at the archive's end) tells: read it in a first, cheap pass.
+      const paths = (await store.savesLayersByDiffId())
+        ? image.layers.map((diffId) => `blobs/sha256/${diffId.replace(/^sha256:/, '')}`)
+        : await layerPaths(await store.save(image.reference));
+      leaveOut = new Set(paths.slice(0, known));
+      options.log(`${host} already has ${known} of ${image.layers.length} layers: leaving them out`);
     }
   }
 
   try {
-    return await stream(ssh, store, image, leaveOut, layersSkipped, started, options);
+    return await stream(ssh, store, image, leaveOut, started, options);
   } catch (error) {
     if (leaveOut.size > 0 && error instanceof TransferError && /no such file|layer|manifest/i.test(error.message)) {
       // A Docker that cannot load an archive without the layers it has (e.g. the containerd image store).
       options.log(`${host} did not accept the image without its known layers (${error.message}); sending it whole`);
-      return stream(ssh, store, image, new Set(), 0, now(), options);
+      return stream(ssh, store, image, new Set(), now(), options);
     }
     throw error;
   }
@@ -172,7 +184,6 @@ async function stream(
   store: ImageStore,
   image: LocalImage,
   leaveOut: ReadonlySet<string>,
-  layersSkipped: number,
   started: number,
   options: TransferOptions,
 ): Promise<TransferResult> {
@@ -191,7 +202,8 @@ async function stream(
   saved.on('error', (error) => {
     saveError = error;
   });
-  const archive = leaveOut.size > 0 ? withoutEntries(saved, leaveOut) : saved;
+  let layersSkipped = 0;
+  const archive = leaveOut.size > 0 ? withoutEntries(saved, leaveOut, () => layersSkipped++) : saved;
   const compressed = new PassThrough({ highWaterMark: 1024 * 1024 });
   let sourceError: Error | undefined;
   pipeline(
@@ -199,7 +211,7 @@ async function stream(
     counter((bytes) => {
       figures.readBytes += bytes;
     }),
-    createGzip({ level: 6, chunkSize: options.limitBytesPerSecond ? 16 * 1024 : 256 * 1024 }),
+    new ParallelGzip({ level: 6, blockSize: options.limitBytesPerSecond ? 64 * 1024 : 1024 * 1024 }),
     rateLimit(options.limitBytesPerSecond),
     compressed,
     (error) => {
@@ -210,7 +222,7 @@ async function stream(
     },
   );
 
-  options.log(`sending ${image.reference} (${image.id.slice(7, 19)}) to ${host}: docker save | gzip | ssh docker load`);
+  options.log(`sending ${image.reference} (${image.id.slice(7, 19)}) to ${host}: docker save | parallel gzip | ssh docker load`);
   // docker load tags the image only after every layer arrived: a cut stream leaves no new tag.
   const result = await ssh
     .exec('gunzip -c | docker load', {
