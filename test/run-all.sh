@@ -8,4 +8,13 @@ cd "$(dirname "$0")/.."
 bash test/server/up.sh
 # The end-to-end tests run the bundle GitHub runs: make sure it is current.
 npm run build --silent >/dev/null
-npx vitest run test/unit test/e2e "$@"
+results=$(mktemp)
+status=0
+npx vitest run test/unit test/e2e --reporter=default --reporter=json --outputFile.json="$results" "$@" || status=$?
+# One plain closing line that any CI reads: N passed, N failed, N skipped.
+node -e '
+  const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+  console.log(`tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests + r.numTodoTests} skipped`);
+' "$results" || true
+rm -f "$results"
+exit "$status"
