@@ -93849,7 +93849,7 @@ exports.ParallelGzip = ParallelGzip;
 "use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-exports.InputError = void 0;
+exports.MIN_SECRET_LENGTH = exports.InputError = void 0;
 exports.readConfig = readConfig;
 const ssh2_1 = __nccwpck_require__(5472);
 const duration_1 = __nccwpck_require__(7607);
@@ -93864,6 +93864,8 @@ class InputError extends Error {
     }
 }
 exports.InputError = InputError;
+/** Env values shorter than this are not masked in logs and summaries. */
+exports.MIN_SECRET_LENGTH = 6;
 const DOCKER_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
 const IMAGE_REF = /^(?![-.:/])[A-Za-z0-9._/:@-]+(?<![-.:/@])$/;
 const HOSTNAME = /^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/i;
@@ -94102,7 +94104,9 @@ function readConfig(read, context = {}) {
     const image = command === 'deploy' ? required(read, 'image') : read('image').trim();
     if (image !== '' && !IMAGE_REF.test(image))
         throw new InputError('image', `'${image}' is not an image reference like myapp:1.2`);
-    const secrets = [ssh.privateKey.trim(), ssh.passphrase ?? '', ...env.values].filter((value) => value.length >= 3);
+    // Env values are treated as secrets; short ones (true, info, 8080) are not, or every "info" in
+    // every log would turn into ***. Values from ${{ secrets.* }} are masked by the runner anyway.
+    const secrets = [ssh.privateKey.trim(), ssh.passphrase ?? '', ...env.values.filter((value) => value.length >= exports.MIN_SECRET_LENGTH)].filter(Boolean);
     return {
         command,
         image,
@@ -94840,7 +94844,7 @@ function appUrl(deploy, sshHost) {
 function redact(text, secrets) {
     let out = text;
     for (const secret of [...secrets].sort((a, b) => b.length - a.length)) {
-        if (secret.length >= 3)
+        if (secret.length > 0)
             out = out.split(secret).join('***');
     }
     return out;

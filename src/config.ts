@@ -81,6 +81,9 @@ export interface RunContext {
   repository?: string; // owner/name
 }
 
+/** Env values shorter than this are not masked in logs and summaries. */
+export const MIN_SECRET_LENGTH = 6;
+
 const DOCKER_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
 const IMAGE_REF = /^(?![-.:/])[A-Za-z0-9._/:@-]+(?<![-.:/@])$/;
 const HOSTNAME = /^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/i;
@@ -314,7 +317,9 @@ export function readConfig(read: InputReader, context: RunContext = {}): Config 
   const env = readEnv(read);
   const image = command === 'deploy' ? required(read, 'image') : read('image').trim();
   if (image !== '' && !IMAGE_REF.test(image)) throw new InputError('image', `'${image}' is not an image reference like myapp:1.2`);
-  const secrets = [ssh.privateKey.trim(), ssh.passphrase ?? '', ...env.values].filter((value) => value.length >= 3);
+  // Env values are treated as secrets; short ones (true, info, 8080) are not, or every "info" in
+  // every log would turn into ***. Values from ${{ secrets.* }} are masked by the runner anyway.
+  const secrets = [ssh.privateKey.trim(), ssh.passphrase ?? '', ...env.values.filter((value) => value.length >= MIN_SECRET_LENGTH)].filter(Boolean);
   return {
     command,
     image,

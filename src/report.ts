@@ -45,7 +45,7 @@ export function appUrl(deploy: DeployConfig, sshHost: string): string {
 export function redact(text: string, secrets: readonly string[]): string {
   let out = text;
   for (const secret of [...secrets].sort((a, b) => b.length - a.length)) {
-    if (secret.length >= 3) out = out.split(secret).join('***');
+    if (secret.length > 0) out = out.split(secret).join('***');
   }
   return out;
 }

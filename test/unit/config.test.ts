@@ -98,11 +98,12 @@ describe('readConfig', () => {
   });
 
   it('collects secrets: the key, the passphrase and every env value', () => {
-    const config = read({ 'ssh-key': fixtureKey('ecdsa_pass'), 'ssh-key-passphrase': 'pass phrase', env: 'TOKEN=abc123\nX=1' });
+    const config = read({ 'ssh-key': fixtureKey('ecdsa_pass'), 'ssh-key-passphrase': 'pass phrase', env: 'TOKEN=abc123\nX=1\nMODE=test' });
     expect(config.secrets).toContain('pass phrase');
     expect(config.secrets).toContain('abc123');
     expect(config.secrets.some((s) => s.includes('PRIVATE KEY'))).toBe(true);
     expect(config.secrets).not.toContain('1'); // too short to mask without masking everything
+    expect(config.secrets).not.toContain('test');
   });
 
   it('reads OpenSSH, PEM and passphrase-protected keys, and says when the passphrase is wrong', () => {
