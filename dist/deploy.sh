@@ -120,6 +120,7 @@ discard_candidate() {
 fail() { # fail EXIT_CODE MESSAGE
   EXIT_CODE=$1 ERROR=$2 OUTCOME=failed
   trap - ERR
+  PHASES+=("$(json_str "$PHASE"):$(($(now_ms) - PHASE_STARTED))")
   log "error: $ERROR"
   discard_candidate
   ACTIVE_SLOT=$(live_slot 2>/dev/null || true)
@@ -136,13 +137,14 @@ cleanup() {
   if [[ -n $ENV_FILE ]]; then rm -f "$ENV_FILE"; fi
 }
 
+PHASE_STARTED=$START_MS
+
 run_phase() { # run_phase NAME COMMAND...: runs a step and records its duration
   PHASE=$1
   shift
-  local t0
-  t0=$(now_ms)
+  PHASE_STARTED=$(now_ms)
   "$@"
-  PHASES+=("$(json_str "$PHASE"):$(($(now_ms) - t0))")
+  PHASES+=("$(json_str "$PHASE"):$(($(now_ms) - PHASE_STARTED))")
 }
 
 # --- server, lock, proxy --------------------------------------------------------------------------

@@ -110,6 +110,8 @@ export function renderSummary(report: RunReport, secrets: readonly string[] = []
   if (report.image) facts.push(['Image', `\`${report.image}\`${report.imageId ? ` (${shortId(report.imageId)})` : ''}`]);
   if (report.command === 'status') {
     facts.push(['Live slot', slotName(report.activeSlot)]);
+  } else if (report.outcome === 'failed') {
+    facts.push(['Slots', report.activeSlot ? `${slotName(report.activeSlot)} still live, not switched` : 'nothing live']);
   } else {
     facts.push(['Slots', `${slotName(report.previousSlot)} → ${slotName(report.activeSlot)}`]);
   }
@@ -131,7 +133,9 @@ export function renderSummary(report: RunReport, secrets: readonly string[] = []
 
   const parts = [`## ${cell(headline(report))}`, ''];
   if (report.error) parts.push(`> **Error:** ${cell(report.error)}`, '');
-  parts.push('| | |', '| --- | --- |', ...facts.map(([name, value]) => `| **${name}** | ${cell(value)} |`), '');
+  // GFM tables need a header row: the first fact is it.
+  const rows = facts.map(([name, value]) => `| **${name}** | ${cell(value)} |`);
+  parts.push(rows[0], '| :--- | :--- |', ...rows.slice(1), '');
   if (report.health.length > 0) parts.push(healthTable(report.health), '');
   if (report.logTail) {
     const tail = report.logTail.split('\n').slice(-40).join('\n').replace(/```/g, "'''");
