@@ -94890,7 +94890,7 @@ function healthTable(tries) {
 }
 function phasesText(phases) {
     return Object.entries(phases)
-        .filter(([, seconds]) => seconds > 0)
+        .filter(([, seconds]) => seconds >= 0.05)
         .map(([name, seconds]) => `${name} ${(0, duration_1.formatSeconds)(seconds)}`)
         .join(' · ');
 }

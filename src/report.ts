@@ -96,7 +96,7 @@ function healthTable(tries: HealthTry[]): string {
 
 function phasesText(phases: Record<string, number>): string {
   return Object.entries(phases)
-    .filter(([, seconds]) => seconds > 0)
+    .filter(([, seconds]) => seconds >= 0.05)
     .map(([name, seconds]) => `${name} ${formatSeconds(seconds)}`)
     .join(' · ');
 }
