@@ -55,7 +55,9 @@ now_ms() {
 START_MS=$(now_ms)
 readonly START_MS
 
-log() { printf '[%s] %s\n' "$PHASE" "$*"; }
+# Progress goes to the runner; if the runner is gone (cancelled job, dropped connection) the run
+# still finishes on the server, so it is never left half-done.
+log() { printf '[%s] %s\n' "$PHASE" "$*" 2>/dev/null || true; }
 
 json_str() {
   local s=$1
@@ -87,6 +89,10 @@ other_slot() { if [[ $1 == blue ]]; then echo green; else echo blue; fi; }
 emit_result() {
   ((RESULT_SENT)) && return 0
   RESULT_SENT=1
+  render_result 2>/dev/null || true
+}
+
+render_result() {
   local image_id=''
   if [[ -n $CANDIDATE ]]; then
     image_id=$(docker inspect -f '{{.Image}}' "$CANDIDATE" 2>/dev/null || true)
@@ -166,6 +172,20 @@ take_lock() {
     log "another run for $BG_APP holds the lock; waiting up to ${BG_LOCK_TIMEOUT}s"
     flock -w "$BG_LOCK_TIMEOUT" 9 || fail 2 "another run for $BG_APP still held the lock after ${BG_LOCK_TIMEOUT}s; nothing was changed"
   fi
+}
+
+lock_proxy() { # one proxy for all apps: creating it and changing its config are serialised
+  exec 8>>"$STATE_DIR/proxy.lock"
+  flock -w 60 8 || fail 2 "the proxy lock ($STATE_DIR/proxy.lock) stayed busy for 60s"
+}
+
+unlock_proxy() { flock -u 8; }
+
+ensure_network_and_proxy() {
+  lock_proxy
+  ensure_network
+  ensure_proxy
+  unlock_proxy
 }
 
 ensure_network() {
@@ -252,8 +272,7 @@ proxy_test_and_reload() { # sets PROXY_COMPLAINT and returns 1 when nginx refuse
 # config back when nginx refuses the new one. One lock serialises this across apps.
 point_proxy_at() { # point_proxy_at SLOT
   local slot=$1 had_config=0 status=0
-  exec 8>>"$STATE_DIR/proxy.lock"
-  flock -w 60 8 || fail 2 "the proxy config lock stayed busy for 60s"
+  lock_proxy
   if [[ -f $CONF_FILE ]]; then
     had_config=1
     cp -p "$CONF_FILE" "$CONF_FILE.prev"
@@ -271,7 +290,7 @@ point_proxy_at() { # point_proxy_at SLOT
     status=1
   fi
   rm -f "$CONF_FILE.prev"
-  flock -u 8
+  unlock_proxy
   return "$status"
 }
 
@@ -550,18 +569,18 @@ cmd_status() {
 }
 
 main() {
+  trap '' HUP PIPE
   trap 'on_unexpected $? $LINENO "$BASH_COMMAND"' ERR
   trap cleanup EXIT
   run_phase check check_server
   if [[ $BG_COMMAND != status ]]; then run_phase lock take_lock; fi
   case $BG_COMMAND in
     deploy)
-      run_phase proxy ensure_network
-      run_phase proxy ensure_proxy
+      run_phase proxy ensure_network_and_proxy
       cmd_deploy
       ;;
     rollback)
-      run_phase proxy ensure_proxy
+      run_phase proxy ensure_network_and_proxy
       cmd_rollback
       ;;
     remove) cmd_remove ;;

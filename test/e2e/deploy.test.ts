@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ActionRun, runAction } from '../helpers/action-runner';
 import { Sample, failures, startLoad } from '../helpers/load';
@@ -116,4 +117,45 @@ describe('blue-green deploys under load', () => {
       hold.kill();
     }
   }, 60_000);
+});
+
+describe('a job cancelled in the middle of a deploy', () => {
+  beforeAll(() => {
+    server = testServer();
+  });
+
+  it('still finishes on the server: the switch completes and is recorded, nothing is half-done', async () => {
+    resetServer(server);
+    expect((await runAction(serverInputs(server, { app: 'shop', image: `${server.appImage}:v1` }))).code).toBe(0);
+    const [liveSlot, next] = ['blue', 'v2'];
+    const { spawn } = await import('node:child_process');
+    let killed = false;
+    const run = runAction(serverInputs(server, { app: 'shop', image: `${server.appImage}:${next}` }), {
+      onLine: (line) => {
+        // Cancel the job as soon as the health check starts: the runner process dies at once.
+        if (!killed && line.includes('[health] checking')) {
+          killed = true;
+          spawn('pkill', ['-KILL', '-f', 'bluegreen-run-.*|dist/index.js']);
+        }
+      },
+    });
+    const result = await run;
+    expect(killed).toBe(true);
+    expect(result.code).not.toBe(0);
+    const target = liveSlot === 'blue' ? 'green' : 'blue';
+    let conf = '';
+    for (let i = 0; i < 100 && !conf.includes(`slot=${target}`); i++) {
+      await new Promise((r) => setTimeout(r, 200));
+      conf = remoteDocker(server, ['exec', 'bluegreen-proxy', 'head', '-n', '1', '/etc/nginx/conf.d/shop.conf']);
+    }
+    expect(conf).toContain(`slot=${target}`);
+    let history = '';
+    for (let i = 0; i < 50 && !history.includes(`"to":"${target}"`); i++) {
+      await new Promise((r) => setTimeout(r, 200));
+      history = readFileSync(`/home/${server.user}/.bluegreen/apps/shop/history.jsonl`, 'utf8').trim().split('\n').at(-1)!;
+    }
+    expect(JSON.parse(history)).toMatchObject({ command: 'deploy', outcome: 'switched', from: liveSlot, to: target });
+    expect((await fetch(`http://127.0.0.1:${server.proxyPort}/`).then((r) => r.text())).trim()).toBe(next);
+
+  }, 90_000);
 });
