@@ -73,10 +73,12 @@ start_remote_docker() {
       iptables -I FORWARD -s "$range" -d "$range" -j ACCEPT 2>/dev/null || true
   done
   mkdir -p "$BG_STATE/remote-docker" "$BG_RUN/remote-exec"
+  # --live-restore: without it, a dockerd with --default-address-pool that finds its old "bridge"
+  # network on restart deletes the interface docker0, which belongs to the local daemon.
   dockerd --data-root "$BG_STATE/remote-docker" --exec-root "$BG_RUN/remote-exec" \
     --pidfile "$BG_RUN/remote-dockerd.pid" -H "unix://$BG_REMOTE_SOCK" --group "$BG_REMOTE_GROUP" \
     --bridge "$BG_REMOTE_BRIDGE" --default-address-pool "base=$BG_REMOTE_POOL,size=24" \
-    --iptables=false --ip-masq=false \
+    --iptables=false --ip-masq=false --live-restore \
     >"$BG_RUN/remote-dockerd.log" 2>&1 &
   wait_for 60 "remote dockerd" "$BG_RUN/remote-dockerd.log" $! env DOCKER_HOST="unix://$BG_REMOTE_SOCK" docker info
 }
@@ -219,6 +221,9 @@ DF
     log "loading $BG_PROXY_IMAGE into the remote daemon"
     docker save "$BG_PROXY_IMAGE" | DOCKER_HOST=unix://$BG_REMOTE_SOCK docker load -q >/dev/null
   fi
+  # Both daemons must still run containers (a second daemon can break the first one's bridge).
+  docker run --rm bluegreen-test/busybox:1 true >/dev/null 2>&1 || die "the local docker cannot run a container (is the bridge docker0 there?)"
+  DOCKER_HOST=unix://$BG_REMOTE_SOCK docker run --rm "$BG_PROXY_IMAGE" true >/dev/null 2>&1 || die "the remote docker cannot run a container"
   log "images: busybox, app v1 v2 v3, proxy (built locally; proxy also on the remote)"
 }
 
