@@ -261,11 +261,15 @@ PROXY_COMPLAINT=''
 
 proxy_test_and_reload() { # sets PROXY_COMPLAINT and returns 1 when nginx refuses the config
   local out
-  if ! out=$(docker exec "$BG_PROXY_NAME" nginx -t 2>&1); then
-    PROXY_COMPLAINT=$(printf '%s\n' "$out" | grep -v 'test failed' | tail -n 2 | tr '\n' ' ')
+  # One exec for both: nginx -t, and only if the config is good, a graceful reload. A host name
+  # claimed twice is only a warning to nginx (it ignores the second claim): here it is an error.
+  # shellcheck disable=SC2016
+  if ! out=$(docker exec "$BG_PROXY_NAME" sh -c 'out=$(nginx -t 2>&1) || { echo "$out"; exit 1; }
+      case $out in *"conflicting server name"*) echo "$out" | grep "conflicting server name"; exit 1 ;; esac
+      nginx -s reload 2>&1'); then
+    PROXY_COMPLAINT=$(printf '%s\n' "$out" | grep -v 'test failed' | sed 's/^nginx: //' | tail -n 2 | tr '\n' ' ')
     return 1
   fi
-  docker exec "$BG_PROXY_NAME" nginx -s reload >/dev/null 2>&1
 }
 
 # Points the proxy at SLOT (or drops the app's config when SLOT is empty); puts the previous
@@ -385,20 +389,21 @@ wait_until_healthy() {
   done
 }
 
-# After the reload, the proxy itself must answer from the new slot; else switch back.
+# After the reload, the proxy itself must answer healthy from the new slot; else switch back.
 verify_through_proxy() {
-  local host=localhost out i
+  local host=localhost out status i
   if ((${#BG_HOSTNAMES[@]} > 0)); then host=${BG_HOSTNAMES[0]/#\*/check}; fi
-  for i in $(seq 1 50); do
+  for i in $(seq 1 30); do
     out=$(docker exec "$BG_PROXY_NAME" timeout "$BG_HEALTH_TRY_TIMEOUT" \
       wget -q -S -O /dev/null --header "Host: $host" "http://127.0.0.1:80$BG_HEALTH_PATH" 2>&1 || true)
-    if grep -qi "X-Bluegreen-Slot: $CANDIDATE_SLOT" <<<"$out"; then
-      log "the proxy serves $CANDIDATE_SLOT (check $i)"
+    status=$(printf '%s\n' "$out" | sed -n 's/^ *HTTP\/[0-9.]* \([0-9][0-9][0-9]\).*/\1/p' | tail -n 1)
+    if grep -qi "X-Bluegreen-Slot: $CANDIDATE_SLOT" <<<"$out" && is_healthy_status "$status"; then
+      log "the proxy serves $CANDIDATE_SLOT for $host (check $i)"
       return 0
     fi
     sleep 0.1
   done
-  log "the proxy does not answer from $CANDIDATE_SLOT: $(tail -n 1 <<<"$out")"
+  log "the proxy does not answer healthy from $CANDIDATE_SLOT for Host: $host (last answer: ${status:-$(tail -n 1 <<<"$out")})"
   return 1
 }
 
@@ -413,7 +418,7 @@ switch_proxy() {
     SWITCHED=0
     ACTIVE_SLOT=$PREVIOUS_SLOT
     point_proxy_at "$PREVIOUS_SLOT" || true
-    fail 4 "after the reload the proxy did not answer from $CANDIDATE_SLOT; switched back to ${PREVIOUS_SLOT:-nothing}"
+    fail 4 "after the reload the proxy did not answer healthy from $CANDIDATE_SLOT; switched back to ${PREVIOUS_SLOT:-nothing}"
   fi
 }
 

@@ -8,8 +8,10 @@
  *
  * It reads its version from /version (a file in the image's top layer) and becomes ready
  * READY_AFTER seconds after start (env, default 0; "never" keeps it at 503 forever).
+ * ALLOWED_HOSTS (comma-separated, like Django's setting): other Host headers get 400.
  * On SIGTERM it stops accepting, lets in-flight requests finish (at most 30 s) and exits 0.
  */
+#define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -19,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -28,6 +31,25 @@ static double ready_at = 0;
 static int never_ready = 0;
 static atomic_int in_flight = 0;
 static volatile sig_atomic_t stopping = 0;
+static const char *allowed_hosts = NULL;
+
+/* Whether the request's Host header (without its port) is one of ALLOWED_HOSTS. */
+static int host_allowed(const char *req) {
+  if (!allowed_hosts || !*allowed_hosts) return 1;
+  const char *h = strcasestr(req, "\nHost:");
+  if (!h) return 0;
+  h += 6;
+  while (*h == ' ') h++;
+  size_t len = strcspn(h, ":\r\n");
+  const char *list = allowed_hosts;
+  while (*list) {
+    size_t item = strcspn(list, ",");
+    if (item == len && strncasecmp(list, h, len) == 0) return 1;
+    list += item;
+    if (*list == ',') list++;
+  }
+  return 0;
+}
 
 static double now(void) {
   struct timespec ts;
@@ -37,7 +59,7 @@ static double now(void) {
 
 static void reply(int fd, int status, const char *body) {
   char buf[512];
-  const char *reason = status == 200 ? "OK" : status == 404 ? "Not Found" : "Service Unavailable";
+  const char *reason = status == 200 ? "OK" : status == 404 ? "Not Found" : status == 400 ? "Bad Request" : "Service Unavailable";
   int n = snprintf(buf, sizeof buf,
                    "HTTP/1.0 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n"
                    "X-App-Version: %s\r\nConnection: close\r\n\r\n%s",
@@ -67,7 +89,9 @@ static void *serve(void *arg) {
   char body[256];
   snprintf(body, sizeof body, "%s\n", version);
   int ready = !never_ready && now() >= ready_at;
-  if (strncmp(path, "/slow", 5) == 0) {
+  if (!host_allowed(req)) {
+    reply(fd, 400, "host not allowed\n");
+  } else if (strncmp(path, "/slow", 5) == 0) {
     const char *ms = strstr(path, "ms=");
     long wait = ms ? atol(ms + 3) : 1000;
     if (wait > 60000) wait = 60000;
@@ -96,6 +120,7 @@ int main(void) {
   const char *ra = getenv("READY_AFTER");
   if (ra && strcmp(ra, "never") == 0) never_ready = 1;
   ready_at = now() + (ra && !never_ready ? atof(ra) : 0);
+  allowed_hosts = getenv("ALLOWED_HOSTS");
   const char *port_s = getenv("PORT");
   int port = port_s ? atoi(port_s) : 8080;
 

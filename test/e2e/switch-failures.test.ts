@@ -1,0 +1,67 @@
+import { existsSync } from 'node:fs';
+import http from 'node:http';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { runAction } from '../helpers/action-runner';
+import { TestServer, remoteDocker, resetServer, serverInputs, testServer } from '../helpers/server';
+
+let server: TestServer;
+const deploy = (app: string, version: string, extra: Record<string, string> = {}) =>
+  runAction(serverInputs(server, { app, image: `${server.appImage}:${version}`, ...extra }));
+const confOf = (app: string) => `/home/${server.user}/.bluegreen/nginx/${app}.conf`;
+const names = (app: string) => remoteDocker(server, ['ps', '-a', '--filter', `label=bluegreen.app=${app}`, '--format', '{{.Names}}']).trim();
+
+function get(host: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    http
+      .get({ host: '127.0.0.1', port: server.proxyPort, path: '/', headers: { Host: host }, agent: false }, (res) => {
+        let body = '';
+        res.on('data', (c) => (body += c));
+        res.on('end', () => resolve(`${res.statusCode} ${body.trim()}`));
+      })
+      .on('error', reject);
+  });
+}
+
+describe('a proxy switch that goes wrong is undone', () => {
+  beforeAll(() => {
+    server = testServer();
+    resetServer(server);
+  });
+
+  it('when nginx -t refuses the new config: the previous config is back, the candidate is gone, the step fails', async () => {
+    expect((await deploy('first', 'v1')).code).toBe(0);
+    // A second app without a host name would be a second default server: nginx -t says no.
+    const run = await deploy('second', 'v2');
+    expect(run.code).toBe(1);
+    expect(run.outputs.result).toBe('failed');
+    expect(run.stdout).toMatch(/::error::second on 127\.0\.0\.1: nginx -t refused the config for blue \(.*duplicate default server.*\); the previous config is back/);
+    expect(existsSync(confOf('second'))).toBe(false);
+    expect(names('second')).toBe('');
+    expect(await get('anything.test')).toBe('200 v1');
+  }, 60_000);
+
+  it('refuses a host name that another app already has: the other app keeps it', async () => {
+    expect((await deploy('owner', 'v1', { hostname: 'shared.test' })).code).toBe(0);
+    for (const intruder of ['aaa-intruder', 'zzz-intruder']) {
+      // nginx itself only warns and routes the name to whichever file it reads first.
+      const run = await deploy(intruder, 'v2', { hostname: 'shared.test' });
+      expect(run.code).toBe(1);
+      expect(run.stdout).toMatch(new RegExp(`::error::${intruder} on 127\\.0\\.0\\.1: nginx -t refused the config for blue \\(.*conflicting server name "shared.test".*\\); the previous config is back`));
+      expect(existsSync(confOf(intruder))).toBe(false);
+      expect(names(intruder)).toBe('');
+      expect(await get('shared.test')).toBe('200 v1');
+    }
+  }, 60_000);
+
+  it('when the new version does not answer healthy through the proxy after the reload: it is switched back', async () => {
+    // Healthy when asked directly, 400 behind the proxy: the classic ALLOWED_HOSTS mistake.
+    expect((await deploy('hosts', 'v1', { hostname: 'hosts.test' })).code).toBe(0);
+    const run = await deploy('hosts', 'v2', { hostname: 'hosts.test', env: 'ALLOWED_HOSTS=hosts-green,localhost' });
+    expect(run.code).toBe(1);
+    expect(run.stdout).toContain('the proxy does not answer healthy from green for Host: hosts.test (last answer: 400)');
+    expect(run.stdout).toMatch(/::error::hosts on 127\.0\.0\.1: after the reload the proxy did not answer healthy from green; switched back to blue/);
+    expect(run.outputs).toMatchObject({ result: 'failed', 'active-slot': 'blue' });
+    expect(names('hosts').split('\n').sort()).toEqual(['hosts-blue']);
+    expect(await get('hosts.test')).toBe('200 v1');
+  }, 60_000);
+});
