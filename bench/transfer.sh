@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2016 # JavaScript in single quotes is meant literally
 # Transfer benchmark: this action's code against the plain pipeline
 #   docker save IMAGE | gzip | ssh HOST 'gunzip | docker load'
 # in the same run, on the test server (test/server/up.sh). Prints wall time, bytes on the wire
@@ -66,18 +67,37 @@ report() { # report NAME PIPELINE_FIGURES OURS_FIGURES
   ' "$name" "$pw" "$pb" "$pr" "$ow" "$ob" "$orss" "$oskip"
 }
 
-run_case() { # run_case NAME IMAGE SETUP_FUNCTION
-  local name=$1 image=$2 setup=$3 p o
-  $setup; p=$(pipeline "$image")
-  $setup; o=$(ours "$image")
-  report "$name" "$p" "$o"
+median3() { printf '%s\n' "$@" | sort -n | sed -n 2p; }
+
+run_case() { # run_case NAME IMAGE SETUP_FUNCTION REPEATS: medians of each figure over the repeats
+  local name=$1 image=$2 setup=$3 repeats=${4:-3} i p o
+  local pw=() pb=() pr=() ow=() ob=() orss=() oskip=()
+  for ((i = 0; i < repeats; i++)); do
+    $setup; read -r a b c <<<"$(pipeline "$image")"; pw+=("$a"); pb+=("$b"); pr+=("$c")
+    $setup; read -r a b c d <<<"$(ours "$image")"; ow+=("$a"); ob+=("$b"); orss+=("$c"); oskip+=("$d")
+  done
+  if ((repeats == 3)); then
+    p="$(median3 "${pw[@]}") $(median3 "${pb[@]}") $(median3 "${pr[@]}")"
+    o="$(median3 "${ow[@]}") $(median3 "${ob[@]}") $(median3 "${orss[@]}") ${oskip[0]}"
+  else
+    p="${pw[0]} ${pb[0]} ${pr[0]}"; o="${ow[0]} ${ob[0]} ${orss[0]} ${oskip[0]}"
+  fi
+  report "$name ($repeats run(s), medians)" "$p" "$o"
 }
 
 app=$BG_APP_IMAGE
-fresh_v1() { forget "$app:v1" "$app:v2" "$app:v3"; }
-v2_over_v1() { forget "$app:v2" "$app:v3"; docker save "$app:v1" | remote load -q >/dev/null; }
+# Every image on the server but the proxy's: nothing of the app's layers is left there.
+forget_all() {
+  local keep ids
+  keep=$(remote image inspect -f '{{.Id}}' "$BG_PROXY_IMAGE")
+  ids=$(remote image ls -aq --no-trunc | sort -u | grep -vxF "$keep" || true)
+  # shellcheck disable=SC2086
+  [ -z "$ids" ] || remote image rm -f $ids >/dev/null 2>&1 || true
+}
+fresh_v1() { forget_all; }
+v2_over_v1() { forget_all; docker save "$app:v1" | remote load -q >/dev/null; }
 BG_STATE_DIR_BENCH=/var/lib/bluegreen-test/bench
-fresh_big() { forget bluegreen-test/big:1; }
+fresh_big() { forget_all; }
 
 # Containers keep their images' layers alive: start from a server that runs nothing.
 containers=$(remote ps -aq)
@@ -90,6 +110,6 @@ run_case "test app v2, server has v1 (same base layers)" "$app:v2" v2_over_v1
 fi
 if [ "${BENCH_BIG:-1}" != 0 ]; then
   big_image
-  run_case "1 GiB image (512 MiB random + 512 MiB base64 text), fresh" bluegreen-test/big:1 fresh_big
+  run_case "1 GiB image (512 MiB random + 512 MiB base64 text), fresh" bluegreen-test/big:1 fresh_big 1
   forget bluegreen-test/big:1
 fi

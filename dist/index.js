@@ -94337,12 +94337,6 @@ class ImageStore {
             throw new Error(`cannot ask the runner's Docker about ${reference}: ${error.message}`);
         }
     }
-    /** Whether `docker save` names layers blobs/sha256/<diff ID> (the OCI layout of Docker 25+, API 1.44). */
-    async savesLayersByDiffId() {
-        const { ApiVersion } = await this.docker.version();
-        const [major, minor] = String(ApiVersion).split('.').map(Number);
-        return major > 1 || (major === 1 && minor >= 44);
-    }
     /** The image as a `docker save` tar stream, tagged with its reference. */
     async save(reference) {
         return (await this.docker.getImage(reference).get());
@@ -95251,6 +95245,8 @@ Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.TransferError = void 0;
 exports.chainIds = chainIds;
 exports.layersOnServer = layersOnServer;
+exports.jsonMembers = jsonMembers;
+exports.legacyLayerDirs = legacyLayerDirs;
 exports.ensureImageOnServer = ensureImageOnServer;
 const node_crypto_1 = __nccwpck_require__(7598);
 const node_stream_1 = __nccwpck_require__(7075);
@@ -95282,47 +95278,116 @@ function layersOnServer(image, serverImages) {
         count++;
     return count;
 }
-/** The tar paths of the image's layers, base first, from a docker save archive's manifest.json. */
-async function layerPaths(archive) {
-    return new Promise((resolve, reject) => {
-        const extract = tar.extract();
-        let layers;
-        extract.on('entry', (header, stream, next) => {
-            if (header.name === 'manifest.json') {
-                const chunks = [];
-                stream.on('data', (chunk) => chunks.push(chunk));
-                stream.on('end', () => {
-                    try {
-                        layers = JSON.parse(Buffer.concat(chunks).toString('utf8'))[0].Layers;
-                    }
-                    catch (error) {
-                        reject(error);
-                    }
-                    next();
-                });
+/** The top-level members of a compact JSON object as [key, raw value text], in their order. */
+function jsonMembers(text) {
+    const members = [];
+    let i = text.indexOf('{') + 1;
+    while (i < text.length && text[i] !== '}') {
+        const keyStart = i;
+        i++;
+        while (text[i] !== '"')
+            i += text[i] === '\\' ? 2 : 1;
+        const key = JSON.parse(text.slice(keyStart, i + 1));
+        i += 2; // past the closing quote and the colon
+        const valueStart = i;
+        let depth = 0;
+        let inString = false;
+        for (; i < text.length; i++) {
+            const c = text[i];
+            if (inString) {
+                if (c === '\\')
+                    i++;
+                else if (c === '"')
+                    inString = false;
             }
-            else {
-                stream.on('end', next);
-                stream.resume();
+            else if (c === '"')
+                inString = true;
+            else if (c === '{' || c === '[')
+                depth++;
+            else if (c === '}' || c === ']') {
+                if (depth === 0)
+                    break;
+                depth--;
             }
-        });
-        extract.on('finish', () => (layers ? resolve(layers) : reject(new Error('docker save wrote no manifest.json'))));
-        (0, node_stream_1.pipeline)(archive, extract, (error) => error && reject(error));
-    });
+            else if (c === ',' && depth === 0)
+                break;
+        }
+        members.push([key, text.slice(valueStart, i)]);
+        if (text[i] === ',')
+            i++;
+    }
+    return members;
 }
-/** A tar stream of the archive without the named entries: docker load skips layers it already has. */
-function withoutEntries(archive, leaveOut, onLeftOut) {
+/**
+ * The directory names an old Docker (before 25) gives an image's lower layers in `docker save`:
+ * v1 IDs, digests of the layer's legacy JSON with its chain ID and parent, keys sorted as Go's
+ * encoding/json sorts a map. `sampleJson` is the json file of any lower layer of that archive
+ * (they differ only in id and parent). Returns undefined when the computed IDs do not include the
+ * sample's own id: a format this code does not know, so nothing is left out.
+ */
+function legacyLayerDirs(diffIds, sampleJson) {
+    const members = jsonMembers(sampleJson);
+    const ownId = JSON.parse(members.find(([key]) => key === 'id')?.[1] ?? '""');
+    const chains = chainIds(diffIds).slice(0, -1); // the top layer's JSON is the image config: never left out
+    // Docker 20.10 adds "os" after computing the ID; other versions may not: try both.
+    for (const dropped of [['id', 'parent', 'os'], ['id', 'parent']]) {
+        const base = members.filter(([key]) => !dropped.includes(key));
+        const ids = [];
+        for (const chain of chains) {
+            const fields = [...base, ['layer_id', JSON.stringify(chain)]];
+            if (ids.length > 0)
+                fields.push(['parent', JSON.stringify(`sha256:${ids[ids.length - 1]}`)]);
+            fields.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+            const text = `{${fields.map(([key, value]) => `${JSON.stringify(key)}:${value}`).join(',')}}`;
+            ids.push((0, node_crypto_1.createHash)('sha256').update(text).digest('hex'));
+        }
+        if (ids.includes(ownId))
+            return ids;
+    }
+    return undefined;
+}
+/**
+ * The docker save archive without the layer files of the first `known` layers: docker load skips a
+ * layer whose chain it already has without opening its file. Docker 25+ names layers
+ * blobs/sha256/<diff ID>; older ones <v1 id>/layer.tar, worked out from the first lower layer's json
+ * (which comes before its layer.tar). Whatever cannot be identified is sent.
+ */
+function withoutKnownLayers(archive, diffIds, known, onLeftOut) {
+    const leaveOut = new Set(diffIds.slice(0, known).map((id) => `blobs/sha256/${id.replace(/^sha256:/, '')}`));
+    let legacyMapped = false;
     const extract = tar.extract();
     const pack = tar.pack();
+    const pass = (header, content, next) => {
+        if (Buffer.isBuffer(content)) {
+            pack.entry(header, content, (error) => (error ? pack.destroy(error) : next()));
+        }
+        else {
+            content.pipe(pack.entry(header, (error) => (error ? pack.destroy(error) : next())));
+        }
+    };
     extract.on('entry', (header, stream, next) => {
         if (leaveOut.has(header.name)) {
             onLeftOut();
             stream.on('end', next);
             stream.resume();
-            return;
         }
-        const sink = pack.entry(header, (error) => (error ? pack.destroy(error) : next()));
-        stream.pipe(sink);
+        else if (!legacyMapped && /^[0-9a-f]{64}\/json$/.test(header.name) && (header.size ?? 0) < 1024 * 1024) {
+            const chunks = [];
+            stream.on('data', (chunk) => chunks.push(chunk));
+            stream.on('end', () => {
+                const json = Buffer.concat(chunks);
+                const dirs = legacyLayerDirs(diffIds, json.toString('utf8'));
+                if (dirs) {
+                    legacyMapped = true;
+                    for (const dir of dirs.slice(0, known))
+                        leaveOut.add(`${dir}/layer.tar`);
+                }
+                pass(header, json, next);
+            });
+        }
+        else {
+            pass(header, stream, next);
+        }
     });
     extract.on('finish', () => pack.finalize());
     (0, node_stream_1.pipeline)(archive, extract, (error) => error && pack.destroy(error));
@@ -95383,32 +95448,22 @@ async function ensureImageOnServer(ssh, store, image, options) {
         options.log(`${host} already has ${image.reference} (${image.id.slice(7, 19)}): nothing to send`);
         return { skipped: true, bytesSent: 0, bytesRead: 0, layersTotal: image.layers.length, layersSkipped: image.layers.length, seconds: (now() - started) / 1000 };
     }
-    let leaveOut = new Set();
-    if (!options.fullImage && image.layers.length > 1) {
-        const known = layersOnServer(image.layers, server.images);
-        if (known > 0) {
-            // Docker 25+ saves layers as blobs/sha256/<diff ID>; older ones as <v1 id>/layer.tar, whose
-            // order only manifest.json (at the archive's end) tells: read it in a first, cheap pass.
-            const paths = (await store.savesLayersByDiffId())
-                ? image.layers.map((diffId) => `blobs/sha256/${diffId.replace(/^sha256:/, '')}`)
-                : await layerPaths(await store.save(image.reference));
-            leaveOut = new Set(paths.slice(0, known));
-            options.log(`${host} already has ${known} of ${image.layers.length} layers: leaving them out`);
-        }
-    }
+    const known = options.fullImage ? 0 : layersOnServer(image.layers, server.images);
+    if (known > 0)
+        options.log(`${host} already has ${known} of ${image.layers.length} layers: leaving them out`);
     try {
-        return await stream(ssh, store, image, leaveOut, started, options);
+        return await stream(ssh, store, image, known, started, options);
     }
     catch (error) {
-        if (leaveOut.size > 0 && error instanceof TransferError && /no such file|layer|manifest/i.test(error.message)) {
+        if (known > 0 && error instanceof TransferError && /no such file|layer|manifest/i.test(error.message)) {
             // A Docker that cannot load an archive without the layers it has (e.g. the containerd image store).
             options.log(`${host} did not accept the image without its known layers (${error.message}); sending it whole`);
-            return stream(ssh, store, image, new Set(), now(), options);
+            return stream(ssh, store, image, 0, now(), options);
         }
         throw error;
     }
 }
-async function stream(ssh, store, image, leaveOut, started, options) {
+async function stream(ssh, store, image, knownLayers, started, options) {
     const now = options.now ?? Date.now;
     const host = ssh.config.host;
     const figures = { totalBytes: image.sizeBytes, readBytes: 0, sentBytes: 0, elapsedSeconds: 0 };
@@ -95425,7 +95480,7 @@ async function stream(ssh, store, image, leaveOut, started, options) {
         saveError = error;
     });
     let layersSkipped = 0;
-    const archive = leaveOut.size > 0 ? withoutEntries(saved, leaveOut, () => layersSkipped++) : saved;
+    const archive = knownLayers > 0 ? withoutKnownLayers(saved, image.layers, knownLayers, () => layersSkipped++) : saved;
     const compressed = new node_stream_1.PassThrough({ highWaterMark: 1024 * 1024 });
     let sourceError;
     (0, node_stream_1.pipeline)(archive, counter((bytes) => {

@@ -48,13 +48,6 @@ export class ImageStore {
     }
   }
 
-  /** Whether `docker save` names layers blobs/sha256/<diff ID> (the OCI layout of Docker 25+, API 1.44). */
-  async savesLayersByDiffId(): Promise<boolean> {
-    const { ApiVersion } = await this.docker.version();
-    const [major, minor] = String(ApiVersion).split('.').map(Number);
-    return major > 1 || (major === 1 && minor >= 44);
-  }
-
   /** The image as a `docker save` tar stream, tagged with its reference. */
   async save(reference: string): Promise<Readable> {
     return (await this.docker.getImage(reference).get()) as unknown as Readable;

@@ -38,46 +38,102 @@ export function layersOnServer(image: readonly string[], serverImages: ReadonlyA
   return count;
 }
 
-/** The tar paths of the image's layers, base first, from a docker save archive's manifest.json. */
-async function layerPaths(archive: Readable): Promise<string[]> {
-  return new Promise((resolve, reject) => {
-    const extract = tar.extract();
-    let layers: string[] | undefined;
-    extract.on('entry', (header, stream, next) => {
-      if (header.name === 'manifest.json') {
-        const chunks: Buffer[] = [];
-        stream.on('data', (chunk: Buffer) => chunks.push(chunk));
-        stream.on('end', () => {
-          try {
-            layers = (JSON.parse(Buffer.concat(chunks).toString('utf8')) as Array<{ Layers: string[] }>)[0].Layers;
-          } catch (error) {
-            reject(error);
-          }
-          next();
-        });
-      } else {
-        stream.on('end', next);
-        stream.resume();
-      }
-    });
-    extract.on('finish', () => (layers ? resolve(layers) : reject(new Error('docker save wrote no manifest.json'))));
-    pipeline(archive, extract, (error) => error && reject(error));
-  });
+/** The top-level members of a compact JSON object as [key, raw value text], in their order. */
+export function jsonMembers(text: string): Array<[string, string]> {
+  const members: Array<[string, string]> = [];
+  let i = text.indexOf('{') + 1;
+  while (i < text.length && text[i] !== '}') {
+    const keyStart = i;
+    i++;
+    while (text[i] !== '"') i += text[i] === '\\' ? 2 : 1;
+    const key = JSON.parse(text.slice(keyStart, i + 1)) as string;
+    i += 2; // past the closing quote and the colon
+    const valueStart = i;
+    let depth = 0;
+    let inString = false;
+    for (; i < text.length; i++) {
+      const c = text[i];
+      if (inString) {
+        if (c === '\\') i++;
+        else if (c === '"') inString = false;
+      } else if (c === '"') inString = true;
+      else if (c === '{' || c === '[') depth++;
+      else if (c === '}' || c === ']') {
+        if (depth === 0) break;
+        depth--;
+      } else if (c === ',' && depth === 0) break;
+    }
+    members.push([key, text.slice(valueStart, i)]);
+    if (text[i] === ',') i++;
+  }
+  return members;
 }
 
-/** A tar stream of the archive without the named entries: docker load skips layers it already has. */
-function withoutEntries(archive: Readable, leaveOut: ReadonlySet<string>, onLeftOut: () => void): Readable {
+/**
+ * The directory names an old Docker (before 25) gives an image's lower layers in `docker save`:
+ * v1 IDs, digests of the layer's legacy JSON with its chain ID and parent, keys sorted as Go's
+ * encoding/json sorts a map. `sampleJson` is the json file of any lower layer of that archive
+ * (they differ only in id and parent). Returns undefined when the computed IDs do not include the
+ * sample's own id: a format this code does not know, so nothing is left out.
+ */
+export function legacyLayerDirs(diffIds: readonly string[], sampleJson: string): string[] | undefined {
+  const members = jsonMembers(sampleJson);
+  const ownId = JSON.parse(members.find(([key]) => key === 'id')?.[1] ?? '""') as string;
+  const chains = chainIds(diffIds).slice(0, -1); // the top layer's JSON is the image config: never left out
+  // Docker 20.10 adds "os" after computing the ID; other versions may not: try both.
+  for (const dropped of [['id', 'parent', 'os'], ['id', 'parent']]) {
+    const base = members.filter(([key]) => !dropped.includes(key));
+    const ids: string[] = [];
+    for (const chain of chains) {
+      const fields: Array<[string, string]> = [...base, ['layer_id', JSON.stringify(chain)]];
+      if (ids.length > 0) fields.push(['parent', JSON.stringify(`sha256:${ids[ids.length - 1]}`)]);
+      fields.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+      const text = `{${fields.map(([key, value]) => `${JSON.stringify(key)}:${value}`).join(',')}}`;
+      ids.push(createHash('sha256').update(text).digest('hex'));
+    }
+    if (ids.includes(ownId)) return ids;
+  }
+  return undefined;
+}
+
+/**
+ * The docker save archive without the layer files of the first `known` layers: docker load skips a
+ * layer whose chain it already has without opening its file. Docker 25+ names layers
+ * blobs/sha256/<diff ID>; older ones <v1 id>/layer.tar, worked out from the first lower layer's json
+ * (which comes before its layer.tar). Whatever cannot be identified is sent.
+ */
+function withoutKnownLayers(archive: Readable, diffIds: readonly string[], known: number, onLeftOut: () => void): Readable {
+  const leaveOut = new Set(diffIds.slice(0, known).map((id) => `blobs/sha256/${id.replace(/^sha256:/, '')}`));
+  let legacyMapped = false;
   const extract = tar.extract();
   const pack = tar.pack();
+  const pass = (header: tar.Headers, content: Buffer | Readable, next: () => void) => {
+    if (Buffer.isBuffer(content)) {
+      pack.entry(header, content, (error) => (error ? pack.destroy(error) : next()));
+    } else {
+      content.pipe(pack.entry(header, (error) => (error ? pack.destroy(error) : next())));
+    }
+  };
   extract.on('entry', (header, stream, next) => {
     if (leaveOut.has(header.name)) {
       onLeftOut();
       stream.on('end', next);
       stream.resume();
-      return;
+    } else if (!legacyMapped && /^[0-9a-f]{64}\/json$/.test(header.name) && (header.size ?? 0) < 1024 * 1024) {
+      const chunks: Buffer[] = [];
+      stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+      stream.on('end', () => {
+        const json = Buffer.concat(chunks);
+        const dirs = legacyLayerDirs(diffIds, json.toString('utf8'));
+        if (dirs) {
+          legacyMapped = true;
+          for (const dir of dirs.slice(0, known)) leaveOut.add(`${dir}/layer.tar`);
+        }
+        pass(header, json, next);
+      });
+    } else {
+      pass(header, stream, next);
     }
-    const sink = pack.entry(header, (error) => (error ? pack.destroy(error) : next()));
-    stream.pipe(sink);
   });
   extract.on('finish', () => pack.finalize());
   pipeline(archive, extract, (error) => error && pack.destroy(error));
@@ -153,27 +209,15 @@ export async function ensureImageOnServer(ssh: SshSession, store: ImageStore, im
     return { skipped: true, bytesSent: 0, bytesRead: 0, layersTotal: image.layers.length, layersSkipped: image.layers.length, seconds: (now() - started) / 1000 };
   }
 
-  let leaveOut = new Set<string>();
-  if (!options.fullImage && image.layers.length > 1) {
-    const known = layersOnServer(image.layers, server.images);
-    if (known > 0) {
-      // Docker 25+ saves layers as blobs/sha256/<diff ID>; older ones as <v1 id>/layer.tar, whose
-      // order only manifest.json (at the archive's end) tells: read it in a first, cheap pass.
-      const paths = (await store.savesLayersByDiffId())
-        ? image.layers.map((diffId) => `blobs/sha256/${diffId.replace(/^sha256:/, '')}`)
-        : await layerPaths(await store.save(image.reference));
-      leaveOut = new Set(paths.slice(0, known));
-      options.log(`${host} already has ${known} of ${image.layers.length} layers: leaving them out`);
-    }
-  }
-
+  const known = options.fullImage ? 0 : layersOnServer(image.layers, server.images);
+  if (known > 0) options.log(`${host} already has ${known} of ${image.layers.length} layers: leaving them out`);
   try {
-    return await stream(ssh, store, image, leaveOut, started, options);
+    return await stream(ssh, store, image, known, started, options);
   } catch (error) {
-    if (leaveOut.size > 0 && error instanceof TransferError && /no such file|layer|manifest/i.test(error.message)) {
+    if (known > 0 && error instanceof TransferError && /no such file|layer|manifest/i.test(error.message)) {
       // A Docker that cannot load an archive without the layers it has (e.g. the containerd image store).
       options.log(`${host} did not accept the image without its known layers (${error.message}); sending it whole`);
-      return stream(ssh, store, image, new Set(), now(), options);
+      return stream(ssh, store, image, 0, now(), options);
     }
     throw error;
   }
@@ -183,7 +227,7 @@ async function stream(
   ssh: SshSession,
   store: ImageStore,
   image: LocalImage,
-  leaveOut: ReadonlySet<string>,
+  knownLayers: number,
   started: number,
   options: TransferOptions,
 ): Promise<TransferResult> {
@@ -203,7 +247,7 @@ async function stream(
     saveError = error;
   });
   let layersSkipped = 0;
-  const archive = leaveOut.size > 0 ? withoutEntries(saved, leaveOut, () => layersSkipped++) : saved;
+  const archive = knownLayers > 0 ? withoutKnownLayers(saved, image.layers, knownLayers, () => layersSkipped++) : saved;
   const compressed = new PassThrough({ highWaterMark: 1024 * 1024 });
   let sourceError: Error | undefined;
   pipeline(

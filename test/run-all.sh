@@ -2,6 +2,7 @@
 # The whole test suite: unit tests, then the end-to-end tests against a real throwaway server
 # (test/server/up.sh installs and starts it; it stays up for the next run, stop it with
 # test/server/down.sh). Needs root on a Debian/Ubuntu machine.
+# shellcheck disable=SC2016 # JavaScript in single quotes is meant literally
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -d node_modules ] || npm ci

@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034
 # Shared settings of the throwaway test server. Sourced by up.sh, down.sh and the tests' helpers.
 # Everything lives under its own paths, ports and names so it never collides with a real setup.
 BG_STATE=${BG_STATE:-/var/lib/bluegreen-test}   # kept between runs: keys, image build cache

@@ -4,7 +4,7 @@
 # `down.sh --purge` removes them too.
 set -uo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# shellcheck source=config.sh
+# shellcheck source=test/server/config.sh
 . "$here/config.sh"
 log() { printf '[test-server] %s\n' "$*" >&2; }
 

@@ -8,7 +8,7 @@
 # Writes $BG_RUN/env with the connection details for the tests. Stop it all with down.sh.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# shellcheck source=config.sh
+# shellcheck source=test/server/config.sh
 . "$here/config.sh"
 
 log() { printf '[test-server] %s\n' "$*" >&2; }

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { formatSeconds, parseDuration } from '../../src/duration';
 import { ProgressThrottle, formatBytes, progressLine, summaryLine } from '../../src/progress';
 import { shellCommand, shellQuote } from '../../src/shell';
-import { chainIds, layersOnServer } from '../../src/transfer';
+import { chainIds, jsonMembers, layersOnServer, legacyLayerDirs } from '../../src/transfer';
 import { parseFileCommands, inputEnvName } from '../helpers/action-runner';
 
 describe('parseDuration', () => {
@@ -74,5 +74,27 @@ describe('the test runner parses GitHub file commands', () => {
   it('names inputs as the runner does', () => {
     expect(inputEnvName('ssh-key')).toBe('INPUT_SSH-KEY');
     expect(inputEnvName('my input')).toBe('INPUT_MY_INPUT');
+  });
+});
+
+describe('legacy docker save layer names', () => {
+  const fixture = JSON.parse(require('node:fs').readFileSync(require('node:path').join(__dirname, '../fixtures/legacy-save.json'), 'utf8')) as {
+    diffIds: string[];
+    manifestLayers: string[];
+    lowerLayerJson: string;
+  };
+  it('computes the v1 directory names Docker 20.10 wrote for the lower layers', () => {
+    const dirs = legacyLayerDirs(fixture.diffIds, fixture.lowerLayerJson);
+    expect(dirs?.map((d) => `${d}/layer.tar`)).toEqual(fixture.manifestLayers.slice(0, -1));
+  });
+  it('gives up (leaving nothing out) on a json it cannot reproduce', () => {
+    expect(legacyLayerDirs(fixture.diffIds, fixture.lowerLayerJson.replace('1970', '1971'))).toBeUndefined();
+  });
+  it('splits a compact JSON object into raw members, strings with escapes included', () => {
+    expect(jsonMembers('{"a":"x\\"}y","b":{"c":[1,{"d":"]"}]},"e":null}')).toEqual([
+      ['a', '"x\\"}y"'],
+      ['b', '{"c":[1,{"d":"]"}]}'],
+      ['e', 'null'],
+    ]);
   });
 });
