@@ -50,7 +50,11 @@ pipeline() { # pipeline IMAGE -> "wall bytes rss_kib"
 ours() { # ours IMAGE -> "wall bytes rss_kib layers_skipped"
   local before after json
   before=$(wire_bytes)
-  json=$(node .bench/js/bench/transfer-one.js "$1" 2>"$work/ours.log")
+  if ! json=$(node .bench/js/bench/transfer-one.js "$1" 2>"$work/ours.log"); then
+    echo "the action's transfer failed:" >&2
+    tail -n 20 "$work/ours.log" >&2
+    exit 1
+  fi
   after=$(wire_bytes)
   node -e 'const r = JSON.parse(process.argv[1]); console.log(`${r.wall} ${process.argv[2]} ${r.maxRssKiB} ${r.layersSkipped}`)' "$json" "$((after - before))"
 }

@@ -113,7 +113,9 @@ render_result() {
 # Removes a candidate that never got traffic; the live slot is left exactly as it was.
 discard_candidate() {
   [[ -n $CANDIDATE ]] && ((CANDIDATE_STARTED)) && ((!SWITCHED)) || return 0
-  LOG_TAIL=$(docker logs --tail 40 "$CANDIDATE" 2>&1 || true)
+  local logs
+  logs=$(docker logs --tail 40 "$CANDIDATE" 2>&1 || true)
+  LOG_TAIL="$logs${LOG_TAIL:+$'\n'"--- last HEALTHCHECK output ---"$'\n'$LOG_TAIL}"
   if [[ $BG_COMMAND == rollback ]]; then
     docker stop --time "$BG_STOP_TIMEOUT" "$CANDIDATE" >/dev/null 2>&1 || true
     log "stopped $CANDIDATE again; ${PREVIOUS_SLOT:-no slot} is still live"
@@ -365,6 +367,10 @@ wait_until_healthy() {
       fail 3 "the new container $CANDIDATE stopped before it became healthy (${state% *})"
     fi
     docker_health=$(awk '{print $3}' <<<"$state")
+    if [[ $docker_health == unhealthy ]]; then
+      LOG_TAIL=$(docker inspect -f '{{range .State.Health.Log}}{{.Output}}{{end}}' "$CANDIDATE" 2>/dev/null | tail -n 5 || true)
+      fail 3 "the image's own HEALTHCHECK reports $CANDIDATE unhealthy"
+    fi
     tries=$((tries + 1))
     t0=$(now_ms)
     answer=$(health_try)
@@ -444,25 +450,33 @@ retire_previous() {
   run_phase stop stop_previous
 }
 
+# Image IDs that some container (of any app) was created from.
+images_in_use() { docker ps -aq | xargs -r docker inspect -f '{{.Image}}' | sort -u; }
+
+# Keeps the newest $BG_KEEP_IMAGES images this app deployed; older ones go unless a container
+# still uses them (then they stay listed and are tried again next time).
 prune_images() {
-  local list=$APP_DIR/images keep=() id in_use
+  local list=$APP_DIR/images id in_use kept=()
   touch "$list"
   if [[ -n $BG_IMAGE_ID ]] && [[ $(tail -n 1 "$list") != "$BG_IMAGE_ID" ]]; then
     grep -vxF "$BG_IMAGE_ID" "$list" >"$list.tmp" || true
     printf '%s\n' "$BG_IMAGE_ID" >>"$list.tmp"
     mv -f "$list.tmp" "$list"
   fi
-  mapfile -t keep < <(tail -n "$BG_KEEP_IMAGES" "$list")
+  in_use=$(images_in_use)
   while IFS= read -r id; do
     [[ -n $id ]] || continue
-    if printf '%s\n' "${keep[@]}" | grep -qxF "$id"; then continue; fi
-    in_use=$(docker ps -aq --filter "ancestor=$id" 2>/dev/null || true)
-    if [[ -z $in_use ]] && docker image inspect "$id" >/dev/null 2>&1; then
-      log "removing old image ${id:7:12}"
-      docker image rm --force "$id" >/dev/null 2>&1 || log "warning: could not remove image ${id:7:12}"
+    if grep -qxF "$id" <<<"$in_use"; then
+      kept+=("$id")
+    elif docker image rm --force "$id" >/dev/null 2>&1; then
+      log "removed old image ${id:7:12}"
+    elif docker image inspect "$id" >/dev/null 2>&1; then
+      log "warning: could not remove old image ${id:7:12}"
+      kept+=("$id")
     fi
   done < <(head -n -"$BG_KEEP_IMAGES" "$list")
-  printf '%s\n' "${keep[@]}" >"$list"
+  { if ((${#kept[@]})); then printf '%s\n' "${kept[@]}"; fi; tail -n "$BG_KEEP_IMAGES" "$list"; } >"$list.tmp"
+  mv -f "$list.tmp" "$list"
 }
 
 record_history() {
@@ -550,9 +564,10 @@ cmd_remove() {
     fi
   done
   if [[ -f $APP_DIR/images ]]; then
-    local id
+    local id in_use
+    in_use=$(images_in_use)
     while IFS= read -r id; do
-      if [[ -z $id ]] || [[ -n $(docker ps -aq --filter "ancestor=$id") ]]; then continue; fi
+      if [[ -z $id ]] || grep -qxF "$id" <<<"$in_use"; then continue; fi
       if docker image rm --force "$id" >/dev/null 2>&1; then log "removed image ${id:7:12}"; fi
     done <"$APP_DIR/images"
     rm -f "$APP_DIR/images"

@@ -111,6 +111,9 @@ export async function run(): Promise<void> {
     return;
   }
   maskSecrets(config.secrets);
+  if (config.ssh.hostKey.kind === 'insecure') {
+    core.warning(`insecure-skip-host-key-check is true: the host key of ${config.ssh.host} is not checked, so a man-in-the-middle could receive the image and the env. Pin it with known-hosts (ssh-keyscan -p ${config.ssh.port} ${config.ssh.host}) or host-fingerprint.`);
+  }
 
   const report: RunReport = {
     command: config.command,
