@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 bash test/server/up.sh
 # The end-to-end tests run the bundle GitHub runs: make sure it is current.
 npm run build --silent >/dev/null
+npx tsc -p tsconfig.test.json
 results=$(mktemp)
 status=0
 npx vitest run test/unit test/e2e --reporter=default --reporter=json --outputFile.json="$results" "$@" || status=$?

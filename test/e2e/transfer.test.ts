@@ -6,7 +6,7 @@ import { ImageStore, LocalImage } from '../../src/image';
 import { SshConnectError, SshSession } from '../../src/ssh';
 import { TransferError, ensureImageOnServer } from '../../src/transfer';
 import { readerFor } from '../helpers/action-inputs';
-import { TestServer, remoteDocker, remoteDockerStatus, resetServer, serverInputs, testServer } from '../helpers/server';
+import { TestServer, remoteDocker, remoteDockerStatus, resetServerAndImages, serverInputs, testServer } from '../helpers/server';
 
 let server: TestServer;
 const store = new ImageStore();
@@ -26,12 +26,7 @@ async function image(version: string): Promise<LocalImage> {
   return (await store.inspect(`${server.appImage}:${version}`))!;
 }
 
-/** Leaves the remote daemon without any test app image (and so without their layers). */
-function removeAppImages(): void {
-  resetServer(server);
-  const ids = remoteDocker(server, ['image', 'ls', '-q', '--no-trunc', server.appImage]).split('\n').filter(Boolean);
-  if (ids.length) remoteDocker(server, ['image', 'rm', '-f', ...new Set(ids)]);
-}
+const removeAppImages = () => resetServerAndImages(server);
 
 const remoteId = (ref: string) => remoteDockerStatus(server, ['image', 'inspect', '-f', '{{.Id}}', ref]);
 
@@ -119,7 +114,7 @@ describe('connecting to the server', () => {
 
   it('works with Ed25519, PEM RSA and passphrase-protected ECDSA keys, pinned by known_hosts or fingerprint', async () => {
     const fingerprint = execSync(`ssh-keygen -lf ${server.knownHosts}`, { encoding: 'utf8' }).split(' ')[1];
-    const variants = [
+    const variants: Array<Record<string, string>> = [
       {},
       { 'ssh-key': readFileSync(server.keyRsaPem, 'utf8') },
       { 'ssh-key': readFileSync(server.keyEcdsaPass, 'utf8'), 'ssh-key-passphrase': server.keyEcdsaPassphrase },

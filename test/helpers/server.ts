@@ -86,7 +86,10 @@ export function resetServer(server: TestServer): void {
   execFileSync('rm', ['-rf', `/home/${server.user}/.bluegreen`]);
 }
 
-/** Removes the given images from the remote daemon, if there. */
-export function removeRemoteImages(server: TestServer, images: string[]): void {
-  for (const image of images) remoteDockerStatus(server, ['image', 'rm', '-f', image]);
+/** A server that runs nothing and has no image but the proxy's: none of the app layers are there. */
+export function resetServerAndImages(server: TestServer): void {
+  resetServer(server);
+  const keep = remoteDocker(server, ['image', 'inspect', '-f', '{{.Id}}', server.proxyImage]).trim();
+  const ids = [...new Set(remoteDocker(server, ['image', 'ls', '-aq', '--no-trunc']).split('\n').filter((id) => id && id !== keep))];
+  if (ids.length) remoteDockerStatus(server, ['image', 'rm', '-f', ...ids]);
 }
