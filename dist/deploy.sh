@@ -253,7 +253,12 @@ server {
         proxy_set_header X-Real-IP \$remote_addr;
         proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
         proxy_set_header X-Forwarded-Proto \$scheme;
-        add_header X-Bluegreen-Slot $slot always;
+    }
+    # Which slot this server block routes to, for the check after a reload; only from inside the proxy.
+    location = /__bluegreen/slot {
+        allow 127.0.0.1;
+        deny all;
+        return 200 "$slot\\n";
     }
 }
 CONF
@@ -395,22 +400,29 @@ wait_until_healthy() {
   done
 }
 
-# After the reload, the proxy itself must answer healthy from the new slot; else switch back.
+# After the reload the proxy must route this app's host to the new slot (its config says which slot
+# it routes to), and the app must answer healthy through it; else the switch is undone.
 verify_through_proxy() {
-  local host=localhost out status i
+  local host=localhost base="http://127.0.0.1:80" routed='' out status i
   if ((${#BG_HOSTNAMES[@]} > 0)); then host=${BG_HOSTNAMES[0]/#\*/check}; fi
   for i in $(seq 1 30); do
-    out=$(docker exec "$BG_PROXY_NAME" timeout "$BG_HEALTH_TRY_TIMEOUT" \
-      wget -q -S -O /dev/null --header "Host: $host" "http://127.0.0.1:80$BG_HEALTH_PATH" 2>&1 || true)
-    status=$(printf '%s\n' "$out" | sed -n 's/^ *HTTP\/[0-9.]* \([0-9][0-9][0-9]\).*/\1/p' | tail -n 1)
-    if grep -qi "X-Bluegreen-Slot: $CANDIDATE_SLOT" <<<"$out" && is_healthy_status "$status"; then
-      log "the proxy serves $CANDIDATE_SLOT for $host (check $i)"
-      return 0
-    fi
+    routed=$(docker exec "$BG_PROXY_NAME" timeout "$BG_HEALTH_TRY_TIMEOUT" \
+      wget -q -O - --header "Host: $host" "$base/__bluegreen/slot" 2>/dev/null || true)
+    [[ $routed == "$CANDIDATE_SLOT" ]] && break
     sleep 0.1
   done
-  log "the proxy does not answer healthy from $CANDIDATE_SLOT for Host: $host (last answer: ${status:-$(tail -n 1 <<<"$out")})"
-  return 1
+  if [[ $routed != "$CANDIDATE_SLOT" ]]; then
+    log "the proxy does not route Host: $host to $CANDIDATE_SLOT after the reload (it routes to ${routed:-nothing we know})"
+    return 1
+  fi
+  out=$(docker exec "$BG_PROXY_NAME" timeout "$BG_HEALTH_TRY_TIMEOUT" \
+    wget -q -S -O /dev/null --header "Host: $host" "$base$BG_HEALTH_PATH" 2>&1 || true)
+  status=$(printf '%s\n' "$out" | sed -n 's/^ *HTTP\/[0-9.]* \([0-9][0-9][0-9]\).*/\1/p' | tail -n 1)
+  if ! is_healthy_status "$status"; then
+    log "the proxy does not answer healthy from $CANDIDATE_SLOT for Host: $host (last answer: ${status:-$(tail -n 1 <<<"$out")})"
+    return 1
+  fi
+  log "the proxy serves $CANDIDATE_SLOT for $host (check $i: $status)"
 }
 
 switch_proxy() {

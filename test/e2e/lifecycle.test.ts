@@ -1,9 +1,8 @@
 import { existsSync, readFileSync } from 'node:fs';
-import http from 'node:http';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ActionRun, runAction } from '../helpers/action-runner';
 import { failures, startLoad } from '../helpers/load';
-import { TestServer, remoteDocker, resetServer, serverInputs, testServer } from '../helpers/server';
+import { TestServer, remoteDocker, resetServer, serverInputs, testServer, getThroughProxy } from '../helpers/server';
 
 let server: TestServer;
 const stateDir = () => `/home/${server.user}/.bluegreen`;
@@ -14,18 +13,7 @@ function run(app: string, extra: Record<string, string>): Promise<ActionRun> {
 const deploy = (app: string, version: string, extra: Record<string, string> = {}) => run(app, { image: `${server.appImage}:${version}`, ...extra });
 const command = (app: string, name: string, extra: Record<string, string> = {}) => run(app, { command: name, image: '', ...extra });
 
-/** GET / through the proxy with a Host header (fetch() may not set Host). */
-function get(host: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    http
-      .get({ host: '127.0.0.1', port: server.proxyPort, path: '/', headers: { Host: host }, agent: false }, (res) => {
-        let body = '';
-        res.on('data', (chunk) => (body += chunk));
-        res.on('end', () => resolve(`${res.statusCode} ${body.trim()}`));
-      })
-      .on('error', reject);
-  });
-}
+const get = (host: string) => getThroughProxy(server, host);
 
 const containers = (app: string) =>
   remoteDocker(server, ['ps', '-a', '--filter', `label=bluegreen.app=${app}`, '--format', '{{.Names}} {{.State}}']).trim().split('\n').filter(Boolean).sort();
@@ -41,6 +29,8 @@ describe('many apps, previews, rollback, removal and status', () => {
     expect((await deploy('beta', 'v2', { hostname: 'beta.test' })).code).toBe(0);
     expect(await get('alpha.test')).toBe('200 v1');
     expect(await get('beta.test')).toBe('200 v2');
+    // The slot check the action makes inside the proxy is closed to everyone else.
+    expect(await getThroughProxy(server, 'alpha.test', '/__bluegreen/slot')).toMatch(/^403 /);
 
     const load = startLoad({ port: server.proxyPort, hostHeader: 'alpha.test', steadyWorkers: 3, slowWorkers: 1, slowMs: 1500, maxSeconds: 90 });
     let redeploy: ActionRun, removal: ActionRun;

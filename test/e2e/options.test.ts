@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runAction } from '../helpers/action-runner';
-import { TestServer, localDocker, remoteDockerStatus, resetServer, serverInputs, testServer } from '../helpers/server';
+import { TestServer, localDocker, remoteDocker, remoteDockerStatus, resetServer, serverInputs, testServer } from '../helpers/server';
 
 let server: TestServer;
 
@@ -66,5 +66,34 @@ describe('deploy options', () => {
     const run = await runAction(serverInputs(server, { app: 'prune', image: 'bluegreen-test/app:v4', 'keep-images': '1', 'known-hosts': '', 'insecure-skip-host-key-check': 'true' }));
     expect(run.code, run.stdout).toBe(0);
     expect(run.stdout).toMatch(/::warning::insecure-skip-host-key-check is true: the host key of 127\.0\.0\.1 is not checked/);
+  }, 60_000);
+
+  it('passes volumes and extra docker run options to the app container', async () => {
+    resetServer(server); // one app without a host name at a time: it is the proxy's default server
+    const run = await runAction(
+      serverInputs(server, { app: 'opts', image: `${server.appImage}:v1`, volumes: 'bluegreen-test-data:/data/app', 'docker-args': '--memory=64m\n--label team=payments' }),
+    );
+    expect(run.code, run.stdout).toBe(0);
+    const [mounts, memory, team] = remoteDocker(server, ['inspect', '-f', '{{json .Mounts}}|{{.HostConfig.Memory}}|{{index .Config.Labels "team"}}', 'opts-blue']).trim().split('|');
+    expect(JSON.parse(mounts)).toEqual([expect.objectContaining({ Type: 'volume', Name: 'bluegreen-test-data', Destination: '/data/app' })]);
+    expect(memory).toBe(String(64 * 1024 * 1024));
+    expect(team).toBe('payments');
+  }, 60_000);
+
+  it('takes a custom health path and status', async () => {
+    const run = await runAction(serverInputs(server, { app: 'opts', image: `${server.appImage}:v2`, 'health-path': '/no-such-page', 'health-status': '404' }));
+    expect(run.code, run.stdout).toBe(0);
+    expect(run.stdout).toContain('checking http://opts-green:8080/no-such-page');
+    expect(JSON.parse(run.outputs['health-log']).at(-1).status).toBe(404);
+  }, 60_000);
+
+  it('starts a stopped proxy again instead of failing or recreating it', async () => {
+    const proxyId = remoteDocker(server, ['inspect', '-f', '{{.Id}}', 'bluegreen-proxy']).trim();
+    remoteDocker(server, ['stop', 'bluegreen-proxy']);
+    const run = await runAction(serverInputs(server, { app: 'opts', image: `${server.appImage}:v1` }));
+    expect(run.code, run.stdout).toBe(0);
+    expect(run.stdout).toContain('starting the stopped proxy bluegreen-proxy');
+    expect(remoteDocker(server, ['inspect', '-f', '{{.Id}} {{.State.Running}}', 'bluegreen-proxy']).trim()).toBe(`${proxyId} true`);
+    expect(await fetch(`http://127.0.0.1:${server.proxyPort}/`).then((r) => r.text())).toBe('v1\n');
   }, 60_000);
 });

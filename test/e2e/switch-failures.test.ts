@@ -1,8 +1,7 @@
 import { existsSync } from 'node:fs';
-import http from 'node:http';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runAction } from '../helpers/action-runner';
-import { TestServer, remoteDocker, resetServer, serverInputs, testServer } from '../helpers/server';
+import { TestServer, remoteDocker, resetServer, serverInputs, testServer, getThroughProxy } from '../helpers/server';
 
 let server: TestServer;
 const deploy = (app: string, version: string, extra: Record<string, string> = {}) =>
@@ -10,17 +9,7 @@ const deploy = (app: string, version: string, extra: Record<string, string> = {}
 const confOf = (app: string) => `/home/${server.user}/.bluegreen/nginx/${app}.conf`;
 const names = (app: string) => remoteDocker(server, ['ps', '-a', '--filter', `label=bluegreen.app=${app}`, '--format', '{{.Names}}']).trim();
 
-function get(host: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    http
-      .get({ host: '127.0.0.1', port: server.proxyPort, path: '/', headers: { Host: host }, agent: false }, (res) => {
-        let body = '';
-        res.on('data', (c) => (body += c));
-        res.on('end', () => resolve(`${res.statusCode} ${body.trim()}`));
-      })
-      .on('error', reject);
-  });
-}
+const get = (host: string) => getThroughProxy(server, host);
 
 describe('a proxy switch that goes wrong is undone', () => {
   beforeAll(() => {

@@ -1,5 +1,6 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
+import http from 'node:http';
 
 /** The throwaway test server brought up by test/server/up.sh (see its env file). */
 export interface TestServer {
@@ -92,4 +93,17 @@ export function resetServerAndImages(server: TestServer): void {
   const keep = remoteDocker(server, ['image', 'inspect', '-f', '{{.Id}}', server.proxyImage]).trim();
   const ids = [...new Set(remoteDocker(server, ['image', 'ls', '-aq', '--no-trunc']).split('\n').filter((id) => id && id !== keep))];
   if (ids.length) remoteDockerStatus(server, ['image', 'rm', '-f', ...ids]);
+}
+
+/** GET a path through the proxy's published port with a Host header (fetch() cannot set Host): "STATUS BODY". */
+export function getThroughProxy(server: TestServer, host: string, path = '/'): Promise<string> {
+  return new Promise((resolve, reject) => {
+    http
+      .get({ host: '127.0.0.1', port: server.proxyPort, path, headers: { Host: host }, agent: false }, (res) => {
+        let body = '';
+        res.on('data', (chunk) => (body += chunk));
+        res.on('end', () => resolve(`${res.statusCode} ${body.trim()}`));
+      })
+      .on('error', reject);
+  });
 }
