@@ -256,8 +256,9 @@ server {
     }
     # Which slot this server block routes to, for the check after a reload; only from inside the proxy.
     location = /__bluegreen/slot {
-        allow 127.0.0.1;
-        deny all;
+        if (\$remote_addr != "127.0.0.1") {
+            return 404;
+        }
         return 200 "$slot\\n";
     }
 }

@@ -30,7 +30,7 @@ describe('many apps, previews, rollback, removal and status', () => {
     expect(await get('alpha.test')).toBe('200 v1');
     expect(await get('beta.test')).toBe('200 v2');
     // The slot check the action makes inside the proxy is closed to everyone else.
-    expect(await getThroughProxy(server, 'alpha.test', '/__bluegreen/slot')).toMatch(/^403 /);
+    expect(await getThroughProxy(server, 'alpha.test', '/__bluegreen/slot')).toMatch(/^404 /);
 
     const load = startLoad({ port: server.proxyPort, hostHeader: 'alpha.test', steadyWorkers: 3, slowWorkers: 1, slowMs: 1500, maxSeconds: 90 });
     let redeploy: ActionRun, removal: ActionRun;
