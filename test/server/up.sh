@@ -30,6 +30,10 @@ install_packages() {
   log "installing: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
+  # Newer Debian/Ubuntu releases dropped nginx-light: the plain nginx package serves as well.
+  if [[ " ${missing[*]} " == *" nginx-light "* ]] && ! apt-cache show nginx-light >/dev/null 2>&1; then
+    missing=("${missing[@]/nginx-light/nginx}")
+  fi
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
