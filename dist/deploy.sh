@@ -500,7 +500,11 @@ record_history() {
     "$(json_or_null "${BG_IMAGE:-}")" "$(json_or_null "$(docker inspect -f '{{.Image}}' "${CANDIDATE:-none}" 2>/dev/null || echo "${BG_IMAGE_ID:-}")")" \
     "$(json_or_null "$PREVIOUS_SLOT")" "$(json_or_null "$ACTIVE_SLOT")" \
     "$(json_or_null "$BG_GIT_SHA")" "$(json_or_null "$BG_RUN_URL")" "$(json_or_null "$ERROR")")
-  printf '%s\n' "$line" >>"$APP_DIR/history.jsonl"
+  local history=$APP_DIR/history.jsonl
+  printf '%s\n' "$line" >>"$history"
+  if (($(wc -l <"$history") > 500)); then # keep it small: the newest 200 runs
+    tail -n 200 "$history" >"$history.tmp" && mv -f "$history.tmp" "$history"
+  fi
 }
 
 describe_live() { # sets LIVE_INFO to a JSON object describing the live container, if any
