@@ -428,7 +428,12 @@ verify_through_proxy() {
 
 switch_proxy() {
   if ! point_proxy_at "$CANDIDATE_SLOT"; then
-    fail 4 "nginx -t refused the config for $CANDIDATE_SLOT ($PROXY_COMPLAINT); the previous config is back"
+    local hint=''
+    case $PROXY_COMPLAINT in
+      *"duplicate default server"*) hint=': another app is already the default server, give this one a hostname' ;;
+      *"conflicting server name"*) hint=': another app on this proxy already has that host name' ;;
+    esac
+    fail 4 "nginx -t refused the config for $CANDIDATE_SLOT ($PROXY_COMPLAINT); the previous config is back$hint"
   fi
   SWITCHED=1
   ACTIVE_SLOT=$CANDIDATE_SLOT
