@@ -94975,7 +94975,6 @@ function stepOutputs(report) {
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.shellQuote = shellQuote;
-exports.shellCommand = shellCommand;
 /**
  * Quotes a value for bash so that it is always one word with exactly this content, whatever it
  * holds (quotes, $, backticks, newlines, globs). Every value that reaches the server goes through here.
@@ -94986,10 +94985,6 @@ function shellQuote(value) {
     if (value !== '' && /^[A-Za-z0-9_@%+=:,./-]+$/.test(value))
         return value;
     return `'${value.replace(/'/g, `'\\''`)}'`;
-}
-/** A command line of quoted words. */
-function shellCommand(words) {
-    return words.map(shellQuote).join(' ');
 }
 
 

@@ -7,8 +7,3 @@ export function shellQuote(value: string): string {
   if (value !== '' && /^[A-Za-z0-9_@%+=:,./-]+$/.test(value)) return value;
   return `'${value.replace(/'/g, `'\\''`)}'`;
 }
-
-/** A command line of quoted words. */
-export function shellCommand(words: readonly string[]): string {
-  return words.map(shellQuote).join(' ');
-}
