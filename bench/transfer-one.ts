@@ -1,18 +1,17 @@
 // One transfer with this project's code, as the action does it; prints figures as JSON.
-// Usage: node .bench/js/bench/transfer-one.js IMAGE  (reads the test server's env file)
+// Usage: node .bench/js/bench/transfer-one.js IMAGE  (the test server's details come from test/helpers/server.ts)
 import { readConfig } from '../src/config';
 import { ImageStore } from '../src/image';
 import { SshSession } from '../src/ssh';
 import { ensureImageOnServer } from '../src/transfer';
 import { readFileSync } from 'node:fs';
+import { testServer } from '../test/helpers/server';
 
 async function main(): Promise<void> {
-  const env = Object.fromEntries(
-    readFileSync('/run/bluegreen-test/env', 'utf8').split('\n').filter((l) => l.includes('=')).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1).replace(/^'|'$/g, '')]),
-  );
+  const server = testServer();
   const inputs: Record<string, string> = {
-    command: 'deploy', host: env.BG_HOST, port: env.BG_SSH_PORT, user: env.BG_USER, 'ssh-key': readFileSync(env.BG_KEY, 'utf8'),
-    'ssh-key-passphrase': '', 'known-hosts': readFileSync(env.BG_KNOWN_HOSTS, 'utf8'), 'host-fingerprint': '', 'insecure-skip-host-key-check': 'false',
+    command: 'deploy', host: server.host, port: String(server.sshPort), user: server.user, 'ssh-key': readFileSync(server.key, 'utf8'),
+    'ssh-key-passphrase': '', 'known-hosts': readFileSync(server.knownHosts, 'utf8'), 'host-fingerprint': '', 'insecure-skip-host-key-check': 'false',
     'connect-timeout': '20s', 'connect-retries': '0', image: process.argv[2], build: 'false', context: '.', dockerfile: '', 'build-args': '', target: '',
     app: 'bench', hostname: '', network: 'bluegreen', 'proxy-name': 'bluegreen-proxy', 'proxy-image': 'nginx', 'proxy-ports': '80:80', 'container-port': '8080',
     env: '', volumes: '', 'docker-args': '', 'health-path': '/', 'health-status': '', 'health-successes': '2', 'health-interval': '1', 'health-timeout': '60',

@@ -94465,8 +94465,7 @@ async function timed(report, phase, title, work) {
         report.phasesSeconds[phase] = (Date.now() - started) / 1000;
     }
 }
-async function localImage(config, report) {
-    const store = new image_1.ImageStore();
+async function localImage(config, report, store) {
     if ((0, image_1.shouldBuild)(config.build)) {
         await timed(report, 'build', `Build ${config.image}`, () => (0, image_1.buildImage)(config.build, config.image));
     }
@@ -94495,13 +94494,14 @@ function applyRemote(report, result) {
         report.phasesSeconds[phase] = (report.phasesSeconds[phase] ?? 0) + ms / 1000;
 }
 async function deployWith(config, report) {
-    const image = config.command === 'deploy' ? await localImage(config, report) : undefined;
+    const store = new image_1.ImageStore();
+    const image = config.command === 'deploy' ? await localImage(config, report, store) : undefined;
     if (image)
         report.imageId = image.id;
     const ssh = await timed(report, 'connect', `Connect to ${config.ssh.user}@${config.ssh.host}:${config.ssh.port}`, () => ssh_1.SshSession.connect(config.ssh, (line) => core.info(line)));
     try {
         if (image) {
-            report.transfer = await timed(report, 'transfer', `Send ${image.reference} to ${config.ssh.host}`, () => (0, transfer_1.ensureImageOnServer)(ssh, new image_1.ImageStore(), image, { log: (line) => core.info(line) }));
+            report.transfer = await timed(report, 'transfer', `Send ${image.reference} to ${config.ssh.host}`, () => (0, transfer_1.ensureImageOnServer)(ssh, store, image, { log: (line) => core.info(line) }));
         }
         const repo = process.env.GITHUB_REPOSITORY;
         const runUrl = repo && process.env.GITHUB_RUN_ID ? `${process.env.GITHUB_SERVER_URL ?? 'https://github.com'}/${repo}/actions/runs/${process.env.GITHUB_RUN_ID}` : '';
@@ -95415,19 +95415,21 @@ function counter(onBytes) {
     });
 }
 /**
- * One round trip: the ID the server has for the image (empty if none) and, for deduplication,
- * every image on the server as its list of layer diff IDs.
+ * One round trip: the image's ID if the server has it; if not, every image on the server as its
+ * list of layer diff IDs (for working out which layers it has).
  */
 async function askServer(ssh, imageId) {
-    const result = await ssh.exec(`docker image inspect --format '{{.Id}}' ${(0, shell_1.shellQuote)(imageId)} 2>/dev/null; echo '--'; ` +
-        `docker image ls --quiet --no-trunc | sort -u | xargs -r docker image inspect --format '{{json .RootFS.Layers}}'`);
-    const lines = result.stdout.split('\n');
+    const result = await ssh.exec(`docker image inspect --format '{{.Id}}' ${(0, shell_1.shellQuote)(imageId)} 2>/dev/null || { echo '--'; ` +
+        `docker image ls --quiet --no-trunc | sort -u | xargs -r docker image inspect --format '{{json .RootFS.Layers}}'; }`);
+    const lines = result.stdout.split('\n').map((line) => line.trim());
     const separator = lines.indexOf('--');
+    if (separator < 0)
+        return { id: lines.join(''), images: [] };
     const images = lines
         .slice(separator + 1)
         .filter((line) => line.startsWith('['))
         .map((line) => JSON.parse(line));
-    return { id: lines.slice(0, Math.max(separator, 0)).join('').trim(), images };
+    return { id: '', images };
 }
 /**
  * Makes sure the server has the image: nothing is sent when it has it already (it is only tagged);
@@ -95435,8 +95437,7 @@ async function askServer(ssh, imageId) {
  * server already has. On failure nothing new is tagged on the server and the live app is untouched.
  */
 async function ensureImageOnServer(ssh, store, image, options) {
-    const now = options.now ?? Date.now;
-    const started = now();
+    const started = Date.now();
     const host = ssh.config.host;
     const server = await askServer(ssh, image.id);
     if (server.id === image.id) {
@@ -95444,9 +95445,9 @@ async function ensureImageOnServer(ssh, store, image, options) {
         if (tag.code !== 0)
             throw new TransferError(`${host} has image ${image.id.slice(7, 19)} but cannot tag it ${image.reference}: ${tag.stderr.trim()}`);
         options.log(`${host} already has ${image.reference} (${image.id.slice(7, 19)}): nothing to send`);
-        return { skipped: true, bytesSent: 0, bytesRead: 0, layersTotal: image.layers.length, layersSkipped: image.layers.length, seconds: (now() - started) / 1000 };
+        return { skipped: true, bytesSent: 0, bytesRead: 0, layersTotal: image.layers.length, layersSkipped: image.layers.length, seconds: (Date.now() - started) / 1000 };
     }
-    const known = options.fullImage ? 0 : layersOnServer(image.layers, server.images);
+    const known = layersOnServer(image.layers, server.images);
     if (known > 0)
         options.log(`${host} already has ${known} of ${image.layers.length} layers: leaving them out`);
     try {
@@ -95456,18 +95457,17 @@ async function ensureImageOnServer(ssh, store, image, options) {
         if (known > 0 && error instanceof TransferError && /no such file|layer|manifest/i.test(error.message)) {
             // A Docker that cannot load an archive without the layers it has (e.g. the containerd image store).
             options.log(`${host} did not accept the image without its known layers (${error.message}); sending it whole`);
-            return stream(ssh, store, image, 0, now(), options);
+            return stream(ssh, store, image, 0, Date.now(), options);
         }
         throw error;
     }
 }
 async function stream(ssh, store, image, knownLayers, started, options) {
-    const now = options.now ?? Date.now;
     const host = ssh.config.host;
     const figures = { totalBytes: image.sizeBytes, readBytes: 0, sentBytes: 0, elapsedSeconds: 0 };
     const throttle = new progress_1.ProgressThrottle(options.progressEverySeconds ?? 5, 10);
     const report = () => {
-        figures.elapsedSeconds = (now() - started) / 1000;
+        figures.elapsedSeconds = (Date.now() - started) / 1000;
         if (throttle.shouldReport(figures))
             options.log((0, progress_1.progressLine)(figures));
     };
@@ -95491,15 +95491,16 @@ async function stream(ssh, store, image, knownLayers, started, options) {
     });
     options.log(`sending ${image.reference} (${image.id.slice(7, 19)}) to ${host}: docker save | parallel gzip | ssh docker load`);
     // docker load tags the image only after every layer arrived: a cut stream leaves no new tag.
+    // The same command then prints the ID the reference has on the server, to check it.
     const result = await ssh
-        .exec('gunzip -c | docker load', {
+        .exec(`gunzip -c | docker load >&2 && docker image inspect --format '{{.Id}}' ${(0, shell_1.shellQuote)(image.reference)}`, {
         stdin: compressed,
         onStdinChunk: (bytes) => {
             figures.sentBytes += bytes;
         },
     })
         .finally(() => clearInterval(timer));
-    figures.elapsedSeconds = (now() - started) / 1000;
+    figures.elapsedSeconds = (Date.now() - started) / 1000;
     const progress = `after ${figures.sentBytes} bytes sent (${figures.readBytes} of about ${image.sizeBytes} read)`;
     if (saveError)
         throw new TransferError(`reading the image on the runner (docker save) failed ${progress}: ${saveError.message}`);
@@ -95508,15 +95509,14 @@ async function stream(ssh, store, image, knownLayers, started, options) {
         throw new TransferError(`the connection to ${host} broke ${progress} (${why}); the server keeps serving what it served, run again`);
     }
     if (result.code !== 0) {
-        const detail = (result.stderr || result.stdout).trim().split('\n').slice(-3).join(' ');
+        const detail = result.stderr.trim().split('\n').slice(-3).join(' ');
         const full = /no space left/i.test(detail) ? ' The server\'s disk is full: free space (docker system prune) and run again.' : '';
         throw new TransferError(`docker load on ${host} failed ${progress}: ${detail}.${full}`);
     }
     if (sourceError)
         throw new TransferError(`compressing the image on the runner failed ${progress}: ${sourceError.message}`);
-    const check = await ssh.exec(`docker image inspect --format '{{.Id}}' ${(0, shell_1.shellQuote)(image.reference)}`);
-    if (check.stdout.trim() !== image.id) {
-        throw new TransferError(`after docker load, ${image.reference} on ${host} is ${check.stdout.trim() || 'missing'}, not ${image.id}`);
+    if (result.stdout.trim() !== image.id) {
+        throw new TransferError(`after docker load, ${image.reference} on ${host} is ${result.stdout.trim() || 'missing'}, not ${image.id}`);
     }
     options.log((0, progress_1.summaryLine)(figures));
     return {

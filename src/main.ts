@@ -31,8 +31,7 @@ async function timed<T>(report: RunReport, phase: string, title: string, work: (
   }
 }
 
-async function localImage(config: Config, report: RunReport): Promise<LocalImage> {
-  const store = new ImageStore();
+async function localImage(config: Config, report: RunReport, store: ImageStore): Promise<LocalImage> {
   if (shouldBuild(config.build)) {
     await timed(report, 'build', `Build ${config.image}`, () => buildImage(config.build, config.image));
   }
@@ -62,7 +61,8 @@ function applyRemote(report: RunReport, result: RemoteResult): void {
 }
 
 async function deployWith(config: Config, report: RunReport): Promise<number> {
-  const image = config.command === 'deploy' ? await localImage(config, report) : undefined;
+  const store = new ImageStore();
+  const image = config.command === 'deploy' ? await localImage(config, report, store) : undefined;
   if (image) report.imageId = image.id;
 
   const ssh = await timed(report, 'connect', `Connect to ${config.ssh.user}@${config.ssh.host}:${config.ssh.port}`, () =>
@@ -71,7 +71,7 @@ async function deployWith(config: Config, report: RunReport): Promise<number> {
   try {
     if (image) {
       report.transfer = await timed(report, 'transfer', `Send ${image.reference} to ${config.ssh.host}`, () =>
-        ensureImageOnServer(ssh, new ImageStore(), image, { log: (line) => core.info(line) }),
+        ensureImageOnServer(ssh, store, image, { log: (line) => core.info(line) }),
       );
     }
     const repo = process.env.GITHUB_REPOSITORY;

@@ -164,32 +164,30 @@ function counter(onBytes: (bytes: number) => void): Transform {
 }
 
 /**
- * One round trip: the ID the server has for the image (empty if none) and, for deduplication,
- * every image on the server as its list of layer diff IDs.
+ * One round trip: the image's ID if the server has it; if not, every image on the server as its
+ * list of layer diff IDs (for working out which layers it has).
  */
 async function askServer(ssh: SshSession, imageId: string): Promise<{ id: string; images: string[][] }> {
   const result = await ssh.exec(
-    `docker image inspect --format '{{.Id}}' ${shellQuote(imageId)} 2>/dev/null; echo '--'; ` +
-      `docker image ls --quiet --no-trunc | sort -u | xargs -r docker image inspect --format '{{json .RootFS.Layers}}'`,
+    `docker image inspect --format '{{.Id}}' ${shellQuote(imageId)} 2>/dev/null || { echo '--'; ` +
+      `docker image ls --quiet --no-trunc | sort -u | xargs -r docker image inspect --format '{{json .RootFS.Layers}}'; }`,
   );
-  const lines = result.stdout.split('\n');
+  const lines = result.stdout.split('\n').map((line) => line.trim());
   const separator = lines.indexOf('--');
+  if (separator < 0) return { id: lines.join(''), images: [] };
   const images = lines
     .slice(separator + 1)
     .filter((line) => line.startsWith('['))
     .map((line) => JSON.parse(line) as string[]);
-  return { id: lines.slice(0, Math.max(separator, 0)).join('').trim(), images };
+  return { id: '', images };
 }
 
 export interface TransferOptions {
   log: (line: string) => void;
   /** Seconds between progress lines at the most (a line also comes every 10%). */
   progressEverySeconds?: number;
-  /** Skip layer deduplication (always send the whole image). */
-  fullImage?: boolean;
   /** Cap on compressed bytes per second sent to the server (to spare a slow uplink). */
   limitBytesPerSecond?: number;
-  now?: () => number; // ms; for tests
 }
 
 /**
@@ -198,18 +196,17 @@ export interface TransferOptions {
  * server already has. On failure nothing new is tagged on the server and the live app is untouched.
  */
 export async function ensureImageOnServer(ssh: SshSession, store: ImageStore, image: LocalImage, options: TransferOptions): Promise<TransferResult> {
-  const now = options.now ?? Date.now;
-  const started = now();
+  const started = Date.now();
   const host = ssh.config.host;
   const server = await askServer(ssh, image.id);
   if (server.id === image.id) {
     const tag = await ssh.exec(`docker tag ${shellQuote(image.id)} ${shellQuote(image.reference)}`);
     if (tag.code !== 0) throw new TransferError(`${host} has image ${image.id.slice(7, 19)} but cannot tag it ${image.reference}: ${tag.stderr.trim()}`);
     options.log(`${host} already has ${image.reference} (${image.id.slice(7, 19)}): nothing to send`);
-    return { skipped: true, bytesSent: 0, bytesRead: 0, layersTotal: image.layers.length, layersSkipped: image.layers.length, seconds: (now() - started) / 1000 };
+    return { skipped: true, bytesSent: 0, bytesRead: 0, layersTotal: image.layers.length, layersSkipped: image.layers.length, seconds: (Date.now() - started) / 1000 };
   }
 
-  const known = options.fullImage ? 0 : layersOnServer(image.layers, server.images);
+  const known = layersOnServer(image.layers, server.images);
   if (known > 0) options.log(`${host} already has ${known} of ${image.layers.length} layers: leaving them out`);
   try {
     return await stream(ssh, store, image, known, started, options);
@@ -217,7 +214,7 @@ export async function ensureImageOnServer(ssh: SshSession, store: ImageStore, im
     if (known > 0 && error instanceof TransferError && /no such file|layer|manifest/i.test(error.message)) {
       // A Docker that cannot load an archive without the layers it has (e.g. the containerd image store).
       options.log(`${host} did not accept the image without its known layers (${error.message}); sending it whole`);
-      return stream(ssh, store, image, 0, now(), options);
+      return stream(ssh, store, image, 0, Date.now(), options);
     }
     throw error;
   }
@@ -231,12 +228,11 @@ async function stream(
   started: number,
   options: TransferOptions,
 ): Promise<TransferResult> {
-  const now = options.now ?? Date.now;
   const host = ssh.config.host;
   const figures: TransferFigures = { totalBytes: image.sizeBytes, readBytes: 0, sentBytes: 0, elapsedSeconds: 0 };
   const throttle = new ProgressThrottle(options.progressEverySeconds ?? 5, 10);
   const report = () => {
-    figures.elapsedSeconds = (now() - started) / 1000;
+    figures.elapsedSeconds = (Date.now() - started) / 1000;
     if (throttle.shouldReport(figures)) options.log(progressLine(figures));
   };
   const timer = setInterval(report, 1000);
@@ -268,15 +264,16 @@ async function stream(
 
   options.log(`sending ${image.reference} (${image.id.slice(7, 19)}) to ${host}: docker save | parallel gzip | ssh docker load`);
   // docker load tags the image only after every layer arrived: a cut stream leaves no new tag.
+  // The same command then prints the ID the reference has on the server, to check it.
   const result = await ssh
-    .exec('gunzip -c | docker load', {
+    .exec(`gunzip -c | docker load >&2 && docker image inspect --format '{{.Id}}' ${shellQuote(image.reference)}`, {
       stdin: compressed,
       onStdinChunk: (bytes) => {
         figures.sentBytes += bytes;
       },
     })
     .finally(() => clearInterval(timer));
-  figures.elapsedSeconds = (now() - started) / 1000;
+  figures.elapsedSeconds = (Date.now() - started) / 1000;
   const progress = `after ${figures.sentBytes} bytes sent (${figures.readBytes} of about ${image.sizeBytes} read)`;
   if (saveError) throw new TransferError(`reading the image on the runner (docker save) failed ${progress}: ${saveError.message}`);
   if (result.code === null) {
@@ -284,14 +281,13 @@ async function stream(
     throw new TransferError(`the connection to ${host} broke ${progress} (${why}); the server keeps serving what it served, run again`);
   }
   if (result.code !== 0) {
-    const detail = (result.stderr || result.stdout).trim().split('\n').slice(-3).join(' ');
+    const detail = result.stderr.trim().split('\n').slice(-3).join(' ');
     const full = /no space left/i.test(detail) ? ' The server\'s disk is full: free space (docker system prune) and run again.' : '';
     throw new TransferError(`docker load on ${host} failed ${progress}: ${detail}.${full}`);
   }
   if (sourceError) throw new TransferError(`compressing the image on the runner failed ${progress}: ${sourceError.message}`);
-  const check = await ssh.exec(`docker image inspect --format '{{.Id}}' ${shellQuote(image.reference)}`);
-  if (check.stdout.trim() !== image.id) {
-    throw new TransferError(`after docker load, ${image.reference} on ${host} is ${check.stdout.trim() || 'missing'}, not ${image.id}`);
+  if (result.stdout.trim() !== image.id) {
+    throw new TransferError(`after docker load, ${image.reference} on ${host} is ${result.stdout.trim() || 'missing'}, not ${image.id}`);
   }
   options.log(summaryLine(figures));
   return {

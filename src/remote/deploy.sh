@@ -341,9 +341,12 @@ start_candidate() {
   ENV_FILE=''
 }
 
-health_try() { # prints "STATUS" or "error:MESSAGE"
-  local url="http://$CANDIDATE:$BG_CONTAINER_PORT$BG_HEALTH_PATH" out status
-  out=$(docker exec "$BG_PROXY_NAME" timeout "$BG_HEALTH_TRY_TIMEOUT" wget -q -S -O /dev/null "$url" 2>&1) || true
+# One GET from inside the proxy container (no container spawned per try); prints the final HTTP
+# status, or "error:MESSAGE". Extra arguments go to wget (e.g. --header "Host: x").
+proxy_get_status() { # proxy_get_status URL [WGET_ARGS...]
+  local url=$1 out status
+  shift
+  out=$(docker exec "$BG_PROXY_NAME" timeout "$BG_HEALTH_TRY_TIMEOUT" wget -q -S -O /dev/null "$@" "$url" 2>&1) || true
   status=$(printf '%s\n' "$out" | sed -n 's/^ *HTTP\/[0-9.]* \([0-9][0-9][0-9]\).*/\1/p' | tail -n 1)
   if [[ -n $status ]]; then
     echo "$status"
@@ -353,6 +356,8 @@ health_try() { # prints "STATUS" or "error:MESSAGE"
     echo "error:$(printf '%s' "$out" | tail -n 1)"
   fi
 }
+
+health_try() { proxy_get_status "http://$CANDIDATE:$BG_CONTAINER_PORT$BG_HEALTH_PATH"; }
 
 is_healthy_status() {
   if [[ -n $BG_HEALTH_STATUS ]]; then
@@ -404,7 +409,7 @@ wait_until_healthy() {
 # After the reload the proxy must route this app's host to the new slot (its config says which slot
 # it routes to), and the app must answer healthy through it; else the switch is undone.
 verify_through_proxy() {
-  local host=localhost base="http://127.0.0.1:80" routed='' out status i
+  local host=localhost base="http://127.0.0.1:80" routed='' answer i
   if ((${#BG_HOSTNAMES[@]} > 0)); then host=${BG_HOSTNAMES[0]/#\*/check}; fi
   for i in $(seq 1 30); do
     routed=$(docker exec "$BG_PROXY_NAME" timeout "$BG_HEALTH_TRY_TIMEOUT" \
@@ -416,14 +421,12 @@ verify_through_proxy() {
     log "the proxy does not route Host: $host to $CANDIDATE_SLOT after the reload (it routes to ${routed:-nothing we know})"
     return 1
   fi
-  out=$(docker exec "$BG_PROXY_NAME" timeout "$BG_HEALTH_TRY_TIMEOUT" \
-    wget -q -S -O /dev/null --header "Host: $host" "$base$BG_HEALTH_PATH" 2>&1 || true)
-  status=$(printf '%s\n' "$out" | sed -n 's/^ *HTTP\/[0-9.]* \([0-9][0-9][0-9]\).*/\1/p' | tail -n 1)
-  if ! is_healthy_status "$status"; then
-    log "the proxy does not answer healthy from $CANDIDATE_SLOT for Host: $host (last answer: ${status:-$(tail -n 1 <<<"$out")})"
+  answer=$(proxy_get_status "$base$BG_HEALTH_PATH" --header "Host: $host")
+  if ! is_healthy_status "$answer"; then
+    log "the proxy does not answer healthy from $CANDIDATE_SLOT for Host: $host (last answer: ${answer#error:})"
     return 1
   fi
-  log "the proxy serves $CANDIDATE_SLOT for $host (check $i: $status)"
+  log "the proxy serves $CANDIDATE_SLOT for $host (check $i: $answer)"
 }
 
 switch_proxy() {

@@ -65,4 +65,12 @@ describe('job summary and outputs, from the bundled action', () => {
     expect(run.summary).toContain('nothing accepts SSH connections at 127.0.0.1:1');
     expect(run.stdout).toMatch(/::error::summary on 127\.0\.0\.1: nothing accepts SSH connections at 127\.0\.0\.1:1 \(connection refused\) \(nothing was switched\)/);
   }, 30_000);
+
+  it('on a server without bash: exit 1 and a line that says so', async () => {
+    const run = await runAction(serverInputs(server, { app: 'summary', command: 'status', user: server.nobashUser }));
+    expect(run.code).toBe(1);
+    expect(run.outputs.result).toBe('failed');
+    expect(run.stdout).toMatch(/::error::summary on 127\.0\.0\.1: 127\.0\.0\.1 has no bash; install it \(apt-get install bash\) to deploy there/);
+    expect(run.summary).toContain('has no bash');
+  }, 30_000);
 });

@@ -7,6 +7,7 @@ export interface TestServer {
   host: string;
   sshPort: number;
   user: string;
+  nobashUser: string; // a login whose PATH has no bash
   key: string; // file paths
   keyRsaPem: string;
   keyEcdsaPass: string;
@@ -33,6 +34,7 @@ export function testServer(): TestServer {
     host: env.BG_HOST,
     sshPort: Number(env.BG_SSH_PORT),
     user: env.BG_USER,
+    nobashUser: env.BG_NOBASH_USER,
     key: env.BG_KEY,
     keyRsaPem: env.BG_KEY_RSA_PEM,
     keyEcdsaPass: env.BG_KEY_ECDSA_PASS,

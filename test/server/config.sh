@@ -6,6 +6,7 @@ BG_RUN=${BG_RUN:-/run/bluegreen-test}           # pid files and sockets of what 
 BG_SSH_PORT=${BG_SSH_PORT:-22022}
 BG_PROXY_PORT=${BG_PROXY_PORT:-18080}
 BG_USER=${BG_USER:-deploy}
+BG_NOBASH_USER=${BG_NOBASH_USER:-deploy-nobash}
 BG_REMOTE_SOCK=$BG_RUN/remote-docker.sock
 BG_REMOTE_BRIDGE=bgremote0
 BG_REMOTE_CIDR=10.213.0.1/24

@@ -95,6 +95,9 @@ setup_user_and_keys() {
   usermod -aG "$BG_REMOTE_GROUP" "$BG_USER"
   # An unlocked account without a password: sshd refuses locked ones even for key auth.
   usermod -p '*' "$BG_USER"
+  # A second login whose server has no bash on its PATH (sh only), for the "no bash" error.
+  id "$BG_NOBASH_USER" >/dev/null 2>&1 || useradd --create-home --shell /bin/sh "$BG_NOBASH_USER"
+  usermod -p '*' "$BG_NOBASH_USER"
   local keys=$BG_STATE/keys
   mkdir -p "$keys"
   [ -f "$keys/client_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -C bluegreen-test -f "$keys/client_ed25519"
@@ -120,15 +123,23 @@ PasswordAuthentication no
 KbdInteractiveAuthentication no
 PubkeyAuthentication yes
 PermitRootLogin no
-AllowUsers $BG_USER
+AllowUsers $BG_USER $BG_NOBASH_USER
 UsePAM no
 StrictModes no
 MaxStartups 50:30:100
 MaxSessions 50
 SetEnv DOCKER_HOST=unix://$BG_REMOTE_SOCK
 Subsystem sftp internal-sftp
+Match User $BG_NOBASH_USER
+  SetEnv PATH=/nonexistent
 CONF
   mkdir -p /run/sshd
+  if [ -f "$BG_RUN/sshd.pid" ] && kill -0 "$(cat "$BG_RUN/sshd.pid")" 2>/dev/null && ! cmp -s "$conf" "$BG_RUN/sshd_config.running"; then
+    log "sshd: config changed, restarting"
+    kill "$(cat "$BG_RUN/sshd.pid")"
+    sleep 0.5
+  fi
+  cp "$conf" "$BG_RUN/sshd_config.running"
   if [ -f "$BG_RUN/sshd.pid" ] && kill -0 "$(cat "$BG_RUN/sshd.pid")" 2>/dev/null; then
     log "sshd: already running on 127.0.0.1:$BG_SSH_PORT"; return
   fi
@@ -236,6 +247,7 @@ write_env() {
 BG_HOST=127.0.0.1
 BG_SSH_PORT=$BG_SSH_PORT
 BG_USER=$BG_USER
+BG_NOBASH_USER=$BG_NOBASH_USER
 BG_KEY=$BG_STATE/keys/client_ed25519
 BG_KEY_RSA_PEM=$BG_STATE/keys/client_rsa_pem
 BG_KEY_ECDSA_PASS=$BG_STATE/keys/client_ecdsa_pass

@@ -32,7 +32,7 @@ describe('ParallelGzip', () => {
   it.each(cases)('makes one gzip stream that gunzip reads back exactly: %s', async (_name, input) => {
     const gz = await compress(input);
     expect(execFileSync('gunzip', ['-c'], { input: gz, maxBuffer: 1 << 26 }).equals(input)).toBe(true);
-    expect(execFileSync('gzip', ['-t'], { input: gz })).toBeDefined(); // CRC and length are right
+    expect(() => execFileSync('gzip', ['-t'], { input: gz })).not.toThrow(); // CRC and length are right
   });
 
   it('is as small as single-thread gzip -6, because each block sees the previous 32 KiB', async () => {
