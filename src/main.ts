@@ -5,7 +5,7 @@ import { runRemoteScript } from './remote/run';
 import type { RemoteResult } from './remote/result';
 import { RunReport, appUrl, redact, renderSummary, stepOutputs } from './report';
 import { SshSession } from './ssh';
-import { ensureImageOnServer } from './transfer';
+import { TransferError, ensureImageOnServer } from './transfer';
 
 /** Exit code of a run whose new version failed its health check (the live version kept serving). */
 export const EXIT_UNHEALTHY = 3;
@@ -71,7 +71,11 @@ async function deployWith(config: Config, report: RunReport): Promise<number> {
   try {
     if (image) {
       report.transfer = await timed(report, 'transfer', `Send ${image.reference} to ${config.ssh.host}`, () =>
-        ensureImageOnServer(ssh, store, image, { log: (line) => core.info(line) }),
+        ensureImageOnServer(ssh, store, image, { log: (line) => core.info(line) }).catch((error: unknown) => {
+          // What went over the wire is reported also when the transfer fails.
+          if (error instanceof TransferError) report.bytesSent = error.bytesSent;
+          throw error;
+        }),
       );
     }
     const repo = process.env.GITHUB_REPOSITORY;
@@ -79,7 +83,7 @@ async function deployWith(config: Config, report: RunReport): Promise<number> {
     const result = await core.group(`${config.command} ${config.deploy.app} on ${config.ssh.host}`, () =>
       runRemoteScript(
         ssh,
-        { command: config.command, deploy: config.deploy, image: config.image, imageId: image?.id ?? '', gitSha: process.env.GITHUB_SHA ?? '', runUrl },
+        { command: config.command, deploy: config.deploy, image: config.image, imageId: image?.id ?? '', serverImageId: report.transfer?.serverImageId ?? '', gitSha: process.env.GITHUB_SHA ?? '', runUrl },
         (line) => core.info(line),
       ),
     );

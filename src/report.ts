@@ -18,6 +18,7 @@ export interface RunReport {
   previousSlot?: string | null;
   activeSlot?: string | null;
   transfer?: TransferResult;
+  bytesSent?: number; // on the wire before a transfer failed (a finished one reports in `transfer`)
   health: HealthTry[];
   logTail?: string | null;
   live?: LiveInfo | null;
@@ -120,8 +121,11 @@ export function renderSummary(report: RunReport, secrets: readonly string[] = []
     const t = report.transfer;
     const sent = t.skipped
       ? 'already on server'
-      : `${formatBytes(t.bytesSent)}${t.layersSkipped > 0 ? ` (${t.layersSkipped} of ${t.layersTotal} layers already on server)` : ''}`;
+      : `${formatBytes(t.bytesSent)}${t.layersSkipped > 0 ? ` (${t.layersSkipped} of ${t.layersTotal} layers already on server)` : ''}` +
+        (t.resentWhole ? ', sent whole again after an incomplete load' : '');
     facts.push(['Sent', sent]);
+  } else if (report.bytesSent) {
+    facts.push(['Sent', `${formatBytes(report.bytesSent)} before the transfer failed`]);
   }
   if (report.live) {
     facts.push(['Live container', `${report.live.container} (${report.live.running ? 'running' : 'stopped'}), ${report.live.image} ${shortId(report.live.imageId)}`]);
@@ -161,7 +165,7 @@ export function stepOutputs(report: RunReport): Record<string, string> {
     'previous-slot': report.previousSlot ?? '',
     'image-id': report.imageId ?? report.live?.imageId ?? '',
     url: report.url ?? '',
-    'bytes-sent': String(report.transfer?.bytesSent ?? 0),
+    'bytes-sent': String(report.transfer?.bytesSent ?? report.bytesSent ?? 0),
     'duration-seconds': report.totalSeconds.toFixed(1),
     'health-log': JSON.stringify(report.health),
     history: JSON.stringify(report.history),

@@ -1,143 +1,131 @@
-import { createHash } from 'node:crypto';
 import { PassThrough, Readable, Transform, pipeline } from 'node:stream';
-import * as tar from 'tar-stream';
+import { ArchiveFacts, serverArchive } from './archive';
 import { ParallelGzip } from './compress';
 import type { ImageStore, LocalImage } from './image';
+import { layersOnServer } from './layers';
 import { ProgressThrottle, TransferFigures, progressLine, summaryLine } from './progress';
 import { shellQuote } from './shell';
 import type { SshSession } from './ssh';
 
 export interface TransferResult {
   skipped: boolean; // the server already had the image
-  bytesSent: number; // compressed bytes on the wire (image data)
-  bytesRead: number; // uncompressed bytes of docker save read on the runner
+  serverImageId: string; // what the server's image store calls it (the config digest on the classic store)
+  bytesSent: number; // bytes on the wire (image data), every attempt counted
+  bytesRead: number; // bytes of docker save read on the runner
   layersTotal: number;
   layersSkipped: number; // layers the server already had, left out of the stream
+  resentWhole: boolean; // the first load was refused or incomplete, and the image was sent again whole
   seconds: number;
 }
 
-export class TransferError extends Error {}
-
-/** Layer chain IDs as Docker computes them: each names a layer together with all layers below it. */
-export function chainIds(diffIds: readonly string[]): string[] {
-  const chains: string[] = [];
-  for (const diffId of diffIds) {
-    const previous = chains[chains.length - 1];
-    chains.push(previous === undefined ? diffId : 'sha256:' + createHash('sha256').update(`${previous} ${diffId}`).digest('hex'));
+export class TransferError extends Error {
+  constructor(
+    message: string,
+    readonly bytesSent = 0,
+  ) {
+    super(message);
   }
-  return chains;
-}
-
-/** How many of the image's layers, from the base up, the server already has. */
-export function layersOnServer(image: readonly string[], serverImages: ReadonlyArray<readonly string[]>): number {
-  const present = new Set<string>();
-  for (const layers of serverImages) for (const chain of chainIds(layers)) present.add(chain);
-  const ours = chainIds(image);
-  let count = 0;
-  while (count < ours.length && present.has(ours[count])) count++;
-  return count;
-}
-
-/** The top-level members of a compact JSON object as [key, raw value text], in their order. */
-export function jsonMembers(text: string): Array<[string, string]> {
-  const members: Array<[string, string]> = [];
-  let i = text.indexOf('{') + 1;
-  while (i < text.length && text[i] !== '}') {
-    const keyStart = i;
-    i++;
-    while (text[i] !== '"') i += text[i] === '\\' ? 2 : 1;
-    const key = JSON.parse(text.slice(keyStart, i + 1)) as string;
-    i += 2; // past the closing quote and the colon
-    const valueStart = i;
-    let depth = 0;
-    let inString = false;
-    for (; i < text.length; i++) {
-      const c = text[i];
-      if (inString) {
-        if (c === '\\') i++;
-        else if (c === '"') inString = false;
-      } else if (c === '"') inString = true;
-      else if (c === '{' || c === '[') depth++;
-      else if (c === '}' || c === ']') {
-        if (depth === 0) break;
-        depth--;
-      } else if (c === ',' && depth === 0) break;
-    }
-    members.push([key, text.slice(valueStart, i)]);
-    if (text[i] === ',') i++;
-  }
-  return members;
 }
 
 /**
- * The directory names an old Docker (before 25) gives an image's lower layers in `docker save`:
- * v1 IDs, digests of the layer's legacy JSON with its chain ID and parent, keys sorted as Go's
- * encoding/json sorts a map. `sampleJson` is the json file of any lower layer of that archive
- * (they differ only in id and parent). Returns undefined when the computed IDs do not include the
- * sample's own id: a format this code does not know, so nothing is left out.
+ * On the containerd store an image loaded from an archive is named by its manifest, not its
+ * config: this tag records, on the server, which image a config digest was verified to be.
  */
-export function legacyLayerDirs(diffIds: readonly string[], sampleJson: string): string[] | undefined {
-  const members = jsonMembers(sampleJson);
-  const ownId = JSON.parse(members.find(([key]) => key === 'id')?.[1] ?? '""') as string;
-  const chains = chainIds(diffIds).slice(0, -1); // the top layer's JSON is the image config: never left out
-  // Docker 20.10 adds "os" after computing the ID; other versions may not: try both.
-  for (const dropped of [['id', 'parent', 'os'], ['id', 'parent']]) {
-    const base = members.filter(([key]) => !dropped.includes(key));
-    const ids: string[] = [];
-    for (const chain of chains) {
-      const fields: Array<[string, string]> = [...base, ['layer_id', JSON.stringify(chain)]];
-      if (ids.length > 0) fields.push(['parent', JSON.stringify(`sha256:${ids[ids.length - 1]}`)]);
-      fields.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-      const text = `{${fields.map(([key, value]) => `${JSON.stringify(key)}:${value}`).join(',')}}`;
-      ids.push(createHash('sha256').update(text).digest('hex'));
-    }
-    if (ids.includes(ownId)) return ids;
+export const CONFIG_TAG_REPOSITORY = 'bluegreen/by-config';
+export const configTag = (configDigest: string) => `${CONFIG_TAG_REPOSITORY}:${configDigest.replace(/^sha256:/, '')}`;
+
+const INSPECT_FORMAT = '{{.Id}} {{json .RootFS}}';
+
+/** Every image on the server as `layers <RootFS JSON>`: which layers it already has. */
+export function layerListCommand(): string {
+  return `docker image ls --quiet --no-trunc | sort -u | xargs -r docker image inspect --format 'layers {{json .RootFS}}'`;
+}
+
+/**
+ * One round trip: `have <id> <RootFS JSON>` for every name the image may have on the server (its
+ * config digest on the classic store; the runner's manifest or index digest, or the config tag, on
+ * the containerd store); when none exists, the layer list of every image instead.
+ */
+export function lookupCommand(image: Pick<LocalImage, 'id' | 'storeId'>): string {
+  const names = [...new Set([image.id, image.storeId, configTag(image.id)])].map(shellQuote).join(' ');
+  return (
+    `found=; for name in ${names}; do if out=$(docker image inspect --format '${INSPECT_FORMAT}' "$name" 2>/dev/null); then echo "have $out"; found=1; fi; done; ` +
+    `[ -n "$found" ] || ${layerListCommand()}`
+  );
+}
+
+/**
+ * Loads the archive from stdin, then proves the result: its ID and layers, and that a container can
+ * be created from it (the containerd store can report a load whose layers never unpacked as done).
+ */
+export function loadCommand(reference: string, gzipped: boolean): string {
+  const ref = shellQuote(reference);
+  return (
+    `${gzipped ? 'gunzip -c | ' : ''}docker load >&2 && echo loaded && docker image inspect --format 'image ${INSPECT_FORMAT}' ${ref} && ` +
+    `if c=$(docker create --network none --entrypoint /bluegreen-check ${ref} 2>&1); then docker rm "$c" >/dev/null; echo created; else echo "not-created $c" | tr '\\n' ' '; echo; fi`
+  );
+}
+
+/** Names the verified image: the workflow's reference, and the config tag where the store needs it. */
+export function tagCommand(serverId: string, image: Pick<LocalImage, 'id' | 'reference'>): string {
+  const tags = [image.reference, ...(serverId === image.id ? [] : [configTag(image.id)])];
+  return tags.map((tag) => `docker tag ${shellQuote(serverId)} ${shellQuote(tag)}`).join(' && ');
+}
+
+/** Takes back the tag of an image that did not load whole. */
+export function untagCommand(reference: string): string {
+  return `docker image rm ${shellQuote(reference)} >/dev/null 2>&1 || true`;
+}
+
+interface ServerImage {
+  id: string;
+  layers: string[];
+}
+
+function parseImageLine(rest: string): ServerImage | undefined {
+  const space = rest.indexOf(' ');
+  if (space < 0) return undefined;
+  try {
+    const rootfs = JSON.parse(rest.slice(space + 1)) as { Layers?: string[] };
+    return { id: rest.slice(0, space), layers: rootfs.Layers ?? [] };
+  } catch {
+    return undefined;
   }
+}
+
+/** The lookup's answer: the server's copy of the image (only one with exactly its layers), and what layers it has. */
+export function parseLookup(stdout: string, image: Pick<LocalImage, 'layers'>): { found?: ServerImage; candidates: number; layerLists: string[][] } {
+  const result: { found?: ServerImage; candidates: number; layerLists: string[][] } = { candidates: 0, layerLists: [] };
+  for (const line of stdout.split('\n')) {
+    if (line.startsWith('have ')) {
+      const candidate = parseImageLine(line.slice(5).trim());
+      if (!candidate) continue;
+      result.candidates++;
+      if (!result.found && sameLayers(candidate.layers, image.layers)) result.found = candidate;
+    } else if (line.startsWith('layers ')) {
+      try {
+        result.layerLists.push((JSON.parse(line.slice(7)) as { Layers?: string[] }).Layers ?? []);
+      } catch {
+        // a line the login shell printed
+      }
+    }
+  }
+  return result;
+}
+
+const sameLayers = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((layer, i) => layer === b[i]);
+
+/** Whether what the load command printed proves the image complete: undefined if so, else why not. */
+export function loadProblem(stdout: string, image: Pick<LocalImage, 'layers'>, expectedIds: readonly string[]): string | undefined {
+  const lines = stdout.split('\n');
+  const loaded = lines.find((line) => line.startsWith('image '));
+  const server = loaded ? parseImageLine(loaded.slice(6).trim()) : undefined;
+  if (!server) return 'the image is missing after docker load';
+  if (!expectedIds.includes(server.id)) return `the loaded image is ${server.id.slice(7, 19)}, not ${expectedIds.map((id) => id.slice(7, 19)).join(' or ')}`;
+  if (!sameLayers(server.layers, image.layers)) return `the loaded image has ${server.layers.length} of its ${image.layers.length} layers`;
+  const notCreated = lines.find((line) => line.startsWith('not-created'));
+  if (notCreated || !lines.includes('created')) return `no container can be created from it (${notCreated?.slice(12).trim() || 'no answer'})`;
   return undefined;
-}
-
-/**
- * The docker save archive without the layer files of the first `known` layers: docker load skips a
- * layer whose chain it already has without opening its file. Docker 25+ names layers
- * blobs/sha256/<diff ID>; older ones <v1 id>/layer.tar, worked out from the first lower layer's json
- * (which comes before its layer.tar). Whatever cannot be identified is sent.
- */
-function withoutKnownLayers(archive: Readable, diffIds: readonly string[], known: number, onLeftOut: () => void): Readable {
-  const leaveOut = new Set(diffIds.slice(0, known).map((id) => `blobs/sha256/${id.replace(/^sha256:/, '')}`));
-  let legacyMapped = false;
-  const extract = tar.extract();
-  const pack = tar.pack();
-  const pass = (header: tar.Headers, content: Buffer | Readable, next: () => void) => {
-    if (Buffer.isBuffer(content)) {
-      pack.entry(header, content, (error) => (error ? pack.destroy(error) : next()));
-    } else {
-      content.pipe(pack.entry(header, (error) => (error ? pack.destroy(error) : next())));
-    }
-  };
-  extract.on('entry', (header, stream, next) => {
-    if (leaveOut.has(header.name)) {
-      onLeftOut();
-      stream.on('end', next);
-      stream.resume();
-    } else if (!legacyMapped && /^[0-9a-f]{64}\/json$/.test(header.name) && (header.size ?? 0) < 1024 * 1024) {
-      const chunks: Buffer[] = [];
-      stream.on('data', (chunk: Buffer) => chunks.push(chunk));
-      stream.on('end', () => {
-        const json = Buffer.concat(chunks);
-        const dirs = legacyLayerDirs(diffIds, json.toString('utf8'));
-        if (dirs) {
-          legacyMapped = true;
-          for (const dir of dirs.slice(0, known)) leaveOut.add(`${dir}/layer.tar`);
-        }
-        pass(header, json, next);
-      });
-    } else {
-      pass(header, stream, next);
-    }
-  });
-  extract.on('finish', () => pack.finalize());
-  pipeline(archive, extract, (error) => error && pack.destroy(error));
-  return pack as unknown as Readable;
 }
 
 /** Holds chunks back so that no more than `bytesPerSecond` pass on average. */
@@ -163,25 +151,6 @@ function counter(onBytes: (bytes: number) => void): Transform {
   });
 }
 
-/**
- * One round trip: the image's ID if the server has it; if not, every image on the server as its
- * list of layer diff IDs (for working out which layers it has).
- */
-async function askServer(ssh: SshSession, imageId: string): Promise<{ id: string; images: string[][] }> {
-  const result = await ssh.exec(
-    `docker image inspect --format '{{.Id}}' ${shellQuote(imageId)} 2>/dev/null || { echo '--'; ` +
-      `docker image ls --quiet --no-trunc | sort -u | xargs -r docker image inspect --format '{{json .RootFS.Layers}}'; }`,
-  );
-  const lines = result.stdout.split('\n').map((line) => line.trim());
-  const separator = lines.indexOf('--');
-  if (separator < 0) return { id: lines.join(''), images: [] };
-  const images = lines
-    .slice(separator + 1)
-    .filter((line) => line.startsWith('['))
-    .map((line) => JSON.parse(line) as string[]);
-  return { id: '', images };
-}
-
 export interface TransferOptions {
   log: (line: string) => void;
   /** Seconds between progress lines at the most (a line also comes every 10%). */
@@ -191,43 +160,58 @@ export interface TransferOptions {
 }
 
 /**
- * Makes sure the server has the image: nothing is sent when it has it already (it is only tagged);
- * else `docker save` is streamed through gzip into `docker load` over SSH, leaving out the layers the
- * server already has. On failure nothing new is tagged on the server and the live app is untouched.
+ * Makes sure the server has the image, proven complete, under the workflow's reference: nothing is
+ * sent when it has it already; else the runner's `docker save`, as an archive either image store
+ * loads, leaves out the layers the server has and streams (gzipped unless its layers are stored
+ * compressed) into `docker load` over SSH. A load that is refused or proves incomplete is undone and
+ * the image sent whole, once. Nothing unproven keeps a tag; the live app is untouched.
  */
 export async function ensureImageOnServer(ssh: SshSession, store: ImageStore, image: LocalImage, options: TransferOptions): Promise<TransferResult> {
   const started = Date.now();
   const host = ssh.config.host;
-  const server = await askServer(ssh, image.id);
-  if (server.id === image.id) {
-    const tag = await ssh.exec(`docker tag ${shellQuote(image.id)} ${shellQuote(image.reference)}`);
-    if (tag.code !== 0) throw new TransferError(`${host} has image ${image.id.slice(7, 19)} but cannot tag it ${image.reference}: ${tag.stderr.trim()}`);
-    options.log(`${host} already has ${image.reference} (${image.id.slice(7, 19)}): nothing to send`);
-    return { skipped: true, bytesSent: 0, bytesRead: 0, layersTotal: image.layers.length, layersSkipped: image.layers.length, seconds: (Date.now() - started) / 1000 };
+  const short = image.id.slice(7, 19);
+  let lookup = parseLookup((await ssh.exec(lookupCommand(image))).stdout, image);
+  const base = { layersTotal: image.layers.length, resentWhole: false };
+  if (lookup.found) {
+    const tag = await ssh.exec(tagCommand(lookup.found.id, image));
+    if (tag.code !== 0) throw new TransferError(`${host} has image ${short} but cannot tag it ${image.reference}: ${tag.stderr.trim()}`);
+    options.log(`${host} already has ${image.reference} (${short}): nothing to send`);
+    return { ...base, skipped: true, serverImageId: lookup.found.id, bytesSent: 0, bytesRead: 0, layersSkipped: image.layers.length, seconds: (Date.now() - started) / 1000 };
   }
+  if (lookup.candidates > 0) lookup = parseLookup((await ssh.exec(layerListCommand())).stdout, image); // a name that is not this image
 
-  const known = layersOnServer(image.layers, server.images);
-  if (known > 0) options.log(`${host} already has ${known} of ${image.layers.length} layers: leaving them out`);
-  try {
-    return await stream(ssh, store, image, known, started, options);
-  } catch (error) {
-    if (known > 0 && error instanceof TransferError && /no such file|layer|manifest/i.test(error.message)) {
-      // A Docker that cannot load an archive without the layers it has (e.g. the containerd image store).
-      options.log(`${host} did not accept the image without its known layers (${error.message}); sending it whole`);
-      return stream(ssh, store, image, 0, Date.now(), options);
+  let known = layersOnServer(image.layers, lookup.layerLists);
+  let bytesSent = 0;
+  let bytesRead = 0;
+  for (let attempt = 1; ; attempt++) {
+    if (known > 0) options.log(`${host} already has ${known} of ${image.layers.length} layers: leaving them out`);
+    const sent = await stream(ssh, store, image, known, options, bytesSent);
+    bytesSent += sent.bytesSent;
+    bytesRead += sent.bytesRead;
+    if (!sent.problem) {
+      const tag = await ssh.exec(tagCommand(sent.serverId, image));
+      if (tag.code !== 0) throw new TransferError(`cannot tag ${image.reference} on ${host}: ${tag.stderr.trim()}`, bytesSent);
+      const result = { ...base, skipped: false, serverImageId: sent.serverId, bytesSent, bytesRead, layersSkipped: sent.layersSkipped, resentWhole: attempt > 1, seconds: (Date.now() - started) / 1000 };
+      options.log(summaryLine({ totalBytes: image.sizeBytes, readBytes: bytesRead, sentBytes: bytesSent, elapsedSeconds: result.seconds }));
+      return result;
     }
-    throw error;
+    await ssh.exec(untagCommand(image.reference));
+    if (attempt === 2) throw new TransferError(`${image.reference} did not load whole on ${host}, also when sent whole: ${sent.problem}`, bytesSent);
+    options.log(`${host}: ${sent.problem}; took its tag back and sending ${image.reference} whole`);
+    known = 0;
   }
 }
 
-async function stream(
-  ssh: SshSession,
-  store: ImageStore,
-  image: LocalImage,
-  knownLayers: number,
-  started: number,
-  options: TransferOptions,
-): Promise<TransferResult> {
+interface Sent {
+  bytesSent: number;
+  bytesRead: number;
+  layersSkipped: number;
+  serverId: string;
+  problem?: string; // the load was refused or is not complete
+}
+
+async function stream(ssh: SshSession, store: ImageStore, image: LocalImage, knownLayers: number, options: TransferOptions, sentBefore: number): Promise<Sent> {
+  const started = Date.now();
   const host = ssh.config.host;
   const figures: TransferFigures = { totalBytes: image.sizeBytes, readBytes: 0, sentBytes: 0, elapsedSeconds: 0 };
   const throttle = new ProgressThrottle(options.progressEverySeconds ?? 5, 10);
@@ -242,60 +226,58 @@ async function stream(
   saved.on('error', (error) => {
     saveError = error;
   });
-  let layersSkipped = 0;
-  const archive = knownLayers > 0 ? withoutKnownLayers(saved, image.layers, knownLayers, () => layersSkipped++) : saved;
-  const compressed = new PassThrough({ highWaterMark: 1024 * 1024 });
+  const leaveOut = new Set(image.layerBlobs.slice(0, knownLayers));
+  const { archive, facts } = serverArchive(saved, { reference: image.reference, configDigest: image.id, diffIds: image.layers, leaveOut });
+  const gzipped = !image.compressedLayers;
+  const wire = new PassThrough({ highWaterMark: 1024 * 1024 });
   let sourceError: Error | undefined;
-  pipeline(
+  const stages: Array<NodeJS.ReadableStream | NodeJS.WritableStream> = [
     archive,
     counter((bytes) => {
       figures.readBytes += bytes;
     }),
-    new ParallelGzip({ level: 6, blockSize: options.limitBytesPerSecond ? 64 * 1024 : 1024 * 1024 }),
-    rateLimit(options.limitBytesPerSecond),
-    compressed,
-    (error) => {
-      if (error) {
-        sourceError = error;
-        compressed.destroy(error);
-      }
-    },
-  );
+  ];
+  if (gzipped) stages.push(new ParallelGzip({ level: 6, blockSize: options.limitBytesPerSecond ? 64 * 1024 : 1024 * 1024 }));
+  stages.push(rateLimit(options.limitBytesPerSecond), wire);
+  pipeline(stages as unknown as [Readable, PassThrough], (error) => {
+    if (error) {
+      sourceError = error;
+      wire.destroy(error);
+    }
+  });
 
-  options.log(`sending ${image.reference} (${image.id.slice(7, 19)}) to ${host}: docker save | parallel gzip | ssh docker load`);
-  // docker load tags the image only after every layer arrived: a cut stream leaves no new tag.
-  // The same command then prints the ID the reference has on the server, to check it.
+  const how = gzipped ? 'parallel gzip' : 'layers already compressed, no gzip';
+  options.log(`sending ${image.reference} (${image.id.slice(7, 19)}) to ${host}: docker save | ${how} | ssh docker load`);
   const result = await ssh
-    .exec(`gunzip -c | docker load >&2 && docker image inspect --format '{{.Id}}' ${shellQuote(image.reference)}`, {
-      stdin: compressed,
+    .exec(loadCommand(image.reference, gzipped), {
+      stdin: wire,
       onStdinChunk: (bytes) => {
         figures.sentBytes += bytes;
       },
     })
     .finally(() => clearInterval(timer));
-  figures.elapsedSeconds = (Date.now() - started) / 1000;
+  const sentBytes = sentBefore + figures.sentBytes;
   const progress = `after ${figures.sentBytes} bytes sent (${figures.readBytes} of about ${image.sizeBytes} read)`;
-  if (saveError) throw new TransferError(`reading the image on the runner (docker save) failed ${progress}: ${saveError.message}`);
+  if (saveError) throw new TransferError(`reading the image on the runner (docker save) failed ${progress}: ${saveError.message}`, sentBytes);
   if (result.code === null) {
     const why = ssh.dropped?.message ?? (result.signal ? `killed by ${result.signal}` : 'connection lost');
-    throw new TransferError(`the connection to ${host} broke ${progress} (${why}); the server keeps serving what it served, run again`);
+    throw new TransferError(`the connection to ${host} broke ${progress} (${why}); the server keeps serving what it served, run again`, sentBytes);
   }
-  if (result.code !== 0) {
+  if (sourceError) throw new TransferError(`preparing the image on the runner failed ${progress}: ${sourceError.message}`, sentBytes);
+  const archiveFacts: ArchiveFacts = await facts;
+  const sent = { bytesSent: figures.sentBytes, bytesRead: figures.readBytes, layersSkipped: archiveFacts.blobsLeftOut };
+  if (result.code !== 0 || !result.stdout.split('\n').includes('loaded')) {
     const detail = result.stderr.trim().split('\n').slice(-3).join(' ');
-    const full = /no space left/i.test(detail) ? ' The server\'s disk is full: free space (docker system prune) and run again.' : '';
-    throw new TransferError(`docker load on ${host} failed ${progress}: ${detail}.${full}`);
+    if (/no space left/i.test(detail)) {
+      throw new TransferError(`docker load on ${host} failed ${progress}: ${detail}. The server's disk is full: free space (docker system prune) and run again.`, sentBytes);
+    }
+    if (knownLayers > 0) return { ...sent, serverId: '', problem: `docker load refused the archive without the layers it has (${detail})` };
+    throw new TransferError(`docker load on ${host} failed ${progress}: ${detail}`, sentBytes);
   }
-  if (sourceError) throw new TransferError(`compressing the image on the runner failed ${progress}: ${sourceError.message}`);
-  if (result.stdout.trim() !== image.id) {
-    throw new TransferError(`after docker load, ${image.reference} on ${host} is ${result.stdout.trim() || 'missing'}, not ${image.id}`);
-  }
-  options.log(summaryLine(figures));
-  return {
-    skipped: false,
-    bytesSent: figures.sentBytes,
-    bytesRead: figures.readBytes,
-    layersTotal: image.layers.length,
-    layersSkipped,
-    seconds: figures.elapsedSeconds,
-  };
+  const expectedIds = [image.id, archiveFacts.topDigest];
+  const loadedLine = result.stdout.split('\n').find((line) => line.startsWith('image ')) ?? '';
+  const serverId = loadedLine.slice(6).split(' ')[0] ?? '';
+  const unpackError = `${result.stdout}\n${result.stderr}`.split('\n').find((line) => /^Error /.test(line));
+  const problem = loadProblem(result.stdout, image, expectedIds);
+  return { ...sent, serverId, problem: problem && (unpackError ? `${problem}; docker load said: ${unpackError.slice(0, 300)}` : problem) };
 }

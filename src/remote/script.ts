@@ -9,7 +9,8 @@ export interface ScriptInput {
   command: Command;
   deploy: DeployConfig;
   image: string; // the reference, e.g. myapp:1.2 ('' for commands that send none)
-  imageId: string; // sha256:... ('' for commands that send none)
+  imageId: string; // the config digest, sha256:... ('' for commands that send none)
+  serverImageId: string; // what the server's image store calls it (the config digest on the classic store)
   gitSha: string;
   runUrl: string;
 }
@@ -50,6 +51,7 @@ export function scriptParameters(input: ScriptInput): string[] {
     scalar('BG_APP', deploy.app),
     scalar('BG_IMAGE', input.image),
     scalar('BG_IMAGE_ID', input.imageId),
+    scalar('BG_SERVER_IMAGE_ID', input.serverImageId),
     scalar('BG_CONFIG_HASH', configHash(deploy)),
     scalar('BG_GIT_SHA', input.gitSha),
     scalar('BG_RUN_URL', input.runUrl),

@@ -18,19 +18,32 @@ export interface TestServer {
   remoteDockerHost: string;
   proxyImage: string;
   proxyPort: number;
+  /** What the action's proxy-ports input publishes (the modern server's proxy is reached through its container). */
+  proxyPorts: string;
   appImage: string;
+  kind: ServerKind;
+  home: string; // the deploy user's home directory, as this machine sees it
 }
+
+/** classic: Debian 12's Docker 20.10 (classic image store); modern: Docker 28 with the containerd image store. */
+export type ServerKind = 'classic' | 'modern';
+export const SERVER_KINDS: readonly ServerKind[] = ['classic', 'modern'];
 
 const ENV_FILE = process.env.BG_RUN ? `${process.env.BG_RUN}/env` : '/run/bluegreen-test/env';
 
-export function testServer(): TestServer {
+function readEnv(): Record<string, string> {
   if (!existsSync(ENV_FILE)) throw new Error(`${ENV_FILE} is missing: start the test server with bash test/server/up.sh`);
   const env: Record<string, string> = {};
   for (const line of readFileSync(ENV_FILE, 'utf8').split('\n')) {
     const m = line.match(/^(\w+)=(.*)$/);
     if (m) env[m[1]] = m[2].replace(/^'(.*)'$/, '$1');
   }
-  return {
+  return env;
+}
+
+export function testServer(kind: ServerKind = 'classic'): TestServer {
+  const env = readEnv();
+  const classic: TestServer = {
     host: env.BG_HOST,
     sshPort: Number(env.BG_SSH_PORT),
     user: env.BG_USER,
@@ -45,8 +58,36 @@ export function testServer(): TestServer {
     remoteDockerHost: env.BG_REMOTE_DOCKER_HOST,
     proxyImage: env.BG_PROXY_IMAGE,
     proxyPort: Number(env.BG_PROXY_PORT),
+    proxyPorts: `127.0.0.1:${env.BG_PROXY_PORT}:80`,
     appImage: env.BG_APP_IMAGE,
+    kind: 'classic',
+    home: `/home/${env.BG_USER}`,
   };
+  if (kind === 'classic') return classic;
+  return {
+    ...classic,
+    sshPort: Number(env.BG_MODERN_SSH_PORT),
+    knownHosts: env.BG_MODERN_KNOWN_HOSTS,
+    remoteDockerHost: env.BG_MODERN_SERVER_DOCKER_HOST,
+    proxyPort: Number(env.BG_MODERN_PROXY_PORT),
+    proxyPorts: `${env.BG_MODERN_PROXY_PORT}:80`,
+    kind: 'modern',
+    home: env.BG_MODERN_HOME,
+  };
+}
+
+/** classic: the machine's Docker 20.10; modern: Docker 28 with the containerd image store, whose builds store layers compressed. */
+export type RunnerKind = 'classic' | 'modern';
+
+/** The DOCKER_HOST of a test runner's daemon ('' for the machine's own). */
+export function runnerDockerHost(kind: RunnerKind): string {
+  return kind === 'classic' ? '' : readEnv().BG_MODERN_RUNNER_DOCKER_HOST;
+}
+
+/** docker against a test runner's daemon. */
+export function runnerDocker(kind: RunnerKind, args: string[]): string {
+  const host = runnerDockerHost(kind);
+  return execFileSync('docker', args, { env: host ? { ...process.env, DOCKER_HOST: host } : process.env, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
 }
 
 /** docker against the remote daemon (the "server"), for looking at what a run left there. */
@@ -73,7 +114,7 @@ export function serverInputs(server: TestServer, extra: Record<string, string> =
     'ssh-key': readFileSync(server.key, 'utf8'),
     'known-hosts': readFileSync(server.knownHosts, 'utf8'),
     'proxy-image': server.proxyImage,
-    'proxy-ports': `127.0.0.1:${server.proxyPort}:80`,
+    'proxy-ports': server.proxyPorts,
     build: 'false',
     'drain-seconds': '1',
     'stop-timeout': '10',
@@ -86,7 +127,7 @@ export function serverInputs(server: TestServer, extra: Record<string, string> =
 export function resetServer(server: TestServer): void {
   const ids = remoteDocker(server, ['ps', '-aq']).split('\n').filter(Boolean);
   if (ids.length) remoteDocker(server, ['rm', '-f', ...ids]);
-  execFileSync('rm', ['-rf', `/home/${server.user}/.bluegreen`]);
+  execFileSync('rm', ['-rf', `${server.home}/.bluegreen`]);
 }
 
 /** A server that runs nothing and has no image but the proxy's: none of the app layers are there. */

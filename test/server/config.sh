@@ -14,3 +14,10 @@ BG_REMOTE_POOL=10.214.0.0/16
 BG_REMOTE_GROUP=bgremote
 BG_PROXY_IMAGE=bluegreen-test/nginx:1
 BG_APP_IMAGE=bluegreen-test/app
+# The "modern" hosts: Docker 28 from Debian sid with the containerd image store, each a container on
+# the local daemon with its own network namespace (test/server/modern-init.sh).
+BG_MODERN_IMAGE=bluegreen-test/modern-docker:28
+BG_MODERN_SERVER=bluegreen-test-modern-server
+BG_MODERN_RUNNER=bluegreen-test-modern-runner
+BG_MODERN_SSH_PORT=${BG_MODERN_SSH_PORT:-22023}
+BG_MODERN_PROXY_PORT=${BG_MODERN_PROXY_PORT:-18081}

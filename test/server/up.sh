@@ -242,6 +242,96 @@ DF
   log "images: busybox, app v1 v2 v3, proxy (built locally; proxy also on the remote)"
 }
 
+build_modern_image() {
+  docker image inspect "$BG_MODERN_IMAGE" >/dev/null 2>&1 && return
+  local root=$BG_STATE/modern-rootfs
+  if [ ! -x "$root/usr/bin/dockerd" ]; then
+    command -v debootstrap >/dev/null 2>&1 || { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null; }
+    log "modern hosts: debootstrap of Debian sid (Docker 28, containerd image store)"
+    rm -rf "$root.tmp"
+    debootstrap --variant=minbase sid "$root.tmp" >"$BG_STATE/debootstrap.log" 2>&1 || { tail -n 20 "$BG_STATE/debootstrap.log" >&2; die "debootstrap of sid failed"; }
+    # The mirror's snapshot of sid can be older than the clock.
+    echo 'Acquire::Check-Valid-Until "false";' >"$root.tmp/etc/apt/apt.conf.d/99bluegreen-test"
+    printf '#!/bin/sh\nexit 101\n' >"$root.tmp/usr/sbin/policy-rc.d"
+    chmod +x "$root.tmp/usr/sbin/policy-rc.d"
+    # docker.io only recommends docker-cli; buildx makes builds store compressed layers, as on a runner.
+    chroot "$root.tmp" sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        docker.io docker-cli docker-buildx containerd openssh-server iproute2 procps util-linux gzip >/var/log/bg-install.log 2>&1 && apt-get clean' ||
+      { tail -n 20 "$root.tmp/var/log/bg-install.log" >&2; die "installing Docker into the sid root filesystem failed"; }
+    rm -rf "$root.tmp/var/lib/apt/lists"/* "$root.tmp/usr/share/doc" "$root.tmp/usr/share/man" "$root.tmp/usr/share/locale"
+    rm -rf "$root"
+    mv "$root.tmp" "$root"
+  fi
+  log "modern hosts: importing the root filesystem as $BG_MODERN_IMAGE"
+  tar -C "$root" -c . | docker import - "$BG_MODERN_IMAGE" >/dev/null
+}
+
+modern_docker() { # modern_docker ROLE ARGS...: docker against a modern host's daemon
+  local role=$1; shift
+  DOCKER_HOST=unix://$BG_RUN/modern-$role/docker.sock docker "$@"
+}
+
+start_modern() { # start_modern ROLE NAME [docker run options...]
+  local role=$1 name=$2; shift 2
+  mkdir -p "$BG_RUN/modern-$role"
+  if modern_docker "$role" info >/dev/null 2>&1; then log "modern $role: already running"; return; fi
+  if docker container inspect "$name" >/dev/null 2>&1; then
+    log "modern $role: starting container $name"
+    docker start "$name" >/dev/null
+  else
+    log "modern $role: creating container $name"
+    # What a nested dockerd needs; its data lives in volumes (overlayfs cannot nest on overlay).
+    docker run -d --name "$name" --hostname "$name" \
+      --cap-add ALL --cap-drop SYS_RESOURCE --security-opt seccomp=unconfined \
+      --security-opt apparmor=unconfined --security-opt label=disable \
+      --security-opt systempaths=unconfined --device-cgroup-rule 'a *:* rwm' \
+      -v /var/lib/docker -v /var/lib/containerd \
+      -v "$here/modern-init.sh:/bg/init.sh:ro" -v "$BG_STATE/keys:/bg/keys:ro" \
+      -v "$BG_RUN/modern-$role:/bg/sock" -e "BG_USER=$BG_USER" \
+      "$@" "$BG_MODERN_IMAGE" bash /bg/init.sh "$role" >/dev/null
+  fi
+  local end=$((SECONDS + 90))
+  until modern_docker "$role" info >/dev/null 2>&1; do
+    if [ "$(docker container inspect -f '{{.State.Running}}' "$name" 2>/dev/null)" != true ] || [ $SECONDS -ge $end ]; then
+      docker logs --tail 20 "$name" >&2 || true
+      die "modern $role ($name) did not come up"
+    fi
+    sleep 0.5
+  done
+  [ "$(modern_docker "$role" info --format '{{.DriverStatus}}')" = '[[driver-type io.containerd.snapshotter.v1]]' ] ||
+    die "modern $role does not use the containerd image store"
+}
+
+start_modern_hosts() {
+  build_modern_image
+  mkdir -p "$BG_STATE/modern-home"
+  start_modern server "$BG_MODERN_SERVER" -v "$BG_STATE/modern-home:/home" \
+    -p "127.0.0.1:$BG_MODERN_SSH_PORT:22" -p "127.0.0.1:$BG_MODERN_PROXY_PORT:$BG_MODERN_PROXY_PORT"
+  start_modern runner "$BG_MODERN_RUNNER" -v "$BG_STATE/build:/bg/build:ro"
+  wait_for 30 "modern server's sshd" /dev/null "" bash -c "ssh-keyscan -T 2 -p $BG_MODERN_SSH_PORT 127.0.0.1 2>/dev/null | grep -q ed25519"
+  { printf '[127.0.0.1]:%s ' "$BG_MODERN_SSH_PORT"; cut -d' ' -f1,2 "$BG_STATE/keys/host_ed25519.pub"; } >"$BG_STATE/keys/known_hosts_modern"
+
+  # The proxy image, as the server would have pulled it.
+  local want have
+  want=$(docker image inspect -f '{{.Id}}' "$BG_PROXY_IMAGE")
+  have=$(modern_docker server image inspect -f '{{.Id}}' "$BG_PROXY_IMAGE" 2>/dev/null || true)
+  # The containerd store names an image by its manifest, whose config is the classic store's ID.
+  if [ -z "$have" ] || ! modern_docker server image inspect "$want" >/dev/null 2>&1; then
+    log "loading $BG_PROXY_IMAGE into the modern server"
+    docker save "$BG_PROXY_IMAGE" | modern_docker server load -q >/dev/null
+  fi
+  # The modern runner builds its own app images with BuildKit, which stores their layers compressed.
+  local v
+  docker exec "$BG_MODERN_RUNNER" docker build -q -t bluegreen-test/busybox:1 /bg/build/base >>"$BG_RUN/build.log" 2>&1 ||
+    { tail -n 20 "$BG_RUN/build.log" >&2; die "docker build on the modern runner failed"; }
+  for v in 1 2 3; do
+    docker exec "$BG_MODERN_RUNNER" docker build -q -t "$BG_APP_IMAGE:v$v" -f "/bg/build/app/Dockerfile.v$v" /bg/build/app >>"$BG_RUN/build.log" 2>&1 ||
+      { tail -n 20 "$BG_RUN/build.log" >&2; die "docker build on the modern runner failed"; }
+  done
+  modern_docker server run --rm "$BG_PROXY_IMAGE" true >/dev/null 2>&1 || die "the modern server cannot run a container"
+  log "modern hosts: server on 127.0.0.1:$BG_MODERN_SSH_PORT, runner at unix://$BG_RUN/modern-runner/docker.sock"
+}
+
 write_env() {
   cat >"$BG_RUN/env" <<ENV
 BG_HOST=127.0.0.1
@@ -259,6 +349,13 @@ BG_REMOTE_DOCKER_HOST=unix://$BG_REMOTE_SOCK
 BG_PROXY_IMAGE=$BG_PROXY_IMAGE
 BG_PROXY_PORT=$BG_PROXY_PORT
 BG_APP_IMAGE=$BG_APP_IMAGE
+BG_MODERN_SSH_PORT=$BG_MODERN_SSH_PORT
+BG_MODERN_PROXY_PORT=$BG_MODERN_PROXY_PORT
+BG_MODERN_KNOWN_HOSTS=$BG_STATE/keys/known_hosts_modern
+BG_MODERN_SERVER_DOCKER_HOST=unix://$BG_RUN/modern-server/docker.sock
+BG_MODERN_RUNNER_DOCKER_HOST=unix://$BG_RUN/modern-runner/docker.sock
+BG_MODERN_SERVER_CONTAINER=$BG_MODERN_SERVER
+BG_MODERN_HOME=$BG_STATE/modern-home/$BG_USER
 ENV
 }
 
@@ -268,5 +365,6 @@ start_remote_docker
 setup_user_and_keys
 start_sshd
 build_images
+start_modern_hosts
 write_env
 log "ready: ssh -i $BG_STATE/keys/client_ed25519 -p $BG_SSH_PORT $BG_USER@127.0.0.1 (details in $BG_RUN/env)"

@@ -11,7 +11,7 @@ function report(over: Partial<RunReport> = {}): RunReport {
   return {
     command: 'deploy', app: 'shop', host: 'srv.example.com', image: 'shop:1.2', imageId: 'sha256:' + 'ab'.repeat(32),
     url: 'http://shop.example.com/', outcome: 'switched', previousSlot: 'blue', activeSlot: 'green',
-    transfer: { skipped: false, bytesSent: 3 * 1024 * 1024, bytesRead: 9 * 1024 * 1024, layersTotal: 5, layersSkipped: 4, seconds: 2 },
+    transfer: { skipped: false, serverImageId: 'sha256:' + 'ab'.repeat(32), bytesSent: 3 * 1024 * 1024, bytesRead: 9 * 1024 * 1024, layersTotal: 5, layersSkipped: 4, resentWhole: false, seconds: 2 },
     health: [{ try: 1, ms: 10, status: 503, error: null, latencyMs: 12 }, { try: 2, ms: 1010, status: 200, error: null, latencyMs: 9 }],
     history: [], phasesSeconds: { build: 0, transfer: 2, health: 1.2, switch: 0.3 }, totalSeconds: 9.5,
     ...over,
@@ -39,7 +39,12 @@ describe('the job summary', () => {
     expect(md).toContain('| 1 | 0.0s | 503 | 12 ms |');
     expect(md).toContain('| 2 | 1.0s | 200 | 9 ms |');
     expect(md).not.toContain('<details>');
-    expect(renderSummary(report({ transfer: { skipped: true, bytesSent: 0, bytesRead: 0, layersTotal: 5, layersSkipped: 5, seconds: 0 } }))).toContain('| **Sent** | already on server |');
+    const resent = renderSummary(report({ transfer: { ...report().transfer!, resentWhole: true } }));
+    expect(resent).toContain('sent whole again after an incomplete load');
+    const failed = report({ transfer: undefined, bytesSent: 5 * 1024 * 1024, outcome: 'failed', error: 'cut' });
+    expect(renderSummary(failed)).toContain('| **Sent** | 5.0 MiB before the transfer failed |');
+    expect(stepOutputs(failed)['bytes-sent']).toBe(String(5 * 1024 * 1024));
+    expect(renderSummary(report({ transfer: { skipped: true, serverImageId: 'sha256:' + 'ab'.repeat(32), bytesSent: 0, bytesRead: 0, layersTotal: 5, layersSkipped: 5, resentWhole: false, seconds: 0 } }))).toContain('| **Sent** | already on server |');
   });
 
   it('folds a long health log and keeps it bounded', () => {

@@ -12,6 +12,7 @@ function scriptFor(given: Record<string, string>, command: 'deploy' | 'rollback'
     deploy: config.deploy,
     image: config.image,
     imageId: 'sha256:' + 'ab'.repeat(32),
+    serverImageId: 'sha256:' + 'cd'.repeat(32),
     gitSha: '0123456789abcdef',
     runUrl: 'https://github.com/o/r/actions/runs/1',
   });
@@ -57,7 +58,7 @@ describe('the generated deploy script', () => {
 
   it('puts lists into bash arrays word by word', () => {
     const config = readConfig(readerFor({ ...baseInputs(), volumes: '/srv/a b:/a\nc:/c', 'docker-args': '--cpus 1.5' }));
-    const params = scriptParameters({ command: 'deploy', deploy: config.deploy, image: 'x:1', imageId: '', gitSha: '', runUrl: '' });
+    const params = scriptParameters({ command: 'deploy', deploy: config.deploy, image: 'x:1', imageId: '', serverImageId: '', gitSha: '', runUrl: '' });
     const out = execFileSync('bash', ['-c', `${params.join('\n')}\nprintf '<%s>' "\${BG_VOLUMES[@]}" "\${BG_DOCKER_ARGS[@]}"`], { encoding: 'utf8' });
     expect(out).toBe('</srv/a b:/a><c:/c><--cpus><1.5>');
   });

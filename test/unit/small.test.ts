@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { formatSeconds, parseDuration } from '../../src/duration';
 import { ProgressThrottle, formatBytes, progressLine, summaryLine } from '../../src/progress';
 import { shellQuote } from '../../src/shell';
-import { chainIds, jsonMembers, layersOnServer, legacyLayerDirs } from '../../src/transfer';
+import { chainIds, jsonMembers, layersOnServer, legacyLayerDirs } from '../../src/layers';
 import { parseFileCommands, inputEnvName } from '../helpers/action-runner';
 
 describe('parseDuration', () => {
