@@ -95,7 +95,7 @@ emit_result() {
 render_result() {
   local image_id=''
   if [[ -n $CANDIDATE ]]; then
-    image_id=$(docker inspect -f '{{.Image}}' "$CANDIDATE" 2>/dev/null || true)
+    image_id=$(docker inspect -f '{{index .Config.Labels "bluegreen.image-id"}}' "$CANDIDATE" 2>/dev/null || true)
   fi
   printf '%s\n' "$RESULT_BEGIN"
   printf '{"version":1,"command":%s,"app":%s,"outcome":%s,"exitCode":%d,"error":%s,"failedPhase":%s,' \
@@ -332,7 +332,7 @@ start_candidate() {
     printf '%s\n' "$BG_ENV" >"$ENV_FILE"
     args+=(--env-file "$ENV_FILE")
   fi
-  args+=("${BG_DOCKER_ARGS[@]}" "$BG_IMAGE_ID")
+  args+=("${BG_DOCKER_ARGS[@]}" "$BG_SERVER_IMAGE_ID")
   log "starting $CANDIDATE from $BG_IMAGE (${BG_IMAGE_ID:7:12})"
   CANDIDATE_STARTED=1
   local out
@@ -479,9 +479,9 @@ images_in_use() { docker ps -aq | xargs -r docker inspect -f '{{.Image}}' | sort
 prune_images() {
   local list=$APP_DIR/images id in_use kept=()
   touch "$list"
-  if [[ -n $BG_IMAGE_ID ]] && [[ $(tail -n 1 "$list") != "$BG_IMAGE_ID" ]]; then
-    grep -vxF "$BG_IMAGE_ID" "$list" >"$list.tmp" || true
-    printf '%s\n' "$BG_IMAGE_ID" >>"$list.tmp"
+  if [[ -n $BG_SERVER_IMAGE_ID ]] && [[ $(tail -n 1 "$list") != "$BG_SERVER_IMAGE_ID" ]]; then
+    grep -vxF "$BG_SERVER_IMAGE_ID" "$list" >"$list.tmp" || true
+    printf '%s\n' "$BG_SERVER_IMAGE_ID" >>"$list.tmp"
     mv -f "$list.tmp" "$list"
   fi
   in_use=$(images_in_use)
@@ -505,7 +505,7 @@ record_history() {
   local line
   line=$(printf '{"time":"%s","command":%s,"outcome":%s,"image":%s,"imageId":%s,"from":%s,"to":%s,"gitSha":%s,"runUrl":%s,"error":%s}' \
     "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(json_str "$BG_COMMAND")" "$(json_str "$OUTCOME")" \
-    "$(json_or_null "${BG_IMAGE:-}")" "$(json_or_null "$(docker inspect -f '{{.Image}}' "${CANDIDATE:-none}" 2>/dev/null || echo "${BG_IMAGE_ID:-}")")" \
+    "$(json_or_null "${BG_IMAGE:-}")" "$(json_or_null "$(docker inspect -f '{{index .Config.Labels "bluegreen.image-id"}}' "${CANDIDATE:-none}" 2>/dev/null || echo "${BG_IMAGE_ID:-}")")" \
     "$(json_or_null "$PREVIOUS_SLOT")" "$(json_or_null "$ACTIVE_SLOT")" \
     "$(json_or_null "$BG_GIT_SHA")" "$(json_or_null "$BG_RUN_URL")" "$(json_or_null "$ERROR")")
   local history=$APP_DIR/history.jsonl
@@ -519,7 +519,7 @@ describe_live() { # sets LIVE_INFO to a JSON object describing the live containe
   local slot=$1 container
   [[ -n $slot ]] || return 0
   container=$(container_name "$slot")
-  LIVE_INFO=$(docker inspect -f '{"container":{{json .Name}},"running":{{.State.Running}},"imageId":{{json .Image}},"image":{{json (index .Config.Labels "bluegreen.image")}},"gitSha":{{json (index .Config.Labels "bluegreen.git-sha")}},"runUrl":{{json (index .Config.Labels "bluegreen.run-url")}},"deployedAt":{{json (index .Config.Labels "bluegreen.deployed-at")}}}' "$container" 2>/dev/null || true)
+  LIVE_INFO=$(docker inspect -f '{"container":{{json .Name}},"running":{{.State.Running}},"imageId":{{json (index .Config.Labels "bluegreen.image-id")}},"image":{{json (index .Config.Labels "bluegreen.image")}},"gitSha":{{json (index .Config.Labels "bluegreen.git-sha")}},"runUrl":{{json (index .Config.Labels "bluegreen.run-url")}},"deployedAt":{{json (index .Config.Labels "bluegreen.deployed-at")}}}' "$container" 2>/dev/null || true)
 }
 
 # --- commands -------------------------------------------------------------------------------------
@@ -527,7 +527,7 @@ describe_live() { # sets LIVE_INFO to a JSON object describing the live containe
 is_unchanged() { # the live slot already runs this exact image with this exact configuration
   [[ -n $PREVIOUS_SLOT ]] || return 1
   local labels
-  labels=$(docker inspect -f '{{.State.Running}} {{.Image}} {{index .Config.Labels "bluegreen.config"}}' "$(container_name "$PREVIOUS_SLOT")" 2>/dev/null) || return 1
+  labels=$(docker inspect -f '{{.State.Running}} {{index .Config.Labels "bluegreen.image-id"}} {{index .Config.Labels "bluegreen.config"}}' "$(container_name "$PREVIOUS_SLOT")" 2>/dev/null) || return 1
   [[ $labels == "true $BG_IMAGE_ID $BG_CONFIG_HASH" ]]
 }
 
@@ -541,7 +541,7 @@ cmd_deploy() {
     log "$CANDIDATE already runs ${BG_IMAGE_ID:7:12} with this configuration; nothing to switch"
     return 0
   fi
-  docker image inspect "$BG_IMAGE_ID" >/dev/null 2>&1 || fail 2 "image ${BG_IMAGE_ID:7:12} is not on this server"
+  docker image inspect "$BG_SERVER_IMAGE_ID" >/dev/null 2>&1 || fail 2 "image ${BG_IMAGE_ID:7:12} is not on this server"
   run_phase start start_candidate
   run_phase health wait_until_healthy
   run_phase switch switch_proxy

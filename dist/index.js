@@ -93705,6 +93705,247 @@ function wrappy (fn, cb) {
 
 /***/ }),
 
+/***/ 4473:
+/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
+
+"use strict";
+
+var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    var desc = Object.getOwnPropertyDescriptor(m, k);
+    if (!desc || ("get" in desc ? !m.__esModule : desc.writable || desc.configurable)) {
+      desc = { enumerable: true, get: function() { return m[k]; } };
+    }
+    Object.defineProperty(o, k2, desc);
+}) : (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    o[k2] = m[k];
+}));
+var __setModuleDefault = (this && this.__setModuleDefault) || (Object.create ? (function(o, v) {
+    Object.defineProperty(o, "default", { enumerable: true, value: v });
+}) : function(o, v) {
+    o["default"] = v;
+});
+var __importStar = (this && this.__importStar) || (function () {
+    var ownKeys = function(o) {
+        ownKeys = Object.getOwnPropertyNames || function (o) {
+            var ar = [];
+            for (var k in o) if (Object.prototype.hasOwnProperty.call(o, k)) ar[ar.length] = k;
+            return ar;
+        };
+        return ownKeys(o);
+    };
+    return function (mod) {
+        if (mod && mod.__esModule) return mod;
+        var result = {};
+        if (mod != null) for (var k = ownKeys(mod), i = 0; i < k.length; i++) if (k[i] !== "default") __createBinding(result, mod, k[i]);
+        __setModuleDefault(result, mod);
+        return result;
+    };
+})();
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.OCI_LAYOUT = exports.ArchiveError = void 0;
+exports.fullImageName = fullImageName;
+exports.layoutFiles = layoutFiles;
+exports.indexTopDigest = indexTopDigest;
+exports.serverArchive = serverArchive;
+const node_crypto_1 = __nccwpck_require__(7598);
+const node_stream_1 = __nccwpck_require__(7075);
+const tar = __importStar(__nccwpck_require__(6118));
+const layers_1 = __nccwpck_require__(4149);
+class ArchiveError extends Error {
+}
+exports.ArchiveError = ArchiveError;
+const BLOB = /^blobs\/sha256\/([0-9a-f]{64})$/;
+const LEGACY_LAYER = /^([0-9a-f]{64})\/layer\.tar$/;
+const LEGACY_JSON = /^([0-9a-f]{64})\/json$/;
+const LEGACY_CONFIG = /^([0-9a-f]{64})\.json$/;
+exports.OCI_LAYOUT = '{"imageLayoutVersion":"1.0.0"}';
+/**
+ * A reference as Docker's containerd store names images (`shop:1` is `docker.io/library/shop:1`):
+ * the name an OCI index must carry for `docker load` to tag it.
+ */
+function fullImageName(reference) {
+    const slash = reference.indexOf('/');
+    const first = slash < 0 ? '' : reference.slice(0, slash);
+    const hasDomain = first !== '' && (first.includes('.') || first.includes(':') || first === 'localhost');
+    const named = hasDomain ? reference : slash < 0 ? `docker.io/library/${reference}` : `docker.io/${reference}`;
+    const lastPart = named.slice(named.lastIndexOf('/') + 1);
+    return lastPart.includes(':') || lastPart.includes('@') ? named : `${named}:latest`;
+}
+/** The OCI manifest, index and docker manifest.json for a converted legacy archive. */
+function layoutFiles(plan, configSize, layerSizes) {
+    const manifest = JSON.stringify({
+        schemaVersion: 2,
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: plan.configDigest, size: configSize },
+        layers: plan.diffIds.map((digest, i) => ({ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest, size: layerSizes[i] })),
+    });
+    const manifestDigest = `sha256:${(0, node_crypto_1.createHash)('sha256').update(manifest).digest('hex')}`;
+    const name = fullImageName(plan.reference);
+    const tag = name.slice(name.lastIndexOf(':') + 1);
+    const index = JSON.stringify({
+        schemaVersion: 2,
+        mediaType: 'application/vnd.oci.image.index.v1+json',
+        manifests: [
+            {
+                mediaType: 'application/vnd.oci.image.manifest.v1+json',
+                digest: manifestDigest,
+                size: Buffer.byteLength(manifest),
+                annotations: { 'io.containerd.image.name': name, 'org.opencontainers.image.ref.name': tag },
+            },
+        ],
+    });
+    const blobPath = (digest) => `blobs/sha256/${digest.slice(7)}`;
+    const dockerManifest = JSON.stringify([{ Config: blobPath(plan.configDigest), RepoTags: [plan.reference], Layers: plan.diffIds.map(blobPath) }]);
+    return { manifest, manifestDigest, index, dockerManifest };
+}
+/** The first descriptor of an OCI index: the image the containerd store creates on load. */
+function indexTopDigest(indexJson) {
+    const index = JSON.parse(indexJson);
+    const digest = index.manifests?.[0]?.digest;
+    if (!digest)
+        throw new ArchiveError('the archive has an index.json without a manifest');
+    return digest;
+}
+function readAll(stream) {
+    return new Promise((resolve, reject) => {
+        const chunks = [];
+        stream.on('data', (chunk) => chunks.push(chunk));
+        stream.on('end', () => resolve(Buffer.concat(chunks)));
+        stream.on('error', reject);
+    });
+}
+/** Rewrites a `docker save` stream into the archive described above. */
+function serverArchive(saved, plan) {
+    const extract = tar.extract();
+    const pack = tar.pack();
+    const facts = { form: 'oci', topDigest: '', blobsLeftOut: 0 };
+    // Legacy conversion: which diff ID each v1 directory holds, and what it carries.
+    const dirToDiffId = new Map();
+    const layerSizes = new Array(plan.diffIds.length).fill(-1);
+    let configSize = -1;
+    let sawLegacy = false;
+    const add = (name, content, next) => pack.entry({ name, size: content.length, mode: 0o444, mtime: new Date(0) }, content, (error) => (error ? pack.destroy(error) : next()));
+    const skip = (stream, next) => {
+        stream.on('end', next);
+        stream.resume();
+    };
+    /** Sends (or leaves out) one blob, checking its digest as it passes when `expect` is given. */
+    const blob = (header, stream, digest, next, verify) => {
+        if (plan.leaveOut.has(digest)) {
+            facts.blobsLeftOut++;
+            skip(stream, next);
+            return;
+        }
+        const hash = verify ? (0, node_crypto_1.createHash)('sha256') : undefined;
+        if (hash)
+            stream.on('data', (chunk) => hash.update(chunk));
+        const entry = pack.entry({ name: `blobs/sha256/${digest.slice(7)}`, size: header.size, mode: 0o444, mtime: new Date(0) }, (error) => {
+            if (error)
+                return pack.destroy(error);
+            if (hash && `sha256:${hash.digest('hex')}` !== digest) {
+                return pack.destroy(new ArchiveError(`a layer of the runner's archive is not ${digest.slice(0, 19)} as its name says`));
+            }
+            next();
+        });
+        stream.pipe(entry);
+    };
+    extract.on('entry', (header, stream, next) => {
+        const name = header.name.replace(/^\.\//, '');
+        let m;
+        if (header.type === 'directory') {
+            skip(stream, next);
+        }
+        else if ((m = name.match(BLOB))) {
+            blob(header, stream, `sha256:${m[1]}`, next, false);
+        }
+        else if (name === 'index.json') {
+            void readAll(stream).then((content) => {
+                try {
+                    facts.topDigest = indexTopDigest(content.toString('utf8'));
+                }
+                catch (error) {
+                    return pack.destroy(error);
+                }
+                add(name, content, next);
+            });
+        }
+        else if (name === 'manifest.json' || name === 'oci-layout') {
+            if (sawLegacy)
+                skip(stream, next);
+            else
+                void readAll(stream).then((content) => add(name, content, next));
+        }
+        else if ((m = name.match(LEGACY_JSON))) {
+            sawLegacy = true;
+            const dir = m[1];
+            void readAll(stream).then((content) => {
+                mapLegacyDir(dir, content.toString('utf8'));
+                next();
+            });
+        }
+        else if ((m = name.match(LEGACY_LAYER))) {
+            sawLegacy = true;
+            const diffId = dirToDiffId.get(m[1]);
+            if (!diffId)
+                return pack.destroy(new ArchiveError(`cannot tell which layer ${name} of the runner's archive is`));
+            layerSizes[plan.diffIds.indexOf(diffId)] = header.size ?? 0;
+            blob(header, stream, diffId, next, true);
+        }
+        else if ((m = name.match(LEGACY_CONFIG))) {
+            sawLegacy = true;
+            void readAll(stream).then((content) => {
+                configSize = content.length;
+                if (`sha256:${(0, node_crypto_1.createHash)('sha256').update(content).digest('hex')}` !== plan.configDigest) {
+                    return pack.destroy(new ArchiveError(`the runner's archive holds config ${m[1].slice(0, 12)}, not ${plan.configDigest.slice(7, 19)}`));
+                }
+                add(`blobs/sha256/${plan.configDigest.slice(7)}`, content, next);
+            });
+        }
+        else {
+            skip(stream, next); // repositories, VERSION: nothing a loader needs
+        }
+    });
+    /** A v1 directory's json names its layer: lower layers by the legacy ID sum, the top by its config. */
+    function mapLegacyDir(dir, json) {
+        if (dirToDiffId.has(dir))
+            return;
+        const parsed = JSON.parse(json);
+        if ('config' in parsed || plan.diffIds.length === 1) {
+            dirToDiffId.set(dir, plan.diffIds[plan.diffIds.length - 1]);
+            return;
+        }
+        const dirs = (0, layers_1.legacyLayerDirs)(plan.diffIds, json);
+        if (dirs)
+            dirs.forEach((id, i) => dirToDiffId.set(id, plan.diffIds[i]));
+    }
+    const done = new Promise((resolve, reject) => {
+        extract.on('finish', () => {
+            if (!sawLegacy) {
+                if (!facts.topDigest)
+                    return pack.destroy(new ArchiveError("the runner's archive has neither index.json nor v1 layers"));
+                pack.finalize();
+                return;
+            }
+            facts.form = 'legacy';
+            if (configSize < 0 || layerSizes.includes(-1))
+                return pack.destroy(new ArchiveError("the runner's archive lacks the image's config or a layer"));
+            const files = layoutFiles(plan, configSize, layerSizes);
+            facts.topDigest = files.manifestDigest;
+            add(`blobs/sha256/${files.manifestDigest.slice(7)}`, Buffer.from(files.manifest), () => add('index.json', Buffer.from(files.index), () => add('oci-layout', Buffer.from(exports.OCI_LAYOUT), () => add('manifest.json', Buffer.from(files.dockerManifest), () => pack.finalize()))));
+        });
+        pack.on('end', () => resolve(facts));
+        pack.on('error', reject);
+    });
+    done.catch(() => undefined); // observed by whoever awaits it; the stream carries the error too
+    (0, node_stream_1.pipeline)(saved, extract, (error) => error && pack.destroy(error));
+    return { archive: pack, facts: done };
+}
+
+
+/***/ }),
+
 /***/ 3723:
 /***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
 
@@ -94290,6 +94531,7 @@ var __importDefault = (this && this.__importDefault) || function (mod) {
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.ImageStore = void 0;
+exports.resolveManifest = resolveManifest;
 exports.buildArguments = buildArguments;
 exports.shouldBuild = shouldBuild;
 exports.buildImage = buildImage;
@@ -94297,6 +94539,22 @@ const exec = __importStar(__nccwpck_require__(5236));
 const dockerode_1 = __importDefault(__nccwpck_require__(9040));
 const node_fs_1 = __nccwpck_require__(3024);
 const node_path_1 = __nccwpck_require__(6760);
+const tar = __importStar(__nccwpck_require__(6118));
+/**
+ * The config and layer blobs of the image `top` names (a manifest, or an index of them), given the
+ * small JSON blobs of its archive: the platform's image manifest, never an attestation.
+ */
+function resolveManifest(top, blobs, platform) {
+    const node = blobs.get(top);
+    if (!node)
+        return undefined;
+    if (node.config && node.layers)
+        return node;
+    const candidates = (node.manifests ?? []).filter((d) => d.annotations?.['vnd.docker.reference.type'] !== 'attestation-manifest');
+    const chosen = candidates.find((d) => d.platform?.os === platform.os && d.platform?.architecture === platform.architecture) ??
+        (candidates.length === 1 ? candidates[0] : undefined);
+    return chosen ? resolveManifest(chosen.digest, blobs, platform) : undefined;
+}
 /** The `docker build` arguments for a build config: a pure function, executed by buildImage. */
 function buildArguments(build, image) {
     const args = ['build', '--tag', image];
@@ -94327,15 +94585,76 @@ class ImageStore {
         this.docker = docker;
     }
     async inspect(reference) {
+        let info;
         try {
-            const info = await this.docker.getImage(reference).inspect();
-            return { reference, id: info.Id, sizeBytes: info.Size, layers: info.RootFS?.Layers ?? [] };
+            info = await this.docker.getImage(reference).inspect();
         }
         catch (error) {
             if (error.statusCode === 404)
                 return undefined;
             throw new Error(`cannot ask the runner's Docker about ${reference}: ${error.message}`);
         }
+        const layers = info.RootFS?.Layers ?? [];
+        const image = { reference, id: info.Id, storeId: info.Id, sizeBytes: info.Size, layers, layerBlobs: layers, compressedLayers: false };
+        // Only the containerd store describes images by a descriptor; its ID is not the config's digest.
+        if (!info.Descriptor)
+            return image;
+        const manifest = await this.manifestFromSave(reference, info.Id, { os: info.Os, architecture: info.Architecture });
+        if (!manifest?.config || !manifest.layers || manifest.layers.length !== layers.length) {
+            throw new Error(`cannot find the manifest of ${reference} (${info.Id.slice(7, 19)}) in the runner's docker save`);
+        }
+        return {
+            ...image,
+            id: manifest.config.digest,
+            layerBlobs: manifest.layers.map((layer) => layer.digest),
+            compressedLayers: manifest.layers.some((layer, i) => layer.digest !== layers[i]), // an uncompressed blob's digest is its diff ID
+        };
+    }
+    /**
+     * Reads the runner's `docker save` only as far as the image's manifest (blobs come in digest
+     * order, the JSON ones are small): the containerd store tells no config digest otherwise.
+     */
+    async manifestFromSave(reference, top, platform) {
+        const saved = await this.save(reference);
+        const blobs = new Map();
+        const extract = tar.extract();
+        return new Promise((resolve, reject) => {
+            let found;
+            const finish = () => {
+                saved.unpipe(extract);
+                saved.destroy();
+                resolve(found);
+            };
+            extract.on('entry', (header, stream, next) => {
+                const m = header.name.match(/^blobs\/sha256\/([0-9a-f]{64})$/);
+                if (!m || (header.size ?? 0) > 4 * 1024 * 1024) {
+                    stream.on('end', next);
+                    stream.resume();
+                    return;
+                }
+                const chunks = [];
+                stream.on('data', (chunk) => chunks.push(chunk));
+                stream.on('end', () => {
+                    try {
+                        const parsed = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+                        if (parsed && typeof parsed === 'object')
+                            blobs.set(`sha256:${m[1]}`, parsed);
+                    }
+                    catch {
+                        // not JSON: a small layer
+                    }
+                    found = resolveManifest(top, blobs, platform);
+                    if (found)
+                        finish();
+                    else
+                        next();
+                });
+            });
+            extract.on('finish', () => resolve(found));
+            extract.on('error', reject);
+            saved.on('error', reject);
+            saved.pipe(extract);
+        });
     }
     /** The image as a `docker save` tar stream, tagged with its reference. */
     async save(reference) {
@@ -94389,6 +94708,110 @@ Object.defineProperty(exports, "__esModule", ({ value: true }));
 const core = __importStar(__nccwpck_require__(7484));
 const main_1 = __nccwpck_require__(1730);
 (0, main_1.run)().catch((error) => core.setFailed(`bluegreen-action crashed: ${error.stack ?? error.message}`));
+
+
+/***/ }),
+
+/***/ 4149:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.chainIds = chainIds;
+exports.layersOnServer = layersOnServer;
+exports.jsonMembers = jsonMembers;
+exports.legacyLayerDirs = legacyLayerDirs;
+const node_crypto_1 = __nccwpck_require__(7598);
+/** Layer chain IDs as Docker computes them: each names a layer together with all layers below it. */
+function chainIds(diffIds) {
+    const chains = [];
+    for (const diffId of diffIds) {
+        const previous = chains[chains.length - 1];
+        chains.push(previous === undefined ? diffId : 'sha256:' + (0, node_crypto_1.createHash)('sha256').update(`${previous} ${diffId}`).digest('hex'));
+    }
+    return chains;
+}
+/** How many of the image's layers, from the base up, the server already has. */
+function layersOnServer(image, serverImages) {
+    const present = new Set();
+    for (const layers of serverImages)
+        for (const chain of chainIds(layers))
+            present.add(chain);
+    const ours = chainIds(image);
+    let count = 0;
+    while (count < ours.length && present.has(ours[count]))
+        count++;
+    return count;
+}
+/** The top-level members of a compact JSON object as [key, raw value text], in their order. */
+function jsonMembers(text) {
+    const members = [];
+    let i = text.indexOf('{') + 1;
+    while (i < text.length && text[i] !== '}') {
+        const keyStart = i;
+        i++;
+        while (text[i] !== '"')
+            i += text[i] === '\\' ? 2 : 1;
+        const key = JSON.parse(text.slice(keyStart, i + 1));
+        i += 2; // past the closing quote and the colon
+        const valueStart = i;
+        let depth = 0;
+        let inString = false;
+        for (; i < text.length; i++) {
+            const c = text[i];
+            if (inString) {
+                if (c === '\\')
+                    i++;
+                else if (c === '"')
+                    inString = false;
+            }
+            else if (c === '"')
+                inString = true;
+            else if (c === '{' || c === '[')
+                depth++;
+            else if (c === '}' || c === ']') {
+                if (depth === 0)
+                    break;
+                depth--;
+            }
+            else if (c === ',' && depth === 0)
+                break;
+        }
+        members.push([key, text.slice(valueStart, i)]);
+        if (text[i] === ',')
+            i++;
+    }
+    return members;
+}
+/**
+ * The directory names an old Docker (before 25) gives an image's lower layers in `docker save`:
+ * v1 IDs, digests of the layer's legacy JSON with its chain ID and parent, keys sorted as Go's
+ * encoding/json sorts a map. `sampleJson` is the json file of any lower layer of that archive
+ * (they differ only in id and parent). Returns undefined when the computed IDs do not include the
+ * sample's own id: a format this code does not know, so nothing is left out.
+ */
+function legacyLayerDirs(diffIds, sampleJson) {
+    const members = jsonMembers(sampleJson);
+    const ownId = JSON.parse(members.find(([key]) => key === 'id')?.[1] ?? '""');
+    const chains = chainIds(diffIds).slice(0, -1); // the top layer's JSON is the image config: never left out
+    // Docker 20.10 adds "os" after computing the ID; other versions may not: try both.
+    for (const dropped of [['id', 'parent', 'os'], ['id', 'parent']]) {
+        const base = members.filter(([key]) => !dropped.includes(key));
+        const ids = [];
+        for (const chain of chains) {
+            const fields = [...base, ['layer_id', JSON.stringify(chain)]];
+            if (ids.length > 0)
+                fields.push(['parent', JSON.stringify(`sha256:${ids[ids.length - 1]}`)]);
+            fields.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+            const text = `{${fields.map(([key, value]) => `${JSON.stringify(key)}:${value}`).join(',')}}`;
+            ids.push((0, node_crypto_1.createHash)('sha256').update(text).digest('hex'));
+        }
+        if (ids.includes(ownId))
+            return ids;
+    }
+    return undefined;
+}
 
 
 /***/ }),
@@ -94501,11 +94924,16 @@ async function deployWith(config, report) {
     const ssh = await timed(report, 'connect', `Connect to ${config.ssh.user}@${config.ssh.host}:${config.ssh.port}`, () => ssh_1.SshSession.connect(config.ssh, (line) => core.info(line)));
     try {
         if (image) {
-            report.transfer = await timed(report, 'transfer', `Send ${image.reference} to ${config.ssh.host}`, () => (0, transfer_1.ensureImageOnServer)(ssh, store, image, { log: (line) => core.info(line) }));
+            report.transfer = await timed(report, 'transfer', `Send ${image.reference} to ${config.ssh.host}`, () => (0, transfer_1.ensureImageOnServer)(ssh, store, image, { log: (line) => core.info(line) }).catch((error) => {
+                // What went over the wire is reported also when the transfer fails.
+                if (error instanceof transfer_1.TransferError)
+                    report.bytesSent = error.bytesSent;
+                throw error;
+            }));
         }
         const repo = process.env.GITHUB_REPOSITORY;
         const runUrl = repo && process.env.GITHUB_RUN_ID ? `${process.env.GITHUB_SERVER_URL ?? 'https://github.com'}/${repo}/actions/runs/${process.env.GITHUB_RUN_ID}` : '';
-        const result = await core.group(`${config.command} ${config.deploy.app} on ${config.ssh.host}`, () => (0, run_1.runRemoteScript)(ssh, { command: config.command, deploy: config.deploy, image: config.image, imageId: image?.id ?? '', gitSha: process.env.GITHUB_SHA ?? '', runUrl }, (line) => core.info(line)));
+        const result = await core.group(`${config.command} ${config.deploy.app} on ${config.ssh.host}`, () => (0, run_1.runRemoteScript)(ssh, { command: config.command, deploy: config.deploy, image: config.image, imageId: image?.id ?? '', serverImageId: report.transfer?.serverImageId ?? '', gitSha: process.env.GITHUB_SHA ?? '', runUrl }, (line) => core.info(line)));
         applyRemote(report, result);
         if (result.outcome === 'failed') {
             throw Object.assign(new Error(result.error ?? 'the deploy script failed'), { exitCode: result.exitCode === 3 ? exports.EXIT_UNHEALTHY : 1 });
@@ -94775,6 +95203,7 @@ function scriptParameters(input) {
         scalar('BG_APP', deploy.app),
         scalar('BG_IMAGE', input.image),
         scalar('BG_IMAGE_ID', input.imageId),
+        scalar('BG_SERVER_IMAGE_ID', input.serverImageId),
         scalar('BG_CONFIG_HASH', configHash(deploy)),
         scalar('BG_GIT_SHA', input.gitSha),
         scalar('BG_RUN_URL', input.runUrl),
@@ -94914,8 +95343,12 @@ function renderSummary(report, secrets = []) {
         const t = report.transfer;
         const sent = t.skipped
             ? 'already on server'
-            : `${(0, progress_1.formatBytes)(t.bytesSent)}${t.layersSkipped > 0 ? ` (${t.layersSkipped} of ${t.layersTotal} layers already on server)` : ''}`;
+            : `${(0, progress_1.formatBytes)(t.bytesSent)}${t.layersSkipped > 0 ? ` (${t.layersSkipped} of ${t.layersTotal} layers already on server)` : ''}` +
+                (t.resentWhole ? ', sent whole again after an incomplete load' : '');
         facts.push(['Sent', sent]);
+    }
+    else if (report.bytesSent) {
+        facts.push(['Sent', `${(0, progress_1.formatBytes)(report.bytesSent)} before the transfer failed`]);
     }
     if (report.live) {
         facts.push(['Live container', `${report.live.container} (${report.live.running ? 'running' : 'stopped'}), ${report.live.image} ${shortId(report.live.imageId)}`]);
@@ -94958,7 +95391,7 @@ function stepOutputs(report) {
         'previous-slot': report.previousSlot ?? '',
         'image-id': report.imageId ?? report.live?.imageId ?? '',
         url: report.url ?? '',
-        'bytes-sent': String(report.transfer?.bytesSent ?? 0),
+        'bytes-sent': String(report.transfer?.bytesSent ?? report.bytesSent ?? 0),
         'duration-seconds': report.totalSeconds.toFixed(1),
         'health-log': JSON.stringify(report.health),
         history: JSON.stringify(report.history),
@@ -95202,194 +95635,125 @@ exports.SshSession = SshSession;
 /***/ }),
 
 /***/ 6128:
-/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
-var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
-    if (k2 === undefined) k2 = k;
-    var desc = Object.getOwnPropertyDescriptor(m, k);
-    if (!desc || ("get" in desc ? !m.__esModule : desc.writable || desc.configurable)) {
-      desc = { enumerable: true, get: function() { return m[k]; } };
-    }
-    Object.defineProperty(o, k2, desc);
-}) : (function(o, m, k, k2) {
-    if (k2 === undefined) k2 = k;
-    o[k2] = m[k];
-}));
-var __setModuleDefault = (this && this.__setModuleDefault) || (Object.create ? (function(o, v) {
-    Object.defineProperty(o, "default", { enumerable: true, value: v });
-}) : function(o, v) {
-    o["default"] = v;
-});
-var __importStar = (this && this.__importStar) || (function () {
-    var ownKeys = function(o) {
-        ownKeys = Object.getOwnPropertyNames || function (o) {
-            var ar = [];
-            for (var k in o) if (Object.prototype.hasOwnProperty.call(o, k)) ar[ar.length] = k;
-            return ar;
-        };
-        return ownKeys(o);
-    };
-    return function (mod) {
-        if (mod && mod.__esModule) return mod;
-        var result = {};
-        if (mod != null) for (var k = ownKeys(mod), i = 0; i < k.length; i++) if (k[i] !== "default") __createBinding(result, mod, k[i]);
-        __setModuleDefault(result, mod);
-        return result;
-    };
-})();
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-exports.TransferError = void 0;
-exports.chainIds = chainIds;
-exports.layersOnServer = layersOnServer;
-exports.jsonMembers = jsonMembers;
-exports.legacyLayerDirs = legacyLayerDirs;
+exports.configTag = exports.CONFIG_TAG_REPOSITORY = exports.TransferError = void 0;
+exports.layerListCommand = layerListCommand;
+exports.lookupCommand = lookupCommand;
+exports.loadCommand = loadCommand;
+exports.tagCommand = tagCommand;
+exports.untagCommand = untagCommand;
+exports.parseLookup = parseLookup;
+exports.loadProblem = loadProblem;
 exports.ensureImageOnServer = ensureImageOnServer;
-const node_crypto_1 = __nccwpck_require__(7598);
 const node_stream_1 = __nccwpck_require__(7075);
-const tar = __importStar(__nccwpck_require__(6118));
+const archive_1 = __nccwpck_require__(4473);
 const compress_1 = __nccwpck_require__(3723);
+const layers_1 = __nccwpck_require__(4149);
 const progress_1 = __nccwpck_require__(2279);
 const shell_1 = __nccwpck_require__(997);
 class TransferError extends Error {
+    bytesSent;
+    constructor(message, bytesSent = 0) {
+        super(message);
+        this.bytesSent = bytesSent;
+    }
 }
 exports.TransferError = TransferError;
-/** Layer chain IDs as Docker computes them: each names a layer together with all layers below it. */
-function chainIds(diffIds) {
-    const chains = [];
-    for (const diffId of diffIds) {
-        const previous = chains[chains.length - 1];
-        chains.push(previous === undefined ? diffId : 'sha256:' + (0, node_crypto_1.createHash)('sha256').update(`${previous} ${diffId}`).digest('hex'));
-    }
-    return chains;
-}
-/** How many of the image's layers, from the base up, the server already has. */
-function layersOnServer(image, serverImages) {
-    const present = new Set();
-    for (const layers of serverImages)
-        for (const chain of chainIds(layers))
-            present.add(chain);
-    const ours = chainIds(image);
-    let count = 0;
-    while (count < ours.length && present.has(ours[count]))
-        count++;
-    return count;
-}
-/** The top-level members of a compact JSON object as [key, raw value text], in their order. */
-function jsonMembers(text) {
-    const members = [];
-    let i = text.indexOf('{') + 1;
-    while (i < text.length && text[i] !== '}') {
-        const keyStart = i;
-        i++;
-        while (text[i] !== '"')
-            i += text[i] === '\\' ? 2 : 1;
-        const key = JSON.parse(text.slice(keyStart, i + 1));
-        i += 2; // past the closing quote and the colon
-        const valueStart = i;
-        let depth = 0;
-        let inString = false;
-        for (; i < text.length; i++) {
-            const c = text[i];
-            if (inString) {
-                if (c === '\\')
-                    i++;
-                else if (c === '"')
-                    inString = false;
-            }
-            else if (c === '"')
-                inString = true;
-            else if (c === '{' || c === '[')
-                depth++;
-            else if (c === '}' || c === ']') {
-                if (depth === 0)
-                    break;
-                depth--;
-            }
-            else if (c === ',' && depth === 0)
-                break;
-        }
-        members.push([key, text.slice(valueStart, i)]);
-        if (text[i] === ',')
-            i++;
-    }
-    return members;
+/**
+ * On the containerd store an image loaded from an archive is named by its manifest, not its
+ * config: this tag records, on the server, which image a config digest was verified to be.
+ */
+exports.CONFIG_TAG_REPOSITORY = 'bluegreen/by-config';
+const configTag = (configDigest) => `${exports.CONFIG_TAG_REPOSITORY}:${configDigest.replace(/^sha256:/, '')}`;
+exports.configTag = configTag;
+const INSPECT_FORMAT = '{{.Id}} {{json .RootFS}}';
+/** Every image on the server as `layers <RootFS JSON>`: which layers it already has. */
+function layerListCommand() {
+    return `docker image ls --quiet --no-trunc | sort -u | xargs -r docker image inspect --format 'layers {{json .RootFS}}'`;
 }
 /**
- * The directory names an old Docker (before 25) gives an image's lower layers in `docker save`:
- * v1 IDs, digests of the layer's legacy JSON with its chain ID and parent, keys sorted as Go's
- * encoding/json sorts a map. `sampleJson` is the json file of any lower layer of that archive
- * (they differ only in id and parent). Returns undefined when the computed IDs do not include the
- * sample's own id: a format this code does not know, so nothing is left out.
+ * One round trip: `have <id> <RootFS JSON>` for every name the image may have on the server (its
+ * config digest on the classic store; the runner's manifest or index digest, or the config tag, on
+ * the containerd store); when none exists, the layer list of every image instead.
  */
-function legacyLayerDirs(diffIds, sampleJson) {
-    const members = jsonMembers(sampleJson);
-    const ownId = JSON.parse(members.find(([key]) => key === 'id')?.[1] ?? '""');
-    const chains = chainIds(diffIds).slice(0, -1); // the top layer's JSON is the image config: never left out
-    // Docker 20.10 adds "os" after computing the ID; other versions may not: try both.
-    for (const dropped of [['id', 'parent', 'os'], ['id', 'parent']]) {
-        const base = members.filter(([key]) => !dropped.includes(key));
-        const ids = [];
-        for (const chain of chains) {
-            const fields = [...base, ['layer_id', JSON.stringify(chain)]];
-            if (ids.length > 0)
-                fields.push(['parent', JSON.stringify(`sha256:${ids[ids.length - 1]}`)]);
-            fields.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-            const text = `{${fields.map(([key, value]) => `${JSON.stringify(key)}:${value}`).join(',')}}`;
-            ids.push((0, node_crypto_1.createHash)('sha256').update(text).digest('hex'));
-        }
-        if (ids.includes(ownId))
-            return ids;
+function lookupCommand(image) {
+    const names = [...new Set([image.id, image.storeId, (0, exports.configTag)(image.id)])].map(shell_1.shellQuote).join(' ');
+    return (`found=; for name in ${names}; do if out=$(docker image inspect --format '${INSPECT_FORMAT}' "$name" 2>/dev/null); then echo "have $out"; found=1; fi; done; ` +
+        `[ -n "$found" ] || ${layerListCommand()}`);
+}
+/**
+ * Loads the archive from stdin, then proves the result: its ID and layers, and that a container can
+ * be created from it (the containerd store can report a load whose layers never unpacked as done).
+ */
+function loadCommand(reference, gzipped) {
+    const ref = (0, shell_1.shellQuote)(reference);
+    return (`${gzipped ? 'gunzip -c | ' : ''}docker load >&2 && echo loaded && docker image inspect --format 'image ${INSPECT_FORMAT}' ${ref} && ` +
+        `if c=$(docker create --network none --entrypoint /bluegreen-check ${ref} 2>&1); then docker rm "$c" >/dev/null; echo created; else echo "not-created $c" | tr '\\n' ' '; echo; fi`);
+}
+/** Names the verified image: the workflow's reference, and the config tag where the store needs it. */
+function tagCommand(serverId, image) {
+    const tags = [image.reference, ...(serverId === image.id ? [] : [(0, exports.configTag)(image.id)])];
+    return tags.map((tag) => `docker tag ${(0, shell_1.shellQuote)(serverId)} ${(0, shell_1.shellQuote)(tag)}`).join(' && ');
+}
+/** Takes back the tag of an image that did not load whole. */
+function untagCommand(reference) {
+    return `docker image rm ${(0, shell_1.shellQuote)(reference)} >/dev/null 2>&1 || true`;
+}
+function parseImageLine(rest) {
+    const space = rest.indexOf(' ');
+    if (space < 0)
+        return undefined;
+    try {
+        const rootfs = JSON.parse(rest.slice(space + 1));
+        return { id: rest.slice(0, space), layers: rootfs.Layers ?? [] };
     }
+    catch {
+        return undefined;
+    }
+}
+/** The lookup's answer: the server's copy of the image (only one with exactly its layers), and what layers it has. */
+function parseLookup(stdout, image) {
+    const result = { candidates: 0, layerLists: [] };
+    for (const line of stdout.split('\n')) {
+        if (line.startsWith('have ')) {
+            const candidate = parseImageLine(line.slice(5).trim());
+            if (!candidate)
+                continue;
+            result.candidates++;
+            if (!result.found && sameLayers(candidate.layers, image.layers))
+                result.found = candidate;
+        }
+        else if (line.startsWith('layers ')) {
+            try {
+                result.layerLists.push(JSON.parse(line.slice(7)).Layers ?? []);
+            }
+            catch {
+                // a line the login shell printed
+            }
+        }
+    }
+    return result;
+}
+const sameLayers = (a, b) => a.length === b.length && a.every((layer, i) => layer === b[i]);
+/** Whether what the load command printed proves the image complete: undefined if so, else why not. */
+function loadProblem(stdout, image, expectedIds) {
+    const lines = stdout.split('\n');
+    const loaded = lines.find((line) => line.startsWith('image '));
+    const server = loaded ? parseImageLine(loaded.slice(6).trim()) : undefined;
+    if (!server)
+        return 'the image is missing after docker load';
+    if (!expectedIds.includes(server.id))
+        return `the loaded image is ${server.id.slice(7, 19)}, not ${expectedIds.map((id) => id.slice(7, 19)).join(' or ')}`;
+    if (!sameLayers(server.layers, image.layers))
+        return `the loaded image has ${server.layers.length} of its ${image.layers.length} layers`;
+    const notCreated = lines.find((line) => line.startsWith('not-created'));
+    if (notCreated || !lines.includes('created'))
+        return `no container can be created from it (${notCreated?.slice(12).trim() || 'no answer'})`;
     return undefined;
-}
-/**
- * The docker save archive without the layer files of the first `known` layers: docker load skips a
- * layer whose chain it already has without opening its file. Docker 25+ names layers
- * blobs/sha256/<diff ID>; older ones <v1 id>/layer.tar, worked out from the first lower layer's json
- * (which comes before its layer.tar). Whatever cannot be identified is sent.
- */
-function withoutKnownLayers(archive, diffIds, known, onLeftOut) {
-    const leaveOut = new Set(diffIds.slice(0, known).map((id) => `blobs/sha256/${id.replace(/^sha256:/, '')}`));
-    let legacyMapped = false;
-    const extract = tar.extract();
-    const pack = tar.pack();
-    const pass = (header, content, next) => {
-        if (Buffer.isBuffer(content)) {
-            pack.entry(header, content, (error) => (error ? pack.destroy(error) : next()));
-        }
-        else {
-            content.pipe(pack.entry(header, (error) => (error ? pack.destroy(error) : next())));
-        }
-    };
-    extract.on('entry', (header, stream, next) => {
-        if (leaveOut.has(header.name)) {
-            onLeftOut();
-            stream.on('end', next);
-            stream.resume();
-        }
-        else if (!legacyMapped && /^[0-9a-f]{64}\/json$/.test(header.name) && (header.size ?? 0) < 1024 * 1024) {
-            const chunks = [];
-            stream.on('data', (chunk) => chunks.push(chunk));
-            stream.on('end', () => {
-                const json = Buffer.concat(chunks);
-                const dirs = legacyLayerDirs(diffIds, json.toString('utf8'));
-                if (dirs) {
-                    legacyMapped = true;
-                    for (const dir of dirs.slice(0, known))
-                        leaveOut.add(`${dir}/layer.tar`);
-                }
-                pass(header, json, next);
-            });
-        }
-        else {
-            pass(header, stream, next);
-        }
-    });
-    extract.on('finish', () => pack.finalize());
-    (0, node_stream_1.pipeline)(archive, extract, (error) => error && pack.destroy(error));
-    return pack;
 }
 /** Holds chunks back so that no more than `bytesPerSecond` pass on average. */
 function rateLimit(bytesPerSecond) {
@@ -95415,54 +95779,53 @@ function counter(onBytes) {
     });
 }
 /**
- * One round trip: the image's ID if the server has it; if not, every image on the server as its
- * list of layer diff IDs (for working out which layers it has).
- */
-async function askServer(ssh, imageId) {
-    const result = await ssh.exec(`docker image inspect --format '{{.Id}}' ${(0, shell_1.shellQuote)(imageId)} 2>/dev/null || { echo '--'; ` +
-        `docker image ls --quiet --no-trunc | sort -u | xargs -r docker image inspect --format '{{json .RootFS.Layers}}'; }`);
-    const lines = result.stdout.split('\n').map((line) => line.trim());
-    const separator = lines.indexOf('--');
-    if (separator < 0)
-        return { id: lines.join(''), images: [] };
-    const images = lines
-        .slice(separator + 1)
-        .filter((line) => line.startsWith('['))
-        .map((line) => JSON.parse(line));
-    return { id: '', images };
-}
-/**
- * Makes sure the server has the image: nothing is sent when it has it already (it is only tagged);
- * else `docker save` is streamed through gzip into `docker load` over SSH, leaving out the layers the
- * server already has. On failure nothing new is tagged on the server and the live app is untouched.
+ * Makes sure the server has the image, proven complete, under the workflow's reference: nothing is
+ * sent when it has it already; else the runner's `docker save`, as an archive either image store
+ * loads, leaves out the layers the server has and streams (gzipped unless its layers are stored
+ * compressed) into `docker load` over SSH. A load that is refused or proves incomplete is undone and
+ * the image sent whole, once. Nothing unproven keeps a tag; the live app is untouched.
  */
 async function ensureImageOnServer(ssh, store, image, options) {
     const started = Date.now();
     const host = ssh.config.host;
-    const server = await askServer(ssh, image.id);
-    if (server.id === image.id) {
-        const tag = await ssh.exec(`docker tag ${(0, shell_1.shellQuote)(image.id)} ${(0, shell_1.shellQuote)(image.reference)}`);
+    const short = image.id.slice(7, 19);
+    let lookup = parseLookup((await ssh.exec(lookupCommand(image))).stdout, image);
+    const base = { layersTotal: image.layers.length, resentWhole: false };
+    if (lookup.found) {
+        const tag = await ssh.exec(tagCommand(lookup.found.id, image));
         if (tag.code !== 0)
-            throw new TransferError(`${host} has image ${image.id.slice(7, 19)} but cannot tag it ${image.reference}: ${tag.stderr.trim()}`);
-        options.log(`${host} already has ${image.reference} (${image.id.slice(7, 19)}): nothing to send`);
-        return { skipped: true, bytesSent: 0, bytesRead: 0, layersTotal: image.layers.length, layersSkipped: image.layers.length, seconds: (Date.now() - started) / 1000 };
+            throw new TransferError(`${host} has image ${short} but cannot tag it ${image.reference}: ${tag.stderr.trim()}`);
+        options.log(`${host} already has ${image.reference} (${short}): nothing to send`);
+        return { ...base, skipped: true, serverImageId: lookup.found.id, bytesSent: 0, bytesRead: 0, layersSkipped: image.layers.length, seconds: (Date.now() - started) / 1000 };
     }
-    const known = layersOnServer(image.layers, server.images);
-    if (known > 0)
-        options.log(`${host} already has ${known} of ${image.layers.length} layers: leaving them out`);
-    try {
-        return await stream(ssh, store, image, known, started, options);
-    }
-    catch (error) {
-        if (known > 0 && error instanceof TransferError && /no such file|layer|manifest/i.test(error.message)) {
-            // A Docker that cannot load an archive without the layers it has (e.g. the containerd image store).
-            options.log(`${host} did not accept the image without its known layers (${error.message}); sending it whole`);
-            return stream(ssh, store, image, 0, Date.now(), options);
+    if (lookup.candidates > 0)
+        lookup = parseLookup((await ssh.exec(layerListCommand())).stdout, image); // a name that is not this image
+    let known = (0, layers_1.layersOnServer)(image.layers, lookup.layerLists);
+    let bytesSent = 0;
+    let bytesRead = 0;
+    for (let attempt = 1;; attempt++) {
+        if (known > 0)
+            options.log(`${host} already has ${known} of ${image.layers.length} layers: leaving them out`);
+        const sent = await stream(ssh, store, image, known, options, bytesSent);
+        bytesSent += sent.bytesSent;
+        bytesRead += sent.bytesRead;
+        if (!sent.problem) {
+            const tag = await ssh.exec(tagCommand(sent.serverId, image));
+            if (tag.code !== 0)
+                throw new TransferError(`cannot tag ${image.reference} on ${host}: ${tag.stderr.trim()}`, bytesSent);
+            const result = { ...base, skipped: false, serverImageId: sent.serverId, bytesSent, bytesRead, layersSkipped: sent.layersSkipped, resentWhole: attempt > 1, seconds: (Date.now() - started) / 1000 };
+            options.log((0, progress_1.summaryLine)({ totalBytes: image.sizeBytes, readBytes: bytesRead, sentBytes: bytesSent, elapsedSeconds: result.seconds }));
+            return result;
         }
-        throw error;
+        await ssh.exec(untagCommand(image.reference));
+        if (attempt === 2)
+            throw new TransferError(`${image.reference} did not load whole on ${host}, also when sent whole: ${sent.problem}`, bytesSent);
+        options.log(`${host}: ${sent.problem}; took its tag back and sending ${image.reference} whole`);
+        known = 0;
     }
 }
-async function stream(ssh, store, image, knownLayers, started, options) {
+async function stream(ssh, store, image, knownLayers, options, sentBefore) {
+    const started = Date.now();
     const host = ssh.config.host;
     const figures = { totalBytes: image.sizeBytes, readBytes: 0, sentBytes: 0, elapsedSeconds: 0 };
     const throttle = new progress_1.ProgressThrottle(options.progressEverySeconds ?? 5, 10);
@@ -95477,56 +95840,63 @@ async function stream(ssh, store, image, knownLayers, started, options) {
     saved.on('error', (error) => {
         saveError = error;
     });
-    let layersSkipped = 0;
-    const archive = knownLayers > 0 ? withoutKnownLayers(saved, image.layers, knownLayers, () => layersSkipped++) : saved;
-    const compressed = new node_stream_1.PassThrough({ highWaterMark: 1024 * 1024 });
+    const leaveOut = new Set(image.layerBlobs.slice(0, knownLayers));
+    const { archive, facts } = (0, archive_1.serverArchive)(saved, { reference: image.reference, configDigest: image.id, diffIds: image.layers, leaveOut });
+    const gzipped = !image.compressedLayers;
+    const wire = new node_stream_1.PassThrough({ highWaterMark: 1024 * 1024 });
     let sourceError;
-    (0, node_stream_1.pipeline)(archive, counter((bytes) => {
-        figures.readBytes += bytes;
-    }), new compress_1.ParallelGzip({ level: 6, blockSize: options.limitBytesPerSecond ? 64 * 1024 : 1024 * 1024 }), rateLimit(options.limitBytesPerSecond), compressed, (error) => {
+    const stages = [
+        archive,
+        counter((bytes) => {
+            figures.readBytes += bytes;
+        }),
+    ];
+    if (gzipped)
+        stages.push(new compress_1.ParallelGzip({ level: 6, blockSize: options.limitBytesPerSecond ? 64 * 1024 : 1024 * 1024 }));
+    stages.push(rateLimit(options.limitBytesPerSecond), wire);
+    (0, node_stream_1.pipeline)(stages, (error) => {
         if (error) {
             sourceError = error;
-            compressed.destroy(error);
+            wire.destroy(error);
         }
     });
-    options.log(`sending ${image.reference} (${image.id.slice(7, 19)}) to ${host}: docker save | parallel gzip | ssh docker load`);
-    // docker load tags the image only after every layer arrived: a cut stream leaves no new tag.
-    // The same command then prints the ID the reference has on the server, to check it.
+    const how = gzipped ? 'parallel gzip' : 'layers already compressed, no gzip';
+    options.log(`sending ${image.reference} (${image.id.slice(7, 19)}) to ${host}: docker save | ${how} | ssh docker load`);
     const result = await ssh
-        .exec(`gunzip -c | docker load >&2 && docker image inspect --format '{{.Id}}' ${(0, shell_1.shellQuote)(image.reference)}`, {
-        stdin: compressed,
+        .exec(loadCommand(image.reference, gzipped), {
+        stdin: wire,
         onStdinChunk: (bytes) => {
             figures.sentBytes += bytes;
         },
     })
         .finally(() => clearInterval(timer));
-    figures.elapsedSeconds = (Date.now() - started) / 1000;
+    const sentBytes = sentBefore + figures.sentBytes;
     const progress = `after ${figures.sentBytes} bytes sent (${figures.readBytes} of about ${image.sizeBytes} read)`;
     if (saveError)
-        throw new TransferError(`reading the image on the runner (docker save) failed ${progress}: ${saveError.message}`);
+        throw new TransferError(`reading the image on the runner (docker save) failed ${progress}: ${saveError.message}`, sentBytes);
     if (result.code === null) {
         const why = ssh.dropped?.message ?? (result.signal ? `killed by ${result.signal}` : 'connection lost');
-        throw new TransferError(`the connection to ${host} broke ${progress} (${why}); the server keeps serving what it served, run again`);
-    }
-    if (result.code !== 0) {
-        const detail = result.stderr.trim().split('\n').slice(-3).join(' ');
-        const full = /no space left/i.test(detail) ? ' The server\'s disk is full: free space (docker system prune) and run again.' : '';
-        throw new TransferError(`docker load on ${host} failed ${progress}: ${detail}.${full}`);
+        throw new TransferError(`the connection to ${host} broke ${progress} (${why}); the server keeps serving what it served, run again`, sentBytes);
     }
     if (sourceError)
-        throw new TransferError(`compressing the image on the runner failed ${progress}: ${sourceError.message}`);
-    if (result.stdout.trim() !== image.id) {
-        throw new TransferError(`after docker load, ${image.reference} on ${host} is ${result.stdout.trim() || 'missing'}, not ${image.id}`);
+        throw new TransferError(`preparing the image on the runner failed ${progress}: ${sourceError.message}`, sentBytes);
+    const archiveFacts = await facts;
+    const sent = { bytesSent: figures.sentBytes, bytesRead: figures.readBytes, layersSkipped: archiveFacts.blobsLeftOut };
+    if (result.code !== 0 || !result.stdout.split('\n').includes('loaded')) {
+        const detail = result.stderr.trim().split('\n').slice(-3).join(' ');
+        if (/no space left/i.test(detail)) {
+            throw new TransferError(`docker load on ${host} failed ${progress}: ${detail}. The server's disk is full: free space (docker system prune) and run again.`, sentBytes);
+        }
+        if (knownLayers > 0)
+            return { ...sent, serverId: '', problem: `docker load refused the archive without the layers it has (${detail})` };
+        throw new TransferError(`docker load on ${host} failed ${progress}: ${detail}`, sentBytes);
     }
-    options.log((0, progress_1.summaryLine)(figures));
-    return {
-        skipped: false,
-        bytesSent: figures.sentBytes,
-        bytesRead: figures.readBytes,
-        layersTotal: image.layers.length,
-        layersSkipped,
-        seconds: figures.elapsedSeconds,
-    };
+    const expectedIds = [image.id, archiveFacts.topDigest];
+    const loadedLine = result.stdout.split('\n').find((line) => line.startsWith('image ')) ?? '';
+    const serverId = loadedLine.slice(6).split(' ')[0] ?? '';
+    const unpackError = `${result.stdout}\n${result.stderr}`.split('\n').find((line) => /^Error /.test(line));
+    const problem = loadProblem(result.stdout, image, expectedIds);
+    return { ...sent, serverId, problem: problem && (unpackError ? `${problem}; docker load said: ${unpackError.slice(0, 300)}` : problem) };
 }
 
 
