@@ -4,15 +4,22 @@
 #   docker save IMAGE | gzip | ssh HOST 'gunzip | docker load'
 # in the same run, on the test server (test/server/up.sh). Prints wall time, bytes on the wire
 # (counted by an iptables rule on the sshd port, both directions) and peak RSS, and the ratios.
-# Cases: the test app fresh (35 MB, 30 MB incompressible), v2 when v1 is there (same base), and a
-# 1 GiB image (half random, half base64 text) fresh. BENCH_BIG=0 skips the 1 GiB case.
+# Cases: the test app fresh (35 MB, 30 MB incompressible), v2 when v1 is there (same base), v1 again
+# when the server has it (a re-run of an old job), and a 1 GiB image (half random, half base64 text)
+# fresh. BENCH_BIG=0 skips the 1 GiB case. BENCH_RUNNER and BENCH_SERVER (classic | modern: Docker 28
+# with the containerd image store) pick the two ends; bench/stores.sh runs all four combinations.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v /usr/bin/time >/dev/null || { apt-get update -qq && apt-get install -y -qq time >/dev/null; }
 bash test/server/up.sh >/dev/null 2>&1 || bash test/server/up.sh
 # shellcheck disable=SC1091
 . /run/bluegreen-test/env
-export DOCKER_HOST_REMOTE=$BG_REMOTE_DOCKER_HOST
+runner_kind=${BENCH_RUNNER:-classic} server_kind=${BENCH_SERVER:-classic}
+runner_host=''
+[ "$runner_kind" = classic ] || runner_host=$BG_MODERN_RUNNER_DOCKER_HOST
+if [ "$server_kind" = modern ]; then
+  BG_SSH_PORT=$BG_MODERN_SSH_PORT BG_KNOWN_HOSTS=$BG_MODERN_KNOWN_HOSTS BG_REMOTE_DOCKER_HOST=$BG_MODERN_SERVER_DOCKER_HOST
+fi
 npx tsc -p bench/tsconfig.json
 work=$(mktemp -d)
 trap 'rm -rf "$work"; iptables -D INPUT -i lo -p tcp --dport "$BG_SSH_PORT" -j RETURN 2>/dev/null; iptables -D INPUT -i lo -p tcp --sport "$BG_SSH_PORT" -j RETURN 2>/dev/null; true' EXIT
@@ -21,6 +28,9 @@ iptables -I INPUT -i lo -p tcp --sport "$BG_SSH_PORT" -j RETURN
 
 wire_bytes() { iptables -L INPUT -v -x -n | awk -v p="$BG_SSH_PORT" '$0 ~ "(dpt|spt):"p"( |$)" {s += $2} END {print s + 0}'; }
 remote() { DOCKER_HOST=$BG_REMOTE_DOCKER_HOST docker "$@"; }
+runner_docker=(docker)
+[ -z "$runner_host" ] || runner_docker=(env "DOCKER_HOST=$runner_host" docker)
+runner() { "${runner_docker[@]}" "$@"; }
 ssh_cmd=(ssh -i "$BG_KEY" -p "$BG_SSH_PORT" -o BatchMode=yes -o UserKnownHostsFile="$BG_KNOWN_HOSTS" -o StrictHostKeyChecking=yes "$BG_USER@$BG_HOST")
 
 # Removes the image (and its layers not used by another image) from the server.
@@ -40,7 +50,7 @@ big_image() {
 pipeline() { # pipeline IMAGE -> "wall bytes rss_kib"
   local image=$1 before after start end
   before=$(wire_bytes); start=$(date +%s.%N)
-  /usr/bin/time -f %M -o "$work/rss.save" docker save "$image" |
+  /usr/bin/time -f %M -o "$work/rss.save" "${runner_docker[@]}" save "$image" |
     /usr/bin/time -f %M -o "$work/rss.gzip" gzip |
     /usr/bin/time -f %M -o "$work/rss.ssh" "${ssh_cmd[@]}" 'gunzip | docker load' >/dev/null
   end=$(date +%s.%N); after=$(wire_bytes)
@@ -50,7 +60,7 @@ pipeline() { # pipeline IMAGE -> "wall bytes rss_kib"
 ours() { # ours IMAGE -> "wall bytes rss_kib layers_skipped"
   local before after json
   before=$(wire_bytes)
-  if ! json=$(node .bench/js/bench/transfer-one.js "$1" 2>"$work/ours.log"); then
+  if ! json=$(node .bench/js/bench/transfer-one.js "$1" "$runner_kind" "$server_kind" 2>"$work/ours.log"); then
     echo "the action's transfer failed:" >&2
     tail -n 20 "$work/ours.log" >&2
     exit 1
@@ -68,6 +78,7 @@ report() { # report NAME PIPELINE_FIGURES OURS_FIGURES
     console.log(`  pipeline: ${(+pw).toFixed(2)} s, ${mib(pb)} on the wire, peak RSS ${(pr / 1024).toFixed(0)} MiB (save+gzip+ssh)`);
     console.log(`  action:   ${(+ow).toFixed(2)} s, ${mib(ob)} on the wire, peak RSS ${(or / 1024).toFixed(0)} MiB (one node process), ${skip} layers left out`);
     console.log(`  ratios (action / pipeline): time ${(ow / pw).toFixed(2)}x, bytes ${(ob / pb).toFixed(3)}x, RSS ${(or / pr).toFixed(2)}x`);
+    console.log(`RESULT\t${name}\t${pw}\t${pb}\t${ow}\t${ob}`);
   ' "$name" "$pw" "$pb" "$pr" "$ow" "$ob" "$orss" "$oskip"
 }
 
@@ -99,7 +110,8 @@ forget_all() {
   [ -z "$ids" ] || remote image rm -f $ids >/dev/null 2>&1 || true
 }
 fresh_v1() { forget_all; }
-v2_over_v1() { forget_all; docker save "$app:v1" | remote load -q >/dev/null; }
+v2_over_v1() { forget_all; runner save "$app:v1" | remote load -q >/dev/null; }
+has_v1() { forget_all; node .bench/js/bench/transfer-one.js "$app:v1" "$runner_kind" "$server_kind" >/dev/null 2>&1; }
 BG_STATE_DIR_BENCH=/var/lib/bluegreen-test/bench
 fresh_big() { forget_all; }
 
@@ -107,10 +119,11 @@ fresh_big() { forget_all; }
 containers=$(remote ps -aq)
 # shellcheck disable=SC2086
 [ -z "$containers" ] || remote rm -f $containers >/dev/null
-echo "bluegreen-action transfer benchmark ($(nproc) cores, $(date -u +%Y-%m-%d))"
+echo "bluegreen-action transfer benchmark ($(nproc) cores, $(date -u +%Y-%m-%d)): runner $runner_kind -> server $server_kind"
 if [ "${BENCH_SMALL:-1}" != 0 ]; then
 run_case "test app v1 (35 MiB, 30 MiB incompressible), server has none of its own layers" "$app:v1" fresh_v1
 run_case "test app v2, server has v1 (same base layers)" "$app:v2" v2_over_v1
+run_case "test app v1 again, server has it (re-run of an old job)" "$app:v1" has_v1
 fi
 if [ "${BENCH_BIG:-1}" != 0 ]; then
   big_image

@@ -26,6 +26,14 @@ if [ -S "$BG_REMOTE_SOCK" ]; then
   # shellcheck disable=SC2086
   [ -z "$ids" ] || DOCKER_HOST=unix://$BG_REMOTE_SOCK docker rm -f $ids >/dev/null 2>&1 || true
 fi
+# The modern hosts are containers on the local daemon: stop them (their data volumes are kept) before it goes.
+for name in "$BG_MODERN_SERVER" "$BG_MODERN_RUNNER"; do
+  if docker container inspect "$name" >/dev/null 2>&1; then
+    log "stopping modern host $name"
+    if [ "${1:-}" = --purge ]; then docker rm -f -v "$name" >/dev/null 2>&1 || true; else docker stop -t 20 "$name" >/dev/null 2>&1 || true; fi
+  fi
+done
+[ "${1:-}" != --purge ] || docker image rm "$BG_MODERN_IMAGE" >/dev/null 2>&1 || true
 stop_pidfile "$BG_RUN/sshd.pid" sshd
 stop_pidfile "$BG_RUN/remote-dockerd.pid" "remote dockerd"
 stop_pidfile "$BG_RUN/local-dockerd.pid" "local dockerd"

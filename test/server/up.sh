@@ -313,10 +313,10 @@ start_modern_hosts() {
 
   # The proxy image, as the server would have pulled it.
   local want have
-  want=$(docker image inspect -f '{{.Id}}' "$BG_PROXY_IMAGE")
-  have=$(modern_docker server image inspect -f '{{.Id}}' "$BG_PROXY_IMAGE" 2>/dev/null || true)
-  # The containerd store names an image by its manifest, whose config is the classic store's ID.
-  if [ -z "$have" ] || ! modern_docker server image inspect "$want" >/dev/null 2>&1; then
+  # The containerd store names an image by its manifest, not by the classic store's ID: compare layers.
+  want=$(docker image inspect -f '{{json .RootFS.Layers}} {{json .Config}}' "$BG_PROXY_IMAGE")
+  have=$(modern_docker server image inspect -f '{{json .RootFS.Layers}} {{json .Config}}' "$BG_PROXY_IMAGE" 2>/dev/null || true)
+  if [ "$want" != "$have" ]; then
     log "loading $BG_PROXY_IMAGE into the modern server"
     docker save "$BG_PROXY_IMAGE" | modern_docker server load -q >/dev/null
   fi
