@@ -11,7 +11,7 @@ results=$(mktemp)
 trap 'rm -f "$results"' EXIT
 for runner in classic modern; do
   for server in classic modern; do
-    BENCH_BIG=0 BENCH_RUNNER=$runner BENCH_SERVER=$server bash bench/transfer.sh | tee /dev/stderr |
+    BENCH_BIG=0 BENCH_RUNNER=$runner BENCH_SERVER=$server bash bench/transfer.sh | tee -a /dev/stderr |
       awk -F'\t' -v combo="$runner -> $server" '$1 == "RESULT" {print combo "\t" $0}' >>"$results"
   done
 done

@@ -95678,30 +95678,37 @@ function layerListCommand() {
 /**
  * One round trip: `have <id> <RootFS JSON>` for every name the image may have on the server (its
  * config digest on the classic store; the runner's manifest or index digest, or the config tag, on
- * the containerd store); when none exists, the layer list of every image instead.
+ * the containerd store), in one docker call; when none exists, the layer list of every image instead.
  */
 function lookupCommand(image) {
     const names = [...new Set([image.id, image.storeId, (0, exports.configTag)(image.id)])].map(shell_1.shellQuote).join(' ');
-    return (`found=; for name in ${names}; do if out=$(docker image inspect --format '${INSPECT_FORMAT}' "$name" 2>/dev/null); then echo "have $out"; found=1; fi; done; ` +
-        `[ -n "$found" ] || ${layerListCommand()}`);
+    return (`out=$(docker image inspect --format 'have ${INSPECT_FORMAT}' ${names} 2>/dev/null); ` +
+        `if [ -n "$out" ]; then printf '%s\\n' "$out"; else ${layerListCommand()}; fi`);
 }
 /**
- * Loads the archive from stdin, then proves the result: its ID and layers, and that a container can
- * be created from it (the containerd store can report a load whose layers never unpacked as done).
+ * Loads the archive from stdin, then proves the result before it gets the config tag: its layers,
+ * and, where the store named it otherwise than by its config (the containerd store, which can report
+ * a load whose layers never unpacked as done), that a container can be created from it. Prints
+ * `image <id> <RootFS JSON>`, then `proven`, `layers-differ` or `not-created <why>`.
  */
-function loadCommand(reference, gzipped) {
-    const ref = (0, shell_1.shellQuote)(reference);
-    return (`${gzipped ? 'gunzip -c | ' : ''}docker load >&2 && echo loaded && docker image inspect --format 'image ${INSPECT_FORMAT}' ${ref} && ` +
-        `if c=$(docker create --network none --entrypoint /bluegreen-check ${ref} 2>&1); then docker rm "$c" >/dev/null; echo created; else echo "not-created $c" | tr '\\n' ' '; echo; fi`);
+function loadCommand(image, gzipped) {
+    const ref = (0, shell_1.shellQuote)(image.reference);
+    // The RootFS JSON's key order differs between docker CLIs: compare the layer digests alone.
+    return (`${gzipped ? 'gunzip -c | ' : ''}docker load >&2 && echo loaded && ` +
+        `info=$(docker image inspect --format '${INSPECT_FORMAT}' ${ref}) && echo "image $info" && id=\${info%% *} && ` +
+        `if [ "$(printf '%s' "\${info#* }" | grep -o 'sha256:[0-9a-f]*' | tr '\\n' ' ')" != ${(0, shell_1.shellQuote)(image.layers.join(' ') + ' ')} ]; then echo layers-differ; ` +
+        `elif [ "$id" = ${(0, shell_1.shellQuote)(image.id)} ]; then echo proven; ` +
+        `elif c=$(docker create --network none --entrypoint /bluegreen-check ${ref} 2>&1); then docker rm "$c" >/dev/null && docker tag "$id" ${(0, shell_1.shellQuote)((0, exports.configTag)(image.id))} && echo proven; ` +
+        `else echo "not-created $c" | tr '\\n' ' '; echo; fi`);
 }
 /** Names the verified image: the workflow's reference, and the config tag where the store needs it. */
 function tagCommand(serverId, image) {
     const tags = [image.reference, ...(serverId === image.id ? [] : [(0, exports.configTag)(image.id)])];
     return tags.map((tag) => `docker tag ${(0, shell_1.shellQuote)(serverId)} ${(0, shell_1.shellQuote)(tag)}`).join(' && ');
 }
-/** Takes back the tag of an image that did not load whole. */
-function untagCommand(reference) {
-    return `docker image rm ${(0, shell_1.shellQuote)(reference)} >/dev/null 2>&1 || true`;
+/** Takes back the tags of an image that did not load whole. */
+function untagCommand(image) {
+    return `docker image rm ${(0, shell_1.shellQuote)(image.reference)} ${(0, shell_1.shellQuote)((0, exports.configTag)(image.id))} >/dev/null 2>&1 || true`;
 }
 function parseImageLine(rest) {
     const space = rest.indexOf(' ');
@@ -95751,7 +95758,7 @@ function loadProblem(stdout, image, expectedIds) {
     if (!sameLayers(server.layers, image.layers))
         return `the loaded image has ${server.layers.length} of its ${image.layers.length} layers`;
     const notCreated = lines.find((line) => line.startsWith('not-created'));
-    if (notCreated || !lines.includes('created'))
+    if (notCreated || !lines.includes('proven'))
         return `no container can be created from it (${notCreated?.slice(12).trim() || 'no answer'})`;
     return undefined;
 }
@@ -95810,14 +95817,11 @@ async function ensureImageOnServer(ssh, store, image, options) {
         bytesSent += sent.bytesSent;
         bytesRead += sent.bytesRead;
         if (!sent.problem) {
-            const tag = await ssh.exec(tagCommand(sent.serverId, image));
-            if (tag.code !== 0)
-                throw new TransferError(`cannot tag ${image.reference} on ${host}: ${tag.stderr.trim()}`, bytesSent);
             const result = { ...base, skipped: false, serverImageId: sent.serverId, bytesSent, bytesRead, layersSkipped: sent.layersSkipped, resentWhole: attempt > 1, seconds: (Date.now() - started) / 1000 };
             options.log((0, progress_1.summaryLine)({ totalBytes: image.sizeBytes, readBytes: bytesRead, sentBytes: bytesSent, elapsedSeconds: result.seconds }));
             return result;
         }
-        await ssh.exec(untagCommand(image.reference));
+        await ssh.exec(untagCommand(image));
         if (attempt === 2)
             throw new TransferError(`${image.reference} did not load whole on ${host}, also when sent whole: ${sent.problem}`, bytesSent);
         options.log(`${host}: ${sent.problem}; took its tag back and sending ${image.reference} whole`);
@@ -95863,7 +95867,7 @@ async function stream(ssh, store, image, knownLayers, options, sentBefore) {
     const how = gzipped ? 'parallel gzip' : 'layers already compressed, no gzip';
     options.log(`sending ${image.reference} (${image.id.slice(7, 19)}) to ${host}: docker save | ${how} | ssh docker load`);
     const result = await ssh
-        .exec(loadCommand(image.reference, gzipped), {
+        .exec(loadCommand(image, gzipped), {
         stdin: wire,
         onStdinChunk: (bytes) => {
             figures.sentBytes += bytes;

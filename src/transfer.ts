@@ -44,25 +44,32 @@ export function layerListCommand(): string {
 /**
  * One round trip: `have <id> <RootFS JSON>` for every name the image may have on the server (its
  * config digest on the classic store; the runner's manifest or index digest, or the config tag, on
- * the containerd store); when none exists, the layer list of every image instead.
+ * the containerd store), in one docker call; when none exists, the layer list of every image instead.
  */
 export function lookupCommand(image: Pick<LocalImage, 'id' | 'storeId'>): string {
   const names = [...new Set([image.id, image.storeId, configTag(image.id)])].map(shellQuote).join(' ');
   return (
-    `found=; for name in ${names}; do if out=$(docker image inspect --format '${INSPECT_FORMAT}' "$name" 2>/dev/null); then echo "have $out"; found=1; fi; done; ` +
-    `[ -n "$found" ] || ${layerListCommand()}`
+    `out=$(docker image inspect --format 'have ${INSPECT_FORMAT}' ${names} 2>/dev/null); ` +
+    `if [ -n "$out" ]; then printf '%s\\n' "$out"; else ${layerListCommand()}; fi`
   );
 }
 
 /**
- * Loads the archive from stdin, then proves the result: its ID and layers, and that a container can
- * be created from it (the containerd store can report a load whose layers never unpacked as done).
+ * Loads the archive from stdin, then proves the result before it gets the config tag: its layers,
+ * and, where the store named it otherwise than by its config (the containerd store, which can report
+ * a load whose layers never unpacked as done), that a container can be created from it. Prints
+ * `image <id> <RootFS JSON>`, then `proven`, `layers-differ` or `not-created <why>`.
  */
-export function loadCommand(reference: string, gzipped: boolean): string {
-  const ref = shellQuote(reference);
+export function loadCommand(image: Pick<LocalImage, 'id' | 'reference' | 'layers'>, gzipped: boolean): string {
+  const ref = shellQuote(image.reference);
+  // The RootFS JSON's key order differs between docker CLIs: compare the layer digests alone.
   return (
-    `${gzipped ? 'gunzip -c | ' : ''}docker load >&2 && echo loaded && docker image inspect --format 'image ${INSPECT_FORMAT}' ${ref} && ` +
-    `if c=$(docker create --network none --entrypoint /bluegreen-check ${ref} 2>&1); then docker rm "$c" >/dev/null; echo created; else echo "not-created $c" | tr '\\n' ' '; echo; fi`
+    `${gzipped ? 'gunzip -c | ' : ''}docker load >&2 && echo loaded && ` +
+    `info=$(docker image inspect --format '${INSPECT_FORMAT}' ${ref}) && echo "image $info" && id=\${info%% *} && ` +
+    `if [ "$(printf '%s' "\${info#* }" | grep -o 'sha256:[0-9a-f]*' | tr '\\n' ' ')" != ${shellQuote(image.layers.join(' ') + ' ')} ]; then echo layers-differ; ` +
+    `elif [ "$id" = ${shellQuote(image.id)} ]; then echo proven; ` +
+    `elif c=$(docker create --network none --entrypoint /bluegreen-check ${ref} 2>&1); then docker rm "$c" >/dev/null && docker tag "$id" ${shellQuote(configTag(image.id))} && echo proven; ` +
+    `else echo "not-created $c" | tr '\\n' ' '; echo; fi`
   );
 }
 
@@ -72,9 +79,9 @@ export function tagCommand(serverId: string, image: Pick<LocalImage, 'id' | 'ref
   return tags.map((tag) => `docker tag ${shellQuote(serverId)} ${shellQuote(tag)}`).join(' && ');
 }
 
-/** Takes back the tag of an image that did not load whole. */
-export function untagCommand(reference: string): string {
-  return `docker image rm ${shellQuote(reference)} >/dev/null 2>&1 || true`;
+/** Takes back the tags of an image that did not load whole. */
+export function untagCommand(image: Pick<LocalImage, 'id' | 'reference'>): string {
+  return `docker image rm ${shellQuote(image.reference)} ${shellQuote(configTag(image.id))} >/dev/null 2>&1 || true`;
 }
 
 interface ServerImage {
@@ -124,7 +131,7 @@ export function loadProblem(stdout: string, image: Pick<LocalImage, 'layers'>, e
   if (!expectedIds.includes(server.id)) return `the loaded image is ${server.id.slice(7, 19)}, not ${expectedIds.map((id) => id.slice(7, 19)).join(' or ')}`;
   if (!sameLayers(server.layers, image.layers)) return `the loaded image has ${server.layers.length} of its ${image.layers.length} layers`;
   const notCreated = lines.find((line) => line.startsWith('not-created'));
-  if (notCreated || !lines.includes('created')) return `no container can be created from it (${notCreated?.slice(12).trim() || 'no answer'})`;
+  if (notCreated || !lines.includes('proven')) return `no container can be created from it (${notCreated?.slice(12).trim() || 'no answer'})`;
   return undefined;
 }
 
@@ -189,13 +196,11 @@ export async function ensureImageOnServer(ssh: SshSession, store: ImageStore, im
     bytesSent += sent.bytesSent;
     bytesRead += sent.bytesRead;
     if (!sent.problem) {
-      const tag = await ssh.exec(tagCommand(sent.serverId, image));
-      if (tag.code !== 0) throw new TransferError(`cannot tag ${image.reference} on ${host}: ${tag.stderr.trim()}`, bytesSent);
       const result = { ...base, skipped: false, serverImageId: sent.serverId, bytesSent, bytesRead, layersSkipped: sent.layersSkipped, resentWhole: attempt > 1, seconds: (Date.now() - started) / 1000 };
       options.log(summaryLine({ totalBytes: image.sizeBytes, readBytes: bytesRead, sentBytes: bytesSent, elapsedSeconds: result.seconds }));
       return result;
     }
-    await ssh.exec(untagCommand(image.reference));
+    await ssh.exec(untagCommand(image));
     if (attempt === 2) throw new TransferError(`${image.reference} did not load whole on ${host}, also when sent whole: ${sent.problem}`, bytesSent);
     options.log(`${host}: ${sent.problem}; took its tag back and sending ${image.reference} whole`);
     known = 0;
@@ -249,7 +254,7 @@ async function stream(ssh: SshSession, store: ImageStore, image: LocalImage, kno
   const how = gzipped ? 'parallel gzip' : 'layers already compressed, no gzip';
   options.log(`sending ${image.reference} (${image.id.slice(7, 19)}) to ${host}: docker save | ${how} | ssh docker load`);
   const result = await ssh
-    .exec(loadCommand(image.reference, gzipped), {
+    .exec(loadCommand(image, gzipped), {
       stdin: wire,
       onStdinChunk: (bytes) => {
         figures.sentBytes += bytes;

@@ -53,25 +53,28 @@ describe('fullImageName: the name the containerd store gives a reference', () =>
 
 describe('the commands the transfer runs on the server (exact text)', () => {
   const image = { id: C, storeId: M, reference: 'shop:1', layers: [A, B] };
-  it('looks the image up by config digest, store ID and config tag, listing layers only when none exists', () => {
+  it('looks the image up by config digest, store ID and config tag in one call, listing layers only when none exists', () => {
     expect(lookupCommand(image)).toBe(
-      `found=; for name in ${C} ${M} ${configTag(C)}; do if out=$(docker image inspect --format '{{.Id}} {{json .RootFS}}' "$name" 2>/dev/null); then echo "have $out"; found=1; fi; done; ` +
-        `[ -n "$found" ] || docker image ls --quiet --no-trunc | sort -u | xargs -r docker image inspect --format 'layers {{json .RootFS}}'`,
+      `out=$(docker image inspect --format 'have {{.Id}} {{json .RootFS}}' ${C} ${M} ${configTag(C)} 2>/dev/null); ` +
+        `if [ -n "$out" ]; then printf '%s\\n' "$out"; else docker image ls --quiet --no-trunc | sort -u | xargs -r docker image inspect --format 'layers {{json .RootFS}}'; fi`,
     );
-    expect(lookupCommand({ id: C, storeId: C })).toContain(`for name in ${C} ${configTag(C)};`);
+    expect(lookupCommand({ id: C, storeId: C })).toContain(`{{json .RootFS}}' ${C} ${configTag(C)} 2>/dev/null`);
     expect(layerListCommand()).toBe(`docker image ls --quiet --no-trunc | sort -u | xargs -r docker image inspect --format 'layers {{json .RootFS}}'`);
   });
-  it('loads, then proves the image by its ID, layers and a created container', () => {
+  it('loads, then proves the layers, and a created container where the store names the image by its manifest, before the config tag', () => {
     const check =
-      `echo loaded && docker image inspect --format 'image {{.Id}} {{json .RootFS}}' shop:1 && ` +
-      `if c=$(docker create --network none --entrypoint /bluegreen-check shop:1 2>&1); then docker rm "$c" >/dev/null; echo created; else echo "not-created $c" | tr '\\n' ' '; echo; fi`;
-    expect(loadCommand('shop:1', true)).toBe(`gunzip -c | docker load >&2 && ${check}`);
-    expect(loadCommand('shop:1', false)).toBe(`docker load >&2 && ${check}`);
+      `echo loaded && info=$(docker image inspect --format '{{.Id}} {{json .RootFS}}' shop:1) && echo "image $info" && id=\${info%% *} && ` +
+      `if [ "$(printf '%s' "\${info#* }" | grep -o 'sha256:[0-9a-f]*' | tr '\\n' ' ')" != '${A} ${B} ' ]; then echo layers-differ; ` +
+      `elif [ "$id" = ${C} ]; then echo proven; ` +
+      `elif c=$(docker create --network none --entrypoint /bluegreen-check shop:1 2>&1); then docker rm "$c" >/dev/null && docker tag "$id" ${configTag(C)} && echo proven; ` +
+      `else echo "not-created $c" | tr '\\n' ' '; echo; fi`;
+    expect(loadCommand(image, true)).toBe(`gunzip -c | docker load >&2 && ${check}`);
+    expect(loadCommand(image, false)).toBe(`docker load >&2 && ${check}`);
   });
-  it('tags the reference, and the config tag only where the store names the image otherwise', () => {
+  it('tags the reference, and the config tag only where the store names the image otherwise; takes both back', () => {
     expect(tagCommand(C, image)).toBe(`docker tag ${C} shop:1`);
     expect(tagCommand(M, image)).toBe(`docker tag ${M} shop:1 && docker tag ${M} bluegreen/by-config:${C.slice(7)}`);
-    expect(untagCommand("it's:1")).toBe(`docker image rm 'it'\\''s:1' >/dev/null 2>&1 || true`);
+    expect(untagCommand({ id: C, reference: "it's:1" })).toBe(`docker image rm 'it'\\''s:1' ${configTag(C)} >/dev/null 2>&1 || true`);
   });
 });
 
@@ -87,10 +90,10 @@ describe("reading the server's answers", () => {
     expect(parseLookup(out, { layers: [A] }).layerLists).toEqual([[A, B], []]);
   });
   it.each([
-    ['proved', `loaded\nimage ${M} ${rootfs([A, B])}\ncreated\n`, undefined],
-    ['classic ID', `loaded\nimage ${C} ${rootfs([A, B])}\ncreated\n`, undefined],
-    ['another ID', `loaded\nimage ${B} ${rootfs([A, B])}\ncreated\n`, /is [0-9a-f]{12}, not/],
-    ['layers that never unpacked', `loaded\nimage ${M} {"Type":""}\ncreated\n`, /has 0 of its 2 layers/],
+    ['proved', `loaded\nimage ${M} ${rootfs([A, B])}\nproven\n`, undefined],
+    ['classic ID', `loaded\nimage ${C} ${rootfs([A, B])}\nproven\n`, undefined],
+    ['another ID', `loaded\nimage ${B} ${rootfs([A, B])}\nproven\n`, /is [0-9a-f]{12}, not/],
+    ['layers that never unpacked', `loaded\nimage ${M} {"Type":""}\nlayers-differ\n`, /has 0 of its 2 layers/],
     ['no container', `loaded\nimage ${M} ${rootfs([A, B])}\nnot-created Error: snapshot missing \n`, /no container can be created from it \(Error: snapshot missing\)/],
     ['no image', `loaded\n`, /missing after docker load/],
   ])('a load that is %s', (_name, out, problem) => {
