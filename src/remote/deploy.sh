@@ -254,12 +254,12 @@ server {
         proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
         proxy_set_header X-Forwarded-Proto \$scheme;
     }
-    # Which slot this server block routes to, for the check after a reload; only from inside the proxy.
+    # Which app and slot this server block routes to, for the check after a reload; only from inside the proxy.
     location = /__bluegreen/slot {
         if (\$remote_addr != "127.0.0.1") {
             return 404;
         }
-        return 200 "$slot\\n";
+        return 200 "$BG_APP $slot\\n";
     }
 }
 CONF
@@ -272,9 +272,21 @@ proxy_test_and_reload() { # sets PROXY_COMPLAINT and returns 1 when nginx refuse
   # One exec for both: nginx -t, and only if the config is good, a graceful reload. A host name
   # claimed twice is only a warning to nginx (it ignores the second claim): here it is an error.
   # shellcheck disable=SC2016
+  # After the reload, wait (5 s at most) until every worker of the previous config has stopped
+  # accepting: it renames itself "worker process is shutting down" as it closes its listening
+  # sockets, or exits. Until then a new connection can still be served by the previous config.
   if ! out=$(docker exec "$BG_PROXY_NAME" sh -c 'out=$(nginx -t 2>&1) || { echo "$out"; exit 1; }
       case $out in *"conflicting server name"*) echo "$out" | grep "conflicting server name"; exit 1 ;; esac
-      nginx -s reload 2>&1'); then
+      accepting() { for p in /proc/[0-9]*; do case "$(tr "\0" " " <"$p/cmdline" 2>/dev/null)" in
+        "nginx: worker process is shutting down"*) ;; "nginx: worker process"*) echo "${p#/proc/}" ;; esac; done; }
+      old=$(accepting)
+      nginx -s reload 2>&1 || exit 1
+      i=0
+      while [ $i -lt 100 ]; do
+        still=""; for p in $(accepting); do case " $old " in *" $p "*) still=1 ;; esac; done
+        [ -z "$still" ] && exit 0
+        i=$((i + 1)); sleep 0.05
+      done'); then
     PROXY_COMPLAINT=$(printf '%s\n' "$out" | grep -v 'test failed' | sed 's/^nginx: //' | tail -n 2 | tr '\n' ' ')
     return 1
   fi
@@ -414,10 +426,10 @@ verify_through_proxy() {
   for i in $(seq 1 30); do
     routed=$(docker exec "$BG_PROXY_NAME" timeout "$BG_HEALTH_TRY_TIMEOUT" \
       wget -q -O - --header "Host: $host" "$base/__bluegreen/slot" 2>/dev/null || true)
-    [[ $routed == "$CANDIDATE_SLOT" ]] && break
+    [[ $routed == "$BG_APP $CANDIDATE_SLOT" ]] && break
     sleep 0.1
   done
-  if [[ $routed != "$CANDIDATE_SLOT" ]]; then
+  if [[ $routed != "$BG_APP $CANDIDATE_SLOT" ]]; then
     log "the proxy does not route Host: $host to $CANDIDATE_SLOT after the reload (it routes to ${routed:-nothing we know})"
     return 1
   fi
