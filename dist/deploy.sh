@@ -223,16 +223,36 @@ ensure_proxy() {
   fail 2 "the proxy $BG_PROXY_NAME is not running: $(docker logs --tail 5 "$BG_PROXY_NAME" 2>&1 | tr '\n' ' ')"
 }
 
-# The live slot is the one the proxy config points at.
-live_slot() {
+# The live slot is the one the proxy config points at, if its container still exists: Docker is the
+# truth, and a slot whose container is gone (removed by hand, a reset Docker) is not live.
+recorded_slot() {
   [[ -f $CONF_FILE ]] || return 0
   sed -n '1s/^# bluegreen: .* slot=\([a-z]*\) .*/\1/p' "$CONF_FILE"
 }
 
+live_slot() {
+  local slot
+  slot=$(recorded_slot)
+  [[ -n $slot ]] || return 0
+  if docker container inspect "$(container_name "$slot")" >/dev/null 2>&1; then echo "$slot"; fi
+}
+
+# Says so when the recorded state and Docker disagree; the run then acts on what Docker has.
+note_state_mismatch() {
+  local recorded
+  recorded=$(recorded_slot)
+  if [[ -n $recorded && $recorded != "$PREVIOUS_SLOT" ]]; then
+    log "the proxy config names $recorded live, but $(container_name "$recorded") is gone: treating nothing as live"
+  fi
+}
+
 # --- the proxy's config ---------------------------------------------------------------------------
 
+# The container's name is resolved when a request comes (Docker's DNS, through a variable), not when
+# nginx loads its config: a container that is gone costs only its own app a 502, and never keeps
+# nginx from starting or reloading for every other app.
 render_proxy_config() { # render_proxy_config SLOT CONTAINER
-  local slot=$1 container=$2 upstream="bluegreen_${BG_APP//[^a-zA-Z0-9_]/_}"
+  local slot=$1 container=$2
   local listen='listen 80;' names='_'
   if ((${#BG_HOSTNAMES[@]} == 0)); then
     listen='listen 80 default_server;'
@@ -241,14 +261,19 @@ render_proxy_config() { # render_proxy_config SLOT CONTAINER
   fi
   cat <<CONF
 # bluegreen: app=$BG_APP slot=$slot container=$container
-upstream $upstream {
-    server $container:$BG_CONTAINER_PORT;
-}
 server {
     $listen
     server_name $names;
+    # Docker's DNS forwards a name it does not know (a container that is gone) to the host's
+    # resolvers: an offline server never answers, so give up after 2 s (502) instead of 30.
+    resolver 127.0.0.11 valid=1s ipv6=off;
+    resolver_timeout 2s;
+    # A container on the same network answers a connect in microseconds; the address of one that
+    # is gone may hang, so do not wait long for it.
+    proxy_connect_timeout 5s;
+    set \$bluegreen_upstream $container:$BG_CONTAINER_PORT;
     location / {
-        proxy_pass http://$upstream;
+        proxy_pass http://\$bluegreen_upstream;
         proxy_set_header Host \$host;
         proxy_set_header X-Real-IP \$remote_addr;
         proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
@@ -267,14 +292,17 @@ CONF
 
 PROXY_COMPLAINT=''
 
-proxy_test_and_reload() { # sets PROXY_COMPLAINT and returns 1 when nginx refuses the config
+OLD_WORKERS=''
+
+proxy_test_and_reload() { # sets PROXY_COMPLAINT and returns 1 when nginx refuses the config; sets OLD_WORKERS
   local out
   # One exec for both: nginx -t, and only if the config is good, a graceful reload. A host name
   # claimed twice is only a warning to nginx (it ignores the second claim): here it is an error.
-  # shellcheck disable=SC2016
   # After the reload, wait (5 s at most) until every worker of the previous config has stopped
   # accepting: it renames itself "worker process is shutting down" as it closes its listening
   # sockets, or exits. Until then a new connection can still be served by the previous config.
+  # Their PIDs are printed: once they have exited, nothing the previous config routed is in flight.
+  # shellcheck disable=SC2016
   if ! out=$(docker exec "$BG_PROXY_NAME" sh -c 'out=$(nginx -t 2>&1) || { echo "$out"; exit 1; }
       case $out in *"conflicting server name"*) echo "$out" | grep "conflicting server name"; exit 1 ;; esac
       accepting() { for p in /proc/[0-9]*; do case "$(tr "\0" " " <"$p/cmdline" 2>/dev/null)" in
@@ -284,12 +312,14 @@ proxy_test_and_reload() { # sets PROXY_COMPLAINT and returns 1 when nginx refuse
       i=0
       while [ $i -lt 100 ]; do
         still=""; for p in $(accepting); do case " $old " in *" $p "*) still=1 ;; esac; done
-        [ -z "$still" ] && exit 0
+        [ -z "$still" ] && break
         i=$((i + 1)); sleep 0.05
-      done'); then
+      done
+      echo "old-workers:" $old'); then
     PROXY_COMPLAINT=$(printf '%s\n' "$out" | grep -v 'test failed' | sed 's/^nginx: //' | tail -n 2 | tr '\n' ' ')
     return 1
   fi
+  OLD_WORKERS=$(sed -n 's/^old-workers: *//p' <<<"$out")
 }
 
 # Points the proxy at SLOT (or drops the app's config when SLOT is empty); puts the previous
@@ -369,7 +399,12 @@ proxy_get_status() { # proxy_get_status URL [WGET_ARGS...]
   fi
 }
 
-health_try() { proxy_get_status "http://$CANDIDATE:$BG_CONTAINER_PORT$BG_HEALTH_PATH"; }
+# The app's own host name, so that host checks (Django's ALLOWED_HOSTS, Rails' hosts) pass.
+health_host() {
+  if ((${#BG_HOSTNAMES[@]} > 0)); then echo "${BG_HOSTNAMES[0]/#\*/check}"; else echo localhost; fi
+}
+
+health_try() { proxy_get_status "http://$CANDIDATE:$BG_CONTAINER_PORT$BG_HEALTH_PATH" --header "Host: $(health_host)"; }
 
 is_healthy_status() {
   if [[ -n $BG_HEALTH_STATUS ]]; then
@@ -383,7 +418,7 @@ wait_until_healthy() {
   local started deadline tries=0 streak=0 t0 answer latency state docker_health status error
   started=$(now_ms)
   deadline=$((started + BG_HEALTH_TIMEOUT_MS))
-  log "checking http://$CANDIDATE:$BG_CONTAINER_PORT$BG_HEALTH_PATH every ${BG_HEALTH_INTERVAL}s (needs $BG_HEALTH_SUCCESSES in a row, up to $((BG_HEALTH_TIMEOUT_MS / 1000))s)"
+  log "checking http://$CANDIDATE:$BG_CONTAINER_PORT$BG_HEALTH_PATH (Host: $(health_host)) every ${BG_HEALTH_INTERVAL}s (needs $BG_HEALTH_SUCCESSES in a row, up to $((BG_HEALTH_TIMEOUT_MS / 1000))s)"
   while :; do
     state=$(docker inspect -f '{{.State.Status}} {{.State.ExitCode}} {{if .State.Health}}{{.State.Health.Status}}{{end}}' "$CANDIDATE" 2>/dev/null || echo 'gone 0')
     if [[ $state != running* ]]; then
@@ -421,8 +456,8 @@ wait_until_healthy() {
 # After the reload the proxy must route this app's host to the new slot (its config says which slot
 # it routes to), and the app must answer healthy through it; else the switch is undone.
 verify_through_proxy() {
-  local host=localhost base="http://127.0.0.1:80" routed='' answer i
-  if ((${#BG_HOSTNAMES[@]} > 0)); then host=${BG_HOSTNAMES[0]/#\*/check}; fi
+  local host base="http://127.0.0.1:80" routed='' answer i
+  host=$(health_host)
   for i in $(seq 1 30); do
     routed=$(docker exec "$BG_PROXY_NAME" timeout "$BG_HEALTH_TRY_TIMEOUT" \
       wget -q -O - --header "Host: $host" "$base/__bluegreen/slot" 2>/dev/null || true)
@@ -465,9 +500,47 @@ previous_is_running() {
   [[ -n $PREVIOUS_SLOT ]] && [[ $(docker inspect -f '{{.State.Running}}' "$(container_name "$PREVIOUS_SLOT")" 2>/dev/null) == true ]]
 }
 
+# An IPv4 address and port as /proc/net/tcp writes them (little-endian hex), e.g. 0501D60A:1F90.
+proc_net_address() { # proc_net_address A.B.C.D PORT
+  local a b c d
+  IFS=. read -r a b c d <<<"$1"
+  printf '%02X%02X%02X%02X:%04X' "$d" "$c" "$b" "$a" "$2"
+}
+
+# Waits, at most $BG_DRAIN_SECONDS, until nothing the previous config routed to the old slot is in
+# flight: the previous config's nginx workers have all exited (they exit once their last request is
+# done), or the proxy has had no connection to the old container in 3 looks over 0.3 s (workers kept
+# alive by other apps' long requests). Looks from inside the proxy (its /proc), one exec each.
 drain_previous() {
-  log "draining $(container_name "$PREVIOUS_SLOT") for ${BG_DRAIN_SECONDS}s"
-  sleep "$BG_DRAIN_SECONDS"
+  local old ip target started deadline quiet=0 look
+  old=$(container_name "$PREVIOUS_SLOT")
+  started=$(now_ms)
+  deadline=$((started + BG_DRAIN_SECONDS * 1000))
+  ip=$(docker inspect -f "{{with index .NetworkSettings.Networks \"$BG_NETWORK\"}}{{.IPAddress}}{{end}}" "$old" 2>/dev/null || true)
+  target=''
+  if [[ $ip =~ ^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$ ]]; then target=$(proc_net_address "$ip" "$BG_CONTAINER_PORT"); fi
+  log "draining $old: until its requests are done, at most ${BG_DRAIN_SECONDS}s"
+  while (($(now_ms) < deadline)); do
+    # shellcheck disable=SC2016
+    look=$(docker exec "$BG_PROXY_NAME" sh -c 'for p in $1; do [ -d "/proc/$p" ] && echo workers-alive && break; done
+      cat /proc/net/tcp /proc/net/tcp6 2>/dev/null' sh "$OLD_WORKERS" 2>/dev/null || true)
+    if [[ -z $look ]]; then break; fi
+    if [[ -n $OLD_WORKERS && $look != *workers-alive* ]]; then
+      log "drained after $(($(now_ms) - started))ms: the previous config's workers have finished"
+      return 0
+    fi
+    if [[ -n $target ]] && ! awk -v t="$target" '$4 == "01" && substr($3, length($3) - length(t) + 1) == t { found = 1 } END { exit !found }' <<<"$look"; then
+      quiet=$((quiet + 1))
+      if ((quiet >= 3)); then
+        log "drained after $(($(now_ms) - started))ms: no request of the proxy's is on $old"
+        return 0
+      fi
+    else
+      quiet=0
+    fi
+    sleep 0.1
+  done
+  log "drain time (${BG_DRAIN_SECONDS}s) is up; requests still on $old get ${BG_STOP_TIMEOUT}s to finish as it stops"
 }
 
 stop_previous() {
@@ -546,6 +619,7 @@ is_unchanged() { # the live slot already runs this exact image with this exact c
 cmd_deploy() {
   PREVIOUS_SLOT=$(live_slot)
   ACTIVE_SLOT=$PREVIOUS_SLOT
+  note_state_mismatch
   log "live slot: ${PREVIOUS_SLOT:-none}"
   if is_unchanged; then
     OUTCOME=unchanged
@@ -565,6 +639,7 @@ cmd_deploy() {
 cmd_rollback() {
   PREVIOUS_SLOT=$(live_slot)
   ACTIVE_SLOT=$PREVIOUS_SLOT
+  note_state_mismatch
   [[ -n $PREVIOUS_SLOT ]] || fail 5 "$BG_APP has no live slot, so there is nothing to roll back from"
   CANDIDATE_SLOT=$(other_slot "$PREVIOUS_SLOT")
   CANDIDATE=$(container_name "$CANDIDATE_SLOT")

@@ -43,9 +43,9 @@ describe('a proxy switch that goes wrong is undone', () => {
   }, 60_000);
 
   it('when the new version does not answer healthy through the proxy after the reload: it is switched back', async () => {
-    // Healthy when asked directly, 400 behind the proxy: the classic ALLOWED_HOSTS mistake.
+    // Healthy when asked directly, 400 behind the proxy: an app that refuses proxied requests.
     expect((await deploy('hosts', 'v1', { hostname: 'hosts.test' })).code).toBe(0);
-    const run = await deploy('hosts', 'v2', { hostname: 'hosts.test', env: 'ALLOWED_HOSTS=hosts-green,localhost' });
+    const run = await deploy('hosts', 'v2', { hostname: 'hosts.test', env: 'REFUSE_PROXIED=1' });
     expect(run.code).toBe(1);
     expect(run.stdout).toContain('the proxy does not answer healthy from green for Host: hosts.test (last answer: 400)');
     expect(run.stdout).toMatch(/::error::hosts on 127\.0\.0\.1: after the reload the proxy did not answer healthy from green; switched back to blue/);

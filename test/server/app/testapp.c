@@ -9,6 +9,7 @@
  * It reads its version from /version (a file in the image's top layer) and becomes ready
  * READY_AFTER seconds after start (env, default 0; "never" keeps it at 503 forever).
  * ALLOWED_HOSTS (comma-separated, like Django's setting): other Host headers get 400.
+ * REFUSE_PROXIED=1: a request with X-Forwarded-For gets 400 (an app that is wrong behind a proxy).
  * On SIGTERM it stops accepting, lets in-flight requests finish (at most 30 s) and exits 0.
  */
 #define _GNU_SOURCE
@@ -32,6 +33,7 @@ static int never_ready = 0;
 static atomic_int in_flight = 0;
 static volatile sig_atomic_t stopping = 0;
 static const char *allowed_hosts = NULL;
+static int refuse_proxied = 0;
 
 /* Whether the request's Host header (without its port) is one of ALLOWED_HOSTS. */
 static int host_allowed(const char *req) {
@@ -91,6 +93,8 @@ static void *serve(void *arg) {
   int ready = !never_ready && now() >= ready_at;
   if (!host_allowed(req)) {
     reply(fd, 400, "host not allowed\n");
+  } else if (refuse_proxied && strcasestr(req, "\nX-Forwarded-For:")) {
+    reply(fd, 400, "proxied request refused\n");
   } else if (strncmp(path, "/slow", 5) == 0) {
     const char *ms = strstr(path, "ms=");
     long wait = ms ? atol(ms + 3) : 1000;
@@ -121,6 +125,7 @@ int main(void) {
   if (ra && strcmp(ra, "never") == 0) never_ready = 1;
   ready_at = now() + (ra && !never_ready ? atof(ra) : 0);
   allowed_hosts = getenv("ALLOWED_HOSTS");
+  refuse_proxied = getenv("REFUSE_PROXIED") && strcmp(getenv("REFUSE_PROXIED"), "1") == 0;
   const char *port_s = getenv("PORT");
   int port = port_s ? atoi(port_s) : 8080;
 

@@ -1,0 +1,59 @@
+// Draining ends when the requests the proxy sent to the old slot are done: no fixed sleep.
+import { beforeAll, describe, expect, it } from 'vitest';
+import { ActionRun, runAction } from '../helpers/action-runner';
+import { failures, startLoad } from '../helpers/load';
+import { TestServer, getThroughProxy, resetServer, serverInputs, testServer } from '../helpers/server';
+
+let server: TestServer;
+const deploy = (version: string, extra: Record<string, string> = {}): Promise<ActionRun> =>
+  runAction(serverInputs(server, { app: 'drain', hostname: 'drain.test', image: `${server.appImage}:${version}`, 'health-timeout': '8s', ...extra }));
+const drainedMs = (run: ActionRun): number => Number(run.stdout.match(/drained after (\d+)ms/)?.[1] ?? NaN);
+
+describe('draining the old slot', () => {
+  beforeAll(() => {
+    server = testServer();
+    resetServer(server);
+  });
+
+  it('stops the old slot at once when nothing is in flight, not after drain-seconds', async () => {
+    expect((await deploy('v1')).code).toBe(0);
+    const run = await deploy('v2', { 'drain-seconds': '20' });
+    expect(run.code, run.stdout).toBe(0);
+    expect(drainedMs(run)).toBeLessThan(1500);
+    expect(run.seconds).toBeLessThan(15);
+    expect(await getThroughProxy(server, 'drain.test')).toBe('200 v2');
+  }, 90_000);
+
+  it('waits for the longest request in flight (3 s), no longer than it plus 0.5 s, losing none', async () => {
+    const load = startLoad({ port: server.proxyPort, hostHeader: 'drain.test', steadyWorkers: 2, slowWorkers: 2, slowMs: 3000, maxSeconds: 60 });
+    let run: ActionRun;
+    try {
+      await new Promise((r) => setTimeout(r, 1500)); // slow requests are on the old slot
+      run = await deploy('v1', { 'drain-seconds': '20' });
+    } finally {
+      await load.stop();
+    }
+    expect(run!.code, run!.stdout).toBe(0);
+    const drained = drainedMs(run!);
+    console.log(`drain with 3 s requests in flight: ${drained} ms; ${load.samples.length} requests, ${failures(load.samples).length} failed`);
+    expect(drained).toBeGreaterThan(300);
+    expect(drained).toBeLessThan(3500 + 500);
+    expect(failures(load.samples)).toEqual([]);
+    expect(load.samples.filter((s) => s.kind === 'slow').every((s) => s.status === 200)).toBe(true);
+  }, 120_000);
+
+  it('lets requests longer than drain-seconds finish within stop-timeout', async () => {
+    const load = startLoad({ port: server.proxyPort, hostHeader: 'drain.test', steadyWorkers: 1, slowWorkers: 2, slowMs: 4000, maxSeconds: 60 });
+    let run: ActionRun;
+    try {
+      await new Promise((r) => setTimeout(r, 1500));
+      run = await deploy('v2', { 'drain-seconds': '1', 'stop-timeout': '15' });
+    } finally {
+      await load.stop();
+    }
+    expect(run!.code, run!.stdout).toBe(0);
+    expect(run!.stdout).toContain('drain time (1s) is up');
+    expect(load.samples.filter((s) => s.kind === 'slow').length).toBeGreaterThan(0);
+    expect(failures(load.samples)).toEqual([]);
+  }, 120_000);
+});

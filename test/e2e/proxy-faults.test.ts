@@ -1,0 +1,103 @@
+// Faults of one app must never reach another: real faults injected on the test servers (a container
+// removed by hand, the proxy restarted, Docker's data reset with the state kept, a server rebooted).
+import { execFileSync } from 'node:child_process';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { ActionRun, runAction } from '../helpers/action-runner';
+import { failures, startLoad } from '../helpers/load';
+import { TestServer, getThroughProxy, remoteDocker, remoteDockerStatus, resetServer, serverInputs, testServer } from '../helpers/server';
+
+async function until(what: string, seconds: number, check: () => Promise<boolean>): Promise<void> {
+  const end = Date.now() + seconds * 1000;
+  for (;;) {
+    if (await check().catch(() => false)) return;
+    if (Date.now() > end) throw new Error(`${what} did not happen within ${seconds}s`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+describe.each(['classic', 'modern'] as const)('the proxy when one app fails (%s server)', (kind) => {
+  let server: TestServer;
+  const deploy = (app: string, version: string, extra: Record<string, string> = {}): Promise<ActionRun> =>
+    runAction(serverInputs(server, { app, hostname: `${app}.test`, image: `${server.appImage}:${version}`, 'health-timeout': '8s', ...extra }));
+  const get = (app: string) => getThroughProxy(server, `${app}.test`);
+
+  beforeAll(() => {
+    server = testServer(kind);
+    resetServer(server);
+  });
+
+  it('an app whose container is removed by hand costs only that app: others serve and deploy, the proxy restarts, its next deploy heals', async () => {
+    expect((await deploy('alpha', 'v1')).code).toBe(0);
+    expect((await deploy('beta', 'v1')).code).toBe(0);
+
+    const load = startLoad({ port: server.proxyPort, hostHeader: 'alpha.test', steadyWorkers: 3, slowWorkers: 1, slowMs: 1000, maxSeconds: 60 });
+    let redeploy: ActionRun;
+    try {
+      remoteDocker(server, ['rm', '-f', 'beta-blue']); // the fault
+      // Once the proxy's 1 s DNS cache has let go of its address, beta answers 502 (within the 2 s resolver timeout).
+      await until('beta answering 502', 15, async () => /^502 /.test(await get('beta')));
+      redeploy = await deploy('alpha', 'v2');
+    } finally {
+      await load.stop();
+    }
+    expect(redeploy!.code, redeploy!.stdout).toBe(0);
+    expect(load.samples.length).toBeGreaterThan(50);
+    expect(failures(load.samples)).toEqual([]);
+    expect(await get('alpha')).toBe('200 v2');
+
+    // A restarted proxy starts although beta's config names a container that is gone.
+    remoteDocker(server, ['restart', 'bluegreen-proxy']);
+    await until('the proxy serving alpha again', 20, async () => (await get('alpha')) === '200 v2');
+    expect(remoteDocker(server, ['inspect', '-f', '{{.State.Running}} {{.RestartCount}}', 'bluegreen-proxy']).trim()).toBe('true 0');
+    expect(await get('beta')).toMatch(/^502 /);
+
+    const heal = await deploy('beta', 'v2');
+    expect(heal.code, heal.stdout).toBe(0);
+    expect(heal.stdout).toContain('the proxy config names blue live, but beta-blue is gone: treating nothing as live');
+    expect(heal.outputs).toMatchObject({ result: 'switched', 'previous-slot': '' });
+    expect(await get('beta')).toBe('200 v2');
+    expect(await get('alpha')).toBe('200 v2');
+  }, 240_000);
+
+  it('sends the app\'s own host name in the health check, so host checks (ALLOWED_HOSTS) pass', async () => {
+    const strict = await deploy('strict', 'v1', { env: 'ALLOWED_HOSTS=strict.test' });
+    expect(strict.code, strict.stdout).toBe(0);
+    expect(strict.stdout).toContain('(Host: strict.test)');
+    expect(await get('strict')).toBe('200 v1');
+  }, 60_000);
+});
+
+describe('Docker reset or rebooted under the state (modern server)', () => {
+  let server: TestServer;
+  const deploy = (app: string, version: string): Promise<ActionRun> =>
+    runAction(serverInputs(server, { app, hostname: `${app}.test`, image: `${server.appImage}:${version}`, 'health-timeout': '8s' }));
+  const get = (app: string) => getThroughProxy(server, `${app}.test`);
+
+  beforeAll(() => {
+    server = testServer('modern');
+    resetServer(server);
+  });
+
+  it('after a reboot of the server, the live slots serve again without a deploy', async () => {
+    expect((await deploy('alpha', 'v1')).code).toBe(0);
+    expect((await deploy('beta', 'v2')).code).toBe(0);
+    const container = execFileSync('bash', ['-c', '. /run/bluegreen-test/env; echo $BG_MODERN_SERVER_CONTAINER'], { encoding: 'utf8' }).trim();
+    execFileSync('docker', ['restart', '-t', '20', container]); // the whole host: its dockerd and containerd start anew
+    await until('the server serving alpha and beta after its reboot', 90, async () => (await get('alpha')) === '200 v1' && (await get('beta')) === '200 v2');
+  }, 180_000);
+
+  it('with Docker\'s data reset and the state directory kept, the next deploy heals and says what is really live', async () => {
+    const ids = remoteDocker(server, ['ps', '-aq']).split('\n').filter(Boolean);
+    remoteDocker(server, ['rm', '-f', ...ids]); // every container gone, the proxy too
+    remoteDockerStatus(server, ['network', 'rm', 'bluegreen']);
+    const heal = await deploy('alpha', 'v2');
+    expect(heal.code, heal.stdout).toBe(0);
+    expect(heal.stdout).toContain('the proxy config names blue live, but alpha-blue is gone: treating nothing as live');
+    expect(await get('alpha')).toBe('200 v2');
+    // beta's config still names a container that is gone: only beta fails, the proxy runs.
+    expect(await get('beta')).toMatch(/^502 /);
+    const rollback = await runAction(serverInputs(server, { app: 'beta', command: 'rollback', image: '' }));
+    expect(rollback.code).toBe(1);
+    expect(rollback.stdout).toContain('beta has no live slot, so there is nothing to roll back from');
+  }, 180_000);
+});
