@@ -272,8 +272,16 @@ server {
     # is gone may hang, so do not wait long for it.
     proxy_connect_timeout 5s;
     set \$bluegreen_upstream $container:$BG_CONTAINER_PORT;
+    client_max_body_size $BG_MAX_BODY_SIZE;
     location / {
         proxy_pass http://\$bluegreen_upstream;
+        proxy_http_version 1.1;
+        proxy_set_header Upgrade \$http_upgrade;
+        proxy_set_header Connection \$http_connection;
+        proxy_set_header X-Forwarded-Host \$host;
+        proxy_read_timeout ${BG_PROXY_TIMEOUT}s;
+        proxy_send_timeout ${BG_PROXY_TIMEOUT}s;
+        proxy_buffering $BG_PROXY_BUFFERING;
         proxy_set_header Host \$host;
         proxy_set_header X-Real-IP \$remote_addr;
         proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;

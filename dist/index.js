@@ -94146,6 +94146,12 @@ function boolean(read, name) {
         return false;
     throw new InputError(name, `expected true or false, got '${text}'`);
 }
+function bodySize(read, name) {
+    const text = read(name).trim().toLowerCase();
+    if (!/^\d{1,6}[kmg]?$/.test(text))
+        throw new InputError(name, `expected a size such as 100m, 512k, 2g or 0 (no limit), got '${text}'`);
+    return text;
+}
 function required(read, name) {
     const value = read(name).trim();
     if (value === '')
@@ -94330,6 +94336,11 @@ function readDeploy(read, context, env) {
         volumes,
         dockerArgs: readDockerArgs(read),
         health: readHealth(read),
+        http: {
+            maxBodySize: bodySize(read, 'max-body-size'),
+            timeoutSeconds: duration(read, 'proxy-timeout', 1),
+            buffering: boolean(read, 'proxy-buffering'),
+        },
         drainSeconds: duration(read, 'drain-seconds'),
         stopTimeoutSeconds: duration(read, 'stop-timeout'),
         keepImages: integer(read, 'keep-images', 1, 100),
@@ -95185,7 +95196,7 @@ function deployScriptBody() {
  * the same image and settings is recognised as "unchanged" while a changed env still redeploys.
  */
 function configHash(deploy) {
-    const shape = [deploy.env, deploy.volumes, deploy.dockerArgs, deploy.containerPort, deploy.network];
+    const shape = [deploy.env, deploy.volumes, deploy.dockerArgs, deploy.containerPort, deploy.network, deploy.hostnames, deploy.http];
     return (0, node_crypto_1.createHash)('sha256').update(JSON.stringify(shape)).digest('hex').slice(0, 16);
 }
 function scalar(name, value) {
@@ -95223,6 +95234,9 @@ function scriptParameters(input) {
         scalar('BG_HEALTH_INTERVAL_MS', Math.round(health.intervalSeconds * 1000)),
         scalar('BG_HEALTH_TIMEOUT_MS', Math.round(health.timeoutSeconds * 1000)),
         scalar('BG_HEALTH_TRY_TIMEOUT', Math.max(1, Math.ceil(health.tryTimeoutSeconds))),
+        scalar('BG_MAX_BODY_SIZE', deploy.http.maxBodySize),
+        scalar('BG_PROXY_TIMEOUT', Math.ceil(deploy.http.timeoutSeconds)),
+        scalar('BG_PROXY_BUFFERING', deploy.http.buffering ? 'on' : 'off'),
         scalar('BG_DRAIN_SECONDS', deploy.drainSeconds),
         scalar('BG_STOP_TIMEOUT', Math.ceil(deploy.stopTimeoutSeconds)),
         scalar('BG_KEEP_IMAGES', deploy.keepImages),

@@ -32,6 +32,13 @@ export interface HealthConfig {
   tryTimeoutSeconds: number;
 }
 
+/** How the proxy carries the app's traffic (WebSockets and HTTP/1.1 to the app always). */
+export interface HttpConfig {
+  maxBodySize: string; // nginx size: 100m, 512k, 0 (no limit)
+  timeoutSeconds: number; // read and send timeout towards the app (also an idle WebSocket's)
+  buffering: boolean; // buffer the app's responses (off: streamed as they come, e.g. server-sent events)
+}
+
 /** Everything the server-side script needs; it becomes the script's read-only parameters. */
 export interface DeployConfig {
   app: string;
@@ -45,6 +52,7 @@ export interface DeployConfig {
   volumes: string[];
   dockerArgs: string[]; // argv words
   health: HealthConfig;
+  http: HttpConfig;
   drainSeconds: number;
   stopTimeoutSeconds: number;
   keepImages: number;
@@ -125,6 +133,12 @@ function boolean(read: InputReader, name: string): boolean {
   if (['true', 'yes', '1', 'on'].includes(text)) return true;
   if (['false', 'no', '0', 'off', ''].includes(text)) return false;
   throw new InputError(name, `expected true or false, got '${text}'`);
+}
+
+function bodySize(read: InputReader, name: string): string {
+  const text = read(name).trim().toLowerCase();
+  if (!/^\d{1,6}[kmg]?$/.test(text)) throw new InputError(name, `expected a size such as 100m, 512k, 2g or 0 (no limit), got '${text}'`);
+  return text;
 }
 
 function required(read: InputReader, name: string): string {
@@ -302,6 +316,11 @@ function readDeploy(read: InputReader, context: RunContext, env: string): Deploy
     volumes,
     dockerArgs: readDockerArgs(read),
     health: readHealth(read),
+    http: {
+      maxBodySize: bodySize(read, 'max-body-size'),
+      timeoutSeconds: duration(read, 'proxy-timeout', 1),
+      buffering: boolean(read, 'proxy-buffering'),
+    },
     drainSeconds: duration(read, 'drain-seconds'),
     stopTimeoutSeconds: duration(read, 'stop-timeout'),
     keepImages: integer(read, 'keep-images', 1, 100),

@@ -30,7 +30,7 @@ export function deployScriptBody(): string {
  * the same image and settings is recognised as "unchanged" while a changed env still redeploys.
  */
 export function configHash(deploy: DeployConfig): string {
-  const shape = [deploy.env, deploy.volumes, deploy.dockerArgs, deploy.containerPort, deploy.network];
+  const shape = [deploy.env, deploy.volumes, deploy.dockerArgs, deploy.containerPort, deploy.network, deploy.hostnames, deploy.http];
   return createHash('sha256').update(JSON.stringify(shape)).digest('hex').slice(0, 16);
 }
 
@@ -71,6 +71,9 @@ export function scriptParameters(input: ScriptInput): string[] {
     scalar('BG_HEALTH_INTERVAL_MS', Math.round(health.intervalSeconds * 1000)),
     scalar('BG_HEALTH_TIMEOUT_MS', Math.round(health.timeoutSeconds * 1000)),
     scalar('BG_HEALTH_TRY_TIMEOUT', Math.max(1, Math.ceil(health.tryTimeoutSeconds))),
+    scalar('BG_MAX_BODY_SIZE', deploy.http.maxBodySize),
+    scalar('BG_PROXY_TIMEOUT', Math.ceil(deploy.http.timeoutSeconds)),
+    scalar('BG_PROXY_BUFFERING', deploy.http.buffering ? 'on' : 'off'),
     scalar('BG_DRAIN_SECONDS', deploy.drainSeconds),
     scalar('BG_STOP_TIMEOUT', Math.ceil(deploy.stopTimeoutSeconds)),
     scalar('BG_KEEP_IMAGES', deploy.keepImages),

@@ -68,6 +68,11 @@ describe('readConfig', () => {
     [{ 'health-timeout': '0' }, 'health-timeout', 'at least 1s'],
     [{ 'drain-seconds': '-1' }, 'drain-seconds', 'duration'],
     [{ 'keep-images': '0' }, 'keep-images', 'from 1 to 100'],
+    [{ 'max-body-size': '10 m' }, 'max-body-size', 'a size such as 100m'],
+    [{ 'max-body-size': '1t' }, 'max-body-size', 'a size such as 100m'],
+    [{ 'max-body-size': '5m; return 200' }, 'max-body-size', 'a size such as 100m'],
+    [{ 'proxy-timeout': '0' }, 'proxy-timeout', 'at least 1s'],
+    [{ 'proxy-buffering': 'sometimes' }, 'proxy-buffering', 'true or false'],
     [{ 'state-dir': 'relative/dir' }, 'state-dir', 'absolute path'],
     [{ image: 'my image' }, 'image', 'not an image reference'],
     [{ image: 'app:' }, 'image', 'not an image reference'],
@@ -76,6 +81,12 @@ describe('readConfig', () => {
     expect(error.input).toBe(input);
     expect(error.message).toContain(`Input '${input}'`);
     expect(error.message).toContain(problem);
+  });
+
+  it('reads how the proxy carries traffic: body limit, timeout, buffering', () => {
+    expect(read({}).deploy.http).toEqual({ maxBodySize: '100m', timeoutSeconds: 300, buffering: false });
+    expect(read({ 'max-body-size': '2G', 'proxy-timeout': '1h', 'proxy-buffering': 'true' }).deploy.http).toEqual({ maxBodySize: '2g', timeoutSeconds: 3600, buffering: true });
+    expect(read({ 'max-body-size': '0' }).deploy.http.maxBodySize).toBe('0');
   });
 
   it('never puts an env value into an error', () => {

@@ -5,6 +5,10 @@
  *   GET /health     same as /
  *   GET /slow?ms=N  waits N ms, then answers like /  (in-flight requests for drain tests)
  *   GET /version    the version, always 200
+ *   GET /upgrade    with Upgrade: answers 101 and echoes every byte back, prefixed once by the version
+ *                   (what the proxy must carry for WebSockets; the framing is the app's business)
+ *   GET /stream?n=N&ms=M   N events, one every M ms, as text/event-stream (server-sent events)
+ *   POST /upload    reads the body (Content-Length) and answers "received BYTES"
  *
  * It reads its version from /version (a file in the image's top layer) and becomes ready
  * READY_AFTER seconds after start (env, default 0; "never" keeps it at 503 forever).
@@ -74,6 +78,20 @@ static void reply(int fd, int status, const char *body) {
   }
 }
 
+static void write_all(int fd, const char *buf, size_t n) {
+  size_t off = 0;
+  while (off < n) {
+    ssize_t w = write(fd, buf + off, n - off);
+    if (w <= 0) return;
+    off += (size_t)w;
+  }
+}
+
+static long query_long(const char *path, const char *key, long fallback) {
+  const char *at = strstr(path, key);
+  return at ? atol(at + strlen(key)) : fallback;
+}
+
 static void *serve(void *arg) {
   int fd = (int)(long)arg;
   char req[2048];
@@ -101,6 +119,43 @@ static void *serve(void *arg) {
     if (wait > 60000) wait = 60000;
     usleep(wait * 1000);
     reply(fd, ready ? 200 : 503, body);
+  } else if (strcmp(path, "/upgrade") == 0) {
+    if (!strcasestr(req, "\nUpgrade:")) {
+      reply(fd, 400, "no upgrade asked\n");
+    } else {
+      const char *head = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n";
+      write_all(fd, head, strlen(head));
+      write_all(fd, version, strlen(version));
+      write_all(fd, ":", 1);
+      char buf[4096];
+      ssize_t r;
+      while ((r = read(fd, buf, sizeof buf)) > 0) write_all(fd, buf, (size_t)r);
+    }
+  } else if (strncmp(path, "/stream", 7) == 0) {
+    long n = query_long(path, "n=", 5), ms = query_long(path, "ms=", 500);
+    if (ms > 10000) ms = 10000;
+    const char *head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\nConnection: close\r\n\r\n";
+    write_all(fd, head, strlen(head));
+    for (long i = 1; i <= n && i <= 1000; i++) {
+      char event[64];
+      int len = snprintf(event, sizeof event, "data: %ld\n\n", i);
+      write_all(fd, event, (size_t)len);
+      if (i < n) usleep(ms * 1000);
+    }
+  } else if (strcmp(path, "/upload") == 0) {
+    const char *cl = strcasestr(req, "\nContent-Length:");
+    long long want = cl ? atoll(cl + 16) : 0, have = 0;
+    char *end = strstr(req, "\r\n\r\n");
+    if (end) have = got - (end + 4 - req);
+    char buf[8192];
+    while (have < want) {
+      ssize_t r = read(fd, buf, sizeof buf);
+      if (r <= 0) break;
+      have += r;
+    }
+    char answer[64];
+    snprintf(answer, sizeof answer, "received %lld\n", have);
+    reply(fd, 200, answer);
   } else if (strcmp(path, "/version") == 0) {
     reply(fd, 200, body);
   } else if (strcmp(path, "/") == 0 || strncmp(path, "/health", 7) == 0 || path[1] == '?') {
