@@ -527,7 +527,7 @@ drain_previous() {
   ip=$(docker inspect -f "{{with index .NetworkSettings.Networks \"$BG_NETWORK\"}}{{.IPAddress}}{{end}}" "$old" 2>/dev/null || true)
   target=''
   if [[ $ip =~ ^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$ ]]; then target=$(proc_net_address "$ip" "$BG_CONTAINER_PORT"); fi
-  log "draining $old: until its requests are done, at most ${BG_DRAIN_SECONDS}s"
+  log "draining $old: until its requests are done, at most ${BG_DRAIN_SECONDS}s (previous nginx workers: ${OLD_WORKERS:-unknown})"
   while (($(now_ms) < deadline)); do
     # shellcheck disable=SC2016
     look=$(docker exec "$BG_PROXY_NAME" sh -c 'for p in $1; do [ -d "/proc/$p" ] && echo workers-alive && break; done
