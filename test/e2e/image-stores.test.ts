@@ -1,5 +1,6 @@
 // The two image stores Docker has, on either end: the classic one (Debian 12's Docker 20.10) and the
 // containerd one (Docker 28 from sid, the default of new installs), as runner and as server.
+import { execSync } from 'node:child_process';
 import Docker from 'dockerode';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { readConfig } from '../../src/config';
@@ -53,10 +54,7 @@ async function connect(server: TestServer): Promise<SshSession> {
 function configDigestBySave(runner: RunnerKind, reference: string): string {
   const listing = runnerDocker(runner, ['image', 'inspect', '-f', '{{.Id}}', reference]).trim();
   if (runner === 'classic') return listing;
-  const saved = require('node:child_process').execSync(
-    `docker save ${reference} | tar -xO manifest.json`,
-    { env: { ...process.env, DOCKER_HOST: runnerDockerHost(runner) }, encoding: 'utf8' },
-  ) as string;
+  const saved = execSync(`docker save ${reference} | tar -xO manifest.json`, { env: { ...process.env, DOCKER_HOST: runnerDockerHost(runner) }, encoding: 'utf8' });
   return `sha256:${(JSON.parse(saved) as Array<{ Config: string }>)[0].Config.replace(/^blobs\/sha256\//, '')}`;
 }
 
