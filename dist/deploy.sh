@@ -259,8 +259,22 @@ render_proxy_config() { # render_proxy_config SLOT CONTAINER
   else
     names="${BG_HOSTNAMES[*]}"
   fi
+  local id=${BG_APP//[^a-zA-Z0-9_]/_} trusted='' range
+  for range in "${BG_TRUSTED_PROXIES[@]}"; do trusted+="    $range 1;"$'\n'; done
   cat <<CONF
 # bluegreen: app=$BG_APP slot=$slot container=$container
+# X-Forwarded-For and -Proto are believed only from the front proxies the user named.
+geo \$remote_addr \$bluegreen_trusted_$id {
+    default 0;
+$trusted}
+map "\$bluegreen_trusted_$id:\$http_x_forwarded_proto" \$bluegreen_proto_$id {
+    default \$scheme;
+    "~^1:(?<proto>https?)\$" \$proto;
+}
+map \$bluegreen_trusted_$id \$bluegreen_for_$id {
+    1 \$proxy_add_x_forwarded_for;
+    default \$remote_addr;
+}
 server {
     $listen
     server_name $names;
@@ -284,8 +298,8 @@ server {
         proxy_buffering $BG_PROXY_BUFFERING;
         proxy_set_header Host \$host;
         proxy_set_header X-Real-IP \$remote_addr;
-        proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
-        proxy_set_header X-Forwarded-Proto \$scheme;
+        proxy_set_header X-Forwarded-For \$bluegreen_for_$id;
+        proxy_set_header X-Forwarded-Proto \$bluegreen_proto_$id;
     }
     # Which app and slot this server block routes to, for the check after a reload; only from inside the proxy.
     location = /__bluegreen/slot {

@@ -94146,6 +94146,16 @@ function boolean(read, name) {
         return false;
     throw new InputError(name, `expected true or false, got '${text}'`);
 }
+const IPV4_CIDR = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}(\/(3[0-2]|[12]?\d))?$/;
+const IPV6_CIDR = /^[0-9a-f:]*:[0-9a-f:.]*(\/(12[0-8]|1[01]\d|\d?\d))?$/i;
+function cidrs(read, name) {
+    const list = read(name).split(/[\s,]+/).filter(Boolean);
+    for (const item of list) {
+        if (!IPV4_CIDR.test(item) && !IPV6_CIDR.test(item))
+            throw new InputError(name, `'${item}' is not an IP address or CIDR range such as 10.0.0.0/8`);
+    }
+    return list;
+}
 function bodySize(read, name) {
     const text = read(name).trim().toLowerCase();
     if (!/^\d{1,6}[kmg]?$/.test(text))
@@ -94340,6 +94350,7 @@ function readDeploy(read, context, env) {
             maxBodySize: bodySize(read, 'max-body-size'),
             timeoutSeconds: duration(read, 'proxy-timeout', 1),
             buffering: boolean(read, 'proxy-buffering'),
+            trustedProxies: cidrs(read, 'trusted-proxies'),
         },
         drainSeconds: duration(read, 'drain-seconds'),
         stopTimeoutSeconds: duration(read, 'stop-timeout'),
@@ -95237,6 +95248,7 @@ function scriptParameters(input) {
         scalar('BG_MAX_BODY_SIZE', deploy.http.maxBodySize),
         scalar('BG_PROXY_TIMEOUT', Math.ceil(deploy.http.timeoutSeconds)),
         scalar('BG_PROXY_BUFFERING', deploy.http.buffering ? 'on' : 'off'),
+        list('BG_TRUSTED_PROXIES', deploy.http.trustedProxies),
         scalar('BG_DRAIN_SECONDS', deploy.drainSeconds),
         scalar('BG_STOP_TIMEOUT', Math.ceil(deploy.stopTimeoutSeconds)),
         scalar('BG_KEEP_IMAGES', deploy.keepImages),

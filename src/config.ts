@@ -37,6 +37,7 @@ export interface HttpConfig {
   maxBodySize: string; // nginx size: 100m, 512k, 0 (no limit)
   timeoutSeconds: number; // read and send timeout towards the app (also an idle WebSocket's)
   buffering: boolean; // buffer the app's responses (off: streamed as they come, e.g. server-sent events)
+  trustedProxies: string[]; // addresses (CIDR) whose X-Forwarded-For/-Proto are believed
 }
 
 /** Everything the server-side script needs; it becomes the script's read-only parameters. */
@@ -133,6 +134,17 @@ function boolean(read: InputReader, name: string): boolean {
   if (['true', 'yes', '1', 'on'].includes(text)) return true;
   if (['false', 'no', '0', 'off', ''].includes(text)) return false;
   throw new InputError(name, `expected true or false, got '${text}'`);
+}
+
+const IPV4_CIDR = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}(\/(3[0-2]|[12]?\d))?$/;
+const IPV6_CIDR = /^[0-9a-f:]*:[0-9a-f:.]*(\/(12[0-8]|1[01]\d|\d?\d))?$/i;
+
+function cidrs(read: InputReader, name: string): string[] {
+  const list = read(name).split(/[\s,]+/).filter(Boolean);
+  for (const item of list) {
+    if (!IPV4_CIDR.test(item) && !IPV6_CIDR.test(item)) throw new InputError(name, `'${item}' is not an IP address or CIDR range such as 10.0.0.0/8`);
+  }
+  return list;
 }
 
 function bodySize(read: InputReader, name: string): string {
@@ -320,6 +332,7 @@ function readDeploy(read: InputReader, context: RunContext, env: string): Deploy
       maxBodySize: bodySize(read, 'max-body-size'),
       timeoutSeconds: duration(read, 'proxy-timeout', 1),
       buffering: boolean(read, 'proxy-buffering'),
+      trustedProxies: cidrs(read, 'trusted-proxies'),
     },
     drainSeconds: duration(read, 'drain-seconds'),
     stopTimeoutSeconds: duration(read, 'stop-timeout'),

@@ -74,6 +74,7 @@ export function scriptParameters(input: ScriptInput): string[] {
     scalar('BG_MAX_BODY_SIZE', deploy.http.maxBodySize),
     scalar('BG_PROXY_TIMEOUT', Math.ceil(deploy.http.timeoutSeconds)),
     scalar('BG_PROXY_BUFFERING', deploy.http.buffering ? 'on' : 'off'),
+    list('BG_TRUSTED_PROXIES', deploy.http.trustedProxies),
     scalar('BG_DRAIN_SECONDS', deploy.drainSeconds),
     scalar('BG_STOP_TIMEOUT', Math.ceil(deploy.stopTimeoutSeconds)),
     scalar('BG_KEEP_IMAGES', deploy.keepImages),

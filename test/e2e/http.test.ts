@@ -131,6 +131,15 @@ describe('complete HTTP through the proxy', () => {
     expect(held.firstMs).toBeGreaterThan(1500);
   }, 60_000);
 
+  it('believes a client\'s X-Forwarded-For and -Proto only from the trusted-proxies the user names', async () => {
+    const claims = { 'X-Forwarded-Proto': 'https', 'X-Forwarded-For': '203.0.113.7' };
+    // The test traffic reaches the proxy from its Docker network's gateway (10.x, through docker-proxy).
+    expect(await getWith('web.test', '/forwarded', claims)).toMatch(/^200 proto=http for=10\.\d+\.\d+\.\d+$/);
+    expect((await deploy('front', 'v1', { 'trusted-proxies': '10.0.0.0/8 192.0.2.1' })).code).toBe(0);
+    expect(await getWith('front.test', '/forwarded', claims)).toMatch(/^200 proto=https for=203\.0\.113\.7, 10\.\d+\.\d+\.\d+$/);
+    expect(await getWith('front.test', '/forwarded', {})).toMatch(/^200 proto=http for=10\.\d+\.\d+\.\d+$/);
+  }, 60_000);
+
   it('takes a 50 MB upload (default limit 100m) and refuses one over max-body-size with 413', async () => {
     expect(await upload('web.test', 50 * 1024 * 1024)).toBe(`200 received ${50 * 1024 * 1024}`);
     expect((await deploy('small', 'v1', { 'max-body-size': '1m' })).code).toBe(0);
@@ -138,6 +147,18 @@ describe('complete HTTP through the proxy', () => {
     expect(await getThroughProxy(server, 'small.test')).toBe('200 v1');
   }, 120_000);
 });
+
+function getWith(host: string, path: string, headers: Record<string, string>): Promise<string> {
+  return new Promise((resolve, reject) => {
+    http
+      .get({ host: '127.0.0.1', port: server.proxyPort, path, headers: { Host: host, ...headers }, agent: false }, (res) => {
+        let body = '';
+        res.on('data', (c: Buffer) => (body += c.toString()));
+        res.on('end', () => resolve(`${res.statusCode} ${body.trim()}`));
+      })
+      .on('error', reject);
+  });
+}
 
 async function until<T>(make: () => Promise<T | undefined>, seconds = 20): Promise<T> {
   const end = Date.now() + seconds * 1000;

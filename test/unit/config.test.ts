@@ -73,6 +73,9 @@ describe('readConfig', () => {
     [{ 'max-body-size': '5m; return 200' }, 'max-body-size', 'a size such as 100m'],
     [{ 'proxy-timeout': '0' }, 'proxy-timeout', 'at least 1s'],
     [{ 'proxy-buffering': 'sometimes' }, 'proxy-buffering', 'true or false'],
+    [{ 'trusted-proxies': '10.0.0.0/33' }, 'trusted-proxies', 'not an IP address or CIDR'],
+    [{ 'trusted-proxies': '10.0.0.0/8; allow all' }, 'trusted-proxies', 'not an IP address or CIDR'],
+    [{ 'trusted-proxies': 'cloudflare' }, 'trusted-proxies', 'not an IP address or CIDR'],
     [{ 'state-dir': 'relative/dir' }, 'state-dir', 'absolute path'],
     [{ image: 'my image' }, 'image', 'not an image reference'],
     [{ image: 'app:' }, 'image', 'not an image reference'],
@@ -84,8 +87,10 @@ describe('readConfig', () => {
   });
 
   it('reads how the proxy carries traffic: body limit, timeout, buffering', () => {
-    expect(read({}).deploy.http).toEqual({ maxBodySize: '100m', timeoutSeconds: 300, buffering: false });
-    expect(read({ 'max-body-size': '2G', 'proxy-timeout': '1h', 'proxy-buffering': 'true' }).deploy.http).toEqual({ maxBodySize: '2g', timeoutSeconds: 3600, buffering: true });
+    expect(read({}).deploy.http).toEqual({ maxBodySize: '100m', timeoutSeconds: 300, buffering: false, trustedProxies: [] });
+    expect(read({ 'max-body-size': '2G', 'proxy-timeout': '1h', 'proxy-buffering': 'true', 'trusted-proxies': '173.245.48.0/20\n2400:cb00::/32, 10.1.2.3' }).deploy.http).toEqual({
+      maxBodySize: '2g', timeoutSeconds: 3600, buffering: true, trustedProxies: ['173.245.48.0/20', '2400:cb00::/32', '10.1.2.3'],
+    });
     expect(read({ 'max-body-size': '0' }).deploy.http.maxBodySize).toBe('0');
   });
 

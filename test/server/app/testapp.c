@@ -9,6 +9,7 @@
  *                   (what the proxy must carry for WebSockets; the framing is the app's business)
  *   GET /stream?n=N&ms=M   N events, one every M ms, as text/event-stream (server-sent events)
  *   POST /upload    reads the body (Content-Length) and answers "received BYTES"
+ *   GET /forwarded  answers "proto=<X-Forwarded-Proto> for=<X-Forwarded-For>" as it got them
  *
  * It reads its version from /version (a file in the image's top layer) and becomes ready
  * READY_AFTER seconds after start (env, default 0; "never" keeps it at 503 forever).
@@ -92,6 +93,21 @@ static long query_long(const char *path, const char *key, long fallback) {
   return at ? atol(at + strlen(key)) : fallback;
 }
 
+/* The value of a request header, or "-", into out. */
+static void header_value(const char *req, const char *name, char *out, size_t size) {
+  char key[64];
+  snprintf(key, sizeof key, "\n%s:", name);
+  const char *at = strcasestr(req, key);
+  snprintf(out, size, "-");
+  if (!at) return;
+  at += strlen(key);
+  while (*at == ' ') at++;
+  size_t n = strcspn(at, "\r\n");
+  if (n >= size) n = size - 1;
+  memcpy(out, at, n);
+  out[n] = 0;
+}
+
 static void *serve(void *arg) {
   int fd = (int)(long)arg;
   char req[2048];
@@ -155,6 +171,12 @@ static void *serve(void *arg) {
     }
     char answer[64];
     snprintf(answer, sizeof answer, "received %lld\n", have);
+    reply(fd, 200, answer);
+  } else if (strcmp(path, "/forwarded") == 0) {
+    char proto[64], fwd[160], answer[256];
+    header_value(req, "X-Forwarded-Proto", proto, sizeof proto);
+    header_value(req, "X-Forwarded-For", fwd, sizeof fwd);
+    snprintf(answer, sizeof answer, "proto=%s for=%s\n", proto, fwd);
     reply(fd, 200, answer);
   } else if (strcmp(path, "/version") == 0) {
     reply(fd, 200, body);
