@@ -1,3 +1,4 @@
+import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ActionRun, runAction } from '../helpers/action-runner';
@@ -137,14 +138,15 @@ describe('a job cancelled in the middle of a deploy', () => {
     resetServer(server);
     expect((await runAction(serverInputs(server, { app: 'shop', image: `${server.appImage}:v1` }))).code).toBe(0);
     const [liveSlot, next] = ['blue', 'v2'];
-    const { spawn } = await import('node:child_process');
     let killed = false;
+    let action: ChildProcess | undefined;
     const run = runAction(serverInputs(server, { app: 'shop', image: `${server.appImage}:${next}` }), {
+      onStart: (child) => (action = child),
       onLine: (line) => {
-        // Cancel the job as soon as the health check starts: the runner process dies at once.
+        // Cancel the job as soon as the health check starts: the runner process dies at once (by its PID).
         if (!killed && line.includes('[health] checking')) {
           killed = true;
-          spawn('pkill', ['-KILL', '-f', 'bluegreen-run-.*|dist/index.js']);
+          action!.kill('SIGKILL');
         }
       },
     });

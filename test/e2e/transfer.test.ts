@@ -91,7 +91,19 @@ describe('sending an image to the server', () => {
     const ssh = await connect();
     const transfer = ensureImageOnServer(ssh, store, v1, { log: () => {}, limitBytesPerSecond: 4 * 1024 * 1024 });
     await new Promise((r) => setTimeout(r, 2000));
-    execSync(`pkill -f '^sshd: ${server.user}'`); // the server side of the session dies
+    // The server side of the session dies: every process below the test sshd's listener, found by
+    // the listener's PID (its pid file), never by name.
+    const children = (pid: string): string[] =>
+      execSync(`ps -o pid= --ppid ${pid} || true`, { encoding: 'utf8' }).split('\n').map((p) => p.trim()).filter(Boolean);
+    const below = (pid: string): string[] => children(pid).flatMap((child) => [child, ...below(child)]);
+    const listener = readFileSync(`${process.env.BG_RUN ?? '/run/bluegreen-test'}/sshd.pid`, 'utf8').trim();
+    for (const pid of below(listener)) {
+      try {
+        process.kill(Number(pid), 'SIGKILL');
+      } catch {
+        // already gone with its parent
+      }
+    }
     const error = await transfer.then(() => undefined, (e: Error) => e);
     expect(error).toBeInstanceOf(TransferError);
     expect(error!.message).toMatch(/connection to 127\.0\.0\.1 broke after \d+ bytes sent|docker load on 127\.0\.0\.1 failed/);

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -50,6 +50,8 @@ export interface RunOptions {
   env?: Record<string, string>;
   timeoutMs?: number;
   onLine?: (line: string) => void;
+  /** Called with the action's process as it starts (to kill it by its PID, as a cancelled job dies). */
+  onStart?: (child: ChildProcess) => void;
 }
 
 /** Starts `node dist/index.js` exactly as the GitHub runner does, and collects what it wrote. */
@@ -76,6 +78,7 @@ export function runAction(given: Record<string, string>, options: RunOptions = {
   const started = Date.now();
   return new Promise((resolvePromise, reject) => {
     const child = spawn(process.execPath, [join(actionDir, 'dist/index.js')], { cwd: work, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    options.onStart?.(child);
     let stdout = '';
     let stderr = '';
     let pending = '';
