@@ -93744,10 +93744,11 @@ var __importStar = (this && this.__importStar) || (function () {
     };
 })();
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-exports.OCI_LAYOUT = exports.ArchiveError = void 0;
+exports.OCI_LAYOUT = exports.BLOB = exports.ArchiveError = void 0;
 exports.fullImageName = fullImageName;
 exports.layoutFiles = layoutFiles;
 exports.indexTopDigest = indexTopDigest;
+exports.readAll = readAll;
 exports.serverArchive = serverArchive;
 const node_crypto_1 = __nccwpck_require__(7598);
 const node_stream_1 = __nccwpck_require__(7075);
@@ -93756,7 +93757,8 @@ const layers_1 = __nccwpck_require__(4149);
 class ArchiveError extends Error {
 }
 exports.ArchiveError = ArchiveError;
-const BLOB = /^blobs\/sha256\/([0-9a-f]{64})$/;
+/** A blob's path in an OCI layout; the group is its sha256 digest. */
+exports.BLOB = /^blobs\/sha256\/([0-9a-f]{64})$/;
 const LEGACY_LAYER = /^([0-9a-f]{64})\/layer\.tar$/;
 const LEGACY_JSON = /^([0-9a-f]{64})\/json$/;
 const LEGACY_CONFIG = /^([0-9a-f]{64})\.json$/;
@@ -93857,7 +93859,7 @@ function serverArchive(saved, plan) {
         if (header.type === 'directory') {
             skip(stream, next);
         }
-        else if ((m = name.match(BLOB))) {
+        else if ((m = name.match(exports.BLOB))) {
             blob(header, stream, `sha256:${m[1]}`, next, false);
         }
         else if (name === 'index.json') {
@@ -94562,6 +94564,7 @@ const dockerode_1 = __importDefault(__nccwpck_require__(9040));
 const node_fs_1 = __nccwpck_require__(3024);
 const node_path_1 = __nccwpck_require__(6760);
 const tar = __importStar(__nccwpck_require__(6118));
+const archive_1 = __nccwpck_require__(4473);
 /**
  * The config and layer blobs of the image `top` names (a manifest, or an index of them), given the
  * small JSON blobs of its archive: the platform's image manifest, never an attestation.
@@ -94648,17 +94651,15 @@ class ImageStore {
                 resolve(found);
             };
             extract.on('entry', (header, stream, next) => {
-                const m = header.name.match(/^blobs\/sha256\/([0-9a-f]{64})$/);
+                const m = header.name.match(archive_1.BLOB);
                 if (!m || (header.size ?? 0) > 4 * 1024 * 1024) {
                     stream.on('end', next);
                     stream.resume();
                     return;
                 }
-                const chunks = [];
-                stream.on('data', (chunk) => chunks.push(chunk));
-                stream.on('end', () => {
+                void (0, archive_1.readAll)(stream).then((content) => {
                     try {
-                        const parsed = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+                        const parsed = JSON.parse(content.toString('utf8'));
                         if (parsed && typeof parsed === 'object')
                             blobs.set(`sha256:${m[1]}`, parsed);
                     }
@@ -95773,10 +95774,14 @@ function parseLookup(stdout, image) {
 }
 const sameLayers = (a, b) => a.length === b.length && a.every((layer, i) => layer === b[i]);
 /** Whether what the load command printed proves the image complete: undefined if so, else why not. */
+/** The `image <id> <RootFS JSON>` line the load command printed, parsed. */
+function loadedImage(stdout) {
+    const loaded = stdout.split('\n').find((line) => line.startsWith('image '));
+    return loaded ? parseImageLine(loaded.slice(6).trim()) : undefined;
+}
 function loadProblem(stdout, image, expectedIds) {
     const lines = stdout.split('\n');
-    const loaded = lines.find((line) => line.startsWith('image '));
-    const server = loaded ? parseImageLine(loaded.slice(6).trim()) : undefined;
+    const server = loadedImage(stdout);
     if (!server)
         return 'the image is missing after docker load';
     if (!expectedIds.includes(server.id))
@@ -95922,8 +95927,7 @@ async function stream(ssh, store, image, knownLayers, options, sentBefore) {
         throw new TransferError(`docker load on ${host} failed ${progress}: ${detail}`, sentBytes);
     }
     const expectedIds = [image.id, archiveFacts.topDigest];
-    const loadedLine = result.stdout.split('\n').find((line) => line.startsWith('image ')) ?? '';
-    const serverId = loadedLine.slice(6).split(' ')[0] ?? '';
+    const serverId = loadedImage(result.stdout)?.id ?? '';
     const unpackError = `${result.stdout}\n${result.stderr}`.split('\n').find((line) => /^Error /.test(line));
     const problem = loadProblem(result.stdout, image, expectedIds);
     return { ...sent, serverId, problem: problem && (unpackError ? `${problem}; docker load said: ${unpackError.slice(0, 300)}` : problem) };

@@ -30,7 +30,8 @@ export interface ArchiveFacts {
 
 export class ArchiveError extends Error {}
 
-const BLOB = /^blobs\/sha256\/([0-9a-f]{64})$/;
+/** A blob's path in an OCI layout; the group is its sha256 digest. */
+export const BLOB = /^blobs\/sha256\/([0-9a-f]{64})$/;
 const LEGACY_LAYER = /^([0-9a-f]{64})\/layer\.tar$/;
 const LEGACY_JSON = /^([0-9a-f]{64})\/json$/;
 const LEGACY_CONFIG = /^([0-9a-f]{64})\.json$/;
@@ -90,7 +91,7 @@ export function indexTopDigest(indexJson: string): string {
   return digest;
 }
 
-function readAll(stream: Readable): Promise<Buffer> {
+export function readAll(stream: Readable): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     stream.on('data', (chunk: Buffer) => chunks.push(chunk));

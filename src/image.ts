@@ -4,6 +4,7 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import * as tar from 'tar-stream';
+import { BLOB, readAll } from './archive';
 import type { BuildConfig } from './config';
 
 /** The image on the runner, identified by the digest of its config on every image store. */
@@ -110,17 +111,15 @@ export class ImageStore {
         resolve(found);
       };
       extract.on('entry', (header, stream, next) => {
-        const m = header.name.match(/^blobs\/sha256\/([0-9a-f]{64})$/);
+        const m = header.name.match(BLOB);
         if (!m || (header.size ?? 0) > 4 * 1024 * 1024) {
           stream.on('end', next);
           stream.resume();
           return;
         }
-        const chunks: Buffer[] = [];
-        stream.on('data', (chunk: Buffer) => chunks.push(chunk));
-        stream.on('end', () => {
+        void readAll(stream).then((content) => {
           try {
-            const parsed = JSON.parse(Buffer.concat(chunks).toString('utf8')) as OciManifest;
+            const parsed = JSON.parse(content.toString('utf8')) as OciManifest;
             if (parsed && typeof parsed === 'object') blobs.set(`sha256:${m[1]}`, parsed);
           } catch {
             // not JSON: a small layer

@@ -123,10 +123,15 @@ export function parseLookup(stdout: string, image: Pick<LocalImage, 'layers'>): 
 const sameLayers = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((layer, i) => layer === b[i]);
 
 /** Whether what the load command printed proves the image complete: undefined if so, else why not. */
+/** The `image <id> <RootFS JSON>` line the load command printed, parsed. */
+function loadedImage(stdout: string): ServerImage | undefined {
+  const loaded = stdout.split('\n').find((line) => line.startsWith('image '));
+  return loaded ? parseImageLine(loaded.slice(6).trim()) : undefined;
+}
+
 export function loadProblem(stdout: string, image: Pick<LocalImage, 'layers'>, expectedIds: readonly string[]): string | undefined {
   const lines = stdout.split('\n');
-  const loaded = lines.find((line) => line.startsWith('image '));
-  const server = loaded ? parseImageLine(loaded.slice(6).trim()) : undefined;
+  const server = loadedImage(stdout);
   if (!server) return 'the image is missing after docker load';
   if (!expectedIds.includes(server.id)) return `the loaded image is ${server.id.slice(7, 19)}, not ${expectedIds.map((id) => id.slice(7, 19)).join(' or ')}`;
   if (!sameLayers(server.layers, image.layers)) return `the loaded image has ${server.layers.length} of its ${image.layers.length} layers`;
@@ -280,8 +285,7 @@ async function stream(ssh: SshSession, store: ImageStore, image: LocalImage, kno
     throw new TransferError(`docker load on ${host} failed ${progress}: ${detail}`, sentBytes);
   }
   const expectedIds = [image.id, archiveFacts.topDigest];
-  const loadedLine = result.stdout.split('\n').find((line) => line.startsWith('image ')) ?? '';
-  const serverId = loadedLine.slice(6).split(' ')[0] ?? '';
+  const serverId = loadedImage(result.stdout)?.id ?? '';
   const unpackError = `${result.stdout}\n${result.stderr}`.split('\n').find((line) => /^Error /.test(line));
   const problem = loadProblem(result.stdout, image, expectedIds);
   return { ...sent, serverId, problem: problem && (unpackError ? `${problem}; docker load said: ${unpackError.slice(0, 300)}` : problem) };
