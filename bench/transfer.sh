@@ -18,7 +18,7 @@ runner_kind=${BENCH_RUNNER:-classic} server_kind=${BENCH_SERVER:-classic}
 runner_host=''
 [ "$runner_kind" = classic ] || runner_host=$BG_MODERN_RUNNER_DOCKER_HOST
 if [ "$server_kind" = modern ]; then
-  BG_SSH_PORT=$BG_MODERN_SSH_PORT BG_KNOWN_HOSTS=$BG_MODERN_KNOWN_HOSTS BG_REMOTE_DOCKER_HOST=$BG_MODERN_SERVER_DOCKER_HOST
+  BG_SSH_PORT=$BG_MODERN_SSH_PORT BG_KNOWN_HOSTS=$BG_MODERN_KNOWN_HOSTS BG_REMOTE_DOCKER_HOST=$BG_MODERN_SERVER_DOCKER_HOST BG_PROXY_IMAGE=$BG_MODERN_PROXY_IMAGE
 fi
 npx tsc -p bench/tsconfig.json
 work=$(mktemp -d)

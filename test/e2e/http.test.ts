@@ -1,8 +1,10 @@
-// What real web apps send through the proxy: WebSocket upgrades, streamed responses, large uploads.
+// What real web apps send through the proxy: WebSocket upgrades, streamed responses, large uploads,
+// forwarded headers, timeouts and kept-alive connections to the app; on both test servers (nginx 1.22
+// names the app per request, nginx 1.30 keeps connections to it alive).
 import http from 'node:http';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ActionRun, runAction } from '../helpers/action-runner';
-import { TestServer, getThroughProxy, resetServer, serverInputs, testServer } from '../helpers/server';
+import { SERVER_KINDS, TestServer, getThroughProxy, resetServer, serverInputs, testServer } from '../helpers/server';
 
 let server: TestServer;
 const deploy = (app: string, version: string, extra: Record<string, string> = {}): Promise<ActionRun> =>
@@ -50,23 +52,35 @@ function openUpgrade(host: string): Promise<{ exchange: (text: string) => Promis
   });
 }
 
-/** GETs a streamed response; resolves with the milliseconds until the first event and until the end. */
-function timeStream(host: string, path: string): Promise<{ firstMs: number; totalMs: number; body: string }> {
+/** A streamed response in progress: the app version that answers it, and its end. */
+interface Stream {
+  version: string;
+  done: Promise<{ firstMs: number; totalMs: number; body: string }>;
+}
+
+/** GETs a streamed response; resolves once its head is in, with the milliseconds until the first event and until the end to come. */
+function openStream(host: string, path: string): Promise<Stream> {
   return new Promise((resolve, reject) => {
     const started = Date.now();
     let firstMs = -1;
     let body = '';
     http
       .get({ host: '127.0.0.1', port: server.proxyPort, path, headers: { Host: host }, agent: false }, (res) => {
-        res.on('data', (chunk: Buffer) => {
-          if (firstMs < 0) firstMs = Date.now() - started;
-          body += chunk.toString();
+        const done = new Promise<{ firstMs: number; totalMs: number; body: string }>((end, fail) => {
+          res.on('data', (chunk: Buffer) => {
+            if (firstMs < 0) firstMs = Date.now() - started;
+            body += chunk.toString();
+          });
+          res.on('end', () => end({ firstMs, totalMs: Date.now() - started, body }));
+          res.on('error', fail);
         });
-        res.on('end', () => resolve({ firstMs, totalMs: Date.now() - started, body }));
+        resolve({ version: String(res.headers['x-app-version']), done });
       })
       .on('error', reject);
   });
 }
+
+const timeStream = async (host: string, path: string) => (await openStream(host, path)).done;
 
 function upload(host: string, bytes: number): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -90,21 +104,24 @@ function upload(host: string, bytes: number): Promise<string> {
   });
 }
 
-describe('complete HTTP through the proxy', () => {
+describe.each(SERVER_KINDS)('complete HTTP through the proxy (%s server)', (kind) => {
   beforeAll(async () => {
-    server = testServer();
+    server = testServer(kind);
     resetServer(server);
     expect((await deploy('web', 'v1')).code).toBe(0);
     expect((await deploy('other', 'v1')).code).toBe(0);
   }, 120_000);
 
-  it('carries a WebSocket upgrade, held open across a switch of another app and of its own app', async () => {
+  it('carries a WebSocket and a server-sent-events stream across a switch of another app and of their own app', async () => {
     const ws = await openUpgrade('web.test');
     expect(ws.greeting).toBe('v1');
     expect(await ws.exchange('hello')).toBe('hello');
+    const events = '/stream?n=16&ms=500'; // 8 s of events
+    const sse = await openStream('web.test', events);
+    expect(sse.version).toBe('v1');
     expect((await deploy('other', 'v2')).code).toBe(0);
     expect(await ws.exchange('after other app switched')).toBe('after other app switched');
-    const own = deploy('web', 'v2', { 'drain-seconds': '3' });
+    const own = deploy('web', 'v2', { 'drain-seconds': '15' });
     await new Promise((r) => setTimeout(r, 500));
     const fresh = await until(async () => {
       const c = await openUpgrade('web.test');
@@ -112,11 +129,18 @@ describe('complete HTTP through the proxy', () => {
       c.close();
       return undefined;
     });
+    const freshSse = await openStream('web.test', '/stream?n=2&ms=100');
+    expect(freshSse.version).toBe('v2'); // new ones reach the new slot
     expect(await ws.exchange('old one still open')).toBe('old one still open'); // the open one stays on v1
     expect(await fresh.exchange('new one')).toBe('new one');
     ws.close();
     fresh.close();
-    expect((await own).code).toBe(0);
+    const oldStream = await sse.done; // the open stream finishes on the old slot, every event in
+    expect(oldStream.body).toContain('data: 16');
+    expect((await freshSse.done).body).toContain('data: 2');
+    const run = await own;
+    expect(run.code, run.stdout).toBe(0);
+    expect(run.stdout).toMatch(/drained after \d+ms/); // the stream, not the drain ceiling, set the wait
   }, 120_000);
 
   it('streams server-sent events as they come, not held back by buffering', async () => {
@@ -131,13 +155,32 @@ describe('complete HTTP through the proxy', () => {
     expect(held.firstMs).toBeGreaterThan(1500);
   }, 60_000);
 
-  it('believes a client\'s X-Forwarded-For and -Proto only from the trusted-proxies the user names', async () => {
-    const claims = { 'X-Forwarded-Proto': 'https', 'X-Forwarded-For': '203.0.113.7' };
-    // The test traffic reaches the proxy from its Docker network's gateway (10.x, through docker-proxy).
-    expect(await getWith('web.test', '/forwarded', claims)).toMatch(/^200 proto=http for=10\.\d+\.\d+\.\d+$/);
-    expect((await deploy('front', 'v1', { 'trusted-proxies': '10.0.0.0/8 192.0.2.1' })).code).toBe(0);
-    expect(await getWith('front.test', '/forwarded', claims)).toMatch(/^200 proto=https for=203\.0\.113\.7, 10\.\d+\.\d+\.\d+$/);
-    expect(await getWith('front.test', '/forwarded', {})).toMatch(/^200 proto=http for=10\.\d+\.\d+\.\d+$/);
+  it('passes X-Forwarded-Host, and believes a client\'s X-Forwarded-For and -Proto only from the trusted-proxies the user names', async () => {
+    const claims = { 'X-Forwarded-Proto': 'https', 'X-Forwarded-For': '203.0.113.7', 'X-Forwarded-Host': 'evil.test' };
+    // The test traffic reaches the proxy from a private address (through docker-proxy).
+    const ip = String.raw`(?:10|172|192)\.\d+\.\d+\.\d+`;
+    expect(await getWith('web.test', '/forwarded', claims)).toMatch(new RegExp(`^200 proto=http for=${ip} host=web\\.test$`));
+    expect((await deploy('front', 'v1', { 'trusted-proxies': '10.0.0.0/8 172.16.0.0/12 192.168.0.0/16' })).code).toBe(0);
+    expect(await getWith('front.test', '/forwarded', claims)).toMatch(new RegExp(`^200 proto=https for=203\\.0\\.113\\.7, ${ip} host=front\\.test$`));
+    expect(await getWith('front.test', '/forwarded', {})).toMatch(new RegExp(`^200 proto=http for=${ip} host=front\\.test$`));
+  }, 60_000);
+
+  it('closes a request the app does not answer within proxy-timeout with 504, and waits for a slower one by default', async () => {
+    expect((await deploy('impatient', 'v1', { 'proxy-timeout': '2s' })).code).toBe(0);
+    const started = Date.now();
+    expect(await getWith('impatient.test', '/slow?ms=5000', {})).toMatch(/^504 /);
+    expect(Date.now() - started).toBeGreaterThan(1900);
+    expect(Date.now() - started).toBeLessThan(4500);
+    expect(await getWith('web.test', '/slow?ms=3000', {})).toBe('200 v2');
+  }, 60_000);
+
+  it(kind === 'modern' ? 'keeps connections to the app alive (nginx 1.27.3 and later)' : 'opens a connection to the app per request (nginx before 1.27.3)', async () => {
+    const accepted = async () => Number((await getWith('web.test', '/connections', {})).match(/^200 accepted (\d+)$/)?.[1]);
+    const before = await accepted();
+    for (let i = 0; i < 30; i++) expect(await getWith('web.test', '/version', {})).toBe('200 v2');
+    const opened = (await accepted()) - before;
+    if (kind === 'modern') expect(opened).toBeLessThanOrEqual(3);
+    else expect(opened).toBeGreaterThanOrEqual(30);
   }, 60_000);
 
   it('takes a 50 MB upload (default limit 100m) and refuses one over max-body-size with 413', async () => {

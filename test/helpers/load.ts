@@ -15,6 +15,7 @@ export interface LoadOptions {
   steadyWorkers?: number;
   slowWorkers?: number;
   slowMs?: number;
+  slowStaggerMs?: number; // the i-th slow worker starts i times this late, so their requests end at different times
   maxSeconds?: number; // hard stop
   maxRequests?: number; // hard stop
 }
@@ -58,7 +59,8 @@ export function startLoad(options: LoadOptions): { stop: () => Promise<Sample[]>
       });
     });
 
-  const worker = async (kind: Sample['kind'], path: string, pauseMs: number) => {
+  const worker = async (kind: Sample['kind'], path: string, pauseMs: number, delayMs = 0) => {
+    if (delayMs) await new Promise((r) => setTimeout(r, delayMs));
     while (!stopping && Date.now() < deadline && sent < maxRequests) {
       await one(kind, path);
       if (pauseMs) await new Promise((r) => setTimeout(r, pauseMs));
@@ -66,7 +68,7 @@ export function startLoad(options: LoadOptions): { stop: () => Promise<Sample[]>
   };
   const workers = [
     ...Array.from({ length: options.steadyWorkers ?? 4 }, () => worker('steady', '/', 5)),
-    ...Array.from({ length: options.slowWorkers ?? 2 }, () => worker('slow', `/slow?ms=${options.slowMs ?? 2000}`, 0)),
+    ...Array.from({ length: options.slowWorkers ?? 2 }, (_, i) => worker('slow', `/slow?ms=${options.slowMs ?? 2000}`, 0, i * (options.slowStaggerMs ?? 0))),
   ];
   return {
     samples,

@@ -69,6 +69,7 @@ export function testServer(kind: ServerKind = 'classic'): TestServer {
     sshPort: Number(env.BG_MODERN_SSH_PORT),
     knownHosts: env.BG_MODERN_KNOWN_HOSTS,
     remoteDockerHost: env.BG_MODERN_SERVER_DOCKER_HOST,
+    proxyImage: env.BG_MODERN_PROXY_IMAGE,
     proxyPort: Number(env.BG_MODERN_PROXY_PORT),
     proxyPorts: `${env.BG_MODERN_PROXY_PORT}:80`,
     kind: 'modern',

@@ -185,20 +185,51 @@ DF
     docker build -q -t "$BG_APP_IMAGE:v$v" -f "$ctx/app/Dockerfile.v$v" "$ctx/app" >>"$BG_RUN/build.log" 2>&1 || { tail -n 20 "$BG_RUN/build.log" >&2; die "docker build failed"; }
   done
 
-  # nginx proxy FROM scratch: Debian's binary, its libraries at their paths, a minimal config.
-  rm -rf "$ctx/proxy/root"
-  mkdir -p "$ctx/proxy/root/usr/sbin" "$ctx/proxy/root/etc/nginx/conf.d" "$ctx/proxy/root/var/log/nginx" \
-    "$ctx/proxy/root/var/lib/nginx" "$ctx/proxy/root/run" "$ctx/proxy/root/tmp"
-  cp /usr/sbin/nginx "$ctx/proxy/root/usr/sbin/nginx"
+  build_proxy_image "$BG_PROXY_IMAGE" /
+
+  # A real server would have pulled the proxy image: put it there the same way.
+  local want have
+  want=$(docker image inspect -f '{{.Id}}' "$BG_PROXY_IMAGE")
+  have=$(DOCKER_HOST=unix://$BG_REMOTE_SOCK docker image inspect -f '{{.Id}}' "$BG_PROXY_IMAGE" 2>/dev/null || true)
+  if [ "$want" != "$have" ]; then
+    log "loading $BG_PROXY_IMAGE into the remote daemon"
+    docker save "$BG_PROXY_IMAGE" | DOCKER_HOST=unix://$BG_REMOTE_SOCK docker load -q >/dev/null
+  fi
+  # Both daemons must still run containers (a second daemon can break the first one's bridge).
+  docker run --rm bluegreen-test/busybox:1 true >/dev/null 2>&1 || die "the local docker cannot run a container (is the bridge docker0 there?)"
+  DOCKER_HOST=unix://$BG_REMOTE_SOCK docker run --rm "$BG_PROXY_IMAGE" true >/dev/null 2>&1 || die "the remote docker cannot run a container"
+  log "images: busybox, app v1 v2 v3, proxy (built locally; proxy also on the remote)"
+}
+
+# The modern server's proxy runs sid's nginx (1.27.3 or newer: upstreams that resolve names at run
+# time and keep connections alive). A root filesystem made before it was needed gets it added.
+add_modern_nginx() { # add_modern_nginx ROOT
+  local root=$1
+  [ -x "$root/usr/sbin/nginx" ] && return
+  log "modern hosts: installing sid's nginx into the root filesystem"
+  chroot "$root" sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      nginx-light >/var/log/bg-install.log 2>&1 && apt-get clean' ||
+    { tail -n 20 "$root/var/log/bg-install.log" >&2; die "installing nginx into the sid root filesystem failed"; }
+  rm -rf "$root/var/lib/apt/lists"/*
+}
+
+# build_proxy_image IMAGE ROOT: an nginx proxy FROM scratch, with the nginx binary of the Debian
+# root filesystem ROOT (/ for this machine's), its libraries at their paths and a minimal config.
+build_proxy_image() {
+  local image=$1 root=$2 ctx=$BG_STATE/build/proxy-${1##*:}
+  rm -rf "$ctx"
+  mkdir -p "$ctx/root/usr/sbin" "$ctx/root/etc/nginx/conf.d" "$ctx/root/var/log/nginx" \
+    "$ctx/root/var/lib/nginx" "$ctx/root/run" "$ctx/root/tmp"
+  cp "$root/usr/sbin/nginx" "$ctx/root/usr/sbin/nginx"
   local lib
-  for lib in $(ldd /usr/sbin/nginx | grep -o '/[^ ]*'); do
-    mkdir -p "$ctx/proxy/root$(dirname "$lib")"
-    cp -L "$lib" "$ctx/proxy/root$lib"
+  for lib in $(chroot "$root" ldd /usr/sbin/nginx | grep -o '/[^ ]*'); do
+    mkdir -p "$ctx/root$(dirname "$lib")"
+    cp -L "$root$lib" "$ctx/root$lib"
   done
-  cp /etc/nginx/mime.types "$ctx/proxy/root/etc/nginx/mime.types"
-  printf 'root:x:0:0:root:/root:/bin/sh\nnginx:x:101:101:nginx:/var/lib/nginx:/bin/false\n' >"$ctx/proxy/root/etc/passwd"
-  printf 'root:x:0:\nnginx:x:101:\n' >"$ctx/proxy/root/etc/group"
-  cat >"$ctx/proxy/root/etc/nginx/nginx.conf" <<'CONF'
+  cp "$root/etc/nginx/mime.types" "$ctx/root/etc/nginx/mime.types"
+  printf 'root:x:0:0:root:/root:/bin/sh\nnginx:x:101:101:nginx:/var/lib/nginx:/bin/false\n' >"$ctx/root/etc/passwd"
+  printf 'root:x:0:\nnginx:x:101:\n' >"$ctx/root/etc/group"
+  cat >"$ctx/root/etc/nginx/nginx.conf" <<'CONF'
 user nginx;
 worker_processes 1;
 pid /run/nginx.pid;
@@ -215,10 +246,10 @@ http {
   include /etc/nginx/conf.d/*.conf;
 }
 CONF
-  cat >"$ctx/proxy/root/etc/nginx/conf.d/default.conf" <<'CONF'
+  cat >"$ctx/root/etc/nginx/conf.d/default.conf" <<'CONF'
 server { listen 80 default_server; location / { return 404 "no app deployed\n"; } }
 CONF
-  cat >"$ctx/proxy/Dockerfile" <<'DF'
+  cat >"$ctx/Dockerfile" <<'DF'
 FROM bluegreen-test/busybox:1
 COPY root/ /
 RUN ["/bin/sh", "-c", "chmod 1777 /tmp && /usr/sbin/nginx -t"]
@@ -226,25 +257,12 @@ EXPOSE 80
 STOPSIGNAL SIGQUIT
 CMD ["/usr/sbin/nginx", "-g", "daemon off;"]
 DF
-  docker build -q -t "$BG_PROXY_IMAGE" "$ctx/proxy" >>"$BG_RUN/build.log" 2>&1 || { tail -n 20 "$BG_RUN/build.log" >&2; die "docker build failed"; }
-
-  # A real server would have pulled the proxy image: put it there the same way.
-  local want have
-  want=$(docker image inspect -f '{{.Id}}' "$BG_PROXY_IMAGE")
-  have=$(DOCKER_HOST=unix://$BG_REMOTE_SOCK docker image inspect -f '{{.Id}}' "$BG_PROXY_IMAGE" 2>/dev/null || true)
-  if [ "$want" != "$have" ]; then
-    log "loading $BG_PROXY_IMAGE into the remote daemon"
-    docker save "$BG_PROXY_IMAGE" | DOCKER_HOST=unix://$BG_REMOTE_SOCK docker load -q >/dev/null
-  fi
-  # Both daemons must still run containers (a second daemon can break the first one's bridge).
-  docker run --rm bluegreen-test/busybox:1 true >/dev/null 2>&1 || die "the local docker cannot run a container (is the bridge docker0 there?)"
-  DOCKER_HOST=unix://$BG_REMOTE_SOCK docker run --rm "$BG_PROXY_IMAGE" true >/dev/null 2>&1 || die "the remote docker cannot run a container"
-  log "images: busybox, app v1 v2 v3, proxy (built locally; proxy also on the remote)"
+  docker build -q -t "$image" "$ctx" >>"$BG_RUN/build.log" 2>&1 || { tail -n 20 "$BG_RUN/build.log" >&2; die "docker build failed"; }
 }
 
 build_modern_image() {
-  docker image inspect "$BG_MODERN_IMAGE" >/dev/null 2>&1 && return
   local root=$BG_STATE/modern-rootfs
+  if docker image inspect "$BG_MODERN_IMAGE" >/dev/null 2>&1; then add_modern_nginx "$root"; return; fi
   if [ ! -x "$root/usr/bin/dockerd" ]; then
     command -v debootstrap >/dev/null 2>&1 || { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null; }
     log "modern hosts: debootstrap of Debian sid (Docker 28, containerd image store)"
@@ -256,7 +274,7 @@ build_modern_image() {
     chmod +x "$root.tmp/usr/sbin/policy-rc.d"
     # docker.io only recommends docker-cli; buildx makes builds store compressed layers, as on a runner.
     chroot "$root.tmp" sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-        docker.io docker-cli docker-buildx containerd openssh-server iproute2 procps util-linux gzip >/var/log/bg-install.log 2>&1 && apt-get clean' ||
+        docker.io docker-cli docker-buildx containerd openssh-server iproute2 procps util-linux gzip nginx-light >/var/log/bg-install.log 2>&1 && apt-get clean' ||
       { tail -n 20 "$root.tmp/var/log/bg-install.log" >&2; die "installing Docker into the sid root filesystem failed"; }
     rm -rf "$root.tmp/var/lib/apt/lists"/* "$root.tmp/usr/share/doc" "$root.tmp/usr/share/man" "$root.tmp/usr/share/locale"
     rm -rf "$root"
@@ -311,14 +329,15 @@ start_modern_hosts() {
   wait_for 30 "modern server's sshd" /dev/null "" bash -c "ssh-keyscan -T 2 -p $BG_MODERN_SSH_PORT 127.0.0.1 2>/dev/null | grep -q ed25519"
   { printf '[127.0.0.1]:%s ' "$BG_MODERN_SSH_PORT"; cut -d' ' -f1,2 "$BG_STATE/keys/host_ed25519.pub"; } >"$BG_STATE/keys/known_hosts_modern"
 
-  # The proxy image, as the server would have pulled it.
+  # The proxy image (sid's nginx), as the server would have pulled it.
+  build_proxy_image "$BG_MODERN_PROXY_IMAGE" "$BG_STATE/modern-rootfs"
   local want have
   # The containerd store names an image by its manifest, not by the classic store's ID: compare layers.
-  want=$(docker image inspect -f '{{json .RootFS.Layers}} {{json .Config}}' "$BG_PROXY_IMAGE")
-  have=$(modern_docker server image inspect -f '{{json .RootFS.Layers}} {{json .Config}}' "$BG_PROXY_IMAGE" 2>/dev/null || true)
+  want=$(docker image inspect -f '{{json .RootFS.Layers}} {{json .Config}}' "$BG_MODERN_PROXY_IMAGE")
+  have=$(modern_docker server image inspect -f '{{json .RootFS.Layers}} {{json .Config}}' "$BG_MODERN_PROXY_IMAGE" 2>/dev/null || true)
   if [ "$want" != "$have" ]; then
-    log "loading $BG_PROXY_IMAGE into the modern server"
-    docker save "$BG_PROXY_IMAGE" | modern_docker server load -q >/dev/null
+    log "loading $BG_MODERN_PROXY_IMAGE into the modern server"
+    docker save "$BG_MODERN_PROXY_IMAGE" | modern_docker server load -q >/dev/null
   fi
   # The modern runner builds its own app images with BuildKit, which stores their layers compressed.
   local v
@@ -328,7 +347,7 @@ start_modern_hosts() {
     docker exec "$BG_MODERN_RUNNER" docker build -q -t "$BG_APP_IMAGE:v$v" -f "/bg/build/app/Dockerfile.v$v" /bg/build/app >>"$BG_RUN/build.log" 2>&1 ||
       { tail -n 20 "$BG_RUN/build.log" >&2; die "docker build on the modern runner failed"; }
   done
-  modern_docker server run --rm "$BG_PROXY_IMAGE" true >/dev/null 2>&1 || die "the modern server cannot run a container"
+  modern_docker server run --rm "$BG_MODERN_PROXY_IMAGE" true >/dev/null 2>&1 || die "the modern server cannot run a container"
   log "modern hosts: server on 127.0.0.1:$BG_MODERN_SSH_PORT, runner at unix://$BG_RUN/modern-runner/docker.sock"
 }
 
@@ -352,6 +371,7 @@ BG_APP_IMAGE=$BG_APP_IMAGE
 BG_MODERN_SSH_PORT=$BG_MODERN_SSH_PORT
 BG_MODERN_PROXY_PORT=$BG_MODERN_PROXY_PORT
 BG_MODERN_KNOWN_HOSTS=$BG_STATE/keys/known_hosts_modern
+BG_MODERN_PROXY_IMAGE=$BG_MODERN_PROXY_IMAGE
 BG_MODERN_SERVER_DOCKER_HOST=unix://$BG_RUN/modern-server/docker.sock
 BG_MODERN_RUNNER_DOCKER_HOST=unix://$BG_RUN/modern-runner/docker.sock
 BG_MODERN_SERVER_CONTAINER=$BG_MODERN_SERVER

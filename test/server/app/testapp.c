@@ -9,18 +9,25 @@
  *                   (what the proxy must carry for WebSockets; the framing is the app's business)
  *   GET /stream?n=N&ms=M   N events, one every M ms, as text/event-stream (server-sent events)
  *   POST /upload    reads the body (Content-Length) and answers "received BYTES"
- *   GET /forwarded  answers "proto=<X-Forwarded-Proto> for=<X-Forwarded-For>" as it got them
+ *   GET /forwarded  answers "proto=<X-Forwarded-Proto> for=<X-Forwarded-For> host=<X-Forwarded-Host>"
+ *   GET /connections  "accepted N": TCP connections accepted since start (shows keep-alive at work)
+ *
+ * HTTP/1.1 requests to /, /health, /version, /forwarded and /connections keep the connection open
+ * for the next request (60 s idle at most), unless they ask for Connection: close; everything else
+ * is one request per connection.
  *
  * It reads its version from /version (a file in the image's top layer) and becomes ready
  * READY_AFTER seconds after start (env, default 0; "never" keeps it at 503 forever).
  * ALLOWED_HOSTS (comma-separated, like Django's setting): other Host headers get 400.
  * REFUSE_PROXIED=1: a request with X-Forwarded-For gets 400 (an app that is wrong behind a proxy).
- * On SIGTERM it stops accepting, lets in-flight requests finish (at most 30 s) and exits 0.
+ * On SIGTERM it stops accepting, closes idle kept-alive connections, lets in-flight requests finish
+ * (at most 30 s) and exits 0.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -36,6 +43,7 @@ static char version[128] = "unknown";
 static double ready_at = 0;
 static int never_ready = 0;
 static atomic_int in_flight = 0;
+static atomic_long accepted = 0;
 static volatile sig_atomic_t stopping = 0;
 static const char *allowed_hosts = NULL;
 static int refuse_proxied = 0;
@@ -64,13 +72,16 @@ static double now(void) {
   return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/* Set per request by serve(): whether this answer leaves the connection open for another request. */
+static __thread int keep_alive = 0;
+
 static void reply(int fd, int status, const char *body) {
-  char buf[512];
+  char buf[768];
   const char *reason = status == 200 ? "OK" : status == 404 ? "Not Found" : status == 400 ? "Bad Request" : "Service Unavailable";
   int n = snprintf(buf, sizeof buf,
-                   "HTTP/1.0 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n"
-                   "X-App-Version: %s\r\nConnection: close\r\n\r\n%s",
-                   status, reason, strlen(body), version, body);
+                   "HTTP/1.%d %d %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n"
+                   "X-App-Version: %s\r\n%s\r\n%s",
+                   keep_alive, status, reason, strlen(body), version, keep_alive ? "" : "Connection: close\r\n", body);
   ssize_t off = 0;
   while (off < n) {
     ssize_t w = write(fd, buf + off, n - off);
@@ -108,8 +119,31 @@ static void header_value(const char *req, const char *name, char *out, size_t si
   out[n] = 0;
 }
 
+/* Waits for the next request on a kept-alive connection: 0 when idle too long or shutting down. */
+static int next_request_comes(int fd) {
+  struct pollfd p = {.fd = fd, .events = POLLIN};
+  for (int waited = 0; waited < 60000; waited += 100) {
+    int r = poll(&p, 1, 100);
+    if (r > 0) return 1;
+    if (r < 0 && errno != EINTR) return 0;
+    if (stopping) return 0;
+  }
+  return 0;
+}
+
+/* Answers one request; returns whether the connection stays open for another. */
+static int serve_one(int fd);
+
 static void *serve(void *arg) {
   int fd = (int)(long)arg;
+  while (serve_one(fd) && next_request_comes(fd)) {
+  }
+  close(fd);
+  atomic_fetch_sub(&in_flight, 1);
+  return NULL;
+}
+
+static int serve_one(int fd) {
   char req[2048];
   ssize_t got = 0;
   while (got < (ssize_t)sizeof req - 1) {
@@ -120,8 +154,12 @@ static void *serve(void *arg) {
     if (strstr(req, "\r\n\r\n") || strstr(req, "\n\n")) break;
   }
   req[got] = 0;
-  char path[1024] = "/";
-  sscanf(req, "%*s %1023s", path);
+  if (got == 0) return 0;
+  char path[1024] = "/", protocol[16] = "";
+  sscanf(req, "%*s %1023s %15s", path, protocol);
+  keep_alive = !stopping && strcmp(protocol, "HTTP/1.1") == 0 && !strcasestr(req, "\nConnection: close") &&
+               (strcmp(path, "/") == 0 || strncmp(path, "/health", 7) == 0 || strcmp(path, "/version") == 0 ||
+                strcmp(path, "/forwarded") == 0 || strcmp(path, "/connections") == 0);
   char body[256];
   snprintf(body, sizeof body, "%s\n", version);
   int ready = !never_ready && now() >= ready_at;
@@ -150,8 +188,10 @@ static void *serve(void *arg) {
   } else if (strncmp(path, "/stream", 7) == 0) {
     long n = query_long(path, "n=", 5), ms = query_long(path, "ms=", 500);
     if (ms > 10000) ms = 10000;
-    const char *head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\nConnection: close\r\n\r\n";
-    write_all(fd, head, strlen(head));
+    char head[256];
+    int len = snprintf(head, sizeof head, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
+                       "X-App-Version: %s\r\nConnection: close\r\n\r\n", version);
+    write_all(fd, head, (size_t)len);
     for (long i = 1; i <= n && i <= 1000; i++) {
       char event[64];
       int len = snprintf(event, sizeof event, "data: %ld\n\n", i);
@@ -173,10 +213,15 @@ static void *serve(void *arg) {
     snprintf(answer, sizeof answer, "received %lld\n", have);
     reply(fd, 200, answer);
   } else if (strcmp(path, "/forwarded") == 0) {
-    char proto[64], fwd[160], answer[256];
+    char proto[64], fwd[160], host[160], answer[448];
     header_value(req, "X-Forwarded-Proto", proto, sizeof proto);
     header_value(req, "X-Forwarded-For", fwd, sizeof fwd);
-    snprintf(answer, sizeof answer, "proto=%s for=%s\n", proto, fwd);
+    header_value(req, "X-Forwarded-Host", host, sizeof host);
+    snprintf(answer, sizeof answer, "proto=%s for=%s host=%s\n", proto, fwd, host);
+    reply(fd, 200, answer);
+  } else if (strcmp(path, "/connections") == 0) {
+    char answer[64];
+    snprintf(answer, sizeof answer, "accepted %ld\n", atomic_load(&accepted));
     reply(fd, 200, answer);
   } else if (strcmp(path, "/version") == 0) {
     reply(fd, 200, body);
@@ -185,9 +230,7 @@ static void *serve(void *arg) {
   } else {
     reply(fd, 404, "not found\n");
   }
-  close(fd);
-  atomic_fetch_sub(&in_flight, 1);
-  return NULL;
+  return keep_alive;
 }
 
 static void on_term(int sig) { (void)sig; stopping = 1; }
@@ -234,6 +277,7 @@ int main(void) {
       continue;
     }
     atomic_fetch_add(&in_flight, 1);
+    atomic_fetch_add(&accepted, 1);
     pthread_t t;
     if (pthread_create(&t, &attr, serve, (void *)(long)fd)) {
       close(fd);
