@@ -1,53 +1,86 @@
-// Deploy benchmark: wall time of whole deploys (the bundled action, as GitHub runs it) alternating
-// v1 and v2 of the test app, which becomes ready 1 s after start. Overhead = wall time minus that
-// start-up second. Two loads: short requests only, and short plus /slow?ms=2000 requests (the drain
-// then waits for them; drain-seconds is 10, a ceiling). Also: how long after the health check passed
-// the proxy was switched, how long the drain took, and the failed requests through all the switches.
-// Run: bash bench/deploy.sh
+// Deploy benchmark, side by side in one run: the article's hand-written deploy (bench/naive-deploy.sh:
+// start new, poll, point nginx at it, reload, remove the old container at once) against this action
+// (the bundle, as GitHub runs it), with its defaults and with health-successes 1. Each flow deploys v1
+// and v2 of the test app in turn (ready 1 s after start) under two loads: short requests only, and
+// short plus /slow?ms=2000 requests in flight. Overhead = wall time minus that start-up second.
+// Also for the action: the drain's length (drain-seconds 10 is a ceiling) and failed requests.
+// Run: bash bench/deploy.sh   (BENCH_SERVER=modern for the Docker 28 server with nginx 1.30; ROUNDS=N)
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { runAction } from '../test/helpers/action-runner';
 import { failures, startLoad } from '../test/helpers/load';
-import { resetServer, serverInputs, testServer } from '../test/helpers/server';
+import { ServerKind, resetServer, serverInputs, testServer } from '../test/helpers/server';
 
 const APP_STARTUP_SECONDS = 1; // READY_AFTER of the test images
 const ROUNDS = Number(process.env.ROUNDS ?? 6);
 const DRAIN = 10;
+const SLOW_MS = 2000;
+const server = testServer((process.env.BENCH_SERVER ?? 'classic') as ServerKind);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-async function scenario(name: string, slowWorkers: number): Promise<void> {
-  const server = testServer();
+interface Flow {
+  name: string;
+  /** Deploys the version; returns the drain's length in ms when the flow reports one. */
+  deploy: (version: string) => Promise<number | undefined>;
+}
+
+const handWritten: Flow = {
+  name: 'hand-written deploy.sh',
+  // Asynchronous, so the load generator in this process keeps sending while it runs.
+  deploy: (version) =>
+    new Promise((resolve, reject) => {
+      const child = execFile('ssh', ['-i', server.key, '-p', String(server.sshPort), '-o', 'BatchMode=yes', '-o', `UserKnownHostsFile=${server.knownHosts}`,
+        `${server.user}@${server.host}`, 'bash', '-s', '--', 'bench', `${server.appImage}:${version}`, `/home/${server.user}/.bluegreen/nginx`],
+        (error, _stdout, stderr) => (error ? reject(new Error(`hand-written deploy failed: ${stderr}`)) : resolve(undefined)));
+      child.stdin!.end(readFileSync(join(__dirname, 'naive-deploy.sh'), 'utf8'));
+    }),
+};
+
+const action = (name: string, extra: Record<string, string>): Flow => ({
+  name,
+  deploy: async (version) => {
+    const run = await runAction(serverInputs(server, { app: 'bench', image: `${server.appImage}:${version}`, 'drain-seconds': String(DRAIN), ...extra }));
+    if (run.code !== 0) throw new Error(`${name}: deploy of ${version} failed: ${run.stdout}`);
+    return Number(run.stdout.match(/drained after (\d+)ms/)?.[1] ?? NaN);
+  },
+});
+
+const FLOWS = [handWritten, action('bluegreen-action, defaults', {}), action('bluegreen-action, health-successes 1', { 'health-successes': '1' })];
+
+async function measure(flow: Flow, slowWorkers: number): Promise<string> {
   resetServer(server);
-  await runAction(serverInputs(server, { app: 'bench', image: `${server.appImage}:v2` }));
-  const load = startLoad({ port: server.proxyPort, steadyWorkers: 4, slowWorkers, slowMs: 2000, maxSeconds: 300 });
-  const rows: Array<{ wall: number; overhead: number; healthToSwitchMs: number; drainMs: number; phases: string }> = [];
-  for (let i = 0; i < ROUNDS; i++) {
-    const version = i % 2 === 0 ? 'v1' : 'v2';
-    const started = Date.now();
-    let healthyAt = 0;
-    let switchedAt = 0;
-    const run = await runAction(serverInputs(server, { app: 'bench', image: `${server.appImage}:${version}`, 'drain-seconds': String(DRAIN) }), {
-      onLine: (line) => {
-        if (line.includes('is healthy after')) healthyAt = Date.now();
-        if (line.includes('the proxy serves')) switchedAt = Date.now();
-      },
-    });
-    const wall = (Date.now() - started) / 1000;
-    if (run.code !== 0) throw new Error(`deploy ${i} failed: ${run.stdout}`);
-    const summaryPhases = run.summary.match(/\*\*Phases\*\* \| (.*) \|/)?.[1] ?? '';
-    const drainMs = Number(run.stdout.match(/drained after (\d+)ms/)?.[1] ?? NaN);
-    rows.push({ wall, overhead: wall - APP_STARTUP_SECONDS, healthToSwitchMs: switchedAt - healthyAt, drainMs, phases: summaryPhases });
+  await action('first deploy', {}).deploy('v2');
+  const load = startLoad({ port: server.proxyPort, steadyWorkers: 4, slowWorkers, slowMs: SLOW_MS, slowStaggerMs: SLOW_MS / Math.max(1, slowWorkers), maxSeconds: 300 });
+  const walls: number[] = [];
+  const drains: number[] = [];
+  try {
+    await new Promise((r) => setTimeout(r, 1000));
+    for (let i = 0; i < ROUNDS; i++) {
+      const started = Date.now();
+      const drain = await flow.deploy(i % 2 === 0 ? 'v1' : 'v2');
+      walls.push((Date.now() - started) / 1000);
+      if (drain !== undefined) drains.push(drain);
+    }
+  } finally {
+    await load.stop();
   }
-  const samples = await load.stop();
-  console.log(`${name}: ${ROUNDS} deploys alternating v1/v2 (app ready after ${APP_STARTUP_SECONDS}s, drain-seconds ${DRAIN} as a ceiling, health-successes 2, interval 1s)`);
-  rows.forEach((r, i) => console.log(`  deploy ${i + 1}: ${r.wall.toFixed(2)} s wall, overhead ${r.overhead.toFixed(2)} s, health passed -> proxy serving new slot ${r.healthToSwitchMs} ms, drain ${r.drainMs} ms | ${r.phases}`));
-  console.log(`  median wall ${median(rows.map((r) => r.wall)).toFixed(2)} s, median overhead ${median(rows.map((r) => r.overhead)).toFixed(2)} s, median health->switch ${median(rows.map((r) => r.healthToSwitchMs))} ms, median drain ${median(rows.map((r) => r.drainMs))} ms`);
-  const slow = samples.filter((s) => s.kind === 'slow').length;
-  console.log(`  load during all deploys: ${samples.length} requests (${slow} of them /slow?ms=2000), ${failures(samples).length} failed`);
+  const failed = failures(load.samples);
+  const slowFailed = failed.filter((s) => s.kind === 'slow').length;
+  const kinds = [...new Set(failed.map((s) => (s.status ? `HTTP ${s.status}` : s.error)))].join(', ');
+  const wall = median(walls);
+  return `| ${flow.name} | ${wall.toFixed(2)} s | ${(wall - APP_STARTUP_SECONDS).toFixed(2)} s | ${drains.length ? `${median(drains)} ms` : 'none (old removed at once)'} | ${load.samples.length} | ${failed.length}${slowFailed ? ` (${slowFailed} /slow)` : ''}${kinds ? `: ${kinds}` : ''} |`;
 }
 
 async function main(): Promise<void> {
-  console.log('bluegreen-action deploy benchmark');
-  await scenario('short requests only (4 clients)', 0);
-  await scenario('short requests (4 clients) and 2 s requests in flight (2 clients)', 2);
+  console.log(`bluegreen-action deploy benchmark, ${server.kind} server, ${ROUNDS} deploys per row alternating v1/v2 (app ready ${APP_STARTUP_SECONDS} s after start), medians`);
+  for (const [title, slowWorkers] of [['short requests only (4 clients)', 0], [`short requests (4 clients) and ${SLOW_MS / 1000} s requests in flight (2 clients)`, 2]] as const) {
+    console.log(`\n${title}:\n| flow | wall | overhead | drain | requests | failed |\n| --- | --- | --- | --- | --- | --- |`);
+    for (const flow of FLOWS) console.log(await measure(flow, slowWorkers));
+  }
 }
 
-main();
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The hand-written deploy of the original article, for comparison (bench/compare.ts runs it on the
+# The hand-written deploy of the original article, for comparison (bench/deploy.ts runs it on the
 # test server): start the new container, poll until it answers, point nginx at it, reload, and
 # remove the old container at once. Usage (on the server): naive-deploy.sh APP IMAGE CONF_DIR
 set -euo pipefail
@@ -10,6 +10,6 @@ docker rm -f "$app-$next" >/dev/null 2>&1 || true
 docker run -d --name "$app-$next" --network bluegreen "$image" >/dev/null
 until docker exec bluegreen-proxy wget -q -O /dev/null "http://$app-$next:8080/" 2>/dev/null; do sleep 0.5; done
 sed -i "s/$app-$current/$app-$next/g; s/slot=$current/slot=$next/" "$conf_dir/$app.conf"
-docker exec bluegreen-proxy nginx -s reload
+docker exec bluegreen-proxy nginx -s reload 2>/dev/null
 docker rm -f "$app-$current" >/dev/null
 echo "switched $current -> $next"

@@ -248,33 +248,16 @@ note_state_mismatch() {
 
 # --- the proxy's config ---------------------------------------------------------------------------
 
-# nginx 1.27.3 and later resolve an upstream's server name at run time (`server NAME resolve`), so the
-# proxy keeps idle connections to the app alive. Older ones get the name through a variable, which
-# resolves it per request but cannot keep connections. Either way a container that is gone costs only
-# its own app a 502, and never keeps nginx from starting or reloading for every other app.
-PROXY_KEEPALIVE=''
-
-proxy_can_keep_alive() { # caches the answer for the run in PROXY_KEEPALIVE (1 or 0)
-  if [[ -z $PROXY_KEEPALIVE ]]; then
-    PROXY_KEEPALIVE=0
-    local version
-    version=$(docker exec "$BG_PROXY_NAME" nginx -v 2>&1 | sed -n 's|^nginx version: nginx/\([0-9.]*\).*|\1|p') || true
-    if [[ -n $version ]] && version_at_least "$version" 1.27.3; then PROXY_KEEPALIVE=1; fi
-  fi
-  [[ $PROXY_KEEPALIVE == 1 ]]
-}
-
-version_at_least() { # version_at_least VERSION MINIMUM: dotted numbers
-  local IFS=. i
-  local -a have want
-  read -r -a have <<<"$1"
-  read -r -a want <<<"$2"
-  for i in 0 1 2; do
-    ((10#${have[i]:-0} > 10#${want[i]:-0})) && return 0
-    ((10#${have[i]:-0} < 10#${want[i]:-0})) && return 1
-  done
-  return 0
-}
+# The container's name is resolved when a request comes (Docker's DNS, through a variable), not when
+# nginx loads its config: a container that is gone costs only its own app a 502, and never keeps
+# nginx from starting or reloading for every other app.
+#
+# No keep-alive to the app, on purpose. nginx 1.27.3+ can keep connections through an upstream that
+# resolves its name at run time (`server NAME resolve; keepalive`), tried on nginx 1.30: a container
+# removed by hand then left requests hanging on its dead kept-alive connections until proxy-timeout,
+# and a failed lookup (an offline server's DNS) kept its old address, which a new container of another
+# app could take. A new upstream also starts empty after a reload (6 of 6,000 requests got 502 over 60
+# switches). A connection per request on the Docker network costs well under a millisecond.
 
 # The app's name as part of an nginx name: '_' '-' '.' become '__' '_h' '_d', so two apps never share one.
 nginx_id() {
@@ -283,8 +266,8 @@ nginx_id() {
   printf '%s' "${id//./_d}"
 }
 
-render_proxy_config() { # render_proxy_config SLOT CONTAINER KEEPALIVE(1|0)
-  local slot=$1 container=$2 keepalive=$3
+render_proxy_config() { # render_proxy_config SLOT CONTAINER
+  local slot=$1 container=$2
   local listen='listen 80;' names='_'
   if ((${#BG_HOSTNAMES[@]} == 0)); then
     listen='listen 80 default_server;'
@@ -294,29 +277,9 @@ render_proxy_config() { # render_proxy_config SLOT CONTAINER KEEPALIVE(1|0)
   local id trusted='' range
   id=$(nginx_id)
   for range in "${BG_TRUSTED_PROXIES[@]}"; do trusted+="    $range 1;"$'\n'; done
-  # Docker's DNS forwards a name it does not know (a container that is gone) to the host's
-  # resolvers: an offline server never answers, so give up after 2 s (502) instead of 30.
-  local resolver='resolver 127.0.0.11 valid=1s ipv6=off;
-    resolver_timeout 2s;' upstream target
-  if ((keepalive)); then
-    upstream="upstream bluegreen_${id}_$slot {
-    zone bluegreen_${id}_$slot 64k;
-    $resolver
-    server $container:$BG_CONTAINER_PORT resolve;
-    keepalive 16;
-}
-"
-    target="bluegreen_${id}_$slot"
-    resolver=''
-  else
-    upstream=''
-    target="\$bluegreen_upstream"
-    resolver="$resolver
-    set \$bluegreen_upstream $container:$BG_CONTAINER_PORT;"
-  fi
   cat <<CONF
 # bluegreen: app=$BG_APP slot=$slot container=$container
-${upstream}# X-Forwarded-For and -Proto are believed only from the front proxies the user named.
+# X-Forwarded-For and -Proto are believed only from the front proxies the user named.
 geo \$remote_addr \$bluegreen_trusted_$id {
     default 0;
 $trusted}
@@ -328,21 +291,25 @@ map \$bluegreen_trusted_$id \$bluegreen_for_$id {
     1 \$proxy_add_x_forwarded_for;
     default \$remote_addr;
 }
-# An upgrade (WebSocket) passes on; anything else keeps the connection to the app open.
+# An upgrade (WebSocket) passes on; any other request is the connection's only one.
 map \$http_upgrade \$bluegreen_connection_$id {
     default upgrade;
-    "" "";
+    "" close;
 }
 server {
     $listen
     server_name $names;
-    ${resolver:+$resolver
-    }# A container on the same network answers a connect in microseconds; the address of one that
+    # Docker's DNS forwards a name it does not know (a container that is gone) to the host's
+    # resolvers: an offline server never answers, so give up after 2 s (502) instead of 30.
+    resolver 127.0.0.11 valid=1s ipv6=off;
+    resolver_timeout 2s;
+    set \$bluegreen_upstream $container:$BG_CONTAINER_PORT;
+    # A container on the same network answers a connect in microseconds; the address of one that
     # is gone may hang, so do not wait long for it.
     proxy_connect_timeout 5s;
     client_max_body_size $BG_MAX_BODY_SIZE;
     location / {
-        proxy_pass http://$target;
+        proxy_pass http://\$bluegreen_upstream;
         proxy_http_version 1.1;
         proxy_set_header Upgrade \$http_upgrade;
         proxy_set_header Connection \$bluegreen_connection_$id;
@@ -408,9 +375,7 @@ point_proxy_at() { # point_proxy_at SLOT
     cp -p "$CONF_FILE" "$CONF_FILE.prev"
   fi
   if [[ -n $slot ]]; then
-    local keepalive=0
-    if proxy_can_keep_alive; then keepalive=1; fi
-    render_proxy_config "$slot" "$(container_name "$slot")" "$keepalive" >"$CONF_FILE.new"
+    render_proxy_config "$slot" "$(container_name "$slot")" >"$CONF_FILE.new"
     chmod 644 "$CONF_FILE.new"
     mv -f "$CONF_FILE.new" "$CONF_FILE"
   else

@@ -1,6 +1,5 @@
 // What real web apps send through the proxy: WebSocket upgrades, streamed responses, large uploads,
-// forwarded headers, timeouts and kept-alive connections to the app; on both test servers (nginx 1.22
-// names the app per request, nginx 1.30 keeps connections to it alive).
+// forwarded headers and timeouts; on both test servers (nginx 1.22 and 1.30).
 import http from 'node:http';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ActionRun, runAction } from '../helpers/action-runner';
@@ -174,13 +173,11 @@ describe.each(SERVER_KINDS)('complete HTTP through the proxy (%s server)', (kind
     expect(await getWith('web.test', '/slow?ms=3000', {})).toBe('200 v2');
   }, 60_000);
 
-  it(kind === 'modern' ? 'keeps connections to the app alive (nginx 1.27.3 and later)' : 'opens a connection to the app per request (nginx before 1.27.3)', async () => {
+  it('opens a new connection to the app per request, so no request waits on a kept-alive connection to a container that is gone', async () => {
     const accepted = async () => Number((await getWith('web.test', '/connections', {})).match(/^200 accepted (\d+)$/)?.[1]);
     const before = await accepted();
     for (let i = 0; i < 30; i++) expect(await getWith('web.test', '/version', {})).toBe('200 v2');
-    const opened = (await accepted()) - before;
-    if (kind === 'modern') expect(opened).toBeLessThanOrEqual(3);
-    else expect(opened).toBeGreaterThanOrEqual(30);
+    expect((await accepted()) - before).toBeGreaterThanOrEqual(30); // the test app would keep them open if asked
   }, 60_000);
 
   it('takes a 50 MB upload (default limit 100m) and refuses one over max-body-size with 413', async () => {

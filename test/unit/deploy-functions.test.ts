@@ -1,5 +1,8 @@
 // The server script's functions, called one by one: deploy.sh sourced with BG_SOURCE_ONLY=1 defines them and runs nothing.
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readConfig } from '../../src/config';
 import { renderDeployScript } from '../../src/remote/script';
@@ -13,8 +16,13 @@ function callScript(given: Record<string, string>, code: string): { status: numb
     command: 'deploy', deploy: config.deploy, image: config.image, imageId: 'sha256:' + 'ab'.repeat(32),
     serverImageId: '', gitSha: '0123456789abcdef', runUrl: '',
   });
-  const r = spawnSync('bash', ['-s'], { input: `${script}\n${code}\n`, env: { PATH: process.env.PATH, HOME: '/nonexistent', BG_SOURCE_ONLY: '1' }, encoding: 'utf8' });
-  return { status: r.status, stdout: r.stdout };
+  const home = mkdtempSync(join(tmpdir(), 'bg-fn-')); // the state directory (~/.bluegreen) lives under it
+  try {
+    const r = spawnSync('bash', ['-s'], { input: `${script}\n${code}\n`, env: { PATH: process.env.PATH, HOME: home, BG_SOURCE_ONLY: '1' }, encoding: 'utf8' });
+    return { status: r.status, stdout: r.stdout };
+  } finally {
+    rmSync(home, { recursive: true, force: true });
+  }
 }
 
 describe('nginx_id: an app name as part of an nginx variable or upstream name', () => {
@@ -37,51 +45,27 @@ describe('nginx_id: an app name as part of an nginx variable or upstream name', 
   });
 });
 
-describe('version_at_least', () => {
-  const cases: Array<[string, string, boolean]> = [
-    ['1.27.3', '1.27.3', true],
-    ['1.27.4', '1.27.3', true],
-    ['1.28.0', '1.27.3', true],
-    ['1.30.6', '1.27.3', true],
-    ['2.0', '1.27.3', true],
-    ['1.27.2', '1.27.3', false],
-    ['1.26.10', '1.27.3', false],
-    ['1.22.1', '1.27.3', false],
-    ['1.9.15', '1.27.3', false],
-    ['1.08.0', '1.27.3', false], // leading zeros are decimal, not octal
-  ];
-  it.each(cases)('%s >= %s: %s', (have, want, expected) => {
-    expect(callScript({}, `version_at_least ${have} ${want}`).status).toBe(expected ? 0 : 1);
-  });
-});
-
 describe('render_proxy_config', () => {
-  const render = (keepalive: 0 | 1) =>
-    callScript({ app: 'my-app', hostname: 'shop.example.com' }, `render_proxy_config green my-app-green ${keepalive}`).stdout;
+  const conf = callScript({ app: 'my-app', hostname: 'shop.example.com' }, 'render_proxy_config green my-app-green').stdout;
 
-  it('keeps connections to the app alive through an upstream that resolves the name at run time (nginx 1.27.3+)', () => {
-    const conf = render(1);
+  it('names the live slot on its first line (recorded_slot reads it)', () => {
     expect(conf.split('\n')[0]).toBe('# bluegreen: app=my-app slot=green container=my-app-green');
-    expect(conf).toContain(
-      'upstream bluegreen_my_happ_green {\n' +
-        '    zone bluegreen_my_happ_green 64k;\n' +
-        '    resolver 127.0.0.11 valid=1s ipv6=off;\n' +
-        '    resolver_timeout 2s;\n' +
-        '    server my-app-green:8080 resolve;\n' +
-        '    keepalive 16;\n' +
-        '}\n',
-    );
-    expect(conf).toContain('        proxy_pass http://bluegreen_my_happ_green;\n');
-    expect(conf).toContain('map $http_upgrade $bluegreen_connection_my_happ {\n    default upgrade;\n    "" "";\n}\n');
-    expect(conf).toContain('        proxy_set_header Connection $bluegreen_connection_my_happ;\n');
-    expect(conf).not.toContain('$bluegreen_upstream');
+    expect(callScript({ app: 'my-app' }, `mkdir -p "$CONF_DIR" && render_proxy_config green my-app-green >"$CONF_FILE" && recorded_slot`).stdout).toBe('green\n');
   });
 
-  it('names the container per request through a variable on older nginx (no keep-alive)', () => {
-    const conf = render(0);
+  it('resolves the container per request through a variable, with no upstream block to hold an address', () => {
     expect(conf).not.toMatch(/^upstream /m);
     expect(conf).toContain('    resolver 127.0.0.11 valid=1s ipv6=off;\n    resolver_timeout 2s;\n    set $bluegreen_upstream my-app-green:8080;\n');
     expect(conf).toContain('        proxy_pass http://$bluegreen_upstream;\n');
+  });
+
+  it('passes an upgrade on and asks the app to close any other connection', () => {
+    expect(conf).toContain('map $http_upgrade $bluegreen_connection_my_happ {\n    default upgrade;\n    "" close;\n}\n');
     expect(conf).toContain('        proxy_set_header Connection $bluegreen_connection_my_happ;\n');
+  });
+
+  it('names its variables after the app, so two apps\' configs load side by side', () => {
+    for (const name of ['trusted', 'proto', 'for', 'connection']) expect(conf).toContain(`$bluegreen_${name}_my_happ`);
+    expect(conf).not.toMatch(/\$bluegreen_(trusted|proto|for|connection)_(?!my_happ\b)/);
   });
 });
