@@ -1,6 +1,7 @@
 // Faults of one app must never reach another: real faults injected on the test servers (a container
 // removed by hand, the proxy restarted, Docker's data reset with the state kept, a server rebooted).
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ActionRun, runAction } from '../helpers/action-runner';
 import { failures, startLoad } from '../helpers/load';
@@ -66,6 +67,61 @@ describe.each(['classic', 'modern'] as const)('the proxy when one app fails (%s 
     expect(await get('strict')).toBe('200 v1');
   }, 60_000);
 });
+
+describe('the server\'s Docker daemon restarted (classic server, live-restore)', () => {
+  let server: TestServer;
+  const deploy = (app: string, version: string): Promise<ActionRun> =>
+    runAction(serverInputs(server, { app, hostname: `${app}.test`, image: `${server.appImage}:${version}`, 'health-timeout': '8s' }));
+
+  beforeAll(() => {
+    server = testServer('classic');
+    resetServer(server);
+  });
+
+  it('serves again as soon as dockerd is back, with no deploy; only requests while it is down can fail', async () => {
+    expect((await deploy('alpha', 'v1')).code).toBe(0);
+    // Straight to the proxy container, as a real server's iptables DNAT would send it: the test server
+    // publishes ports through docker-proxy (no iptables), which ends with its daemon.
+    const address = remoteDocker(server, ['inspect', '-f', '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}', 'bluegreen-proxy']).trim();
+    const load = startLoad({ address, port: 80, hostHeader: 'alpha.test', steadyWorkers: 3, slowWorkers: 1, slowMs: 1000, maxSeconds: 60 });
+    let stoppedAt = 0;
+    let backAt = 0;
+    try {
+      await new Promise((r) => setTimeout(r, 1000));
+      const pid = Number(readFileSync('/run/bluegreen-test/remote-dockerd.pid', 'utf8'));
+      stoppedAt = Date.now();
+      process.kill(pid, 'SIGTERM'); // the fault: the daemon stops (its containers live on: live-restore)
+      await until('the remote dockerd exiting', 30, async () => !isRunning(pid));
+      await new Promise((r) => setTimeout(r, 2000)); // a while with no daemon at all
+      execFileSync('bash', ['test/server/up.sh'], { stdio: 'ignore' }); // starts it again, as systemd would
+      await until('the remote dockerd answering', 30, async () => remoteDockerStatus(server, ['info']).code === 0);
+      backAt = Date.now();
+      await new Promise((r) => setTimeout(r, 4000));
+    } finally {
+      await load.stop();
+    }
+    const failed = failures(load.samples);
+    console.log(`dockerd restart (down ${((backAt - stoppedAt) / 1000).toFixed(1)} s): ${load.samples.length} requests, ${failed.length} failed ${JSON.stringify([...new Set(failed.map((f) => f.status ?? f.error))])}`);
+    // Docker's DNS lives in dockerd: a name looked up while it is down gets a 502 (after at most the
+    // 2 s resolver timeout). Nothing fails before the fault, nor once a lookup can reach it again.
+    const settled = backAt + 2500;
+    expect(load.samples.filter((s) => s.start > settled).length).toBeGreaterThan(50);
+    expect(failed.filter((f) => f.start < stoppedAt || f.start > settled)).toEqual([]);
+    expect(failed.every((f) => f.status === 502)).toBe(true);
+    const next = await deploy('alpha', 'v2');
+    expect(next.code, next.stdout).toBe(0);
+    expect(await getThroughProxy(server, 'alpha.test')).toBe('200 v2');
+  }, 180_000);
+});
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 describe('Docker reset or rebooted under the state (modern server)', () => {
   let server: TestServer;

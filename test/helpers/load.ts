@@ -10,7 +10,8 @@ export interface Sample {
 }
 
 export interface LoadOptions {
-  port: number; // on 127.0.0.1 only
+  port: number;
+  address?: string; // 127.0.0.1 (the default) or a test container's own address
   hostHeader?: string;
   steadyWorkers?: number;
   slowWorkers?: number;
@@ -37,7 +38,7 @@ export function startLoad(options: LoadOptions): { stop: () => Promise<Sample[]>
       const start = Date.now();
       sent++;
       const req = http.get(
-        { host: '127.0.0.1', port: options.port, path, agent: false, timeout: 15_000, headers: options.hostHeader ? { Host: options.hostHeader } : {} },
+        { host: options.address ?? '127.0.0.1', port: options.port, path, agent: false, timeout: 15_000, headers: options.hostHeader ? { Host: options.hostHeader } : {} },
         (res) => {
           let body = '';
           res.setEncoding('utf8');
