@@ -94093,6 +94093,7 @@ exports.ParallelGzip = ParallelGzip;
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.MIN_SECRET_LENGTH = exports.InputError = void 0;
+exports.secretValues = secretValues;
 exports.readConfig = readConfig;
 const ssh2_1 = __nccwpck_require__(5472);
 const duration_1 = __nccwpck_require__(7607);
@@ -94115,6 +94116,18 @@ const HOSTNAME = /^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-
 const PUBLISH_SPEC = /^((\d{1,3}\.){3}\d{1,3}:|\[[0-9a-fA-F:]+\]:)?(\d{1,5}:)?\d{1,5}(\/(tcp|udp))?$/;
 const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const FORBIDDEN_DOCKER_ARGS = ['--name', '--network', '--net', '--restart', '--rm', '-d', '--detach', '-p', '--publish', '-P', '--publish-all', '--env-file', '-i', '-t', '--interactive', '--tty'];
+/** The forbidden option a docker-args word sets, also when short flags are attached (-p8080:80) or bundled (-tP). */
+function forbiddenDockerOption(name) {
+    if (FORBIDDEN_DOCKER_ARGS.includes(name))
+        return name;
+    if (/^-[^-]/.test(name)) {
+        // docker reads -p8080:80 as -p 8080:80 and -tP as -t -P: any forbidden letter in the bundle counts.
+        for (const letter of name.slice(1))
+            if (FORBIDDEN_DOCKER_ARGS.includes(`-${letter}`))
+                return `-${letter}`;
+    }
+    return undefined;
+}
 function lines(text) {
     return text
         .split(/\r?\n/)
@@ -94132,11 +94145,13 @@ function integer(read, name, min, max) {
     }
     return Number(text);
 }
+/** One day: longer is a typo, and the server script's arithmetic (milliseconds in 64 bits) stays exact. */
+const MAX_DURATION_SECONDS = 86_400;
 function duration(read, name, min = 0) {
     const text = read(name).trim();
     const seconds = (0, duration_1.parseDuration)(text);
-    if (seconds === undefined || seconds < min) {
-        throw new InputError(name, `expected a duration such as 90, 90s, 2m or 1m30s${min > 0 ? ` (at least ${min}s)` : ''}, got '${text}'`);
+    if (seconds === undefined || seconds < min || seconds > MAX_DURATION_SECONDS) {
+        throw new InputError(name, `expected a duration such as 90, 90s, 2m or 1m30s (${min > 0 ? `at least ${min}s, ` : ''}at most 24h), got '${text}'`);
     }
     return seconds;
 }
@@ -94246,10 +94261,13 @@ function readSsh(read) {
 function readBuild(read) {
     const mode = { auto: 'auto', true: 'always', false: 'never' };
     const buildArgs = lines(read('build-args'));
-    for (const arg of buildArgs) {
-        if (!ENV_KEY.test(arg.split('=')[0]) || !arg.includes('='))
-            throw new InputError('build-args', `'${arg}' is not KEY=VALUE`);
-    }
+    buildArgs.forEach((arg, index) => {
+        // Never echo the value: build arguments often carry tokens.
+        if (!arg.includes('='))
+            throw new InputError('build-args', `entry ${index + 1} has no '=': write one KEY=VALUE per line`);
+        if (!ENV_KEY.test(arg.split('=')[0]))
+            throw new InputError('build-args', `entry ${index + 1} has a key that is not a variable name (letters, digits, _)`);
+    });
     return {
         mode: mode[oneOf(read, 'build', ['auto', 'true', 'false'])],
         context: read('context').trim() || '.',
@@ -94258,9 +94276,31 @@ function readBuild(read) {
         target: read('target').trim() || undefined,
     };
 }
+const SECRET_KEY = /PASS|PWD|SECRET|TOKEN|KEY|PRIVATE|CREDENTIAL|AUTH/i;
+const URL_PASSWORD = /^[a-z][a-z0-9+.-]*:\/\/[^/@:\s]*:([^/@\s]+)@/i;
+/**
+ * The values of KEY=VALUE entries to keep out of logs and the job summary. Long values are secrets;
+ * short ones (true, info, 8080) only under a secret-sounding key, or every "info" in every log would
+ * turn into ***. A URL's password (postgres://app:pw@db/app) is one of its own, however short.
+ */
+function secretValues(entries) {
+    const found = [];
+    for (const entry of entries) {
+        const eq = entry.indexOf('=');
+        if (eq < 0)
+            continue;
+        const key = entry.slice(0, eq);
+        const value = entry.slice(eq + 1);
+        if (value.length >= exports.MIN_SECRET_LENGTH || (SECRET_KEY.test(key) && value.length >= 3))
+            found.push(value);
+        const password = value.match(URL_PASSWORD)?.[1];
+        if (password && password.length >= 3)
+            found.push(password);
+    }
+    return found;
+}
 function readEnv(read) {
     const entries = lines(read('env'));
-    const values = [];
     entries.forEach((entry, index) => {
         const eq = entry.indexOf('=');
         // Never echo the line or its key when it has no '=': it may be a pasted secret.
@@ -94269,9 +94309,8 @@ function readEnv(read) {
         const key = entry.slice(0, eq);
         if (!ENV_KEY.test(key))
             throw new InputError('env', `entry ${index + 1} has a key that is not a variable name (letters, digits, _)`);
-        values.push(entry.slice(eq + 1));
     });
-    return { text: entries.join('\n'), values };
+    return { text: entries.join('\n'), entries };
 }
 function readDockerArgs(read) {
     const words = [];
@@ -94281,8 +94320,9 @@ function readDockerArgs(read) {
         const space = line.search(/\s/);
         const option = space < 0 ? line : line.slice(0, space);
         const name = option.split('=')[0];
-        if (FORBIDDEN_DOCKER_ARGS.includes(name)) {
-            throw new InputError('docker-args', `${name} is set by the action itself and cannot be changed`);
+        const forbidden = forbiddenDockerOption(name);
+        if (forbidden) {
+            throw new InputError('docker-args', `${forbidden} is set by the action itself and cannot be changed`);
         }
         words.push(option);
         if (space >= 0)
@@ -94369,14 +94409,14 @@ function readConfig(read, context = {}) {
     const image = command === 'deploy' ? required(read, 'image') : read('image').trim();
     if (image !== '' && !IMAGE_REF.test(image))
         throw new InputError('image', `'${image}' is not an image reference like myapp:1.2`);
-    // Env values are treated as secrets; short ones (true, info, 8080) are not, or every "info" in
-    // every log would turn into ***. Values from ${{ secrets.* }} are masked by the runner anyway.
-    const secrets = [ssh.privateKey.trim(), ssh.passphrase ?? '', ...env.values.filter((value) => value.length >= exports.MIN_SECRET_LENGTH)].filter(Boolean);
+    // Values from ${{ secrets.* }} are masked by the runner anyway; these catch the rest.
+    const build = readBuild(read);
+    const secrets = [ssh.privateKey.trim(), ssh.passphrase ?? '', ...secretValues(env.entries), ...secretValues(build.buildArgs)].filter(Boolean);
     return {
         command,
         image,
         ssh,
-        build: readBuild(read),
+        build,
         deploy: readDeploy(read, context, env.text),
         secrets,
     };
@@ -94886,6 +94926,7 @@ const image_1 = __nccwpck_require__(5134);
 const run_1 = __nccwpck_require__(7331);
 const report_1 = __nccwpck_require__(665);
 const ssh_1 = __nccwpck_require__(873);
+const stop_commands_1 = __nccwpck_require__(2058);
 const transfer_1 = __nccwpck_require__(6128);
 /** Exit code of a run whose new version failed its health check (the live version kept serving). */
 exports.EXIT_UNHEALTHY = 3;
@@ -94902,10 +94943,14 @@ function maskSecrets(values) {
                 core.setSecret(line.trim());
     }
 }
+/** A log group whose lines may carry the server's text: shown, never obeyed as workflow commands. */
+function serverGroup(title, work) {
+    return core.group(title, () => (0, stop_commands_1.withCommandsStopped)((line) => core.info(line), work));
+}
 async function timed(report, phase, title, work) {
     const started = Date.now();
     try {
-        return await core.group(title, work);
+        return await serverGroup(title, work);
     }
     finally {
         report.phasesSeconds[phase] = (Date.now() - started) / 1000;
@@ -94956,7 +95001,7 @@ async function deployWith(config, report) {
         }
         const repo = process.env.GITHUB_REPOSITORY;
         const runUrl = repo && process.env.GITHUB_RUN_ID ? `${process.env.GITHUB_SERVER_URL ?? 'https://github.com'}/${repo}/actions/runs/${process.env.GITHUB_RUN_ID}` : '';
-        const result = await core.group(`${config.command} ${config.deploy.app} on ${config.ssh.host}`, () => (0, run_1.runRemoteScript)(ssh, { command: config.command, deploy: config.deploy, image: config.image, imageId: image?.id ?? '', serverImageId: report.transfer?.serverImageId ?? '', gitSha: process.env.GITHUB_SHA ?? '', runUrl }, (line) => core.info(line)));
+        const result = await serverGroup(`${config.command} ${config.deploy.app} on ${config.ssh.host}`, () => (0, run_1.runRemoteScript)(ssh, { command: config.command, deploy: config.deploy, image: config.image, imageId: image?.id ?? '', serverImageId: report.transfer?.serverImageId ?? '', gitSha: process.env.GITHUB_SHA ?? '', runUrl }, (line) => core.info(line)));
         applyRemote(report, result);
         if (result.outcome === 'failed') {
             throw Object.assign(new Error(result.error ?? 'the deploy script failed'), { exitCode: result.exitCode === 3 ? exports.EXIT_UNHEALTHY : 1 });
@@ -95348,7 +95393,9 @@ function phasesText(phases) {
         .join(' · ');
 }
 /** The job summary as Markdown: a headline, the facts, the health log, and on failure the logs. */
-function renderSummary(report, secrets = []) {
+function renderSummary(given, secrets = []) {
+    // Secrets go before any escaping: an escaped secret (&amp; for &) would no longer match.
+    const report = JSON.parse(JSON.stringify(given), (_key, value) => (typeof value === 'string' ? redact(value, secrets) : value));
     const facts = [
         ['App', report.app],
         ['Server', report.host],
@@ -95657,6 +95704,34 @@ class SshSession {
     }
 }
 exports.SshSession = SshSession;
+
+
+/***/ }),
+
+/***/ 2058:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.withCommandsStopped = withCommandsStopped;
+const node_crypto_1 = __nccwpck_require__(7598);
+/**
+ * Runs work while the runner ignores workflow commands, so a line from the server (a login script's
+ * output, an app's text in a log line, anything after a `\r`, which the runner also splits on) is
+ * only ever shown, never obeyed. The token is random, so the server cannot resume commands itself.
+ * Groups and masks must be opened before and closed after: they are workflow commands too.
+ */
+async function withCommandsStopped(write, work) {
+    const token = (0, node_crypto_1.randomBytes)(16).toString('hex');
+    write(`::stop-commands::${token}`);
+    try {
+        return await work();
+    }
+    finally {
+        write(`::${token}::`);
+    }
+}
 
 
 /***/ }),

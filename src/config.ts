@@ -100,6 +100,16 @@ const PUBLISH_SPEC = /^((\d{1,3}\.){3}\d{1,3}:|\[[0-9a-fA-F:]+\]:)?(\d{1,5}:)?\d
 const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const FORBIDDEN_DOCKER_ARGS = ['--name', '--network', '--net', '--restart', '--rm', '-d', '--detach', '-p', '--publish', '-P', '--publish-all', '--env-file', '-i', '-t', '--interactive', '--tty'];
 
+/** The forbidden option a docker-args word sets, also when short flags are attached (-p8080:80) or bundled (-tP). */
+function forbiddenDockerOption(name: string): string | undefined {
+  if (FORBIDDEN_DOCKER_ARGS.includes(name)) return name;
+  if (/^-[^-]/.test(name)) {
+    // docker reads -p8080:80 as -p 8080:80 and -tP as -t -P: any forbidden letter in the bundle counts.
+    for (const letter of name.slice(1)) if (FORBIDDEN_DOCKER_ARGS.includes(`-${letter}`)) return `-${letter}`;
+  }
+  return undefined;
+}
+
 function lines(text: string): string[] {
   return text
     .split(/\r?\n/)
@@ -120,11 +130,14 @@ function integer(read: InputReader, name: string, min: number, max: number): num
   return Number(text);
 }
 
+/** One day: longer is a typo, and the server script's arithmetic (milliseconds in 64 bits) stays exact. */
+const MAX_DURATION_SECONDS = 86_400;
+
 function duration(read: InputReader, name: string, min = 0): number {
   const text = read(name).trim();
   const seconds = parseDuration(text);
-  if (seconds === undefined || seconds < min) {
-    throw new InputError(name, `expected a duration such as 90, 90s, 2m or 1m30s${min > 0 ? ` (at least ${min}s)` : ''}, got '${text}'`);
+  if (seconds === undefined || seconds < min || seconds > MAX_DURATION_SECONDS) {
+    throw new InputError(name, `expected a duration such as 90, 90s, 2m or 1m30s (${min > 0 ? `at least ${min}s, ` : ''}at most 24h), got '${text}'`);
   }
   return seconds;
 }
@@ -233,9 +246,11 @@ function readSsh(read: InputReader): SshConfig {
 function readBuild(read: InputReader): BuildConfig {
   const mode = { auto: 'auto', true: 'always', false: 'never' } as const;
   const buildArgs = lines(read('build-args'));
-  for (const arg of buildArgs) {
-    if (!ENV_KEY.test(arg.split('=')[0]) || !arg.includes('=')) throw new InputError('build-args', `'${arg}' is not KEY=VALUE`);
-  }
+  buildArgs.forEach((arg, index) => {
+    // Never echo the value: build arguments often carry tokens.
+    if (!arg.includes('=')) throw new InputError('build-args', `entry ${index + 1} has no '=': write one KEY=VALUE per line`);
+    if (!ENV_KEY.test(arg.split('=')[0])) throw new InputError('build-args', `entry ${index + 1} has a key that is not a variable name (letters, digits, _)`);
+  });
   return {
     mode: mode[oneOf(read, 'build', ['auto', 'true', 'false'] as const)],
     context: read('context').trim() || '.',
@@ -245,18 +260,38 @@ function readBuild(read: InputReader): BuildConfig {
   };
 }
 
-function readEnv(read: InputReader): { text: string; values: string[] } {
+const SECRET_KEY = /PASS|PWD|SECRET|TOKEN|KEY|PRIVATE|CREDENTIAL|AUTH/i;
+const URL_PASSWORD = /^[a-z][a-z0-9+.-]*:\/\/[^/@:\s]*:([^/@\s]+)@/i;
+
+/**
+ * The values of KEY=VALUE entries to keep out of logs and the job summary. Long values are secrets;
+ * short ones (true, info, 8080) only under a secret-sounding key, or every "info" in every log would
+ * turn into ***. A URL's password (postgres://app:pw@db/app) is one of its own, however short.
+ */
+export function secretValues(entries: readonly string[]): string[] {
+  const found: string[] = [];
+  for (const entry of entries) {
+    const eq = entry.indexOf('=');
+    if (eq < 0) continue;
+    const key = entry.slice(0, eq);
+    const value = entry.slice(eq + 1);
+    if (value.length >= MIN_SECRET_LENGTH || (SECRET_KEY.test(key) && value.length >= 3)) found.push(value);
+    const password = value.match(URL_PASSWORD)?.[1];
+    if (password && password.length >= 3) found.push(password);
+  }
+  return found;
+}
+
+function readEnv(read: InputReader): { text: string; entries: string[] } {
   const entries = lines(read('env'));
-  const values: string[] = [];
   entries.forEach((entry, index) => {
     const eq = entry.indexOf('=');
     // Never echo the line or its key when it has no '=': it may be a pasted secret.
     if (eq < 0) throw new InputError('env', `entry ${index + 1} has no '=': write one KEY=VALUE per line`);
     const key = entry.slice(0, eq);
     if (!ENV_KEY.test(key)) throw new InputError('env', `entry ${index + 1} has a key that is not a variable name (letters, digits, _)`);
-    values.push(entry.slice(eq + 1));
   });
-  return { text: entries.join('\n'), values };
+  return { text: entries.join('\n'), entries };
 }
 
 function readDockerArgs(read: InputReader): string[] {
@@ -266,8 +301,9 @@ function readDockerArgs(read: InputReader): string[] {
     const space = line.search(/\s/);
     const option = space < 0 ? line : line.slice(0, space);
     const name = option.split('=')[0];
-    if (FORBIDDEN_DOCKER_ARGS.includes(name)) {
-      throw new InputError('docker-args', `${name} is set by the action itself and cannot be changed`);
+    const forbidden = forbiddenDockerOption(name);
+    if (forbidden) {
+      throw new InputError('docker-args', `${forbidden} is set by the action itself and cannot be changed`);
     }
     words.push(option);
     if (space >= 0) words.push(line.slice(space).trim());
@@ -349,14 +385,14 @@ export function readConfig(read: InputReader, context: RunContext = {}): Config 
   const env = readEnv(read);
   const image = command === 'deploy' ? required(read, 'image') : read('image').trim();
   if (image !== '' && !IMAGE_REF.test(image)) throw new InputError('image', `'${image}' is not an image reference like myapp:1.2`);
-  // Env values are treated as secrets; short ones (true, info, 8080) are not, or every "info" in
-  // every log would turn into ***. Values from ${{ secrets.* }} are masked by the runner anyway.
-  const secrets = [ssh.privateKey.trim(), ssh.passphrase ?? '', ...env.values.filter((value) => value.length >= MIN_SECRET_LENGTH)].filter(Boolean);
+  // Values from ${{ secrets.* }} are masked by the runner anyway; these catch the rest.
+  const build = readBuild(read);
+  const secrets = [ssh.privateKey.trim(), ssh.passphrase ?? '', ...secretValues(env.entries), ...secretValues(build.buildArgs)].filter(Boolean);
   return {
     command,
     image,
     ssh,
-    build: readBuild(read),
+    build,
     deploy: readDeploy(read, context, env.text),
     secrets,
   };

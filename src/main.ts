@@ -5,6 +5,7 @@ import { runRemoteScript } from './remote/run';
 import type { RemoteResult } from './remote/result';
 import { RunReport, appUrl, redact, renderSummary, stepOutputs } from './report';
 import { SshSession } from './ssh';
+import { withCommandsStopped } from './stop-commands';
 import { TransferError, ensureImageOnServer } from './transfer';
 
 /** Exit code of a run whose new version failed its health check (the live version kept serving). */
@@ -22,10 +23,15 @@ function maskSecrets(values: string[]): void {
   }
 }
 
+/** A log group whose lines may carry the server's text: shown, never obeyed as workflow commands. */
+function serverGroup<T>(title: string, work: () => Promise<T>): Promise<T> {
+  return core.group(title, () => withCommandsStopped((line) => core.info(line), work));
+}
+
 async function timed<T>(report: RunReport, phase: string, title: string, work: () => Promise<T>): Promise<T> {
   const started = Date.now();
   try {
-    return await core.group(title, work);
+    return await serverGroup(title, work);
   } finally {
     report.phasesSeconds[phase] = (Date.now() - started) / 1000;
   }
@@ -80,7 +86,7 @@ async function deployWith(config: Config, report: RunReport): Promise<number> {
     }
     const repo = process.env.GITHUB_REPOSITORY;
     const runUrl = repo && process.env.GITHUB_RUN_ID ? `${process.env.GITHUB_SERVER_URL ?? 'https://github.com'}/${repo}/actions/runs/${process.env.GITHUB_RUN_ID}` : '';
-    const result = await core.group(`${config.command} ${config.deploy.app} on ${config.ssh.host}`, () =>
+    const result = await serverGroup(`${config.command} ${config.deploy.app} on ${config.ssh.host}`, () =>
       runRemoteScript(
         ssh,
         { command: config.command, deploy: config.deploy, image: config.image, imageId: image?.id ?? '', serverImageId: report.transfer?.serverImageId ?? '', gitSha: process.env.GITHUB_SHA ?? '', runUrl },

@@ -103,7 +103,9 @@ function phasesText(phases: Record<string, number>): string {
 }
 
 /** The job summary as Markdown: a headline, the facts, the health log, and on failure the logs. */
-export function renderSummary(report: RunReport, secrets: readonly string[] = []): string {
+export function renderSummary(given: RunReport, secrets: readonly string[] = []): string {
+  // Secrets go before any escaping: an escaped secret (&amp; for &) would no longer match.
+  const report = JSON.parse(JSON.stringify(given), (_key, value: unknown) => (typeof value === 'string' ? redact(value, secrets) : value)) as RunReport;
   const facts: Array<[string, string]> = [
     ['App', report.app],
     ['Server', report.host],

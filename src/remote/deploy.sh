@@ -125,7 +125,17 @@ discard_candidate() {
   fi
 }
 
+# The main shell's PID: fail and on_unexpected can tell when they run inside $(…), a pipeline or a
+# ( ) subshell, where reporting would write history and a result that nobody reads.
+MAIN_PID=$BASHPID
+FAIL_NOTE=''
+
 fail() { # fail EXIT_CODE MESSAGE
+  if [[ $BASHPID != "$MAIN_PID" ]]; then
+    # Hand the failure to the main shell (which sees this subshell exit non-zero) to report once.
+    if [[ -n $FAIL_NOTE ]]; then printf '%s\n%s\n' "$1" "$2" >"$FAIL_NOTE" 2>/dev/null || true; fi
+    exit "$1"
+  fi
   EXIT_CODE=$1 ERROR=$2 OUTCOME=failed
   trap - ERR
   PHASES+=("$(json_str "$PHASE"):$(($(now_ms) - PHASE_STARTED))")
@@ -138,11 +148,24 @@ fail() { # fail EXIT_CODE MESSAGE
 }
 
 on_unexpected() { # on_unexpected STATUS LINE COMMAND
+  local handed
+  if [[ $BASHPID == "$MAIN_PID" ]] && handed=$(take_fail_note); then
+    fail "${handed%%$'\n'*}" "${handed#*$'\n'}"
+  fi
   fail 1 "unexpected failure (exit $1) at deploy.sh line $2: $3"
+}
+
+arm_err_trap() { trap 'on_unexpected $? $LINENO "$BASH_COMMAND"' ERR; }
+
+take_fail_note() { # prints "CODE\nMESSAGE" that a subshell's fail left, and forgets it
+  [[ -n $FAIL_NOTE && -s $FAIL_NOTE ]] || return 1
+  cat "$FAIL_NOTE"
+  : >"$FAIL_NOTE"
 }
 
 cleanup() {
   if [[ -n $ENV_FILE ]]; then rm -f "$ENV_FILE"; fi
+  if [[ -n $FAIL_NOTE ]]; then rm -f "$FAIL_NOTE"; fi
 }
 
 PHASE_STARTED=$START_MS
@@ -164,8 +187,11 @@ check_server() {
     fail 2 "$(id -un) cannot use docker on this server: ${problem##*$'\n'} (add the user to the docker group?)"
   fi
   command -v flock >/dev/null 2>&1 || fail 2 "flock is not installed on this server (package util-linux)"
-  mkdir -p "$CONF_DIR" "$APP_DIR"
-  chmod 755 "$STATE_DIR" "$CONF_DIR"
+  # Opened up for the proxy only where this run creates the directory: a state-dir such as ~ or /tmp
+  # keeps its own mode.
+  if [[ ! -d $STATE_DIR ]]; then mkdir -p "$STATE_DIR" && chmod 755 "$STATE_DIR"; fi
+  if [[ ! -d $CONF_DIR ]]; then mkdir -p "$CONF_DIR" && chmod 755 "$CONF_DIR"; fi
+  mkdir -p "$APP_DIR"
 }
 
 take_lock() {
@@ -211,7 +237,7 @@ ensure_proxy() {
     log "starting the stopped proxy $BG_PROXY_NAME"
     docker start "$BG_PROXY_NAME" >/dev/null
   fi
-  if ! docker inspect -f '{{range $name, $_ := .NetworkSettings.Networks}}{{$name}} {{end}}' "$BG_PROXY_NAME" | grep -qw -- "$BG_NETWORK"; then
+  if ! docker inspect -f '{{range $name, $_ := .NetworkSettings.Networks}}{{println $name}}{{end}}' "$BG_PROXY_NAME" | grep -qxF -- "$BG_NETWORK"; then
     log "connecting proxy $BG_PROXY_NAME to network $BG_NETWORK"
     docker network connect "$BG_NETWORK" "$BG_PROXY_NAME"
   fi
@@ -365,21 +391,41 @@ proxy_test_and_reload() { # sets PROXY_COMPLAINT and returns 1 when nginx refuse
   OLD_WORKERS=$(sed -n 's/^old-workers: *//p' <<<"$out")
 }
 
+# Writes the config for SLOT whole or not at all: rendered to a new file, checked complete (it ends
+# with the server block's closing brace), then renamed over the old one.
+write_proxy_config() { # write_proxy_config SLOT
+  render_proxy_config "$1" "$(container_name "$1")" >"$CONF_FILE.new" || return 1
+  [[ $(head -c 12 "$CONF_FILE.new") == '# bluegreen:' && $(tail -n 1 "$CONF_FILE.new") == '}' ]] || return 1
+  chmod 644 "$CONF_FILE.new" || return 1
+  mv -f "$CONF_FILE.new" "$CONF_FILE" || return 1
+}
+
 # Points the proxy at SLOT (or drops the app's config when SLOT is empty); puts the previous
 # config back when nginx refuses the new one. One lock serialises this across apps.
 point_proxy_at() { # point_proxy_at SLOT
   local slot=$1 had_config=0 status=0
   lock_proxy
+  # Called in conditions, where bash ignores set -e: every step checks its own status.
   if [[ -f $CONF_FILE ]]; then
     had_config=1
-    cp -p "$CONF_FILE" "$CONF_FILE.prev"
+    if ! cp -p "$CONF_FILE" "$CONF_FILE.prev"; then
+      rm -f "$CONF_FILE.prev"
+      unlock_proxy
+      PROXY_COMPLAINT="cannot copy $CONF_FILE (is the disk full?); nothing was changed"
+      return 1
+    fi
   fi
   if [[ -n $slot ]]; then
-    render_proxy_config "$slot" "$(container_name "$slot")" >"$CONF_FILE.new"
-    chmod 644 "$CONF_FILE.new"
-    mv -f "$CONF_FILE.new" "$CONF_FILE"
-  else
-    rm -f "$CONF_FILE"
+    if ! write_proxy_config "$slot"; then
+      rm -f "$CONF_FILE.new" "$CONF_FILE.prev"
+      unlock_proxy
+      PROXY_COMPLAINT="cannot write $CONF_FILE.new (is the disk full?); nothing was changed"
+      return 1
+    fi
+  elif ! rm -f "$CONF_FILE"; then
+    unlock_proxy
+    PROXY_COMPLAINT="cannot remove $CONF_FILE"
+    return 1
   fi
   if ! proxy_test_and_reload; then
     if ((had_config)); then mv -f "$CONF_FILE.prev" "$CONF_FILE"; else rm -f "$CONF_FILE"; fi
@@ -404,9 +450,14 @@ start_candidate() {
   CANDIDATE_SLOT=$(other_slot "${PREVIOUS_SLOT:-green}")
   CANDIDATE=$(container_name "$CANDIDATE_SLOT")
   if docker inspect "$CANDIDATE" >/dev/null 2>&1; then
+    # Only a container this action made for this app is ours to remove.
+    [[ $(docker inspect -f "{{index .Config.Labels \"$LABEL.app\"}}" "$CANDIDATE") == "$BG_APP" ]] ||
+      fail 2 "a container named $CANDIDATE exists that bluegreen-action did not create for $BG_APP; rename or remove it, or pick another app name"
     log "removing the old $CANDIDATE_SLOT container $CANDIDATE"
     docker rm --force "$CANDIDATE" >/dev/null
   fi
+  # The app lock is held: an env file still here is a killed run's (SIGKILL skips cleanup).
+  rm -f "$APP_DIR"/.env.*
   local args=(run --detach --name "$CANDIDATE" --network "$BG_NETWORK" --restart unless-stopped)
   local line
   while IFS= read -r line; do args+=("$line"); done < <(label_args "$CANDIDATE_SLOT")
@@ -595,12 +646,40 @@ stop_previous() {
 
 retire_previous() {
   previous_is_running || return 0
-  run_phase drain drain_previous
-  run_phase stop stop_previous
+  after_switch drain drain_previous
+  after_switch stop stop_previous
+}
+
+# After the switch the new version is live: a later step that fails (a container removed meanwhile,
+# a full disk) is a warning, never a failed deploy that would invite a rollback of a good version.
+after_switch() { # after_switch NAME COMMAND...
+  local status why
+  PHASE=$1
+  shift
+  PHASE_STARTED=$(now_ms)
+  # In a subshell with errexit on (not in a condition, where bash would switch it off); the main
+  # shell's ERR trap is off meanwhile, as the subshell's exit status is handled here.
+  trap - ERR
+  set +e
+  (
+    arm_err_trap
+    set -e
+    "$@"
+  )
+  status=$?
+  set -e
+  arm_err_trap
+  PHASES+=("$(json_str "$PHASE"):$(($(now_ms) - PHASE_STARTED))")
+  if ((status != 0)); then
+    why=$(take_fail_note) && why=${why#*$'\n'} || why="exit $status"
+    log "warning: $PHASE did not finish ($why); the new version is live"
+  fi
+  return 0
 }
 
 # Image IDs that some container (of any app) was created from.
-images_in_use() { docker ps -aq | xargs -r docker inspect -f '{{.Image}}' | sort -u; }
+# A container removed meanwhile (another app's run) makes docker inspect complain about it only.
+images_in_use() { { docker ps -aq | xargs -r docker inspect -f '{{.Image}}' 2>/dev/null || true; } | sort -u; }
 
 # Keeps the newest $BG_KEEP_IMAGES images this app deployed; older ones go unless a container
 # still uses them (then they stay listed and are tried again next time).
@@ -676,7 +755,7 @@ cmd_deploy() {
   run_phase switch switch_proxy
   OUTCOME=switched
   retire_previous
-  run_phase prune prune_images
+  after_switch prune prune_images
 }
 
 cmd_rollback() {
@@ -744,8 +823,9 @@ cmd_status() {
 }
 
 main() {
+  FAIL_NOTE=$(mktemp "${TMPDIR:-/tmp}/bluegreen-fail.XXXXXX" 2>/dev/null) || FAIL_NOTE=""
   trap '' HUP PIPE
-  trap 'on_unexpected $? $LINENO "$BASH_COMMAND"' ERR
+  arm_err_trap
   trap cleanup EXIT
   run_phase check check_server
   if [[ $BG_COMMAND != status ]]; then run_phase lock take_lock; fi

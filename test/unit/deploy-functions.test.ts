@@ -69,3 +69,69 @@ describe('render_proxy_config', () => {
     expect(conf).not.toMatch(/\$bluegreen_(trusted|proto|for|connection)_(?!my_happ\b)/);
   });
 });
+
+describe('failure handling (issue 11, defects 1 and 2)', () => {
+  const results = (out: string) => out.split('\n').filter((l) => l === '::bluegreen-result-begin::').length;
+
+  it('a command failing inside $(…) is reported once, by the main shell, naming the command', () => {
+    const r = callScript({ app: 'shop' }, [
+      'mkdir -p "$APP_DIR"',
+      'FAIL_NOTE=$(mktemp)',
+      'arm_err_trap',
+      'PHASE=prune',
+      'x=$(echo before; false; echo after)',
+      'echo "not reached: $x"',
+    ].join('\n'));
+    expect(r.status).toBe(1);
+    expect(results(r.stdout)).toBe(1);
+    expect(r.stdout).not.toContain('not reached');
+    const result = JSON.parse(r.stdout.split('::bluegreen-result-begin::\n')[1].split('\n')[0]);
+    expect(result).toMatchObject({ outcome: 'failed', exitCode: 1, failedPhase: 'prune' });
+    expect(result.error).toMatch(/^unexpected failure \(exit 1\) at deploy\.sh line \d+: false$/);
+  });
+
+  it('fail inside $(…) hands its own code and message to the main shell', () => {
+    const r = callScript({ app: 'shop' }, [
+      'mkdir -p "$APP_DIR"',
+      'FAIL_NOTE=$(mktemp)',
+      'arm_err_trap',
+      'x=$(fail 2 "the server said no")',
+    ].join('\n'));
+    expect(r.status).toBe(2);
+    expect(results(r.stdout)).toBe(1);
+    expect(r.stdout).toContain('"error":"the server said no"');
+  });
+
+  it('a step after the switch that fails is a warning: the run goes on and stays switched', () => {
+    const r = callScript({ app: 'shop' }, [
+      'FAIL_NOTE=$(mktemp)',
+      'arm_err_trap',
+      'OUTCOME=switched',
+      'broken() { echo step-started; false; echo step-went-on; }',
+      'after_switch prune broken',
+      'echo "after: $? $OUTCOME"',
+    ].join('\n'));
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain('step-started');
+    expect(r.stdout).not.toContain('step-went-on'); // errexit holds inside the step
+    expect(r.stdout).toMatch(/\[prune\] warning: prune did not finish \(unexpected failure \(exit 1\) at deploy\.sh line \d+: false\); the new version is live/);
+    expect(r.stdout).toContain('after: 0 switched');
+    expect(results(r.stdout)).toBe(0);
+  });
+
+  it('a full disk while writing the proxy config leaves the old config whole and says so', () => {
+    const r = callScript({ app: 'shop', hostname: 'shop.test' }, [
+      'mkdir -p "$CONF_DIR"',
+      'printf "# bluegreen: app=shop slot=blue container=shop-blue\\nold config\\n}\\n" >"$CONF_FILE"',
+      'ln -s /dev/full "$CONF_FILE.new"', // every write to it fails with ENOSPC
+      'if point_proxy_at green; then echo "pointed"; else echo "refused: $PROXY_COMPLAINT"; fi',
+      'cat "$CONF_FILE"',
+      'ls "$CONF_DIR"',
+    ].join('\n'));
+    expect(r.stdout).toContain('refused: cannot write');
+    expect(r.stdout).toContain('is the disk full?');
+    expect(r.stdout).toContain('# bluegreen: app=shop slot=blue container=shop-blue\nold config\n}\n');
+    expect(r.stdout).not.toContain('shop.conf.prev');
+    expect(r.stdout).not.toContain('pointed');
+  });
+});

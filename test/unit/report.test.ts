@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { readConfig } from '../../src/config';
+import { readConfig, secretValues } from '../../src/config';
 import { RESULT_BEGIN, RESULT_END, parseRemoteResult } from '../../src/remote/result';
 import { RunReport, appUrl, headline, redact, renderSummary, stepOutputs } from '../../src/report';
 import { readerFor } from '../helpers/action-inputs';
@@ -108,5 +108,45 @@ describe('parseRemoteResult', () => {
     expect(() => parseRemoteResult('[start] a\n')).toThrow(/without reporting a result/);
     expect(() => parseRemoteResult(`${RESULT_BEGIN}\n{nope\n${RESULT_END}`)).toThrow(/not JSON/);
     expect(() => parseRemoteResult(`${RESULT_BEGIN}\n{"outcome":"exploded","health":[]}\n${RESULT_END}`)).toThrow(/unknown shape/);
+  });
+});
+
+describe('secrets in the job summary (issue 11, defect 7)', () => {
+  const secret = 'p&ss<w>rd|1';
+  const failing = report({
+    outcome: 'failed',
+    error: `health check failed; the app printed ${secret}`,
+    logTail: `connecting with password=${secret}\nDATABASE_URL=postgres://app:hunter@db/app`,
+    health: [{ try: 1, ms: 0, status: null, error: `refused ${secret}`, latencyMs: 3 }],
+  });
+
+  it('redacts a secret with & < > | wherever it appears, before any escaping', () => {
+    const md = renderSummary(failing, [secret]);
+    for (const form of [secret, 'p&amp;ss&lt;w&gt;rd\\|1', 'p&amp;ss', 'rd\\|1']) expect(md).not.toContain(form);
+    expect(md.match(/\*\*\*/g)?.length).toBeGreaterThanOrEqual(3);
+  });
+
+  it('redacts the password inside a URL, taken from the env input', () => {
+    const config = readConfig(readerFor({ ...baseInputs(), env: 'DATABASE_URL=postgres://app:hunter@db/app\nDEBUG=true\nAPI_KEY=abc' }));
+    expect(config.secrets).toEqual(expect.arrayContaining(['postgres://app:hunter@db/app', 'hunter', 'abc']));
+    expect(config.secrets).not.toContain('true');
+    const md = renderSummary(failing, config.secrets);
+    expect(md).not.toContain('hunter');
+  });
+});
+
+describe('secretValues', () => {
+  const cases: Array<[string, string[]]> = [
+    ['LONG=abcdefgh', ['abcdefgh']],
+    ['DEBUG=true', []],
+    ['PORT=8080', []],
+    ['DB_PASSWORD=abc', ['abc']],
+    ['GITHUB_TOKEN=xy', []], // two characters would redact every "xy"
+    ['SECRET_KEY_BASE=s3cr', ['s3cr']],
+    ['URL=redis://:pw1@cache:6379', ['redis://:pw1@cache:6379', 'pw1']],
+    ['URL=https://example.com/a@b', ['https://example.com/a@b']],
+  ];
+  it.each(cases)('%s -> %j', (entry, expected) => {
+    expect(secretValues([entry])).toEqual(expected);
   });
 });
