@@ -1,8 +1,9 @@
-// Text from the server is shown, never obeyed: a login script that prints workflow commands.
+// What is on the server but not ours: a login script that prints workflow commands (shown, never
+// obeyed), a container that takes a slot's name (left alone).
 import { copyFileSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runAction } from '../helpers/action-runner';
-import { TestServer, serverInputs, testServer } from '../helpers/server';
+import { TestServer, getThroughProxy, remoteDocker, remoteDockerStatus, resetServer, serverInputs, testServer } from '../helpers/server';
 
 describe('lines from the server', () => {
   let server: TestServer;
@@ -38,4 +39,20 @@ describe('lines from the server', () => {
       expect(lines.slice(at).some((l) => l === `::${token}::`)).toBe(true);
     }
   }, 60_000);
+});
+
+describe('a container the action did not create', () => {
+  it('is never removed to make room for a slot: the deploy fails and says so, the live slot serves on', async () => {
+    const server = testServer('classic');
+    resetServer(server);
+    const inputs = (version: string) => serverInputs(server, { app: 'squat', hostname: 'squat.test', image: `${server.appImage}:${version}` });
+    expect((await runAction(inputs('v1'))).code).toBe(0); // squat-blue is live; the next deploy goes to green
+    remoteDocker(server, ['run', '-d', '--name', 'squat-green', '--network', 'bluegreen', `${server.appImage}:v1`]);
+    const run = await runAction(inputs('v2'));
+    expect(run.code).toBe(1);
+    expect(run.stdout).toContain('a container named squat-green exists that bluegreen-action did not create for squat');
+    expect(remoteDockerStatus(server, ['inspect', '-f', '{{.State.Running}}', 'squat-green']).out.trim()).toBe('true');
+    expect(await getThroughProxy(server, 'squat.test')).toBe('200 v1');
+    remoteDocker(server, ['rm', '-f', 'squat-green']);
+  }, 120_000);
 });

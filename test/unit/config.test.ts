@@ -60,6 +60,16 @@ describe('readConfig', () => {
     [{ 'docker-args': '--name=x' }, 'docker-args', '--name is set by the action'],
     [{ 'docker-args': '-p 80:80' }, 'docker-args', '-p is set by the action'],
     [{ 'docker-args': 'rm -rf /' }, 'docker-args', 'not an option'],
+    [{ 'docker-args': '-p8080:80' }, 'docker-args', '-p is set by the action'],
+    [{ 'docker-args': '-tP' }, 'docker-args', '-t is set by the action'],
+    [{ 'docker-args': '-Pt' }, 'docker-args', '-P is set by the action'],
+    [{ 'docker-args': '-dit' }, 'docker-args', '-d is set by the action'],
+    [{ 'docker-args': '--memory=1g\n-it' }, 'docker-args', '-i is set by the action'],
+    [{ 'health-timeout': '99999999999999999999' }, 'health-timeout', 'at most 24h'],
+    [{ 'health-interval': '25h' }, 'health-interval', 'at most 24h'],
+    [{ 'stop-timeout': '86401' }, 'stop-timeout', 'at most 24h'],
+    [{ 'drain-seconds': '1e3' }, 'drain-seconds', 'duration'],
+    [{ 'build-args': 'bad-key=supersecret' }, 'build-args', 'not a variable name'],
     [{ 'health-path': 'health' }, 'health-path', "starting with '/'"],
     [{ 'health-path': '/a b' }, 'health-path', "starting with '/'"],
     [{ 'health-status': '700' }, 'health-status', 'from 100 to 599'],
@@ -84,6 +94,15 @@ describe('readConfig', () => {
     expect(error.input).toBe(input);
     expect(error.message).toContain(`Input '${input}'`);
     expect(error.message).toContain(problem);
+  });
+
+  it.each([
+    [{ 'build-args': 'bad-key=supersecret' }],
+    [{ 'build-args': 'supersecret' }],
+    [{ env: 'bad-key=supersecret' }],
+    [{ env: 'supersecret' }],
+  ])('never echoes a secret-bearing value in its error: %o', (given) => {
+    expect(inputErrorOf(given as Record<string, string>).message).not.toContain('supersecret');
   });
 
   it('reads how the proxy carries traffic: body limit, timeout, buffering', () => {
