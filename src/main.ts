@@ -3,7 +3,7 @@ import { Config, InputError, readConfig } from './config';
 import { ImageStore, LocalImage, buildImage, shouldBuild } from './image';
 import { runRemoteScript } from './remote/run';
 import type { RemoteResult } from './remote/result';
-import { RunReport, appUrl, redact, renderSummary, stepOutputs } from './report';
+import { RunReport, appUrl, liveAfterFailure, redact, renderSummary, stepOutputs } from './report';
 import { SshSession } from './ssh';
 import { withCommandsStopped } from './stop-commands';
 import { TransferError, ensureImageOnServer } from './transfer';
@@ -86,6 +86,7 @@ async function deployWith(config: Config, report: RunReport): Promise<number> {
     }
     const repo = process.env.GITHUB_REPOSITORY;
     const runUrl = repo && process.env.GITHUB_RUN_ID ? `${process.env.GITHUB_SERVER_URL ?? 'https://github.com'}/${repo}/actions/runs/${process.env.GITHUB_RUN_ID}` : '';
+    report.resultLost = true; // until the script's result is in
     const result = await serverGroup(`${config.command} ${config.deploy.app} on ${config.ssh.host}`, () =>
       runRemoteScript(
         ssh,
@@ -93,6 +94,7 @@ async function deployWith(config: Config, report: RunReport): Promise<number> {
         (line) => core.info(line),
       ),
     );
+    report.resultLost = false;
     applyRemote(report, result);
     if (result.outcome === 'failed') {
       throw Object.assign(new Error(result.error ?? 'the deploy script failed'), { exitCode: result.exitCode === 3 ? EXIT_UNHEALTHY : 1 });
@@ -152,7 +154,7 @@ export async function run(): Promise<void> {
     core.warning(`could not write the job summary: ${(error as Error).message}`);
   }
   if (exitCode !== 0) {
-    const live = report.activeSlot ? `${report.activeSlot.toUpperCase()} is still live` : 'nothing was switched';
+    const live = report.activeSlot ? `${report.activeSlot.toUpperCase()} is still live` : liveAfterFailure(report);
     core.setFailed(redact(`${config.deploy.app} on ${config.ssh.host}: ${report.error} (${live})`, config.secrets));
     process.exitCode = exitCode;
   } else {

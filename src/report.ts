@@ -25,6 +25,8 @@ export interface RunReport {
   history: HistoryEntry[];
   phasesSeconds: Record<string, number>;
   totalSeconds: number;
+  /** The deploy script ran but its result never arrived (a cut connection): what is live is unknown. */
+  resultLost?: boolean;
 }
 
 const SUMMARY_LIMIT = 512 * 1024; // GitHub refuses summaries over 1 MiB; stay well under it
@@ -55,6 +57,16 @@ function cell(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
 }
 
+/**
+ * What a failed run left live, as far as is known: the server's answer (a slot, or none), or nothing
+ * known when the script never ran (nothing changed there) or its result was lost.
+ */
+export function liveAfterFailure(report: RunReport): string {
+  if (report.resultLost) return 'what is live is unknown (run command: status)';
+  if (report.activeSlot === undefined) return 'nothing changed on the server';
+  return report.activeSlot ? `${slotName(report.activeSlot)} still live` : 'nothing live';
+}
+
 function slotName(slot: string | null | undefined): string {
   return slot ? slot.toUpperCase() : 'none';
 }
@@ -77,7 +89,7 @@ export function headline(report: RunReport): string {
     case 'removed':
       return `🗑️ ${app}: removed`;
     case 'failed': {
-      const still = report.activeSlot ? `${slotName(report.activeSlot)} still live` : 'nothing live';
+      const still = liveAfterFailure(report);
       if (report.failedPhase === 'health') return `❌ ${app}: ${report.image || 'the new version'} failed its health check; ${still}`;
       return `❌ ${app}: ${report.command} failed${report.failedPhase ? ` during ${report.failedPhase}` : ''}; ${still}`;
     }
@@ -114,7 +126,7 @@ export function renderSummary(given: RunReport, secrets: readonly string[] = [])
   if (report.command === 'status') {
     facts.push(['Live slot', slotName(report.activeSlot)]);
   } else if (report.outcome === 'failed') {
-    facts.push(['Slots', report.activeSlot ? `${slotName(report.activeSlot)} still live, not switched` : 'nothing live']);
+    facts.push(['Slots', report.activeSlot ? `${slotName(report.activeSlot)} still live, not switched` : liveAfterFailure(report)]);
   } else {
     facts.push(['Slots', `${slotName(report.previousSlot)} → ${slotName(report.activeSlot)}`]);
   }

@@ -1,7 +1,7 @@
 import { Client, ClientChannel, ConnectConfig } from 'ssh2';
 import { Readable, pipeline } from 'node:stream';
 import type { SshConfig } from './config';
-import { verifyHostKey } from './hostkey';
+import { HOST_KEY_FAMILIES, hostKeyAlgorithms, verifyHostKey } from './hostkey';
 
 export interface ExecOptions {
   /** Sent as the command's standard input; ended when done. Backpressure is respected. */
@@ -28,6 +28,14 @@ export class SshConnectError extends Error {
   ) {
     super(message);
     this.name = 'SshConnectError';
+  }
+}
+
+/** The server showed a key that is not the pinned one (or a revoked one): never retried. */
+export class HostKeyError extends SshConnectError {
+  constructor(message: string) {
+    super(message, false);
+    this.name = 'HostKeyError';
   }
 }
 
@@ -97,7 +105,7 @@ export class SshSession {
     const attempts = config.connectRetries + 1;
     for (let attempt = 1; ; attempt++) {
       try {
-        return await SshSession.connectOnce(config);
+        return await SshSession.connectPinned(config);
       } catch (error) {
         const failure = error instanceof SshConnectError ? error : describeConnectError(config, error as Error);
         if (!failure.retryable || attempt >= attempts) throw failure;
@@ -108,7 +116,32 @@ export class SshSession {
     }
   }
 
-  private static connectOnce(config: SshConfig): Promise<SshSession> {
+  /**
+   * One connection with the pinned key. A server with keys of several types shows the one the client
+   * prefers: known-hosts offers only its pinned types; a pinned fingerprint, whose type is unknown, is
+   * looked for among the other types once the first key shown is not it.
+   */
+  private static async connectPinned(config: SshConfig): Promise<SshSession> {
+    const algorithms = hostKeyAlgorithms(config.hostKey, config.host, config.port);
+    if (config.hostKey.kind !== 'fingerprint') return SshSession.connectOnce(config, algorithms);
+    let first: unknown;
+    try {
+      return await SshSession.connectOnce(config);
+    } catch (error) {
+      if (!(error instanceof HostKeyError)) throw error;
+      first = error;
+    }
+    for (const family of HOST_KEY_FAMILIES) {
+      try {
+        return await SshSession.connectOnce(config, family);
+      } catch (error) {
+        if (!(error instanceof HostKeyError) && !/no matching|handshake failed/i.test((error as Error).message)) throw error;
+      }
+    }
+    throw first;
+  }
+
+  private static connectOnce(config: SshConfig, serverHostKey?: string[]): Promise<SshSession> {
     return new Promise((resolve, reject) => {
       const client = new Client();
       let hostKeyProblem: string | undefined;
@@ -121,6 +154,7 @@ export class SshSession {
         readyTimeout: config.connectTimeoutSeconds * 1000,
         keepaliveInterval: 10_000,
         keepaliveCountMax: 3,
+        ...(serverHostKey ? { algorithms: { serverHostKey: serverHostKey as never } } : {}),
         hostVerifier: (key: Buffer) => {
           const verdict = verifyHostKey(config.hostKey, config.host, config.port, key);
           if (!verdict.ok) hostKeyProblem = verdict.reason;
@@ -129,9 +163,10 @@ export class SshSession {
       };
       const fail = (error: Error) => {
         client.removeAllListeners('ready');
+        client.on('error', () => {}); // a socket error after giving up is no one's business
         client.end();
         if (hostKeyProblem) {
-          reject(new SshConnectError(`refusing to connect to ${config.host}:${config.port}: ${hostKeyProblem}. This could be a man-in-the-middle attack; if the server's key really changed, update known-hosts or host-fingerprint.`, false));
+          reject(new HostKeyError(`refusing to connect to ${config.host}:${config.port}: ${hostKeyProblem}. This could be a man-in-the-middle attack; if the server's key really changed, update known-hosts or host-fingerprint.`));
         } else {
           reject(describeConnectError(config, error));
         }

@@ -1,5 +1,7 @@
 export const RESULT_BEGIN = '::bluegreen-result-begin::';
 export const RESULT_END = '::bluegreen-result-end::';
+/** The shape's version: deploy.sh writes it, parseRemoteResult accepts only this one. */
+export const RESULT_VERSION = 2;
 
 export type Outcome = 'switched' | 'unchanged' | 'removed' | 'failed';
 
@@ -56,19 +58,27 @@ export interface RemoteResult {
 
 export class ResultError extends Error {}
 
-/** Finds the JSON result between the markers in the script's output and checks its shape. */
+/**
+ * Finds the JSON result between the marker lines of the script's output and checks its version and
+ * shape. Markers count only as whole lines: an app's log inside the result (its text is escaped
+ * onto the one JSON line) can never be taken for one.
+ */
 export function parseRemoteResult(stdout: string): RemoteResult {
-  const begin = stdout.lastIndexOf(RESULT_BEGIN);
-  const end = stdout.indexOf(RESULT_END, begin);
+  const lines = stdout.split('\n');
+  const begin = lines.lastIndexOf(RESULT_BEGIN);
+  const end = begin < 0 ? -1 : lines.indexOf(RESULT_END, begin + 1);
   if (begin < 0 || end < 0) {
     throw new ResultError('the server-side script ended without reporting a result (was it killed, or did the connection drop?)');
   }
-  const text = stdout.slice(begin + RESULT_BEGIN.length, end).trim();
-  let value: RemoteResult;
+  const text = lines.slice(begin + 1, end).join('\n').trim();
+  let value: RemoteResult & { version?: unknown };
   try {
     value = JSON.parse(text) as RemoteResult;
   } catch (error) {
     throw new ResultError(`the server-side script reported a result that is not JSON: ${(error as Error).message}`);
+  }
+  if (value.version !== RESULT_VERSION) {
+    throw new ResultError(`the server-side script reported a result of version ${String(value.version)}, expected ${RESULT_VERSION}`);
   }
   if (!['switched', 'unchanged', 'removed', 'failed'].includes(value.outcome) || !Array.isArray(value.health)) {
     throw new ResultError('the server-side script reported a result of an unknown shape');

@@ -11,11 +11,18 @@ const START_BASH = `command -v bash >/dev/null 2>&1 || { echo 'bluegreen: bash i
  */
 export async function runRemoteScript(ssh: SshSession, input: ScriptInput, log: (line: string) => void): Promise<RemoteResult> {
   let inResult = false;
+  // The result block is kept apart as it streams: the session's capture of stdout is capped, and a
+  // long log before the result must not push it out.
+  let resultBlock: string[] = [];
   const result = await ssh.exec(START_BASH, {
     stdin: renderDeployScript(input),
     onStdoutLine: (line) => {
-      if (line === RESULT_BEGIN) inResult = true;
-      if (!inResult) log(line);
+      if (line === RESULT_BEGIN) {
+        inResult = true;
+        resultBlock = [];
+      }
+      if (inResult) resultBlock.push(line);
+      else log(line);
       if (line === RESULT_END) inResult = false;
     },
     onStderrLine: (line) => log(line),
@@ -23,8 +30,9 @@ export async function runRemoteScript(ssh: SshSession, input: ScriptInput, log: 
   if (result.code === 127 && /bash is not installed/.test(result.stderr)) {
     throw new Error(`${ssh.config.host} has no bash; install it (apt-get install bash) to deploy there`);
   }
-  if (result.code === null && !result.stdout.includes(RESULT_END)) {
+  const reported = resultBlock.at(-1) === RESULT_END;
+  if (result.code === null && !reported) {
     throw new Error(`the connection to ${ssh.config.host} broke while the deploy script ran (${ssh.dropped?.message ?? 'no exit status'}); run status to see what is live`);
   }
-  return parseRemoteResult(result.stdout);
+  return parseRemoteResult(resultBlock.join('\n'));
 }

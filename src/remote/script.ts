@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { RESULT_BEGIN, RESULT_END, RESULT_VERSION } from './result';
 import { join } from 'node:path';
 import type { Command, DeployConfig } from '../config';
 import { shellQuote } from '../shell';
@@ -47,6 +48,10 @@ export function scriptParameters(input: ScriptInput): string[] {
   const { deploy } = input;
   const { health } = deploy;
   return [
+    // The result's contract, defined once (result.ts) and handed to the script.
+    scalar('BG_RESULT_BEGIN', RESULT_BEGIN),
+    scalar('BG_RESULT_END', RESULT_END),
+    scalar('BG_RESULT_VERSION', RESULT_VERSION),
     scalar('BG_COMMAND', input.command),
     scalar('BG_APP', deploy.app),
     scalar('BG_IMAGE', input.image),

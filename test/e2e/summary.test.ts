@@ -61,9 +61,9 @@ describe('job summary and outputs, from the bundled action', () => {
     const run = await runAction(serverInputs(server, { app: 'summary', image: `${server.appImage}:v1`, port: '1', 'connect-timeout': '3s' }));
     expect(run.code).toBe(1);
     expect(run.outputs).toMatchObject({ result: 'failed', 'active-slot': '', 'bytes-sent': '0' });
-    expect(run.summary).toContain('## ❌ summary: deploy failed; nothing live');
+    expect(run.summary).toContain('## ❌ summary: deploy failed; nothing changed on the server');
     expect(run.summary).toContain('nothing accepts SSH connections at 127.0.0.1:1');
-    expect(run.stdout).toMatch(/::error::summary on 127\.0\.0\.1: nothing accepts SSH connections at 127\.0\.0\.1:1 \(connection refused\) \(nothing was switched\)/);
+    expect(run.stdout).toMatch(/::error::summary on 127\.0\.0\.1: nothing accepts SSH connections at 127\.0\.0\.1:1 \(connection refused\) \(nothing changed on the server\)/);
   }, 30_000);
 
   it('on a server without bash: exit 1 and a line that says so', async () => {

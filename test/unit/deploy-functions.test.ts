@@ -135,3 +135,32 @@ describe('failure handling (issue 11, defects 1 and 2)', () => {
     expect(r.stdout).not.toContain('pointed');
   });
 });
+
+describe('json_str', () => {
+  const cases: Array<[string, string]> = [
+    ['plain', 'plain'],
+    ['say "hi"', 'say "hi"'],
+    ['back\\slash', 'back\\slash'],
+    ['two\nlines\n', 'two\nlines\n'],
+    ['tab\tcr\r', 'tab\tcr\r'],
+    ['bell\u0007 and esc\u001b[0m', 'bell and esc[0m'], // other control characters are dropped
+    ['ünïcødé ✓', 'ünïcødé ✓'],
+    ['', ''],
+  ];
+  it.each(cases)('%j', (text, expected) => {
+    const out = callScript({}, `json_str ${shellWord(text)}`).stdout;
+    expect(JSON.parse(out)).toBe(expected);
+  });
+
+  it('escapes a quote-heavy 1 MB log in well under a second (was quadratic: ~10 s)', () => {
+    const started = Date.now();
+    const out = callScript({}, `s=$(head -c 1000000 /dev/zero | tr '\\0' '"'); json_str "$s" | wc -c`).stdout;
+    expect(Number(out.trim())).toBe(2_000_002);
+    expect(Date.now() - started).toBeLessThan(3000);
+  });
+});
+
+/** A bash word that stands for text exactly ($'…' quoting). */
+function shellWord(text: string): string {
+  return `$'${[...Buffer.from(text, 'utf8')].map((b) => `\\x${b.toString(16).padStart(2, '0')}`).join('')}'`;
+}

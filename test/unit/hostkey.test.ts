@@ -2,7 +2,7 @@ import { createHmac, randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { fingerprintOf, parseKnownHosts, verifyHostKey } from '../../src/hostkey';
+import { fingerprintOf, hostKeyAlgorithms, parseKnownHosts, verifyHostKey } from '../../src/hostkey';
 import { fixtureKey } from '../helpers/fixtures';
 
 const [type, base64] = fixtureKey('ed25519.pub').split(' ');
@@ -45,5 +45,41 @@ describe('host key pinning', () => {
 
   it('accepts anything only when told to skip the check', () => {
     expect(verifyHostKey({ kind: 'insecure' }, 'h', 22, otherKey)).toEqual({ ok: true });
+  });
+});
+
+describe('@revoked and the pinned key types (issue 11, defect 9)', () => {
+  const rsaBase64 = fixtureKey('rsa_pem.pub').split(' ')[1];
+
+  it('refuses a key marked @revoked, even when another line pins it', () => {
+    const entries = parseKnownHosts(`srv ${type} ${base64}\n@revoked * ${type} ${base64}\n`);
+    const verdict = verifyHostKey({ kind: 'known-hosts', entries }, 'srv', 22, key);
+    expect(verdict).toEqual({ ok: false, reason: expect.stringContaining('marks @revoked') });
+  });
+
+  it('still accepts another pinned key of the host when one is revoked', () => {
+    const entries = parseKnownHosts(`@revoked srv ${type} ${base64}\nsrv ssh-rsa ${rsaBase64}\n`);
+    expect(verifyHostKey({ kind: 'known-hosts', entries }, 'srv', 22, otherKey)).toEqual({ ok: true });
+  });
+
+  it('refuses an unknown marker instead of skipping the line', () => {
+    expect(() => parseKnownHosts(`@trusted srv ${type} ${base64}`)).toThrow(/unknown marker @trusted/);
+    expect(parseKnownHosts(`@cert-authority *.example.com ${type} ${base64}`)).toEqual([]);
+  });
+
+  it.each([
+    [`srv ssh-rsa ${rsaBase64}`, ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa']],
+    [`srv ${type} ${base64}`, ['ssh-ed25519']],
+    [`srv ssh-rsa ${rsaBase64}\nsrv ${type} ${base64}`, ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa', 'ssh-ed25519']],
+    [`other ${type} ${base64}\nsrv ssh-rsa ${rsaBase64}`, ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa']],
+    [`@revoked srv ${type} ${base64}\nsrv ssh-rsa ${rsaBase64}`, ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa']],
+    [`other ${type} ${base64}`, undefined],
+  ])('offers the host key algorithms of what known-hosts pins for srv: %s', (text, expected) => {
+    expect(hostKeyAlgorithms({ kind: 'known-hosts', entries: parseKnownHosts(text) }, 'srv', 22)).toEqual(expected);
+  });
+
+  it('leaves the choice to ssh2 for a fingerprint or no check', () => {
+    expect(hostKeyAlgorithms({ kind: 'fingerprint', fingerprint: fingerprintOf(key) }, 'srv', 22)).toBeUndefined();
+    expect(hostKeyAlgorithms({ kind: 'insecure' }, 'srv', 22)).toBeUndefined();
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { readConfig, secretValues } from '../../src/config';
-import { RESULT_BEGIN, RESULT_END, parseRemoteResult } from '../../src/remote/result';
+import { RESULT_BEGIN, RESULT_END, RESULT_VERSION, parseRemoteResult } from '../../src/remote/result';
 import { RunReport, appUrl, headline, redact, renderSummary, stepOutputs } from '../../src/report';
 import { readerFor } from '../helpers/action-inputs';
 import { baseInputs } from '../helpers/fixtures';
@@ -25,6 +25,9 @@ describe('the job summary', () => {
     expect(headline(report({ outcome: 'unchanged' }))).toBe('✅ shop: GREEN already runs this version');
     expect(headline(report({ outcome: 'failed', failedPhase: 'health', image: 'shop:3', activeSlot: 'blue' }))).toBe('❌ shop: shop:3 failed its health check; BLUE still live');
     expect(headline(report({ outcome: 'failed', failedPhase: undefined, activeSlot: null }))).toBe('❌ shop: deploy failed; nothing live');
+    // Unknown is not "nothing": no answer from the script, or none asked for.
+    expect(headline(report({ outcome: 'failed', failedPhase: undefined, activeSlot: undefined, resultLost: true }))).toBe('❌ shop: deploy failed; what is live is unknown (run command: status)');
+    expect(headline(report({ outcome: 'failed', failedPhase: undefined, activeSlot: undefined }))).toBe('❌ shop: deploy failed; nothing changed on the server');
     expect(headline(report({ command: 'rollback' }))).toBe('✅ shop: rolled back BLUE → GREEN');
     expect(headline(report({ command: 'status', outcome: 'unchanged' }))).toBe('ℹ️ shop: GREEN is live');
     expect(headline(report({ command: 'remove', outcome: 'removed' }))).toBe('🗑️ shop: removed');
@@ -98,7 +101,7 @@ describe('appUrl', () => {
 });
 
 describe('parseRemoteResult', () => {
-  const result = { version: 1, command: 'deploy', app: 'shop', outcome: 'switched', exitCode: 0, error: null, failedPhase: null, previousSlot: 'blue', activeSlot: 'green', candidate: 'shop-green', imageId: 'sha256:x', health: [], phasesMs: { health: 5 }, totalMs: 9, logTail: null, live: { container: '/shop-green', running: true, imageId: 'sha256:x', image: 'shop:1', gitSha: '', runUrl: '', deployedAt: '' }, history: [] };
+  const result = { version: RESULT_VERSION, command: 'deploy', app: 'shop', outcome: 'switched', exitCode: 0, error: null, failedPhase: null, previousSlot: 'blue', activeSlot: 'green', candidate: 'shop-green', imageId: 'sha256:x', health: [], phasesMs: { health: 5 }, totalMs: 9, logTail: null, live: { container: '/shop-green', running: true, imageId: 'sha256:x', image: 'shop:1', gitSha: '', runUrl: '', deployedAt: '' }, history: [] };
   it('finds the JSON between the markers among progress lines', () => {
     const parsed = parseRemoteResult(`[start] a\n[health] b\n${RESULT_BEGIN}\n${JSON.stringify(result)}\n${RESULT_END}\n`);
     expect(parsed.outcome).toBe('switched');
@@ -107,7 +110,15 @@ describe('parseRemoteResult', () => {
   it('says clearly when there is no result or a broken one', () => {
     expect(() => parseRemoteResult('[start] a\n')).toThrow(/without reporting a result/);
     expect(() => parseRemoteResult(`${RESULT_BEGIN}\n{nope\n${RESULT_END}`)).toThrow(/not JSON/);
-    expect(() => parseRemoteResult(`${RESULT_BEGIN}\n{"outcome":"exploded","health":[]}\n${RESULT_END}`)).toThrow(/unknown shape/);
+    expect(() => parseRemoteResult(`${RESULT_BEGIN}\n{"version":${RESULT_VERSION},"outcome":"exploded","health":[]}\n${RESULT_END}`)).toThrow(/unknown shape/);
+    expect(() => parseRemoteResult(`${RESULT_BEGIN}\n${JSON.stringify({ ...result, version: 1 })}\n${RESULT_END}`)).toThrow(/version 1, expected/);
+  });
+  it('counts markers only as whole lines: an app log that prints them stays part of the result (issue 11, defect 5)', () => {
+    const logTail = `boot\n${RESULT_BEGIN}\n{"outcome":"switched"}\n${RESULT_END}\nunhealthy`;
+    const failed = { ...result, outcome: 'failed', exitCode: 3, logTail };
+    const parsed = parseRemoteResult(`[health] x ${RESULT_END} y\n${RESULT_BEGIN}\n${JSON.stringify(failed)}\n${RESULT_END}\n`);
+    expect(parsed.outcome).toBe('failed');
+    expect(parsed.logTail).toBe(logTail);
   });
 });
 
