@@ -8,7 +8,8 @@
 #   $STATE_DIR/apps/<app>/images   image IDs deployed, oldest first (for pruning)
 #   labels bluegreen.* on the <app>-blue and <app>-green containers
 #
-# Output: progress lines as they happen, then one JSON result between the RESULT markers.
+# Output: progress lines as they happen, then one JSON result on one line between the marker lines
+# BG_RESULT_BEGIN and BG_RESULT_END (given by result.ts, with the result's version).
 # Exit codes: 0 done, 1 unexpected failure, 2 server not usable (no docker, lock timeout, bad state),
 # 3 the new version failed its health check, 4 the proxy switch failed and was undone,
 # 5 nothing to roll back to.
@@ -16,8 +17,6 @@
 set -Eeuo pipefail
 umask 077
 
-readonly RESULT_BEGIN='::bluegreen-result-begin::'
-readonly RESULT_END='::bluegreen-result-end::'
 readonly LABEL=bluegreen
 
 STATE_DIR=${BG_STATE_DIR/#\~/$HOME}
@@ -59,15 +58,17 @@ readonly START_MS
 # still finishes on the server, so it is never left half-done.
 log() { printf '[%s] %s\n' "$PHASE" "$*" 2>/dev/null || true; }
 
+# Linear in the text's length (bash's ${s//…} replacement is quadratic on long, quote-heavy logs).
 json_str() {
   local s=$1
-  s=${s//\\/\\\\}
-  s=${s//\"/\\\"}
-  s=${s//$'\n'/\\n}
-  s=${s//$'\r'/\\r}
-  s=${s//$'\t'/\\t}
-  s=$(printf '%s' "$s" | tr -d '\000-\010\013\014\016-\037')
-  printf '"%s"' "$s"
+  if [[ $s != *[\\\"[:cntrl:]]* ]]; then
+    printf '"%s"' "$s"
+    return
+  fi
+  printf '"'
+  printf '%s\n' "$s" | LC_ALL=C sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/\t/\\t/g' -e 's/\r/\\r/g' |
+    LC_ALL=C tr -d '\000-\010\013\014\016-\037' | LC_ALL=C awk 'NR > 1 { printf "\\n" } { printf "%s", $0 }'
+  printf '"'
 }
 
 json_or_null() { if [[ -n $1 ]]; then json_str "$1"; else printf 'null'; fi; }
@@ -97,9 +98,9 @@ render_result() {
   if [[ -n $CANDIDATE ]]; then
     image_id=$(docker inspect -f '{{index .Config.Labels "bluegreen.image-id"}}' "$CANDIDATE" 2>/dev/null || true)
   fi
-  printf '%s\n' "$RESULT_BEGIN"
-  printf '{"version":1,"command":%s,"app":%s,"outcome":%s,"exitCode":%d,"error":%s,"failedPhase":%s,' \
-    "$(json_str "$BG_COMMAND")" "$(json_str "$BG_APP")" "$(json_str "$OUTCOME")" "$EXIT_CODE" \
+  printf '%s\n' "$BG_RESULT_BEGIN"
+  printf '{"version":%d,"command":%s,"app":%s,"outcome":%s,"exitCode":%d,"error":%s,"failedPhase":%s,' \
+    "$BG_RESULT_VERSION" "$(json_str "$BG_COMMAND")" "$(json_str "$BG_APP")" "$(json_str "$OUTCOME")" "$EXIT_CODE" \
     "$(json_or_null "$ERROR")" "$(if [[ $OUTCOME == failed ]]; then json_str "$PHASE"; else printf null; fi)"
   printf '"previousSlot":%s,"activeSlot":%s,"candidate":%s,"imageId":%s,' \
     "$(json_or_null "$PREVIOUS_SLOT")" "$(json_or_null "$ACTIVE_SLOT")" "$(json_or_null "$CANDIDATE")" \
@@ -107,7 +108,7 @@ render_result() {
   printf '"health":[%s],"phasesMs":{%s},"totalMs":%d,"logTail":%s,"live":%s,"history":[%s]}\n' \
     "$(join_by , "${HEALTH[@]}")" "$(join_by , "${PHASES[@]}")" $(($(now_ms) - START_MS)) \
     "$(json_or_null "$LOG_TAIL")" "${LIVE_INFO:-null}" "$(join_by , "${HISTORY[@]}")"
-  printf '%s\n' "$RESULT_END"
+  printf '%s\n' "$BG_RESULT_END"
 }
 
 # Removes a candidate that never got traffic; the live slot is left exactly as it was.
@@ -115,6 +116,8 @@ discard_candidate() {
   [[ -n $CANDIDATE ]] && ((CANDIDATE_STARTED)) && ((!SWITCHED)) || return 0
   local logs
   logs=$(docker logs --tail 40 "$CANDIDATE" 2>&1 || true)
+  # 40 lines can be megabytes (one huge line): the result keeps the last 64 KiB of them.
+  if ((${#logs} > 65536)); then logs="[…]${logs: -65536}"; fi
   LOG_TAIL="$logs${LOG_TAIL:+$'\n'"--- last HEALTHCHECK output ---"$'\n'$LOG_TAIL}"
   if [[ $BG_COMMAND == rollback ]]; then
     docker stop --time "$BG_STOP_TIMEOUT" "$CANDIDATE" >/dev/null 2>&1 || true
@@ -236,6 +239,12 @@ ensure_proxy() {
   elif [[ $state != true ]]; then
     log "starting the stopped proxy $BG_PROXY_NAME"
     docker start "$BG_PROXY_NAME" >/dev/null
+  fi
+  # One proxy reads one config directory: an app whose state-dir differs would switch nothing.
+  local source
+  source=$(docker inspect -f '{{range .Mounts}}{{if eq .Destination "/etc/nginx/conf.d"}}{{.Source}}{{end}}{{end}}' "$BG_PROXY_NAME")
+  if [[ $source != "$CONF_DIR" && $source != "$(readlink -f "$CONF_DIR")" ]]; then
+    fail 2 "the proxy $BG_PROXY_NAME reads its config from ${source:-nowhere}, not from this run's $CONF_DIR: give every app on this server the same state-dir (or its own proxy-name and proxy-ports)"
   fi
   if ! docker inspect -f '{{range $name, $_ := .NetworkSettings.Networks}}{{println $name}}{{end}}' "$BG_PROXY_NAME" | grep -qxF -- "$BG_NETWORK"; then
     log "connecting proxy $BG_PROXY_NAME to network $BG_NETWORK"
@@ -528,7 +537,15 @@ wait_until_healthy() {
     answer=$(health_try)
     latency=$(($(now_ms) - t0))
     status='' error=''
-    if [[ $answer == error:* ]]; then error=${answer#error:}; else status=$answer; fi
+    if [[ $answer == error:* ]]; then
+      error=${answer#error:}
+    elif [[ $answer =~ ^[1-5][0-9][0-9]$ ]]; then
+      status=$answer
+    else
+      error="not an HTTP status: $answer" # e.g. "HTTP/1.1 099": never a number JSON would refuse
+    fi
+    # The last 200 tries are enough for the report, however long the health timeout.
+    if ((${#HEALTH[@]} >= 200)); then HEALTH=("${HEALTH[@]:1}"); fi
     HEALTH+=("{\"try\":$tries,\"ms\":$((t0 - started)),\"status\":${status:-null},\"error\":$(json_or_null "$error"),\"latencyMs\":$latency}")
     if [[ -n $status ]] && is_healthy_status "$status"; then
       streak=$((streak + 1))

@@ -94470,27 +94470,60 @@ function formatSeconds(seconds) {
 "use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.HOST_KEY_FAMILIES = void 0;
 exports.parseKnownHosts = parseKnownHosts;
+exports.hostKeyAlgorithms = hostKeyAlgorithms;
 exports.fingerprintOf = fingerprintOf;
 exports.knownHostsName = knownHostsName;
 exports.entryMatchesHost = entryMatchesHost;
 exports.verifyHostKey = verifyHostKey;
 const node_crypto_1 = __nccwpck_require__(7598);
 const KEY_TYPES = /^(ssh-(rsa|dss|ed25519)|ecdsa-sha2-nistp(256|384|521)|sk-(ssh-ed25519|ecdsa-sha2-nistp256)@openssh\.com)$/;
-/** Parses known_hosts lines; comments, blank lines and @revoked/@cert-authority lines are skipped. */
+/** Parses known_hosts lines; comments and blank lines are skipped, and @cert-authority lines (not supported). */
 function parseKnownHosts(text) {
     const entries = [];
     text.split(/\r?\n/).forEach((raw, index) => {
-        const line = raw.trim();
-        if (line === '' || line.startsWith('#') || line.startsWith('@'))
+        let line = raw.trim();
+        if (line === '' || line.startsWith('#') || line.startsWith('@cert-authority'))
             return;
+        const revoked = line.startsWith('@revoked');
+        if (revoked)
+            line = line.slice('@revoked'.length).trim();
+        else if (line.startsWith('@'))
+            throw new Error(`line ${index + 1} has an unknown marker ${line.split(/\s/)[0]}`);
         const [hostPatterns, keyType, keyText] = line.split(/\s+/);
         if (!keyText || !KEY_TYPES.test(keyType) || !/^[A-Za-z0-9+/]+={0,2}$/.test(keyText)) {
-            throw new Error(`line ${index + 1} is not "HOSTS KEYTYPE BASE64KEY"`);
+            throw new Error(`line ${index + 1} is not "${revoked ? '@revoked ' : ''}HOSTS KEYTYPE BASE64KEY"`);
         }
-        entries.push({ hostPatterns, keyType, key: Buffer.from(keyText, 'base64') });
+        entries.push({ hostPatterns, keyType, key: Buffer.from(keyText, 'base64'), ...(revoked ? { revoked } : {}) });
     });
     return entries;
+}
+/** The host key algorithms ssh2 can negotiate for each known_hosts key type. */
+const ALGORITHMS_OF_KEY_TYPE = {
+    'ssh-ed25519': ['ssh-ed25519'],
+    'ecdsa-sha2-nistp256': ['ecdsa-sha2-nistp256'],
+    'ecdsa-sha2-nistp384': ['ecdsa-sha2-nistp384'],
+    'ecdsa-sha2-nistp521': ['ecdsa-sha2-nistp521'],
+    'ssh-rsa': ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'],
+    'ssh-dss': ['ssh-dss'],
+};
+/** Host key algorithm families to offer one at a time when only a fingerprint is pinned. */
+exports.HOST_KEY_FAMILIES = [
+    ['ssh-ed25519'],
+    ['ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521'],
+    ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'],
+];
+/**
+ * The host key algorithms to offer: those of the keys known-hosts pins for this host, so a server
+ * that also has a key of a type ssh2 prefers (ed25519) shows the pinned one. Undefined: ssh2's own.
+ */
+function hostKeyAlgorithms(policy, host, port) {
+    if (policy.kind !== 'known-hosts')
+        return undefined;
+    const pinned = policy.entries.filter((entry) => !entry.revoked && entryMatchesHost(entry, host, port));
+    const algorithms = [...new Set(pinned.flatMap((entry) => ALGORITHMS_OF_KEY_TYPE[entry.keyType] ?? []))];
+    return algorithms.length > 0 ? algorithms : undefined;
 }
 /** OpenSSH's fingerprint of a public key blob: "SHA256:" and unpadded base64. */
 function fingerprintOf(key) {
@@ -94538,7 +94571,10 @@ function verifyHostKey(policy, host, port, key) {
                 ? { ok: true }
                 : { ok: false, reason: `the server presented host key ${presented}, but host-fingerprint pins ${policy.fingerprint}` };
         case 'known-hosts': {
-            const forHost = policy.entries.filter((entry) => entryMatchesHost(entry, host, port));
+            if (policy.entries.some((entry) => entry.revoked && entry.key.equals(key))) {
+                return { ok: false, reason: `the server presented host key ${presented}, which known-hosts marks @revoked` };
+            }
+            const forHost = policy.entries.filter((entry) => !entry.revoked && entryMatchesHost(entry, host, port));
             if (forHost.length === 0) {
                 return { ok: false, reason: `known-hosts has no key for ${knownHostsName(host, port)} (the server presented ${presented})` };
             }
@@ -95001,7 +95037,9 @@ async function deployWith(config, report) {
         }
         const repo = process.env.GITHUB_REPOSITORY;
         const runUrl = repo && process.env.GITHUB_RUN_ID ? `${process.env.GITHUB_SERVER_URL ?? 'https://github.com'}/${repo}/actions/runs/${process.env.GITHUB_RUN_ID}` : '';
+        report.resultLost = true; // until the script's result is in
         const result = await serverGroup(`${config.command} ${config.deploy.app} on ${config.ssh.host}`, () => (0, run_1.runRemoteScript)(ssh, { command: config.command, deploy: config.deploy, image: config.image, imageId: image?.id ?? '', serverImageId: report.transfer?.serverImageId ?? '', gitSha: process.env.GITHUB_SHA ?? '', runUrl }, (line) => core.info(line)));
+        report.resultLost = false;
         applyRemote(report, result);
         if (result.outcome === 'failed') {
             throw Object.assign(new Error(result.error ?? 'the deploy script failed'), { exitCode: result.exitCode === 3 ? exports.EXIT_UNHEALTHY : 1 });
@@ -95064,7 +95102,7 @@ async function run() {
         core.warning(`could not write the job summary: ${error.message}`);
     }
     if (exitCode !== 0) {
-        const live = report.activeSlot ? `${report.activeSlot.toUpperCase()} is still live` : 'nothing was switched';
+        const live = report.activeSlot ? `${report.activeSlot.toUpperCase()} is still live` : (0, report_1.liveAfterFailure)(report);
         core.setFailed((0, report_1.redact)(`${config.deploy.app} on ${config.ssh.host}: ${report.error} (${live})`, config.secrets));
         process.exitCode = exitCode;
     }
@@ -95152,27 +95190,37 @@ exports.ProgressThrottle = ProgressThrottle;
 "use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-exports.ResultError = exports.RESULT_END = exports.RESULT_BEGIN = void 0;
+exports.ResultError = exports.RESULT_VERSION = exports.RESULT_END = exports.RESULT_BEGIN = void 0;
 exports.parseRemoteResult = parseRemoteResult;
 exports.RESULT_BEGIN = '::bluegreen-result-begin::';
 exports.RESULT_END = '::bluegreen-result-end::';
+/** The shape's version: deploy.sh writes it, parseRemoteResult accepts only this one. */
+exports.RESULT_VERSION = 2;
 class ResultError extends Error {
 }
 exports.ResultError = ResultError;
-/** Finds the JSON result between the markers in the script's output and checks its shape. */
+/**
+ * Finds the JSON result between the marker lines of the script's output and checks its version and
+ * shape. Markers count only as whole lines: an app's log inside the result (its text is escaped
+ * onto the one JSON line) can never be taken for one.
+ */
 function parseRemoteResult(stdout) {
-    const begin = stdout.lastIndexOf(exports.RESULT_BEGIN);
-    const end = stdout.indexOf(exports.RESULT_END, begin);
+    const lines = stdout.split('\n');
+    const begin = lines.lastIndexOf(exports.RESULT_BEGIN);
+    const end = begin < 0 ? -1 : lines.indexOf(exports.RESULT_END, begin + 1);
     if (begin < 0 || end < 0) {
         throw new ResultError('the server-side script ended without reporting a result (was it killed, or did the connection drop?)');
     }
-    const text = stdout.slice(begin + exports.RESULT_BEGIN.length, end).trim();
+    const text = lines.slice(begin + 1, end).join('\n').trim();
     let value;
     try {
         value = JSON.parse(text);
     }
     catch (error) {
         throw new ResultError(`the server-side script reported a result that is not JSON: ${error.message}`);
+    }
+    if (value.version !== exports.RESULT_VERSION) {
+        throw new ResultError(`the server-side script reported a result of version ${String(value.version)}, expected ${exports.RESULT_VERSION}`);
     }
     if (!['switched', 'unchanged', 'removed', 'failed'].includes(value.outcome) || !Array.isArray(value.health)) {
         throw new ResultError('the server-side script reported a result of an unknown shape');
@@ -95202,12 +95250,19 @@ const START_BASH = `command -v bash >/dev/null 2>&1 || { echo 'bluegreen: bash i
  */
 async function runRemoteScript(ssh, input, log) {
     let inResult = false;
+    // The result block is kept apart as it streams: the session's capture of stdout is capped, and a
+    // long log before the result must not push it out.
+    let resultBlock = [];
     const result = await ssh.exec(START_BASH, {
         stdin: (0, script_1.renderDeployScript)(input),
         onStdoutLine: (line) => {
-            if (line === result_1.RESULT_BEGIN)
+            if (line === result_1.RESULT_BEGIN) {
                 inResult = true;
-            if (!inResult)
+                resultBlock = [];
+            }
+            if (inResult)
+                resultBlock.push(line);
+            else
                 log(line);
             if (line === result_1.RESULT_END)
                 inResult = false;
@@ -95217,10 +95272,11 @@ async function runRemoteScript(ssh, input, log) {
     if (result.code === 127 && /bash is not installed/.test(result.stderr)) {
         throw new Error(`${ssh.config.host} has no bash; install it (apt-get install bash) to deploy there`);
     }
-    if (result.code === null && !result.stdout.includes(result_1.RESULT_END)) {
+    const reported = resultBlock.at(-1) === result_1.RESULT_END;
+    if (result.code === null && !reported) {
         throw new Error(`the connection to ${ssh.config.host} broke while the deploy script ran (${ssh.dropped?.message ?? 'no exit status'}); run status to see what is live`);
     }
-    return (0, result_1.parseRemoteResult)(result.stdout);
+    return (0, result_1.parseRemoteResult)(resultBlock.join('\n'));
 }
 
 
@@ -95238,6 +95294,7 @@ exports.scriptParameters = scriptParameters;
 exports.renderDeployScript = renderDeployScript;
 const node_crypto_1 = __nccwpck_require__(7598);
 const node_fs_1 = __nccwpck_require__(3024);
+const result_1 = __nccwpck_require__(8277);
 const node_path_1 = __nccwpck_require__(6760);
 const shell_1 = __nccwpck_require__(997);
 // In the bundle this is dist/ (npm run build copies the bash file there); in tests, src/remote/.
@@ -95267,6 +95324,10 @@ function scriptParameters(input) {
     const { deploy } = input;
     const { health } = deploy;
     return [
+        // The result's contract, defined once (result.ts) and handed to the script.
+        scalar('BG_RESULT_BEGIN', result_1.RESULT_BEGIN),
+        scalar('BG_RESULT_END', result_1.RESULT_END),
+        scalar('BG_RESULT_VERSION', result_1.RESULT_VERSION),
         scalar('BG_COMMAND', input.command),
         scalar('BG_APP', deploy.app),
         scalar('BG_IMAGE', input.image),
@@ -95319,6 +95380,7 @@ function renderDeployScript(input) {
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.appUrl = appUrl;
 exports.redact = redact;
+exports.liveAfterFailure = liveAfterFailure;
 exports.headline = headline;
 exports.renderSummary = renderSummary;
 exports.stepOutputs = stepOutputs;
@@ -95350,6 +95412,17 @@ function redact(text, secrets) {
 function cell(text) {
     return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
 }
+/**
+ * What a failed run left live, as far as is known: the server's answer (a slot, or none), or nothing
+ * known when the script never ran (nothing changed there) or its result was lost.
+ */
+function liveAfterFailure(report) {
+    if (report.resultLost)
+        return 'what is live is unknown (run command: status)';
+    if (report.activeSlot === undefined)
+        return 'nothing changed on the server';
+    return report.activeSlot ? `${slotName(report.activeSlot)} still live` : 'nothing live';
+}
 function slotName(slot) {
     return slot ? slot.toUpperCase() : 'none';
 }
@@ -95370,7 +95443,7 @@ function headline(report) {
         case 'removed':
             return `🗑️ ${app}: removed`;
         case 'failed': {
-            const still = report.activeSlot ? `${slotName(report.activeSlot)} still live` : 'nothing live';
+            const still = liveAfterFailure(report);
             if (report.failedPhase === 'health')
                 return `❌ ${app}: ${report.image || 'the new version'} failed its health check; ${still}`;
             return `❌ ${app}: ${report.command} failed${report.failedPhase ? ` during ${report.failedPhase}` : ''}; ${still}`;
@@ -95406,7 +95479,7 @@ function renderSummary(given, secrets = []) {
         facts.push(['Live slot', slotName(report.activeSlot)]);
     }
     else if (report.outcome === 'failed') {
-        facts.push(['Slots', report.activeSlot ? `${slotName(report.activeSlot)} still live, not switched` : 'nothing live']);
+        facts.push(['Slots', report.activeSlot ? `${slotName(report.activeSlot)} still live, not switched` : liveAfterFailure(report)]);
     }
     else {
         facts.push(['Slots', `${slotName(report.previousSlot)} → ${slotName(report.activeSlot)}`]);
@@ -95503,7 +95576,7 @@ function shellQuote(value) {
 "use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-exports.SshSession = exports.SshConnectError = void 0;
+exports.SshSession = exports.HostKeyError = exports.SshConnectError = void 0;
 const ssh2_1 = __nccwpck_require__(5472);
 const node_stream_1 = __nccwpck_require__(7075);
 const hostkey_1 = __nccwpck_require__(2626);
@@ -95517,6 +95590,14 @@ class SshConnectError extends Error {
     }
 }
 exports.SshConnectError = SshConnectError;
+/** The server showed a key that is not the pinned one (or a revoked one): never retried. */
+class HostKeyError extends SshConnectError {
+    constructor(message) {
+        super(message, false);
+        this.name = 'HostKeyError';
+    }
+}
+exports.HostKeyError = HostKeyError;
 const MAX_CAPTURE = 4 * 1024 * 1024; // keep at most this much of a command's output in memory
 function splitLines(onLine) {
     let pending = '';
@@ -95581,7 +95662,7 @@ class SshSession {
         const attempts = config.connectRetries + 1;
         for (let attempt = 1;; attempt++) {
             try {
-                return await SshSession.connectOnce(config);
+                return await SshSession.connectPinned(config);
             }
             catch (error) {
                 const failure = error instanceof SshConnectError ? error : describeConnectError(config, error);
@@ -95593,7 +95674,36 @@ class SshSession {
             }
         }
     }
-    static connectOnce(config) {
+    /**
+     * One connection with the pinned key. A server with keys of several types shows the one the client
+     * prefers: known-hosts offers only its pinned types; a pinned fingerprint, whose type is unknown, is
+     * looked for among the other types once the first key shown is not it.
+     */
+    static async connectPinned(config) {
+        const algorithms = (0, hostkey_1.hostKeyAlgorithms)(config.hostKey, config.host, config.port);
+        if (config.hostKey.kind !== 'fingerprint')
+            return SshSession.connectOnce(config, algorithms);
+        let first;
+        try {
+            return await SshSession.connectOnce(config);
+        }
+        catch (error) {
+            if (!(error instanceof HostKeyError))
+                throw error;
+            first = error;
+        }
+        for (const family of hostkey_1.HOST_KEY_FAMILIES) {
+            try {
+                return await SshSession.connectOnce(config, family);
+            }
+            catch (error) {
+                if (!(error instanceof HostKeyError) && !/no matching|handshake failed/i.test(error.message))
+                    throw error;
+            }
+        }
+        throw first;
+    }
+    static connectOnce(config, serverHostKey) {
         return new Promise((resolve, reject) => {
             const client = new ssh2_1.Client();
             let hostKeyProblem;
@@ -95606,6 +95716,7 @@ class SshSession {
                 readyTimeout: config.connectTimeoutSeconds * 1000,
                 keepaliveInterval: 10_000,
                 keepaliveCountMax: 3,
+                ...(serverHostKey ? { algorithms: { serverHostKey: serverHostKey } } : {}),
                 hostVerifier: (key) => {
                     const verdict = (0, hostkey_1.verifyHostKey)(config.hostKey, config.host, config.port, key);
                     if (!verdict.ok)
@@ -95615,9 +95726,10 @@ class SshSession {
             };
             const fail = (error) => {
                 client.removeAllListeners('ready');
+                client.on('error', () => { }); // a socket error after giving up is no one's business
                 client.end();
                 if (hostKeyProblem) {
-                    reject(new SshConnectError(`refusing to connect to ${config.host}:${config.port}: ${hostKeyProblem}. This could be a man-in-the-middle attack; if the server's key really changed, update known-hosts or host-fingerprint.`, false));
+                    reject(new HostKeyError(`refusing to connect to ${config.host}:${config.port}: ${hostKeyProblem}. This could be a man-in-the-middle attack; if the server's key really changed, update known-hosts or host-fingerprint.`));
                 }
                 else {
                     reject(describeConnectError(config, error));

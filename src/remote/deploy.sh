@@ -240,6 +240,12 @@ ensure_proxy() {
     log "starting the stopped proxy $BG_PROXY_NAME"
     docker start "$BG_PROXY_NAME" >/dev/null
   fi
+  # One proxy reads one config directory: an app whose state-dir differs would switch nothing.
+  local source
+  source=$(docker inspect -f '{{range .Mounts}}{{if eq .Destination "/etc/nginx/conf.d"}}{{.Source}}{{end}}{{end}}' "$BG_PROXY_NAME")
+  if [[ $source != "$CONF_DIR" && $source != "$(readlink -f "$CONF_DIR")" ]]; then
+    fail 2 "the proxy $BG_PROXY_NAME reads its config from ${source:-nowhere}, not from this run's $CONF_DIR: give every app on this server the same state-dir (or its own proxy-name and proxy-ports)"
+  fi
   if ! docker inspect -f '{{range $name, $_ := .NetworkSettings.Networks}}{{println $name}}{{end}}' "$BG_PROXY_NAME" | grep -qxF -- "$BG_NETWORK"; then
     log "connecting proxy $BG_PROXY_NAME to network $BG_NETWORK"
     docker network connect "$BG_NETWORK" "$BG_PROXY_NAME"

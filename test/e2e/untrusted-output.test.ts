@@ -56,3 +56,16 @@ describe('a container the action did not create', () => {
     remoteDocker(server, ['rm', '-f', 'squat-green']);
   }, 120_000);
 });
+
+describe('a proxy that reads another state directory', () => {
+  it('is not switched behind its back: the deploy stops before starting anything and says why', async () => {
+    const server = testServer('classic');
+    resetServer(server);
+    expect((await runAction(serverInputs(server, { app: 'first', hostname: 'first.test', image: `${server.appImage}:v1` }))).code).toBe(0);
+    const run = await runAction(serverInputs(server, { app: 'second', hostname: 'second.test', image: `${server.appImage}:v1`, 'state-dir': '/tmp/bluegreen-other-state' }));
+    expect(run.code).toBe(1);
+    expect(run.stdout).toMatch(/the proxy bluegreen-proxy reads its config from \/home\/deploy\/\.bluegreen\/nginx, not from this run's \/tmp\/bluegreen-other-state\/nginx/);
+    expect(remoteDockerStatus(server, ['inspect', 'second-blue']).code).not.toBe(0);
+    expect(await getThroughProxy(server, 'first.test')).toBe('200 v1');
+  }, 120_000);
+});
