@@ -1,6 +1,8 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runAction } from '../helpers/action-runner';
-import { readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { TestServer, localDocker, remoteDocker, resetServer, serverInputs, testServer } from '../helpers/server';
 
 let server: TestServer;
@@ -56,6 +58,28 @@ describe('job summary and outputs, from the bundled action', () => {
     expect(errors).toEqual([expect.stringMatching(/summary on 127\.0\.0\.1: the new version did not become healthy.*\(BLUE is still live\)/)]);
     expect(await fetch(`http://127.0.0.1:${server.proxyPort}/`).then((r) => r.text())).toBe('v1\n');
   }, 90_000);
+
+  it('on a failing app that logs 20 MB, the result markers and a secret with &<>|: exit 3, the end of its log, the secret redacted', async () => {
+    const context = mkdtempSync(join(tmpdir(), 'bluegreen-ctx-'));
+    const secret = 'pa&ss<wo>rd|42';
+    // One 20 MB line, then what a confused app might print: the markers, a fake result, the secret.
+    const script = [
+      "head -c 20000000 /dev/zero | tr '\\0' x", 'echo',
+      "echo '::bluegreen-result-begin::'", `echo '{"version":2,"outcome":"switched","health":[]}'`, "echo '::bluegreen-result-end::'",
+      'echo "connecting with $DB_PASSWORD"', 'echo last-line-of-the-log', 'sleep 600',
+    ].join('; ');
+    writeFileSync(join(context, 'Dockerfile'), `FROM bluegreen-test/busybox:1\nCMD ["sh", "-c", ${JSON.stringify(script)}]\n`);
+    const run = await runAction(serverInputs(server, {
+      app: 'noisy', image: 'bluegreen-test/noisy:1', build: 'true', context, env: `DB_PASSWORD=${secret}`, 'health-timeout': '3s',
+    }));
+    expect(run.code, run.stdout.slice(-2000)).toBe(3);
+    expect(run.outputs.result).toBe('failed');
+    expect(run.summary).toContain('last-line-of-the-log');
+    expect(run.summary).toContain('::bluegreen-result-begin::'); // shown as the app's text, not taken for the result
+    expect(run.summary.length).toBeLessThan(200_000);
+    for (const form of [secret, 'pa&amp;ss', 'rd\\|42']) expect(run.summary).not.toContain(form);
+    expect(run.summary).toContain('connecting with ***');
+  }, 120_000);
 
   it('on an unreachable server: exit 1, result failed, a summary naming the problem', async () => {
     const run = await runAction(serverInputs(server, { app: 'summary', image: `${server.appImage}:v1`, port: '1', 'connect-timeout': '3s' }));
