@@ -10,14 +10,14 @@
 #
 # Output: progress lines as they happen, then one JSON result on one line between the marker lines
 # BG_RESULT_BEGIN and BG_RESULT_END (given by result.ts, with the result's version).
-# Exit codes: 0 done, 1 unexpected failure, 2 server not usable (no docker, lock timeout, bad state),
-# 3 the new version failed its health check, 4 the proxy switch failed and was undone,
-# 5 nothing to roll back to.
+# Exit codes, outcome names and the label prefix come from result.ts as BG_EXIT_*, BG_OUTCOME_* and
+# BG_LABEL: 0 done, 1 unexpected failure, 2 server not usable, 3 unhealthy, 4 switch undone, 5 nothing
+# to roll back to.
 
 set -Eeuo pipefail
 umask 077
 
-readonly LABEL=bluegreen
+readonly LABEL=$BG_LABEL
 
 STATE_DIR=${BG_STATE_DIR/#\~/$HOME}
 readonly STATE_DIR
@@ -25,7 +25,7 @@ readonly CONF_DIR=$STATE_DIR/nginx
 readonly APP_DIR=$STATE_DIR/apps/$BG_APP
 readonly CONF_FILE=$CONF_DIR/$BG_APP.conf
 
-OUTCOME=failed
+OUTCOME=$BG_OUTCOME_FAILED
 ERROR=''
 EXIT_CODE=0
 PHASE=start
@@ -82,6 +82,9 @@ join_by() {
   done
 }
 
+# A label of ours in a docker inspect template: {{$(label_of image-id)}} or {{json $(label_of image)}}.
+label_of() { printf '(index .Config.Labels "%s.%s")' "$LABEL" "$1"; }
+
 container_name() { printf '%s-%s' "$BG_APP" "$1"; }
 other_slot() { if [[ $1 == blue ]]; then echo green; else echo blue; fi; }
 
@@ -96,12 +99,12 @@ emit_result() {
 render_result() {
   local image_id=''
   if [[ -n $CANDIDATE ]]; then
-    image_id=$(docker inspect -f '{{index .Config.Labels "bluegreen.image-id"}}' "$CANDIDATE" 2>/dev/null || true)
+    image_id=$(docker inspect -f "{{$(label_of image-id)}}" "$CANDIDATE" 2>/dev/null || true)
   fi
   printf '%s\n' "$BG_RESULT_BEGIN"
   printf '{"version":%d,"command":%s,"app":%s,"outcome":%s,"exitCode":%d,"error":%s,"failedPhase":%s,' \
     "$BG_RESULT_VERSION" "$(json_str "$BG_COMMAND")" "$(json_str "$BG_APP")" "$(json_str "$OUTCOME")" "$EXIT_CODE" \
-    "$(json_or_null "$ERROR")" "$(if [[ $OUTCOME == failed ]]; then json_str "$PHASE"; else printf null; fi)"
+    "$(json_or_null "$ERROR")" "$(if [[ $OUTCOME == "$BG_OUTCOME_FAILED" ]]; then json_str "$PHASE"; else printf null; fi)"
   printf '"previousSlot":%s,"activeSlot":%s,"candidate":%s,"imageId":%s,' \
     "$(json_or_null "$PREVIOUS_SLOT")" "$(json_or_null "$ACTIVE_SLOT")" "$(json_or_null "$CANDIDATE")" \
     "$(json_or_null "${image_id:-${BG_IMAGE_ID:-}}")"
@@ -139,7 +142,7 @@ fail() { # fail EXIT_CODE MESSAGE
     if [[ -n $FAIL_NOTE ]]; then printf '%s\n%s\n' "$1" "$2" >"$FAIL_NOTE" 2>/dev/null || true; fi
     exit "$1"
   fi
-  EXIT_CODE=$1 ERROR=$2 OUTCOME=failed
+  EXIT_CODE=$1 ERROR=$2 OUTCOME=$BG_OUTCOME_FAILED
   trap - ERR
   PHASES+=("$(json_str "$PHASE"):$(($(now_ms) - PHASE_STARTED))")
   log "error: $ERROR"
@@ -155,7 +158,7 @@ on_unexpected() { # on_unexpected STATUS LINE COMMAND
   if [[ $BASHPID == "$MAIN_PID" ]] && handed=$(take_fail_note); then
     fail "${handed%%$'\n'*}" "${handed#*$'\n'}"
   fi
-  fail 1 "unexpected failure (exit $1) at deploy.sh line $2: $3"
+  fail "$BG_EXIT_UNEXPECTED" "unexpected failure (exit $1) at deploy.sh line $2: $3"
 }
 
 arm_err_trap() { trap 'on_unexpected $? $LINENO "$BASH_COMMAND"' ERR; }
@@ -184,12 +187,12 @@ run_phase() { # run_phase NAME COMMAND...: runs a step and records its duration
 # --- server, lock, proxy --------------------------------------------------------------------------
 
 check_server() {
-  command -v docker >/dev/null 2>&1 || fail 2 "docker is not installed on this server (or not on the PATH of $(id -un))"
+  command -v docker >/dev/null 2>&1 || fail "$BG_EXIT_SERVER_UNUSABLE" "docker is not installed on this server (or not on the PATH of $(id -un))"
   local problem
   if ! problem=$(docker version --format '{{.Server.Version}}' 2>&1); then
-    fail 2 "$(id -un) cannot use docker on this server: ${problem##*$'\n'} (add the user to the docker group?)"
+    fail "$BG_EXIT_SERVER_UNUSABLE" "$(id -un) cannot use docker on this server: ${problem##*$'\n'} (add the user to the docker group?)"
   fi
-  command -v flock >/dev/null 2>&1 || fail 2 "flock is not installed on this server (package util-linux)"
+  command -v flock >/dev/null 2>&1 || fail "$BG_EXIT_SERVER_UNUSABLE" "flock is not installed on this server (package util-linux)"
   # Opened up for the proxy only where this run creates the directory: a state-dir such as ~ or /tmp
   # keeps its own mode.
   if [[ ! -d $STATE_DIR ]]; then mkdir -p "$STATE_DIR" && chmod 755 "$STATE_DIR"; fi
@@ -201,13 +204,13 @@ take_lock() {
   exec 9>>"$APP_DIR/lock"
   if ! flock -n 9; then
     log "another run for $BG_APP holds the lock; waiting up to ${BG_LOCK_TIMEOUT}s"
-    flock -w "$BG_LOCK_TIMEOUT" 9 || fail 2 "another run for $BG_APP still held the lock after ${BG_LOCK_TIMEOUT}s; nothing was changed"
+    flock -w "$BG_LOCK_TIMEOUT" 9 || fail "$BG_EXIT_SERVER_UNUSABLE" "another run for $BG_APP still held the lock after ${BG_LOCK_TIMEOUT}s; nothing was changed"
   fi
 }
 
 lock_proxy() { # one proxy for all apps: creating it and changing its config are serialised
   exec 8>>"$STATE_DIR/proxy.lock"
-  flock -w 60 8 || fail 2 "the proxy lock ($STATE_DIR/proxy.lock) stayed busy for 60s"
+  flock -w 60 8 || fail "$BG_EXIT_SERVER_UNUSABLE" "the proxy lock ($STATE_DIR/proxy.lock) stayed busy for 60s"
 }
 
 unlock_proxy() { flock -u 8; }
@@ -235,7 +238,7 @@ ensure_proxy() {
     local port
     for port in "${BG_PROXY_PORTS[@]}"; do args+=(--publish "$port"); done
     local out
-    out=$(docker "${args[@]}" "$BG_PROXY_IMAGE" 2>&1) || fail 2 "cannot start the proxy: ${out##*$'\n'}"
+    out=$(docker "${args[@]}" "$BG_PROXY_IMAGE" 2>&1) || fail "$BG_EXIT_SERVER_UNUSABLE" "cannot start the proxy: ${out##*$'\n'}"
   elif [[ $state != true ]]; then
     log "starting the stopped proxy $BG_PROXY_NAME"
     docker start "$BG_PROXY_NAME" >/dev/null
@@ -244,7 +247,7 @@ ensure_proxy() {
   local source
   source=$(docker inspect -f '{{range .Mounts}}{{if eq .Destination "/etc/nginx/conf.d"}}{{.Source}}{{end}}{{end}}' "$BG_PROXY_NAME")
   if [[ $source != "$CONF_DIR" && $source != "$(readlink -f "$CONF_DIR")" ]]; then
-    fail 2 "the proxy $BG_PROXY_NAME reads its config from ${source:-nowhere}, not from this run's $CONF_DIR: give every app on this server the same state-dir (or its own proxy-name and proxy-ports)"
+    fail "$BG_EXIT_SERVER_UNUSABLE" "the proxy $BG_PROXY_NAME reads its config from ${source:-nowhere}, not from this run's $CONF_DIR: give every app on this server the same state-dir (or its own proxy-name and proxy-ports)"
   fi
   if ! docker inspect -f '{{range $name, $_ := .NetworkSettings.Networks}}{{println $name}}{{end}}' "$BG_PROXY_NAME" | grep -qxF -- "$BG_NETWORK"; then
     log "connecting proxy $BG_PROXY_NAME to network $BG_NETWORK"
@@ -255,7 +258,7 @@ ensure_proxy() {
     [[ $(docker inspect -f '{{.State.Running}}' "$BG_PROXY_NAME") == true ]] && return 0
     sleep 0.1
   done
-  fail 2 "the proxy $BG_PROXY_NAME is not running: $(docker logs --tail 5 "$BG_PROXY_NAME" 2>&1 | tr '\n' ' ')"
+  fail "$BG_EXIT_SERVER_UNUSABLE" "the proxy $BG_PROXY_NAME is not running: $(docker logs --tail 5 "$BG_PROXY_NAME" 2>&1 | tr '\n' ' ')"
 }
 
 # The live slot is the one the proxy config points at, if its container still exists: Docker is the
@@ -380,10 +383,13 @@ proxy_test_and_reload() { # sets PROXY_COMPLAINT and returns 1 when nginx refuse
   # accepting: it renames itself "worker process is shutting down" as it closes its listening
   # sockets, or exits. Until then a new connection can still be served by the previous config.
   # Their PIDs are printed: once they have exited, nothing the previous config routed is in flight.
+  # Nothing of it may reach this script's stderr: once the runner is gone (a cancelled job) that is a
+  # closed channel, and docker exec would fail on writing there (a process that vanished during the
+  # /proc scan made the shell complain, and a cancelled deploy's switch was undone).
   # shellcheck disable=SC2016
   if ! out=$(docker exec "$BG_PROXY_NAME" sh -c 'out=$(nginx -t 2>&1) || { echo "$out"; exit 1; }
       case $out in *"conflicting server name"*) echo "$out" | grep "conflicting server name"; exit 1 ;; esac
-      accepting() { for p in /proc/[0-9]*; do case "$(tr "\0" " " <"$p/cmdline" 2>/dev/null)" in
+      accepting() { for p in /proc/[0-9]*; do case "$(tr "\0" " " 2>/dev/null <"$p/cmdline")" in
         "nginx: worker process is shutting down"*) ;; "nginx: worker process"*) echo "${p#/proc/}" ;; esac; done; }
       old=$(accepting)
       nginx -s reload 2>&1 || exit 1
@@ -393,7 +399,7 @@ proxy_test_and_reload() { # sets PROXY_COMPLAINT and returns 1 when nginx refuse
         [ -z "$still" ] && break
         i=$((i + 1)); sleep 0.05
       done
-      echo "old-workers:" $old'); then
+      echo "old-workers:" $old' 2>&1); then
     PROXY_COMPLAINT=$(printf '%s\n' "$out" | grep -v 'test failed' | sed 's/^nginx: //' | tail -n 2 | tr '\n' ' ')
     return 1
   fi
@@ -460,8 +466,8 @@ start_candidate() {
   CANDIDATE=$(container_name "$CANDIDATE_SLOT")
   if docker inspect "$CANDIDATE" >/dev/null 2>&1; then
     # Only a container this action made for this app is ours to remove.
-    [[ $(docker inspect -f "{{index .Config.Labels \"$LABEL.app\"}}" "$CANDIDATE") == "$BG_APP" ]] ||
-      fail 2 "a container named $CANDIDATE exists that bluegreen-action did not create for $BG_APP; rename or remove it, or pick another app name"
+    [[ $(docker inspect -f "{{$(label_of app)}}" "$CANDIDATE") == "$BG_APP" ]] ||
+      fail "$BG_EXIT_SERVER_UNUSABLE" "a container named $CANDIDATE exists that bluegreen-action did not create for $BG_APP; rename or remove it, or pick another app name"
     log "removing the old $CANDIDATE_SLOT container $CANDIDATE"
     docker rm --force "$CANDIDATE" >/dev/null
   fi
@@ -481,7 +487,7 @@ start_candidate() {
   log "starting $CANDIDATE from $BG_IMAGE (${BG_IMAGE_ID:7:12})"
   CANDIDATE_STARTED=1
   local out
-  out=$(docker "${args[@]}" 2>&1) || fail 2 "docker run of $CANDIDATE failed: ${out##*$'\n'}"
+  out=$(docker "${args[@]}" 2>&1) || fail "$BG_EXIT_SERVER_UNUSABLE" "docker run of $CANDIDATE failed: ${out##*$'\n'}"
   cleanup
   ENV_FILE=''
 }
@@ -525,12 +531,12 @@ wait_until_healthy() {
   while :; do
     state=$(docker inspect -f '{{.State.Status}} {{.State.ExitCode}} {{if .State.Health}}{{.State.Health.Status}}{{end}}' "$CANDIDATE" 2>/dev/null || echo 'gone 0')
     if [[ $state != running* ]]; then
-      fail 3 "the new container $CANDIDATE stopped before it became healthy (${state% *})"
+      fail "$BG_EXIT_UNHEALTHY" "the new container $CANDIDATE stopped before it became healthy (${state% *})"
     fi
     docker_health=$(awk '{print $3}' <<<"$state")
     if [[ $docker_health == unhealthy ]]; then
       LOG_TAIL=$(docker inspect -f '{{range .State.Health.Log}}{{.Output}}{{end}}' "$CANDIDATE" 2>/dev/null | tail -n 5 || true)
-      fail 3 "the image's own HEALTHCHECK reports $CANDIDATE unhealthy"
+      fail "$BG_EXIT_UNHEALTHY" "the image's own HEALTHCHECK reports $CANDIDATE unhealthy"
     fi
     tries=$((tries + 1))
     t0=$(now_ms)
@@ -558,7 +564,7 @@ wait_until_healthy() {
       return 0
     fi
     if (($(now_ms) + BG_HEALTH_INTERVAL_MS > deadline)); then
-      fail 3 "the new version did not become healthy within $((BG_HEALTH_TIMEOUT_MS / 1000))s (last answer: ${status:-$error})"
+      fail "$BG_EXIT_UNHEALTHY" "the new version did not become healthy within $((BG_HEALTH_TIMEOUT_MS / 1000))s (last answer: ${status:-$error})"
     fi
     sleep "$BG_HEALTH_INTERVAL"
   done
@@ -594,7 +600,7 @@ switch_proxy() {
       *"duplicate default server"*) hint=': another app is already the default server, give this one a hostname' ;;
       *"conflicting server name"*) hint=': another app on this proxy already has that host name' ;;
     esac
-    fail 4 "nginx -t refused the config for $CANDIDATE_SLOT ($PROXY_COMPLAINT); the previous config is back$hint"
+    fail "$BG_EXIT_SWITCH_UNDONE" "nginx -t refused the config for $CANDIDATE_SLOT ($PROXY_COMPLAINT); the previous config is back$hint"
   fi
   SWITCHED=1
   ACTIVE_SLOT=$CANDIDATE_SLOT
@@ -603,7 +609,7 @@ switch_proxy() {
     SWITCHED=0
     ACTIVE_SLOT=$PREVIOUS_SLOT
     point_proxy_at "$PREVIOUS_SLOT" || true
-    fail 4 "after the reload the proxy did not answer healthy from $CANDIDATE_SLOT; switched back to ${PREVIOUS_SLOT:-nothing}"
+    fail "$BG_EXIT_SWITCH_UNDONE" "after the reload the proxy did not answer healthy from $CANDIDATE_SLOT; switched back to ${PREVIOUS_SLOT:-nothing}"
   fi
 }
 
@@ -726,10 +732,12 @@ prune_images() {
 
 record_history() {
   [[ -d $APP_DIR ]] || return 0
-  local line
+  local line image_id
+  # A candidate that is gone (discarded) leaves the ID this run was given.
+  image_id=$(docker inspect -f "{{$(label_of image-id)}}" "${CANDIDATE:-none}" 2>/dev/null) || image_id=${BG_IMAGE_ID:-}
   line=$(printf '{"time":"%s","command":%s,"outcome":%s,"image":%s,"imageId":%s,"from":%s,"to":%s,"gitSha":%s,"runUrl":%s,"error":%s}' \
     "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(json_str "$BG_COMMAND")" "$(json_str "$OUTCOME")" \
-    "$(json_or_null "${BG_IMAGE:-}")" "$(json_or_null "$(docker inspect -f '{{index .Config.Labels "bluegreen.image-id"}}' "${CANDIDATE:-none}" 2>/dev/null || echo "${BG_IMAGE_ID:-}")")" \
+    "$(json_or_null "${BG_IMAGE:-}")" "$(json_or_null "$image_id")" \
     "$(json_or_null "$PREVIOUS_SLOT")" "$(json_or_null "$ACTIVE_SLOT")" \
     "$(json_or_null "$BG_GIT_SHA")" "$(json_or_null "$BG_RUN_URL")" "$(json_or_null "$ERROR")")
   local history=$APP_DIR/history.jsonl
@@ -743,7 +751,7 @@ describe_live() { # sets LIVE_INFO to a JSON object describing the live containe
   local slot=$1 container
   [[ -n $slot ]] || return 0
   container=$(container_name "$slot")
-  LIVE_INFO=$(docker inspect -f '{"container":{{json .Name}},"running":{{.State.Running}},"imageId":{{json (index .Config.Labels "bluegreen.image-id")}},"image":{{json (index .Config.Labels "bluegreen.image")}},"gitSha":{{json (index .Config.Labels "bluegreen.git-sha")}},"runUrl":{{json (index .Config.Labels "bluegreen.run-url")}},"deployedAt":{{json (index .Config.Labels "bluegreen.deployed-at")}}}' "$container" 2>/dev/null || true)
+  LIVE_INFO=$(docker inspect -f "{\"container\":{{json .Name}},\"running\":{{.State.Running}},\"imageId\":{{json $(label_of image-id)}},\"image\":{{json $(label_of image)}},\"gitSha\":{{json $(label_of git-sha)}},\"runUrl\":{{json $(label_of run-url)}},\"deployedAt\":{{json $(label_of deployed-at)}}}" "$container" 2>/dev/null || true)
 }
 
 # --- commands -------------------------------------------------------------------------------------
@@ -751,7 +759,7 @@ describe_live() { # sets LIVE_INFO to a JSON object describing the live containe
 is_unchanged() { # the live slot already runs this exact image with this exact configuration
   [[ -n $PREVIOUS_SLOT ]] || return 1
   local labels
-  labels=$(docker inspect -f '{{.State.Running}} {{index .Config.Labels "bluegreen.image-id"}} {{index .Config.Labels "bluegreen.config"}}' "$(container_name "$PREVIOUS_SLOT")" 2>/dev/null) || return 1
+  labels=$(docker inspect -f "{{.State.Running}} {{$(label_of image-id)}} {{$(label_of config)}}" "$(container_name "$PREVIOUS_SLOT")" 2>/dev/null) || return 1
   [[ $labels == "true $BG_IMAGE_ID $BG_CONFIG_HASH" ]]
 }
 
@@ -761,16 +769,16 @@ cmd_deploy() {
   note_state_mismatch
   log "live slot: ${PREVIOUS_SLOT:-none}"
   if is_unchanged; then
-    OUTCOME=unchanged
+    OUTCOME=$BG_OUTCOME_UNCHANGED
     CANDIDATE=$(container_name "$PREVIOUS_SLOT")
     log "$CANDIDATE already runs ${BG_IMAGE_ID:7:12} with this configuration; nothing to switch"
     return 0
   fi
-  docker image inspect "$BG_SERVER_IMAGE_ID" >/dev/null 2>&1 || fail 2 "image ${BG_IMAGE_ID:7:12} is not on this server"
+  docker image inspect "$BG_SERVER_IMAGE_ID" >/dev/null 2>&1 || fail "$BG_EXIT_SERVER_UNUSABLE" "image ${BG_IMAGE_ID:7:12} is not on this server"
   run_phase start start_candidate
   run_phase health wait_until_healthy
   run_phase switch switch_proxy
-  OUTCOME=switched
+  OUTCOME=$BG_OUTCOME_SWITCHED
   retire_previous
   after_switch prune prune_images
 }
@@ -779,18 +787,18 @@ cmd_rollback() {
   PREVIOUS_SLOT=$(live_slot)
   ACTIVE_SLOT=$PREVIOUS_SLOT
   note_state_mismatch
-  [[ -n $PREVIOUS_SLOT ]] || fail 5 "$BG_APP has no live slot, so there is nothing to roll back from"
+  [[ -n $PREVIOUS_SLOT ]] || fail "$BG_EXIT_NOTHING_TO_ROLL_BACK" "$BG_APP has no live slot, so there is nothing to roll back from"
   CANDIDATE_SLOT=$(other_slot "$PREVIOUS_SLOT")
   CANDIDATE=$(container_name "$CANDIDATE_SLOT")
   docker inspect "$CANDIDATE" >/dev/null 2>&1 ||
-    fail 5 "there is no previous version to roll back to ($CANDIDATE does not exist); nothing was changed"
-  log "rolling back $PREVIOUS_SLOT -> $CANDIDATE_SLOT ($(docker inspect -f '{{index .Config.Labels "bluegreen.image"}}' "$CANDIDATE"))"
+    fail "$BG_EXIT_NOTHING_TO_ROLL_BACK" "there is no previous version to roll back to ($CANDIDATE does not exist); nothing was changed"
+  log "rolling back $PREVIOUS_SLOT -> $CANDIDATE_SLOT ($(docker inspect -f "{{$(label_of image)}}" "$CANDIDATE"))"
   PHASE=start
   CANDIDATE_STARTED=1
   docker start "$CANDIDATE" >/dev/null
   run_phase health wait_until_healthy
   run_phase switch switch_proxy
-  OUTCOME=switched
+  OUTCOME=$BG_OUTCOME_SWITCHED
   retire_previous
 }
 
@@ -800,7 +808,7 @@ cmd_remove() {
   if [[ -f $CONF_FILE ]]; then
     found=1
     if docker inspect "$BG_PROXY_NAME" >/dev/null 2>&1; then
-      point_proxy_at '' || fail 4 "nginx refused the config without $BG_APP; nothing was removed"
+      point_proxy_at '' || fail "$BG_EXIT_SWITCH_UNDONE" "nginx refused the config without $BG_APP; nothing was removed"
     else
       rm -f "$CONF_FILE"
     fi
@@ -824,7 +832,7 @@ cmd_remove() {
     rm -f "$APP_DIR/images"
   fi
   ACTIVE_SLOT=''
-  OUTCOME=removed
+  OUTCOME=$BG_OUTCOME_REMOVED
   ((found)) || log "$BG_APP was not deployed on this server; nothing to remove"
 }
 
@@ -835,7 +843,7 @@ cmd_status() {
   if [[ -f $APP_DIR/history.jsonl ]]; then
     mapfile -t HISTORY < <(tail -n 10 "$APP_DIR/history.jsonl")
   fi
-  OUTCOME=unchanged
+  OUTCOME=$BG_OUTCOME_UNCHANGED
   log "live slot: ${ACTIVE_SLOT:-none}"
 }
 
@@ -857,7 +865,7 @@ main() {
       ;;
     remove) cmd_remove ;;
     status) cmd_status ;;
-    *) fail 2 "unknown command $BG_COMMAND" ;;
+    *) fail "$BG_EXIT_SERVER_UNUSABLE" "unknown command $BG_COMMAND" ;;
   esac
   PHASE=finish
   [[ $BG_COMMAND == status ]] || record_history

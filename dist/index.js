@@ -94960,12 +94960,13 @@ const core = __importStar(__nccwpck_require__(7484));
 const config_1 = __nccwpck_require__(2973);
 const image_1 = __nccwpck_require__(5134);
 const run_1 = __nccwpck_require__(7331);
+const result_1 = __nccwpck_require__(8277);
 const report_1 = __nccwpck_require__(665);
 const ssh_1 = __nccwpck_require__(873);
 const stop_commands_1 = __nccwpck_require__(2058);
 const transfer_1 = __nccwpck_require__(6128);
 /** Exit code of a run whose new version failed its health check (the live version kept serving). */
-exports.EXIT_UNHEALTHY = 3;
+exports.EXIT_UNHEALTHY = result_1.SCRIPT_EXIT.unhealthy;
 const masked = new Set();
 /** Registers every secret with the runner before anything can print it. */
 function maskSecrets(values) {
@@ -95042,7 +95043,7 @@ async function deployWith(config, report) {
         report.resultLost = false;
         applyRemote(report, result);
         if (result.outcome === 'failed') {
-            throw Object.assign(new Error(result.error ?? 'the deploy script failed'), { exitCode: result.exitCode === 3 ? exports.EXIT_UNHEALTHY : 1 });
+            throw Object.assign(new Error(result.error ?? 'the deploy script failed'), { exitCode: result.exitCode === result_1.SCRIPT_EXIT.unhealthy ? exports.EXIT_UNHEALTHY : 1 });
         }
         return 0;
     }
@@ -95190,12 +95191,24 @@ exports.ProgressThrottle = ProgressThrottle;
 "use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-exports.ResultError = exports.RESULT_VERSION = exports.RESULT_END = exports.RESULT_BEGIN = void 0;
+exports.ResultError = exports.LABEL_PREFIX = exports.SCRIPT_EXIT = exports.OUTCOMES = exports.RESULT_VERSION = exports.RESULT_END = exports.RESULT_BEGIN = void 0;
 exports.parseRemoteResult = parseRemoteResult;
 exports.RESULT_BEGIN = '::bluegreen-result-begin::';
 exports.RESULT_END = '::bluegreen-result-end::';
 /** The shape's version: deploy.sh writes it, parseRemoteResult accepts only this one. */
 exports.RESULT_VERSION = 2;
+/** What a run did. */
+exports.OUTCOMES = ['switched', 'unchanged', 'removed', 'failed'];
+/** The server script's exit codes, also the result's exitCode. */
+exports.SCRIPT_EXIT = {
+    unexpected: 1,
+    serverUnusable: 2, // no docker, lock timeout, bad state, a name that is not ours
+    unhealthy: 3, // the new version failed its health check
+    switchUndone: 4, // nginx refused the switch, or the proxy did not answer healthy after it; undone
+    nothingToRollBack: 5,
+};
+/** The prefix of the labels on the containers the script creates (bluegreen.app, .slot, …). */
+exports.LABEL_PREFIX = 'bluegreen';
 class ResultError extends Error {
 }
 exports.ResultError = ResultError;
@@ -95222,7 +95235,7 @@ function parseRemoteResult(stdout) {
     if (value.version !== exports.RESULT_VERSION) {
         throw new ResultError(`the server-side script reported a result of version ${String(value.version)}, expected ${exports.RESULT_VERSION}`);
     }
-    if (!['switched', 'unchanged', 'removed', 'failed'].includes(value.outcome) || !Array.isArray(value.health)) {
+    if (!exports.OUTCOMES.includes(value.outcome) || !Array.isArray(value.health)) {
         throw new ResultError('the server-side script reported a result of an unknown shape');
     }
     if (value.live)
@@ -95313,6 +95326,10 @@ function configHash(deploy) {
     const shape = [deploy.env, deploy.volumes, deploy.dockerArgs, deploy.containerPort, deploy.network, deploy.hostnames, deploy.http];
     return (0, node_crypto_1.createHash)('sha256').update(JSON.stringify(shape)).digest('hex').slice(0, 16);
 }
+/** serverUnusable -> SERVER_UNUSABLE */
+function snake(name) {
+    return name.replace(/([a-z])([A-Z])/g, '$1_$2').toUpperCase();
+}
 function scalar(name, value) {
     return `readonly ${name}=${(0, shell_1.shellQuote)(String(value))}`;
 }
@@ -95328,6 +95345,9 @@ function scriptParameters(input) {
         scalar('BG_RESULT_BEGIN', result_1.RESULT_BEGIN),
         scalar('BG_RESULT_END', result_1.RESULT_END),
         scalar('BG_RESULT_VERSION', result_1.RESULT_VERSION),
+        ...Object.entries(result_1.SCRIPT_EXIT).map(([name, code]) => scalar(`BG_EXIT_${snake(name)}`, code)),
+        ...result_1.OUTCOMES.map((outcome) => scalar(`BG_OUTCOME_${snake(outcome)}`, outcome)),
+        scalar('BG_LABEL', result_1.LABEL_PREFIX),
         scalar('BG_COMMAND', input.command),
         scalar('BG_APP', deploy.app),
         scalar('BG_IMAGE', input.image),

@@ -2,14 +2,14 @@ import * as core from '@actions/core';
 import { Config, InputError, readConfig } from './config';
 import { ImageStore, LocalImage, buildImage, shouldBuild } from './image';
 import { runRemoteScript } from './remote/run';
-import type { RemoteResult } from './remote/result';
+import { RemoteResult, SCRIPT_EXIT } from './remote/result';
 import { RunReport, appUrl, liveAfterFailure, redact, renderSummary, stepOutputs } from './report';
 import { SshSession } from './ssh';
 import { withCommandsStopped } from './stop-commands';
 import { TransferError, ensureImageOnServer } from './transfer';
 
 /** Exit code of a run whose new version failed its health check (the live version kept serving). */
-export const EXIT_UNHEALTHY = 3;
+export const EXIT_UNHEALTHY = SCRIPT_EXIT.unhealthy;
 
 const masked = new Set<string>();
 
@@ -97,7 +97,7 @@ async function deployWith(config: Config, report: RunReport): Promise<number> {
     report.resultLost = false;
     applyRemote(report, result);
     if (result.outcome === 'failed') {
-      throw Object.assign(new Error(result.error ?? 'the deploy script failed'), { exitCode: result.exitCode === 3 ? EXIT_UNHEALTHY : 1 });
+      throw Object.assign(new Error(result.error ?? 'the deploy script failed'), { exitCode: result.exitCode === SCRIPT_EXIT.unhealthy ? EXIT_UNHEALTHY : 1 });
     }
     return 0;
   } finally {

@@ -3,7 +3,21 @@ export const RESULT_END = '::bluegreen-result-end::';
 /** The shape's version: deploy.sh writes it, parseRemoteResult accepts only this one. */
 export const RESULT_VERSION = 2;
 
-export type Outcome = 'switched' | 'unchanged' | 'removed' | 'failed';
+/** What a run did. */
+export const OUTCOMES = ['switched', 'unchanged', 'removed', 'failed'] as const;
+export type Outcome = (typeof OUTCOMES)[number];
+
+/** The server script's exit codes, also the result's exitCode. */
+export const SCRIPT_EXIT = {
+  unexpected: 1,
+  serverUnusable: 2, // no docker, lock timeout, bad state, a name that is not ours
+  unhealthy: 3, // the new version failed its health check
+  switchUndone: 4, // nginx refused the switch, or the proxy did not answer healthy after it; undone
+  nothingToRollBack: 5,
+} as const;
+
+/** The prefix of the labels on the containers the script creates (bluegreen.app, .slot, …). */
+export const LABEL_PREFIX = 'bluegreen';
 
 export interface HealthTry {
   try: number;
@@ -80,7 +94,7 @@ export function parseRemoteResult(stdout: string): RemoteResult {
   if (value.version !== RESULT_VERSION) {
     throw new ResultError(`the server-side script reported a result of version ${String(value.version)}, expected ${RESULT_VERSION}`);
   }
-  if (!['switched', 'unchanged', 'removed', 'failed'].includes(value.outcome) || !Array.isArray(value.health)) {
+  if (!OUTCOMES.includes(value.outcome) || !Array.isArray(value.health)) {
     throw new ResultError('the server-side script reported a result of an unknown shape');
   }
   if (value.live) value.live.container = value.live.container.replace(/^\//, '');

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { RESULT_BEGIN, RESULT_END, RESULT_VERSION } from './result';
+import { LABEL_PREFIX, OUTCOMES, RESULT_BEGIN, RESULT_END, RESULT_VERSION, SCRIPT_EXIT } from './result';
 import { join } from 'node:path';
 import type { Command, DeployConfig } from '../config';
 import { shellQuote } from '../shell';
@@ -35,6 +35,11 @@ export function configHash(deploy: DeployConfig): string {
   return createHash('sha256').update(JSON.stringify(shape)).digest('hex').slice(0, 16);
 }
 
+/** serverUnusable -> SERVER_UNUSABLE */
+function snake(name: string): string {
+  return name.replace(/([a-z])([A-Z])/g, '$1_$2').toUpperCase();
+}
+
 function scalar(name: string, value: string | number): string {
   return `readonly ${name}=${shellQuote(String(value))}`;
 }
@@ -52,6 +57,9 @@ export function scriptParameters(input: ScriptInput): string[] {
     scalar('BG_RESULT_BEGIN', RESULT_BEGIN),
     scalar('BG_RESULT_END', RESULT_END),
     scalar('BG_RESULT_VERSION', RESULT_VERSION),
+    ...Object.entries(SCRIPT_EXIT).map(([name, code]) => scalar(`BG_EXIT_${snake(name)}`, code)),
+    ...OUTCOMES.map((outcome) => scalar(`BG_OUTCOME_${snake(outcome)}`, outcome)),
+    scalar('BG_LABEL', LABEL_PREFIX),
     scalar('BG_COMMAND', input.command),
     scalar('BG_APP', deploy.app),
     scalar('BG_IMAGE', input.image),

@@ -1,10 +1,11 @@
 // The server script's functions, called one by one: deploy.sh sourced with BG_SOURCE_ONLY=1 defines them and runs nothing.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readConfig } from '../../src/config';
+import { LABEL_PREFIX, RESULT_VERSION, SCRIPT_EXIT } from '../../src/remote/result';
 import { renderDeployScript } from '../../src/remote/script';
 import { readerFor } from '../helpers/action-inputs';
 import { baseInputs } from '../helpers/fixtures';
@@ -164,3 +165,20 @@ describe('json_str', () => {
 function shellWord(text: string): string {
   return `$'${[...Buffer.from(text, 'utf8')].map((b) => `\\x${b.toString(16).padStart(2, '0')}`).join('')}'`;
 }
+
+describe('one contract between TypeScript and bash (issue 11)', () => {
+  const body = readFileSync(join(__dirname, '../../src/remote/deploy.sh'), 'utf8');
+
+  it('the script takes exit codes, outcome names and the label prefix from result.ts, never its own', () => {
+    expect(body).not.toMatch(/\bfail [0-9]/);
+    expect(body).not.toMatch(/OUTCOME=(switched|unchanged|removed|failed)\b/);
+    expect(body).not.toMatch(/== (switched|unchanged|removed|failed)\b/);
+    expect(body.split('\n').filter((l) => !l.startsWith('#') && /\bbluegreen\./.test(l))).toEqual([]);
+    expect(body).not.toContain('::bluegreen-result');
+  });
+
+  it('gets them as parameters with the values TypeScript uses', () => {
+    const out = callScript({}, 'echo "$BG_EXIT_UNHEALTHY $BG_EXIT_NOTHING_TO_ROLL_BACK $BG_OUTCOME_SWITCHED $LABEL $BG_RESULT_VERSION"; label_of image-id').stdout;
+    expect(out).toBe(`${SCRIPT_EXIT.unhealthy} ${SCRIPT_EXIT.nothingToRollBack} switched ${LABEL_PREFIX} ${RESULT_VERSION}\n(index .Config.Labels "${LABEL_PREFIX}.image-id")`);
+  });
+});
