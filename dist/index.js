@@ -95568,6 +95568,126 @@ function stepOutputs(report) {
 
 /***/ }),
 
+/***/ 4299:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.configTag = exports.CONFIG_TAG_REPOSITORY = void 0;
+exports.layerListCommand = layerListCommand;
+exports.lookupCommand = lookupCommand;
+exports.loadCommand = loadCommand;
+exports.tagCommand = tagCommand;
+exports.untagCommand = untagCommand;
+exports.parseLookup = parseLookup;
+exports.loadedImage = loadedImage;
+exports.loadProblem = loadProblem;
+const shell_1 = __nccwpck_require__(997);
+exports.CONFIG_TAG_REPOSITORY = 'bluegreen/by-config';
+const configTag = (configDigest) => `${exports.CONFIG_TAG_REPOSITORY}:${configDigest.replace(/^sha256:/, '')}`;
+exports.configTag = configTag;
+const INSPECT_FORMAT = '{{.Id}} {{json .RootFS}}';
+/** Every image on the server as `layers <RootFS JSON>`: which layers it already has. */
+function layerListCommand() {
+    return `docker image ls --quiet --no-trunc | sort -u | xargs -r docker image inspect --format 'layers {{json .RootFS}}'`;
+}
+/**
+ * One round trip: `have <id> <RootFS JSON>` for every name the image may have on the server (its
+ * config digest on the classic store; the runner's manifest or index digest, or the config tag, on
+ * the containerd store), in one docker call; when none exists, the layer list of every image instead.
+ */
+function lookupCommand(image) {
+    const names = [...new Set([image.id, image.storeId, (0, exports.configTag)(image.id)])].map(shell_1.shellQuote).join(' ');
+    return (`out=$(docker image inspect --format 'have ${INSPECT_FORMAT}' ${names} 2>/dev/null); ` +
+        `if [ -n "$out" ]; then printf '%s\\n' "$out"; else ${layerListCommand()}; fi`);
+}
+/**
+ * Loads the archive from stdin, then proves the result before it gets the config tag: its layers,
+ * and, where the store named it otherwise than by its config (the containerd store, which can report
+ * a load whose layers never unpacked as done), that a container can be created from it. Prints
+ * `image <id> <RootFS JSON>`, then `proven`, `layers-differ` or `not-created <why>`.
+ */
+function loadCommand(image, gzipped) {
+    const ref = (0, shell_1.shellQuote)(image.reference);
+    // The RootFS JSON's key order differs between docker CLIs: compare the layer digests alone.
+    return (`${gzipped ? 'gunzip -c | ' : ''}docker load >&2 && echo loaded && ` +
+        `info=$(docker image inspect --format '${INSPECT_FORMAT}' ${ref}) && echo "image $info" && id=\${info%% *} && ` +
+        `if [ "$(printf '%s' "\${info#* }" | grep -o 'sha256:[0-9a-f]*' | tr '\\n' ' ')" != ${(0, shell_1.shellQuote)(image.layers.join(' ') + ' ')} ]; then echo layers-differ; ` +
+        `elif [ "$id" = ${(0, shell_1.shellQuote)(image.id)} ]; then echo proven; ` +
+        `elif c=$(docker create --network none --entrypoint /bluegreen-check ${ref} 2>&1); then docker rm "$c" >/dev/null && docker tag "$id" ${(0, shell_1.shellQuote)((0, exports.configTag)(image.id))} && echo proven; ` +
+        `else echo "not-created $c" | tr '\\n' ' '; echo; fi`);
+}
+/** Names the verified image: the workflow's reference, and the config tag where the store needs it. */
+function tagCommand(serverId, image) {
+    const tags = [image.reference, ...(serverId === image.id ? [] : [(0, exports.configTag)(image.id)])];
+    return tags.map((tag) => `docker tag ${(0, shell_1.shellQuote)(serverId)} ${(0, shell_1.shellQuote)(tag)}`).join(' && ');
+}
+/** Takes back the tags of an image that did not load whole. */
+function untagCommand(image) {
+    return `docker image rm ${(0, shell_1.shellQuote)(image.reference)} ${(0, shell_1.shellQuote)((0, exports.configTag)(image.id))} >/dev/null 2>&1 || true`;
+}
+function parseImageLine(rest) {
+    const space = rest.indexOf(' ');
+    if (space < 0)
+        return undefined;
+    try {
+        const rootfs = JSON.parse(rest.slice(space + 1));
+        return { id: rest.slice(0, space), layers: rootfs.Layers ?? [] };
+    }
+    catch {
+        return undefined;
+    }
+}
+/** The lookup's answer: the server's copy of the image (only one with exactly its layers), and what layers it has. */
+function parseLookup(stdout, image) {
+    const result = { candidates: 0, layerLists: [] };
+    for (const line of stdout.split('\n')) {
+        if (line.startsWith('have ')) {
+            const candidate = parseImageLine(line.slice(5).trim());
+            if (!candidate)
+                continue;
+            result.candidates++;
+            if (!result.found && sameLayers(candidate.layers, image.layers))
+                result.found = candidate;
+        }
+        else if (line.startsWith('layers ')) {
+            try {
+                result.layerLists.push(JSON.parse(line.slice(7)).Layers ?? []);
+            }
+            catch {
+                // a line the login shell printed
+            }
+        }
+    }
+    return result;
+}
+const sameLayers = (a, b) => a.length === b.length && a.every((layer, i) => layer === b[i]);
+/** Whether what the load command printed proves the image complete: undefined if so, else why not. */
+/** The `image <id> <RootFS JSON>` line the load command printed, parsed. */
+function loadedImage(stdout) {
+    const loaded = stdout.split('\n').find((line) => line.startsWith('image '));
+    return loaded ? parseImageLine(loaded.slice(6).trim()) : undefined;
+}
+function loadProblem(stdout, image, expectedIds) {
+    const lines = stdout.split('\n');
+    const server = loadedImage(stdout);
+    if (!server)
+        return 'the image is missing after docker load';
+    if (!expectedIds.includes(server.id))
+        return `the loaded image is ${server.id.slice(7, 19)}, not ${expectedIds.map((id) => id.slice(7, 19)).join(' or ')}`;
+    if (!sameLayers(server.layers, image.layers))
+        return `the loaded image has ${server.layers.length} of its ${image.layers.length} layers`;
+    const notCreated = lines.find((line) => line.startsWith('not-created'));
+    if (notCreated || !lines.includes('proven'))
+        return `no container can be created from it (${notCreated?.slice(12).trim() || 'no answer'})`;
+    return undefined;
+}
+/** Holds chunks back so that no more than `bytesPerSecond` pass on average. */
+
+
+/***/ }),
+
 /***/ 997:
 /***/ ((__unused_webpack_module, exports) => {
 
@@ -95874,21 +95994,14 @@ async function withCommandsStopped(write, work) {
 "use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-exports.configTag = exports.CONFIG_TAG_REPOSITORY = exports.TransferError = void 0;
-exports.layerListCommand = layerListCommand;
-exports.lookupCommand = lookupCommand;
-exports.loadCommand = loadCommand;
-exports.tagCommand = tagCommand;
-exports.untagCommand = untagCommand;
-exports.parseLookup = parseLookup;
-exports.loadProblem = loadProblem;
+exports.TransferError = void 0;
 exports.ensureImageOnServer = ensureImageOnServer;
 const node_stream_1 = __nccwpck_require__(7075);
 const archive_1 = __nccwpck_require__(4473);
 const compress_1 = __nccwpck_require__(3723);
 const layers_1 = __nccwpck_require__(4149);
 const progress_1 = __nccwpck_require__(2279);
-const shell_1 = __nccwpck_require__(997);
+const server_images_1 = __nccwpck_require__(4299);
 class TransferError extends Error {
     bytesSent;
     constructor(message, bytesSent = 0) {
@@ -95901,106 +96014,6 @@ exports.TransferError = TransferError;
  * On the containerd store an image loaded from an archive is named by its manifest, not its
  * config: this tag records, on the server, which image a config digest was verified to be.
  */
-exports.CONFIG_TAG_REPOSITORY = 'bluegreen/by-config';
-const configTag = (configDigest) => `${exports.CONFIG_TAG_REPOSITORY}:${configDigest.replace(/^sha256:/, '')}`;
-exports.configTag = configTag;
-const INSPECT_FORMAT = '{{.Id}} {{json .RootFS}}';
-/** Every image on the server as `layers <RootFS JSON>`: which layers it already has. */
-function layerListCommand() {
-    return `docker image ls --quiet --no-trunc | sort -u | xargs -r docker image inspect --format 'layers {{json .RootFS}}'`;
-}
-/**
- * One round trip: `have <id> <RootFS JSON>` for every name the image may have on the server (its
- * config digest on the classic store; the runner's manifest or index digest, or the config tag, on
- * the containerd store), in one docker call; when none exists, the layer list of every image instead.
- */
-function lookupCommand(image) {
-    const names = [...new Set([image.id, image.storeId, (0, exports.configTag)(image.id)])].map(shell_1.shellQuote).join(' ');
-    return (`out=$(docker image inspect --format 'have ${INSPECT_FORMAT}' ${names} 2>/dev/null); ` +
-        `if [ -n "$out" ]; then printf '%s\\n' "$out"; else ${layerListCommand()}; fi`);
-}
-/**
- * Loads the archive from stdin, then proves the result before it gets the config tag: its layers,
- * and, where the store named it otherwise than by its config (the containerd store, which can report
- * a load whose layers never unpacked as done), that a container can be created from it. Prints
- * `image <id> <RootFS JSON>`, then `proven`, `layers-differ` or `not-created <why>`.
- */
-function loadCommand(image, gzipped) {
-    const ref = (0, shell_1.shellQuote)(image.reference);
-    // The RootFS JSON's key order differs between docker CLIs: compare the layer digests alone.
-    return (`${gzipped ? 'gunzip -c | ' : ''}docker load >&2 && echo loaded && ` +
-        `info=$(docker image inspect --format '${INSPECT_FORMAT}' ${ref}) && echo "image $info" && id=\${info%% *} && ` +
-        `if [ "$(printf '%s' "\${info#* }" | grep -o 'sha256:[0-9a-f]*' | tr '\\n' ' ')" != ${(0, shell_1.shellQuote)(image.layers.join(' ') + ' ')} ]; then echo layers-differ; ` +
-        `elif [ "$id" = ${(0, shell_1.shellQuote)(image.id)} ]; then echo proven; ` +
-        `elif c=$(docker create --network none --entrypoint /bluegreen-check ${ref} 2>&1); then docker rm "$c" >/dev/null && docker tag "$id" ${(0, shell_1.shellQuote)((0, exports.configTag)(image.id))} && echo proven; ` +
-        `else echo "not-created $c" | tr '\\n' ' '; echo; fi`);
-}
-/** Names the verified image: the workflow's reference, and the config tag where the store needs it. */
-function tagCommand(serverId, image) {
-    const tags = [image.reference, ...(serverId === image.id ? [] : [(0, exports.configTag)(image.id)])];
-    return tags.map((tag) => `docker tag ${(0, shell_1.shellQuote)(serverId)} ${(0, shell_1.shellQuote)(tag)}`).join(' && ');
-}
-/** Takes back the tags of an image that did not load whole. */
-function untagCommand(image) {
-    return `docker image rm ${(0, shell_1.shellQuote)(image.reference)} ${(0, shell_1.shellQuote)((0, exports.configTag)(image.id))} >/dev/null 2>&1 || true`;
-}
-function parseImageLine(rest) {
-    const space = rest.indexOf(' ');
-    if (space < 0)
-        return undefined;
-    try {
-        const rootfs = JSON.parse(rest.slice(space + 1));
-        return { id: rest.slice(0, space), layers: rootfs.Layers ?? [] };
-    }
-    catch {
-        return undefined;
-    }
-}
-/** The lookup's answer: the server's copy of the image (only one with exactly its layers), and what layers it has. */
-function parseLookup(stdout, image) {
-    const result = { candidates: 0, layerLists: [] };
-    for (const line of stdout.split('\n')) {
-        if (line.startsWith('have ')) {
-            const candidate = parseImageLine(line.slice(5).trim());
-            if (!candidate)
-                continue;
-            result.candidates++;
-            if (!result.found && sameLayers(candidate.layers, image.layers))
-                result.found = candidate;
-        }
-        else if (line.startsWith('layers ')) {
-            try {
-                result.layerLists.push(JSON.parse(line.slice(7)).Layers ?? []);
-            }
-            catch {
-                // a line the login shell printed
-            }
-        }
-    }
-    return result;
-}
-const sameLayers = (a, b) => a.length === b.length && a.every((layer, i) => layer === b[i]);
-/** Whether what the load command printed proves the image complete: undefined if so, else why not. */
-/** The `image <id> <RootFS JSON>` line the load command printed, parsed. */
-function loadedImage(stdout) {
-    const loaded = stdout.split('\n').find((line) => line.startsWith('image '));
-    return loaded ? parseImageLine(loaded.slice(6).trim()) : undefined;
-}
-function loadProblem(stdout, image, expectedIds) {
-    const lines = stdout.split('\n');
-    const server = loadedImage(stdout);
-    if (!server)
-        return 'the image is missing after docker load';
-    if (!expectedIds.includes(server.id))
-        return `the loaded image is ${server.id.slice(7, 19)}, not ${expectedIds.map((id) => id.slice(7, 19)).join(' or ')}`;
-    if (!sameLayers(server.layers, image.layers))
-        return `the loaded image has ${server.layers.length} of its ${image.layers.length} layers`;
-    const notCreated = lines.find((line) => line.startsWith('not-created'));
-    if (notCreated || !lines.includes('proven'))
-        return `no container can be created from it (${notCreated?.slice(12).trim() || 'no answer'})`;
-    return undefined;
-}
-/** Holds chunks back so that no more than `bytesPerSecond` pass on average. */
 function rateLimit(bytesPerSecond) {
     const started = Date.now();
     let passed = 0;
@@ -96034,17 +96047,17 @@ async function ensureImageOnServer(ssh, store, image, options) {
     const started = Date.now();
     const host = ssh.config.host;
     const short = image.id.slice(7, 19);
-    let lookup = parseLookup((await ssh.exec(lookupCommand(image))).stdout, image);
+    let lookup = (0, server_images_1.parseLookup)((await ssh.exec((0, server_images_1.lookupCommand)(image))).stdout, image);
     const base = { layersTotal: image.layers.length, resentWhole: false };
     if (lookup.found) {
-        const tag = await ssh.exec(tagCommand(lookup.found.id, image));
+        const tag = await ssh.exec((0, server_images_1.tagCommand)(lookup.found.id, image));
         if (tag.code !== 0)
             throw new TransferError(`${host} has image ${short} but cannot tag it ${image.reference}: ${tag.stderr.trim()}`);
         options.log(`${host} already has ${image.reference} (${short}): nothing to send`);
         return { ...base, skipped: true, serverImageId: lookup.found.id, bytesSent: 0, bytesRead: 0, layersSkipped: image.layers.length, seconds: (Date.now() - started) / 1000 };
     }
     if (lookup.candidates > 0)
-        lookup = parseLookup((await ssh.exec(layerListCommand())).stdout, image); // a name that is not this image
+        lookup = (0, server_images_1.parseLookup)((await ssh.exec((0, server_images_1.layerListCommand)())).stdout, image); // a name that is not this image
     let known = (0, layers_1.layersOnServer)(image.layers, lookup.layerLists);
     let bytesSent = 0;
     let bytesRead = 0;
@@ -96059,7 +96072,7 @@ async function ensureImageOnServer(ssh, store, image, options) {
             options.log((0, progress_1.summaryLine)({ totalBytes: image.sizeBytes, readBytes: bytesRead, sentBytes: bytesSent, elapsedSeconds: result.seconds }));
             return result;
         }
-        await ssh.exec(untagCommand(image));
+        await ssh.exec((0, server_images_1.untagCommand)(image));
         if (attempt === 2)
             throw new TransferError(`${image.reference} did not load whole on ${host}, also when sent whole: ${sent.problem}`, bytesSent);
         options.log(`${host}: ${sent.problem}; took its tag back and sending ${image.reference} whole`);
@@ -96105,7 +96118,7 @@ async function stream(ssh, store, image, knownLayers, options, sentBefore) {
     const how = gzipped ? 'parallel gzip' : 'layers already compressed, no gzip';
     options.log(`sending ${image.reference} (${image.id.slice(7, 19)}) to ${host}: docker save | ${how} | ssh docker load`);
     const result = await ssh
-        .exec(loadCommand(image, gzipped), {
+        .exec((0, server_images_1.loadCommand)(image, gzipped), {
         stdin: wire,
         onStdinChunk: (bytes) => {
             figures.sentBytes += bytes;
@@ -96134,9 +96147,9 @@ async function stream(ssh, store, image, knownLayers, options, sentBefore) {
         throw new TransferError(`docker load on ${host} failed ${progress}: ${detail}`, sentBytes);
     }
     const expectedIds = [image.id, archiveFacts.topDigest];
-    const serverId = loadedImage(result.stdout)?.id ?? '';
+    const serverId = (0, server_images_1.loadedImage)(result.stdout)?.id ?? '';
     const unpackError = `${result.stdout}\n${result.stderr}`.split('\n').find((line) => /^Error /.test(line));
-    const problem = loadProblem(result.stdout, image, expectedIds);
+    const problem = (0, server_images_1.loadProblem)(result.stdout, image, expectedIds);
     return { ...sent, serverId, problem: problem && (unpackError ? `${problem}; docker load said: ${unpackError.slice(0, 300)}` : problem) };
 }
 

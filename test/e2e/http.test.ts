@@ -3,6 +3,7 @@
 import http from 'node:http';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ActionRun, runAction } from '../helpers/action-runner';
+import { untilValue } from '../helpers/wait';
 import { SERVER_KINDS, TestServer, getThroughProxy, resetServer, serverInputs, testServer } from '../helpers/server';
 
 let server: TestServer;
@@ -122,7 +123,7 @@ describe.each(SERVER_KINDS)('complete HTTP through the proxy (%s server)', (kind
     expect(await ws.exchange('after other app switched')).toBe('after other app switched');
     const own = deploy('web', 'v2', { 'drain-seconds': '15' });
     await new Promise((r) => setTimeout(r, 500));
-    const fresh = await until(async () => {
+    const fresh = await untilValue('an upgraded connection reaching v2', 20, async () => {
       const c = await openUpgrade('web.test');
       if (c.greeting === 'v2') return c;
       c.close();
@@ -198,14 +199,4 @@ function getWith(host: string, path: string, headers: Record<string, string>): P
       })
       .on('error', reject);
   });
-}
-
-async function until<T>(make: () => Promise<T | undefined>, seconds = 20): Promise<T> {
-  const end = Date.now() + seconds * 1000;
-  for (;;) {
-    const value = await make().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > end) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 200));
-  }
 }

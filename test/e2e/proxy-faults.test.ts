@@ -5,16 +5,8 @@ import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ActionRun, runAction } from '../helpers/action-runner';
 import { failures, startLoad } from '../helpers/load';
+import { until } from '../helpers/wait';
 import { TestServer, getThroughProxy, remoteDocker, remoteDockerStatus, resetServer, serverInputs, testServer } from '../helpers/server';
-
-async function until(what: string, seconds: number, check: () => Promise<boolean>): Promise<void> {
-  const end = Date.now() + seconds * 1000;
-  for (;;) {
-    if (await check().catch(() => false)) return;
-    if (Date.now() > end) throw new Error(`${what} did not happen within ${seconds}s`);
-    await new Promise((r) => setTimeout(r, 500));
-  }
-}
 
 describe.each(['classic', 'modern'] as const)('the proxy when one app fails (%s server)', (kind) => {
   let server: TestServer;

@@ -4,7 +4,7 @@ import * as tar from 'tar-stream';
 import { describe, expect, it } from 'vitest';
 import { ArchiveError, fullImageName, indexTopDigest, layoutFiles, serverArchive } from '../../src/archive';
 import { resolveManifest } from '../../src/image';
-import { configTag, layerListCommand, loadCommand, loadProblem, lookupCommand, parseLookup, tagCommand, untagCommand } from '../../src/transfer';
+import { configTag, layerListCommand, loadCommand, loadProblem, lookupCommand, parseLookup, tagCommand, untagCommand } from '../../src/server-images';
 
 const sha = (text: string | Buffer) => `sha256:${createHash('sha256').update(text).digest('hex')}`;
 const A = sha('a');
