@@ -44,7 +44,8 @@ describe.each(SERVER_KINDS)('draining the old slot (%s server)', (kind) => {
   }, 120_000);
 
   it('lets requests longer than drain-seconds finish within stop-timeout', async () => {
-    const load = startLoad({ port: server.proxyPort, hostHeader: 'drain.test', steadyWorkers: 1, slowWorkers: 2, slowMs: 4000, maxSeconds: 60 });
+    // Two 4 s workers 2 s apart: whenever the switch comes, one of them has about 2 s to go, past the 1 s drain.
+    const load = startLoad({ port: server.proxyPort, hostHeader: 'drain.test', steadyWorkers: 1, slowWorkers: 2, slowMs: 4000, slowStaggerMs: 2000, maxSeconds: 60 });
     let run: ActionRun;
     try {
       await new Promise((r) => setTimeout(r, 1500));
