@@ -94425,6 +94425,22 @@ function readConfig(read, context = {}) {
 
 /***/ }),
 
+/***/ 788:
+/***/ ((__unused_webpack_module, exports) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.runContext = runContext;
+function runContext(env) {
+    const repository = env.GITHUB_REPOSITORY || undefined;
+    const runUrl = repository && env.GITHUB_RUN_ID ? `${env.GITHUB_SERVER_URL || 'https://github.com'}/${repository}/actions/runs/${env.GITHUB_RUN_ID}` : '';
+    return { repository, gitSha: env.GITHUB_SHA ?? '', runUrl, summaryFile: env.GITHUB_STEP_SUMMARY || undefined };
+}
+
+
+/***/ }),
+
 /***/ 7607:
 /***/ ((__unused_webpack_module, exports) => {
 
@@ -94630,7 +94646,7 @@ var __importDefault = (this && this.__importDefault) || function (mod) {
     return (mod && mod.__esModule) ? mod : { "default": mod };
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-exports.ImageStore = void 0;
+exports.ImageStore = exports.MissingImageError = void 0;
 exports.resolveManifest = resolveManifest;
 exports.buildArguments = buildArguments;
 exports.shouldBuild = shouldBuild;
@@ -94674,6 +94690,14 @@ function shouldBuild(build) {
     const dockerfile = build.dockerfile ? (0, node_path_1.resolve)(build.dockerfile) : (0, node_path_1.join)(build.context, 'Dockerfile');
     return (0, node_fs_1.existsSync)(dockerfile);
 }
+/** The image to deploy is not on the runner, and says how to get it there. */
+class MissingImageError extends Error {
+    constructor(image, build) {
+        super(`image ${image} is not on the runner` +
+            (build.mode === 'never' ? ': build it in an earlier step, or set build: true' : ` and no Dockerfile was found in ${build.context}: set context or dockerfile, or build it in an earlier step`));
+    }
+}
+exports.MissingImageError = MissingImageError;
 /** Builds with the docker CLI, so the runner's BuildKit and buildx setup apply. */
 async function buildImage(build, image) {
     const code = await exec.exec('docker', buildArguments(build, image), { ignoreReturnCode: true });
@@ -94954,10 +94978,10 @@ var __importStar = (this && this.__importStar) || (function () {
     };
 })();
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-exports.EXIT_UNHEALTHY = void 0;
 exports.run = run;
 const core = __importStar(__nccwpck_require__(7484));
 const config_1 = __nccwpck_require__(2973);
+const context_1 = __nccwpck_require__(788);
 const image_1 = __nccwpck_require__(5134);
 const run_1 = __nccwpck_require__(7331);
 const result_1 = __nccwpck_require__(8277);
@@ -94965,8 +94989,6 @@ const report_1 = __nccwpck_require__(665);
 const ssh_1 = __nccwpck_require__(873);
 const stop_commands_1 = __nccwpck_require__(2058);
 const transfer_1 = __nccwpck_require__(6128);
-/** Exit code of a run whose new version failed its health check (the live version kept serving). */
-exports.EXIT_UNHEALTHY = result_1.SCRIPT_EXIT.unhealthy;
 const masked = new Set();
 /** Registers every secret with the runner before anything can print it. */
 function maskSecrets(values) {
@@ -94998,30 +95020,13 @@ async function localImage(config, report, store) {
         await timed(report, 'build', `Build ${config.image}`, () => (0, image_1.buildImage)(config.build, config.image));
     }
     const image = await store.inspect(config.image);
-    if (!image) {
-        throw new Error(`image ${config.image} is not on the runner` +
-            (config.build.mode === 'never' ? ': build it in an earlier step, or set build: true' : ` and no Dockerfile was found in ${config.build.context}: set context or dockerfile, or build it in an earlier step`));
-    }
+    if (!image)
+        throw new image_1.MissingImageError(config.image, config.build);
     core.info(`image ${image.reference}: ${image.id} (${image.layers.length} layers)`);
     return image;
 }
-function applyRemote(report, result) {
-    report.outcome = result.outcome;
-    report.previousSlot = result.previousSlot;
-    report.activeSlot = result.activeSlot;
-    report.health = result.health;
-    report.logTail = result.logTail;
-    report.live = result.live;
-    report.history = result.history;
-    report.imageId ??= result.imageId ?? undefined;
-    if (result.error)
-        report.error = result.error;
-    if (result.failedPhase)
-        report.failedPhase = result.failedPhase;
-    for (const [phase, ms] of Object.entries(result.phasesMs))
-        report.phasesSeconds[phase] = (report.phasesSeconds[phase] ?? 0) + ms / 1000;
-}
-async function deployWith(config, report) {
+/** Image, connection, transfer and the server script: fills in the report as it goes. */
+async function deployWith(config, context, report) {
     const store = new image_1.ImageStore();
     const image = config.command === 'deploy' ? await localImage(config, report, store) : undefined;
     if (image)
@@ -95029,42 +95034,40 @@ async function deployWith(config, report) {
     const ssh = await timed(report, 'connect', `Connect to ${config.ssh.user}@${config.ssh.host}:${config.ssh.port}`, () => ssh_1.SshSession.connect(config.ssh, (line) => core.info(line)));
     try {
         if (image) {
-            report.transfer = await timed(report, 'transfer', `Send ${image.reference} to ${config.ssh.host}`, () => (0, transfer_1.ensureImageOnServer)(ssh, store, image, { log: (line) => core.info(line) }).catch((error) => {
-                // What went over the wire is reported also when the transfer fails.
-                if (error instanceof transfer_1.TransferError)
-                    report.bytesSent = error.bytesSent;
-                throw error;
-            }));
+            report.transfer = await timed(report, 'transfer', `Send ${image.reference} to ${config.ssh.host}`, () => (0, transfer_1.ensureImageOnServer)(ssh, store, image, { log: (line) => core.info(line) }));
         }
-        const repo = process.env.GITHUB_REPOSITORY;
-        const runUrl = repo && process.env.GITHUB_RUN_ID ? `${process.env.GITHUB_SERVER_URL ?? 'https://github.com'}/${repo}/actions/runs/${process.env.GITHUB_RUN_ID}` : '';
-        report.resultLost = true; // until the script's result is in
-        const result = await serverGroup(`${config.command} ${config.deploy.app} on ${config.ssh.host}`, () => (0, run_1.runRemoteScript)(ssh, { command: config.command, deploy: config.deploy, image: config.image, imageId: image?.id ?? '', serverImageId: report.transfer?.serverImageId ?? '', gitSha: process.env.GITHUB_SHA ?? '', runUrl }, (line) => core.info(line)));
-        report.resultLost = false;
-        applyRemote(report, result);
-        if (result.outcome === 'failed') {
-            throw Object.assign(new Error(result.error ?? 'the deploy script failed'), { exitCode: result.exitCode === result_1.SCRIPT_EXIT.unhealthy ? exports.EXIT_UNHEALTHY : 1 });
-        }
-        return 0;
+        const input = { command: config.command, deploy: config.deploy, image: config.image, imageId: image?.id ?? '', serverImageId: report.transfer?.serverImageId ?? '', gitSha: context.gitSha, runUrl: context.runUrl };
+        report.remote = await serverGroup(`${config.command} ${config.deploy.app} on ${config.ssh.host}`, () => (0, run_1.runRemoteScript)(ssh, input, (line) => core.info(line)));
     }
     finally {
         ssh.close();
     }
 }
-function writeResults(report, secrets) {
+/** What a failure on the runner's side means for the report. */
+function recordFailure(report, error) {
+    report.error = error.message;
+    // What went over the wire is reported also when the transfer fails.
+    if (error instanceof transfer_1.TransferError)
+        report.bytesSent = error.bytesSent;
+    // The script ran, but its answer never came: the server may have switched or not.
+    if (error instanceof result_1.ResultError)
+        report.resultLost = true;
+}
+function writeResults(report, context, secrets) {
     for (const [name, value] of Object.entries((0, report_1.stepOutputs)(report)))
         core.setOutput(name, value);
-    if (!process.env.GITHUB_STEP_SUMMARY)
+    if (!context.summaryFile)
         return Promise.resolve();
     return core.summary.addRaw((0, report_1.renderSummary)(report, secrets), true).write();
 }
 /** The whole run: inputs, image, transfer, switch, report. Never throws; sets the exit code. */
 async function run() {
     const started = Date.now();
+    const context = (0, context_1.runContext)(process.env);
     maskSecrets([core.getInput('ssh-key'), core.getInput('ssh-key-passphrase')]);
     let config;
     try {
-        config = (0, config_1.readConfig)((name) => core.getInput(name), { repository: process.env.GITHUB_REPOSITORY });
+        config = (0, config_1.readConfig)((name) => core.getInput(name), { repository: context.repository });
     }
     catch (error) {
         core.setFailed(error instanceof config_1.InputError ? error.message : `Invalid inputs: ${error.message}`);
@@ -95080,35 +95083,30 @@ async function run() {
         host: config.ssh.host,
         image: config.image,
         url: (0, report_1.appUrl)(config.deploy, config.ssh.host),
-        outcome: 'failed',
-        health: [],
-        history: [],
         phasesSeconds: {},
         totalSeconds: 0,
     };
-    let exitCode = 0;
     try {
-        exitCode = await deployWith(config, report);
+        await deployWith(config, context, report);
     }
     catch (error) {
-        report.outcome = 'failed';
-        report.error ??= error.message;
-        exitCode = error.exitCode ?? 1;
+        recordFailure(report, error);
     }
     report.totalSeconds = (Date.now() - started) / 1000;
     try {
-        await writeResults(report, config.secrets);
+        await writeResults(report, context, config.secrets);
     }
     catch (error) {
         core.warning(`could not write the job summary: ${error.message}`);
     }
+    const exitCode = (0, report_1.exitCodeOf)(report);
     if (exitCode !== 0) {
-        const live = report.activeSlot ? `${report.activeSlot.toUpperCase()} is still live` : (0, report_1.liveAfterFailure)(report);
-        core.setFailed((0, report_1.redact)(`${config.deploy.app} on ${config.ssh.host}: ${report.error} (${live})`, config.secrets));
+        const live = report.remote?.activeSlot ? `${report.remote.activeSlot.toUpperCase()} is still live` : (0, report_1.liveAfterFailure)(report);
+        core.setFailed((0, report_1.redact)(`${config.deploy.app} on ${config.ssh.host}: ${(0, report_1.errorOf)(report) ?? 'the deploy script failed'} (${live})`, config.secrets));
         process.exitCode = exitCode;
     }
     else {
-        core.info(`${config.deploy.app}: ${report.outcome}; live slot ${report.activeSlot ?? 'none'}; ${report.url}`);
+        core.info(`${config.deploy.app}: ${(0, report_1.outcomeOf)(report)}; live slot ${report.remote?.activeSlot ?? 'none'}; ${report.url}`);
     }
 }
 
@@ -95209,6 +95207,7 @@ exports.SCRIPT_EXIT = {
 };
 /** The prefix of the labels on the containers the script creates (bluegreen.app, .slot, …). */
 exports.LABEL_PREFIX = 'bluegreen';
+/** The script ran, but no usable result came back: what it did on the server is unknown. */
 class ResultError extends Error {
 }
 exports.ResultError = ResultError;
@@ -95287,7 +95286,7 @@ async function runRemoteScript(ssh, input, log) {
     }
     const reported = resultBlock.at(-1) === result_1.RESULT_END;
     if (result.code === null && !reported) {
-        throw new Error(`the connection to ${ssh.config.host} broke while the deploy script ran (${ssh.dropped?.message ?? 'no exit status'}); run status to see what is live`);
+        throw new result_1.ResultError(`the connection to ${ssh.config.host} broke while the deploy script ran (${ssh.dropped?.message ?? 'no exit status'}); run status to see what is live`);
     }
     return (0, result_1.parseRemoteResult)(resultBlock.join('\n'));
 }
@@ -95398,6 +95397,11 @@ function renderDeployScript(input) {
 "use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.EXIT_UNHEALTHY = void 0;
+exports.outcomeOf = outcomeOf;
+exports.errorOf = errorOf;
+exports.exitCodeOf = exitCodeOf;
+exports.phasesOf = phasesOf;
 exports.appUrl = appUrl;
 exports.redact = redact;
 exports.liveAfterFailure = liveAfterFailure;
@@ -95406,6 +95410,29 @@ exports.renderSummary = renderSummary;
 exports.stepOutputs = stepOutputs;
 const duration_1 = __nccwpck_require__(7607);
 const progress_1 = __nccwpck_require__(2279);
+const result_1 = __nccwpck_require__(8277);
+/** The run's outcome: the server's, unless the runner failed first. */
+function outcomeOf(report) {
+    return report.error !== undefined || !report.remote ? 'failed' : report.remote.outcome;
+}
+function errorOf(report) {
+    return report.error ?? report.remote?.error ?? undefined;
+}
+/** The job's exit code: 0, EXIT_UNHEALTHY when the new version failed its health check, else 1. */
+function exitCodeOf(report) {
+    if (outcomeOf(report) !== 'failed')
+        return 0;
+    return report.error === undefined && report.remote?.exitCode === result_1.SCRIPT_EXIT.unhealthy ? exports.EXIT_UNHEALTHY : 1;
+}
+/** Every phase, the runner's and the server's, in seconds. */
+function phasesOf(report) {
+    const phases = { ...report.phasesSeconds };
+    for (const [phase, ms] of Object.entries(report.remote?.phasesMs ?? {}))
+        phases[phase] = (phases[phase] ?? 0) + ms / 1000;
+    return phases;
+}
+/** Exit code of a run whose new version failed its health check (the live version kept serving). */
+exports.EXIT_UNHEALTHY = result_1.SCRIPT_EXIT.unhealthy;
 const SUMMARY_LIMIT = 512 * 1024; // GitHub refuses summaries over 1 MiB; stay well under it
 const HEALTH_ROWS_OPEN = 10;
 const HEALTH_ROWS_MAX = 300;
@@ -95439,9 +95466,9 @@ function cell(text) {
 function liveAfterFailure(report) {
     if (report.resultLost)
         return 'what is live is unknown (run command: status)';
-    if (report.activeSlot === undefined)
+    if (!report.remote)
         return 'nothing changed on the server';
-    return report.activeSlot ? `${slotName(report.activeSlot)} still live` : 'nothing live';
+    return report.remote.activeSlot ? `${slotName(report.remote.activeSlot)} still live` : 'nothing live';
 }
 function slotName(slot) {
     return slot ? slot.toUpperCase() : 'none';
@@ -95450,23 +95477,22 @@ function shortId(id) {
     return id ? id.replace(/^sha256:/, '').slice(0, 12) : '';
 }
 function headline(report) {
-    const { app } = report;
-    switch (report.outcome) {
+    const { app, remote } = report;
+    const from = slotName(remote?.previousSlot);
+    const to = slotName(remote?.activeSlot);
+    switch (outcomeOf(report)) {
         case 'switched':
-            return report.command === 'rollback'
-                ? `✅ ${app}: rolled back ${slotName(report.previousSlot)} → ${slotName(report.activeSlot)}`
-                : `✅ ${app}: switched ${slotName(report.previousSlot)} → ${slotName(report.activeSlot)}`;
+            return report.command === 'rollback' ? `✅ ${app}: rolled back ${from} → ${to}` : `✅ ${app}: switched ${from} → ${to}`;
         case 'unchanged':
-            return report.command === 'status'
-                ? `ℹ️ ${app}: ${report.activeSlot ? `${slotName(report.activeSlot)} is live` : 'not deployed'}`
-                : `✅ ${app}: ${slotName(report.activeSlot)} already runs this version`;
+            return report.command === 'status' ? `ℹ️ ${app}: ${remote?.activeSlot ? `${to} is live` : 'not deployed'}` : `✅ ${app}: ${to} already runs this version`;
         case 'removed':
             return `🗑️ ${app}: removed`;
         case 'failed': {
             const still = liveAfterFailure(report);
-            if (report.failedPhase === 'health')
+            const phase = report.error === undefined ? remote?.failedPhase : undefined;
+            if (phase === 'health')
                 return `❌ ${app}: ${report.image || 'the new version'} failed its health check; ${still}`;
-            return `❌ ${app}: ${report.command} failed${report.failedPhase ? ` during ${report.failedPhase}` : ''}; ${still}`;
+            return `❌ ${app}: ${report.command} failed${phase ? ` during ${phase}` : ''}; ${still}`;
         }
     }
 }
@@ -95493,16 +95519,18 @@ function renderSummary(given, secrets = []) {
         ['App', report.app],
         ['Server', report.host],
     ];
+    const remote = report.remote;
+    const imageId = report.imageId ?? remote?.imageId;
     if (report.image)
-        facts.push(['Image', `\`${report.image}\`${report.imageId ? ` (${shortId(report.imageId)})` : ''}`]);
+        facts.push(['Image', `\`${report.image}\`${imageId ? ` (${shortId(imageId)})` : ''}`]);
     if (report.command === 'status') {
-        facts.push(['Live slot', slotName(report.activeSlot)]);
+        facts.push(['Live slot', slotName(remote?.activeSlot)]);
     }
-    else if (report.outcome === 'failed') {
-        facts.push(['Slots', report.activeSlot ? `${slotName(report.activeSlot)} still live, not switched` : liveAfterFailure(report)]);
+    else if (outcomeOf(report) === 'failed') {
+        facts.push(['Slots', remote?.activeSlot ? `${slotName(remote.activeSlot)} still live, not switched` : liveAfterFailure(report)]);
     }
     else {
-        facts.push(['Slots', `${slotName(report.previousSlot)} → ${slotName(report.activeSlot)}`]);
+        facts.push(['Slots', `${slotName(remote?.previousSlot)} → ${slotName(remote?.activeSlot)}`]);
     }
     if (report.url)
         facts.push(['URL', report.url]);
@@ -95517,30 +95545,32 @@ function renderSummary(given, secrets = []) {
     else if (report.bytesSent) {
         facts.push(['Sent', `${(0, progress_1.formatBytes)(report.bytesSent)} before the transfer failed`]);
     }
-    if (report.live) {
-        facts.push(['Live container', `${report.live.container} (${report.live.running ? 'running' : 'stopped'}), ${report.live.image} ${shortId(report.live.imageId)}`]);
-        if (report.live.deployedAt)
-            facts.push(['Deployed', `${report.live.deployedAt}${report.live.runUrl ? ` by ${report.live.runUrl}` : ''}`]);
+    const live = remote?.live;
+    if (live) {
+        facts.push(['Live container', `${live.container} (${live.running ? 'running' : 'stopped'}), ${live.image} ${shortId(live.imageId)}`]);
+        if (live.deployedAt)
+            facts.push(['Deployed', `${live.deployedAt}${live.runUrl ? ` by ${live.runUrl}` : ''}`]);
     }
-    const phases = phasesText(report.phasesSeconds);
+    const phases = phasesText(phasesOf(report));
     if (phases)
         facts.push(['Phases', phases]);
     facts.push(['Total', (0, duration_1.formatSeconds)(report.totalSeconds)]);
     const parts = [`## ${cell(headline(report))}`, ''];
-    if (report.error)
-        parts.push(`> **Error:** ${cell(report.error)}`, '');
+    const error = errorOf(report);
+    if (error)
+        parts.push(`> **Error:** ${cell(error)}`, '');
     // GFM tables need a header row: the first fact is it.
     const rows = facts.map(([name, value]) => `| **${name}** | ${cell(value)} |`);
     parts.push(rows[0], '| :--- | :--- |', ...rows.slice(1), '');
-    if (report.health.length > 0)
-        parts.push(healthTable(report.health), '');
-    if (report.logTail) {
-        const tail = report.logTail.split('\n').slice(-40).join('\n').replace(/```/g, "'''");
+    if (remote && remote.health.length > 0)
+        parts.push(healthTable(remote.health), '');
+    if (remote?.logTail) {
+        const tail = remote.logTail.split('\n').slice(-40).join('\n').replace(/```/g, "'''");
         parts.push('### Last log lines of the failed container', '', '```text', tail, '```', '');
     }
-    if (report.history.length > 0) {
+    if (remote && remote.history.length > 0) {
         parts.push('### Recent runs', '', '| time | command | outcome | image | slots |', '| --- | --- | --- | --- | --- |');
-        for (const h of [...report.history].reverse()) {
+        for (const h of [...remote.history].reverse()) {
             parts.push(`| ${cell(h.time)} | ${cell(h.command)} | ${cell(h.outcome)} | ${cell(h.image ?? '')} ${shortId(h.imageId)} | ${slotName(h.from)} → ${slotName(h.to)} |`);
         }
         parts.push('');
@@ -95552,16 +95582,17 @@ function renderSummary(given, secrets = []) {
 }
 /** The step outputs, as documented in action.yml. */
 function stepOutputs(report) {
+    const { remote } = report;
     return {
-        result: report.outcome,
-        'active-slot': report.activeSlot ?? '',
-        'previous-slot': report.previousSlot ?? '',
-        'image-id': report.imageId ?? report.live?.imageId ?? '',
+        result: outcomeOf(report),
+        'active-slot': remote?.activeSlot ?? '',
+        'previous-slot': remote?.previousSlot ?? '',
+        'image-id': report.imageId ?? remote?.imageId ?? remote?.live?.imageId ?? '',
         url: report.url ?? '',
         'bytes-sent': String(report.transfer?.bytesSent ?? report.bytesSent ?? 0),
         'duration-seconds': report.totalSeconds.toFixed(1),
-        'health-log': JSON.stringify(report.health),
-        history: JSON.stringify(report.history),
+        'health-log': JSON.stringify(remote?.health ?? []),
+        history: JSON.stringify(remote?.history ?? []),
     };
 }
 

@@ -62,6 +62,16 @@ export function shouldBuild(build: BuildConfig): boolean {
   return existsSync(dockerfile);
 }
 
+/** The image to deploy is not on the runner, and says how to get it there. */
+export class MissingImageError extends Error {
+  constructor(image: string, build: BuildConfig) {
+    super(
+      `image ${image} is not on the runner` +
+        (build.mode === 'never' ? ': build it in an earlier step, or set build: true' : ` and no Dockerfile was found in ${build.context}: set context or dockerfile, or build it in an earlier step`),
+    );
+  }
+}
+
 /** Builds with the docker CLI, so the runner's BuildKit and buildx setup apply. */
 export async function buildImage(build: BuildConfig, image: string): Promise<void> {
   const code = await exec.exec('docker', buildArguments(build, image), { ignoreReturnCode: true });

@@ -1,15 +1,13 @@
 import * as core from '@actions/core';
 import { Config, InputError, readConfig } from './config';
-import { ImageStore, LocalImage, buildImage, shouldBuild } from './image';
+import { RunContext, runContext } from './context';
+import { ImageStore, LocalImage, MissingImageError, buildImage, shouldBuild } from './image';
 import { runRemoteScript } from './remote/run';
-import { RemoteResult, SCRIPT_EXIT } from './remote/result';
-import { RunReport, appUrl, liveAfterFailure, redact, renderSummary, stepOutputs } from './report';
+import { ResultError } from './remote/result';
+import { RunReport, appUrl, errorOf, exitCodeOf, liveAfterFailure, outcomeOf, redact, renderSummary, stepOutputs } from './report';
 import { SshSession } from './ssh';
 import { withCommandsStopped } from './stop-commands';
 import { TransferError, ensureImageOnServer } from './transfer';
-
-/** Exit code of a run whose new version failed its health check (the live version kept serving). */
-export const EXIT_UNHEALTHY = SCRIPT_EXIT.unhealthy;
 
 const masked = new Set<string>();
 
@@ -42,31 +40,13 @@ async function localImage(config: Config, report: RunReport, store: ImageStore):
     await timed(report, 'build', `Build ${config.image}`, () => buildImage(config.build, config.image));
   }
   const image = await store.inspect(config.image);
-  if (!image) {
-    throw new Error(
-      `image ${config.image} is not on the runner` +
-        (config.build.mode === 'never' ? ': build it in an earlier step, or set build: true' : ` and no Dockerfile was found in ${config.build.context}: set context or dockerfile, or build it in an earlier step`),
-    );
-  }
+  if (!image) throw new MissingImageError(config.image, config.build);
   core.info(`image ${image.reference}: ${image.id} (${image.layers.length} layers)`);
   return image;
 }
 
-function applyRemote(report: RunReport, result: RemoteResult): void {
-  report.outcome = result.outcome;
-  report.previousSlot = result.previousSlot;
-  report.activeSlot = result.activeSlot;
-  report.health = result.health;
-  report.logTail = result.logTail;
-  report.live = result.live;
-  report.history = result.history;
-  report.imageId ??= result.imageId ?? undefined;
-  if (result.error) report.error = result.error;
-  if (result.failedPhase) report.failedPhase = result.failedPhase;
-  for (const [phase, ms] of Object.entries(result.phasesMs)) report.phasesSeconds[phase] = (report.phasesSeconds[phase] ?? 0) + ms / 1000;
-}
-
-async function deployWith(config: Config, report: RunReport): Promise<number> {
+/** Image, connection, transfer and the server script: fills in the report as it goes. */
+async function deployWith(config: Config, context: RunContext, report: RunReport): Promise<void> {
   const store = new ImageStore();
   const image = config.command === 'deploy' ? await localImage(config, report, store) : undefined;
   if (image) report.imageId = image.id;
@@ -77,47 +57,39 @@ async function deployWith(config: Config, report: RunReport): Promise<number> {
   try {
     if (image) {
       report.transfer = await timed(report, 'transfer', `Send ${image.reference} to ${config.ssh.host}`, () =>
-        ensureImageOnServer(ssh, store, image, { log: (line) => core.info(line) }).catch((error: unknown) => {
-          // What went over the wire is reported also when the transfer fails.
-          if (error instanceof TransferError) report.bytesSent = error.bytesSent;
-          throw error;
-        }),
+        ensureImageOnServer(ssh, store, image, { log: (line) => core.info(line) }),
       );
     }
-    const repo = process.env.GITHUB_REPOSITORY;
-    const runUrl = repo && process.env.GITHUB_RUN_ID ? `${process.env.GITHUB_SERVER_URL ?? 'https://github.com'}/${repo}/actions/runs/${process.env.GITHUB_RUN_ID}` : '';
-    report.resultLost = true; // until the script's result is in
-    const result = await serverGroup(`${config.command} ${config.deploy.app} on ${config.ssh.host}`, () =>
-      runRemoteScript(
-        ssh,
-        { command: config.command, deploy: config.deploy, image: config.image, imageId: image?.id ?? '', serverImageId: report.transfer?.serverImageId ?? '', gitSha: process.env.GITHUB_SHA ?? '', runUrl },
-        (line) => core.info(line),
-      ),
-    );
-    report.resultLost = false;
-    applyRemote(report, result);
-    if (result.outcome === 'failed') {
-      throw Object.assign(new Error(result.error ?? 'the deploy script failed'), { exitCode: result.exitCode === SCRIPT_EXIT.unhealthy ? EXIT_UNHEALTHY : 1 });
-    }
-    return 0;
+    const input = { command: config.command, deploy: config.deploy, image: config.image, imageId: image?.id ?? '', serverImageId: report.transfer?.serverImageId ?? '', gitSha: context.gitSha, runUrl: context.runUrl };
+    report.remote = await serverGroup(`${config.command} ${config.deploy.app} on ${config.ssh.host}`, () => runRemoteScript(ssh, input, (line) => core.info(line)));
   } finally {
     ssh.close();
   }
 }
 
-function writeResults(report: RunReport, secrets: string[]): Promise<unknown> {
+/** What a failure on the runner's side means for the report. */
+function recordFailure(report: RunReport, error: unknown): void {
+  report.error = (error as Error).message;
+  // What went over the wire is reported also when the transfer fails.
+  if (error instanceof TransferError) report.bytesSent = error.bytesSent;
+  // The script ran, but its answer never came: the server may have switched or not.
+  if (error instanceof ResultError) report.resultLost = true;
+}
+
+function writeResults(report: RunReport, context: RunContext, secrets: string[]): Promise<unknown> {
   for (const [name, value] of Object.entries(stepOutputs(report))) core.setOutput(name, value);
-  if (!process.env.GITHUB_STEP_SUMMARY) return Promise.resolve();
+  if (!context.summaryFile) return Promise.resolve();
   return core.summary.addRaw(renderSummary(report, secrets), true).write();
 }
 
 /** The whole run: inputs, image, transfer, switch, report. Never throws; sets the exit code. */
 export async function run(): Promise<void> {
   const started = Date.now();
+  const context = runContext(process.env);
   maskSecrets([core.getInput('ssh-key'), core.getInput('ssh-key-passphrase')]);
   let config: Config;
   try {
-    config = readConfig((name) => core.getInput(name), { repository: process.env.GITHUB_REPOSITORY });
+    config = readConfig((name) => core.getInput(name), { repository: context.repository });
   } catch (error) {
     core.setFailed(error instanceof InputError ? error.message : `Invalid inputs: ${(error as Error).message}`);
     return;
@@ -133,31 +105,26 @@ export async function run(): Promise<void> {
     host: config.ssh.host,
     image: config.image,
     url: appUrl(config.deploy, config.ssh.host),
-    outcome: 'failed',
-    health: [],
-    history: [],
     phasesSeconds: {},
     totalSeconds: 0,
   };
-  let exitCode = 0;
   try {
-    exitCode = await deployWith(config, report);
+    await deployWith(config, context, report);
   } catch (error) {
-    report.outcome = 'failed';
-    report.error ??= (error as Error).message;
-    exitCode = (error as { exitCode?: number }).exitCode ?? 1;
+    recordFailure(report, error);
   }
   report.totalSeconds = (Date.now() - started) / 1000;
   try {
-    await writeResults(report, config.secrets);
+    await writeResults(report, context, config.secrets);
   } catch (error) {
     core.warning(`could not write the job summary: ${(error as Error).message}`);
   }
+  const exitCode = exitCodeOf(report);
   if (exitCode !== 0) {
-    const live = report.activeSlot ? `${report.activeSlot.toUpperCase()} is still live` : liveAfterFailure(report);
-    core.setFailed(redact(`${config.deploy.app} on ${config.ssh.host}: ${report.error} (${live})`, config.secrets));
+    const live = report.remote?.activeSlot ? `${report.remote.activeSlot.toUpperCase()} is still live` : liveAfterFailure(report);
+    core.setFailed(redact(`${config.deploy.app} on ${config.ssh.host}: ${errorOf(report) ?? 'the deploy script failed'} (${live})`, config.secrets));
     process.exitCode = exitCode;
   } else {
-    core.info(`${config.deploy.app}: ${report.outcome}; live slot ${report.activeSlot ?? 'none'}; ${report.url}`);
+    core.info(`${config.deploy.app}: ${outcomeOf(report)}; live slot ${report.remote?.activeSlot ?? 'none'}; ${report.url}`);
   }
 }

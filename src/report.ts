@@ -1,33 +1,56 @@
 import type { Command, DeployConfig } from './config';
 import { formatSeconds } from './duration';
 import { formatBytes } from './progress';
-import type { HealthTry, HistoryEntry, LiveInfo, Outcome } from './remote/result';
+import { type HealthTry, type Outcome, type RemoteResult, SCRIPT_EXIT } from './remote/result';
 import type { TransferResult } from './transfer';
 
-/** Everything a person or a later step needs to know about one run. */
+/**
+ * Everything a person or a later step needs to know about one run: what the runner did, and the
+ * server script's own report, kept whole (the views below read it; nothing is copied out of it).
+ */
 export interface RunReport {
   command: Command;
   app: string;
   host: string;
   image: string;
-  imageId?: string;
+  imageId?: string; // the config digest the runner sent (deploy); other commands learn it from the server
   url?: string;
-  outcome: Outcome;
-  error?: string;
-  failedPhase?: string;
-  previousSlot?: string | null;
-  activeSlot?: string | null;
   transfer?: TransferResult;
   bytesSent?: number; // on the wire before a transfer failed (a finished one reports in `transfer`)
-  health: HealthTry[];
-  logTail?: string | null;
-  live?: LiveInfo | null;
-  history: HistoryEntry[];
-  phasesSeconds: Record<string, number>;
-  totalSeconds: number;
+  /** The server script's result, once it arrived. */
+  remote?: RemoteResult;
+  /** What failed on the runner's side: inputs, build, connection, transfer, or the result lost. */
+  error?: string;
   /** The deploy script ran but its result never arrived (a cut connection): what is live is unknown. */
   resultLost?: boolean;
+  phasesSeconds: Record<string, number>; // the runner's phases; the server's come with `remote`
+  totalSeconds: number;
 }
+
+/** The run's outcome: the server's, unless the runner failed first. */
+export function outcomeOf(report: RunReport): Outcome {
+  return report.error !== undefined || !report.remote ? 'failed' : report.remote.outcome;
+}
+
+export function errorOf(report: RunReport): string | undefined {
+  return report.error ?? report.remote?.error ?? undefined;
+}
+
+/** The job's exit code: 0, EXIT_UNHEALTHY when the new version failed its health check, else 1. */
+export function exitCodeOf(report: RunReport): number {
+  if (outcomeOf(report) !== 'failed') return 0;
+  return report.error === undefined && report.remote?.exitCode === SCRIPT_EXIT.unhealthy ? EXIT_UNHEALTHY : 1;
+}
+
+/** Every phase, the runner's and the server's, in seconds. */
+export function phasesOf(report: RunReport): Record<string, number> {
+  const phases = { ...report.phasesSeconds };
+  for (const [phase, ms] of Object.entries(report.remote?.phasesMs ?? {})) phases[phase] = (phases[phase] ?? 0) + ms / 1000;
+  return phases;
+}
+
+/** Exit code of a run whose new version failed its health check (the live version kept serving). */
+export const EXIT_UNHEALTHY = SCRIPT_EXIT.unhealthy;
 
 const SUMMARY_LIMIT = 512 * 1024; // GitHub refuses summaries over 1 MiB; stay well under it
 const HEALTH_ROWS_OPEN = 10;
@@ -63,8 +86,8 @@ function cell(text: string): string {
  */
 export function liveAfterFailure(report: RunReport): string {
   if (report.resultLost) return 'what is live is unknown (run command: status)';
-  if (report.activeSlot === undefined) return 'nothing changed on the server';
-  return report.activeSlot ? `${slotName(report.activeSlot)} still live` : 'nothing live';
+  if (!report.remote) return 'nothing changed on the server';
+  return report.remote.activeSlot ? `${slotName(report.remote.activeSlot)} still live` : 'nothing live';
 }
 
 function slotName(slot: string | null | undefined): string {
@@ -76,22 +99,21 @@ function shortId(id: string | undefined | null): string {
 }
 
 export function headline(report: RunReport): string {
-  const { app } = report;
-  switch (report.outcome) {
+  const { app, remote } = report;
+  const from = slotName(remote?.previousSlot);
+  const to = slotName(remote?.activeSlot);
+  switch (outcomeOf(report)) {
     case 'switched':
-      return report.command === 'rollback'
-        ? `✅ ${app}: rolled back ${slotName(report.previousSlot)} → ${slotName(report.activeSlot)}`
-        : `✅ ${app}: switched ${slotName(report.previousSlot)} → ${slotName(report.activeSlot)}`;
+      return report.command === 'rollback' ? `✅ ${app}: rolled back ${from} → ${to}` : `✅ ${app}: switched ${from} → ${to}`;
     case 'unchanged':
-      return report.command === 'status'
-        ? `ℹ️ ${app}: ${report.activeSlot ? `${slotName(report.activeSlot)} is live` : 'not deployed'}`
-        : `✅ ${app}: ${slotName(report.activeSlot)} already runs this version`;
+      return report.command === 'status' ? `ℹ️ ${app}: ${remote?.activeSlot ? `${to} is live` : 'not deployed'}` : `✅ ${app}: ${to} already runs this version`;
     case 'removed':
       return `🗑️ ${app}: removed`;
     case 'failed': {
       const still = liveAfterFailure(report);
-      if (report.failedPhase === 'health') return `❌ ${app}: ${report.image || 'the new version'} failed its health check; ${still}`;
-      return `❌ ${app}: ${report.command} failed${report.failedPhase ? ` during ${report.failedPhase}` : ''}; ${still}`;
+      const phase = report.error === undefined ? remote?.failedPhase : undefined;
+      if (phase === 'health') return `❌ ${app}: ${report.image || 'the new version'} failed its health check; ${still}`;
+      return `❌ ${app}: ${report.command} failed${phase ? ` during ${phase}` : ''}; ${still}`;
     }
   }
 }
@@ -122,13 +144,15 @@ export function renderSummary(given: RunReport, secrets: readonly string[] = [])
     ['App', report.app],
     ['Server', report.host],
   ];
-  if (report.image) facts.push(['Image', `\`${report.image}\`${report.imageId ? ` (${shortId(report.imageId)})` : ''}`]);
+  const remote = report.remote;
+  const imageId = report.imageId ?? remote?.imageId;
+  if (report.image) facts.push(['Image', `\`${report.image}\`${imageId ? ` (${shortId(imageId)})` : ''}`]);
   if (report.command === 'status') {
-    facts.push(['Live slot', slotName(report.activeSlot)]);
-  } else if (report.outcome === 'failed') {
-    facts.push(['Slots', report.activeSlot ? `${slotName(report.activeSlot)} still live, not switched` : liveAfterFailure(report)]);
+    facts.push(['Live slot', slotName(remote?.activeSlot)]);
+  } else if (outcomeOf(report) === 'failed') {
+    facts.push(['Slots', remote?.activeSlot ? `${slotName(remote.activeSlot)} still live, not switched` : liveAfterFailure(report)]);
   } else {
-    facts.push(['Slots', `${slotName(report.previousSlot)} → ${slotName(report.activeSlot)}`]);
+    facts.push(['Slots', `${slotName(remote?.previousSlot)} → ${slotName(remote?.activeSlot)}`]);
   }
   if (report.url) facts.push(['URL', report.url]);
   if (report.transfer) {
@@ -141,27 +165,29 @@ export function renderSummary(given: RunReport, secrets: readonly string[] = [])
   } else if (report.bytesSent) {
     facts.push(['Sent', `${formatBytes(report.bytesSent)} before the transfer failed`]);
   }
-  if (report.live) {
-    facts.push(['Live container', `${report.live.container} (${report.live.running ? 'running' : 'stopped'}), ${report.live.image} ${shortId(report.live.imageId)}`]);
-    if (report.live.deployedAt) facts.push(['Deployed', `${report.live.deployedAt}${report.live.runUrl ? ` by ${report.live.runUrl}` : ''}`]);
+  const live = remote?.live;
+  if (live) {
+    facts.push(['Live container', `${live.container} (${live.running ? 'running' : 'stopped'}), ${live.image} ${shortId(live.imageId)}`]);
+    if (live.deployedAt) facts.push(['Deployed', `${live.deployedAt}${live.runUrl ? ` by ${live.runUrl}` : ''}`]);
   }
-  const phases = phasesText(report.phasesSeconds);
+  const phases = phasesText(phasesOf(report));
   if (phases) facts.push(['Phases', phases]);
   facts.push(['Total', formatSeconds(report.totalSeconds)]);
 
   const parts = [`## ${cell(headline(report))}`, ''];
-  if (report.error) parts.push(`> **Error:** ${cell(report.error)}`, '');
+  const error = errorOf(report);
+  if (error) parts.push(`> **Error:** ${cell(error)}`, '');
   // GFM tables need a header row: the first fact is it.
   const rows = facts.map(([name, value]) => `| **${name}** | ${cell(value)} |`);
   parts.push(rows[0], '| :--- | :--- |', ...rows.slice(1), '');
-  if (report.health.length > 0) parts.push(healthTable(report.health), '');
-  if (report.logTail) {
-    const tail = report.logTail.split('\n').slice(-40).join('\n').replace(/```/g, "'''");
+  if (remote && remote.health.length > 0) parts.push(healthTable(remote.health), '');
+  if (remote?.logTail) {
+    const tail = remote.logTail.split('\n').slice(-40).join('\n').replace(/```/g, "'''");
     parts.push('### Last log lines of the failed container', '', '```text', tail, '```', '');
   }
-  if (report.history.length > 0) {
+  if (remote && remote.history.length > 0) {
     parts.push('### Recent runs', '', '| time | command | outcome | image | slots |', '| --- | --- | --- | --- | --- |');
-    for (const h of [...report.history].reverse()) {
+    for (const h of [...remote.history].reverse()) {
       parts.push(`| ${cell(h.time)} | ${cell(h.command)} | ${cell(h.outcome)} | ${cell(h.image ?? '')} ${shortId(h.imageId)} | ${slotName(h.from)} → ${slotName(h.to)} |`);
     }
     parts.push('');
@@ -173,15 +199,16 @@ export function renderSummary(given: RunReport, secrets: readonly string[] = [])
 
 /** The step outputs, as documented in action.yml. */
 export function stepOutputs(report: RunReport): Record<string, string> {
+  const { remote } = report;
   return {
-    result: report.outcome,
-    'active-slot': report.activeSlot ?? '',
-    'previous-slot': report.previousSlot ?? '',
-    'image-id': report.imageId ?? report.live?.imageId ?? '',
+    result: outcomeOf(report),
+    'active-slot': remote?.activeSlot ?? '',
+    'previous-slot': remote?.previousSlot ?? '',
+    'image-id': report.imageId ?? remote?.imageId ?? remote?.live?.imageId ?? '',
     url: report.url ?? '',
     'bytes-sent': String(report.transfer?.bytesSent ?? report.bytesSent ?? 0),
     'duration-seconds': report.totalSeconds.toFixed(1),
-    'health-log': JSON.stringify(report.health),
-    history: JSON.stringify(report.history),
+    'health-log': JSON.stringify(remote?.health ?? []),
+    history: JSON.stringify(remote?.history ?? []),
   };
 }

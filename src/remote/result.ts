@@ -70,6 +70,7 @@ export interface RemoteResult {
   history: HistoryEntry[];
 }
 
+/** The script ran, but no usable result came back: what it did on the server is unknown. */
 export class ResultError extends Error {}
 
 /**

@@ -1,5 +1,5 @@
 import type { SshSession } from '../ssh';
-import { RESULT_BEGIN, RESULT_END, RemoteResult, parseRemoteResult } from './result';
+import { RESULT_BEGIN, RESULT_END, RemoteResult, ResultError, parseRemoteResult } from './result';
 import { ScriptInput, renderDeployScript } from './script';
 
 /** Runs with the user's login shell: say clearly when the server has no bash, then hand over to it. */
@@ -32,7 +32,7 @@ export async function runRemoteScript(ssh: SshSession, input: ScriptInput, log: 
   }
   const reported = resultBlock.at(-1) === RESULT_END;
   if (result.code === null && !reported) {
-    throw new Error(`the connection to ${ssh.config.host} broke while the deploy script ran (${ssh.dropped?.message ?? 'no exit status'}); run status to see what is live`);
+    throw new ResultError(`the connection to ${ssh.config.host} broke while the deploy script ran (${ssh.dropped?.message ?? 'no exit status'}); run status to see what is live`);
   }
   return parseRemoteResult(resultBlock.join('\n'));
 }

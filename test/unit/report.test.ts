@@ -1,19 +1,28 @@
 import { describe, expect, it } from 'vitest';
 import { readConfig, secretValues } from '../../src/config';
-import { RESULT_BEGIN, RESULT_END, RESULT_VERSION, parseRemoteResult } from '../../src/remote/result';
-import { RunReport, appUrl, headline, redact, renderSummary, stepOutputs } from '../../src/report';
+import { RESULT_BEGIN, RESULT_END, RESULT_VERSION, RemoteResult, SCRIPT_EXIT, parseRemoteResult } from '../../src/remote/result';
+import { EXIT_UNHEALTHY, RunReport, appUrl, exitCodeOf, headline, outcomeOf, redact, renderSummary, stepOutputs } from '../../src/report';
 import { readerFor } from '../helpers/action-inputs';
 import { baseInputs } from '../helpers/fixtures';
 
 const deployOf = (given: Record<string, string>) => readConfig(readerFor({ ...baseInputs(), ...given })).deploy;
 
-function report(over: Partial<RunReport> = {}): RunReport {
+const remoteResult = (over: Partial<RemoteResult> = {}): RemoteResult => ({
+  command: 'deploy', app: 'shop', outcome: 'switched', exitCode: 0, error: null, failedPhase: null, previousSlot: 'blue', activeSlot: 'green',
+  candidate: 'shop-green', imageId: 'sha256:' + 'ab'.repeat(32),
+  health: [{ try: 1, ms: 10, status: 503, error: null, latencyMs: 12 }, { try: 2, ms: 1010, status: 200, error: null, latencyMs: 9 }],
+  phasesMs: { health: 1200, switch: 300 }, totalMs: 1500, logTail: null, live: null, history: [],
+  ...over,
+});
+
+/** A run's report: `over` for the runner's side, `remote` for the server script's result. */
+function report(over: Partial<RunReport> = {}, remote: Partial<RemoteResult> = {}): RunReport {
   return {
     command: 'deploy', app: 'shop', host: 'srv.example.com', image: 'shop:1.2', imageId: 'sha256:' + 'ab'.repeat(32),
-    url: 'http://shop.example.com/', outcome: 'switched', previousSlot: 'blue', activeSlot: 'green',
+    url: 'http://shop.example.com/',
     transfer: { skipped: false, serverImageId: 'sha256:' + 'ab'.repeat(32), bytesSent: 3 * 1024 * 1024, bytesRead: 9 * 1024 * 1024, layersTotal: 5, layersSkipped: 4, resentWhole: false, seconds: 2 },
-    health: [{ try: 1, ms: 10, status: 503, error: null, latencyMs: 12 }, { try: 2, ms: 1010, status: 200, error: null, latencyMs: 9 }],
-    history: [], phasesSeconds: { build: 0, transfer: 2, health: 1.2, switch: 0.3 }, totalSeconds: 9.5,
+    remote: remoteResult(remote),
+    phasesSeconds: { build: 0, transfer: 2 }, totalSeconds: 9.5,
     ...over,
   };
 }
@@ -21,16 +30,16 @@ function report(over: Partial<RunReport> = {}): RunReport {
 describe('the job summary', () => {
   it('says what happened in the headline', () => {
     expect(headline(report())).toBe('✅ shop: switched BLUE → GREEN');
-    expect(headline(report({ previousSlot: null, activeSlot: 'blue' }))).toBe('✅ shop: switched none → BLUE');
-    expect(headline(report({ outcome: 'unchanged' }))).toBe('✅ shop: GREEN already runs this version');
-    expect(headline(report({ outcome: 'failed', failedPhase: 'health', image: 'shop:3', activeSlot: 'blue' }))).toBe('❌ shop: shop:3 failed its health check; BLUE still live');
-    expect(headline(report({ outcome: 'failed', failedPhase: undefined, activeSlot: null }))).toBe('❌ shop: deploy failed; nothing live');
+    expect(headline(report({}, { previousSlot: null, activeSlot: 'blue' }))).toBe('✅ shop: switched none → BLUE');
+    expect(headline(report({}, { outcome: 'unchanged' }))).toBe('✅ shop: GREEN already runs this version');
+    expect(headline(report({ image: 'shop:3' }, { outcome: 'failed', exitCode: 3, failedPhase: 'health', activeSlot: 'blue' }))).toBe('❌ shop: shop:3 failed its health check; BLUE still live');
+    expect(headline(report({}, { outcome: 'failed', exitCode: 1, activeSlot: null }))).toBe('❌ shop: deploy failed; nothing live');
     // Unknown is not "nothing": no answer from the script, or none asked for.
-    expect(headline(report({ outcome: 'failed', failedPhase: undefined, activeSlot: undefined, resultLost: true }))).toBe('❌ shop: deploy failed; what is live is unknown (run command: status)');
-    expect(headline(report({ outcome: 'failed', failedPhase: undefined, activeSlot: undefined }))).toBe('❌ shop: deploy failed; nothing changed on the server');
+    expect(headline(report({ remote: undefined, error: 'cut', resultLost: true }))).toBe('❌ shop: deploy failed; what is live is unknown (run command: status)');
+    expect(headline(report({ remote: undefined, error: 'connection refused' }))).toBe('❌ shop: deploy failed; nothing changed on the server');
     expect(headline(report({ command: 'rollback' }))).toBe('✅ shop: rolled back BLUE → GREEN');
-    expect(headline(report({ command: 'status', outcome: 'unchanged' }))).toBe('ℹ️ shop: GREEN is live');
-    expect(headline(report({ command: 'remove', outcome: 'removed' }))).toBe('🗑️ shop: removed');
+    expect(headline(report({ command: 'status' }, { outcome: 'unchanged' }))).toBe('ℹ️ shop: GREEN is live');
+    expect(headline(report({ command: 'remove' }, { outcome: 'removed' }))).toBe('🗑️ shop: removed');
   });
 
   it('lists the facts, phases and health tries', () => {
@@ -44,7 +53,7 @@ describe('the job summary', () => {
     expect(md).not.toContain('<details>');
     const resent = renderSummary(report({ transfer: { ...report().transfer!, resentWhole: true } }));
     expect(resent).toContain('sent whole again after an incomplete load');
-    const failed = report({ transfer: undefined, bytesSent: 5 * 1024 * 1024, outcome: 'failed', error: 'cut' });
+    const failed = report({ transfer: undefined, bytesSent: 5 * 1024 * 1024, remote: undefined, error: 'cut' });
     expect(renderSummary(failed)).toContain('| **Sent** | 5.0 MiB before the transfer failed |');
     expect(stepOutputs(failed)['bytes-sent']).toBe(String(5 * 1024 * 1024));
     expect(renderSummary(report({ transfer: { skipped: true, serverImageId: 'sha256:' + 'ab'.repeat(32), bytesSent: 0, bytesRead: 0, layersTotal: 5, layersSkipped: 5, resentWhole: false, seconds: 0 } }))).toContain('| **Sent** | already on server |');
@@ -52,7 +61,7 @@ describe('the job summary', () => {
 
   it('folds a long health log and keeps it bounded', () => {
     const health = Array.from({ length: 1000 }, (_, i) => ({ try: i + 1, ms: i * 1000, status: null, error: 'Connection refused', latencyMs: 3 }));
-    const md = renderSummary(report({ health }));
+    const md = renderSummary(report({}, { health }));
     expect(md).toContain('<details><summary>1000 tries');
     expect(md).toContain('700 earlier tries left out');
     expect(md.length).toBeLessThan(100_000);
@@ -60,7 +69,7 @@ describe('the job summary', () => {
 
   it('shows the failed container\'s logs, escaped, and never a secret', () => {
     const md = renderSummary(
-      report({ outcome: 'failed', failedPhase: 'health', error: 'did not become healthy | token=s3cr3t-value', logTail: 'boot\nusing token s3cr3t-value\n```\npanic: <oops>' }),
+      report({}, { outcome: 'failed', exitCode: 3, failedPhase: 'health', error: 'did not become healthy | token=s3cr3t-value', logTail: 'boot\nusing token s3cr3t-value\n```\npanic: <oops>' }),
       ['s3cr3t-value'],
     );
     expect(md).not.toContain('s3cr3t-value');
@@ -80,12 +89,33 @@ describe('the job summary', () => {
   });
 });
 
+describe('the outcome and exit code, read from the report', () => {
+  const cases: Array<[string, RunReport, string, number]> = [
+    ['switched', report(), 'switched', 0],
+    ['nothing to do', report({}, { outcome: 'unchanged' }), 'unchanged', 0],
+    ['unhealthy on the server', report({}, { outcome: 'failed', exitCode: SCRIPT_EXIT.unhealthy, error: 'x' }), 'failed', EXIT_UNHEALTHY],
+    ['switch undone on the server', report({}, { outcome: 'failed', exitCode: SCRIPT_EXIT.switchUndone, error: 'x' }), 'failed', 1],
+    ['failed on the runner', report({ remote: undefined, error: 'no such image' }), 'failed', 1],
+    ['result lost', report({ remote: undefined, error: 'cut', resultLost: true }), 'failed', 1],
+  ];
+  it.each(cases)('%s', (_name, given, outcome, code) => {
+    expect(outcomeOf(given)).toBe(outcome);
+    expect(exitCodeOf(given)).toBe(code);
+    expect(stepOutputs(given).result).toBe(outcome);
+  });
+
+  it('takes the error from the runner, else from the server', () => {
+    expect(renderSummary(report({ error: 'runner broke' }, { error: 'server said' }))).toContain('> **Error:** runner broke');
+    expect(renderSummary(report({}, { outcome: 'failed', exitCode: 4, error: 'nginx -t refused' }))).toContain('> **Error:** nginx -t refused');
+  });
+});
+
 describe('step outputs', () => {
   it('gives every documented output as text', () => {
     expect(stepOutputs(report())).toEqual({
       result: 'switched', 'active-slot': 'green', 'previous-slot': 'blue', 'image-id': 'sha256:' + 'ab'.repeat(32),
       url: 'http://shop.example.com/', 'bytes-sent': String(3 * 1024 * 1024), 'duration-seconds': '9.5',
-      'health-log': JSON.stringify(report().health), history: '[]',
+      'health-log': JSON.stringify(report().remote!.health), history: '[]',
     });
   });
 });
@@ -124,7 +154,7 @@ describe('parseRemoteResult', () => {
 
 describe('secrets in the job summary (issue 11, defect 7)', () => {
   const secret = 'p&ss<w>rd|1';
-  const failing = report({
+  const failing = report({}, {
     outcome: 'failed',
     error: `health check failed; the app printed ${secret}`,
     logTail: `connecting with password=${secret}\nDATABASE_URL=postgres://app:hunter@db/app`,

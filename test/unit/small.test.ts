@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
+import { runContext } from '../../src/context';
 import { formatSeconds, parseDuration } from '../../src/duration';
 import { ProgressThrottle, formatBytes, progressLine, summaryLine } from '../../src/progress';
 import { shellQuote } from '../../src/shell';
@@ -14,6 +15,21 @@ describe('parseDuration', () => {
   it('formats seconds for people', () => {
     expect([formatSeconds(0.25), formatSeconds(12.4), formatSeconds(75), formatSeconds(3725)]).toEqual(['0.3s', '12s', '1m 15s', '1h 2m']);
   });
+});
+
+describe('runContext', () => {
+  it.each([
+    [{}, { repository: undefined, gitSha: '', runUrl: '', summaryFile: undefined }],
+    [
+      { GITHUB_REPOSITORY: 'acme/shop', GITHUB_RUN_ID: '42', GITHUB_SHA: 'abc', GITHUB_STEP_SUMMARY: '/s' },
+      { repository: 'acme/shop', gitSha: 'abc', runUrl: 'https://github.com/acme/shop/actions/runs/42', summaryFile: '/s' },
+    ],
+    [
+      { GITHUB_REPOSITORY: 'acme/shop', GITHUB_RUN_ID: '7', GITHUB_SERVER_URL: 'https://ghe.example.com' },
+      { repository: 'acme/shop', gitSha: '', runUrl: 'https://ghe.example.com/acme/shop/actions/runs/7', summaryFile: undefined },
+    ],
+    [{ GITHUB_REPOSITORY: 'acme/shop' }, { repository: 'acme/shop', gitSha: '', runUrl: '', summaryFile: undefined }],
+  ])('%o', (env, context) => expect(runContext(env)).toEqual(context));
 });
 
 describe('shellQuote', () => {
