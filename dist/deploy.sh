@@ -193,6 +193,9 @@ check_server() {
     fail "$BG_EXIT_SERVER_UNUSABLE" "$(id -un) cannot use docker on this server: ${problem##*$'\n'} (add the user to the docker group?)"
   fi
   command -v flock >/dev/null 2>&1 || fail "$BG_EXIT_SERVER_UNUSABLE" "flock is not installed on this server (package util-linux)"
+  [[ $BG_COMMAND != status ]] || return 0 # status only reads: it creates nothing
+  # Before anything is created, so that a run refused here leaves no trace.
+  check_proxy_source
   # Opened up for the proxy only where this run creates the directory: a state-dir such as ~ or /tmp
   # keeps its own mode.
   if [[ ! -d $STATE_DIR ]]; then mkdir -p "$STATE_DIR" && chmod 755 "$STATE_DIR"; fi
@@ -222,6 +225,15 @@ ensure_network_and_proxy() {
   unlock_proxy
 }
 
+check_proxy_source() { # one proxy reads one config directory: an app whose state-dir differs would switch nothing
+  local source
+  # No such container (yet): ensure_proxy creates it reading this run's directory.
+  source=$(docker inspect -f '{{range .Mounts}}{{if eq .Destination "/etc/nginx/conf.d"}}{{.Source}}{{end}}{{end}}' "$BG_PROXY_NAME" 2>/dev/null) || return 0
+  if [[ $source != "$CONF_DIR" && $source != "$(readlink -f "$CONF_DIR" 2>/dev/null || true)" ]]; then
+    fail "$BG_EXIT_SERVER_UNUSABLE" "the proxy $BG_PROXY_NAME reads its config from ${source:-nowhere}, not from this run's $CONF_DIR: give every app on this server the same state-dir (or its own proxy-name and proxy-ports)"
+  fi
+}
+
 ensure_network() {
   docker network inspect "$BG_NETWORK" >/dev/null 2>&1 && return 0
   log "creating network $BG_NETWORK"
@@ -243,12 +255,7 @@ ensure_proxy() {
     log "starting the stopped proxy $BG_PROXY_NAME"
     docker start "$BG_PROXY_NAME" >/dev/null
   fi
-  # One proxy reads one config directory: an app whose state-dir differs would switch nothing.
-  local source
-  source=$(docker inspect -f '{{range .Mounts}}{{if eq .Destination "/etc/nginx/conf.d"}}{{.Source}}{{end}}{{end}}' "$BG_PROXY_NAME")
-  if [[ $source != "$CONF_DIR" && $source != "$(readlink -f "$CONF_DIR")" ]]; then
-    fail "$BG_EXIT_SERVER_UNUSABLE" "the proxy $BG_PROXY_NAME reads its config from ${source:-nowhere}, not from this run's $CONF_DIR: give every app on this server the same state-dir (or its own proxy-name and proxy-ports)"
-  fi
+  check_proxy_source
   if ! docker inspect -f '{{range $name, $_ := .NetworkSettings.Networks}}{{println $name}}{{end}}' "$BG_PROXY_NAME" | grep -qxF -- "$BG_NETWORK"; then
     log "connecting proxy $BG_PROXY_NAME to network $BG_NETWORK"
     docker network connect "$BG_NETWORK" "$BG_PROXY_NAME"

@@ -94197,6 +94197,15 @@ function dockerName(read, name) {
         throw new InputError(name, `'${value}' is not a valid Docker name (letters, digits, '_', '.', '-')`);
     return value;
 }
+/** Docker's own networks have no name resolution between containers (or no isolation): refused. */
+const BUILTIN_NETWORKS = ['bridge', 'host', 'none'];
+function appNetwork(read) {
+    const network = dockerName(read, 'network');
+    if (BUILTIN_NETWORKS.includes(network)) {
+        throw new InputError('network', `'${network}' is one of Docker's built-in networks, where the proxy cannot reach the app by name: name one of your own (default bluegreen)`);
+    }
+    return network;
+}
 function defaultAppName(context) {
     const repo = context.repository?.split('/').pop() ?? '';
     return repo.toLowerCase().replace(/[^a-z0-9_.-]+/g, '-').replace(/^[^a-z0-9]+/, '');
@@ -94379,7 +94388,7 @@ function readDeploy(read, context, env) {
     return {
         app: appText,
         hostnames,
-        network: dockerName(read, 'network'),
+        network: appNetwork(read),
         proxyName: dockerName(read, 'proxy-name'),
         proxyImage,
         proxyPorts,

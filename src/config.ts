@@ -1,4 +1,5 @@
 import { utils as sshUtils } from 'ssh2';
+import type { RunContext } from './context';
 import { parseDuration } from './duration';
 import { HostKeyPolicy, parseKnownHosts } from './hostkey';
 
@@ -85,10 +86,8 @@ export class InputError extends Error {
 /** Reads one raw input by its name in action.yml (GitHub has already filled in the defaults). */
 export type InputReader = (name: string) => string;
 
-/** What the workflow's context provides besides inputs. */
-export interface RunContext {
-  repository?: string; // owner/name
-}
+/** What the inputs need of the workflow's context: the repository names an app left unnamed. */
+type InputContext = Pick<RunContext, 'repository'>;
 
 /** Env values shorter than this are not masked in logs and summaries. */
 export const MIN_SECRET_LENGTH = 6;
@@ -184,7 +183,18 @@ function dockerName(read: InputReader, name: string): string {
   return value;
 }
 
-function defaultAppName(context: RunContext): string {
+/** Docker's own networks have no name resolution between containers (or no isolation): refused. */
+const BUILTIN_NETWORKS = ['bridge', 'host', 'none'];
+
+function appNetwork(read: InputReader): string {
+  const network = dockerName(read, 'network');
+  if (BUILTIN_NETWORKS.includes(network)) {
+    throw new InputError('network', `'${network}' is one of Docker's built-in networks, where the proxy cannot reach the app by name: name one of your own (default bluegreen)`);
+  }
+  return network;
+}
+
+function defaultAppName(context: InputContext): string {
   const repo = context.repository?.split('/').pop() ?? '';
   return repo.toLowerCase().replace(/[^a-z0-9_.-]+/g, '-').replace(/^[^a-z0-9]+/, '');
 }
@@ -327,7 +337,7 @@ function readHealth(read: InputReader): HealthConfig {
   };
 }
 
-function readDeploy(read: InputReader, context: RunContext, env: string): DeployConfig {
+function readDeploy(read: InputReader, context: InputContext, env: string): DeployConfig {
   const appText = read('app').trim() || defaultAppName(context);
   if (appText === '') throw new InputError('app', 'is required outside GitHub Actions (no GITHUB_REPOSITORY to name it after)');
   if (!/^[a-z0-9][a-z0-9_.-]{0,62}$/.test(appText)) {
@@ -355,7 +365,7 @@ function readDeploy(read: InputReader, context: RunContext, env: string): Deploy
   return {
     app: appText,
     hostnames,
-    network: dockerName(read, 'network'),
+    network: appNetwork(read),
     proxyName: dockerName(read, 'proxy-name'),
     proxyImage,
     proxyPorts,
@@ -379,7 +389,7 @@ function readDeploy(read: InputReader, context: RunContext, env: string): Deploy
 }
 
 /** Every input, parsed and validated once. Throws InputError naming the first bad input. */
-export function readConfig(read: InputReader, context: RunContext = {}): Config {
+export function readConfig(read: InputReader, context: InputContext = {}): Config {
   const command = oneOf(read, 'command', ['deploy', 'rollback', 'remove', 'status'] as const);
   const ssh = readSsh(read);
   const env = readEnv(read);

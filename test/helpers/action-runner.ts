@@ -12,6 +12,7 @@ export interface ActionRun {
   summary: string;
   state: Record<string, string>;
   seconds: number;
+  workDir: string; // the run's working directory (also RUNNER_TEMP), to see what it left behind
 }
 
 /**
@@ -103,6 +104,7 @@ export function runAction(given: Record<string, string>, options: RunOptions = {
         summary: readFileSync(files.GITHUB_STEP_SUMMARY, 'utf8'),
         state: parseFileCommands(readFileSync(files.GITHUB_STATE, 'utf8')),
         seconds: (Date.now() - started) / 1000,
+        workDir: work,
       });
     });
   });

@@ -53,6 +53,8 @@ describe('readConfig', () => {
     [{ app: '-x' }, 'app', 'lower-case'],
     [{ hostname: 'bad_host!' }, 'hostname', 'not a host name'],
     [{ network: 'a b' }, 'network', 'not a valid Docker name'],
+    [{ network: 'host' }, 'network', "Docker's built-in networks"],
+    [{ network: 'bridge' }, 'network', "Docker's built-in networks"],
     [{ 'proxy-ports': '80:80\nlots' }, 'proxy-ports', "'lots'"],
     [{ 'proxy-ports': '' }, 'proxy-ports', 'at least one'],
     [{ 'container-port': '70000' }, 'container-port', 'from 1 to 65535'],
