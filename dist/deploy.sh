@@ -379,6 +379,7 @@ CONF
 }
 
 PROXY_COMPLAINT=''
+PROXY_UNWRITTEN=0 # 1 when point_proxy_at failed before nginx saw anything (a file it could not write)
 
 OLD_WORKERS=''
 
@@ -426,6 +427,7 @@ write_proxy_config() { # write_proxy_config SLOT
 # config back when nginx refuses the new one. One lock serialises this across apps.
 point_proxy_at() { # point_proxy_at SLOT
   local slot=$1 had_config=0 status=0
+  PROXY_UNWRITTEN=1
   lock_proxy
   # Called in conditions, where bash ignores set -e: every step checks its own status.
   if [[ -f $CONF_FILE ]]; then
@@ -449,6 +451,7 @@ point_proxy_at() { # point_proxy_at SLOT
     PROXY_COMPLAINT="cannot remove $CONF_FILE"
     return 1
   fi
+  PROXY_UNWRITTEN=0
   if ! proxy_test_and_reload; then
     if ((had_config)); then mv -f "$CONF_FILE.prev" "$CONF_FILE"; else rm -f "$CONF_FILE"; fi
     log "nginx refused the new config: $PROXY_COMPLAINT; the previous config is back"
@@ -607,6 +610,7 @@ switch_proxy() {
       *"duplicate default server"*) hint=': another app is already the default server, give this one a hostname' ;;
       *"conflicting server name"*) hint=': another app on this proxy already has that host name' ;;
     esac
+    ((PROXY_UNWRITTEN == 0)) || fail "$BG_EXIT_SWITCH_UNDONE" "cannot switch to $CANDIDATE_SLOT: $PROXY_COMPLAINT"
     fail "$BG_EXIT_SWITCH_UNDONE" "nginx -t refused the config for $CANDIDATE_SLOT ($PROXY_COMPLAINT); the previous config is back$hint"
   fi
   SWITCHED=1
@@ -748,9 +752,13 @@ record_history() {
     "$(json_or_null "$PREVIOUS_SLOT")" "$(json_or_null "$ACTIVE_SLOT")" \
     "$(json_or_null "$BG_GIT_SHA")" "$(json_or_null "$BG_RUN_URL")" "$(json_or_null "$ERROR")")
   local history=$APP_DIR/history.jsonl
-  printf '%s\n' "$line" >>"$history"
+  # The record is not worth the result: a full disk makes it a warning (and fail() calls this too).
+  if ! { printf '%s\n' "$line" >>"$history"; } 2>/dev/null; then
+    log "warning: this run could not be added to $history (is the disk full?)"
+    return 0
+  fi
   if (($(wc -l <"$history") > 500)); then # keep it small: the newest 200 runs
-    tail -n 200 "$history" >"$history.tmp" && mv -f "$history.tmp" "$history"
+    { tail -n 200 "$history" >"$history.tmp" && mv -f "$history.tmp" "$history"; } 2>/dev/null || rm -f "$history.tmp"
   fi
 }
 
@@ -815,7 +823,10 @@ cmd_remove() {
   if [[ -f $CONF_FILE ]]; then
     found=1
     if docker inspect "$BG_PROXY_NAME" >/dev/null 2>&1; then
-      point_proxy_at '' || fail "$BG_EXIT_SWITCH_UNDONE" "nginx refused the config without $BG_APP; nothing was removed"
+      if ! point_proxy_at ''; then
+        ((PROXY_UNWRITTEN == 0)) || fail "$BG_EXIT_SWITCH_UNDONE" "cannot remove $BG_APP from the proxy: $PROXY_COMPLAINT"
+        fail "$BG_EXIT_SWITCH_UNDONE" "nginx refused the config without $BG_APP; nothing was removed"
+      fi
     else
       rm -f "$CONF_FILE"
     fi
