@@ -603,6 +603,19 @@ verify_through_proxy() {
   log "the proxy serves $CANDIDATE_SLOT for $host (check $i: $answer)"
 }
 
+# The live slot stays, but its proxy config may be another version's (an upgraded action writes a
+# different template): rewritten in place when it differs from what this run would write.
+refresh_proxy_config() {
+  local wanted
+  wanted=$(render_proxy_config "$PREVIOUS_SLOT" "$CANDIDATE")
+  [[ -f $CONF_FILE && $(<"$CONF_FILE") == "$wanted" ]] && return 0
+  log "the proxy config of $BG_APP is not what this run writes; rewriting it for $PREVIOUS_SLOT"
+  if ! point_proxy_at "$PREVIOUS_SLOT"; then
+    ((PROXY_UNWRITTEN == 0)) || fail "$BG_EXIT_SWITCH_UNDONE" "cannot update the proxy config of $BG_APP: $PROXY_COMPLAINT"
+    fail "$BG_EXIT_SWITCH_UNDONE" "nginx -t refused the updated config for $PREVIOUS_SLOT ($PROXY_COMPLAINT); the previous config is back"
+  fi
+}
+
 switch_proxy() {
   if ! point_proxy_at "$CANDIDATE_SLOT"; then
     local hint=''
@@ -787,6 +800,7 @@ cmd_deploy() {
     OUTCOME=$BG_OUTCOME_UNCHANGED
     CANDIDATE=$(container_name "$PREVIOUS_SLOT")
     log "$CANDIDATE already runs ${BG_IMAGE_ID:7:12} with this configuration; nothing to switch"
+    run_phase switch refresh_proxy_config
     return 0
   fi
   docker image inspect "$BG_SERVER_IMAGE_ID" >/dev/null 2>&1 || fail "$BG_EXIT_SERVER_UNUSABLE" "image ${BG_IMAGE_ID:7:12} is not on this server"

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ActionRun, runAction } from '../helpers/action-runner';
 import { failures, startLoad } from '../helpers/load';
@@ -138,8 +138,24 @@ describe('many apps, previews, rollback, removal and status', () => {
     expect(same.summary).toContain('✅ alpha: GREEN already runs this version');
     expect(idOf('alpha-green')).toBe(live);
 
+    // A config another version of the action wrote (here: an older template) is rewritten in place.
+    const conf = `${stateDir()}/nginx/alpha.conf`;
+    const written = readFileSync(conf, 'utf8');
+    writeFileSync(conf, written.replace(/\n\s*client_max_body_size [^\n]*/, ''));
+    const refreshed = await deploy('alpha', 'v2', { hostname: 'alpha.test' });
+    expect(refreshed.outputs).toMatchObject({ result: 'unchanged', 'active-slot': 'green' });
+    expect(refreshed.stdout).toContain('the proxy config of alpha is not what this run writes; rewriting it for green');
+    expect(readFileSync(conf, 'utf8')).toBe(written);
+    expect(idOf('alpha-green')).toBe(live);
+
     const changed = await deploy('alpha', 'v2', { hostname: 'alpha.test', env: 'FEATURE_FLAG=enabled' });
     expect(changed.outputs).toMatchObject({ result: 'switched', 'previous-slot': 'green', 'active-slot': 'blue' });
     expect(remoteDocker(server, ['inspect', '-f', '{{json .Config.Env}}', 'alpha-blue'])).toContain('FEATURE_FLAG=enabled');
-  }, 90_000);
+
+    // The same image under a new host name: routed, not "unchanged".
+    const renamed = await deploy('alpha', 'v2', { hostname: 'alpha-renamed.test', env: 'FEATURE_FLAG=enabled' });
+    expect(renamed.outputs, renamed.stdout).toMatchObject({ result: 'switched', 'previous-slot': 'blue', 'active-slot': 'green' });
+    expect(await get('alpha-renamed.test')).toBe('200 v2');
+    expect(readFileSync(conf, 'utf8')).toMatch(/server_name alpha-renamed\.test;/); // the old name is no longer alpha's
+  }, 120_000);
 });

@@ -182,3 +182,25 @@ describe('one contract between TypeScript and bash (issue 11)', () => {
     expect(out).toBe(`${SCRIPT_EXIT.unhealthy} ${SCRIPT_EXIT.nothingToRollBack} switched ${LABEL_PREFIX} ${RESULT_VERSION}\n(index .Config.Labels "${LABEL_PREFIX}.image-id")`);
   });
 });
+
+describe('verify_through_proxy: the check after the switch (issue 11, defect 3)', () => {
+  // docker stands in for the proxy container: it answers the slot probe with the given text, and any health probe with 200.
+  const probe = (answer: string) =>
+    callScript(
+      { app: 'shop', hostname: 'shop.test' },
+      `docker() { case "$*" in *__bluegreen/slot*) printf '%s\\n' ${JSON.stringify(answer)} ;; *) echo 200 ;; esac; }
+       sleep() { :; }; proxy_get_status() { echo 200; }
+       CANDIDATE_SLOT=green; if verify_through_proxy; then echo verified; else echo refused; fi`,
+    ).stdout;
+
+  it.each([
+    ['shop green', 'verified'],
+    ['other green', 'refused'], // the right colour of another app's server block is a wrong route
+    ['shop blue', 'refused'],
+    ['', 'refused'],
+  ])('a route to %j is %s', (answer, verdict) => {
+    const out = probe(answer);
+    expect(out.trim().split('\n').at(-1)).toBe(verdict);
+    if (verdict === 'refused') expect(out).toContain(`(it routes to ${answer || 'nothing we know'})`);
+  });
+});
