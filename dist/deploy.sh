@@ -726,7 +726,12 @@ after_switch() { # after_switch NAME COMMAND...
 
 # Image IDs that some container (of any app) was created from.
 # A container removed meanwhile (another app's run) makes docker inspect complain about it only.
-images_in_use() { { docker ps -aq | xargs -r docker inspect -f '{{.Image}}' 2>/dev/null || true; } | sort -u; }
+images_in_use() { # the image of every container; fails when the containers cannot be listed
+  local ids
+  ids=$(docker ps -aq) || return 1
+  # A container removed meanwhile (another app's run pruning) fails its inspect: the others still count.
+  { xargs -r docker inspect -f '{{.Image}}' <<<"$ids" 2>/dev/null || true; } | sort -u
+}
 
 # Keeps the newest $BG_KEEP_IMAGES images this app deployed; older ones go unless a container
 # still uses them (then they stay listed and are tried again next time).
@@ -738,7 +743,10 @@ prune_images() {
     printf '%s\n' "$BG_SERVER_IMAGE_ID" >>"$list.tmp"
     mv -f "$list.tmp" "$list"
   fi
-  in_use=$(images_in_use)
+  if ! in_use=$(images_in_use); then
+    log "warning: cannot list the containers, so no image is pruned this time"
+    return 0
+  fi
   while IFS= read -r id; do
     [[ -n $id ]] || continue
     if grep -qxF "$id" <<<"$in_use"; then
@@ -854,9 +862,10 @@ cmd_remove() {
       log "removed container $container"
     fi
   done
-  if [[ -f $APP_DIR/images ]]; then
-    local id in_use
-    in_use=$(images_in_use)
+  local id in_use
+  if [[ -f $APP_DIR/images ]] && ! in_use=$(images_in_use); then
+    log "warning: cannot list the containers, so the app's images stay (listed in $APP_DIR/images)"
+  elif [[ -f $APP_DIR/images ]]; then
     while IFS= read -r id; do
       if [[ -z $id ]] || grep -qxF "$id" <<<"$in_use"; then continue; fi
       if docker image rm --force "$id" >/dev/null 2>&1; then log "removed image ${id:7:12}"; fi

@@ -204,3 +204,38 @@ describe('verify_through_proxy: the check after the switch (issue 11, defect 3)'
     if (verdict === 'refused') expect(out).toContain(`(it routes to ${answer || 'nothing we know'})`);
   });
 });
+
+describe('images_in_use while containers come and go (issue 11, defect 2)', () => {
+  // A docker on the PATH (xargs runs it, not a shell function): c2 was removed between ps and inspect.
+  const withDocker = (ps: string, code: string, given: Record<string, string> = {}) =>
+    callScript(
+      given,
+      `mkdir -p "$HOME/bin" && cat >"$HOME/bin/docker" <<'FAKE'
+#!/bin/bash
+case $1 in
+  ps) ${ps} ;;
+  inspect) shift 3; rc=0; for id in "$@"; do if [[ $id == c2 ]]; then echo "Error: No such object: c2" >&2; rc=1; else echo "sha256:image-of-$id"; fi; done; exit $rc ;;
+  image) echo "docker image $*" >>"$HOME/image-calls" ;;
+esac
+FAKE
+chmod +x "$HOME/bin/docker"; PATH=$HOME/bin:$PATH; hash -r
+${code}`,
+    );
+
+  it('counts the containers that are still there, and is not a failure', () => {
+    const r = withDocker(`printf '%s\\n' c1 c2 c3`, 'images_in_use; echo "status $?"');
+    expect(r.stdout).toBe('sha256:image-of-c1\nsha256:image-of-c3\nstatus 0\n');
+  });
+
+  it('fails when the containers cannot be listed, and pruning then removes nothing', () => {
+    expect(withDocker('exit 1', 'if images_in_use; then echo listed; else echo "status $?"; fi').stdout).toBe('status 1\n');
+    const pruned = withDocker(
+      'exit 1',
+      `mkdir -p "$APP_DIR"; printf 'sha256:old%s\\n' 1 2 3 4 5 >"$APP_DIR/images"; prune_images; echo "status $?"; cat "$HOME/image-calls" 2>/dev/null || true; wc -l <"$APP_DIR/images"`,
+      { 'keep-images': '1' },
+    ).stdout;
+    expect(pruned).toContain('warning: cannot list the containers, so no image is pruned this time');
+    expect(pruned).not.toContain('docker image rm');
+    expect(pruned.trim().split('\n').slice(-2)).toEqual(['status 0', '5']);
+  });
+});
