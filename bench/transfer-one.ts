@@ -24,8 +24,11 @@ async function main(): Promise<void> {
   const store = new ImageStore(runnerHost ? new Docker({ socketPath: runnerHost.replace(/^unix:\/\//, '') }) : new Docker());
   const image = (await store.inspect(config.image))!;
   const started = Date.now();
+  const at = () => `+${Date.now() - started}ms`;
   const ssh = await SshSession.connect(config.ssh);
-  const result = await ensureImageOnServer(ssh, store, image, { log: (l) => process.stderr.write(`  ${l}\n`) });
+  process.stderr.write(`  ${at()} connected\n`);
+  const result = await ensureImageOnServer(ssh, store, image, { log: (l) => process.stderr.write(`  ${at()} ${l}\n`) });
+  process.stderr.write(`  ${at()} done\n`);
   ssh.close();
   const wall = (Date.now() - started) / 1000;
   console.log(JSON.stringify({ wall, bytesSent: result.bytesSent, layersSkipped: result.layersSkipped, skipped: result.skipped, resentWhole: result.resentWhole, maxRssKiB: process.resourceUsage().maxRSS }));

@@ -16,7 +16,8 @@ npx vitest run test/unit test/e2e --reporter=default --reporter=json --outputFil
 # One plain closing line that any CI reads: N passed, N failed, N skipped.
 node -e '
   const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
-  console.log(`tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests + r.numTodoTests} skipped`);
+  const broken = r.testResults.filter((f) => f.status === "failed" && f.assertionResults.every((a) => a.status !== "failed")).length;
+  console.log(`tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests + r.numTodoTests} skipped` + (broken ? ` (${broken} test files failed outside their tests)` : ""));
 ' "$results" || true
 rm -f "$results"
 exit "$status"

@@ -92,7 +92,7 @@ describe('hostile and broken inputs (classic server)', () => {
   beforeAll(async () => {
     server = testServer('classic');
     resetServer(server);
-    for (const name of canaries()) rmSync(`/tmp/${name}`);
+    for (const name of canaries()) rmSync(`/tmp/${name}`, { recursive: true, force: true });
     expect((await runAction(app())).code).toBe(0); // something live that must stay as it is
   }, 120_000);
 
