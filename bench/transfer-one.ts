@@ -5,21 +5,15 @@ import { readConfig } from '../src/config';
 import { ImageStore } from '../src/image';
 import { SshSession } from '../src/ssh';
 import { ensureImageOnServer } from '../src/transfer';
-import { readFileSync } from 'node:fs';
 import Docker from 'dockerode';
-import { RunnerKind, ServerKind, runnerDockerHost, testServer } from '../test/helpers/server';
+import { inputsWithDefaults } from '../test/helpers/action-inputs';
+import { RunnerKind, ServerKind, runnerDockerHost, serverInputs, testServer } from '../test/helpers/server';
 
 async function main(): Promise<void> {
   const server = testServer((process.argv[4] ?? 'classic') as ServerKind);
   const runnerHost = runnerDockerHost((process.argv[3] ?? 'classic') as RunnerKind);
-  const inputs: Record<string, string> = {
-    command: 'deploy', host: server.host, port: String(server.sshPort), user: server.user, 'ssh-key': readFileSync(server.key, 'utf8'),
-    'ssh-key-passphrase': '', 'known-hosts': readFileSync(server.knownHosts, 'utf8'), 'host-fingerprint': '', 'insecure-skip-host-key-check': 'false',
-    'connect-timeout': '20s', 'connect-retries': '0', image: process.argv[2], build: 'false', context: '.', dockerfile: '', 'build-args': '', target: '',
-    app: 'bench', hostname: '', network: 'bluegreen', 'proxy-name': 'bluegreen-proxy', 'proxy-image': 'nginx', 'proxy-ports': '80:80', 'container-port': '8080',
-    env: '', volumes: '', 'docker-args': '', 'health-path': '/', 'health-status': '', 'health-successes': '2', 'health-interval': '1', 'health-timeout': '60',
-    'health-try-timeout': '5', 'drain-seconds': '5', 'stop-timeout': '30', 'keep-images': '3', 'lock-timeout': '5m', 'state-dir': '~/.bluegreen',
-  };
+  // action.yml's defaults for every input, as the runner would give them: new inputs need no change here.
+  const inputs = inputsWithDefaults(serverInputs(server, { app: 'bench', image: process.argv[2], 'connect-timeout': '20s' }));
   const config = readConfig((name) => inputs[name] ?? '');
   const store = new ImageStore(runnerHost ? new Docker({ socketPath: runnerHost.replace(/^unix:\/\//, '') }) : new Docker());
   const image = (await store.inspect(config.image))!;

@@ -95625,9 +95625,16 @@ exports.loadedImage = loadedImage;
 exports.loadProblem = loadProblem;
 const shell_1 = __nccwpck_require__(997);
 exports.CONFIG_TAG_REPOSITORY = 'bluegreen/by-config';
+/**
+ * On the containerd store an image loaded from an archive is named by its manifest, not its
+ * config: this tag records, on the server, which image a config digest was verified to be.
+ */
 const configTag = (configDigest) => `${exports.CONFIG_TAG_REPOSITORY}:${configDigest.replace(/^sha256:/, '')}`;
 exports.configTag = configTag;
 const INSPECT_FORMAT = '{{.Id}} {{json .RootFS}}';
+// The layer digests of a RootFS JSON on stdin, space-separated: its key order differs between docker CLIs.
+const LAYER_DIGESTS = `grep -o 'sha256:[0-9a-f]*' | tr '\\n' ' '`;
+const layerDigests = (image) => (0, shell_1.shellQuote)(image.layers.join(' ') + ' ');
 /** Every image on the server as `layers <RootFS JSON>`: which layers it already has. */
 function layerListCommand() {
     return `docker image ls --quiet --no-trunc | sort -u | xargs -r docker image inspect --format 'layers {{json .RootFS}}'`;
@@ -95635,12 +95642,16 @@ function layerListCommand() {
 /**
  * One round trip: `have <id> <RootFS JSON>` for every name the image may have on the server (its
  * config digest on the classic store; the runner's manifest or index digest, or the config tag, on
- * the containerd store), in one docker call; when none exists, the layer list of every image instead.
+ * the containerd store), in one docker call; the first with exactly the image's layers gets the
+ * workflow's tags there and then (`tagged <id>`). When none exists, the layer list of every image.
  */
 function lookupCommand(image) {
     const names = [...new Set([image.id, image.storeId, (0, exports.configTag)(image.id)])].map(shell_1.shellQuote).join(' ');
     return (`out=$(docker image inspect --format 'have ${INSPECT_FORMAT}' ${names} 2>/dev/null); ` +
-        `if [ -n "$out" ]; then printf '%s\\n' "$out"; else ${layerListCommand()}; fi`);
+        `if [ -n "$out" ]; then printf '%s\\n' "$out"; ` +
+        `id=$(printf '%s\\n' "$out" | while read -r _ id rootfs; do if [ "$(printf '%s' "$rootfs" | ${LAYER_DIGESTS})" = ${layerDigests(image)} ]; then echo "$id"; break; fi; done); ` +
+        `if [ -n "$id" ] && ${tags('"$id"', image).reference} && { [ "$id" = ${(0, shell_1.shellQuote)(image.id)} ] || ${tags('"$id"', image).config}; }; then echo "tagged $id"; fi; ` +
+        `else ${layerListCommand()}; fi`);
 }
 /**
  * Loads the archive from stdin, then proves the result before it gets the config tag: its layers,
@@ -95653,15 +95664,19 @@ function loadCommand(image, gzipped) {
     // The RootFS JSON's key order differs between docker CLIs: compare the layer digests alone.
     return (`${gzipped ? 'gunzip -c | ' : ''}docker load >&2 && echo loaded && ` +
         `info=$(docker image inspect --format '${INSPECT_FORMAT}' ${ref}) && echo "image $info" && id=\${info%% *} && ` +
-        `if [ "$(printf '%s' "\${info#* }" | grep -o 'sha256:[0-9a-f]*' | tr '\\n' ' ')" != ${(0, shell_1.shellQuote)(image.layers.join(' ') + ' ')} ]; then echo layers-differ; ` +
+        `if [ "$(printf '%s' "\${info#* }" | ${LAYER_DIGESTS})" != ${layerDigests(image)} ]; then echo layers-differ; ` +
         `elif [ "$id" = ${(0, shell_1.shellQuote)(image.id)} ]; then echo proven; ` +
         `elif c=$(docker create --network none --entrypoint /bluegreen-check ${ref} 2>&1); then docker rm "$c" >/dev/null && docker tag "$id" ${(0, shell_1.shellQuote)((0, exports.configTag)(image.id))} && echo proven; ` +
         `else echo "not-created $c" | tr '\\n' ' '; echo; fi`);
 }
+const tags = (idWord, image) => ({
+    reference: `docker tag ${idWord} ${(0, shell_1.shellQuote)(image.reference)}`,
+    config: `docker tag ${idWord} ${(0, shell_1.shellQuote)((0, exports.configTag)(image.id))}`,
+});
 /** Names the verified image: the workflow's reference, and the config tag where the store needs it. */
 function tagCommand(serverId, image) {
-    const tags = [image.reference, ...(serverId === image.id ? [] : [(0, exports.configTag)(image.id)])];
-    return tags.map((tag) => `docker tag ${(0, shell_1.shellQuote)(serverId)} ${(0, shell_1.shellQuote)(tag)}`).join(' && ');
+    const { reference, config } = tags((0, shell_1.shellQuote)(serverId), image);
+    return serverId === image.id ? reference : `${reference} && ${config}`;
 }
 /** Takes back the tags of an image that did not load whole. */
 function untagCommand(image) {
@@ -95691,6 +95706,9 @@ function parseLookup(stdout, image) {
             if (!result.found && sameLayers(candidate.layers, image.layers))
                 result.found = candidate;
         }
+        else if (line.startsWith('tagged ')) {
+            result.tagged = line.slice(7).trim();
+        }
         else if (line.startsWith('layers ')) {
             try {
                 result.layerLists.push(JSON.parse(line.slice(7)).Layers ?? []);
@@ -95703,12 +95721,12 @@ function parseLookup(stdout, image) {
     return result;
 }
 const sameLayers = (a, b) => a.length === b.length && a.every((layer, i) => layer === b[i]);
-/** Whether what the load command printed proves the image complete: undefined if so, else why not. */
 /** The `image <id> <RootFS JSON>` line the load command printed, parsed. */
 function loadedImage(stdout) {
     const loaded = stdout.split('\n').find((line) => line.startsWith('image '));
     return loaded ? parseImageLine(loaded.slice(6).trim()) : undefined;
 }
+/** Whether what the load command printed proves the image complete: undefined if so, else why not. */
 function loadProblem(stdout, image, expectedIds) {
     const lines = stdout.split('\n');
     const server = loadedImage(stdout);
@@ -95723,7 +95741,6 @@ function loadProblem(stdout, image, expectedIds) {
         return `no container can be created from it (${notCreated?.slice(12).trim() || 'no answer'})`;
     return undefined;
 }
-/** Holds chunks back so that no more than `bytesPerSecond` pass on average. */
 
 
 /***/ }),
@@ -96050,10 +96067,7 @@ class TransferError extends Error {
     }
 }
 exports.TransferError = TransferError;
-/**
- * On the containerd store an image loaded from an archive is named by its manifest, not its
- * config: this tag records, on the server, which image a config digest was verified to be.
- */
+/** Holds chunks back so that no more than `bytesPerSecond` pass on average. */
 function rateLimit(bytesPerSecond) {
     const started = Date.now();
     let passed = 0;
@@ -96090,9 +96104,12 @@ async function ensureImageOnServer(ssh, store, image, options) {
     let lookup = (0, server_images_1.parseLookup)((await ssh.exec((0, server_images_1.lookupCommand)(image))).stdout, image);
     const base = { layersTotal: image.layers.length, resentWhole: false };
     if (lookup.found) {
-        const tag = await ssh.exec((0, server_images_1.tagCommand)(lookup.found.id, image));
-        if (tag.code !== 0)
-            throw new TransferError(`${host} has image ${short} but cannot tag it ${image.reference}: ${tag.stderr.trim()}`);
+        if (lookup.tagged !== lookup.found.id) {
+            // The lookup tags what it finds; asked again here, the error comes back to be reported.
+            const tag = await ssh.exec((0, server_images_1.tagCommand)(lookup.found.id, image));
+            if (tag.code !== 0)
+                throw new TransferError(`${host} has image ${short} but cannot tag it ${image.reference}: ${tag.stderr.trim()}`);
+        }
         options.log(`${host} already has ${image.reference} (${short}): nothing to send`);
         return { ...base, skipped: true, serverImageId: lookup.found.id, bytesSent: 0, bytesRead: 0, layersSkipped: image.layers.length, seconds: (Date.now() - started) / 1000 };
     }

@@ -4,9 +4,16 @@ import type { LocalImage } from './image';
 import { shellQuote } from './shell';
 
 export const CONFIG_TAG_REPOSITORY = 'bluegreen/by-config';
+/**
+ * On the containerd store an image loaded from an archive is named by its manifest, not its
+ * config: this tag records, on the server, which image a config digest was verified to be.
+ */
 export const configTag = (configDigest: string) => `${CONFIG_TAG_REPOSITORY}:${configDigest.replace(/^sha256:/, '')}`;
 
 const INSPECT_FORMAT = '{{.Id}} {{json .RootFS}}';
+// The layer digests of a RootFS JSON on stdin, space-separated: its key order differs between docker CLIs.
+const LAYER_DIGESTS = `grep -o 'sha256:[0-9a-f]*' | tr '\\n' ' '`;
+const layerDigests = (image: Pick<LocalImage, 'layers'>) => shellQuote(image.layers.join(' ') + ' ');
 
 /** Every image on the server as `layers <RootFS JSON>`: which layers it already has. */
 export function layerListCommand(): string {
@@ -16,13 +23,17 @@ export function layerListCommand(): string {
 /**
  * One round trip: `have <id> <RootFS JSON>` for every name the image may have on the server (its
  * config digest on the classic store; the runner's manifest or index digest, or the config tag, on
- * the containerd store), in one docker call; when none exists, the layer list of every image instead.
+ * the containerd store), in one docker call; the first with exactly the image's layers gets the
+ * workflow's tags there and then (`tagged <id>`). When none exists, the layer list of every image.
  */
-export function lookupCommand(image: Pick<LocalImage, 'id' | 'storeId'>): string {
+export function lookupCommand(image: Pick<LocalImage, 'id' | 'storeId' | 'reference' | 'layers'>): string {
   const names = [...new Set([image.id, image.storeId, configTag(image.id)])].map(shellQuote).join(' ');
   return (
     `out=$(docker image inspect --format 'have ${INSPECT_FORMAT}' ${names} 2>/dev/null); ` +
-    `if [ -n "$out" ]; then printf '%s\\n' "$out"; else ${layerListCommand()}; fi`
+    `if [ -n "$out" ]; then printf '%s\\n' "$out"; ` +
+    `id=$(printf '%s\\n' "$out" | while read -r _ id rootfs; do if [ "$(printf '%s' "$rootfs" | ${LAYER_DIGESTS})" = ${layerDigests(image)} ]; then echo "$id"; break; fi; done); ` +
+    `if [ -n "$id" ] && ${tags('"$id"', image).reference} && { [ "$id" = ${shellQuote(image.id)} ] || ${tags('"$id"', image).config}; }; then echo "tagged $id"; fi; ` +
+    `else ${layerListCommand()}; fi`
   );
 }
 
@@ -38,17 +49,22 @@ export function loadCommand(image: Pick<LocalImage, 'id' | 'reference' | 'layers
   return (
     `${gzipped ? 'gunzip -c | ' : ''}docker load >&2 && echo loaded && ` +
     `info=$(docker image inspect --format '${INSPECT_FORMAT}' ${ref}) && echo "image $info" && id=\${info%% *} && ` +
-    `if [ "$(printf '%s' "\${info#* }" | grep -o 'sha256:[0-9a-f]*' | tr '\\n' ' ')" != ${shellQuote(image.layers.join(' ') + ' ')} ]; then echo layers-differ; ` +
+    `if [ "$(printf '%s' "\${info#* }" | ${LAYER_DIGESTS})" != ${layerDigests(image)} ]; then echo layers-differ; ` +
     `elif [ "$id" = ${shellQuote(image.id)} ]; then echo proven; ` +
     `elif c=$(docker create --network none --entrypoint /bluegreen-check ${ref} 2>&1); then docker rm "$c" >/dev/null && docker tag "$id" ${shellQuote(configTag(image.id))} && echo proven; ` +
     `else echo "not-created $c" | tr '\\n' ' '; echo; fi`
   );
 }
 
+const tags = (idWord: string, image: Pick<LocalImage, 'id' | 'reference'>) => ({
+  reference: `docker tag ${idWord} ${shellQuote(image.reference)}`,
+  config: `docker tag ${idWord} ${shellQuote(configTag(image.id))}`,
+});
+
 /** Names the verified image: the workflow's reference, and the config tag where the store needs it. */
 export function tagCommand(serverId: string, image: Pick<LocalImage, 'id' | 'reference'>): string {
-  const tags = [image.reference, ...(serverId === image.id ? [] : [configTag(image.id)])];
-  return tags.map((tag) => `docker tag ${shellQuote(serverId)} ${shellQuote(tag)}`).join(' && ');
+  const { reference, config } = tags(shellQuote(serverId), image);
+  return serverId === image.id ? reference : `${reference} && ${config}`;
 }
 
 /** Takes back the tags of an image that did not load whole. */
@@ -72,15 +88,24 @@ function parseImageLine(rest: string): ServerImage | undefined {
   }
 }
 
+export interface Lookup {
+  found?: ServerImage; // the server's copy: the first name with exactly the image's layers
+  tagged?: string; // the ID the lookup already gave the workflow's tags
+  candidates: number;
+  layerLists: string[][];
+}
+
 /** The lookup's answer: the server's copy of the image (only one with exactly its layers), and what layers it has. */
-export function parseLookup(stdout: string, image: Pick<LocalImage, 'layers'>): { found?: ServerImage; candidates: number; layerLists: string[][] } {
-  const result: { found?: ServerImage; candidates: number; layerLists: string[][] } = { candidates: 0, layerLists: [] };
+export function parseLookup(stdout: string, image: Pick<LocalImage, 'layers'>): Lookup {
+  const result: Lookup = { candidates: 0, layerLists: [] };
   for (const line of stdout.split('\n')) {
     if (line.startsWith('have ')) {
       const candidate = parseImageLine(line.slice(5).trim());
       if (!candidate) continue;
       result.candidates++;
       if (!result.found && sameLayers(candidate.layers, image.layers)) result.found = candidate;
+    } else if (line.startsWith('tagged ')) {
+      result.tagged = line.slice(7).trim();
     } else if (line.startsWith('layers ')) {
       try {
         result.layerLists.push((JSON.parse(line.slice(7)) as { Layers?: string[] }).Layers ?? []);
@@ -94,13 +119,13 @@ export function parseLookup(stdout: string, image: Pick<LocalImage, 'layers'>): 
 
 const sameLayers = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((layer, i) => layer === b[i]);
 
-/** Whether what the load command printed proves the image complete: undefined if so, else why not. */
 /** The `image <id> <RootFS JSON>` line the load command printed, parsed. */
 export function loadedImage(stdout: string): ServerImage | undefined {
   const loaded = stdout.split('\n').find((line) => line.startsWith('image '));
   return loaded ? parseImageLine(loaded.slice(6).trim()) : undefined;
 }
 
+/** Whether what the load command printed proves the image complete: undefined if so, else why not. */
 export function loadProblem(stdout: string, image: Pick<LocalImage, 'layers'>, expectedIds: readonly string[]): string | undefined {
   const lines = stdout.split('\n');
   const server = loadedImage(stdout);
@@ -111,5 +136,3 @@ export function loadProblem(stdout: string, image: Pick<LocalImage, 'layers'>, e
   if (notCreated || !lines.includes('proven')) return `no container can be created from it (${notCreated?.slice(12).trim() || 'no answer'})`;
   return undefined;
 }
-
-/** Holds chunks back so that no more than `bytesPerSecond` pass on average. */

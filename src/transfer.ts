@@ -27,10 +27,7 @@ export class TransferError extends Error {
   }
 }
 
-/**
- * On the containerd store an image loaded from an archive is named by its manifest, not its
- * config: this tag records, on the server, which image a config digest was verified to be.
- */
+/** Holds chunks back so that no more than `bytesPerSecond` pass on average. */
 function rateLimit(bytesPerSecond: number | undefined): Transform {
   const started = Date.now();
   let passed = 0;
@@ -75,8 +72,11 @@ export async function ensureImageOnServer(ssh: SshSession, store: ImageStore, im
   let lookup = parseLookup((await ssh.exec(lookupCommand(image))).stdout, image);
   const base = { layersTotal: image.layers.length, resentWhole: false };
   if (lookup.found) {
-    const tag = await ssh.exec(tagCommand(lookup.found.id, image));
-    if (tag.code !== 0) throw new TransferError(`${host} has image ${short} but cannot tag it ${image.reference}: ${tag.stderr.trim()}`);
+    if (lookup.tagged !== lookup.found.id) {
+      // The lookup tags what it finds; asked again here, the error comes back to be reported.
+      const tag = await ssh.exec(tagCommand(lookup.found.id, image));
+      if (tag.code !== 0) throw new TransferError(`${host} has image ${short} but cannot tag it ${image.reference}: ${tag.stderr.trim()}`);
+    }
     options.log(`${host} already has ${image.reference} (${short}): nothing to send`);
     return { ...base, skipped: true, serverImageId: lookup.found.id, bytesSent: 0, bytesRead: 0, layersSkipped: image.layers.length, seconds: (Date.now() - started) / 1000 };
   }

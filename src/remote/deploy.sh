@@ -36,6 +36,9 @@ CANDIDATE_SLOT=''
 CANDIDATE_STARTED=0
 SWITCHED=0
 ENV_FILE=''
+CANDIDATE_IMAGE_ID='' # a rollback's: the image the kept container runs (a deploy's is BG_IMAGE_ID)
+LIVE_LABELS=''        # "RUNNING IMAGE_ID CONFIG_HASH" of the live container (read_live)
+PREVIOUS_IP=''        # the previous slot's address on the network (previous_is_running)
 LOG_TAIL=''
 RESULT_SENT=0
 HEALTH=()
@@ -97,17 +100,13 @@ emit_result() {
 }
 
 render_result() {
-  local image_id=''
-  if [[ -n $CANDIDATE ]]; then
-    image_id=$(docker inspect -f "{{$(label_of image-id)}}" "$CANDIDATE" 2>/dev/null || true)
-  fi
   printf '%s\n' "$BG_RESULT_BEGIN"
   printf '{"version":%d,"command":%s,"app":%s,"outcome":%s,"exitCode":%d,"error":%s,"failedPhase":%s,' \
     "$BG_RESULT_VERSION" "$(json_str "$BG_COMMAND")" "$(json_str "$BG_APP")" "$(json_str "$OUTCOME")" "$EXIT_CODE" \
     "$(json_or_null "$ERROR")" "$(if [[ $OUTCOME == "$BG_OUTCOME_FAILED" ]]; then json_str "$PHASE"; else printf null; fi)"
   printf '"previousSlot":%s,"activeSlot":%s,"candidate":%s,"imageId":%s,' \
     "$(json_or_null "$PREVIOUS_SLOT")" "$(json_or_null "$ACTIVE_SLOT")" "$(json_or_null "$CANDIDATE")" \
-    "$(json_or_null "${image_id:-${BG_IMAGE_ID:-}}")"
+    "$(json_or_null "${CANDIDATE_IMAGE_ID:-${BG_IMAGE_ID:-}}")"
   printf '"health":[%s],"phasesMs":{%s},"totalMs":%d,"logTail":%s,"live":%s,"history":[%s]}\n' \
     "$(join_by , "${HEALTH[@]}")" "$(join_by , "${PHASES[@]}")" $(($(now_ms) - START_MS)) \
     "$(json_or_null "$LOG_TAIL")" "${LIVE_INFO:-null}" "$(join_by , "${HISTORY[@]}")"
@@ -220,15 +219,22 @@ unlock_proxy() { flock -u 8; }
 
 ensure_network_and_proxy() {
   lock_proxy
-  ensure_network
+  # A proxy already attached to the network proves it exists: one docker call fewer.
+  [[ " $(proxy_facts | cut -d'|' -f3) " == *" $BG_NETWORK "* ]] || ensure_network
   ensure_proxy
   unlock_proxy
 }
 
-check_proxy_source() { # one proxy reads one config directory: an app whose state-dir differs would switch nothing
-  local source
+check_proxy_source() { # before anything is created: a proxy that exists must read this run's config directory
+  local facts
+  facts=$(proxy_facts)
   # No such container (yet): ensure_proxy creates it reading this run's directory.
-  source=$(docker inspect -f '{{range .Mounts}}{{if eq .Destination "/etc/nginx/conf.d"}}{{.Source}}{{end}}{{end}}' "$BG_PROXY_NAME" 2>/dev/null) || return 0
+  [[ -n $facts ]] || return 0
+  proxy_reads_this_state_dir "$(cut -d'|' -f2 <<<"$facts")"
+}
+
+proxy_reads_this_state_dir() { # one proxy reads one config directory: an app whose state-dir differs would switch nothing
+  local source=$1
   if [[ $source != "$CONF_DIR" && $source != "$(readlink -f "$CONF_DIR" 2>/dev/null || true)" ]]; then
     fail "$BG_EXIT_SERVER_UNUSABLE" "the proxy $BG_PROXY_NAME reads its config from ${source:-nowhere}, not from this run's $CONF_DIR: give every app on this server the same state-dir (or its own proxy-name and proxy-ports)"
   fi
@@ -240,10 +246,15 @@ ensure_network() {
   docker network create "$BG_NETWORK" >/dev/null
 }
 
+# The proxy's facts in one docker call: "RUNNING|CONF_SOURCE|NETWORK NETWORK ..." (empty if none).
+proxy_facts() {
+  docker inspect -f '{{.State.Running}}|{{range .Mounts}}{{if eq .Destination "/etc/nginx/conf.d"}}{{.Source}}{{end}}{{end}}|{{range $name, $_ := .NetworkSettings.Networks}}{{$name}} {{end}}' "$BG_PROXY_NAME" 2>/dev/null || true
+}
+
 ensure_proxy() {
-  local state
-  state=$(docker inspect -f '{{.State.Running}}' "$BG_PROXY_NAME" 2>/dev/null || true)
-  if [[ -z $state ]]; then
+  local facts started=0
+  facts=$(proxy_facts)
+  if [[ -z $facts ]]; then
     log "creating proxy $BG_PROXY_NAME ($BG_PROXY_IMAGE) publishing ${BG_PROXY_PORTS[*]}"
     local args=(run --detach --name "$BG_PROXY_NAME" --network "$BG_NETWORK" --restart unless-stopped
       --label "$LABEL.role=proxy" --volume "$CONF_DIR:/etc/nginx/conf.d:ro")
@@ -251,15 +262,19 @@ ensure_proxy() {
     for port in "${BG_PROXY_PORTS[@]}"; do args+=(--publish "$port"); done
     local out
     out=$(docker "${args[@]}" "$BG_PROXY_IMAGE" 2>&1) || fail "$BG_EXIT_SERVER_UNUSABLE" "cannot start the proxy: ${out##*$'\n'}"
-  elif [[ $state != true ]]; then
+    started=1
+    facts=$(proxy_facts)
+  elif [[ ${facts%%|*} != true ]]; then
     log "starting the stopped proxy $BG_PROXY_NAME"
     docker start "$BG_PROXY_NAME" >/dev/null
+    started=1
   fi
-  check_proxy_source
-  if ! docker inspect -f '{{range $name, $_ := .NetworkSettings.Networks}}{{println $name}}{{end}}' "$BG_PROXY_NAME" | grep -qxF -- "$BG_NETWORK"; then
+  proxy_reads_this_state_dir "$(cut -d'|' -f2 <<<"$facts")"
+  if [[ " $(cut -d'|' -f3 <<<"$facts") " != *" $BG_NETWORK "* ]]; then
     log "connecting proxy $BG_PROXY_NAME to network $BG_NETWORK"
     docker network connect "$BG_NETWORK" "$BG_PROXY_NAME"
   fi
+  ((started)) || return 0
   local i
   for i in $(seq 1 50); do
     [[ $(docker inspect -f '{{.State.Running}}' "$BG_PROXY_NAME") == true ]] && return 0
@@ -273,6 +288,17 @@ ensure_proxy() {
 recorded_slot() {
   [[ -f $CONF_FILE ]] || return 0
   sed -n '1s/^# bluegreen: .* slot=\([a-z]*\) .*/\1/p' "$CONF_FILE"
+}
+
+# live_slot, and the live container's labels for is_unchanged, in one docker call (main shell only).
+read_live() {
+  local slot
+  PREVIOUS_SLOT='' LIVE_LABELS=''
+  slot=$(recorded_slot)
+  [[ -n $slot ]] || return 0
+  if LIVE_LABELS=$(docker container inspect -f "{{.State.Running}} {{$(label_of image-id)}} {{$(label_of config)}}" "$(container_name "$slot")" 2>/dev/null); then
+    PREVIOUS_SLOT=$slot
+  fi
 }
 
 live_slot() {
@@ -474,9 +500,11 @@ label_args() {
 start_candidate() {
   CANDIDATE_SLOT=$(other_slot "${PREVIOUS_SLOT:-green}")
   CANDIDATE=$(container_name "$CANDIDATE_SLOT")
-  if docker inspect "$CANDIDATE" >/dev/null 2>&1; then
+  local owner
+  # "app=<its app label>" when a container of that name exists (one docker call for both facts).
+  if owner=$(docker inspect -f "app={{$(label_of app)}}" "$CANDIDATE" 2>/dev/null); then
     # Only a container this action made for this app is ours to remove.
-    [[ $(docker inspect -f "{{$(label_of app)}}" "$CANDIDATE") == "$BG_APP" ]] ||
+    [[ $owner == "app=$BG_APP" ]] ||
       fail "$BG_EXIT_SERVER_UNUSABLE" "a container named $CANDIDATE exists that bluegreen-action did not create for $BG_APP; rename or remove it, or pick another app name"
     log "removing the old $CANDIDATE_SLOT container $CANDIDATE"
     docker rm --force "$CANDIDATE" >/dev/null
@@ -508,6 +536,11 @@ proxy_get_status() { # proxy_get_status URL [WGET_ARGS...]
   local url=$1 out status
   shift
   out=$(docker exec "$BG_PROXY_NAME" timeout "$BG_HEALTH_TRY_TIMEOUT" wget -q -S -O /dev/null "$@" "$url" 2>&1) || true
+  status_of "$out"
+}
+
+status_of() { # status_of WGET_S_OUTPUT: the last HTTP status in it, else error:WHY
+  local out=$1 status
   status=$(printf '%s\n' "$out" | sed -n 's/^ *HTTP\/[0-9.]* \([0-9][0-9][0-9]\).*/\1/p' | tail -n 1)
   if [[ -n $status ]]; then
     echo "$status"
@@ -582,20 +615,27 @@ wait_until_healthy() {
 
 # After the reload the proxy must route this app's host to the new slot (its config says which slot
 # it routes to), and the app must answer healthy through it; else the switch is undone.
+# After the reload, through the proxy itself with the app's host name: the server block that answers
+# must be this app's new slot, and the health path must answer healthy. Both probes in one exec.
 verify_through_proxy() {
-  local host base="http://127.0.0.1:80" routed='' answer i
+  local host want="$BG_APP $CANDIDATE_SLOT" routed='' out='' answer i
   host=$(health_host)
   for i in $(seq 1 30); do
-    routed=$(docker exec "$BG_PROXY_NAME" timeout "$BG_HEALTH_TRY_TIMEOUT" \
-      wget -q -O - --header "Host: $host" "$base/__bluegreen/slot" 2>/dev/null || true)
-    [[ $routed == "$BG_APP $CANDIDATE_SLOT" ]] && break
+    # shellcheck disable=SC2016
+    out=$(docker exec "$BG_PROXY_NAME" sh -c 'routed=$(timeout "$1" wget -q -O - --header "Host: $2" http://127.0.0.1:80/__bluegreen/slot 2>/dev/null)
+      echo "routed:$routed"
+      [ "$routed" = "$3" ] || exit 0
+      timeout "$1" wget -q -S -O /dev/null --header "Host: $2" "http://127.0.0.1:80$4" 2>&1' \
+      sh "$BG_HEALTH_TRY_TIMEOUT" "$host" "$want" "$BG_HEALTH_PATH" 2>&1) || true
+    routed=$(sed -n '1s/^routed://p' <<<"$out")
+    [[ $routed == "$want" ]] && break
     sleep 0.1
   done
-  if [[ $routed != "$BG_APP $CANDIDATE_SLOT" ]]; then
+  if [[ $routed != "$want" ]]; then
     log "the proxy does not route Host: $host to $CANDIDATE_SLOT after the reload (it routes to ${routed:-nothing we know})"
     return 1
   fi
-  answer=$(proxy_get_status "$base$BG_HEALTH_PATH" --header "Host: $host")
+  answer=$(status_of "$(sed 1d <<<"$out")")
   if ! is_healthy_status "$answer"; then
     log "the proxy does not answer healthy from $CANDIDATE_SLOT for Host: $host (last answer: ${answer#error:})"
     return 1
@@ -637,8 +677,12 @@ switch_proxy() {
   fi
 }
 
-previous_is_running() {
-  [[ -n $PREVIOUS_SLOT ]] && [[ $(docker inspect -f '{{.State.Running}}' "$(container_name "$PREVIOUS_SLOT")" 2>/dev/null) == true ]]
+previous_is_running() { # also notes its address for drain_previous (one docker call)
+  [[ -n $PREVIOUS_SLOT ]] || return 1
+  local facts
+  facts=$(docker container inspect -f "{{.State.Running}} {{with index .NetworkSettings.Networks \"$BG_NETWORK\"}}{{.IPAddress}}{{end}}" "$(container_name "$PREVIOUS_SLOT")" 2>/dev/null) || return 1
+  PREVIOUS_IP=${facts#* }
+  [[ ${facts%% *} == true ]]
 }
 
 # An IPv4 address and port as /proc/net/tcp writes them (little-endian hex), e.g. 0501D60A:1F90.
@@ -657,7 +701,7 @@ drain_previous() {
   old=$(container_name "$PREVIOUS_SLOT")
   started=$(now_ms)
   deadline=$((started + BG_DRAIN_SECONDS * 1000))
-  ip=$(docker inspect -f "{{with index .NetworkSettings.Networks \"$BG_NETWORK\"}}{{.IPAddress}}{{end}}" "$old" 2>/dev/null || true)
+  ip=$PREVIOUS_IP
   target=''
   if [[ $ip =~ ^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$ ]]; then target=$(proc_net_address "$ip" "$BG_CONTAINER_PORT"); fi
   log "draining $old: until its requests are done, at most ${BG_DRAIN_SECONDS}s (previous nginx workers: ${OLD_WORKERS:-unknown})"
@@ -764,12 +808,10 @@ prune_images() {
 
 record_history() {
   [[ -d $APP_DIR ]] || return 0
-  local line image_id
-  # A candidate that is gone (discarded) leaves the ID this run was given.
-  image_id=$(docker inspect -f "{{$(label_of image-id)}}" "${CANDIDATE:-none}" 2>/dev/null) || image_id=${BG_IMAGE_ID:-}
+  local line
   line=$(printf '{"time":"%s","command":%s,"outcome":%s,"image":%s,"imageId":%s,"from":%s,"to":%s,"gitSha":%s,"runUrl":%s,"error":%s}' \
     "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(json_str "$BG_COMMAND")" "$(json_str "$OUTCOME")" \
-    "$(json_or_null "${BG_IMAGE:-}")" "$(json_or_null "$image_id")" \
+    "$(json_or_null "${BG_IMAGE:-}")" "$(json_or_null "${CANDIDATE_IMAGE_ID:-${BG_IMAGE_ID:-}}")" \
     "$(json_or_null "$PREVIOUS_SLOT")" "$(json_or_null "$ACTIVE_SLOT")" \
     "$(json_or_null "$BG_GIT_SHA")" "$(json_or_null "$BG_RUN_URL")" "$(json_or_null "$ERROR")")
   local history=$APP_DIR/history.jsonl
@@ -793,14 +835,11 @@ describe_live() { # sets LIVE_INFO to a JSON object describing the live containe
 # --- commands -------------------------------------------------------------------------------------
 
 is_unchanged() { # the live slot already runs this exact image with this exact configuration
-  [[ -n $PREVIOUS_SLOT ]] || return 1
-  local labels
-  labels=$(docker inspect -f "{{.State.Running}} {{$(label_of image-id)}} {{$(label_of config)}}" "$(container_name "$PREVIOUS_SLOT")" 2>/dev/null) || return 1
-  [[ $labels == "true $BG_IMAGE_ID $BG_CONFIG_HASH" ]]
+  [[ -n $PREVIOUS_SLOT && $LIVE_LABELS == "true $BG_IMAGE_ID $BG_CONFIG_HASH" ]]
 }
 
 cmd_deploy() {
-  PREVIOUS_SLOT=$(live_slot)
+  read_live
   ACTIVE_SLOT=$PREVIOUS_SLOT
   note_state_mismatch
   log "live slot: ${PREVIOUS_SLOT:-none}"
@@ -827,9 +866,11 @@ cmd_rollback() {
   [[ -n $PREVIOUS_SLOT ]] || fail "$BG_EXIT_NOTHING_TO_ROLL_BACK" "$BG_APP has no live slot, so there is nothing to roll back from"
   CANDIDATE_SLOT=$(other_slot "$PREVIOUS_SLOT")
   CANDIDATE=$(container_name "$CANDIDATE_SLOT")
-  docker inspect "$CANDIDATE" >/dev/null 2>&1 ||
+  local labels
+  labels=$(docker container inspect -f "{{$(label_of image-id)}} {{$(label_of image)}}" "$CANDIDATE" 2>/dev/null) ||
     fail "$BG_EXIT_NOTHING_TO_ROLL_BACK" "there is no previous version to roll back to ($CANDIDATE does not exist); nothing was changed"
-  log "rolling back $PREVIOUS_SLOT -> $CANDIDATE_SLOT ($(docker inspect -f "{{$(label_of image)}}" "$CANDIDATE"))"
+  CANDIDATE_IMAGE_ID=${labels%% *}
+  log "rolling back $PREVIOUS_SLOT -> $CANDIDATE_SLOT (${labels#* })"
   PHASE=start
   CANDIDATE_STARTED=1
   docker start "$CANDIDATE" >/dev/null

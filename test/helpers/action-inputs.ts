@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { parse } from 'yaml';
 import type { InputReader } from '../../src/config';
 
@@ -9,7 +9,15 @@ interface ActionInput {
   default?: string;
 }
 
-export const actionYml = parse(readFileSync(join(__dirname, '../../action.yml'), 'utf8')) as {
+/** The project's action.yml, found upwards from here (the tests run from test/, the bench compiled into .bench/js/). */
+function actionYmlPath(): string {
+  for (let dir = __dirname; ; dir = dirname(dir)) {
+    if (existsSync(join(dir, 'action.yml'))) return join(dir, 'action.yml');
+    if (dirname(dir) === dir) throw new Error(`no action.yml above ${__dirname}`);
+  }
+}
+
+export const actionYml = parse(readFileSync(actionYmlPath(), 'utf8')) as {
   inputs: Record<string, ActionInput>;
   outputs: Record<string, { description: string }>;
   runs: { using: string; main: string };

@@ -184,13 +184,22 @@ describe('one contract between TypeScript and bash (issue 11)', () => {
 });
 
 describe('verify_through_proxy: the check after the switch (issue 11, defect 3)', () => {
-  // docker stands in for the proxy container: it answers the slot probe with the given text, and any health probe with 200.
+  // docker exec runs its command here, with a wget that answers the slot probe with the given
+  // text and the health probe with 200.
   const probe = (answer: string) =>
     callScript(
       { app: 'shop', hostname: 'shop.test' },
-      `docker() { case "$*" in *__bluegreen/slot*) printf '%s\\n' ${JSON.stringify(answer)} ;; *) echo 200 ;; esac; }
-       sleep() { :; }; proxy_get_status() { echo 200; }
-       CANDIDATE_SLOT=green; if verify_through_proxy; then echo verified; else echo refused; fi`,
+      `mkdir -p "$HOME/bin" && cat >"$HOME/bin/wget" <<'FAKE'
+#!/bin/sh
+case "$*" in
+  *__bluegreen/slot*) printf '%s\\n' ${JSON.stringify(answer)} ;;
+  *) echo '  HTTP/1.1 200 OK' >&2 ;;
+esac
+FAKE
+printf '#!/bin/sh\\nshift\\nexec "$@"\\n' >"$HOME/bin/timeout"
+chmod +x "$HOME/bin/wget" "$HOME/bin/timeout"; PATH=$HOME/bin:$PATH; hash -r
+docker() { shift 2; "$@"; }; sleep() { :; }
+CANDIDATE_SLOT=green; if verify_through_proxy; then echo verified; else echo refused; fi`,
     ).stdout;
 
   it.each([
@@ -202,6 +211,7 @@ describe('verify_through_proxy: the check after the switch (issue 11, defect 3)'
     const out = probe(answer);
     expect(out.trim().split('\n').at(-1)).toBe(verdict);
     if (verdict === 'refused') expect(out).toContain(`(it routes to ${answer || 'nothing we know'})`);
+    else expect(out).toContain('the proxy serves green for shop.test (check 1: 200)');
   });
 });
 

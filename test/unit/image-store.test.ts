@@ -1,4 +1,8 @@
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import * as tar from 'tar-stream';
 import { describe, expect, it } from 'vitest';
@@ -56,9 +60,12 @@ describe('the commands the transfer runs on the server (exact text)', () => {
   it('looks the image up by config digest, store ID and config tag in one call, listing layers only when none exists', () => {
     expect(lookupCommand(image)).toBe(
       `out=$(docker image inspect --format 'have {{.Id}} {{json .RootFS}}' ${C} ${M} ${configTag(C)} 2>/dev/null); ` +
-        `if [ -n "$out" ]; then printf '%s\\n' "$out"; else docker image ls --quiet --no-trunc | sort -u | xargs -r docker image inspect --format 'layers {{json .RootFS}}'; fi`,
+        `if [ -n "$out" ]; then printf '%s\\n' "$out"; ` +
+        `id=$(printf '%s\\n' "$out" | while read -r _ id rootfs; do if [ "$(printf '%s' "$rootfs" | grep -o 'sha256:[0-9a-f]*' | tr '\\n' ' ')" = '${A} ${B} ' ]; then echo "$id"; break; fi; done); ` +
+        `if [ -n "$id" ] && docker tag "$id" shop:1 && { [ "$id" = ${C} ] || docker tag "$id" ${configTag(C)}; }; then echo "tagged $id"; fi; ` +
+        `else docker image ls --quiet --no-trunc | sort -u | xargs -r docker image inspect --format 'layers {{json .RootFS}}'; fi`,
     );
-    expect(lookupCommand({ id: C, storeId: C })).toContain(`{{json .RootFS}}' ${C} ${configTag(C)} 2>/dev/null`);
+    expect(lookupCommand({ ...image, storeId: C })).toContain(`{{json .RootFS}}' ${C} ${configTag(C)} 2>/dev/null`);
     expect(layerListCommand()).toBe(`docker image ls --quiet --no-trunc | sort -u | xargs -r docker image inspect --format 'layers {{json .RootFS}}'`);
   });
   it('loads, then proves the layers, and a created container where the store names the image by its manifest, before the config tag', () => {
@@ -79,11 +86,30 @@ describe('the commands the transfer runs on the server (exact text)', () => {
 });
 
 describe("reading the server's answers", () => {
+  const image = { id: C, storeId: M, reference: 'shop:1', layers: [A, B] };
   const rootfs = (layers: string[]) => JSON.stringify({ Type: 'layers', Layers: layers });
   it('finds the image only where its layers match, ignoring what a login shell prints', () => {
     const out = ['Welcome to the server!', `have ${M} ${rootfs([A])}`, `have ${C} ${rootfs([A, B])}`, ''].join('\n');
     expect(parseLookup(out, { layers: [A, B] })).toEqual({ found: { id: C, layers: [A, B] }, candidates: 2, layerLists: [] });
     expect(parseLookup(`have ${M} {"Type":""}\n`, { layers: [A, B] })).toEqual({ found: undefined, candidates: 1, layerLists: [] });
+  });
+  it('knows which ID the lookup already tagged', () => {
+    expect(parseLookup(`have ${C} ${rootfs([A, B])}\ntagged ${C}\n`, { layers: [A, B] })).toEqual({ found: { id: C, layers: [A, B] }, tagged: C, candidates: 1, layerLists: [] });
+  });
+  it.each([
+    ['the config digest', C, [`tag ${C} shop:1`]],
+    ['a manifest digest (containerd store), with the config tag too', M, [`tag ${M} shop:1`, `tag ${M} ${configTag(C)}`]],
+  ])('the lookup, run by sh with a docker that has the image under %s, tags it in the same round trip', (_name, id, tagCalls) => {
+    const bin = mkdtempSync(join(tmpdir(), 'bg-lookup-'));
+    try {
+      // This docker has two candidates: the first with other layers, the second the image itself.
+      writeFileSync(join(bin, 'docker'), `#!/bin/sh\ncase "$1 $2" in\n  "image inspect") echo 'have ${B} ${rootfs([A])}'; echo 'have ${id} ${rootfs([A, B])}' ;;\n  tag*) echo "$*" >>"${bin}/calls" ;;\nesac\n`, { mode: 0o755 });
+      const out = execFileSync('sh', ['-c', lookupCommand(image)], { env: { PATH: `${bin}:${process.env.PATH}` }, encoding: 'utf8' });
+      expect(parseLookup(out, image)).toMatchObject({ found: { id }, tagged: id, candidates: 2 });
+      expect(readFileSync(join(bin, 'calls'), 'utf8').trim().split('\n')).toEqual(tagCalls);
+    } finally {
+      rmSync(bin, { recursive: true, force: true });
+    }
   });
   it('collects the layer lists of every image, a broken one as none', () => {
     const out = ['banner', `layers ${rootfs([A, B])}`, 'layers {"Type":""}', 'layers {not json'].join('\n');
