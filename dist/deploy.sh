@@ -218,10 +218,12 @@ lock_proxy() { # one proxy for all apps: creating it and changing its config are
 unlock_proxy() { flock -u 8; }
 
 ensure_network_and_proxy() {
+  local facts
   lock_proxy
+  facts=$(proxy_facts)
   # A proxy already attached to the network proves it exists: one docker call fewer.
-  [[ " $(proxy_facts | cut -d'|' -f3) " == *" $BG_NETWORK "* ]] || ensure_network
-  ensure_proxy
+  [[ " $(cut -d'|' -f3 <<<"$facts") " == *" $BG_NETWORK "* ]] || ensure_network
+  ensure_proxy "$facts"
   unlock_proxy
 }
 
@@ -251,9 +253,8 @@ proxy_facts() {
   docker inspect -f '{{.State.Running}}|{{range .Mounts}}{{if eq .Destination "/etc/nginx/conf.d"}}{{.Source}}{{end}}{{end}}|{{range $name, $_ := .NetworkSettings.Networks}}{{$name}} {{end}}' "$BG_PROXY_NAME" 2>/dev/null || true
 }
 
-ensure_proxy() {
-  local facts started=0
-  facts=$(proxy_facts)
+ensure_proxy() { # ensure_proxy FACTS (what proxy_facts said, under the proxy lock)
+  local facts=$1 started=0
   if [[ -z $facts ]]; then
     log "creating proxy $BG_PROXY_NAME ($BG_PROXY_IMAGE) publishing ${BG_PROXY_PORTS[*]}"
     local args=(run --detach --name "$BG_PROXY_NAME" --network "$BG_NETWORK" --restart unless-stopped
@@ -787,6 +788,8 @@ prune_images() {
     printf '%s\n' "$BG_SERVER_IMAGE_ID" >>"$list.tmp"
     mv -f "$list.tmp" "$list"
   fi
+  # Only when some image is old enough to go are the containers asked which images they use.
+  (($(wc -l <"$list") > BG_KEEP_IMAGES)) || return 0
   if ! in_use=$(images_in_use); then
     log "warning: cannot list the containers, so no image is pruned this time"
     return 0
@@ -850,6 +853,7 @@ cmd_deploy() {
     run_phase switch refresh_proxy_config
     return 0
   fi
+  # Before anything is removed to make room: a missing image changes nothing.
   docker image inspect "$BG_SERVER_IMAGE_ID" >/dev/null 2>&1 || fail "$BG_EXIT_SERVER_UNUSABLE" "image ${BG_IMAGE_ID:7:12} is not on this server"
   run_phase start start_candidate
   run_phase health wait_until_healthy
