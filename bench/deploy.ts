@@ -1,6 +1,6 @@
 // Deploy benchmark, side by side in one run: the article's hand-written deploy (bench/naive-deploy.sh:
 // start new, poll, point nginx at it, reload, remove the old container at once) against this action
-// (the bundle, as GitHub runs it), with its defaults and with health-successes 1. Each flow deploys v1
+// (the bundle, as GitHub runs it), with its defaults, with health-successes 1, and like for like (also polled every 0.5 s). Each flow deploys v1
 // and v2 of the test app in turn (ready 1 s after start) under two loads: short requests only, and
 // short plus /slow?ms=2000 requests in flight. Overhead = wall time minus that start-up second.
 // Also for the action: the drain's length (drain-seconds 10 is a ceiling) and failed requests.
@@ -46,7 +46,13 @@ const action = (name: string, extra: Record<string, string>): Flow => ({
   },
 });
 
-const FLOWS = [handWritten, action('bluegreen-action, defaults', {}), action('bluegreen-action, health-successes 1', { 'health-successes': '1' })];
+const FLOWS = [
+  handWritten,
+  action('bluegreen-action, defaults', {}),
+  action('bluegreen-action, health-successes 1', { 'health-successes': '1' }),
+  // Like for like with the hand-written flow: one healthy answer, polled every 0.5 s.
+  action('bluegreen-action, health-successes 1, interval 500ms', { 'health-successes': '1', 'health-interval': '500ms' }),
+];
 
 async function measure(flow: Flow, slowWorkers: number): Promise<string> {
   resetServer(server);

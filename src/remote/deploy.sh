@@ -35,6 +35,7 @@ CANDIDATE=''
 CANDIDATE_SLOT=''
 CANDIDATE_STARTED=0
 SWITCHED=0
+KEPT=''               # the idle slot's previous container, set aside while the candidate is tried
 ENV_FILE=''
 CANDIDATE_IMAGE_ID='' # a rollback's: the image the kept container runs (a deploy's is BG_IMAGE_ID)
 LIVE_LABELS=''        # "RUNNING IMAGE_ID CONFIG_HASH" of the live container (read_live)
@@ -89,6 +90,9 @@ join_by() {
 label_of() { printf '(index .Config.Labels "%s.%s")' "$LABEL" "$1"; }
 
 container_name() { printf '%s-%s' "$BG_APP" "$1"; }
+# Where a slot's old container waits while a new one is tried in its place: put back if the new one
+# never goes live, so a failed deploy never costs the version to roll back to.
+kept_name() { printf '%s-%s-kept' "$BG_APP" "$1"; }
 other_slot() { if [[ $1 == blue ]]; then echo green; else echo blue; fi; }
 
 # --- result and failure -------------------------------------------------------------------------
@@ -113,9 +117,22 @@ render_result() {
   printf '%s\n' "$BG_RESULT_END"
 }
 
-# Removes a candidate that never got traffic; the live slot is left exactly as it was.
+# Removes a candidate that never got traffic; the live slot is left exactly as it was, and the
+# container it replaced in its slot is put back.
 discard_candidate() {
-  [[ -n $CANDIDATE ]] && ((CANDIDATE_STARTED)) && ((!SWITCHED)) || return 0
+  [[ -n $CANDIDATE ]] && ((!SWITCHED)) || return 0
+  if ((CANDIDATE_STARTED)); then take_down_candidate; fi
+  if [[ -n $KEPT ]]; then
+    docker rm --force "$CANDIDATE" >/dev/null 2>&1 || true
+    if docker rename "$KEPT" "$CANDIDATE" >/dev/null 2>&1; then
+      log "put $KEPT back as $CANDIDATE: it is still the version to roll back to"
+    else
+      log "warning: could not rename $KEPT back to $CANDIDATE"
+    fi
+  fi
+}
+
+take_down_candidate() { # its log tail into the result; removed (a rollback's: stopped again)
   local logs
   logs=$(docker logs --tail 40 "$CANDIDATE" 2>&1 || true)
   # 40 lines can be megabytes (one huge line): the result keeps the last 64 KiB of them.
@@ -498,18 +515,57 @@ label_args() {
     --label "$LABEL.deployed-at=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 }
 
+# "NAME APP" for each of the named containers that exists (APP: its app label); one docker call.
+owners_of() { docker inspect -f "{{.Name}} {{$(label_of app)}}" "$@" 2>/dev/null || true; }
+
+# owner_in OWNERS NAME: the app label of container NAME in owners_of's answer; fails when absent.
+owner_in() { awk -v n="/$2" '$1 == n { print $2; found = 1 } END { exit !found }' <<<"$1"; }
+
+refuse_foreign() { # refuse_foreign NAME: only a container this action made for this app is ours to touch
+  fail "$BG_EXIT_SERVER_UNUSABLE" "a container named $1 exists that bluegreen-action did not create for $BG_APP; rename or remove it, or pick another app name"
+}
+
+# The candidate's slot may hold the version before the live one (the one to roll back to): it is
+# set aside as <app>-<slot>-kept, put back if the candidate never goes live (discard_candidate) and
+# removed once it does (forget_kept). Also tidies what an interrupted run (SIGKILL) left.
+make_room_for_candidate() {
+  local kept owners owner stale=''
+  kept=$(kept_name "$CANDIDATE_SLOT")
+  if [[ -n $PREVIOUS_SLOT ]]; then stale=$(kept_name "$PREVIOUS_SLOT"); fi
+  owners=$(owners_of "$CANDIDATE" "$kept" ${stale:+"$stale"})
+  if [[ -n $stale ]] && [[ $(owner_in "$owners" "$stale" || true) == "$BG_APP" ]]; then
+    log "removing $stale, set aside by a run that was interrupted after its switch"
+    docker rm --force "$stale" >/dev/null
+  fi
+  if owner=$(owner_in "$owners" "$kept"); then
+    [[ $owner == "$BG_APP" ]] || refuse_foreign "$kept"
+    # A run interrupted before its switch: its candidate goes, the container it set aside stays so.
+    if owner=$(owner_in "$owners" "$CANDIDATE"); then
+      [[ $owner == "$BG_APP" ]] || refuse_foreign "$CANDIDATE"
+      log "removing $CANDIDATE, the candidate of a run that was interrupted; $kept stays set aside"
+      docker rm --force "$CANDIDATE" >/dev/null
+    fi
+    KEPT=$kept
+  elif owner=$(owner_in "$owners" "$CANDIDATE"); then
+    [[ $owner == "$BG_APP" ]] || refuse_foreign "$CANDIDATE"
+    log "setting $CANDIDATE aside as $kept until the new version is live"
+    docker rename "$CANDIDATE" "$kept"
+    KEPT=$kept
+  fi
+}
+
+# Once the new version is live, the previous slot is the one to roll back to: the container set
+# aside from the new version's slot goes (its image may then be pruned).
+forget_kept() {
+  [[ -n $KEPT ]] || return 0
+  docker rm --force "$KEPT" >/dev/null
+  log "removed $KEPT: ${PREVIOUS_SLOT:-the previous slot} is now the version to roll back to"
+}
+
 start_candidate() {
   CANDIDATE_SLOT=$(other_slot "${PREVIOUS_SLOT:-green}")
   CANDIDATE=$(container_name "$CANDIDATE_SLOT")
-  local owner
-  # "app=<its app label>" when a container of that name exists (one docker call for both facts).
-  if owner=$(docker inspect -f "app={{$(label_of app)}}" "$CANDIDATE" 2>/dev/null); then
-    # Only a container this action made for this app is ours to remove.
-    [[ $owner == "app=$BG_APP" ]] ||
-      fail "$BG_EXIT_SERVER_UNUSABLE" "a container named $CANDIDATE exists that bluegreen-action did not create for $BG_APP; rename or remove it, or pick another app name"
-    log "removing the old $CANDIDATE_SLOT container $CANDIDATE"
-    docker rm --force "$CANDIDATE" >/dev/null
-  fi
+  make_room_for_candidate
   # The app lock is held: an env file still here is a killed run's (SIGKILL skips cleanup).
   rm -f "$APP_DIR"/.env.*
   local args=(run --detach --name "$CANDIDATE" --network "$BG_NETWORK" --restart unless-stopped)
@@ -860,7 +916,17 @@ cmd_deploy() {
   run_phase switch switch_proxy
   OUTCOME=$BG_OUTCOME_SWITCHED
   retire_previous
+  after_switch forget forget_kept
   after_switch prune prune_images
+}
+
+# A run interrupted after setting the container aside and before starting its own: it goes back.
+put_back_kept_for_rollback() {
+  local kept
+  kept=$(kept_name "$CANDIDATE_SLOT")
+  [[ $(owner_in "$(owners_of "$kept")" "$kept" || true) == "$BG_APP" ]] || return 0
+  docker rename "$kept" "$CANDIDATE"
+  log "put $kept back as $CANDIDATE (set aside by a run that was interrupted)"
 }
 
 cmd_rollback() {
@@ -871,8 +937,11 @@ cmd_rollback() {
   CANDIDATE_SLOT=$(other_slot "$PREVIOUS_SLOT")
   CANDIDATE=$(container_name "$CANDIDATE_SLOT")
   local labels
-  labels=$(docker container inspect -f "{{$(label_of image-id)}} {{$(label_of image)}}" "$CANDIDATE" 2>/dev/null) ||
-    fail "$BG_EXIT_NOTHING_TO_ROLL_BACK" "there is no previous version to roll back to ($CANDIDATE does not exist); nothing was changed"
+  if ! labels=$(docker container inspect -f "{{$(label_of image-id)}} {{$(label_of image)}}" "$CANDIDATE" 2>/dev/null); then
+    put_back_kept_for_rollback
+    labels=$(docker container inspect -f "{{$(label_of image-id)}} {{$(label_of image)}}" "$CANDIDATE" 2>/dev/null) ||
+      fail "$BG_EXIT_NOTHING_TO_ROLL_BACK" "there is no previous version to roll back to ($CANDIDATE does not exist); nothing was changed"
+  fi
   CANDIDATE_IMAGE_ID=${labels%% *}
   log "rolling back $PREVIOUS_SLOT -> $CANDIDATE_SLOT (${labels#* })"
   PHASE=start
@@ -903,6 +972,11 @@ cmd_remove() {
     container=$(container_name "$slot")
     if docker inspect "$container" >/dev/null 2>&1; then
       found=1
+      docker rm --force "$container" >/dev/null
+      log "removed container $container"
+    fi
+    container=$(kept_name "$slot") # only where an interrupted run left one
+    if [[ $(owner_in "$(owners_of "$container")" "$container" || true) == "$BG_APP" ]]; then
       docker rm --force "$container" >/dev/null
       log "removed container $container"
     fi
