@@ -1,8 +1,9 @@
 // Deploy benchmark, side by side in one run: the article's hand-written deploy (bench/naive-deploy.sh:
-// start new, poll, point nginx at it, reload, remove the old container at once) against this action
-// (the bundle, as GitHub runs it), with its defaults, with health-successes 1, and like for like (also polled every 0.5 s). Each flow deploys v1
-// and v2 of the test app in turn (ready 1 s after start) under two loads: short requests only, and
-// short plus /slow?ms=2000 requests in flight. Overhead = wall time minus that start-up second.
+// start new, poll every 0.5 s, point nginx at it, reload, remove the old container at once) against
+// this action (the bundle, as GitHub runs it): with its defaults, with health-successes 1, and like
+// for like (health-successes 1, a try every 500ms). Each flow deploys v1 and v2 of the test app in
+// turn (ready 1 s after start) under two loads: short requests only, and short plus /slow?ms=2000
+// requests in flight. Overhead = wall time minus that start-up second.
 // Also for the action: the drain's length (drain-seconds 10 is a ceiling) and failed requests.
 // Run: bash bench/deploy.sh   (BENCH_SERVER=modern for the Docker 28 server with nginx 1.30; ROUNDS=N)
 import { execFile } from 'node:child_process';

@@ -85,7 +85,10 @@ describe('blue-green deploys under load', () => {
     expect(broken.code).toBe(3);
     expect(broken.outputs).toMatchObject({ result: 'failed', 'active-slot': 'blue' });
     expect(broken.stdout).toMatch(/did not become healthy/);
-    expect(remoteDocker(server, ['ps', '-a', '--filter', 'name=shop-green', '--format', '{{.Names}}']).trim()).toBe('');
+    // The broken candidate is gone; GREEN holds v2 again (stopped), still the version to roll back to.
+    expect(remoteDocker(server, ['ps', '-a', '--filter', 'name=shop-green', '--format', '{{.Names}} {{.State}} {{.Label "bluegreen.image"}}']).trim()).toBe(
+      `shop-green exited ${server.appImage}:v2`,
+    );
 
     const slow = samples.filter((s) => s.kind === 'slow');
     console.log(`load: ${samples.length} requests (${slow.length} slow), ${failures(samples).length} failed`);

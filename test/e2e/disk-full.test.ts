@@ -11,7 +11,7 @@ import { TestServer, remoteDockerStatus, serverInputs, testServer } from '../hel
 const STATE_DIR = '/srv/bluegreen-test-diskfull';
 const FILLER = `${STATE_DIR}/filler`;
 const PROXY_PORT = 18095; // a proxy of its own, reading this state-dir
-const CONTAINERS = ['diskfull-blue', 'diskfull-green', 'diskfull-proxy'];
+const CONTAINERS = ['diskfull-blue', 'diskfull-green', 'diskfull-blue-kept', 'diskfull-green-kept', 'diskfull-proxy'];
 
 const mounted = () => spawnSync('mountpoint', ['-q', STATE_DIR]).status === 0;
 
@@ -108,7 +108,9 @@ describe('a full disk under the state directory (classic server)', () => {
       const run = await deploy('v1');
       expect(run.code, run.stdout).toBe(1);
       expect(run.stdout).toMatch(/::error::diskfull on 127\.0\.0\.1: .*(is the disk full\?|No space left on device).* \(GREEN is still live\)/);
-      expect(remoteDockerStatus(server, ['inspect', 'diskfull-blue']).code).not.toBe(0);
+      // The candidate is gone; BLUE holds v1 again (stopped), still the version to roll back to.
+      expect(remoteDockerStatus(server, ['inspect', '-f', '{{.State.Running}} {{index .Config.Labels "bluegreen.image"}}', 'diskfull-blue']).out.trim()).toBe(`false ${server.appImage}:v1`);
+      expect(remoteDockerStatus(server, ['inspect', 'diskfull-blue-kept']).code).not.toBe(0);
       expect(remoteDockerStatus(server, ['inspect', '-f', '{{.State.Running}}', 'diskfull-green']).out.trim()).toBe('true');
     } finally {
       rmSync(FILLER);
