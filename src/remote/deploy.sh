@@ -920,11 +920,18 @@ cmd_deploy() {
   after_switch prune prune_images
 }
 
-# A run interrupted after setting the container aside and before starting its own: it goes back.
+# A container set aside from the idle slot means a run was interrupted before its switch: the
+# set-aside one is the version to roll back to, and what the run started in its place goes.
 put_back_kept_for_rollback() {
-  local kept
+  local kept owners
   kept=$(kept_name "$CANDIDATE_SLOT")
-  [[ $(owner_in "$(owners_of "$kept")" "$kept" || true) == "$BG_APP" ]] || return 0
+  owners=$(owners_of "$kept" "$CANDIDATE")
+  [[ $(owner_in "$owners" "$kept" || true) == "$BG_APP" ]] || return 0
+  if owner_in "$owners" "$CANDIDATE" >/dev/null; then
+    [[ $(owner_in "$owners" "$CANDIDATE" || true) == "$BG_APP" ]] || refuse_foreign "$CANDIDATE"
+    docker rm --force "$CANDIDATE" >/dev/null
+    log "removed $CANDIDATE, the candidate of a run that was interrupted"
+  fi
   docker rename "$kept" "$CANDIDATE"
   log "put $kept back as $CANDIDATE (set aside by a run that was interrupted)"
 }
@@ -936,12 +943,10 @@ cmd_rollback() {
   [[ -n $PREVIOUS_SLOT ]] || fail "$BG_EXIT_NOTHING_TO_ROLL_BACK" "$BG_APP has no live slot, so there is nothing to roll back from"
   CANDIDATE_SLOT=$(other_slot "$PREVIOUS_SLOT")
   CANDIDATE=$(container_name "$CANDIDATE_SLOT")
+  put_back_kept_for_rollback
   local labels
-  if ! labels=$(docker container inspect -f "{{$(label_of image-id)}} {{$(label_of image)}}" "$CANDIDATE" 2>/dev/null); then
-    put_back_kept_for_rollback
-    labels=$(docker container inspect -f "{{$(label_of image-id)}} {{$(label_of image)}}" "$CANDIDATE" 2>/dev/null) ||
-      fail "$BG_EXIT_NOTHING_TO_ROLL_BACK" "there is no previous version to roll back to ($CANDIDATE does not exist); nothing was changed"
-  fi
+  labels=$(docker container inspect -f "{{$(label_of image-id)}} {{$(label_of image)}}" "$CANDIDATE" 2>/dev/null) ||
+    fail "$BG_EXIT_NOTHING_TO_ROLL_BACK" "there is no previous version to roll back to ($CANDIDATE does not exist); nothing was changed"
   CANDIDATE_IMAGE_ID=${labels%% *}
   log "rolling back $PREVIOUS_SLOT -> $CANDIDATE_SLOT (${labels#* })"
   PHASE=start

@@ -76,10 +76,12 @@ describe('the version to roll back to survives a failed deploy', () => {
     expect(next.stdout).toContain(`removing ${APP}-blue, the candidate of a run that was interrupted; ${APP}-blue-kept stays set aside`);
     expect(containers()).toEqual([`${APP}-blue v1 exited`, `${APP}-green v2 running`]);
 
-    // Killed between setting aside and starting: rollback puts it back first.
+    // The same, then a rollback: the set-aside v1 is what it rolls back to, not the interrupted v3.
     remoteDocker(server, ['rename', `${APP}-blue`, `${APP}-blue-kept`]);
+    remoteDocker(server, ['create', '--name', `${APP}-blue`, '--label', `bluegreen.app=${APP}`, `${server.appImage}:v3`]);
     const rollback = await command('rollback');
     expect(rollback.code, rollback.stdout).toBe(0);
+    expect(rollback.stdout).toContain(`removed ${APP}-blue, the candidate of a run that was interrupted`);
     expect(rollback.stdout).toContain(`put ${APP}-blue-kept back as ${APP}-blue`);
     expect(imageOf(`${APP}-blue`)).toBe('v1');
     expect(await getThroughProxy(server, HOST)).toBe('200 v1');
