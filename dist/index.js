@@ -95410,7 +95410,6 @@ exports.EXIT_UNHEALTHY = void 0;
 exports.outcomeOf = outcomeOf;
 exports.errorOf = errorOf;
 exports.exitCodeOf = exitCodeOf;
-exports.phasesOf = phasesOf;
 exports.appUrl = appUrl;
 exports.redact = redact;
 exports.liveAfterFailure = liveAfterFailure;

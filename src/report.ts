@@ -43,7 +43,7 @@ export function exitCodeOf(report: RunReport): number {
 }
 
 /** Every phase, the runner's and the server's, in seconds. */
-export function phasesOf(report: RunReport): Record<string, number> {
+function phasesOf(report: RunReport): Record<string, number> {
   const phases = { ...report.phasesSeconds };
   for (const [phase, ms] of Object.entries(report.remote?.phasesMs ?? {})) phases[phase] = (phases[phase] ?? 0) + ms / 1000;
   return phases;

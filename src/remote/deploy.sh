@@ -123,7 +123,6 @@ discard_candidate() {
   [[ -n $CANDIDATE ]] && ((!SWITCHED)) || return 0
   if ((CANDIDATE_STARTED)); then take_down_candidate; fi
   if [[ -n $KEPT ]]; then
-    docker rm --force "$CANDIDATE" >/dev/null 2>&1 || true
     if docker rename "$KEPT" "$CANDIDATE" >/dev/null 2>&1; then
       log "put $KEPT back as $CANDIDATE: it is still the version to roll back to"
     else
@@ -590,7 +589,7 @@ start_candidate() {
 # One GET from inside the proxy container (no container spawned per try); prints the final HTTP
 # status, or "error:MESSAGE". Extra arguments go to wget (e.g. --header "Host: x").
 proxy_get_status() { # proxy_get_status URL [WGET_ARGS...]
-  local url=$1 out status
+  local url=$1 out
   shift
   out=$(docker exec "$BG_PROXY_NAME" timeout "$BG_HEALTH_TRY_TIMEOUT" wget -q -S -O /dev/null "$@" "$url" 2>&1) || true
   status_of "$out"
@@ -670,10 +669,9 @@ wait_until_healthy() {
   done
 }
 
-# After the reload the proxy must route this app's host to the new slot (its config says which slot
-# it routes to), and the app must answer healthy through it; else the switch is undone.
 # After the reload, through the proxy itself with the app's host name: the server block that answers
-# must be this app's new slot, and the health path must answer healthy. Both probes in one exec.
+# must be this app's new slot (its config says which), and the health path must answer healthy;
+# else the switch is undone. Both probes in one exec.
 verify_through_proxy() {
   local host want="$BG_APP $CANDIDATE_SLOT" routed='' out='' answer i
   host=$(health_host)
@@ -826,7 +824,6 @@ after_switch() { # after_switch NAME COMMAND...
 }
 
 # Image IDs that some container (of any app) was created from.
-# A container removed meanwhile (another app's run) makes docker inspect complain about it only.
 images_in_use() { # the image of every container; fails when the containers cannot be listed
   local ids
   ids=$(docker ps -aq) || return 1

@@ -14,10 +14,11 @@ const run = (extra: Record<string, string>): Promise<ActionRun> =>
 const deploy = (version: string) => run({ image: `${server.appImage}:${version}` });
 const command = (name: string) => run({ command: name, image: '' });
 
+let versionIds: Array<[string, string]> | undefined; // [version, image ID], read once
 /** The test app's version (v1…v3) that an image ID or reference names. */
 function versionOf(image: string): string {
-  for (const version of ['v1', 'v2', 'v3']) {
-    const id = remoteDocker(server, ['image', 'inspect', '-f', '{{.Id}}', `${server.appImage}:${version}`]).trim();
+  versionIds ??= ['v1', 'v2', 'v3'].map((v) => [v, remoteDocker(server, ['image', 'inspect', '-f', '{{.Id}}', `${server.appImage}:${v}`]).trim()]);
+  for (const [version, id] of versionIds) {
     if (image === `${server.appImage}:${version}` || id.startsWith(image) || id.slice(7).startsWith(image)) return version;
   }
   return image;
