@@ -24,6 +24,11 @@ readonly STATE_DIR
 readonly CONF_DIR=$STATE_DIR/nginx
 readonly APP_DIR=$STATE_DIR/apps/$BG_APP
 readonly CONF_FILE=$CONF_DIR/$BG_APP.conf
+# Certificates: the proxy reads them (and serves ACME challenges) from here, at TLS_MOUNT inside it.
+readonly TLS_DIR=$STATE_DIR/tls
+readonly TLS_MOUNT=/etc/nginx/bluegreen-tls
+readonly LIVE_TLS=$TLS_DIR/live/$BG_APP
+readonly ACME_NAME=$BG_PROXY_NAME-acme
 
 OUTCOME=$BG_OUTCOME_FAILED
 ERROR=''
@@ -46,6 +51,8 @@ HEALTH=()
 PHASES=()
 HISTORY=()
 LIVE_INFO=''
+CERT_CHANGED=0       # this run put a new certificate in place: the proxy must reload
+HTTP2_DIRECTIVE=0    # nginx 1.25.1+ wants "http2 on;" (older: "listen 443 ssl http2;")
 
 now_ms() {
   if [[ -n ${EPOCHREALTIME:-} ]]; then
@@ -111,9 +118,9 @@ render_result() {
   printf '"previousSlot":%s,"activeSlot":%s,"candidate":%s,"imageId":%s,' \
     "$(json_or_null "$PREVIOUS_SLOT")" "$(json_or_null "$ACTIVE_SLOT")" "$(json_or_null "$CANDIDATE")" \
     "$(json_or_null "${CANDIDATE_IMAGE_ID:-${BG_IMAGE_ID:-}}")"
-  printf '"health":[%s],"phasesMs":{%s},"totalMs":%d,"logTail":%s,"live":%s,"history":[%s]}\n' \
+  printf '"health":[%s],"phasesMs":{%s},"totalMs":%d,"logTail":%s,"live":%s,"history":[%s],"certificate":%s}\n' \
     "$(join_by , "${HEALTH[@]}")" "$(join_by , "${PHASES[@]}")" $(($(now_ms) - START_MS)) \
-    "$(json_or_null "$LOG_TAIL")" "${LIVE_INFO:-null}" "$(join_by , "${HISTORY[@]}")"
+    "$(json_or_null "$LOG_TAIL")" "${LIVE_INFO:-null}" "$(join_by , "${HISTORY[@]}")" "$(certificate_json 2>/dev/null || printf null)"
   printf '%s\n' "$BG_RESULT_END"
 }
 
@@ -215,6 +222,8 @@ check_server() {
   # keeps its own mode.
   if [[ ! -d $STATE_DIR ]]; then mkdir -p "$STATE_DIR" && chmod 755 "$STATE_DIR"; fi
   if [[ ! -d $CONF_DIR ]]; then mkdir -p "$CONF_DIR" && chmod 755 "$CONF_DIR"; fi
+  # Traversable, not listable: nginx's workers serve the challenge files under it.
+  if [[ ! -d $TLS_DIR ]]; then mkdir -p "$TLS_DIR" && chmod 711 "$TLS_DIR"; fi
   mkdir -p "$APP_DIR"
 }
 
@@ -240,6 +249,7 @@ ensure_network_and_proxy() {
   # A proxy already attached to the network proves it exists: one docker call fewer.
   [[ " $(cut -d'|' -f3 <<<"$facts") " == *" $BG_NETWORK "* ]] || ensure_network
   ensure_proxy "$facts"
+  if [[ $BG_TLS == acme ]]; then ensure_renewer; fi
   unlock_proxy
 }
 
@@ -264,21 +274,78 @@ ensure_network() {
   docker network create "$BG_NETWORK" >/dev/null
 }
 
-# The proxy's facts in one docker call: "RUNNING|CONF_SOURCE|NETWORK NETWORK ..." (empty if none).
+# The proxy's facts in one docker call (empty if none):
+# "RUNNING|CONF_SOURCE|NETWORK NETWORK ...|PORT/tcp PORT/tcp ...|TLS_SOURCE".
 proxy_facts() {
-  docker inspect -f '{{.State.Running}}|{{range .Mounts}}{{if eq .Destination "/etc/nginx/conf.d"}}{{.Source}}{{end}}{{end}}|{{range $name, $_ := .NetworkSettings.Networks}}{{$name}} {{end}}' "$BG_PROXY_NAME" 2>/dev/null || true
+  docker inspect -f "{{.State.Running}}|{{range .Mounts}}{{if eq .Destination \"/etc/nginx/conf.d\"}}{{.Source}}{{end}}{{end}}|{{range \$name, \$_ := .NetworkSettings.Networks}}{{\$name}} {{end}}|{{range \$port, \$_ := .HostConfig.PortBindings}}{{\$port}} {{end}}|{{range .Mounts}}{{if eq .Destination \"$TLS_MOUNT\"}}{{.Source}}{{end}}{{end}}" "$BG_PROXY_NAME" 2>/dev/null || true
+}
+
+proxy_run_args() { # the proxy's docker run options (create or re-create)
+  local port
+  printf '%s\n' --name "$BG_PROXY_NAME" --network "$BG_NETWORK" --restart unless-stopped --label "$LABEL.role=proxy" \
+    --volume "$CONF_DIR:/etc/nginx/conf.d:ro" --volume "$TLS_DIR:$TLS_MOUNT:ro"
+  for port in "${BG_PROXY_PORTS[@]}"; do printf '%s\n' --publish "$port"; done
+}
+
+# With TLS the proxy must publish 443 and read the certificates: one created before either (by an
+# older version, or with other proxy-ports) is replaced. Docker cannot add a port to a container, so
+# this is the one moment the proxy is down: from the old one's graceful stop to the new one's start.
+needs_replacing() { # needs_replacing FACTS
+  [[ $BG_TLS != off ]] || return 1
+  [[ " $(cut -d'|' -f4 <<<"$1") " != *" 443/tcp "* || -z $(cut -d'|' -f5 <<<"$1") ]]
+}
+
+replace_proxy() { # replace_proxy FACTS
+  local facts=$1 old=$BG_PROXY_NAME-replaced args=() line net out
+  log "re-creating the proxy $BG_PROXY_NAME to publish ${BG_PROXY_PORTS[*]} and read certificates from $TLS_DIR"
+  while IFS= read -r line; do args+=("$line"); done < <(proxy_run_args)
+  docker rename "$BG_PROXY_NAME" "$old"
+  if ! out=$(docker create "${args[@]}" "$BG_PROXY_IMAGE" 2>&1); then
+    docker rename "$old" "$BG_PROXY_NAME" || true
+    fail "$BG_EXIT_SERVER_UNUSABLE" "cannot create the new proxy: ${out##*$'\n'}; the old one still serves"
+  fi
+  local networks
+  read -r -a networks <<<"$(cut -d'|' -f3 <<<"$facts")"
+  for net in "${networks[@]}"; do
+    [[ $net == "$BG_NETWORK" ]] || docker network connect "$net" "$BG_PROXY_NAME"
+  done
+  local stopped_at
+  stopped_at=$(now_ms)
+  docker stop --time 10 "$old" >/dev/null
+  if ! out=$(docker start "$BG_PROXY_NAME" 2>&1); then
+    docker rm --force "$BG_PROXY_NAME" >/dev/null 2>&1 || true
+    if docker rename "$old" "$BG_PROXY_NAME"; then docker start "$BG_PROXY_NAME" >/dev/null || true; fi
+    fail "$BG_EXIT_SERVER_UNUSABLE" "the new proxy did not start (${out##*$'\n'}); the old one is back"
+  fi
+  docker rm --force "$old" >/dev/null
+  log "proxy replaced: its ports were closed for $(($(now_ms) - stopped_at))ms"
+}
+
+# A run killed while it replaced the proxy leaves the old one renamed: it is the proxy again.
+restore_replaced_proxy() {
+  docker inspect "$BG_PROXY_NAME-replaced" >/dev/null 2>&1 || return 0
+  log "putting back $BG_PROXY_NAME-replaced, left by a run that was interrupted while it replaced the proxy"
+  docker rm --force "$BG_PROXY_NAME" >/dev/null 2>&1 || true
+  docker rename "$BG_PROXY_NAME-replaced" "$BG_PROXY_NAME"
+  docker start "$BG_PROXY_NAME" >/dev/null
 }
 
 ensure_proxy() { # ensure_proxy FACTS (what proxy_facts said, under the proxy lock)
   local facts=$1 started=0
+  if [[ -z $facts ]] && docker inspect "$BG_PROXY_NAME-replaced" >/dev/null 2>&1; then
+    restore_replaced_proxy
+    facts=$(proxy_facts)
+  fi
   if [[ -z $facts ]]; then
     log "creating proxy $BG_PROXY_NAME ($BG_PROXY_IMAGE) publishing ${BG_PROXY_PORTS[*]}"
-    local args=(run --detach --name "$BG_PROXY_NAME" --network "$BG_NETWORK" --restart unless-stopped
-      --label "$LABEL.role=proxy" --volume "$CONF_DIR:/etc/nginx/conf.d:ro")
-    local port
-    for port in "${BG_PROXY_PORTS[@]}"; do args+=(--publish "$port"); done
-    local out
+    local args=(run --detach) line out
+    while IFS= read -r line; do args+=("$line"); done < <(proxy_run_args)
     out=$(docker "${args[@]}" "$BG_PROXY_IMAGE" 2>&1) || fail "$BG_EXIT_SERVER_UNUSABLE" "cannot start the proxy: ${out##*$'\n'}"
+    started=1
+    facts=$(proxy_facts)
+  elif needs_replacing "$facts"; then
+    proxy_reads_this_state_dir "$(cut -d'|' -f2 <<<"$facts")"
+    replace_proxy "$facts"
     started=1
     facts=$(proxy_facts)
   elif [[ ${facts%%|*} != true ]]; then
@@ -298,6 +365,143 @@ ensure_proxy() { # ensure_proxy FACTS (what proxy_facts said, under the proxy lo
     sleep 0.1
   done
   fail "$BG_EXIT_SERVER_UNUSABLE" "the proxy $BG_PROXY_NAME is not running: $(docker logs --tail 5 "$BG_PROXY_NAME" 2>&1 | tr '\n' ' ')"
+}
+
+# --- certificates ---------------------------------------------------------------------------------
+
+# The renewer: a lego container in the proxy's PID namespace (so it can reload nginx with SIGHUP) that
+# renews every certificate on this server by itself; its restart policy survives reboots. Re-created
+# when its image, its script or the proxy (whose PID namespace it joins) changed.
+ensure_renewer() {
+  local want facts proxy_id out
+  write_if_changed "$TLS_DIR/renew.sh" "$BG_RENEW_SH" 644
+  proxy_id=$(docker inspect -f '{{.Id}}' "$BG_PROXY_NAME")
+  want="true container:$proxy_id $BG_ACME_IMAGE $BG_RENEW_HASH"
+  facts=$(docker inspect -f "{{.State.Running}} {{.HostConfig.PidMode}} {{.Config.Image}} {{$(label_of renewer)}}" "$ACME_NAME" 2>/dev/null || true)
+  [[ $facts != "$want" ]] || return 0
+  if [[ -n $facts ]]; then
+    [[ $(owner_in "$(docker inspect -f "{{.Name}} {{$(label_of role)}}" "$ACME_NAME" 2>/dev/null || true)" "$ACME_NAME" || true) == acme ]] ||
+      fail "$BG_EXIT_SERVER_UNUSABLE" "a container named $ACME_NAME exists that bluegreen-action did not create; rename or remove it"
+    docker rm --force "$ACME_NAME" >/dev/null
+  fi
+  log "starting the certificate renewer $ACME_NAME ($BG_ACME_IMAGE)"
+  out=$(docker run --detach --name "$ACME_NAME" --restart unless-stopped --network "$BG_NETWORK" \
+    --pid "container:$BG_PROXY_NAME" --label "$LABEL.role=acme" --label "$LABEL.renewer=$BG_RENEW_HASH" \
+    --volume "$TLS_DIR:$TLS_MOUNT" --env "BG_TLS_DIR=$TLS_MOUNT" --entrypoint sh \
+    "$BG_ACME_IMAGE" "$TLS_MOUNT/renew.sh" loop 2>&1) ||
+    fail "$BG_EXIT_SERVER_UNUSABLE" "cannot start the certificate renewer from $BG_ACME_IMAGE: ${out##*$'\n'}"
+}
+
+write_if_changed() { # write_if_changed FILE TEXT MODE: whole or not at all
+  local file=$1 text=$2 mode=$3
+  [[ -f $file && $(<"$file") == "$text" ]] && return 0
+  { printf '%s\n' "$text" >"$file.new" && chmod "$mode" "$file.new" && mv -f "$file.new" "$file"; } ||
+    { rm -f "$file.new"; fail "$BG_EXIT_SERVER_UNUSABLE" "cannot write $file (is the disk full?); nothing was changed"; }
+}
+
+tls_ready() { [[ $BG_TLS != off && -f $LIVE_TLS/fullchain.pem && -f $LIVE_TLS/key.pem ]]; }
+
+detect_http2_style() {
+  local version
+  version=$(docker exec "$BG_PROXY_NAME" nginx -v 2>&1 | sed -n 's|.*nginx/\([0-9][0-9.]*\).*|\1|p')
+  # "http2 on;" since nginx 1.25.1; "listen ... http2" before it (and deprecated after).
+  if [[ -n $version ]] && printf '1.25.1\n%s\n' "$version" | sort -V -C; then HTTP2_DIRECTIVE=1; fi
+}
+
+ensure_certificate() {
+  [[ $BG_TLS != off ]] || return 0
+  mkdir -p "$TLS_DIR/live"
+  chmod 700 "$TLS_DIR/live"
+  detect_http2_style
+  case $BG_TLS in
+    own) install_own_certificate ;;
+    acme) ensure_acme_certificate ;;
+  esac
+}
+
+# The user's certificate and key: written (or copied from the given paths) beside the live ones,
+# tried by the proxy's nginx, then renamed into place; a pair nginx cannot use changes nothing.
+install_own_certificate() {
+  local new=$LIVE_TLS/new out
+  mkdir -p "$LIVE_TLS" && chmod 700 "$LIVE_TLS"
+  rm -rf "$new" && mkdir "$new"
+  if [[ -n $BG_TLS_CERT_PATH ]]; then
+    cp "$BG_TLS_CERT_PATH" "$new/fullchain.pem" 2>/dev/null || fail "$BG_EXIT_SERVER_UNUSABLE" "cannot read tls-certificate $BG_TLS_CERT_PATH on the server; nothing was changed"
+  else
+    printf '%s' "$BG_TLS_CERT_PEM" >"$new/fullchain.pem"
+  fi
+  if [[ -n $BG_TLS_KEY_PATH ]]; then
+    cp "$BG_TLS_KEY_PATH" "$new/key.pem" 2>/dev/null || fail "$BG_EXIT_SERVER_UNUSABLE" "cannot read tls-key $BG_TLS_KEY_PATH on the server; nothing was changed"
+  else
+    printf '%s' "$BG_TLS_KEY_PEM" >"$new/key.pem"
+  fi
+  chmod 600 "$new/key.pem"
+  if cmp -s "$new/fullchain.pem" "$LIVE_TLS/fullchain.pem" && cmp -s "$new/key.pem" "$LIVE_TLS/key.pem"; then
+    rm -rf "$new"
+    return 0
+  fi
+  if ! out=$(check_certificate_in_proxy "live/$BG_APP/new"); then
+    rm -rf "$new"
+    fail "$BG_EXIT_SERVER_UNUSABLE" "nginx cannot use tls-certificate with tls-key: $out; nothing was changed"
+  fi
+  mv -f "$new/key.pem" "$LIVE_TLS/key.pem" && mv -f "$new/fullchain.pem" "$LIVE_TLS/fullchain.pem" && rm -rf "$new" && rm -f "$LIVE_TLS/domains"
+  CERT_CHANGED=1
+  log "installed the certificate for ${BG_HOSTNAMES[*]:-the default server}"
+}
+
+check_certificate_in_proxy() { # check_certificate_in_proxy DIR (under the TLS dir): nginx -t loads the pair
+  local out
+  # shellcheck disable=SC2016
+  out=$(docker exec "$BG_PROXY_NAME" sh -c 'conf=$(mktemp) && printf "events {}\nhttp { server { listen 127.0.0.1:1 ssl; ssl_certificate %s/fullchain.pem; ssl_certificate_key %s/key.pem; } }\n" "$1" "$1" >"$conf" &&
+    nginx -t -q -c "$conf" 2>&1; status=$?; rm -f "$conf"; exit $status' sh "$TLS_MOUNT/$1" 2>&1) && return 0
+  printf '%s' "$out" | grep -v 'test failed' | sed 's/^nginx: //' | tail -n 2 | tr '\n' ' '
+  return 1
+}
+
+acme_settings() { # the app's ACME settings as the renewer reads them (values validated on the runner)
+  printf "DOMAINS='%s'\nEMAIL='%s'\nSERVER='%s'\nEAB_KID='%s'\nEAB_HMAC='%s'\n" \
+    "${BG_HOSTNAMES[*]}" "$BG_ACME_EMAIL" "$BG_ACME_DIRECTORY" "$BG_ACME_EAB_KID" "$BG_ACME_EAB_HMAC"
+}
+
+# Gets (or renews, when due) the app's certificate through the renewer before the candidate starts.
+# HTTP-01 needs the proxy to serve the challenge for every host name first: when the app's config
+# does not yet (new host names, a first deploy, TLS just turned on), it is rewritten for the live
+# slot with this run's names, and put back as it was if no certificate comes.
+ensure_acme_certificate() {
+  local out saved=0
+  mkdir -p "$TLS_DIR/apps" && chmod 700 "$TLS_DIR/apps"
+  write_if_changed "$TLS_DIR/apps/$BG_APP.env" "$(acme_settings)" 600
+  if [[ -n $BG_ACME_CA ]]; then write_if_changed "$TLS_DIR/apps/$BG_APP.ca.pem" "$BG_ACME_CA" 644; else rm -f "$TLS_DIR/apps/$BG_APP.ca.pem"; fi
+  if [[ $(cat "$LIVE_TLS/domains" 2>/dev/null) != "${BG_HOSTNAMES[*]}" ]] || ! grep -q 'acme-challenge' "$CONF_FILE" 2>/dev/null; then
+    if [[ -f $CONF_FILE ]]; then cp -p "$CONF_FILE" "$CONF_FILE.before-acme" && saved=1; fi
+    log "serving the ACME challenge for ${BG_HOSTNAMES[*]}"
+    if ! point_proxy_at "${PREVIOUS_SLOT:-none}"; then
+      rm -f "$CONF_FILE.before-acme"
+      fail "$BG_EXIT_SERVER_UNUSABLE" "cannot serve the ACME challenge: $PROXY_COMPLAINT"
+    fi
+  fi
+  log "asking $BG_ACME_DIRECTORY for a certificate for ${BG_HOSTNAMES[*]} if none is valid"
+  if ! out=$(docker exec "$ACME_NAME" sh "$TLS_MOUNT/renew.sh" ensure "$BG_APP" 2>&1); then
+    lock_proxy
+    if ((saved)); then mv -f "$CONF_FILE.before-acme" "$CONF_FILE"; else rm -f "$CONF_FILE"; fi
+    proxy_test_and_reload || true
+    unlock_proxy
+    fail "$BG_EXIT_SERVER_UNUSABLE" "no certificate for ${BG_HOSTNAMES[*]}: $(tail -n 1 <<<"$out"); nothing was changed"
+  fi
+  rm -f "$CONF_FILE.before-acme"
+  case $(tail -n 1 <<<"$out") in
+    changed) CERT_CHANGED=1 && log "got a new certificate for ${BG_HOSTNAMES[*]}" ;;
+    *) log "the certificate for ${BG_HOSTNAMES[*]} is valid; nothing requested" ;;
+  esac
+}
+
+certificate_json() { # {"pem":…,"renewal":…} of the app's live certificate, or null
+  if [[ $BG_TLS == off && $BG_COMMAND != status ]] || [[ ! -f $LIVE_TLS/fullchain.pem ]]; then
+    printf null
+    return 0
+  fi
+  printf '{"pem":%s,"renewal":%s}' "$(json_str "$(sed -n '1,/-----END CERTIFICATE-----/p' "$LIVE_TLS/fullchain.pem" 2>/dev/null)")" \
+    "$(json_or_null "$(cat "$TLS_DIR/status/$BG_APP" 2>/dev/null || true)")"
 }
 
 # The live slot is the one the proxy config points at, if its container still exists: Docker is the
@@ -354,14 +558,11 @@ nginx_id() {
   printf '%s' "${id//./_d}"
 }
 
-render_proxy_config() { # render_proxy_config SLOT CONTAINER
-  local slot=$1 container=$2
-  local listen='listen 80;' names='_'
-  if ((${#BG_HOSTNAMES[@]} == 0)); then
-    listen='listen 80 default_server;'
-  else
-    names="${BG_HOSTNAMES[*]}"
-  fi
+render_proxy_config() { # render_proxy_config SLOT CONTAINER (none and '': the app has no live slot yet)
+  local slot=$1 container=$2 default='' names='_' tls=0
+  if [[ $slot == none ]]; then slot='' container=''; fi
+  if ((${#BG_HOSTNAMES[@]} == 0)); then default=' default_server'; else names="${BG_HOSTNAMES[*]}"; fi
+  if tls_ready; then tls=1; fi
   local id trusted='' range
   id=$(nginx_id)
   for range in "${BG_TRUSTED_PROXIES[@]}"; do trusted+="    $range 1;"$'\n'; done
@@ -384,19 +585,80 @@ map \$http_upgrade \$bluegreen_connection_$id {
     default upgrade;
     "" close;
 }
+CONF
+  if ((tls)) && [[ $BG_TLS_REDIRECT == 1 ]]; then
+    cat <<CONF
+# Plain HTTP goes to HTTPS, except the proxy's own checks (from 127.0.0.1) and requests a trusted
+# front proxy already received over HTTPS.
+map "\$remote_addr:\$bluegreen_proto_$id" \$bluegreen_redirect_$id {
+    default 1;
+    "~^127\\.0\\.0\\.1:" 0;
+    "~:https\$" 0;
+}
+CONF
+  fi
+  cat <<CONF
+server {
+    listen 80$default;
+    server_name $names;
+CONF
+  if [[ $BG_TLS == acme ]]; then
+    cat <<CONF
+    location ^~ /.well-known/acme-challenge/ {
+        root $TLS_MOUNT/challenges;
+        default_type text/plain;
+    }
+CONF
+  fi
+  render_app_locations "$slot" "$container" "$((tls && BG_TLS_REDIRECT == 1))"
+  printf '}\n'
+  ((tls)) || return 0
+  local listen="listen 443 ssl$default;" http2='http2 on;'
+  if ((!HTTP2_DIRECTIVE)); then listen="listen 443 ssl http2$default;" http2=''; fi
+  cat <<CONF
 server {
     $listen
-    server_name $names;
+    ${http2:+$http2$'\n'    }server_name $names;
+    ssl_certificate $TLS_MOUNT/live/$BG_APP/fullchain.pem;
+    ssl_certificate_key $TLS_MOUNT/live/$BG_APP/key.pem;
+    # Mozilla's "intermediate" settings.
+    ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_ciphers ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305;
+    ssl_prefer_server_ciphers off;
+    ssl_session_cache shared:bluegreen_tls:10m;
+    ssl_session_timeout 1d;
+    ssl_session_tickets off;
+CONF
+  render_app_locations "$slot" "$container" 0
+  printf '}\n'
+}
+
+render_app_locations() { # render_app_locations SLOT CONTAINER REDIRECT: what one server block routes
+  local slot=$1 container=$2 redirect=$3 id
+  id=$(nginx_id)
+  cat <<CONF
     # Docker's DNS forwards a name it does not know (a container that is gone) to the host's
     # resolvers: an offline server never answers, so give up after 2 s (502) instead of 30.
     resolver 127.0.0.11 valid=1s ipv6=off;
     resolver_timeout 2s;
-    set \$bluegreen_upstream $container:$BG_CONTAINER_PORT;
     # A container on the same network answers a connect in microseconds; the address of one that
     # is gone may hang, so do not wait long for it.
     proxy_connect_timeout 5s;
     client_max_body_size $BG_MAX_BODY_SIZE;
     location / {
+CONF
+  if ((redirect)); then
+    cat <<CONF
+        if (\$bluegreen_redirect_$id) {
+            return 308 https://\$host\$request_uri;
+        }
+CONF
+  fi
+  if [[ -z $container ]]; then
+    printf '        return 503 "no version of %s is live yet\\n";\n    }\n' "$BG_APP"
+  else
+    cat <<CONF
+        set \$bluegreen_upstream $container:$BG_CONTAINER_PORT;
         proxy_pass http://\$bluegreen_upstream;
         proxy_http_version 1.1;
         proxy_set_header Upgrade \$http_upgrade;
@@ -410,6 +672,9 @@ server {
         proxy_set_header X-Forwarded-For \$bluegreen_for_$id;
         proxy_set_header X-Forwarded-Proto \$bluegreen_proto_$id;
     }
+CONF
+  fi
+  cat <<CONF
     # Which app and slot this server block routes to, for the check after a reload; only from inside the proxy.
     location = /__bluegreen/slot {
         if (\$remote_addr != "127.0.0.1") {
@@ -417,7 +682,6 @@ server {
         }
         return 200 "$BG_APP $slot\\n";
     }
-}
 CONF
 }
 
@@ -459,7 +723,7 @@ proxy_test_and_reload() { # sets PROXY_COMPLAINT and returns 1 when nginx refuse
 
 # Writes the config for SLOT whole or not at all: rendered to a new file, checked complete (it ends
 # with the server block's closing brace), then renamed over the old one.
-write_proxy_config() { # write_proxy_config SLOT
+write_proxy_config() { # write_proxy_config SLOT (none: the app has no live slot yet)
   render_proxy_config "$1" "$(container_name "$1")" >"$CONF_FILE.new" || return 1
   [[ $(head -c 12 "$CONF_FILE.new") == '# bluegreen:' && $(tail -n 1 "$CONF_FILE.new") == '}' ]] || return 1
   chmod 644 "$CONF_FILE.new" || return 1
@@ -703,8 +967,12 @@ verify_through_proxy() {
 refresh_proxy_config() {
   local wanted
   wanted=$(render_proxy_config "$PREVIOUS_SLOT" "$CANDIDATE")
-  [[ -f $CONF_FILE && $(<"$CONF_FILE") == "$wanted" ]] && return 0
-  log "the proxy config of $BG_APP is not what this run writes; rewriting it for $PREVIOUS_SLOT"
+  if [[ -f $CONF_FILE && $(<"$CONF_FILE") == "$wanted" ]]; then
+    ((CERT_CHANGED)) || return 0
+    log "reloading the proxy for the new certificate"
+  else
+    log "the proxy config of $BG_APP is not what this run writes; rewriting it for $PREVIOUS_SLOT"
+  fi
   if ! point_proxy_at "$PREVIOUS_SLOT"; then
     ((PROXY_UNWRITTEN == 0)) || fail "$BG_EXIT_SWITCH_UNDONE" "cannot update the proxy config of $BG_APP: $PROXY_COMPLAINT"
     fail "$BG_EXIT_SWITCH_UNDONE" "nginx -t refused the updated config for $PREVIOUS_SLOT ($PROXY_COMPLAINT); the previous config is back"
@@ -899,6 +1167,7 @@ cmd_deploy() {
   ACTIVE_SLOT=$PREVIOUS_SLOT
   note_state_mismatch
   log "live slot: ${PREVIOUS_SLOT:-none}"
+  run_phase tls ensure_certificate
   if is_unchanged; then
     OUTCOME=$BG_OUTCOME_UNCHANGED
     CANDIDATE=$(container_name "$PREVIOUS_SLOT")
@@ -938,6 +1207,7 @@ cmd_rollback() {
   ACTIVE_SLOT=$PREVIOUS_SLOT
   note_state_mismatch
   [[ -n $PREVIOUS_SLOT ]] || fail "$BG_EXIT_NOTHING_TO_ROLL_BACK" "$BG_APP has no live slot, so there is nothing to roll back from"
+  run_phase tls ensure_certificate
   CANDIDATE_SLOT=$(other_slot "$PREVIOUS_SLOT")
   CANDIDATE=$(container_name "$CANDIDATE_SLOT")
   put_back_kept_for_rollback
@@ -983,6 +1253,10 @@ cmd_remove() {
       log "removed container $container"
     fi
   done
+  if [[ -d $LIVE_TLS || -f $TLS_DIR/apps/$BG_APP.env ]]; then
+    rm -rf "$LIVE_TLS" "$TLS_DIR/apps/$BG_APP.env" "$TLS_DIR/apps/$BG_APP.ca.pem" "$TLS_DIR/status/$BG_APP"
+    log "removed the certificate of $BG_APP (the renewer no longer renews it)"
+  fi
   local id in_use
   if [[ -f $APP_DIR/images ]] && ! in_use=$(images_in_use); then
     log "warning: cannot list the containers, so the app's images stay (listed in $APP_DIR/images)"

@@ -7340,7 +7340,7 @@ var filter_stack_1 = __nccwpck_require__(5726);
 Object.defineProperty(exports, "FilterStackFactory", ({ enumerable: true, get: function () { return filter_stack_1.FilterStackFactory; } }));
 var admin_1 = __nccwpck_require__(2914);
 Object.defineProperty(exports, "registerAdminService", ({ enumerable: true, get: function () { return admin_1.registerAdminService; } }));
-var subchannel_interface_1 = __nccwpck_require__(98);
+var subchannel_interface_1 = __nccwpck_require__(7717);
 Object.defineProperty(exports, "BaseSubchannelWrapper", ({ enumerable: true, get: function () { return subchannel_interface_1.BaseSubchannelWrapper; } }));
 var server_credentials_1 = __nccwpck_require__(6545);
 Object.defineProperty(exports, "createServerCredentialsWithInterceptors", ({ enumerable: true, get: function () { return server_credentials_1.createServerCredentialsWithInterceptors; } }));
@@ -7968,7 +7968,7 @@ const resolving_call_1 = __nccwpck_require__(8023);
 const call_number_1 = __nccwpck_require__(8056);
 const control_plane_status_1 = __nccwpck_require__(9962);
 const retrying_call_1 = __nccwpck_require__(2532);
-const subchannel_interface_1 = __nccwpck_require__(98);
+const subchannel_interface_1 = __nccwpck_require__(7717);
 /**
  * See https://nodejs.org/api/timers.html#timers_setinterval_callback_delay_args
  */
@@ -8800,7 +8800,7 @@ const load_balancer_1 = __nccwpck_require__(7000);
 const load_balancer_child_handler_1 = __nccwpck_require__(1450);
 const picker_1 = __nccwpck_require__(1663);
 const subchannel_address_1 = __nccwpck_require__(7021);
-const subchannel_interface_1 = __nccwpck_require__(98);
+const subchannel_interface_1 = __nccwpck_require__(7717);
 const logging = __nccwpck_require__(8536);
 const TRACER_NAME = 'outlier_detection';
 function trace(text) {
@@ -11525,7 +11525,7 @@ exports.createMetricsReader = createMetricsReader;
 const make_client_1 = __nccwpck_require__(6983);
 const duration_1 = __nccwpck_require__(3929);
 const channel_credentials_1 = __nccwpck_require__(2257);
-const subchannel_interface_1 = __nccwpck_require__(98);
+const subchannel_interface_1 = __nccwpck_require__(7717);
 const constants_1 = __nccwpck_require__(8288);
 const backoff_timeout_1 = __nccwpck_require__(4643);
 const connectivity_state_1 = __nccwpck_require__(778);
@@ -18867,7 +18867,7 @@ exports.Http2SubchannelCall = Http2SubchannelCall;
 
 /***/ }),
 
-/***/ 98:
+/***/ 7717:
 /***/ ((__unused_webpack_module, exports) => {
 
 "use strict";
@@ -94098,6 +94098,7 @@ exports.readConfig = readConfig;
 const ssh2_1 = __nccwpck_require__(5472);
 const duration_1 = __nccwpck_require__(7607);
 const hostkey_1 = __nccwpck_require__(2626);
+const tls_1 = __nccwpck_require__(98);
 /** A bad input: names the input so the user knows which line of the workflow to fix. */
 class InputError extends Error {
     input;
@@ -94354,6 +94355,81 @@ function readHealth(read) {
         tryTimeoutSeconds: duration(read, 'health-try-timeout', 1),
     };
 }
+/** The container port of a --publish spec (80 in 127.0.0.1:8080:80). */
+function publishedContainerPort(spec) {
+    return Number(spec.replace(/\/(tcp|udp)$/, '').split(':').pop());
+}
+function pemOrPath(read, name, label) {
+    const value = read(name).trim();
+    if (value === '')
+        throw new InputError(name, `is required with tls: own (the ${label} as PEM text from a secret, or the path of a file on the server)`);
+    if (value.startsWith('-----BEGIN'))
+        return { kind: 'text', pem: value + '\n' };
+    // Never echo it: a pasted key that lost its BEGIN line is still a secret.
+    if (!value.startsWith('/') || /\s/.test(value) || hasControlChars(value)) {
+        throw new InputError(name, `expected PEM text starting with "-----BEGIN" or an absolute path on the server without spaces`);
+    }
+    return { kind: 'path', path: value };
+}
+const ACME_TOKEN = /^[A-Za-z0-9_=+/-]{1,512}$/;
+function acmeDirectory(read) {
+    const text = read('acme-directory').trim();
+    if (text === '' || text === 'production')
+        return tls_1.LETS_ENCRYPT;
+    if (text === 'staging')
+        return tls_1.LETS_ENCRYPT_STAGING;
+    if (!/^https:\/\/[A-Za-z0-9.-]+(:\d{1,5})?(\/[A-Za-z0-9._~\/-]*)?$/.test(text)) {
+        throw new InputError('acme-directory', `expected an https:// directory URL, production or staging, got '${text}'`);
+    }
+    return text;
+}
+function readTls(read, hostnames, proxyPorts) {
+    const mode = oneOf(read, 'tls', ['off', 'own', 'acme']);
+    const redirect = boolean(read, 'tls-redirect');
+    if (mode === 'off')
+        return { mode, redirect };
+    if (!proxyPorts.some((spec) => publishedContainerPort(spec) === 443)) {
+        throw new InputError('proxy-ports', `tls: ${mode} needs the proxy's port 443 published: add a line such as 443:443`);
+    }
+    if (mode === 'own') {
+        const certificate = pemOrPath(read, 'tls-certificate', 'certificate chain');
+        const key = pemOrPath(read, 'tls-key', 'private key');
+        if (certificate.kind === 'text' && key.kind === 'text') {
+            const problem = (0, tls_1.certificateProblem)(certificate.pem, key.pem, hostnames);
+            if (problem)
+                throw new InputError('tls-certificate', problem);
+        }
+        return { mode, redirect, certificate, key };
+    }
+    if (hostnames.length === 0)
+        throw new InputError('hostname', 'tls: acme needs the host names to get a certificate for');
+    const wildcard = hostnames.find((name) => name.startsWith('*.'));
+    if (wildcard)
+        throw new InputError('hostname', `'${wildcard}' is a wildcard: an ACME HTTP-01 challenge cannot prove it; use tls: own with a wildcard certificate`);
+    const email = required(read, 'acme-email');
+    if (!/^[^\s@'"\\]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$/.test(email))
+        throw new InputError('acme-email', `'${email}' is not an email address`);
+    const kid = read('acme-eab-kid').trim();
+    const hmac = read('acme-eab-hmac').trim();
+    if ((kid === '') !== (hmac === ''))
+        throw new InputError(kid ? 'acme-eab-hmac' : 'acme-eab-kid', 'External Account Binding needs both acme-eab-kid and acme-eab-hmac');
+    if (kid && !ACME_TOKEN.test(kid))
+        throw new InputError('acme-eab-kid', 'expected the key identifier your CA gave (letters, digits, - and _)');
+    if (hmac && !ACME_TOKEN.test(hmac))
+        throw new InputError('acme-eab-hmac', 'expected the base64url MAC key your CA gave');
+    const serverCa = read('acme-ca-certificate').trim();
+    if (serverCa && !/^-----BEGIN CERTIFICATE-----[\s\S]+-----END CERTIFICATE-----$/.test(serverCa)) {
+        throw new InputError('acme-ca-certificate', 'expected PEM text starting with "-----BEGIN CERTIFICATE-----"');
+    }
+    const image = required(read, 'acme-image');
+    if (!IMAGE_REF.test(image))
+        throw new InputError('acme-image', `'${image}' is not an image reference`);
+    return {
+        mode,
+        redirect,
+        acme: { email, directory: acmeDirectory(read), eab: kid ? { kid, hmac } : undefined, serverCa: serverCa ? serverCa + '\n' : undefined, image },
+    };
+}
 function readDeploy(read, context, env) {
     const appText = read('app').trim() || defaultAppName(context);
     if (appText === '')
@@ -94403,6 +94479,7 @@ function readDeploy(read, context, env) {
             buffering: boolean(read, 'proxy-buffering'),
             trustedProxies: cidrs(read, 'trusted-proxies'),
         },
+        tls: readTls(read, hostnames, proxyPorts),
         drainSeconds: duration(read, 'drain-seconds'),
         stopTimeoutSeconds: duration(read, 'stop-timeout'),
         keepImages: integer(read, 'keep-images', 1, 100),
@@ -94420,15 +94497,11 @@ function readConfig(read, context = {}) {
         throw new InputError('image', `'${image}' is not an image reference like myapp:1.2`);
     // Values from ${{ secrets.* }} are masked by the runner anyway; these catch the rest.
     const build = readBuild(read);
-    const secrets = [ssh.privateKey.trim(), ssh.passphrase ?? '', ...secretValues(env.entries), ...secretValues(build.buildArgs)].filter(Boolean);
-    return {
-        command,
-        image,
-        ssh,
-        build,
-        deploy: readDeploy(read, context, env.text),
-        secrets,
-    };
+    const deploy = readDeploy(read, context, env.text);
+    const { tls } = deploy;
+    const tlsSecrets = [tls.key?.kind === 'text' ? tls.key.pem.trim() : '', tls.acme?.eab?.hmac ?? ''];
+    const secrets = [ssh.privateKey.trim(), ssh.passphrase ?? '', ...secretValues(env.entries), ...secretValues(build.buildArgs), ...tlsSecrets].filter(Boolean);
+    return { command, image, ssh, build, deploy, secrets };
 }
 
 
@@ -95309,7 +95382,7 @@ async function runRemoteScript(ssh, input, log) {
 "use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-exports.deployScriptBody = deployScriptBody;
+exports.renewScriptBody = exports.deployScriptBody = void 0;
 exports.configHash = configHash;
 exports.scriptParameters = scriptParameters;
 exports.renderDeployScript = renderDeployScript;
@@ -95318,14 +95391,20 @@ const node_fs_1 = __nccwpck_require__(3024);
 const result_1 = __nccwpck_require__(8277);
 const node_path_1 = __nccwpck_require__(6760);
 const shell_1 = __nccwpck_require__(997);
-// In the bundle this is dist/ (npm run build copies the bash file there); in tests, src/remote/.
-const DEPLOY_SH = (0, node_path_1.join)(__dirname, 'deploy.sh');
-let body;
-/** The bash file, read once. */
-function deployScriptBody() {
-    body ??= (0, node_fs_1.readFileSync)(DEPLOY_SH, 'utf8');
-    return body;
+// In the bundle this is dist/ (npm run build copies the shell files there); in tests, src/remote/.
+const bodies = new Map();
+function shipped(name) {
+    let text = bodies.get(name);
+    if (text === undefined)
+        bodies.set(name, (text = (0, node_fs_1.readFileSync)((0, node_path_1.join)(__dirname, name), 'utf8')));
+    return text;
 }
+/** The bash file, read once. */
+const deployScriptBody = () => shipped('deploy.sh');
+exports.deployScriptBody = deployScriptBody;
+/** The renewer's sh file (deploy.sh writes it on the server), read once. */
+const renewScriptBody = () => shipped('renew.sh').replace(/\n+$/, '');
+exports.renewScriptBody = renewScriptBody;
 /**
  * Fingerprint of everything that shapes the app's container besides its image, so a re-run with
  * the same image and settings is recognised as "unchanged" while a changed env still redeploys.
@@ -95389,12 +95468,35 @@ function scriptParameters(input) {
         scalar('BG_KEEP_IMAGES', deploy.keepImages),
         scalar('BG_LOCK_TIMEOUT', deploy.lockTimeoutSeconds),
         scalar('BG_STATE_DIR', deploy.stateDir),
+        ...tlsParameters(deploy.tls),
+    ];
+}
+function tlsParameters(tls) {
+    const text = (source) => (source?.kind === 'text' ? source.pem : '');
+    const path = (source) => (source?.kind === 'path' ? source.path : '');
+    const acme = tls.acme;
+    const renewer = tls.mode === 'acme' ? (0, exports.renewScriptBody)() : '';
+    return [
+        scalar('BG_TLS', tls.mode),
+        scalar('BG_TLS_REDIRECT', tls.redirect ? 1 : 0),
+        scalar('BG_TLS_CERT_PEM', text(tls.certificate)),
+        scalar('BG_TLS_KEY_PEM', text(tls.key)),
+        scalar('BG_TLS_CERT_PATH', path(tls.certificate)),
+        scalar('BG_TLS_KEY_PATH', path(tls.key)),
+        scalar('BG_ACME_IMAGE', acme?.image ?? ''),
+        scalar('BG_ACME_EMAIL', acme?.email ?? ''),
+        scalar('BG_ACME_DIRECTORY', acme?.directory ?? ''),
+        scalar('BG_ACME_EAB_KID', acme?.eab?.kid ?? ''),
+        scalar('BG_ACME_EAB_HMAC', acme?.eab?.hmac ?? ''),
+        scalar('BG_ACME_CA', acme?.serverCa?.trim() ?? ''),
+        scalar('BG_RENEW_SH', renewer),
+        scalar('BG_RENEW_HASH', renewer ? (0, node_crypto_1.createHash)('sha256').update(renewer).digest('hex').slice(0, 16) : ''),
     ];
 }
 /** The whole script sent to `bash -s`: a shebang, the parameters, then the bash file. */
 function renderDeployScript(input) {
     return ['#!/usr/bin/env bash', '# Generated by bluegreen-action: parameters of this run. They are data: nothing in them expands.',
-        '# shellcheck disable=SC2016,SC2088', ...scriptParameters(input), '', deployScriptBody()].join('\n');
+        '# shellcheck disable=SC2016,SC2088', ...scriptParameters(input), '', (0, exports.deployScriptBody)()].join('\n');
 }
 
 
@@ -95410,6 +95512,7 @@ exports.EXIT_UNHEALTHY = void 0;
 exports.outcomeOf = outcomeOf;
 exports.errorOf = errorOf;
 exports.exitCodeOf = exitCodeOf;
+exports.certificateOf = certificateOf;
 exports.appUrl = appUrl;
 exports.redact = redact;
 exports.liveAfterFailure = liveAfterFailure;
@@ -95419,6 +95522,7 @@ exports.stepOutputs = stepOutputs;
 const duration_1 = __nccwpck_require__(7607);
 const progress_1 = __nccwpck_require__(2279);
 const result_1 = __nccwpck_require__(8277);
+const tls_1 = __nccwpck_require__(98);
 /** The run's outcome: the server's, unless the runner failed first. */
 function outcomeOf(report) {
     return report.error !== undefined || !report.remote ? 'failed' : report.remote.outcome;
@@ -95439,6 +95543,17 @@ function phasesOf(report) {
         phases[phase] = (phases[phase] ?? 0) + ms / 1000;
     return phases;
 }
+/** The certificate the proxy serves for the app, as the server reported it. */
+function certificateOf(report) {
+    const given = report.remote?.certificate;
+    const facts = given ? (0, tls_1.certificateFacts)(given.pem) : undefined;
+    return facts && given ? { ...facts, renewal: given.renewal } : undefined;
+}
+function certificateText(cert) {
+    const warn = cert.daysLeft < 14 || cert.renewal?.startsWith('error') ? '⚠️ ' : '';
+    const renewal = cert.renewal ? ` · last renewal: ${cert.renewal}` : '';
+    return `${warn}${cert.hosts.join(', ')}: ${cert.issuer}, expires ${cert.notAfter.slice(0, 10)} (${cert.daysLeft} days left)${renewal}`;
+}
 /** Exit code of a run whose new version failed its health check (the live version kept serving). */
 exports.EXIT_UNHEALTHY = result_1.SCRIPT_EXIT.unhealthy;
 const SUMMARY_LIMIT = 512 * 1024; // GitHub refuses summaries over 1 MiB; stay well under it
@@ -95448,7 +95563,7 @@ const HEALTH_ROWS_MAX = 300;
 function appUrl(deploy, sshHost) {
     const name = deploy.hostnames[0];
     if (name)
-        return `http://${name.replace(/^\*\./, '')}/`;
+        return `${deploy.tls.mode === 'off' ? 'http' : 'https'}://${name.replace(/^\*\./, '')}/`;
     const spec = deploy.proxyPorts[0].replace(/\/(tcp|udp)$/, '');
     const parts = spec.startsWith('[') ? [spec.slice(0, spec.indexOf(']') + 1), ...spec.slice(spec.indexOf(']') + 2).split(':')] : spec.split(':');
     const [address, hostPort] = parts.length === 3 ? [parts[0], parts[1]] : [sshHost, parts[0]];
@@ -95559,6 +95674,9 @@ function renderSummary(given, secrets = []) {
         if (live.deployedAt)
             facts.push(['Deployed', `${live.deployedAt}${live.runUrl ? ` by ${live.runUrl}` : ''}`]);
     }
+    const cert = certificateOf(report);
+    if (cert)
+        facts.push(['Certificate', certificateText(cert)]);
     const phases = phasesText(phasesOf(report));
     if (phases)
         facts.push(['Phases', phases]);
@@ -95601,6 +95719,10 @@ function stepOutputs(report) {
         'duration-seconds': report.totalSeconds.toFixed(1),
         'health-log': JSON.stringify(remote?.health ?? []),
         history: JSON.stringify(remote?.history ?? []),
+        certificate: (() => {
+            const cert = certificateOf(report);
+            return cert ? JSON.stringify(cert) : '';
+        })(),
     };
 }
 
@@ -96038,6 +96160,76 @@ async function withCommandsStopped(write, work) {
     }
     finally {
         write(`::${token}::`);
+    }
+}
+
+
+/***/ }),
+
+/***/ 98:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.LETS_ENCRYPT_STAGING = exports.LETS_ENCRYPT = void 0;
+exports.certificateProblem = certificateProblem;
+exports.certificateFacts = certificateFacts;
+const node_crypto_1 = __nccwpck_require__(7598);
+exports.LETS_ENCRYPT = 'https://acme-v02.api.letsencrypt.org/directory';
+exports.LETS_ENCRYPT_STAGING = 'https://acme-staging-v02.api.letsencrypt.org/directory';
+/** What is wrong with a PEM certificate chain and key, or undefined when nginx can serve them for every host name. */
+function certificateProblem(chainPem, keyPem, hostnames, now = new Date()) {
+    const blocks = chainPem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g);
+    if (!blocks)
+        return 'tls-certificate holds no "-----BEGIN CERTIFICATE-----" block';
+    let leaf;
+    try {
+        leaf = new node_crypto_1.X509Certificate(blocks[0]);
+        for (const block of blocks.slice(1))
+            new node_crypto_1.X509Certificate(block);
+    }
+    catch (error) {
+        return `tls-certificate cannot be read: ${error.message}`;
+    }
+    let key;
+    try {
+        key = (0, node_crypto_1.createPrivateKey)(keyPem);
+    }
+    catch (error) {
+        return `tls-key cannot be read (an unencrypted PEM private key is needed): ${error.message}`;
+    }
+    if (!leaf.checkPrivateKey(key))
+        return 'tls-key is not the key of the first certificate in tls-certificate';
+    if (new Date(leaf.validTo) <= now)
+        return `the certificate expired on ${new Date(leaf.validTo).toISOString().slice(0, 10)}`;
+    if (new Date(leaf.validFrom) > now)
+        return `the certificate is not valid before ${new Date(leaf.validFrom).toISOString().slice(0, 10)}`;
+    for (const name of hostnames) {
+        // A wildcard host name is served for every name under it: one of them stands for all.
+        const probe = name.startsWith('*.') ? `bluegreen-check${name.slice(1)}` : name;
+        if (leaf.checkHost(probe) === undefined)
+            return `the certificate does not cover the host name ${name} (it is for ${leaf.subjectAltName ?? leaf.subject})`;
+    }
+    return undefined;
+}
+/** Issuer, expiry and names of a PEM certificate, for the summary and status. */
+function certificateFacts(pem, now = new Date()) {
+    try {
+        const cert = new node_crypto_1.X509Certificate(pem);
+        const issuer = /(?:^|\n)O=([^\n]+)/.exec(cert.issuer)?.[1] ?? /(?:^|\n)CN=([^\n]+)/.exec(cert.issuer)?.[1] ?? cert.issuer;
+        const cn = /(?:^|\n)CN=([^\n]+)/.exec(cert.issuer)?.[1];
+        const notAfter = new Date(cert.validTo);
+        const hosts = (cert.subjectAltName ?? '').split(', ').filter((s) => s.startsWith('DNS:')).map((s) => s.slice(4));
+        return {
+            hosts,
+            issuer: cn && cn !== issuer ? `${issuer} (${cn})` : issuer,
+            notAfter: notAfter.toISOString(),
+            daysLeft: Math.floor((notAfter.getTime() - now.getTime()) / 86_400_000),
+        };
+    }
+    catch {
+        return undefined;
     }
 }
 

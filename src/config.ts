@@ -2,6 +2,7 @@ import { utils as sshUtils } from 'ssh2';
 import type { RunContext } from './context';
 import { parseDuration } from './duration';
 import { HostKeyPolicy, parseKnownHosts } from './hostkey';
+import { LETS_ENCRYPT, LETS_ENCRYPT_STAGING, PemSource, TlsConfig, certificateProblem } from './tls';
 
 export type Command = 'deploy' | 'rollback' | 'remove' | 'status';
 
@@ -55,6 +56,7 @@ export interface DeployConfig {
   dockerArgs: string[]; // argv words
   health: HealthConfig;
   http: HttpConfig;
+  tls: TlsConfig;
   drainSeconds: number;
   stopTimeoutSeconds: number;
   keepImages: number;
@@ -337,6 +339,73 @@ function readHealth(read: InputReader): HealthConfig {
   };
 }
 
+/** The container port of a --publish spec (80 in 127.0.0.1:8080:80). */
+function publishedContainerPort(spec: string): number {
+  return Number(spec.replace(/\/(tcp|udp)$/, '').split(':').pop());
+}
+
+function pemOrPath(read: InputReader, name: string, label: string): PemSource {
+  const value = read(name).trim();
+  if (value === '') throw new InputError(name, `is required with tls: own (the ${label} as PEM text from a secret, or the path of a file on the server)`);
+  if (value.startsWith('-----BEGIN')) return { kind: 'text', pem: value + '\n' };
+  // Never echo it: a pasted key that lost its BEGIN line is still a secret.
+  if (!value.startsWith('/') || /\s/.test(value) || hasControlChars(value)) {
+    throw new InputError(name, `expected PEM text starting with "-----BEGIN" or an absolute path on the server without spaces`);
+  }
+  return { kind: 'path', path: value };
+}
+
+const ACME_TOKEN = /^[A-Za-z0-9_=+/-]{1,512}$/;
+
+function acmeDirectory(read: InputReader): string {
+  const text = read('acme-directory').trim();
+  if (text === '' || text === 'production') return LETS_ENCRYPT;
+  if (text === 'staging') return LETS_ENCRYPT_STAGING;
+  if (!/^https:\/\/[A-Za-z0-9.-]+(:\d{1,5})?(\/[A-Za-z0-9._~\/-]*)?$/.test(text)) {
+    throw new InputError('acme-directory', `expected an https:// directory URL, production or staging, got '${text}'`);
+  }
+  return text;
+}
+
+function readTls(read: InputReader, hostnames: string[], proxyPorts: string[]): TlsConfig {
+  const mode = oneOf(read, 'tls', ['off', 'own', 'acme'] as const);
+  const redirect = boolean(read, 'tls-redirect');
+  if (mode === 'off') return { mode, redirect };
+  if (!proxyPorts.some((spec) => publishedContainerPort(spec) === 443)) {
+    throw new InputError('proxy-ports', `tls: ${mode} needs the proxy's port 443 published: add a line such as 443:443`);
+  }
+  if (mode === 'own') {
+    const certificate = pemOrPath(read, 'tls-certificate', 'certificate chain');
+    const key = pemOrPath(read, 'tls-key', 'private key');
+    if (certificate.kind === 'text' && key.kind === 'text') {
+      const problem = certificateProblem(certificate.pem, key.pem, hostnames);
+      if (problem) throw new InputError('tls-certificate', problem);
+    }
+    return { mode, redirect, certificate, key };
+  }
+  if (hostnames.length === 0) throw new InputError('hostname', 'tls: acme needs the host names to get a certificate for');
+  const wildcard = hostnames.find((name) => name.startsWith('*.'));
+  if (wildcard) throw new InputError('hostname', `'${wildcard}' is a wildcard: an ACME HTTP-01 challenge cannot prove it; use tls: own with a wildcard certificate`);
+  const email = required(read, 'acme-email');
+  if (!/^[^\s@'"\\]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$/.test(email)) throw new InputError('acme-email', `'${email}' is not an email address`);
+  const kid = read('acme-eab-kid').trim();
+  const hmac = read('acme-eab-hmac').trim();
+  if ((kid === '') !== (hmac === '')) throw new InputError(kid ? 'acme-eab-hmac' : 'acme-eab-kid', 'External Account Binding needs both acme-eab-kid and acme-eab-hmac');
+  if (kid && !ACME_TOKEN.test(kid)) throw new InputError('acme-eab-kid', 'expected the key identifier your CA gave (letters, digits, - and _)');
+  if (hmac && !ACME_TOKEN.test(hmac)) throw new InputError('acme-eab-hmac', 'expected the base64url MAC key your CA gave');
+  const serverCa = read('acme-ca-certificate').trim();
+  if (serverCa && !/^-----BEGIN CERTIFICATE-----[\s\S]+-----END CERTIFICATE-----$/.test(serverCa)) {
+    throw new InputError('acme-ca-certificate', 'expected PEM text starting with "-----BEGIN CERTIFICATE-----"');
+  }
+  const image = required(read, 'acme-image');
+  if (!IMAGE_REF.test(image)) throw new InputError('acme-image', `'${image}' is not an image reference`);
+  return {
+    mode,
+    redirect,
+    acme: { email, directory: acmeDirectory(read), eab: kid ? { kid, hmac } : undefined, serverCa: serverCa ? serverCa + '\n' : undefined, image },
+  };
+}
+
 function readDeploy(read: InputReader, context: InputContext, env: string): DeployConfig {
   const appText = read('app').trim() || defaultAppName(context);
   if (appText === '') throw new InputError('app', 'is required outside GitHub Actions (no GITHUB_REPOSITORY to name it after)');
@@ -380,6 +449,7 @@ function readDeploy(read: InputReader, context: InputContext, env: string): Depl
       buffering: boolean(read, 'proxy-buffering'),
       trustedProxies: cidrs(read, 'trusted-proxies'),
     },
+    tls: readTls(read, hostnames, proxyPorts),
     drainSeconds: duration(read, 'drain-seconds'),
     stopTimeoutSeconds: duration(read, 'stop-timeout'),
     keepImages: integer(read, 'keep-images', 1, 100),
@@ -397,13 +467,9 @@ export function readConfig(read: InputReader, context: InputContext = {}): Confi
   if (image !== '' && !IMAGE_REF.test(image)) throw new InputError('image', `'${image}' is not an image reference like myapp:1.2`);
   // Values from ${{ secrets.* }} are masked by the runner anyway; these catch the rest.
   const build = readBuild(read);
-  const secrets = [ssh.privateKey.trim(), ssh.passphrase ?? '', ...secretValues(env.entries), ...secretValues(build.buildArgs)].filter(Boolean);
-  return {
-    command,
-    image,
-    ssh,
-    build,
-    deploy: readDeploy(read, context, env.text),
-    secrets,
-  };
+  const deploy = readDeploy(read, context, env.text);
+  const { tls } = deploy;
+  const tlsSecrets = [tls.key?.kind === 'text' ? tls.key.pem.trim() : '', tls.acme?.eab?.hmac ?? ''];
+  const secrets = [ssh.privateKey.trim(), ssh.passphrase ?? '', ...secretValues(env.entries), ...secretValues(build.buildArgs), ...tlsSecrets].filter(Boolean);
+  return { command, image, ssh, build, deploy, secrets };
 }

@@ -2,6 +2,7 @@ import type { Command, DeployConfig } from './config';
 import { formatSeconds } from './duration';
 import { formatBytes } from './progress';
 import { type HealthTry, type Outcome, type RemoteResult, SCRIPT_EXIT } from './remote/result';
+import { type CertificateFacts, certificateFacts } from './tls';
 import type { TransferResult } from './transfer';
 
 /**
@@ -49,6 +50,23 @@ function phasesOf(report: RunReport): Record<string, number> {
   return phases;
 }
 
+export interface CertificateReport extends CertificateFacts {
+  renewal: string | null; // the renewer's last word: "ok|error TIME MESSAGE"
+}
+
+/** The certificate the proxy serves for the app, as the server reported it. */
+export function certificateOf(report: RunReport): CertificateReport | undefined {
+  const given = report.remote?.certificate;
+  const facts = given ? certificateFacts(given.pem) : undefined;
+  return facts && given ? { ...facts, renewal: given.renewal } : undefined;
+}
+
+function certificateText(cert: CertificateReport): string {
+  const warn = cert.daysLeft < 14 || cert.renewal?.startsWith('error') ? '⚠️ ' : '';
+  const renewal = cert.renewal ? ` · last renewal: ${cert.renewal}` : '';
+  return `${warn}${cert.hosts.join(', ')}: ${cert.issuer}, expires ${cert.notAfter.slice(0, 10)} (${cert.daysLeft} days left)${renewal}`;
+}
+
 /** Exit code of a run whose new version failed its health check (the live version kept serving). */
 export const EXIT_UNHEALTHY = SCRIPT_EXIT.unhealthy;
 
@@ -59,7 +77,7 @@ const HEALTH_ROWS_MAX = 300;
 /** The address of the app through the proxy: its first host name, else the first published port. */
 export function appUrl(deploy: DeployConfig, sshHost: string): string {
   const name = deploy.hostnames[0];
-  if (name) return `http://${name.replace(/^\*\./, '')}/`;
+  if (name) return `${deploy.tls.mode === 'off' ? 'http' : 'https'}://${name.replace(/^\*\./, '')}/`;
   const spec = deploy.proxyPorts[0].replace(/\/(tcp|udp)$/, '');
   const parts = spec.startsWith('[') ? [spec.slice(0, spec.indexOf(']') + 1), ...spec.slice(spec.indexOf(']') + 2).split(':')] : spec.split(':');
   const [address, hostPort] = parts.length === 3 ? [parts[0], parts[1]] : [sshHost, parts[0]];
@@ -170,6 +188,8 @@ export function renderSummary(given: RunReport, secrets: readonly string[] = [])
     facts.push(['Live container', `${live.container} (${live.running ? 'running' : 'stopped'}), ${live.image} ${shortId(live.imageId)}`]);
     if (live.deployedAt) facts.push(['Deployed', `${live.deployedAt}${live.runUrl ? ` by ${live.runUrl}` : ''}`]);
   }
+  const cert = certificateOf(report);
+  if (cert) facts.push(['Certificate', certificateText(cert)]);
   const phases = phasesText(phasesOf(report));
   if (phases) facts.push(['Phases', phases]);
   facts.push(['Total', formatSeconds(report.totalSeconds)]);
@@ -210,5 +230,9 @@ export function stepOutputs(report: RunReport): Record<string, string> {
     'duration-seconds': report.totalSeconds.toFixed(1),
     'health-log': JSON.stringify(remote?.health ?? []),
     history: JSON.stringify(remote?.history ?? []),
+    certificate: (() => {
+      const cert = certificateOf(report);
+      return cert ? JSON.stringify(cert) : '';
+    })(),
   };
 }

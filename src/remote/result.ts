@@ -68,6 +68,8 @@ export interface RemoteResult {
   logTail: string | null;
   live: LiveInfo | null;
   history: HistoryEntry[];
+  /** With TLS (and with status): the app's live certificate (leaf PEM) and the renewer's last word on it. */
+  certificate?: { pem: string; renewal: string | null } | null;
 }
 
 /** The script ran, but no usable result came back: what it did on the server is unknown. */

@@ -4,6 +4,7 @@ import { LABEL_PREFIX, OUTCOMES, RESULT_BEGIN, RESULT_END, RESULT_VERSION, SCRIP
 import { join } from 'node:path';
 import type { Command, DeployConfig } from '../config';
 import { shellQuote } from '../shell';
+import type { PemSource, TlsConfig } from '../tls';
 
 /** What one run of the server-side script needs beyond the validated config. */
 export interface ScriptInput {
@@ -16,15 +17,20 @@ export interface ScriptInput {
   runUrl: string;
 }
 
-// In the bundle this is dist/ (npm run build copies the bash file there); in tests, src/remote/.
-const DEPLOY_SH = join(__dirname, 'deploy.sh');
-let body: string | undefined;
+// In the bundle this is dist/ (npm run build copies the shell files there); in tests, src/remote/.
+const bodies = new Map<string, string>();
+
+function shipped(name: 'deploy.sh' | 'renew.sh'): string {
+  let text = bodies.get(name);
+  if (text === undefined) bodies.set(name, (text = readFileSync(join(__dirname, name), 'utf8')));
+  return text;
+}
 
 /** The bash file, read once. */
-export function deployScriptBody(): string {
-  body ??= readFileSync(DEPLOY_SH, 'utf8');
-  return body;
-}
+export const deployScriptBody = (): string => shipped('deploy.sh');
+
+/** The renewer's sh file (deploy.sh writes it on the server), read once. */
+export const renewScriptBody = (): string => shipped('renew.sh').replace(/\n+$/, '');
 
 /**
  * Fingerprint of everything that shapes the app's container besides its image, so a re-run with
@@ -93,6 +99,30 @@ export function scriptParameters(input: ScriptInput): string[] {
     scalar('BG_KEEP_IMAGES', deploy.keepImages),
     scalar('BG_LOCK_TIMEOUT', deploy.lockTimeoutSeconds),
     scalar('BG_STATE_DIR', deploy.stateDir),
+    ...tlsParameters(deploy.tls),
+  ];
+}
+
+function tlsParameters(tls: TlsConfig): string[] {
+  const text = (source: PemSource | undefined) => (source?.kind === 'text' ? source.pem : '');
+  const path = (source: PemSource | undefined) => (source?.kind === 'path' ? source.path : '');
+  const acme = tls.acme;
+  const renewer = tls.mode === 'acme' ? renewScriptBody() : '';
+  return [
+    scalar('BG_TLS', tls.mode),
+    scalar('BG_TLS_REDIRECT', tls.redirect ? 1 : 0),
+    scalar('BG_TLS_CERT_PEM', text(tls.certificate)),
+    scalar('BG_TLS_KEY_PEM', text(tls.key)),
+    scalar('BG_TLS_CERT_PATH', path(tls.certificate)),
+    scalar('BG_TLS_KEY_PATH', path(tls.key)),
+    scalar('BG_ACME_IMAGE', acme?.image ?? ''),
+    scalar('BG_ACME_EMAIL', acme?.email ?? ''),
+    scalar('BG_ACME_DIRECTORY', acme?.directory ?? ''),
+    scalar('BG_ACME_EAB_KID', acme?.eab?.kid ?? ''),
+    scalar('BG_ACME_EAB_HMAC', acme?.eab?.hmac ?? ''),
+    scalar('BG_ACME_CA', acme?.serverCa?.trim() ?? ''),
+    scalar('BG_RENEW_SH', renewer),
+    scalar('BG_RENEW_HASH', renewer ? createHash('sha256').update(renewer).digest('hex').slice(0, 16) : ''),
   ];
 }
 

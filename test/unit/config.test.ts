@@ -21,7 +21,7 @@ describe('readConfig', () => {
     expect(config.command).toBe('deploy');
     expect(config.ssh).toMatchObject({ host: 'deploy.example.test', port: 22, user: 'deploy', connectTimeoutSeconds: 20, connectRetries: 3 });
     expect(config.deploy).toMatchObject({
-      app: 'shop', network: 'bluegreen', proxyName: 'bluegreen-proxy', proxyImage: 'nginx:1.27-alpine', proxyPorts: ['80:80'],
+      app: 'shop', network: 'bluegreen', proxyName: 'bluegreen-proxy', proxyImage: 'nginx:1.27-alpine', proxyPorts: ['80:80', '443:443'],
       containerPort: 8080, drainSeconds: 5, stopTimeoutSeconds: 30, keepImages: 3, lockTimeoutSeconds: 300, stateDir: '~/.bluegreen',
     });
     expect(config.deploy.health).toEqual({ path: '/', status: undefined, successes: 2, intervalSeconds: 1, timeoutSeconds: 60, tryTimeoutSeconds: 5 });

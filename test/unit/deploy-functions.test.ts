@@ -56,8 +56,8 @@ describe('render_proxy_config', () => {
 
   it('resolves the container per request through a variable, with no upstream block to hold an address', () => {
     expect(conf).not.toMatch(/^upstream /m);
-    expect(conf).toContain('    resolver 127.0.0.11 valid=1s ipv6=off;\n    resolver_timeout 2s;\n    set $bluegreen_upstream my-app-green:8080;\n');
-    expect(conf).toContain('        proxy_pass http://$bluegreen_upstream;\n');
+    expect(conf).toContain('    resolver 127.0.0.11 valid=1s ipv6=off;\n    resolver_timeout 2s;\n');
+    expect(conf).toContain('        set $bluegreen_upstream my-app-green:8080;\n        proxy_pass http://$bluegreen_upstream;\n');
   });
 
   it('passes an upgrade on and asks the app to close any other connection', () => {

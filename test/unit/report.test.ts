@@ -115,7 +115,7 @@ describe('step outputs', () => {
     expect(stepOutputs(report())).toEqual({
       result: 'switched', 'active-slot': 'green', 'previous-slot': 'blue', 'image-id': 'sha256:' + 'ab'.repeat(32),
       url: 'http://shop.example.com/', 'bytes-sent': String(3 * 1024 * 1024), 'duration-seconds': '9.5',
-      'health-log': JSON.stringify(report().remote!.health), history: '[]',
+      'health-log': JSON.stringify(report().remote!.health), history: '[]', certificate: '',
     });
   });
 });
@@ -127,6 +127,7 @@ describe('appUrl', () => {
     [{ 'proxy-ports': '127.0.0.1:18080:80' }, 'http://127.0.0.1:18080/'],
     [{ 'proxy-ports': '0.0.0.0:80:80/tcp' }, 'http://srv.example.com/'],
     [{ hostname: 'pr-7.preview.example.com' }, 'http://pr-7.preview.example.com/'],
+    [{ hostname: 'shop.example.com', tls: 'acme', 'acme-email': 'ops@example.com' }, 'https://shop.example.com/'],
   ])('%o -> %s', (given, url) => expect(appUrl(deployOf(given as Record<string, string>), 'srv.example.com')).toBe(url));
 });
 

@@ -30,6 +30,8 @@ const combos: Array<[string, Record<string, string>, 'deploy' | 'rollback' | 're
     'health-interval': '500ms',
     'drain-seconds': '2.5',
   }, 'deploy'],
+  ['tls own', { hostname: 'shop.example.com', tls: 'own', 'tls-certificate': '/etc/ssl/shop.pem', 'tls-key': '/etc/ssl/shop.key' }, 'deploy'],
+  ['tls acme', { hostname: 'shop.example.com www.example.com', tls: 'acme', 'acme-email': 'ops@example.com', 'acme-eab-kid': 'kid-1', 'acme-eab-hmac': 'c2VjcmV0' }, 'deploy'],
   ['rollback', {}, 'rollback'],
   ['remove', { hostname: 'a.example.com' }, 'remove'],
   ['status', {}, 'status'],

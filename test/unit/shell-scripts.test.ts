@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 const root = join(__dirname, '../..');
 const scripts = [
   '.ci/run',
+  'src/remote/renew.sh',
   ...['bench', 'scripts', 'test', 'test/server'].flatMap((dir) =>
     readdirSync(join(root, dir)).filter((f) => f.endsWith('.sh')).map((f) => `${dir}/${f}`),
   ),

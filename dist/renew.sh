@@ -1,0 +1,141 @@
+#!/bin/sh
+# The certificate keeper of bluegreen-action, run by sh in the container <proxy-name>-acme (a lego
+# image), which shares the proxy's PID namespace so that a renewed certificate is put in use by a
+# graceful reload of nginx (SIGHUP to its master, PID 1) and nothing else. deploy.sh writes this file
+# into the TLS directory and starts the container; the container's restart policy brings it back
+# after a reboot.
+#
+#   renew.sh ensure APP   gets APP's certificate when it has none for its host names, renews it when
+#                         fewer than BG_RENEW_DAYS (30) days are left; prints "changed" or "unchanged"
+#   renew.sh pass         ensure for every app, then reloads nginx if a certificate changed
+#   renew.sh loop         pass at start, then every BG_RENEW_INTERVAL seconds (12 h); after a failure
+#                         again in BG_RENEW_RETRY seconds (1 h)
+#
+# Layout under $BG_TLS_DIR: apps/APP.env (the app's ACME settings, written by deploy.sh), apps/APP.ca.pem
+# (a private ACME server's root), lego/ (lego's accounts and certificates), challenges/ (the HTTP-01
+# webroot the proxy serves), live/APP/ (what nginx serves), status/APP (the last attempt's outcome).
+set -u
+
+TLS=${BG_TLS_DIR:?}
+DAYS=${BG_RENEW_DAYS:-30}
+INTERVAL=${BG_RENEW_INTERVAL:-43200}
+RETRY=${BG_RENEW_RETRY:-3600}
+
+say() { printf '%s renew: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*"; }
+
+lego_bin() { command -v lego 2>/dev/null || echo /lego; }
+
+record() { # record APP ok|error MESSAGE
+  mkdir -p "$TLS/status"
+  printf '%s %s %s\n' "$2" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$3" >"$TLS/status/$1.new" && mv -f "$TLS/status/$1.new" "$TLS/status/$1"
+}
+
+# Copies lego's certificate and key for APP into live/APP whole (new files renamed over the old);
+# prints changed or unchanged.
+install_live() { # install_live APP CRT KEY DOMAINS
+  live=$TLS/live/$1
+  mkdir -p "$live"
+  chmod 700 "$live"
+  if cmp -s "$2" "$live/fullchain.pem" && cmp -s "$3" "$live/key.pem" && [ "$(cat "$live/domains" 2>/dev/null)" = "$4" ]; then
+    echo unchanged
+    return 0
+  fi
+  (umask 077 && cp "$3" "$live/key.pem.new" && cp "$2" "$live/fullchain.pem.new" && printf '%s\n' "$4" >"$live/domains.new") || return 1
+  mv -f "$live/key.pem.new" "$live/key.pem" && mv -f "$live/fullchain.pem.new" "$live/fullchain.pem" && mv -f "$live/domains.new" "$live/domains" || return 1
+  echo changed
+}
+
+ensure() { # ensure APP
+  app=$1
+  [ -f "$TLS/apps/$app.env" ] || { echo "no ACME settings for $app" >&2; return 1; }
+  DOMAINS='' EMAIL='' SERVER='' EAB_KID='' EAB_HMAC=''
+  # shellcheck disable=SC1090
+  . "$TLS/apps/$app.env"
+  first=${DOMAINS%% *}
+  crt=$TLS/lego/certificates/$first.crt
+  key=$TLS/lego/certificates/$first.key
+  set -- --path "$TLS/lego" --server "$SERVER" --email "$EMAIL" --accept-tos --key-type ec256 \
+    --http --http.webroot "$TLS/challenges"
+  for domain in $DOMAINS; do set -- "$@" --domains "$domain"; done
+  if [ -f "$TLS/apps/$app.ca.pem" ]; then export LEGO_CA_CERTIFICATES="$TLS/apps/$app.ca.pem"; else unset LEGO_CA_CERTIFICATES; fi
+  # The MAC key stays out of every command line (ps shows those): lego reads it from its environment.
+  if [ -n "$EAB_KID" ]; then
+    export LEGO_EAB_KID="$EAB_KID" LEGO_EAB_HMAC="$EAB_HMAC"
+    set -- "$@" --eab
+  fi
+  mkdir -p "$TLS/challenges/.well-known/acme-challenge"
+  chmod 755 "$TLS/challenges" "$TLS/challenges/.well-known" "$TLS/challenges/.well-known/acme-challenge"
+  if [ "$(cat "$TLS/live/$app/domains" 2>/dev/null)" = "$DOMAINS" ] && [ -f "$crt" ] && [ -f "$TLS/live/$app/fullchain.pem" ]; then
+    verb=renew
+    out=$("$(lego_bin)" "$@" renew --days "$DAYS" 2>&1)
+  else
+    verb=run
+    out=$("$(lego_bin)" "$@" run 2>&1)
+  fi
+  status=$?
+  unset LEGO_EAB_KID LEGO_EAB_HMAC
+  if [ "$status" -ne 0 ]; then
+    why=$(printf '%s\n' "$out" | grep -v '^\s*$' | tail -n 3 | tr '\n' ' ')
+    record "$app" error "lego $verb failed: $why"
+    echo "lego $verb for $DOMAINS failed: $why" >&2
+    return 1
+  fi
+  if ! changed=$(install_live "$app" "$crt" "$key" "$DOMAINS"); then
+    record "$app" error "cannot install the certificate into $TLS/live/$app"
+    echo "cannot install the certificate into $TLS/live/$app" >&2
+    return 1
+  fi
+  if [ "$changed" = changed ]; then record "$app" ok "certificate for $DOMAINS obtained ($verb)"; else record "$app" ok "certificate for $DOMAINS is valid for more than $DAYS days"; fi
+  echo "$changed"
+}
+
+# The graceful reload: nginx starts new workers with the new certificates, old ones finish their requests.
+reload_nginx() {
+  if tr '\0' ' ' </proc/1/cmdline 2>/dev/null | grep -q '^nginx: master'; then
+    kill -HUP 1 && say "reloaded nginx"
+  else
+    say "warning: PID 1 is not nginx's master; the next deploy reloads nginx"
+  fi
+}
+
+pass() {
+  failed=0 reload=0
+  for file in "$TLS"/apps/*.env; do
+    [ -f "$file" ] || continue
+    app=${file##*/}
+    app=${app%.env}
+    if result=$(ensure "$app"); then
+      say "$app: $result"
+      [ "$result" = changed ] && reload=1
+    else
+      say "$app: failed (tried again in ${RETRY}s)"
+      failed=1
+    fi
+  done
+  [ "$reload" = 0 ] || reload_nginx
+  return "$failed"
+}
+
+locked() { # one lego at a time: a deploy's ensure and the loop's pass share the account and files
+  exec 9>>"$TLS/lego.lock"
+  if command -v flock >/dev/null 2>&1; then flock 9; fi
+  "$@"
+}
+
+case ${1:-} in
+  ensure) locked ensure "${2:?app}" ;;
+  pass) locked pass ;;
+  loop)
+    trap 'exit 0' TERM INT
+    say "started: renews certificates with fewer than $DAYS days left, every ${INTERVAL}s"
+    while :; do
+      if (locked pass); then wait_for=$INTERVAL; else wait_for=$RETRY; fi
+      sleep "$wait_for" &
+      wait $!
+    done
+    ;;
+  *)
+    echo "usage: renew.sh ensure APP | pass | loop" >&2
+    exit 2
+    ;;
+esac
