@@ -452,7 +452,7 @@ install_own_certificate() {
 check_certificate_in_proxy() { # check_certificate_in_proxy DIR (under the TLS dir): nginx -t loads the pair
   local out
   # shellcheck disable=SC2016
-  out=$(docker exec "$BG_PROXY_NAME" sh -c 'conf=$(mktemp) && printf "events {}\nhttp { server { listen 127.0.0.1:1 ssl; ssl_certificate %s/fullchain.pem; ssl_certificate_key %s/key.pem; } }\n" "$1" "$1" >"$conf" &&
+  out=$(docker exec "$BG_PROXY_NAME" sh -c 'conf=$(mktemp) && printf "user root;\nevents {}\nhttp { server { listen 127.0.0.1:1 ssl; ssl_certificate %s/fullchain.pem; ssl_certificate_key %s/key.pem; } }\n" "$1" "$1" >"$conf" &&
     nginx -t -q -c "$conf" 2>&1; status=$?; rm -f "$conf"; exit $status' sh "$TLS_MOUNT/$1" 2>&1) && return 0
   printf '%s' "$out" | grep -v 'test failed' | sed 's/^nginx: //' | tail -n 2 | tr '\n' ' '
   return 1
@@ -472,6 +472,12 @@ ensure_acme_certificate() {
   mkdir -p "$TLS_DIR/apps" && chmod 700 "$TLS_DIR/apps"
   write_if_changed "$TLS_DIR/apps/$BG_APP.env" "$(acme_settings)" 600
   if [[ -n $BG_ACME_CA ]]; then write_if_changed "$TLS_DIR/apps/$BG_APP.ca.pem" "$BG_ACME_CA" 644; else rm -f "$TLS_DIR/apps/$BG_APP.ca.pem"; fi
+  # A certificate for these names is in place: the renewer keeps it fresh, and a deploy neither asks
+  # the CA (rate limits) nor depends on it being up.
+  if [[ $(cat "$LIVE_TLS/domains" 2>/dev/null) == "${BG_HOSTNAMES[*]}" && -f $LIVE_TLS/fullchain.pem ]] && grep -q 'acme-challenge' "$CONF_FILE" 2>/dev/null; then
+    log "the certificate for ${BG_HOSTNAMES[*]} is in place (renewed on the server by $ACME_NAME); nothing requested"
+    return 0
+  fi
   if [[ $(cat "$LIVE_TLS/domains" 2>/dev/null) != "${BG_HOSTNAMES[*]}" ]] || ! grep -q 'acme-challenge' "$CONF_FILE" 2>/dev/null; then
     if [[ -f $CONF_FILE ]]; then cp -p "$CONF_FILE" "$CONF_FILE.before-acme" && saved=1; fi
     log "serving the ACME challenge for ${BG_HOSTNAMES[*]}"
@@ -480,7 +486,7 @@ ensure_acme_certificate() {
       fail "$BG_EXIT_SERVER_UNUSABLE" "cannot serve the ACME challenge: $PROXY_COMPLAINT"
     fi
   fi
-  log "asking $BG_ACME_DIRECTORY for a certificate for ${BG_HOSTNAMES[*]} if none is valid"
+  log "asking $BG_ACME_DIRECTORY for a certificate for ${BG_HOSTNAMES[*]}"
   if ! out=$(docker exec "$ACME_NAME" sh "$TLS_MOUNT/renew.sh" ensure "$BG_APP" 2>&1); then
     lock_proxy
     if ((saved)); then mv -f "$CONF_FILE.before-acme" "$CONF_FILE"; else rm -f "$CONF_FILE"; fi
@@ -491,7 +497,7 @@ ensure_acme_certificate() {
   rm -f "$CONF_FILE.before-acme"
   case $(tail -n 1 <<<"$out") in
     changed) CERT_CHANGED=1 && log "got a new certificate for ${BG_HOSTNAMES[*]}" ;;
-    *) log "the certificate for ${BG_HOSTNAMES[*]} is valid; nothing requested" ;;
+    *) log "the certificate lego has for ${BG_HOSTNAMES[*]} is valid; nothing requested" ;;
   esac
 }
 

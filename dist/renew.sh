@@ -7,6 +7,7 @@
 #
 #   renew.sh ensure APP   gets APP's certificate when it has none for its host names, renews it when
 #                         fewer than BG_RENEW_DAYS (30) days are left; prints "changed" or "unchanged"
+#                         (what a deploy runs, at once)
 #   renew.sh pass         ensure for every app, then reloads nginx if a certificate changed
 #   renew.sh loop         pass at start, then every BG_RENEW_INTERVAL seconds (12 h); after a failure
 #                         again in BG_RENEW_RETRY seconds (1 h)
@@ -20,6 +21,9 @@ TLS=${BG_TLS_DIR:?}
 DAYS=${BG_RENEW_DAYS:-30}
 INTERVAL=${BG_RENEW_INTERVAL:-43200}
 RETRY=${BG_RENEW_RETRY:-3600}
+# lego waits a random while (minutes) before a renewal, to spread the CA's load: right for the loop,
+# not for a deploy someone waits on (ensure) or a renewal forced by hand (BG_RENEW_NOW=1).
+NOW=${BG_RENEW_NOW:-0}
 
 say() { printf '%s renew: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*"; }
 
@@ -67,7 +71,8 @@ ensure() { # ensure APP
   chmod 755 "$TLS/challenges" "$TLS/challenges/.well-known" "$TLS/challenges/.well-known/acme-challenge"
   if [ "$(cat "$TLS/live/$app/domains" 2>/dev/null)" = "$DOMAINS" ] && [ -f "$crt" ] && [ -f "$TLS/live/$app/fullchain.pem" ]; then
     verb=renew
-    out=$("$(lego_bin)" "$@" renew --days "$DAYS" 2>&1)
+    if [ "$NOW" = 1 ]; then set -- "$@" renew --no-random-sleep; else set -- "$@" renew; fi
+    out=$("$(lego_bin)" "$@" --days "$DAYS" 2>&1)
   else
     verb=run
     out=$("$(lego_bin)" "$@" run 2>&1)
@@ -77,6 +82,7 @@ ensure() { # ensure APP
   if [ "$status" -ne 0 ]; then
     why=$(printf '%s\n' "$out" | grep -v '^\s*$' | tail -n 3 | tr '\n' ' ')
     record "$app" error "lego $verb failed: $why"
+    hand_over "$app"
     echo "lego $verb for $DOMAINS failed: $why" >&2
     return 1
   fi
@@ -86,6 +92,7 @@ ensure() { # ensure APP
     return 1
   fi
   if [ "$changed" = changed ]; then record "$app" ok "certificate for $DOMAINS obtained ($verb)"; else record "$app" ok "certificate for $DOMAINS is valid for more than $DAYS days"; fi
+  hand_over "$app"
   echo "$changed"
 }
 
@@ -116,6 +123,13 @@ pass() {
   return "$failed"
 }
 
+# What the renewer writes for an app belongs to the TLS directory's owner (the SSH user, who reads
+# and removes it); lego's own files stay the renewer's.
+hand_over() { # hand_over APP
+  owner=$(stat -c %u:%g "$TLS" 2>/dev/null) || return 0
+  chown -R "$owner" "$TLS/live/$1" "$TLS/status" 2>/dev/null || true
+}
+
 locked() { # one lego at a time: a deploy's ensure and the loop's pass share the account and files
   exec 9>>"$TLS/lego.lock"
   if command -v flock >/dev/null 2>&1; then flock 9; fi
@@ -123,7 +137,10 @@ locked() { # one lego at a time: a deploy's ensure and the loop's pass share the
 }
 
 case ${1:-} in
-  ensure) locked ensure "${2:?app}" ;;
+  ensure)
+    NOW=1
+    locked ensure "${2:?app}"
+    ;;
   pass) locked pass ;;
   loop)
     trap 'exit 0' TERM INT

@@ -1,4 +1,5 @@
 import http from 'node:http';
+import https from 'node:https';
 
 export interface Sample {
   kind: 'steady' | 'slow';
@@ -19,6 +20,7 @@ export interface LoadOptions {
   slowStaggerMs?: number; // the i-th slow worker starts i times this late, so their requests end at different times
   maxSeconds?: number; // hard stop
   maxRequests?: number; // hard stop
+  tls?: { ca: string; servername: string }; // HTTPS, checked against this CA for this name
 }
 
 /**
@@ -37,8 +39,9 @@ export function startLoad(options: LoadOptions): { stop: () => Promise<Sample[]>
     new Promise((resolve) => {
       const start = Date.now();
       sent++;
-      const req = http.get(
-        { host: options.address ?? '127.0.0.1', port: options.port, path, agent: false, timeout: 15_000, headers: options.hostHeader ? { Host: options.hostHeader } : {} },
+      const get = options.tls ? https.get : http.get;
+      const req = get(
+        { host: options.address ?? '127.0.0.1', port: options.port, path, agent: false, timeout: 15_000, headers: options.hostHeader ? { Host: options.hostHeader } : {}, ...(options.tls ?? {}) },
         (res) => {
           let body = '';
           res.setEncoding('utf8');

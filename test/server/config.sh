@@ -14,6 +14,8 @@ BG_REMOTE_POOL=10.214.0.0/16
 BG_REMOTE_GROUP=bgremote
 BG_PROXY_IMAGE=bluegreen-test/nginx:1
 BG_APP_IMAGE=bluegreen-test/app
+BG_LEGO_IMAGE=bluegreen-test/lego:1      # the certificate renewer's image (sid's lego), on the remote
+BG_PEBBLE_IMAGE=bluegreen-test/pebble:1  # an ACME test CA, started by the HTTPS tests on the remote
 # The "modern" hosts: Docker 28 from Debian sid with the containerd image store, each a container on
 # the local daemon with its own network namespace (test/server/modern-init.sh).
 BG_MODERN_IMAGE=bluegreen-test/modern-docker:28

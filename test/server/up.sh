@@ -21,7 +21,8 @@ install_packages() {
   local missing=() cmd pkg
   for pair in dockerd:docker.io /usr/sbin/sshd:openssh-server ssh-keygen:openssh-client \
               /usr/sbin/nginx:nginx-light shellcheck:shellcheck /bin/busybox:busybox-static \
-              gcc:gcc iptables:iptables ip:iproute2 flock:util-linux setpriv:util-linux; do
+              gcc:gcc iptables:iptables ip:iproute2 flock:util-linux setpriv:util-linux \
+              pebble:pebble openssl:openssl; do
     cmd=${pair%%:*} pkg=${pair#*:}
     command -v "$cmd" >/dev/null 2>&1 || [ -x "$cmd" ] || missing+=("$pkg")
   done
@@ -186,6 +187,7 @@ DF
   done
 
   build_proxy_image "$BG_PROXY_IMAGE" /
+  build_pebble_image
 
   # A real server would have pulled the proxy image: put it there the same way.
   local want have
@@ -211,6 +213,96 @@ add_modern_nginx() { # add_modern_nginx ROOT
       nginx-light >/var/log/bg-install.log 2>&1 && apt-get clean' ||
     { tail -n 20 "$root/var/log/bg-install.log" >&2; die "installing nginx into the sid root filesystem failed"; }
   rm -rf "$root/var/lib/apt/lists"/*
+}
+
+# copy_binary CTX ROOT BINARY [DEST]: a binary of the root filesystem ROOT and every library it links.
+copy_binary() {
+  local ctx=$1 root=$2 binary=$3 dest=${4:-$3} lib
+  mkdir -p "$ctx/root$(dirname "$dest")"
+  cp "$root$binary" "$ctx/root$dest"
+  for lib in $(chroot "$root" ldd "$binary" | grep -o '/[^ ]*'); do
+    mkdir -p "$ctx/root$(dirname "$lib")"
+    cp -L "$root$lib" "$ctx/root$lib"
+  done
+}
+
+# Let's Encrypt's test CA (Debian's pebble) with its mock DNS server, which answers every name with
+# the address the tests set: a real ACME server that validates HTTP-01 through the test proxy.
+build_pebble_image() {
+  local ctx=$BG_STATE/build/pebble
+  rm -rf "$ctx"
+  mkdir -p "$ctx/root/pebble"
+  copy_binary "$ctx" / /usr/bin/pebble
+  copy_binary "$ctx" / /usr/bin/pebble-challtestsrv
+  # pebble's own HTTPS (the ACME API): a certificate for the name the renewer reaches it by.
+  [ -f "$BG_STATE/pebble-api.pem" ] || openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 \
+    -subj /CN=pebble -addext subjectAltName=DNS:pebble,IP:127.0.0.1 -keyout "$BG_STATE/pebble-api.key" -out "$BG_STATE/pebble-api.pem" 2>/dev/null
+  cp "$BG_STATE/pebble-api.pem" "$ctx/root/pebble/cert.pem"
+  cp "$BG_STATE/pebble-api.key" "$ctx/root/pebble/key.pem"
+  chmod 644 "$BG_STATE/pebble-api.pem"
+  cat >"$ctx/root/pebble/config.json" <<'JSON'
+{"pebble": {"listenAddress": "0.0.0.0:14000", "managementListenAddress": "0.0.0.0:15000",
+  "certificate": "/pebble/cert.pem", "privateKey": "/pebble/key.pem", "httpPort": 80, "tlsPort": 443,
+  "ocspResponderURL": "", "externalAccountBindingRequired": false}}
+JSON
+  cat >"$ctx/root/pebble/eab.json" <<'JSON'
+{"pebble": {"listenAddress": "0.0.0.0:14000", "managementListenAddress": "0.0.0.0:15000",
+  "certificate": "/pebble/cert.pem", "privateKey": "/pebble/key.pem", "httpPort": 80, "tlsPort": 443,
+  "ocspResponderURL": "", "externalAccountBindingRequired": true,
+  "externalAccountMACKeys": {"kid-test": "zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W"}}}
+JSON
+  cat >"$ctx/root/pebble/start.sh" <<'SH'
+#!/bin/sh
+# $1: config.json or eab.json. DNS answers come from the mock server; no challenge servers of its own.
+pebble-challtestsrv -dns01 127.0.0.1:8053 -http01 '' -https01 '' -tlsalpn01 '' -management 0.0.0.0:8055 -defaultIPv6 '' &
+# Every test host name resolves to the proxy ($PROXY on this network), wherever Docker put it.
+(last=''; while :; do
+  ip=$(timeout 1 nslookup "${PROXY:-bluegreen-proxy}" 127.0.0.11 2>/dev/null | sed -n 's/^Address:* *\([0-9][0-9.]*\)$/\1/p' | grep -v '^127\.' | tail -n 1)
+  if [ -n "$ip" ] && [ "$ip" != "$last" ] && wget -q -O /dev/null --post-data "{\"ip\":\"$ip\"}" http://127.0.0.1:8055/set-default-ipv4; then last=$ip; fi
+  sleep 0.2
+done) &
+exec pebble -config "/pebble/${1:-config.json}" -dnsserver 127.0.0.1:8053
+SH
+  chmod +x "$ctx/root/pebble/start.sh"
+  cat >"$ctx/Dockerfile" <<'DF'
+FROM bluegreen-test/busybox:1
+COPY root/ /
+ENV PEBBLE_VA_NOSLEEP=1 PEBBLE_WFE_NONCEREJECT=0
+CMD ["/pebble/start.sh"]
+DF
+  docker build -q -t "$BG_PEBBLE_IMAGE" "$ctx" >>"$BG_RUN/build.log" 2>&1 || { tail -n 20 "$BG_RUN/build.log" >&2; die "docker build failed"; }
+}
+
+# The renewer's image as goacme/lego has it (lego at /lego, a shell), with sid's lego (4.3x, like
+# the images users pull) from the modern hosts' root filesystem.
+build_lego_image() {
+  local root=$BG_STATE/modern-rootfs ctx=$BG_STATE/build/lego
+  if [ ! -x "$root/usr/bin/lego" ]; then
+    log "modern hosts: installing sid's lego into the root filesystem"
+    chroot "$root" sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        lego >/var/log/bg-install.log 2>&1 && apt-get clean' ||
+      { tail -n 20 "$root/var/log/bg-install.log" >&2; die "installing lego into the sid root filesystem failed"; }
+    rm -rf "$root/var/lib/apt/lists"/*
+  fi
+  rm -rf "$ctx"
+  copy_binary "$ctx" "$root" /usr/bin/lego /lego
+  cat >"$ctx/Dockerfile" <<'DF'
+FROM bluegreen-test/busybox:1
+COPY root/ /
+ENTRYPOINT ["/lego"]
+DF
+  docker build -q -t "$BG_LEGO_IMAGE" "$ctx" >>"$BG_RUN/build.log" 2>&1 || { tail -n 20 "$BG_RUN/build.log" >&2; die "docker build failed"; }
+}
+
+# load_into_remote IMAGE: a real server would have pulled it; put it there the same way.
+load_into_remote() {
+  local want have
+  want=$(docker image inspect -f '{{.Id}}' "$1")
+  have=$(DOCKER_HOST=unix://$BG_REMOTE_SOCK docker image inspect -f '{{.Id}}' "$1" 2>/dev/null || true)
+  if [ "$want" != "$have" ]; then
+    log "loading $1 into the remote daemon"
+    docker save "$1" | DOCKER_HOST=unix://$BG_REMOTE_SOCK docker load -q >/dev/null
+  fi
 }
 
 # build_proxy_image IMAGE ROOT: an nginx proxy FROM scratch, with the nginx binary of the Debian
@@ -326,6 +418,9 @@ start_modern_hosts() {
   start_modern server "$BG_MODERN_SERVER" -v "$BG_STATE/modern-home:/home" \
     -p "127.0.0.1:$BG_MODERN_SSH_PORT:22" -p "127.0.0.1:$BG_MODERN_PROXY_PORT:$BG_MODERN_PROXY_PORT"
   start_modern runner "$BG_MODERN_RUNNER" -v "$BG_STATE/build:/bg/build:ro"
+  build_lego_image
+  load_into_remote "$BG_LEGO_IMAGE"
+  load_into_remote "$BG_PEBBLE_IMAGE"
   wait_for 30 "modern server's sshd" /dev/null "" bash -c "ssh-keyscan -T 2 -p $BG_MODERN_SSH_PORT 127.0.0.1 2>/dev/null | grep -q ed25519"
   { printf '[127.0.0.1]:%s ' "$BG_MODERN_SSH_PORT"; cut -d' ' -f1,2 "$BG_STATE/keys/host_ed25519.pub"; } >"$BG_STATE/keys/known_hosts_modern"
 
@@ -376,6 +471,9 @@ BG_MODERN_SERVER_DOCKER_HOST=unix://$BG_RUN/modern-server/docker.sock
 BG_MODERN_RUNNER_DOCKER_HOST=unix://$BG_RUN/modern-runner/docker.sock
 BG_MODERN_SERVER_CONTAINER=$BG_MODERN_SERVER
 BG_MODERN_HOME=$BG_STATE/modern-home/$BG_USER
+BG_LEGO_IMAGE=$BG_LEGO_IMAGE
+BG_PEBBLE_IMAGE=$BG_PEBBLE_IMAGE
+BG_PEBBLE_API_CA=$BG_STATE/pebble-api.pem
 ENV
 }
 

@@ -1,0 +1,289 @@
+// HTTPS on the proxy (issue 12), against real parts: pebble (Let's Encrypt's test CA) on the test
+// server's network validates HTTP-01 through the real proxy; the renewer is sid's lego; own
+// certificates come from a CA made by openssl. Classic server.
+import { execFile, execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import http2 from 'node:http2';
+import https from 'node:https';
+import { X509Certificate } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type ActionRun, runAction } from '../helpers/action-runner';
+import { makeCa, makeLeaf } from '../helpers/certs';
+import { failures, startLoad } from '../helpers/load';
+import { type TestServer, remoteDocker, remoteDockerStatus, resetServer, serverInputs, testServer } from '../helpers/server';
+import { until } from '../helpers/wait';
+
+const HTTPS_PORT = 18443;
+const PEBBLE = 'bluegreen-test-pebble';
+const RENEWER = 'bluegreen-proxy-acme';
+const env = Object.fromEntries(readFileSync('/run/bluegreen-test/env', 'utf8').split('\n').filter((l) => l.includes('=')).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+
+let server: TestServer;
+let pebbleRoot = '';
+
+function startPebble(config = 'config.json'): void {
+  remoteDockerStatus(server, ['rm', '-f', PEBBLE]);
+  if (remoteDockerStatus(server, ['network', 'inspect', 'bluegreen']).code !== 0) remoteDocker(server, ['network', 'create', 'bluegreen']);
+  remoteDocker(server, ['run', '-d', '--name', PEBBLE, '--network', 'bluegreen', '--network-alias', 'pebble', env.BG_PEBBLE_IMAGE, '/pebble/start.sh', config]);
+}
+
+async function fetchPebbleRoot(): Promise<string> {
+  let root = '';
+  await until('pebble serving its root', 20, async () => {
+    const r = remoteDockerStatus(server, ['exec', PEBBLE, 'wget', '-q', '-O', '-', '--no-check-certificate', 'https://127.0.0.1:15000/roots/0']);
+    root = r.out;
+    return r.code === 0 && root.includes('BEGIN CERTIFICATE');
+  });
+  return root;
+}
+
+const acmeInputs = (app: string, hostname: string, version: string, extra: Record<string, string> = {}) =>
+  serverInputs(server, {
+    app, hostname, image: `${server.appImage}:${version}`, 'health-timeout': '10s',
+    'proxy-ports': `${server.proxyPorts}\n127.0.0.1:${HTTPS_PORT}:443`,
+    tls: 'acme', 'acme-email': 'ops@example.test', 'acme-directory': 'https://pebble:14000/dir',
+    'acme-ca-certificate': readFileSync(env.BG_PEBBLE_API_CA, 'utf8'), 'acme-image': env.BG_LEGO_IMAGE, ...extra,
+  });
+
+interface Answer { status: number; body: string; location?: string; cert?: X509Certificate }
+
+/** GET over HTTPS to the proxy's published port with SNI and Host set to `host`, checked against `ca`. */
+function getHttps(host: string, path = '/', ca = pebbleRoot): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = https.get({ host: '127.0.0.1', port: HTTPS_PORT, path, servername: host, headers: { Host: host }, ca, agent: false, timeout: 10_000 }, (res) => {
+      let body = '';
+      res.on('data', (c) => (body += c));
+      res.on('end', () => {
+        const peer = (res.socket as import('node:tls').TLSSocket).getPeerX509Certificate?.();
+        resolve({ status: res.statusCode ?? 0, body: body.trim(), cert: peer });
+      });
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+  });
+}
+
+function getHttp(host: string, path = '/'): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    http.get({ host: '127.0.0.1', port: server.proxyPort, path, headers: { Host: host }, agent: false }, (res) => {
+      let body = '';
+      res.on('data', (c) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: body.trim(), location: res.headers.location }));
+    }).on('error', reject);
+  });
+}
+
+function alpnOf(host: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const session = http2.connect(`https://${host}:${HTTPS_PORT}`, { ca: pebbleRoot, servername: host, lookup: ((_h: string, o: { all?: boolean }, cb: (...a: unknown[]) => void) => (o.all ? cb(null, [{ address: '127.0.0.1', family: 4 }]) : cb(null, '127.0.0.1', 4))) as never });
+    session.on('error', reject);
+    session.on('connect', () => {
+      resolve(session.alpnProtocol ?? '');
+      session.close();
+    });
+  });
+}
+
+/** One pass of the renewer with every certificate due and no random delay, as its loop would run it. */
+function forcedPass(): Promise<string> {
+  return new Promise((resolve) => {
+    execFile('docker', ['exec', '-e', 'BG_RENEW_DAYS=100000', '-e', 'BG_RENEW_NOW=1', RENEWER, 'sh', '/etc/nginx/bluegreen-tls/renew.sh', 'pass'],
+      { env: { ...process.env, DOCKER_HOST: server.remoteDockerHost } }, (_error, stdout, stderr) => resolve(stdout + stderr));
+  });
+}
+
+const serial = async (host: string) => (await getHttps(host)).cert?.serialNumber;
+
+beforeAll(async () => {
+  server = testServer('classic');
+  resetServer(server);
+  startPebble();
+  pebbleRoot = await fetchPebbleRoot();
+}, 60_000);
+
+afterAll(() => {
+  remoteDockerStatus(server, ['rm', '-f', PEBBLE]);
+});
+
+describe('tls: acme with pebble', () => {
+  let first: ActionRun;
+
+  it('gets certificates for two apps and a preview; each host name gets its app over HTTPS with HTTP/2', async () => {
+    first = await runAction(acmeInputs('shop', 'shop.test www.shop.test', 'v1'));
+    expect(first.code, first.stdout).toBe(0);
+    expect(first.stdout).toContain('got a new certificate for shop.test www.shop.test');
+    const blog = await runAction(acmeInputs('blog', 'blog.test', 'v2'));
+    expect(blog.code, blog.stdout).toBe(0);
+    const preview = await runAction(acmeInputs('shop-pr-7', 'pr-7.preview.test', 'v2'));
+    expect(preview.code, preview.stdout).toBe(0);
+
+    for (const [host, body] of [['shop.test', 'v1'], ['www.shop.test', 'v1'], ['blog.test', 'v2'], ['pr-7.preview.test', 'v2']]) {
+      const answer = await getHttps(host);
+      expect(answer, host).toMatchObject({ status: 200, body });
+      expect(answer.cert?.checkHost(host), host).toBe(host);
+      expect(answer.cert?.issuer).toContain('Pebble');
+    }
+    expect(await alpnOf('blog.test')).toBe('h2');
+    expect((await getHttps('shop.test', '/forwarded')).body).toMatch(/^proto=https /);
+  }, 120_000);
+
+  it('redirects HTTP to HTTPS, except the ACME challenge path', async () => {
+    expect(await getHttp('shop.test', '/a?b=1')).toMatchObject({ status: 308, location: 'https://shop.test/a?b=1' });
+    expect((await getHttp('shop.test', '/.well-known/acme-challenge/nothing')).status).toBe(404);
+  });
+
+  it('shows the certificate in the summary and the outputs, and status shows it too', async () => {
+    expect(first.summary).toMatch(/\| \*\*Certificate\*\* \| shop\.test, www\.shop\.test: Pebble Intermediate CA [0-9a-f]+, expires \d{4}-\d\d-\d\d \(\d+ days left\) · last renewal: ok /);
+    expect(JSON.parse(first.outputs.certificate)).toMatchObject({ hosts: ['shop.test', 'www.shop.test'] });
+    expect(first.outputs.url).toBe('https://shop.test/');
+    const status = await runAction(serverInputs(server, { app: 'shop', command: 'status' }));
+    expect(status.code, status.stdout).toBe(0);
+    expect(status.summary).toContain('| **Certificate** | shop.test, www.shop.test: Pebble');
+  }, 60_000);
+
+  it('a redeploy requests no certificate while the one it has is valid', async () => {
+    const before = await serial('shop.test');
+    const again = await runAction(acmeInputs('shop', 'shop.test www.shop.test', 'v2'));
+    expect(again.code, again.stdout).toBe(0);
+    expect(again.stdout).toContain('is in place (renewed on the server by bluegreen-proxy-acme); nothing requested');
+    expect(await serial('shop.test')).toBe(before);
+    expect((await getHttps('shop.test')).body).toBe('v2');
+  }, 60_000);
+
+  it('renews under HTTPS load with a graceful reload: no request fails, the new certificate is served', async () => {
+    const before = await serial('shop.test');
+    const load = startLoad({ port: HTTPS_PORT, hostHeader: 'shop.test', tls: { ca: pebbleRoot, servername: 'shop.test' }, steadyWorkers: 3, slowWorkers: 2, slowMs: 1500, maxSeconds: 60 });
+    try {
+      await new Promise((r) => setTimeout(r, 1000));
+      // What the renewer's loop does when a certificate is due, forced now (every certificate is "due").
+      // Not execFileSync: the load generator runs on this event loop meanwhile.
+      const pass = await forcedPass();
+      expect(pass).toContain('shop: changed');
+      expect(pass).toContain('reloaded nginx');
+      await until('the renewed certificate served', 10, async () => (await serial('shop.test')) !== before);
+      await new Promise((r) => setTimeout(r, 1500));
+    } finally {
+      await load.stop();
+    }
+    const failed = failures(load.samples);
+    console.log(`renewal under load: ${load.samples.length} HTTPS requests, ${failed.length} failed`);
+    expect(load.samples.length).toBeGreaterThan(50);
+    expect(failed).toEqual([]);
+  }, 90_000);
+
+  it('a failed renewal shows in status and in the next run\'s summary, and the next pass renews', async () => {
+    // The CA's HTTPS cannot be trusted (a wrong root): lego fails at once, as with any CA outage.
+    const ca = `${server.home}/.bluegreen/tls/apps/shop.ca.pem`;
+    const good = readFileSync(ca, 'utf8');
+    remoteDocker(server, ['exec', RENEWER, 'sh', '-c', `cp /etc/nginx/bluegreen-tls/live/shop/fullchain.pem /etc/nginx/bluegreen-tls/apps/shop.ca.pem`]);
+    const pass = await forcedPass();
+    expect(pass).toContain('shop: failed (tried again in 3600s)');
+    const status = await runAction(serverInputs(server, { app: 'shop', command: 'status' }));
+    expect(status.summary).toMatch(/\| \*\*Certificate\*\* \| ⚠️ shop\.test, www\.shop\.test: .* last renewal: error \S+ lego renew failed/);
+    expect((await getHttps('shop.test')).status).toBe(200); // the certificate in place is still served
+    const next = await runAction(acmeInputs('shop', 'shop.test www.shop.test', 'v2'));
+    expect(next.code, next.stdout).toBe(0);
+    expect(next.summary).toContain('| **Certificate** | ⚠️ shop.test');
+    expect(readFileSync(ca, 'utf8')).toBe(good); // the deploy wrote its settings back
+    expect(await forcedPass()).toContain('shop: changed');
+  }, 120_000);
+
+  it('keeps serving the same certificates when the proxy is re-created and when nginx dies (its restart policy brings both back)', async () => {
+    await new Promise((r) => setTimeout(r, 2000)); // the last pass's reload: its old workers wind down
+    const before = await serial('blog.test');
+    remoteDocker(server, ['rm', '-f', 'bluegreen-proxy']);
+    const heal = await runAction(acmeInputs('blog', 'blog.test', 'v2'));
+    expect(heal.code, heal.stdout).toBe(0);
+    expect(heal.stdout).toContain('nothing requested');
+    expect(await serial('blog.test')).toBe(before);
+    expect(remoteDocker(server, ['inspect', '-f', '{{.State.Running}}', RENEWER]).trim()).toBe('true');
+
+    // As at a crash or reboot: the proxy's nginx dies without docker stop; Docker restarts it, and the
+    // renewer, which lived in its PID namespace, with it.
+    const pid = remoteDocker(server, ['inspect', '-f', '{{.State.Pid}}', 'bluegreen-proxy']).trim();
+    execFileSync('kill', ['-KILL', pid]);
+    await until('HTTPS served again', 30, async () => (await getHttps('blog.test').catch(() => ({ status: 0 }))).status === 200);
+    expect(await serial('blog.test')).toBe(before);
+    await until('the renewer running again', 30, async () => remoteDocker(server, ['inspect', '-f', '{{.State.Running}}', RENEWER]).trim() === 'true');
+    const pass = remoteDocker(server, ['exec', '-e', 'BG_RENEW_NOW=1', RENEWER, 'sh', '/etc/nginx/bluegreen-tls/renew.sh', 'pass']);
+    expect(pass).toContain('blog: unchanged');
+  }, 120_000);
+
+  it('no certificate for a new host name (the CA unreachable as configured): the deploy fails and nothing is changed', async () => {
+    const conf = readFileSync(`${server.home}/.bluegreen/nginx/blog.conf`, 'utf8');
+    // The CA cannot be reached as configured (its HTTPS root is wrong): lego fails for the new name.
+    const run = await runAction(acmeInputs('blog', 'blog.test new.blog.test', 'v1', { 'acme-ca-certificate': makeCa('not pebble').cert }));
+    expect(run.code, run.stdout).toBe(1);
+    expect(run.stdout).toContain('no certificate for blog.test new.blog.test');
+    expect(run.stdout).toContain('nothing was changed');
+    expect(readFileSync(`${server.home}/.bluegreen/nginx/blog.conf`, 'utf8')).toBe(conf);
+    expect((await getHttps('blog.test')).body).toBe('v2');
+  }, 120_000);
+});
+
+describe('tls: own, with a CA made by openssl', () => {
+  const ca = makeCa('bluegreen own CA');
+  const wild = makeLeaf(ca, 'wild', ['*.own.test']);
+  const other = makeLeaf(ca, 'other', ['x.own.test']);
+  const ownInputs = (app: string, hostname: string, version: string, cert: string, key: string) =>
+    serverInputs(server, { app, hostname, image: `${server.appImage}:${version}`, 'health-timeout': '10s', 'proxy-ports': `${server.proxyPorts}\n127.0.0.1:${HTTPS_PORT}:443`, tls: 'own', 'tls-certificate': cert, 'tls-key': key });
+
+  it('serves a wildcard certificate given as text to a preview host; the key never shows', async () => {
+    const run = await runAction(ownInputs('own-pr-1', 'pr-1.own.test', 'v1', wild.cert, wild.key));
+    expect(run.code, run.stdout).toBe(0);
+    const answer = await getHttps('pr-1.own.test', '/', ca.cert);
+    expect(answer).toMatchObject({ status: 200, body: 'v1' });
+    expect(answer.cert?.checkHost('pr-1.own.test')).toBe('*.own.test');
+    const keyBody = wild.key.split('\n')[1];
+    // Registered with the runner as a secret (::add-mask::, which the runner never prints), else nowhere.
+    const shown = run.stdout.split('\n').filter((line) => !line.startsWith('::add-mask::')).join('\n');
+    expect(run.stdout).toContain(`::add-mask::${keyBody}`);
+    expect(shown + run.summary + JSON.stringify(run.outputs)).not.toContain(keyBody);
+    const live = `${server.home}/.bluegreen/tls/live/own-pr-1`;
+    expect(execFileSync('stat', ['-c', '%a', `${live}/key.pem`, live], { encoding: 'utf8' }).split('\n').slice(0, 2)).toEqual(['600', '700']);
+  }, 60_000);
+
+  it('a certificate and key on the server that do not match are refused by nginx before anything changes', async () => {
+    const dir = `${server.home}/certs`;
+    execFileSync('bash', ['-c', `mkdir -p ${dir} && cp ${wild.certPath} ${dir}/wild.pem && cp ${other.keyPath} ${dir}/other.key && chown -R ${server.user} ${dir}`]);
+    const before = (await getHttps('pr-1.own.test', '/', ca.cert)).cert?.serialNumber;
+    const run = await runAction(ownInputs('own-pr-1', 'pr-1.own.test', 'v2', `${dir}/wild.pem`, `${dir}/other.key`));
+    expect(run.code, run.stdout).toBe(1);
+    expect(run.stdout).toContain('nginx cannot use tls-certificate with tls-key');
+    expect(run.stdout).toContain('nothing was changed');
+    const answer = await getHttps('pr-1.own.test', '/', ca.cert);
+    expect(answer).toMatchObject({ status: 200, body: 'v1' });
+    expect(answer.cert?.serialNumber).toBe(before);
+    const good = await runAction(ownInputs('own-pr-1', 'pr-1.own.test', 'v2', `${dir}/wild.pem`, wild.keyPath.replace(/.*\//, `${dir}/`)));
+    expect(good.code).toBe(1); // that key file is not on the server: said so, nothing changed
+    expect(good.stdout).toContain('cannot read tls-key');
+  }, 90_000);
+});
+
+describe('TLS turned on for a proxy created without port 443', () => {
+  it('re-creates the proxy by itself; requests fail only while Docker moves the ports', async () => {
+    resetServer(server);
+    startPebble();
+    pebbleRoot = await fetchPebbleRoot();
+    const plain = await runAction(serverInputs(server, { app: 'shop', hostname: 'shop.test', image: `${server.appImage}:v1` }));
+    expect(plain.code, plain.stdout).toBe(0);
+    const load = startLoad({ port: server.proxyPort, hostHeader: 'shop.test', steadyWorkers: 3, slowWorkers: 0, maxSeconds: 90 });
+    let run: ActionRun;
+    try {
+      run = await runAction(acmeInputs('shop', 'shop.test', 'v1', { 'tls-redirect': 'false' }));
+      await new Promise((r) => setTimeout(r, 1000));
+    } finally {
+      await load.stop();
+    }
+    expect(run.code, run.stdout).toBe(0);
+    const gap = Number(/its ports were closed for (\d+)ms/.exec(run.stdout)?.[1]);
+    const failed = failures(load.samples);
+    const window = failed.length ? failed[failed.length - 1].end - failed[0].start : 0;
+    console.log(`proxy re-created for TLS: ports closed ${gap} ms; ${load.samples.length} requests, ${failed.length} failed within ${window} ms`);
+    expect(gap).toBeLessThan(5000);
+    expect(window).toBeLessThan(gap + 2000);
+    expect((await getHttps('shop.test')).body).toBe('v1');
+    expect((await getHttp('shop.test')).body).toBe('v1'); // tls-redirect: false serves both
+  }, 180_000);
+});
