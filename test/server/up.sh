@@ -189,14 +189,7 @@ DF
   build_proxy_image "$BG_PROXY_IMAGE" /
   build_pebble_image
 
-  # A real server would have pulled the proxy image: put it there the same way.
-  local want have
-  want=$(docker image inspect -f '{{.Id}}' "$BG_PROXY_IMAGE")
-  have=$(DOCKER_HOST=unix://$BG_REMOTE_SOCK docker image inspect -f '{{.Id}}' "$BG_PROXY_IMAGE" 2>/dev/null || true)
-  if [ "$want" != "$have" ]; then
-    log "loading $BG_PROXY_IMAGE into the remote daemon"
-    docker save "$BG_PROXY_IMAGE" | DOCKER_HOST=unix://$BG_REMOTE_SOCK docker load -q >/dev/null
-  fi
+  load_into_remote "$BG_PROXY_IMAGE"
   # Both daemons must still run containers (a second daemon can break the first one's bridge).
   docker run --rm bluegreen-test/busybox:1 true >/dev/null 2>&1 || die "the local docker cannot run a container (is the bridge docker0 there?)"
   DOCKER_HOST=unix://$BG_REMOTE_SOCK docker run --rm "$BG_PROXY_IMAGE" true >/dev/null 2>&1 || die "the remote docker cannot run a container"
