@@ -1,19 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { InputError, readConfig } from '../../src/config';
+import { readConfig } from '../../src/config';
 import { readerFor } from '../helpers/action-inputs';
+import { inputErrorOf as inputErrorFrom } from '../helpers/input-error';
 import { baseInputs, fixtureKey } from '../helpers/fixtures';
 
 const read = (given: Record<string, string>, context = {}) => readConfig(readerFor({ ...baseInputs(), ...given }), context);
 
-function inputErrorOf(given: Record<string, string>): InputError {
-  try {
-    read(given);
-  } catch (error) {
-    expect(error).toBeInstanceOf(InputError);
-    return error as InputError;
-  }
-  throw new Error('expected an InputError');
-}
+const inputErrorOf = (given: Record<string, string>) => inputErrorFrom(() => read(given));
 
 describe('readConfig', () => {
   it('applies action.yml defaults', () => {

@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { InputError, readConfig } from '../../src/config';
+import { readConfig } from '../../src/config';
 import { renderSummary, stepOutputs, type RunReport } from '../../src/report';
 import { certificateFacts, certificateProblem } from '../../src/tls';
 import { readerFor } from '../helpers/action-inputs';
 import { makeCa, makeLeaf } from '../helpers/certs';
+import { inputErrorOf as inputErrorFrom } from '../helpers/input-error';
 import { baseInputs } from '../helpers/fixtures';
 
 const ca = makeCa();
@@ -41,15 +42,7 @@ describe('certificateFacts', () => {
 
 const read = (given: Record<string, string>) => readConfig(readerFor({ ...baseInputs(), hostname: 'shop.example.com', ...given }));
 
-function inputErrorOf(given: Record<string, string>): InputError {
-  try {
-    read(given);
-  } catch (error) {
-    expect(error).toBeInstanceOf(InputError);
-    return error as InputError;
-  }
-  throw new Error('expected an InputError');
-}
+const inputErrorOf = (given: Record<string, string>) => inputErrorFrom(() => read(given));
 
 describe('TLS inputs', () => {
   const acme = { tls: 'acme', 'acme-email': 'ops@example.com' };

@@ -1,0 +1,12 @@
+import { InputError } from '../../src/config';
+
+/** The InputError that reading the inputs throws; any other outcome fails the test. */
+export function inputErrorOf(read: () => unknown): InputError {
+  try {
+    read();
+  } catch (error) {
+    if (error instanceof InputError) return error;
+    throw error;
+  }
+  throw new Error('expected an InputError');
+}
