@@ -1,14 +1,14 @@
 #!/bin/sh
 # The certificate keeper of bluegreen-action, run by sh in the container <proxy-name>-acme (a lego
-# image), which shares the proxy's PID namespace so that a renewed certificate is put in use by a
-# graceful reload of nginx (SIGHUP to its master, PID 1) and nothing else. deploy.sh writes this file
-# into the TLS directory and starts the container; the container's restart policy brings it back
-# after a reboot.
+# image). A renewed certificate is put in use by a graceful reload of nginx, which the proxy's own
+# watcher does when this script writes a new number into BG_RELOAD_REQUEST. deploy.sh writes this
+# file into the TLS directory and starts the container; its restart policy brings it back after a
+# crash or a reboot, independently of the proxy.
 #
 #   renew.sh ensure APP   gets APP's certificate when it has none for its host names, renews it when
 #                         fewer than BG_RENEW_DAYS (30) days are left; prints "changed" or "unchanged"
 #                         (what a deploy runs, at once)
-#   renew.sh pass         ensure for every app, then reloads nginx if a certificate changed
+#   renew.sh pass         ensure for every app, then asks for a reload if a certificate changed
 #   renew.sh loop         pass at start, then every BG_RENEW_INTERVAL seconds (12 h); after a failure
 #                         again in BG_RENEW_RETRY seconds (1 h)
 #
@@ -18,6 +18,7 @@
 set -u
 
 TLS=${BG_TLS_DIR:?}
+RELOAD=${BG_RELOAD_REQUEST:-$TLS/reload}
 DAYS=${BG_RENEW_DAYS:-30}
 INTERVAL=${BG_RENEW_INTERVAL:-43200}
 RETRY=${BG_RENEW_RETRY:-3600}
@@ -96,12 +97,15 @@ ensure() { # ensure APP
   echo "$changed"
 }
 
-# The graceful reload: nginx starts new workers with the new certificates, old ones finish their requests.
-reload_nginx() {
-  if tr '\0' ' ' </proc/1/cmdline 2>/dev/null | grep -q '^nginx: master'; then
-    kill -HUP 1 && say "reloaded nginx"
+# The graceful reload, done by the proxy's watcher when the number in BG_RELOAD_REQUEST changes: nginx
+# starts new workers with the new certificates, old ones finish their requests.
+request_reload() {
+  n=$(cat "$RELOAD" 2>/dev/null)
+  case $n in '' | *[!0-9]*) n=0 ;; esac
+  if printf '%s\n' "$((n + 1))" >"$RELOAD.new" && chmod 644 "$RELOAD.new" && mv -f "$RELOAD.new" "$RELOAD"; then
+    say "asked the proxy to reload nginx"
   else
-    say "warning: PID 1 is not nginx's master; the next deploy reloads nginx"
+    say "warning: cannot write $RELOAD; the next deploy reloads nginx"
   fi
 }
 
@@ -119,7 +123,7 @@ pass() {
       failed=1
     fi
   done
-  [ "$reload" = 0 ] || reload_nginx
+  [ "$reload" = 0 ] || request_reload
   return "$failed"
 }
 

@@ -27,6 +27,7 @@ readonly CONF_FILE=$CONF_DIR/$BG_APP.conf
 # Certificates: the proxy reads them (and serves ACME challenges) from here, at TLS_MOUNT inside it.
 readonly TLS_DIR=$STATE_DIR/tls
 readonly TLS_MOUNT=/etc/nginx/bluegreen-tls
+readonly RELOAD_REQUEST=$TLS_MOUNT/reload
 readonly LIVE_TLS=$TLS_DIR/live/$BG_APP
 readonly ACME_NAME=$BG_PROXY_NAME-acme
 
@@ -275,16 +276,26 @@ ensure_network() {
 }
 
 # The proxy's facts in one docker call (empty if none):
-# "RUNNING|CONF_SOURCE|NETWORK NETWORK ...|PORT/tcp PORT/tcp ...|TLS_SOURCE".
+# "RUNNING|CONF_SOURCE|NETWORK NETWORK ...|PORT/tcp PORT/tcp ...|TLS_SOURCE|RELOAD_REQUEST_FILE".
 proxy_facts() {
-  docker inspect -f "{{.State.Running}}|{{range .Mounts}}{{if eq .Destination \"/etc/nginx/conf.d\"}}{{.Source}}{{end}}{{end}}|{{range \$name, \$_ := .NetworkSettings.Networks}}{{\$name}} {{end}}|{{range \$port, \$_ := .HostConfig.PortBindings}}{{\$port}} {{end}}|{{range .Mounts}}{{if eq .Destination \"$TLS_MOUNT\"}}{{.Source}}{{end}}{{end}}" "$BG_PROXY_NAME" 2>/dev/null || true
+  docker inspect -f "{{.State.Running}}|{{range .Mounts}}{{if eq .Destination \"/etc/nginx/conf.d\"}}{{.Source}}{{end}}{{end}}|{{range \$name, \$_ := .NetworkSettings.Networks}}{{\$name}} {{end}}|{{range \$port, \$_ := .HostConfig.PortBindings}}{{\$port}} {{end}}|{{range .Mounts}}{{if eq .Destination \"$TLS_MOUNT\"}}{{.Source}}{{end}}{{end}}|{{$(label_of reloads)}}" "$BG_PROXY_NAME" 2>/dev/null || true
 }
 
-proxy_run_args() { # the proxy's docker run options (create or re-create)
+# The proxy's PID 1 is nginx; beside it a watcher reloads nginx gracefully whenever the renewer writes
+# a new number into RELOAD_REQUEST. So the renewer needs neither the Docker socket nor the proxy's
+# processes, and each container comes back by itself, in any order, after a crash or a reboot (a
+# container sharing another's PID namespace does not: Docker gives up when its restart races the
+# other's). Started by sh, not the image's entrypoint: any nginx image with a shell works alike.
+# shellcheck disable=SC2016 # expanded by the proxy's sh
+PROXY_START='seen=$(cat "$0" 2>/dev/null); (while sleep 2; do now=$(cat "$0" 2>/dev/null); [ "$now" = "$seen" ] || { seen=$now; nginx -s reload; }; done) & exec nginx -g "daemon off;"'
+
+proxy_run_args() { # the proxy's docker run options, its image and its command (create or re-create)
   local port
   printf '%s\n' --name "$BG_PROXY_NAME" --network "$BG_NETWORK" --restart unless-stopped --label "$LABEL.role=proxy" \
-    --volume "$CONF_DIR:/etc/nginx/conf.d:ro" --volume "$TLS_DIR:$TLS_MOUNT:ro"
+    --label "$LABEL.reloads=$RELOAD_REQUEST" --volume "$CONF_DIR:/etc/nginx/conf.d:ro" --volume "$TLS_DIR:$TLS_MOUNT:ro" \
+    --entrypoint sh
   for port in "${BG_PROXY_PORTS[@]}"; do printf '%s\n' --publish "$port"; done
+  printf '%s\n' "$BG_PROXY_IMAGE" -c "$PROXY_START" "$RELOAD_REQUEST"
 }
 
 # With TLS the proxy must publish 443 and read the certificates: one created before either (by an
@@ -292,7 +303,9 @@ proxy_run_args() { # the proxy's docker run options (create or re-create)
 # this is the one moment the proxy is down: from the old one's graceful stop to the new one's start.
 needs_replacing() { # needs_replacing FACTS
   [[ $BG_TLS != off ]] || return 1
-  [[ " $(cut -d'|' -f4 <<<"$1") " != *" 443/tcp "* || -z $(cut -d'|' -f5 <<<"$1") ]]
+  [[ " $(cut -d'|' -f4 <<<"$1") " != *" 443/tcp "* || -z $(cut -d'|' -f5 <<<"$1") ]] && return 0
+  # The renewer's certificates are put in use by the proxy's reload watcher.
+  [[ $BG_TLS == acme && $(cut -d'|' -f6 <<<"$1") != "$RELOAD_REQUEST" ]]
 }
 
 replace_proxy() { # replace_proxy FACTS
@@ -300,7 +313,7 @@ replace_proxy() { # replace_proxy FACTS
   log "re-creating the proxy $BG_PROXY_NAME to publish ${BG_PROXY_PORTS[*]} and read certificates from $TLS_DIR"
   while IFS= read -r line; do args+=("$line"); done < <(proxy_run_args)
   docker rename "$BG_PROXY_NAME" "$old"
-  if ! out=$(docker create "${args[@]}" "$BG_PROXY_IMAGE" 2>&1); then
+  if ! out=$(docker create "${args[@]}" 2>&1); then
     docker rename "$old" "$BG_PROXY_NAME" || true
     fail "$BG_EXIT_SERVER_UNUSABLE" "cannot create the new proxy: ${out##*$'\n'}; the old one still serves"
   fi
@@ -340,7 +353,7 @@ ensure_proxy() { # ensure_proxy FACTS (what proxy_facts said, under the proxy lo
     log "creating proxy $BG_PROXY_NAME ($BG_PROXY_IMAGE) publishing ${BG_PROXY_PORTS[*]}"
     local args=(run --detach) line out
     while IFS= read -r line; do args+=("$line"); done < <(proxy_run_args)
-    out=$(docker "${args[@]}" "$BG_PROXY_IMAGE" 2>&1) || fail "$BG_EXIT_SERVER_UNUSABLE" "cannot start the proxy: ${out##*$'\n'}"
+    out=$(docker "${args[@]}" 2>&1) || fail "$BG_EXIT_SERVER_UNUSABLE" "cannot start the proxy: ${out##*$'\n'}"
     started=1
     facts=$(proxy_facts)
   elif needs_replacing "$facts"; then
@@ -369,15 +382,14 @@ ensure_proxy() { # ensure_proxy FACTS (what proxy_facts said, under the proxy lo
 
 # --- certificates ---------------------------------------------------------------------------------
 
-# The renewer: a lego container in the proxy's PID namespace (so it can reload nginx with SIGHUP) that
-# renews every certificate on this server by itself; its restart policy survives reboots. Re-created
-# when its image, its script or the proxy (whose PID namespace it joins) changed.
+# The renewer: a lego container that renews every certificate on this server by itself and asks the
+# proxy to reload (RELOAD_REQUEST); its restart policy survives reboots. Re-created when its image or
+# its script changed.
 ensure_renewer() {
-  local want facts proxy_id out
+  local want facts out
   write_if_changed "$TLS_DIR/renew.sh" "$BG_RENEW_SH" 644
-  proxy_id=$(docker inspect -f '{{.Id}}' "$BG_PROXY_NAME")
-  want="true container:$proxy_id $BG_ACME_IMAGE $BG_RENEW_HASH"
-  facts=$(docker inspect -f "{{.State.Running}} {{.HostConfig.PidMode}} {{.Config.Image}} {{$(label_of renewer)}}" "$ACME_NAME" 2>/dev/null || true)
+  want="true $BG_ACME_IMAGE $BG_RENEW_HASH"
+  facts=$(docker inspect -f "{{.State.Running}} {{.Config.Image}} {{$(label_of renewer)}}" "$ACME_NAME" 2>/dev/null || true)
   [[ $facts != "$want" ]] || return 0
   if [[ -n $facts ]]; then
     [[ $(owner_in "$(docker inspect -f "{{.Name}} {{$(label_of role)}}" "$ACME_NAME" 2>/dev/null || true)" "$ACME_NAME" || true) == acme ]] ||
@@ -386,8 +398,8 @@ ensure_renewer() {
   fi
   log "starting the certificate renewer $ACME_NAME ($BG_ACME_IMAGE)"
   out=$(docker run --detach --name "$ACME_NAME" --restart unless-stopped --network "$BG_NETWORK" \
-    --pid "container:$BG_PROXY_NAME" --label "$LABEL.role=acme" --label "$LABEL.renewer=$BG_RENEW_HASH" \
-    --volume "$TLS_DIR:$TLS_MOUNT" --env "BG_TLS_DIR=$TLS_MOUNT" --entrypoint sh \
+    --label "$LABEL.role=acme" --label "$LABEL.renewer=$BG_RENEW_HASH" \
+    --volume "$TLS_DIR:$TLS_MOUNT" --env "BG_TLS_DIR=$TLS_MOUNT" --env "BG_RELOAD_REQUEST=$RELOAD_REQUEST" --entrypoint sh \
     "$BG_ACME_IMAGE" "$TLS_MOUNT/renew.sh" loop 2>&1) ||
     fail "$BG_EXIT_SERVER_UNUSABLE" "cannot start the certificate renewer from $BG_ACME_IMAGE: ${out##*$'\n'}"
 }
