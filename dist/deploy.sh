@@ -631,12 +631,12 @@ CONF
   render_app_locations "$slot" "$container" "$((tls && BG_TLS_REDIRECT == 1))"
   printf '}\n'
   ((tls)) || return 0
-  local listen="listen 443 ssl$default;" http2='http2 on;'
+  local listen="listen 443 ssl$default;" http2=$'http2 on;\n    '
   if ((!HTTP2_DIRECTIVE)); then listen="listen 443 ssl http2$default;" http2=''; fi
   cat <<CONF
 server {
     $listen
-    ${http2:+$http2$'\n'    }server_name $names;
+    ${http2}server_name $names;
     ssl_certificate $TLS_MOUNT/live/$BG_APP/fullchain.pem;
     ssl_certificate_key $TLS_MOUNT/live/$BG_APP/key.pem;
     # Mozilla's "intermediate" settings.

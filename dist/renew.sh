@@ -50,6 +50,17 @@ install_live() { # install_live APP CRT KEY DOMAINS
   echo changed
 }
 
+# A CA that no longer knows the account (deactivated by the CA, or a CA that lost its data): the
+# account is moved aside (ACCOUNT_DIR.lost) so that lego registers a new one; true when it was.
+forget_lost_account() { # forget_lost_account LEGO_OUTPUT (uses SERVER and EMAIL)
+  case $1 in *accountDoesNotExist*) ;; *) return 1 ;; esac
+  host=${SERVER#*://}
+  account=$TLS/lego/accounts/$(printf '%s' "${host%%/*}" | tr : _)/$EMAIL
+  [ -d "$account" ] || return 1
+  rm -rf "$account.lost" && mv "$account" "$account.lost" || return 1
+  say "$app: the CA does not know the account of $EMAIL any more; registering a new one" >&2
+}
+
 ensure() { # ensure APP
   app=$1
   [ -f "$TLS/apps/$app.env" ] || { echo "no ACME settings for $app" >&2; return 1; }
@@ -72,13 +83,17 @@ ensure() { # ensure APP
   chmod 755 "$TLS/challenges" "$TLS/challenges/.well-known" "$TLS/challenges/.well-known/acme-challenge"
   if [ "$(cat "$TLS/live/$app/domains" 2>/dev/null)" = "$DOMAINS" ] && [ -f "$crt" ] && [ -f "$TLS/live/$app/fullchain.pem" ]; then
     verb=renew
-    if [ "$NOW" = 1 ]; then set -- "$@" renew --no-random-sleep; else set -- "$@" renew; fi
-    out=$("$(lego_bin)" "$@" --days "$DAYS" 2>&1)
+    if [ "$NOW" = 1 ]; then out=$("$(lego_bin)" "$@" renew --no-random-sleep --days "$DAYS" 2>&1); else out=$("$(lego_bin)" "$@" renew --days "$DAYS" 2>&1); fi
   else
     verb=run
     out=$("$(lego_bin)" "$@" run 2>&1)
   fi
   status=$?
+  if [ "$status" -ne 0 ] && forget_lost_account "$out"; then
+    verb=run
+    out=$("$(lego_bin)" "$@" run 2>&1)
+    status=$?
+  fi
   unset LEGO_EAB_KID LEGO_EAB_HMAC
   if [ "$status" -ne 0 ]; then
     why=$(printf '%s\n' "$out" | grep -v '^\s*$' | tail -n 3 | tr '\n' ' ')

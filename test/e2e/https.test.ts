@@ -2,7 +2,7 @@
 // server's network validates HTTP-01 through the real proxy; the renewer is sid's lego; own
 // certificates come from a CA made by openssl. Classic server.
 import { execFile, execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import http from 'node:http';
 import http2 from 'node:http2';
 import https from 'node:https';
@@ -22,26 +22,27 @@ const env = Object.fromEntries(readFileSync('/run/bluegreen-test/env', 'utf8').s
 let server: TestServer;
 let pebbleRoot = '';
 
-function startPebble(config = 'config.json'): void {
-  remoteDockerStatus(server, ['rm', '-f', PEBBLE]);
-  if (remoteDockerStatus(server, ['network', 'inspect', 'bluegreen']).code !== 0) remoteDocker(server, ['network', 'create', 'bluegreen']);
-  remoteDocker(server, ['run', '-d', '--name', PEBBLE, '--network', 'bluegreen', '--network-alias', 'pebble', env.BG_PEBBLE_IMAGE, '/pebble/start.sh', config]);
+/** Pebble on the server's network, as `pebble`; it keeps its accounts and its root in memory only. */
+function startPebble(srv = server, config = 'config.json'): void {
+  remoteDockerStatus(srv, ['rm', '-f', PEBBLE]);
+  if (remoteDockerStatus(srv, ['network', 'inspect', 'bluegreen']).code !== 0) remoteDocker(srv, ['network', 'create', 'bluegreen']);
+  remoteDocker(srv, ['run', '-d', '--name', PEBBLE, '--restart', 'unless-stopped', '--network', 'bluegreen', '--network-alias', 'pebble', env.BG_PEBBLE_IMAGE, '/pebble/start.sh', config]);
 }
 
-async function fetchPebbleRoot(): Promise<string> {
+async function fetchPebbleRoot(srv = server): Promise<string> {
   let root = '';
-  await until('pebble serving its root', 20, async () => {
-    const r = remoteDockerStatus(server, ['exec', PEBBLE, 'wget', '-q', '-O', '-', '--no-check-certificate', 'https://127.0.0.1:15000/roots/0']);
+  await until('pebble serving its root', 30, async () => {
+    const r = remoteDockerStatus(srv, ['exec', PEBBLE, 'wget', '-q', '-O', '-', '--no-check-certificate', 'https://127.0.0.1:15000/roots/0']);
     root = r.out;
     return r.code === 0 && root.includes('BEGIN CERTIFICATE');
   });
   return root;
 }
 
-const acmeInputs = (app: string, hostname: string, version: string, extra: Record<string, string> = {}) =>
-  serverInputs(server, {
-    app, hostname, image: `${server.appImage}:${version}`, 'health-timeout': '10s',
-    'proxy-ports': `${server.proxyPorts}\n127.0.0.1:${HTTPS_PORT}:443`,
+const acmeInputs = (app: string, hostname: string, version: string, extra: Record<string, string> = {}, srv = server) =>
+  serverInputs(srv, {
+    app, hostname, image: `${srv.appImage}:${version}`, 'health-timeout': '10s',
+    'proxy-ports': srv.kind === 'classic' ? `${srv.proxyPorts}\n127.0.0.1:${HTTPS_PORT}:443` : `${srv.proxyPorts}\n${env.BG_MODERN_HTTPS_PORT}:443`,
     tls: 'acme', 'acme-email': 'ops@example.test', 'acme-directory': 'https://pebble:14000/dir',
     'acme-ca-certificate': readFileSync(env.BG_PEBBLE_API_CA, 'utf8'), 'acme-image': env.BG_LEGO_IMAGE, ...extra,
   });
@@ -49,9 +50,9 @@ const acmeInputs = (app: string, hostname: string, version: string, extra: Recor
 interface Answer { status: number; body: string; location?: string; cert?: X509Certificate }
 
 /** GET over HTTPS to the proxy's published port with SNI and Host set to `host`, checked against `ca`. */
-function getHttps(host: string, path = '/', ca = pebbleRoot): Promise<Answer> {
+function getHttps(host: string, path = '/', ca = pebbleRoot, port = HTTPS_PORT): Promise<Answer> {
   return new Promise((resolve, reject) => {
-    const req = https.get({ host: '127.0.0.1', port: HTTPS_PORT, path, servername: host, headers: { Host: host }, ca, agent: false, timeout: 10_000 }, (res) => {
+    const req = https.get({ host: '127.0.0.1', port, path, servername: host, headers: { Host: host }, ca, agent: false, timeout: 10_000 }, (res) => {
       let body = '';
       res.on('data', (c) => (body += c));
       res.on('end', () => {
@@ -74,9 +75,9 @@ function getHttp(host: string, path = '/'): Promise<Answer> {
   });
 }
 
-function alpnOf(host: string): Promise<string> {
+function alpnOf(host: string, ca = pebbleRoot, port = HTTPS_PORT): Promise<string> {
   return new Promise((resolve, reject) => {
-    const session = http2.connect(`https://${host}:${HTTPS_PORT}`, { ca: pebbleRoot, servername: host, lookup: ((_h: string, o: { all?: boolean }, cb: (...a: unknown[]) => void) => (o.all ? cb(null, [{ address: '127.0.0.1', family: 4 }]) : cb(null, '127.0.0.1', 4))) as never });
+    const session = http2.connect(`https://${host}:${port}`, { ca, servername: host, lookup: ((_h: string, o: { all?: boolean }, cb: (...a: unknown[]) => void) => (o.all ? cb(null, [{ address: '127.0.0.1', family: 4 }]) : cb(null, '127.0.0.1', 4))) as never });
     session.on('error', reject);
     session.on('connect', () => {
       resolve(session.alpnProtocol ?? '');
@@ -86,10 +87,10 @@ function alpnOf(host: string): Promise<string> {
 }
 
 /** One pass of the renewer with every certificate due and no random delay, as its loop would run it. */
-function forcedPass(): Promise<string> {
+function forcedPass(srv = server): Promise<string> {
   return new Promise((resolve) => {
     execFile('docker', ['exec', '-e', 'BG_RENEW_DAYS=100000', '-e', 'BG_RENEW_NOW=1', RENEWER, 'sh', '/etc/nginx/bluegreen-tls/renew.sh', 'pass'],
-      { env: { ...process.env, DOCKER_HOST: server.remoteDockerHost } }, (_error, stdout, stderr) => resolve(stdout + stderr));
+      { env: { ...process.env, DOCKER_HOST: srv.remoteDockerHost } }, (_error, stdout, stderr) => resolve(stdout + stderr));
   });
 }
 
@@ -292,4 +293,82 @@ describe('TLS turned on for a proxy created without port 443', () => {
     expect((await getHttps('shop.test')).body).toBe('v1');
     expect((await getHttp('shop.test')).body).toBe('v1'); // tls-redirect: false serves both
   }, 180_000);
+});
+
+describe('tls: acme with External Account Binding (a CA that requires it)', () => {
+  // The MAC key pebble's eab.json knows for kid-test (test/server/up.sh).
+  const HMAC = 'zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W';
+  const WRONG = 'A'.repeat(64);
+
+  it('binds the account with the key ID and MAC key given; a wrong MAC key gets no certificate; the MAC key never shows', async () => {
+    startPebble(server, 'eab.json'); // a new CA: it knows none of the accounts registered so far
+    pebbleRoot = await fetchPebbleRoot();
+
+    const wrong = await runAction(acmeInputs('eab', 'eab.test', 'v1', { 'acme-eab-kid': 'kid-test', 'acme-eab-hmac': WRONG }));
+    expect(wrong.code, wrong.stdout).toBe(1);
+    expect(wrong.stdout).toContain('no certificate for eab.test');
+    expect(wrong.stdout).toMatch(/eab|External Account/i);
+
+    const run = await runAction(acmeInputs('eab', 'eab.test', 'v1', { 'acme-eab-kid': 'kid-test', 'acme-eab-hmac': HMAC }));
+    expect(run.code, run.stdout).toBe(0);
+    expect(run.stdout).toContain('got a new certificate for eab.test');
+    const answer = await getHttps('eab.test');
+    expect(answer).toMatchObject({ status: 200, body: 'v1' });
+    expect(answer.cert?.issuer).toContain('Pebble');
+
+    for (const [r, secret] of [[wrong, WRONG], [run, HMAC]] as const) {
+      const shown = r.stdout.split('\n').filter((line) => !line.startsWith('::add-mask::')).join('\n');
+      expect(r.stdout).toContain(`::add-mask::${secret}`);
+      for (const text of [shown, r.summary, JSON.stringify(r.outputs)]) {
+        expect(text).not.toContain(HMAC);
+        expect(text).not.toContain(WRONG);
+      }
+    }
+    // Kept on the server for the renewer, readable by its owner only.
+    expect(statSync(`${server.home}/.bluegreen/tls/apps/eab.env`).mode & 0o777).toBe(0o600);
+  }, 180_000);
+});
+
+describe('tls on the modern server (Docker 28, containerd store, nginx 1.30), rebooted', () => {
+  let modern: TestServer;
+  let root = '';
+  const port = Number(env.BG_MODERN_HTTPS_PORT);
+  const serialOn = async (host: string, ca: string) => (await getHttps(host, '/', ca, port)).cert?.serialNumber;
+
+  beforeAll(async () => {
+    modern = testServer('modern');
+    resetServer(modern);
+    startPebble(modern);
+    root = await fetchPebbleRoot(modern);
+  }, 60_000);
+
+  afterAll(() => {
+    remoteDockerStatus(modern, ['rm', '-f', PEBBLE]);
+  });
+
+  it('serves HTTPS with HTTP/2 (nginx >= 1.25.1: "http2 on;"), and after a reboot the same certificate, renewed by a renewer that came back by itself', async () => {
+    const run = await runAction(acmeInputs('shop', 'shop.test', 'v1', {}, modern));
+    expect(run.code, run.stdout).toBe(0);
+    expect(run.stdout).toContain('got a new certificate for shop.test');
+    expect(readFileSync(`${modern.home}/.bluegreen/nginx/shop.conf`, 'utf8')).toContain('http2 on;');
+    expect(await getHttps('shop.test', '/', root, port)).toMatchObject({ status: 200, body: 'v1' });
+    expect(await alpnOf('shop.test', root, port)).toBe('h2');
+    const before = await serialOn('shop.test', root);
+
+    const container = env.BG_MODERN_SERVER_CONTAINER;
+    execFileSync('docker', ['restart', '-t', '20', container]); // the whole host: its dockerd and containerd start anew
+    await until('HTTPS served after the reboot', 90, async () => (await getHttps('shop.test', '/', root, port).catch(() => ({ status: 0 }))).status === 200);
+    expect(await serialOn('shop.test', root)).toBe(before);
+    await until('the renewer running after the reboot', 30, async () => remoteDocker(modern, ['inspect', '-f', '{{.State.Running}}', RENEWER]).trim() === 'true');
+
+    // Pebble came back too, as a new CA (new root, no accounts): the renewer registers again, renews,
+    // and the rebooted proxy's watcher puts the new certificate in use.
+    const newRoot = await fetchPebbleRoot(modern);
+    expect(newRoot).not.toBe(root);
+    const pass = await forcedPass(modern);
+    expect(pass).toContain('the CA does not know the account of ops@example.test any more; registering a new one');
+    expect(pass).toContain('shop: changed');
+    await until('the renewed certificate served', 10, async () => (await serialOn('shop.test', newRoot).catch(() => undefined)) !== undefined);
+    expect((await getHttps('shop.test', '/', newRoot, port)).body).toBe('v1');
+  }, 240_000);
 });

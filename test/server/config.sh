@@ -23,4 +23,5 @@ BG_MODERN_SERVER=bluegreen-test-modern-server
 BG_MODERN_RUNNER=bluegreen-test-modern-runner
 BG_MODERN_SSH_PORT=${BG_MODERN_SSH_PORT:-22023}
 BG_MODERN_PROXY_PORT=${BG_MODERN_PROXY_PORT:-18081}
+BG_MODERN_HTTPS_PORT=${BG_MODERN_HTTPS_PORT:-18444}
 BG_MODERN_PROXY_IMAGE=bluegreen-test/nginx:1.30  # sid's nginx, on the modern server only

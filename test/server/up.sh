@@ -298,6 +298,17 @@ load_into_remote() {
   fi
 }
 
+load_into_modern() {
+  local want have
+  # The containerd store names an image by its manifest, not by the classic store's ID: compare layers.
+  want=$(docker image inspect -f '{{json .RootFS.Layers}} {{json .Config}}' "$1")
+  have=$(modern_docker server image inspect -f '{{json .RootFS.Layers}} {{json .Config}}' "$1" 2>/dev/null || true)
+  if [ "$want" != "$have" ]; then
+    log "loading $1 into the modern server"
+    docker save "$1" | modern_docker server load -q >/dev/null
+  fi
+}
+
 # build_proxy_image IMAGE ROOT: an nginx proxy FROM scratch, with the nginx binary of the Debian
 # root filesystem ROOT (/ for this machine's), its libraries at their paths and a minimal config.
 build_proxy_image() {
@@ -377,6 +388,14 @@ modern_docker() { # modern_docker ROLE ARGS...: docker against a modern host's d
 start_modern() { # start_modern ROLE NAME [docker run options...]
   local role=$1 name=$2; shift 2
   mkdir -p "$BG_RUN/modern-$role"
+  # A host made with other options (an older version of this script) is made again.
+  local made_with
+  made_with=$(printf '%s ' "$@" | sha256sum | cut -c1-16)
+  if docker container inspect "$name" >/dev/null 2>&1 &&
+    [ "$(docker container inspect -f '{{index .Config.Labels "bluegreen-test.options"}}' "$name")" != "$made_with" ]; then
+    log "modern $role: re-creating container $name (its options changed)"
+    docker rm -f -v "$name" >/dev/null
+  fi
   if modern_docker "$role" info >/dev/null 2>&1; then log "modern $role: already running"; return; fi
   if docker container inspect "$name" >/dev/null 2>&1; then
     log "modern $role: starting container $name"
@@ -390,7 +409,7 @@ start_modern() { # start_modern ROLE NAME [docker run options...]
       --security-opt systempaths=unconfined --device-cgroup-rule 'a *:* rwm' \
       -v /var/lib/docker -v /var/lib/containerd \
       -v "$here/modern-init.sh:/bg/init.sh:ro" -v "$BG_STATE/keys:/bg/keys:ro" \
-      -v "$BG_RUN/modern-$role:/bg/sock" -e "BG_USER=$BG_USER" \
+      -v "$BG_RUN/modern-$role:/bg/sock" -e "BG_USER=$BG_USER" --label "bluegreen-test.options=$made_with" \
       "$@" "$BG_MODERN_IMAGE" bash /bg/init.sh "$role" >/dev/null
   fi
   local end=$((SECONDS + 90))
@@ -409,7 +428,8 @@ start_modern_hosts() {
   build_modern_image
   mkdir -p "$BG_STATE/modern-home"
   start_modern server "$BG_MODERN_SERVER" -v "$BG_STATE/modern-home:/home" \
-    -p "127.0.0.1:$BG_MODERN_SSH_PORT:22" -p "127.0.0.1:$BG_MODERN_PROXY_PORT:$BG_MODERN_PROXY_PORT"
+    -p "127.0.0.1:$BG_MODERN_SSH_PORT:22" -p "127.0.0.1:$BG_MODERN_PROXY_PORT:$BG_MODERN_PROXY_PORT" \
+    -p "127.0.0.1:$BG_MODERN_HTTPS_PORT:$BG_MODERN_HTTPS_PORT"
   start_modern runner "$BG_MODERN_RUNNER" -v "$BG_STATE/build:/bg/build:ro"
   build_lego_image
   load_into_remote "$BG_LEGO_IMAGE"
@@ -417,16 +437,11 @@ start_modern_hosts() {
   wait_for 30 "modern server's sshd" /dev/null "" bash -c "ssh-keyscan -T 2 -p $BG_MODERN_SSH_PORT 127.0.0.1 2>/dev/null | grep -q ed25519"
   { printf '[127.0.0.1]:%s ' "$BG_MODERN_SSH_PORT"; cut -d' ' -f1,2 "$BG_STATE/keys/host_ed25519.pub"; } >"$BG_STATE/keys/known_hosts_modern"
 
-  # The proxy image (sid's nginx), as the server would have pulled it.
+  # The proxy image (sid's nginx), as the server would have pulled it; the ACME test parts too.
   build_proxy_image "$BG_MODERN_PROXY_IMAGE" "$BG_STATE/modern-rootfs"
-  local want have
-  # The containerd store names an image by its manifest, not by the classic store's ID: compare layers.
-  want=$(docker image inspect -f '{{json .RootFS.Layers}} {{json .Config}}' "$BG_MODERN_PROXY_IMAGE")
-  have=$(modern_docker server image inspect -f '{{json .RootFS.Layers}} {{json .Config}}' "$BG_MODERN_PROXY_IMAGE" 2>/dev/null || true)
-  if [ "$want" != "$have" ]; then
-    log "loading $BG_MODERN_PROXY_IMAGE into the modern server"
-    docker save "$BG_MODERN_PROXY_IMAGE" | modern_docker server load -q >/dev/null
-  fi
+  load_into_modern "$BG_MODERN_PROXY_IMAGE"
+  load_into_modern "$BG_LEGO_IMAGE"
+  load_into_modern "$BG_PEBBLE_IMAGE"
   # The modern runner builds its own app images with BuildKit, which stores their layers compressed.
   local v
   docker exec "$BG_MODERN_RUNNER" docker build -q -t bluegreen-test/busybox:1 /bg/build/base >>"$BG_RUN/build.log" 2>&1 ||
@@ -458,6 +473,7 @@ BG_PROXY_PORT=$BG_PROXY_PORT
 BG_APP_IMAGE=$BG_APP_IMAGE
 BG_MODERN_SSH_PORT=$BG_MODERN_SSH_PORT
 BG_MODERN_PROXY_PORT=$BG_MODERN_PROXY_PORT
+BG_MODERN_HTTPS_PORT=$BG_MODERN_HTTPS_PORT
 BG_MODERN_KNOWN_HOSTS=$BG_STATE/keys/known_hosts_modern
 BG_MODERN_PROXY_IMAGE=$BG_MODERN_PROXY_IMAGE
 BG_MODERN_SERVER_DOCKER_HOST=unix://$BG_RUN/modern-server/docker.sock

@@ -71,6 +71,22 @@ describe('render_proxy_config', () => {
   });
 });
 
+describe('render_proxy_config with TLS: HTTP/2 as the proxy\'s nginx wants it', () => {
+  const acme = { app: 'my-app', hostname: 'shop.example.com', tls: 'acme', 'acme-email': 'ops@example.com' };
+  const withCertificate = (http2Directive: 0 | 1) =>
+    callScript(acme, `mkdir -p "$LIVE_TLS" && touch "$LIVE_TLS/fullchain.pem" "$LIVE_TLS/key.pem" && HTTP2_DIRECTIVE=${http2Directive} && render_proxy_config green my-app-green`).stdout;
+  const cases: Array<[string, 0 | 1, string]> = [
+    ['nginx >= 1.25.1: "http2 on;"', 1, 'server {\n    listen 443 ssl;\n    http2 on;\n    server_name shop.example.com;\n'],
+    ['older nginx: "listen ... http2"', 0, 'server {\n    listen 443 ssl http2;\n    server_name shop.example.com;\n'],
+  ];
+  it.each(cases)('%s', (_name, directive, block) => {
+    const conf = withCertificate(directive);
+    expect(conf).toContain(block);
+    expect(conf).not.toContain("$'");
+    expect(conf.match(/http2/g)?.length).toBe(1);
+  });
+});
+
 describe('failure handling (issue 11, defects 1 and 2)', () => {
   const results = (out: string) => out.split('\n').filter((l) => l === '::bluegreen-result-begin::').length;
 
