@@ -98,12 +98,18 @@ describe('renew.sh pass', () => {
 });
 
 describe('renew.sh with a CA that no longer knows the account', () => {
-  it('moves the account aside, registers anew (lego run) and gets the certificate, in the same pass', () => {
+  /** A certificate in place (one pass) and lego's account for ops@example.test at ca.test. */
+  function withCertificateAndAccount(): { tls: string; bin: string; account: string } {
     const { tls, bin } = setUp(0);
     spawnSync('sh', [RENEW_SH, 'pass'], { env: env(tls, bin) });
     const account = join(tls, 'lego/accounts/ca.test/ops@example.test');
     mkdirSync(account, { recursive: true });
     writeFileSync(join(account, 'account.json'), '{}');
+    return { tls, bin, account };
+  }
+
+  it('moves the account aside, registers anew (lego run) and gets the certificate, in the same pass', () => {
+    const { tls, bin, account } = withCertificateAndAccount();
     writeFileSync(join(bin, 'account-lost'), '');
     const pass = spawnSync('sh', [RENEW_SH, 'pass'], { env: env(tls, bin), encoding: 'utf8' });
     expect(pass.status, pass.stdout + pass.stderr).toBe(0);
@@ -114,10 +120,7 @@ describe('renew.sh with a CA that no longer knows the account', () => {
   });
 
   it('other failures leave the account alone', () => {
-    const { tls, bin } = setUp(0);
-    spawnSync('sh', [RENEW_SH, 'pass'], { env: env(tls, bin) });
-    const account = join(tls, 'lego/accounts/ca.test/ops@example.test');
-    mkdirSync(account, { recursive: true });
+    const { tls, bin, account } = withCertificateAndAccount();
     writeFileSync(join(bin, 'fail-count'), '1\n');
     expect(spawnSync('sh', [RENEW_SH, 'pass'], { env: env(tls, bin) }).status).toBe(1);
     expect(calls(bin).map((c) => c.verb)).toEqual(['run', 'renew']);
