@@ -94098,6 +94098,7 @@ exports.readConfig = readConfig;
 const ssh2_1 = __nccwpck_require__(5472);
 const duration_1 = __nccwpck_require__(7607);
 const hostkey_1 = __nccwpck_require__(2626);
+const hosts_1 = __nccwpck_require__(9892);
 const tls_1 = __nccwpck_require__(98);
 /** A bad input: names the input so the user knows which line of the workflow to fix. */
 class InputError extends Error {
@@ -94212,12 +94213,19 @@ function defaultAppName(context) {
     return repo.toLowerCase().replace(/[^a-z0-9_.-]+/g, '-').replace(/^[^a-z0-9]+/, '');
 }
 function readSsh(read) {
-    const host = required(read, 'host');
-    if (/\s/.test(host) || host.startsWith('-'))
-        throw new InputError('host', `'${host}' is not a host name or address`);
     const user = required(read, 'user');
     if (!/^[a-z_][a-z0-9_.-]*\$?$/i.test(user))
         throw new InputError('user', `'${user}' is not a valid user name`);
+    const port = integer(read, 'port', 1, 65535);
+    let targets;
+    try {
+        targets = (0, hosts_1.parseHosts)(required(read, 'host'), { user, port });
+    }
+    catch (error) {
+        throw new InputError('host', error.message);
+    }
+    if (targets.length === 0)
+        throw new InputError('host', 'names no host');
     const privateKey = read('ssh-key').trim();
     if (privateKey === '')
         throw new InputError('ssh-key', 'is required and was not given');
@@ -94246,6 +94254,8 @@ function readSsh(read) {
         }
     }
     else if (fingerprint !== '') {
+        if (targets.length > 1)
+            throw new InputError('host-fingerprint', `pins one host key, and ${targets.length} hosts are given: give known-hosts with a line per host (ssh-keyscan -p PORT HOST for each)`);
         if (!/^SHA256:[A-Za-z0-9+/]{43}=?$/.test(fingerprint)) {
             throw new InputError('host-fingerprint', `expected 'SHA256:' and 43 base64 characters (as ssh-keygen -lf prints), got '${fingerprint}'`);
         }
@@ -94257,16 +94267,16 @@ function readSsh(read) {
     else {
         throw new InputError('known-hosts', 'the server\'s host key is not pinned: give known-hosts (e.g. from ssh-keyscan) or host-fingerprint, or set insecure-skip-host-key-check: true for a throwaway server');
     }
-    return {
+    return targets.map(({ host, port, user }) => ({
         host,
-        port: integer(read, 'port', 1, 65535),
+        port,
         user,
         privateKey: privateKey + '\n',
         passphrase,
         hostKey,
         connectTimeoutSeconds: duration(read, 'connect-timeout', 1),
         connectRetries: integer(read, 'connect-retries', 0, 20),
-    };
+    }));
 }
 function readBuild(read) {
     const mode = { auto: 'auto', true: 'always', false: 'never' };
@@ -94490,7 +94500,8 @@ function readDeploy(read, context, env) {
 /** Every input, parsed and validated once. Throws InputError naming the first bad input. */
 function readConfig(read, context = {}) {
     const command = oneOf(read, 'command', ['deploy', 'rollback', 'remove', 'status']);
-    const ssh = readSsh(read);
+    const hosts = readSsh(read);
+    const ssh = hosts[0];
     const env = readEnv(read);
     const image = command === 'deploy' ? required(read, 'image') : read('image').trim();
     if (image !== '' && !IMAGE_REF.test(image))
@@ -94501,7 +94512,8 @@ function readConfig(read, context = {}) {
     const { tls } = deploy;
     const tlsSecrets = [tls.key?.kind === 'text' ? tls.key.pem.trim() : '', tls.acme?.eab?.hmac ?? ''];
     const secrets = [ssh.privateKey.trim(), ssh.passphrase ?? '', ...secretValues(env.entries), ...secretValues(build.buildArgs), ...tlsSecrets].filter(Boolean);
-    return { command, image, ssh, build, deploy, secrets };
+    const maxParallel = integer(read, 'max-parallel', 1, 100);
+    return { command, image, hosts, ssh, maxParallel, build, deploy, secrets };
 }
 
 
@@ -94557,6 +94569,267 @@ function formatSeconds(seconds) {
     const m = Math.floor((s % 3600) / 60);
     const rest = s % 60;
     return h > 0 ? `${h}h ${m}m` : `${m}m ${rest}s`;
+}
+
+
+/***/ }),
+
+/***/ 8366:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.fleetOutcome = fleetOutcome;
+exports.fleetExitCode = fleetExitCode;
+exports.fleetHeadline = fleetHeadline;
+exports.renderFleetSummary = renderFleetSummary;
+exports.fleetOutputs = fleetOutputs;
+// The summary and outputs of a run on several hosts: one row per host, the overall result first.
+const duration_1 = __nccwpck_require__(7607);
+const progress_1 = __nccwpck_require__(2279);
+const report_1 = __nccwpck_require__(665);
+const notStarted = (h) => h.report.remote === undefined && (h.report.error ?? '').startsWith('not started');
+const switchedBack = (h) => h.switchBack !== undefined && (0, report_1.outcomeOf)(h.switchBack) === 'switched';
+/** On the new version after the run: switched, and not (successfully) switched back. */
+const onNewVersion = (h) => (0, report_1.outcomeOf)(h.report) === 'switched' && !switchedBack(h);
+/** The run's outcome over all hosts: failed if any host failed; else what they all did. */
+function fleetOutcome(hosts) {
+    const outcomes = hosts.map((h) => (0, report_1.outcomeOf)(h.report));
+    if (outcomes.includes('failed'))
+        return 'failed';
+    if (outcomes.every((o) => o === 'unchanged'))
+        return 'unchanged';
+    if (outcomes.every((o) => o === 'removed'))
+        return 'removed';
+    return 'switched';
+}
+function fleetExitCode(hosts) {
+    const failed = hosts.find((h) => (0, report_1.outcomeOf)(h.report) === 'failed' && !notStarted(h));
+    return failed ? (0, report_1.exitCodeOf)(failed.report) : hosts.some((h) => (0, report_1.outcomeOf)(h.report) === 'failed') ? 1 : 0;
+}
+const names = (hosts) => hosts.map((h) => h.label).join(', ');
+/** The first line: the overall result, and on failure which hosts run which version. */
+function fleetHeadline(hosts) {
+    const app = hosts[0].report.app;
+    const command = hosts[0].report.command;
+    const outcome = fleetOutcome(hosts);
+    if (outcome !== 'failed') {
+        const verb = { switched: command === 'rollback' ? 'rolled back' : 'switched', unchanged: command === 'status' ? 'status of' : 'already ran this version on', removed: 'removed from' }[outcome];
+        return `${outcome === 'removed' ? '🗑️' : command === 'status' ? 'ℹ️' : '✅'} ${app}: ${verb} ${outcome === 'switched' ? 'on ' : ''}${hosts.length} hosts`;
+    }
+    const failed = hosts.filter((h) => (0, report_1.outcomeOf)(h.report) === 'failed' && !notStarted(h));
+    const parts = [`❌ ${app}: ${command} failed on ${names(failed)}`];
+    const back = hosts.filter(switchedBack);
+    if (back.length)
+        parts.push(`switched back: ${names(back)}`);
+    const untouched = hosts.filter(notStarted);
+    if (untouched.length)
+        parts.push(`not started: ${names(untouched)}`);
+    const mixed = hosts.filter(onNewVersion);
+    if (mixed.length)
+        parts.push(`⚠️ still on the new version: ${names(mixed)}`);
+    return parts.join('; ');
+}
+function resultText(h) {
+    if (notStarted(h))
+        return 'not started';
+    const outcome = (0, report_1.outcomeOf)(h.report);
+    if (h.switchBack)
+        return switchedBack(h) ? 'switched, then switched back' : `switched; switching back failed: ${(0, report_1.errorOf)(h.switchBack) ?? ''}`;
+    if (outcome === 'failed')
+        return `failed${h.report.remote?.failedPhase ? ` (${h.report.remote.failedPhase})` : ''}: ${(0, report_1.errorOf)(h.report) ?? ''}`;
+    return outcome;
+}
+function slotsText(h) {
+    const remote = (h.switchBack?.remote ?? h.report.remote);
+    if (!remote)
+        return '';
+    if (h.report.command === 'status')
+        return `${(0, report_1.slotName)(remote.activeSlot)} live`;
+    return `${(0, report_1.slotName)(h.report.remote?.previousSlot)} → ${(0, report_1.slotName)(h.report.remote?.activeSlot)}${h.switchBack ? ` → ${(0, report_1.slotName)(h.switchBack.remote?.activeSlot)}` : ''}`;
+}
+function healthText(r) {
+    const tries = r.remote?.health ?? [];
+    if (tries.length === 0)
+        return '';
+    const last = tries[tries.length - 1];
+    return `${tries.length} ${tries.length === 1 ? 'try' : 'tries'}, last ${last.status ?? last.error ?? 'error'}`;
+}
+/** The job summary: the headline, a row per host, then each host's own summary folded. */
+function renderFleetSummary(hosts, secrets = [], totalSeconds = 0) {
+    const parts = [`## ${(0, report_1.cell)(fleetHeadline(hosts))}`, ''];
+    parts.push('| host | result | slots | sent | health | time |', '| --- | --- | --- | ---: | --- | ---: |');
+    for (const h of hosts) {
+        const t = h.report.transfer;
+        const sent = t ? (t.skipped ? 'already there' : (0, progress_1.formatBytes)(t.bytesSent)) : h.report.bytesSent ? (0, progress_1.formatBytes)(h.report.bytesSent) : '';
+        const seconds = Object.values(h.report.phasesSeconds).reduce((a, b) => a + b, 0) + Object.values(h.switchBack?.phasesSeconds ?? {}).reduce((a, b) => a + b, 0);
+        parts.push(`| ${(0, report_1.cell)(h.label)} | ${(0, report_1.cell)(resultText(h))} | ${(0, report_1.cell)(slotsText(h))} | ${sent} | ${(0, report_1.cell)(healthText(h.report))} | ${(0, duration_1.formatSeconds)(seconds)} |`);
+    }
+    parts.push('', `Total: ${(0, duration_1.formatSeconds)(totalSeconds)}`, '');
+    for (const h of hosts) {
+        if (notStarted(h))
+            continue;
+        parts.push(`<details><summary>${(0, report_1.cell)(h.label)}</summary>`, '', (0, report_1.renderSummary)(h.report, secrets).replace(/^## /, '### '), '</details>', '');
+    }
+    let text = (0, report_1.redact)(parts.join('\n'), secrets);
+    if (text.length > report_1.SUMMARY_LIMIT)
+        text = text.slice(0, report_1.SUMMARY_LIMIT) + '\n\n_(summary cut to stay under GitHub\'s size limit)_\n';
+    return text;
+}
+/** The step outputs: `result` is the overall one, the others are the first host's, `hosts` has each host's. */
+function fleetOutputs(hosts, totalSeconds) {
+    const first = (0, report_1.stepOutputs)(hosts[0].report);
+    const perHost = hosts.map((h) => {
+        const o = (0, report_1.stepOutputs)(h.switchBack ?? h.report);
+        return {
+            host: h.label,
+            result: notStarted(h) ? 'not-started' : h.switchBack ? (switchedBack(h) ? 'switched-back' : 'failed') : o.result,
+            activeSlot: o['active-slot'],
+            previousSlot: (0, report_1.stepOutputs)(h.report)['previous-slot'],
+            bytesSent: Number((0, report_1.stepOutputs)(h.report)['bytes-sent']),
+            error: (0, report_1.errorOf)(h.report) ?? null,
+        };
+    });
+    return {
+        ...first,
+        result: fleetOutcome(hosts),
+        'bytes-sent': String(perHost.reduce((sum, h) => sum + h.bytesSent, 0)),
+        'duration-seconds': totalSeconds.toFixed(1),
+        hosts: JSON.stringify(perHost),
+    };
+}
+
+
+/***/ }),
+
+/***/ 3207:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.labelOf = void 0;
+exports.hostLog = hostLog;
+exports.batchesOf = batchesOf;
+exports.connectAll = connectAll;
+exports.sendToAll = sendToAll;
+exports.runScriptOn = runScriptOn;
+exports.rollOut = rollOut;
+const hosts_1 = __nccwpck_require__(9892);
+const report_1 = __nccwpck_require__(665);
+const run_1 = __nccwpck_require__(7331);
+const ssh_1 = __nccwpck_require__(873);
+const transfer_1 = __nccwpck_require__(6128);
+const labelOf = (ssh) => (0, hosts_1.hostLabel)(ssh);
+exports.labelOf = labelOf;
+/** Prefixes a host's lines when several hosts run at once; one host's lines stay as they were. */
+function hostLog(log, runs, run) {
+    return runs.length === 1 ? log : (line) => log(`[${run.label}] ${line}`);
+}
+/** Batches of at most `size` hosts, in the order given: a rolling rollout takes one after the other. */
+function batchesOf(items, size) {
+    const batches = [];
+    for (let i = 0; i < items.length; i += size)
+        batches.push(items.slice(i, i + size));
+    return batches;
+}
+/**
+ * Connects to every host at once. If any cannot be reached, every session is closed again and each
+ * unreachable host's report gets the error: the run changes nothing anywhere.
+ */
+async function connectAll(runs, log) {
+    const settled = await Promise.allSettled(runs.map((run) => ssh_1.SshSession.connect(run.ssh, hostLog(log, runs, run))));
+    settled.forEach((s, i) => {
+        if (s.status === 'fulfilled')
+            runs[i].session = s.value;
+        else
+            runs[i].report.error = s.reason.message;
+    });
+    if (settled.every((s) => s.status === 'fulfilled'))
+        return true;
+    for (const run of runs) {
+        run.session?.close();
+        run.session = undefined;
+        if (run.report.error === undefined)
+            run.report.error = notStarted(runs);
+    }
+    return false;
+}
+function notStarted(runs) {
+    const failed = runs.filter((r) => r.report.error !== undefined && r.session === undefined).map((r) => r.label);
+    return `not started: ${failed.join(', ')} could not be reached`;
+}
+/** Sends the image to every host at once, each only what it lacks. False when any transfer failed. */
+async function sendToAll(runs, store, image, log) {
+    await Promise.all(runs.map(async (run) => {
+        const started = Date.now();
+        try {
+            run.report.transfer = await (0, transfer_1.ensureImageOnServer)(run.session, store, image, { log: hostLog(log, runs, run) });
+        }
+        catch (error) {
+            run.report.error = error.message;
+            if (error instanceof transfer_1.TransferError)
+                run.report.bytesSent = error.bytesSent;
+        }
+        finally {
+            run.report.phasesSeconds.transfer = (Date.now() - started) / 1000;
+        }
+    }));
+    const failed = runs.filter((r) => r.report.error !== undefined);
+    if (failed.length === 0)
+        return true;
+    for (const run of runs) {
+        if (run.report.error === undefined)
+            run.report.error = `not started: the image did not reach ${failed.map((r) => r.label).join(', ')}`;
+    }
+    return false;
+}
+/** Runs the server script on one host and keeps its result (or what failed) in `report`. */
+async function runScriptOn(run, runs, input, report, log) {
+    const started = Date.now();
+    try {
+        report.remote = await (0, run_1.runRemoteScript)(run.session, { ...input, serverImageId: report.transfer?.serverImageId ?? input.serverImageId }, hostLog(log, runs, run));
+    }
+    catch (error) {
+        report.error = error.message;
+        if (error.name === 'ResultError')
+            report.resultLost = true;
+    }
+    finally {
+        report.phasesSeconds.script = (Date.now() - started) / 1000;
+    }
+}
+/**
+ * A rolling rollout: a batch of hosts at a time, the next only when every host of the one before
+ * ran the command to its end without failing. At the first failure the rollout stops: hosts not yet
+ * reached are left as they were, and the hosts that switched to the new version are switched back to
+ * the slot they kept (command rollback), so no host is left on another version than the others.
+ */
+async function rollOut(runs, input, maxParallel, log) {
+    const done = [];
+    for (const batch of batchesOf(runs, maxParallel)) {
+        await Promise.all(batch.map((run) => runScriptOn(run, runs, input, run.report, log)));
+        done.push(...batch);
+        const failed = batch.filter((run) => (0, report_1.outcomeOf)(run.report) === 'failed');
+        if (failed.length === 0)
+            continue;
+        const names = failed.map((r) => r.label).join(', ');
+        for (const run of runs) {
+            if (!done.includes(run))
+                run.report.error = `not started: the rollout stopped when ${names} failed`;
+        }
+        if (input.command === 'deploy')
+            await switchBack(done.filter((run) => (0, report_1.outcomeOf)(run.report) === 'switched'), runs, input, log);
+        return;
+    }
+}
+async function switchBack(switched, runs, input, log) {
+    await Promise.all(switched.map(async (run) => {
+        log(`[${run.label}] switching back to the version it ran before, as another host failed`);
+        run.switchBack = { ...run.report, command: 'rollback', remote: undefined, transfer: undefined, error: undefined, phasesSeconds: {}, totalSeconds: 0 };
+        await runScriptOn(run, runs, { ...input, command: 'rollback', image: '', imageId: '', serverImageId: '' }, run.switchBack, log);
+    }));
 }
 
 
@@ -94681,6 +94954,78 @@ function verifyHostKey(policy, host, port, key) {
                 : { ok: false, reason: `the server presented host key ${presented}, which is not the one known-hosts pins for ${knownHostsName(host, port)}` };
         }
     }
+}
+
+
+/***/ }),
+
+/***/ 9892:
+/***/ ((__unused_webpack_module, exports) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.parseHosts = parseHosts;
+exports.hostLabel = hostLabel;
+const USER = /^[a-z_][a-z0-9_.-]*\$?$/i;
+// A DNS name or IPv4 address; IPv6 goes in brackets ([2001:db8::1]:22), as in known_hosts.
+const NAME = /^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/;
+const IPV6 = /^\[([0-9A-Fa-f:.]+)\]$/;
+/**
+ * Reads the `host` input's lines; `user` and `port` are the defaults of lines that do not say.
+ * Throws an Error naming the line that cannot be read, or a host given twice.
+ */
+function parseHosts(text, defaults) {
+    const targets = [];
+    for (const raw of text.split('\n')) {
+        const line = raw.trim();
+        if (line === '' || line.startsWith('#'))
+            continue;
+        targets.push(parseHostLine(line, defaults));
+    }
+    const seen = new Set();
+    for (const t of targets) {
+        const key = `${t.host.toLowerCase()}:${t.port}`;
+        if (seen.has(key))
+            throw new Error(`${hostLabel(t)} is given twice`);
+        seen.add(key);
+    }
+    return targets;
+}
+function parseHostLine(line, defaults) {
+    const fail = (why) => {
+        throw new Error(`'${line}' ${why} (expected host, user@host or user@host:port, one per line)`);
+    };
+    if (/\s/.test(line) || line.startsWith('-'))
+        fail('is not a host name or address');
+    let rest = line;
+    let user = defaults.user;
+    const at = rest.lastIndexOf('@');
+    if (at >= 0) {
+        user = rest.slice(0, at);
+        rest = rest.slice(at + 1);
+        if (!USER.test(user))
+            fail(`has '${user}', which is not a valid user name`);
+    }
+    let port = defaults.port;
+    const portMatch = /^(.*[^:]):(\d+)$/.exec(rest);
+    if (portMatch && (!rest.includes(':', rest.indexOf(':') + 1) || rest.startsWith('['))) {
+        rest = portMatch[1];
+        port = Number(portMatch[2]);
+        if (!(port >= 1 && port <= 65535))
+            fail(`has port ${portMatch[2]}, outside 1-65535`);
+    }
+    const v6 = IPV6.exec(rest);
+    if (v6)
+        return { host: v6[1], port, user };
+    if (!NAME.test(rest))
+        fail('is not a host name or address');
+    return { host: rest, port, user };
+}
+/** How a host is named in logs and the summary: user@host, with :port when it is not 22. */
+function hostLabel(t) {
+    const host = t.host.includes(':') ? `[${t.host}]` : t.host;
+    return `${t.user}@${host}${t.port === 22 ? '' : `:${t.port}`}`;
 }
 
 
@@ -95071,6 +95416,8 @@ const report_1 = __nccwpck_require__(665);
 const ssh_1 = __nccwpck_require__(873);
 const stop_commands_1 = __nccwpck_require__(2058);
 const transfer_1 = __nccwpck_require__(6128);
+const fleet_1 = __nccwpck_require__(3207);
+const fleet_report_1 = __nccwpck_require__(8366);
 const masked = new Set();
 /** Registers every secret with the runner before anything can print it. */
 function maskSecrets(values) {
@@ -95125,6 +95472,58 @@ async function deployWith(config, context, report) {
         ssh.close();
     }
 }
+/** The same command on several hosts: connect all, send to all, then roll out (fleet.ts). */
+async function deployToFleet(config, context, runs) {
+    const log = (line) => core.info(line);
+    const store = new image_1.ImageStore();
+    let image;
+    if (config.command === 'deploy') {
+        try {
+            image = await localImage(config, runs[0].report, store);
+        }
+        catch (error) {
+            for (const run of runs)
+                run.report.error = error.message;
+            return;
+        }
+        for (const run of runs)
+            run.report.imageId = image.id;
+    }
+    const everywhere = `${runs.length} hosts`;
+    try {
+        if (!(await serverGroup(`Connect to ${everywhere}`, () => (0, fleet_1.connectAll)(runs, log))))
+            return;
+        if (image && !(await serverGroup(`Send ${image.reference} to ${everywhere}`, () => (0, fleet_1.sendToAll)(runs, store, image, log))))
+            return;
+        const input = { command: config.command, deploy: config.deploy, image: config.image, imageId: image?.id ?? '', serverImageId: '', gitSha: context.gitSha, runUrl: context.runUrl };
+        await serverGroup(`${config.command} ${config.deploy.app} on ${everywhere}, ${config.maxParallel} at a time`, () => (0, fleet_1.rollOut)(runs, input, config.maxParallel, log));
+    }
+    finally {
+        for (const run of runs)
+            run.session?.close();
+    }
+}
+/** The end of a run on several hosts: summary, outputs, exit code. */
+async function finishFleet(config, context, runs, totalSeconds) {
+    for (const [name, value] of Object.entries((0, fleet_report_1.fleetOutputs)(runs, totalSeconds)))
+        core.setOutput(name, value);
+    if (context.summaryFile) {
+        try {
+            await core.summary.addRaw((0, fleet_report_1.renderFleetSummary)(runs, config.secrets, totalSeconds), true).write();
+        }
+        catch (error) {
+            core.warning(`could not write the job summary: ${error.message}`);
+        }
+    }
+    const exitCode = (0, fleet_report_1.fleetExitCode)(runs);
+    if (exitCode !== 0) {
+        core.setFailed((0, report_1.redact)((0, fleet_report_1.fleetHeadline)(runs).replace(/^❌ /, ''), config.secrets));
+        process.exitCode = exitCode;
+    }
+    else {
+        core.info((0, fleet_report_1.fleetHeadline)(runs));
+    }
+}
 /** What a failure on the runner's side means for the report. */
 function recordFailure(report, error) {
     report.error = error.message;
@@ -95135,8 +95534,9 @@ function recordFailure(report, error) {
     if (error instanceof result_1.ResultError)
         report.resultLost = true;
 }
-function writeResults(report, context, secrets) {
-    for (const [name, value] of Object.entries((0, report_1.stepOutputs)(report)))
+function writeResults(report, label, context, secrets) {
+    // The same outputs as with several hosts: `hosts` then holds this one.
+    for (const [name, value] of Object.entries((0, fleet_report_1.fleetOutputs)([{ label, report }], report.totalSeconds)))
         core.setOutput(name, value);
     if (!context.summaryFile)
         return Promise.resolve();
@@ -95159,15 +95559,25 @@ async function run() {
     if (config.ssh.hostKey.kind === 'insecure') {
         core.warning(`insecure-skip-host-key-check is true: the host key of ${config.ssh.host} is not checked, so a man-in-the-middle could receive the image and the env. Pin it with known-hosts (ssh-keyscan -p ${config.ssh.port} ${config.ssh.host}) or host-fingerprint.`);
     }
-    const report = {
+    const reportFor = (host) => ({
         command: config.command,
         app: config.deploy.app,
-        host: config.ssh.host,
+        host,
         image: config.image,
-        url: (0, report_1.appUrl)(config.deploy, config.ssh.host),
+        url: (0, report_1.appUrl)(config.deploy, host),
         phasesSeconds: {},
         totalSeconds: 0,
-    };
+    });
+    if (config.hosts.length > 1) {
+        const runs = config.hosts.map((ssh) => ({ ssh, label: (0, fleet_1.labelOf)(ssh), report: reportFor(ssh.host) }));
+        await deployToFleet(config, context, runs);
+        const totalSeconds = (Date.now() - started) / 1000;
+        for (const run of runs)
+            run.report.totalSeconds = totalSeconds;
+        await finishFleet(config, context, runs, totalSeconds);
+        return;
+    }
+    const report = reportFor(config.ssh.host);
     try {
         await deployWith(config, context, report);
     }
@@ -95176,7 +95586,7 @@ async function run() {
     }
     report.totalSeconds = (Date.now() - started) / 1000;
     try {
-        await writeResults(report, context, config.secrets);
+        await writeResults(report, (0, fleet_1.labelOf)(config.ssh), context, config.secrets);
     }
     catch (error) {
         core.warning(`could not write the job summary: ${error.message}`);
@@ -95508,14 +95918,16 @@ function renderDeployScript(input) {
 "use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-exports.EXIT_UNHEALTHY = void 0;
+exports.SUMMARY_LIMIT = exports.EXIT_UNHEALTHY = void 0;
 exports.outcomeOf = outcomeOf;
 exports.errorOf = errorOf;
 exports.exitCodeOf = exitCodeOf;
 exports.certificateOf = certificateOf;
 exports.appUrl = appUrl;
 exports.redact = redact;
+exports.cell = cell;
 exports.liveAfterFailure = liveAfterFailure;
+exports.slotName = slotName;
 exports.headline = headline;
 exports.renderSummary = renderSummary;
 exports.stepOutputs = stepOutputs;
@@ -95556,7 +95968,7 @@ function certificateText(cert) {
 }
 /** Exit code of a run whose new version failed its health check (the live version kept serving). */
 exports.EXIT_UNHEALTHY = result_1.SCRIPT_EXIT.unhealthy;
-const SUMMARY_LIMIT = 512 * 1024; // GitHub refuses summaries over 1 MiB; stay well under it
+exports.SUMMARY_LIMIT = 512 * 1024; // GitHub refuses summaries over 1 MiB; stay well under it
 const HEALTH_ROWS_OPEN = 10;
 const HEALTH_ROWS_MAX = 300;
 /** The address of the app through the proxy: its first host name, else the first published port. */
@@ -95702,8 +96114,8 @@ function renderSummary(given, secrets = []) {
         parts.push('');
     }
     let text = redact(parts.join('\n'), secrets);
-    if (text.length > SUMMARY_LIMIT)
-        text = text.slice(0, SUMMARY_LIMIT) + '\n\n_(summary cut to stay under GitHub\'s size limit)_\n';
+    if (text.length > exports.SUMMARY_LIMIT)
+        text = text.slice(0, exports.SUMMARY_LIMIT) + '\n\n_(summary cut to stay under GitHub\'s size limit)_\n';
     return text;
 }
 /** The step outputs, as documented in action.yml. */

@@ -2,6 +2,7 @@ import { utils as sshUtils } from 'ssh2';
 import type { RunContext } from './context';
 import { parseDuration } from './duration';
 import { HostKeyPolicy, parseKnownHosts } from './hostkey';
+import { type HostTarget, parseHosts } from './hosts';
 import { LETS_ENCRYPT, LETS_ENCRYPT_STAGING, PemSource, TlsConfig, certificateProblem } from './tls';
 
 export type Command = 'deploy' | 'rollback' | 'remove' | 'status';
@@ -67,7 +68,12 @@ export interface DeployConfig {
 export interface Config {
   command: Command;
   image: string;
+  /** One per line of the `host` input, in its order; the key, the pinned host keys and the limits are shared. */
+  hosts: SshConfig[];
+  /** The first of `hosts` (the only one, for most users). */
   ssh: SshConfig;
+  /** With several hosts: how many are deployed at a time. */
+  maxParallel: number;
   build: BuildConfig;
   deploy: DeployConfig;
   /** Values that must never appear in a log, output or summary. */
@@ -201,11 +207,17 @@ function defaultAppName(context: InputContext): string {
   return repo.toLowerCase().replace(/[^a-z0-9_.-]+/g, '-').replace(/^[^a-z0-9]+/, '');
 }
 
-function readSsh(read: InputReader): SshConfig {
-  const host = required(read, 'host');
-  if (/\s/.test(host) || host.startsWith('-')) throw new InputError('host', `'${host}' is not a host name or address`);
+function readSsh(read: InputReader): SshConfig[] {
   const user = required(read, 'user');
   if (!/^[a-z_][a-z0-9_.-]*\$?$/i.test(user)) throw new InputError('user', `'${user}' is not a valid user name`);
+  const port = integer(read, 'port', 1, 65535);
+  let targets: HostTarget[];
+  try {
+    targets = parseHosts(required(read, 'host'), { user, port });
+  } catch (error) {
+    throw new InputError('host', (error as Error).message);
+  }
+  if (targets.length === 0) throw new InputError('host', 'names no host');
   const privateKey = read('ssh-key').trim();
   if (privateKey === '') throw new InputError('ssh-key', 'is required and was not given');
   if (!/PRIVATE KEY-----/.test(privateKey)) {
@@ -231,6 +243,7 @@ function readSsh(read: InputReader): SshConfig {
       throw new InputError('known-hosts', (error as Error).message);
     }
   } else if (fingerprint !== '') {
+    if (targets.length > 1) throw new InputError('host-fingerprint', `pins one host key, and ${targets.length} hosts are given: give known-hosts with a line per host (ssh-keyscan -p PORT HOST for each)`);
     if (!/^SHA256:[A-Za-z0-9+/]{43}=?$/.test(fingerprint)) {
       throw new InputError('host-fingerprint', `expected 'SHA256:' and 43 base64 characters (as ssh-keygen -lf prints), got '${fingerprint}'`);
     }
@@ -243,16 +256,16 @@ function readSsh(read: InputReader): SshConfig {
       'the server\'s host key is not pinned: give known-hosts (e.g. from ssh-keyscan) or host-fingerprint, or set insecure-skip-host-key-check: true for a throwaway server',
     );
   }
-  return {
+  return targets.map(({ host, port, user }) => ({
     host,
-    port: integer(read, 'port', 1, 65535),
+    port,
     user,
     privateKey: privateKey + '\n',
     passphrase,
     hostKey,
     connectTimeoutSeconds: duration(read, 'connect-timeout', 1),
     connectRetries: integer(read, 'connect-retries', 0, 20),
-  };
+  }));
 }
 
 function readBuild(read: InputReader): BuildConfig {
@@ -461,7 +474,8 @@ function readDeploy(read: InputReader, context: InputContext, env: string): Depl
 /** Every input, parsed and validated once. Throws InputError naming the first bad input. */
 export function readConfig(read: InputReader, context: InputContext = {}): Config {
   const command = oneOf(read, 'command', ['deploy', 'rollback', 'remove', 'status'] as const);
-  const ssh = readSsh(read);
+  const hosts = readSsh(read);
+  const ssh = hosts[0];
   const env = readEnv(read);
   const image = command === 'deploy' ? required(read, 'image') : read('image').trim();
   if (image !== '' && !IMAGE_REF.test(image)) throw new InputError('image', `'${image}' is not an image reference like myapp:1.2`);
@@ -471,5 +485,6 @@ export function readConfig(read: InputReader, context: InputContext = {}): Confi
   const { tls } = deploy;
   const tlsSecrets = [tls.key?.kind === 'text' ? tls.key.pem.trim() : '', tls.acme?.eab?.hmac ?? ''];
   const secrets = [ssh.privateKey.trim(), ssh.passphrase ?? '', ...secretValues(env.entries), ...secretValues(build.buildArgs), ...tlsSecrets].filter(Boolean);
-  return { command, image, ssh, build, deploy, secrets };
+  const maxParallel = integer(read, 'max-parallel', 1, 100);
+  return { command, image, hosts, ssh, maxParallel, build, deploy, secrets };
 }

@@ -4,10 +4,12 @@ import { RunContext, runContext } from './context';
 import { ImageStore, LocalImage, MissingImageError, buildImage, shouldBuild } from './image';
 import { runRemoteScript } from './remote/run';
 import { ResultError } from './remote/result';
-import { RunReport, appUrl, errorOf, exitCodeOf, liveAfterFailure, outcomeOf, redact, renderSummary, stepOutputs } from './report';
+import { RunReport, appUrl, errorOf, exitCodeOf, liveAfterFailure, outcomeOf, redact, renderSummary } from './report';
 import { SshSession } from './ssh';
 import { withCommandsStopped } from './stop-commands';
 import { TransferError, ensureImageOnServer } from './transfer';
+import { type HostRun, connectAll, labelOf, rollOut, sendToAll } from './fleet';
+import { fleetExitCode, fleetHeadline, fleetOutputs, renderFleetSummary } from './fleet-report';
 
 const masked = new Set<string>();
 
@@ -67,6 +69,50 @@ async function deployWith(config: Config, context: RunContext, report: RunReport
   }
 }
 
+/** The same command on several hosts: connect all, send to all, then roll out (fleet.ts). */
+async function deployToFleet(config: Config, context: RunContext, runs: HostRun[]): Promise<void> {
+  const log = (line: string) => core.info(line);
+  const store = new ImageStore();
+  let image: LocalImage | undefined;
+  if (config.command === 'deploy') {
+    try {
+      image = await localImage(config, runs[0].report, store);
+    } catch (error) {
+      for (const run of runs) run.report.error = (error as Error).message;
+      return;
+    }
+    for (const run of runs) run.report.imageId = image.id;
+  }
+  const everywhere = `${runs.length} hosts`;
+  try {
+    if (!(await serverGroup(`Connect to ${everywhere}`, () => connectAll(runs, log)))) return;
+    if (image && !(await serverGroup(`Send ${image.reference} to ${everywhere}`, () => sendToAll(runs, store, image, log)))) return;
+    const input = { command: config.command, deploy: config.deploy, image: config.image, imageId: image?.id ?? '', serverImageId: '', gitSha: context.gitSha, runUrl: context.runUrl };
+    await serverGroup(`${config.command} ${config.deploy.app} on ${everywhere}, ${config.maxParallel} at a time`, () => rollOut(runs, input, config.maxParallel, log));
+  } finally {
+    for (const run of runs) run.session?.close();
+  }
+}
+
+/** The end of a run on several hosts: summary, outputs, exit code. */
+async function finishFleet(config: Config, context: RunContext, runs: HostRun[], totalSeconds: number): Promise<void> {
+  for (const [name, value] of Object.entries(fleetOutputs(runs, totalSeconds))) core.setOutput(name, value);
+  if (context.summaryFile) {
+    try {
+      await core.summary.addRaw(renderFleetSummary(runs, config.secrets, totalSeconds), true).write();
+    } catch (error) {
+      core.warning(`could not write the job summary: ${(error as Error).message}`);
+    }
+  }
+  const exitCode = fleetExitCode(runs);
+  if (exitCode !== 0) {
+    core.setFailed(redact(fleetHeadline(runs).replace(/^❌ /, ''), config.secrets));
+    process.exitCode = exitCode;
+  } else {
+    core.info(fleetHeadline(runs));
+  }
+}
+
 /** What a failure on the runner's side means for the report. */
 function recordFailure(report: RunReport, error: unknown): void {
   report.error = (error as Error).message;
@@ -76,8 +122,9 @@ function recordFailure(report: RunReport, error: unknown): void {
   if (error instanceof ResultError) report.resultLost = true;
 }
 
-function writeResults(report: RunReport, context: RunContext, secrets: string[]): Promise<unknown> {
-  for (const [name, value] of Object.entries(stepOutputs(report))) core.setOutput(name, value);
+function writeResults(report: RunReport, label: string, context: RunContext, secrets: string[]): Promise<unknown> {
+  // The same outputs as with several hosts: `hosts` then holds this one.
+  for (const [name, value] of Object.entries(fleetOutputs([{ label, report }], report.totalSeconds))) core.setOutput(name, value);
   if (!context.summaryFile) return Promise.resolve();
   return core.summary.addRaw(renderSummary(report, secrets), true).write();
 }
@@ -99,15 +146,24 @@ export async function run(): Promise<void> {
     core.warning(`insecure-skip-host-key-check is true: the host key of ${config.ssh.host} is not checked, so a man-in-the-middle could receive the image and the env. Pin it with known-hosts (ssh-keyscan -p ${config.ssh.port} ${config.ssh.host}) or host-fingerprint.`);
   }
 
-  const report: RunReport = {
+  const reportFor = (host: string): RunReport => ({
     command: config.command,
     app: config.deploy.app,
-    host: config.ssh.host,
+    host,
     image: config.image,
-    url: appUrl(config.deploy, config.ssh.host),
+    url: appUrl(config.deploy, host),
     phasesSeconds: {},
     totalSeconds: 0,
-  };
+  });
+  if (config.hosts.length > 1) {
+    const runs: HostRun[] = config.hosts.map((ssh) => ({ ssh, label: labelOf(ssh), report: reportFor(ssh.host) }));
+    await deployToFleet(config, context, runs);
+    const totalSeconds = (Date.now() - started) / 1000;
+    for (const run of runs) run.report.totalSeconds = totalSeconds;
+    await finishFleet(config, context, runs, totalSeconds);
+    return;
+  }
+  const report = reportFor(config.ssh.host);
   try {
     await deployWith(config, context, report);
   } catch (error) {
@@ -115,7 +171,7 @@ export async function run(): Promise<void> {
   }
   report.totalSeconds = (Date.now() - started) / 1000;
   try {
-    await writeResults(report, context, config.secrets);
+    await writeResults(report, labelOf(config.ssh), context, config.secrets);
   } catch (error) {
     core.warning(`could not write the job summary: ${(error as Error).message}`);
   }

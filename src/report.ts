@@ -70,7 +70,7 @@ function certificateText(cert: CertificateReport): string {
 /** Exit code of a run whose new version failed its health check (the live version kept serving). */
 export const EXIT_UNHEALTHY = SCRIPT_EXIT.unhealthy;
 
-const SUMMARY_LIMIT = 512 * 1024; // GitHub refuses summaries over 1 MiB; stay well under it
+export const SUMMARY_LIMIT = 512 * 1024; // GitHub refuses summaries over 1 MiB; stay well under it
 const HEALTH_ROWS_OPEN = 10;
 const HEALTH_ROWS_MAX = 300;
 
@@ -94,7 +94,7 @@ export function redact(text: string, secrets: readonly string[]): string {
   return out;
 }
 
-function cell(text: string): string {
+export function cell(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
 }
 
@@ -108,7 +108,7 @@ export function liveAfterFailure(report: RunReport): string {
   return report.remote.activeSlot ? `${slotName(report.remote.activeSlot)} still live` : 'nothing live';
 }
 
-function slotName(slot: string | null | undefined): string {
+export function slotName(slot: string | null | undefined): string {
   return slot ? slot.toUpperCase() : 'none';
 }
 

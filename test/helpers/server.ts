@@ -134,8 +134,10 @@ export function resetServer(server: TestServer): void {
 /** A server that runs nothing and has no image but the proxy's: none of the app layers are there. */
 export function resetServerAndImages(server: TestServer): void {
   resetServer(server);
-  const keep = remoteDocker(server, ['image', 'inspect', '-f', '{{.Id}}', server.proxyImage]).trim();
-  const ids = [...new Set(remoteDocker(server, ['image', 'ls', '-aq', '--no-trunc']).split('\n').filter((id) => id && id !== keep))];
+  // The test server's own parts stay: the proxy, and the ACME test CA and client (https.test.ts).
+  const env = readEnv();
+  const keep = new Set([server.proxyImage, env.BG_LEGO_IMAGE, env.BG_PEBBLE_IMAGE].map((image) => remoteDockerStatus(server, ['image', 'inspect', '-f', '{{.Id}}', image]).out.trim()));
+  const ids = [...new Set(remoteDocker(server, ['image', 'ls', '-aq', '--no-trunc']).split('\n').filter((id) => id && !keep.has(id)))];
   if (ids.length) remoteDockerStatus(server, ['image', 'rm', '-f', ...ids]);
 }
 

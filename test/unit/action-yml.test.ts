@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { stepOutputs } from '../../src/report';
+import { fleetOutputs } from '../../src/fleet-report';
 import { actionYml } from '../helpers/action-inputs';
 
 const root = join(__dirname, '../..');
@@ -37,7 +37,7 @@ describe('action.yml', () => {
   });
 
   it('declares exactly the outputs the action sets', () => {
-    const set = Object.keys(stepOutputs({ command: 'deploy', app: 'a', host: 'h', image: '', phasesSeconds: {}, totalSeconds: 0 }));
+    const set = Object.keys(fleetOutputs([{ label: 'deploy@h', report: { command: 'deploy', app: 'a', host: 'h', image: '', phasesSeconds: {}, totalSeconds: 0 } }], 0));
     expect(Object.keys(actionYml.outputs).sort()).toEqual(set.sort());
   });
 

@@ -21,6 +21,15 @@ describe('readConfig', () => {
     expect(config.build).toEqual({ mode: 'auto', context: '.', dockerfile: undefined, buildArgs: [], target: undefined });
   });
 
+  it('reads several hosts, each with its own user and port, sharing the key and the host keys', () => {
+    const config = read({ host: 'web1\nops@web2:2222', 'known-hosts': 'web1 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl', 'host-fingerprint': '', 'max-parallel': '2' });
+    expect(config.hosts.map((h) => [h.user, h.host, h.port])).toEqual([['deploy', 'web1', 22], ['ops', 'web2', 2222]]);
+    expect(config.hosts[1].privateKey).toBe(config.hosts[0].privateKey);
+    expect(config.hosts[1].hostKey).toBe(config.hosts[0].hostKey);
+    expect(config.ssh).toBe(config.hosts[0]);
+    expect(config.maxParallel).toBe(2);
+  });
+
   it('names the app after the repository when app is empty', () => {
     expect(read({ app: '' }, { repository: 'Acme/My_Shop.Web' }).deploy.app).toBe('my_shop.web');
   });
@@ -33,6 +42,10 @@ describe('readConfig', () => {
     [{ port: '0' }, 'port', 'from 1 to 65535'],
     [{ port: '22x' }, 'port', "got '22x'"],
     [{ host: 'a b' }, 'host', 'not a host name'],
+    [{ host: '# only a comment' }, 'host', 'names no host'],
+    [{ host: 'web1\nweb1:22' }, 'host', 'deploy@web1 is given twice'],
+    [{ host: 'web1\nweb2' }, 'host-fingerprint', 'pins one host key, and 2 hosts are given'],
+    [{ 'max-parallel': '0' }, 'max-parallel', 'from 1 to 100'],
     [{ 'ssh-key': 'hello' }, 'ssh-key', 'does not look like a private key'],
     [{ 'ssh-key': '-----BEGIN OPENSSH PRIVATE KEY-----\nnope\n-----END OPENSSH PRIVATE KEY-----' }, 'ssh-key', 'cannot be read'],
     [{ 'host-fingerprint': '' }, 'known-hosts', 'not pinned'],

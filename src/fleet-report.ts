@@ -1,0 +1,118 @@
+// The summary and outputs of a run on several hosts: one row per host, the overall result first.
+import { formatSeconds } from './duration';
+import { formatBytes } from './progress';
+import type { Outcome } from './remote/result';
+import { SUMMARY_LIMIT, type RunReport, cell, errorOf, exitCodeOf, outcomeOf, redact, renderSummary, slotName, stepOutputs } from './report';
+
+/** What the report side needs of a host's run (fleet.ts's HostRun without its session). */
+export interface HostOutcome {
+  label: string;
+  report: RunReport;
+  switchBack?: RunReport;
+}
+
+const notStarted = (h: HostOutcome) => h.report.remote === undefined && (h.report.error ?? '').startsWith('not started');
+const switchedBack = (h: HostOutcome) => h.switchBack !== undefined && outcomeOf(h.switchBack) === 'switched';
+/** On the new version after the run: switched, and not (successfully) switched back. */
+const onNewVersion = (h: HostOutcome) => outcomeOf(h.report) === 'switched' && !switchedBack(h);
+
+/** The run's outcome over all hosts: failed if any host failed; else what they all did. */
+export function fleetOutcome(hosts: readonly HostOutcome[]): Outcome {
+  const outcomes = hosts.map((h) => outcomeOf(h.report));
+  if (outcomes.includes('failed')) return 'failed';
+  if (outcomes.every((o) => o === 'unchanged')) return 'unchanged';
+  if (outcomes.every((o) => o === 'removed')) return 'removed';
+  return 'switched';
+}
+
+export function fleetExitCode(hosts: readonly HostOutcome[]): number {
+  const failed = hosts.find((h) => outcomeOf(h.report) === 'failed' && !notStarted(h));
+  return failed ? exitCodeOf(failed.report) : hosts.some((h) => outcomeOf(h.report) === 'failed') ? 1 : 0;
+}
+
+const names = (hosts: readonly HostOutcome[]) => hosts.map((h) => h.label).join(', ');
+
+/** The first line: the overall result, and on failure which hosts run which version. */
+export function fleetHeadline(hosts: readonly HostOutcome[]): string {
+  const app = hosts[0].report.app;
+  const command = hosts[0].report.command;
+  const outcome = fleetOutcome(hosts);
+  if (outcome !== 'failed') {
+    const verb = { switched: command === 'rollback' ? 'rolled back' : 'switched', unchanged: command === 'status' ? 'status of' : 'already ran this version on', removed: 'removed from' }[outcome];
+    return `${outcome === 'removed' ? '🗑️' : command === 'status' ? 'ℹ️' : '✅'} ${app}: ${verb} ${outcome === 'switched' ? 'on ' : ''}${hosts.length} hosts`;
+  }
+  const failed = hosts.filter((h) => outcomeOf(h.report) === 'failed' && !notStarted(h));
+  const parts = [`❌ ${app}: ${command} failed on ${names(failed)}`];
+  const back = hosts.filter(switchedBack);
+  if (back.length) parts.push(`switched back: ${names(back)}`);
+  const untouched = hosts.filter(notStarted);
+  if (untouched.length) parts.push(`not started: ${names(untouched)}`);
+  const mixed = hosts.filter(onNewVersion);
+  if (mixed.length) parts.push(`⚠️ still on the new version: ${names(mixed)}`);
+  return parts.join('; ');
+}
+
+function resultText(h: HostOutcome): string {
+  if (notStarted(h)) return 'not started';
+  const outcome = outcomeOf(h.report);
+  if (h.switchBack) return switchedBack(h) ? 'switched, then switched back' : `switched; switching back failed: ${errorOf(h.switchBack) ?? ''}`;
+  if (outcome === 'failed') return `failed${h.report.remote?.failedPhase ? ` (${h.report.remote.failedPhase})` : ''}: ${errorOf(h.report) ?? ''}`;
+  return outcome;
+}
+
+function slotsText(h: HostOutcome): string {
+  const remote = (h.switchBack?.remote ?? h.report.remote);
+  if (!remote) return '';
+  if (h.report.command === 'status') return `${slotName(remote.activeSlot)} live`;
+  return `${slotName(h.report.remote?.previousSlot)} → ${slotName(h.report.remote?.activeSlot)}${h.switchBack ? ` → ${slotName(h.switchBack.remote?.activeSlot)}` : ''}`;
+}
+
+function healthText(r: RunReport): string {
+  const tries = r.remote?.health ?? [];
+  if (tries.length === 0) return '';
+  const last = tries[tries.length - 1];
+  return `${tries.length} ${tries.length === 1 ? 'try' : 'tries'}, last ${last.status ?? last.error ?? 'error'}`;
+}
+
+/** The job summary: the headline, a row per host, then each host's own summary folded. */
+export function renderFleetSummary(hosts: readonly HostOutcome[], secrets: readonly string[] = [], totalSeconds = 0): string {
+  const parts = [`## ${cell(fleetHeadline(hosts))}`, ''];
+  parts.push('| host | result | slots | sent | health | time |', '| --- | --- | --- | ---: | --- | ---: |');
+  for (const h of hosts) {
+    const t = h.report.transfer;
+    const sent = t ? (t.skipped ? 'already there' : formatBytes(t.bytesSent)) : h.report.bytesSent ? formatBytes(h.report.bytesSent) : '';
+    const seconds = Object.values(h.report.phasesSeconds).reduce((a, b) => a + b, 0) + Object.values(h.switchBack?.phasesSeconds ?? {}).reduce((a, b) => a + b, 0);
+    parts.push(`| ${cell(h.label)} | ${cell(resultText(h))} | ${cell(slotsText(h))} | ${sent} | ${cell(healthText(h.report))} | ${formatSeconds(seconds)} |`);
+  }
+  parts.push('', `Total: ${formatSeconds(totalSeconds)}`, '');
+  for (const h of hosts) {
+    if (notStarted(h)) continue;
+    parts.push(`<details><summary>${cell(h.label)}</summary>`, '', renderSummary(h.report, secrets).replace(/^## /, '### '), '</details>', '');
+  }
+  let text = redact(parts.join('\n'), secrets);
+  if (text.length > SUMMARY_LIMIT) text = text.slice(0, SUMMARY_LIMIT) + '\n\n_(summary cut to stay under GitHub\'s size limit)_\n';
+  return text;
+}
+
+/** The step outputs: `result` is the overall one, the others are the first host's, `hosts` has each host's. */
+export function fleetOutputs(hosts: readonly HostOutcome[], totalSeconds: number): Record<string, string> {
+  const first = stepOutputs(hosts[0].report);
+  const perHost = hosts.map((h) => {
+    const o = stepOutputs(h.switchBack ?? h.report);
+    return {
+      host: h.label,
+      result: notStarted(h) ? 'not-started' : h.switchBack ? (switchedBack(h) ? 'switched-back' : 'failed') : o.result,
+      activeSlot: o['active-slot'],
+      previousSlot: stepOutputs(h.report)['previous-slot'],
+      bytesSent: Number(stepOutputs(h.report)['bytes-sent']),
+      error: errorOf(h.report) ?? null,
+    };
+  });
+  return {
+    ...first,
+    result: fleetOutcome(hosts),
+    'bytes-sent': String(perHost.reduce((sum, h) => sum + h.bytesSent, 0)),
+    'duration-seconds': totalSeconds.toFixed(1),
+    hosts: JSON.stringify(perHost),
+  };
+}

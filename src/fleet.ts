@@ -1,0 +1,126 @@
+import type { SshConfig } from './config';
+import { hostLabel } from './hosts';
+import type { ImageStore, LocalImage } from './image';
+import { outcomeOf, type RunReport } from './report';
+import { runRemoteScript } from './remote/run';
+import type { ScriptInput } from './remote/script';
+import { SshSession } from './ssh';
+import { TransferError, ensureImageOnServer } from './transfer';
+
+/** One host of the run: where, its session once connected, its report, and its switch back if one was needed. */
+export interface HostRun {
+  ssh: SshConfig;
+  label: string; // user@host[:port], as logs and the summary name it
+  session?: SshSession;
+  report: RunReport;
+  /** The rollback run on this host after another host failed (it had switched to the new version). */
+  switchBack?: RunReport;
+}
+
+export type Log = (line: string) => void;
+
+export const labelOf = (ssh: SshConfig): string => hostLabel(ssh);
+
+/** Prefixes a host's lines when several hosts run at once; one host's lines stay as they were. */
+export function hostLog(log: Log, runs: readonly HostRun[], run: HostRun): Log {
+  return runs.length === 1 ? log : (line) => log(`[${run.label}] ${line}`);
+}
+
+/** Batches of at most `size` hosts, in the order given: a rolling rollout takes one after the other. */
+export function batchesOf<T>(items: readonly T[], size: number): T[][] {
+  const batches: T[][] = [];
+  for (let i = 0; i < items.length; i += size) batches.push(items.slice(i, i + size));
+  return batches;
+}
+
+/**
+ * Connects to every host at once. If any cannot be reached, every session is closed again and each
+ * unreachable host's report gets the error: the run changes nothing anywhere.
+ */
+export async function connectAll(runs: HostRun[], log: Log): Promise<boolean> {
+  const settled = await Promise.allSettled(runs.map((run) => SshSession.connect(run.ssh, hostLog(log, runs, run))));
+  settled.forEach((s, i) => {
+    if (s.status === 'fulfilled') runs[i].session = s.value;
+    else runs[i].report.error = (s.reason as Error).message;
+  });
+  if (settled.every((s) => s.status === 'fulfilled')) return true;
+  for (const run of runs) {
+    run.session?.close();
+    run.session = undefined;
+    if (run.report.error === undefined) run.report.error = notStarted(runs);
+  }
+  return false;
+}
+
+function notStarted(runs: readonly HostRun[]): string {
+  const failed = runs.filter((r) => r.report.error !== undefined && r.session === undefined).map((r) => r.label);
+  return `not started: ${failed.join(', ')} could not be reached`;
+}
+
+/** Sends the image to every host at once, each only what it lacks. False when any transfer failed. */
+export async function sendToAll(runs: HostRun[], store: ImageStore, image: LocalImage, log: Log): Promise<boolean> {
+  await Promise.all(
+    runs.map(async (run) => {
+      const started = Date.now();
+      try {
+        run.report.transfer = await ensureImageOnServer(run.session as SshSession, store, image, { log: hostLog(log, runs, run) });
+      } catch (error) {
+        run.report.error = (error as Error).message;
+        if (error instanceof TransferError) run.report.bytesSent = error.bytesSent;
+      } finally {
+        run.report.phasesSeconds.transfer = (Date.now() - started) / 1000;
+      }
+    }),
+  );
+  const failed = runs.filter((r) => r.report.error !== undefined);
+  if (failed.length === 0) return true;
+  for (const run of runs) {
+    if (run.report.error === undefined) run.report.error = `not started: the image did not reach ${failed.map((r) => r.label).join(', ')}`;
+  }
+  return false;
+}
+
+/** Runs the server script on one host and keeps its result (or what failed) in `report`. */
+export async function runScriptOn(run: HostRun, runs: readonly HostRun[], input: ScriptInput, report: RunReport, log: Log): Promise<void> {
+  const started = Date.now();
+  try {
+    report.remote = await runRemoteScript(run.session as SshSession, { ...input, serverImageId: report.transfer?.serverImageId ?? input.serverImageId }, hostLog(log, runs, run));
+  } catch (error) {
+    report.error = (error as Error).message;
+    if ((error as Error).name === 'ResultError') report.resultLost = true;
+  } finally {
+    report.phasesSeconds.script = (Date.now() - started) / 1000;
+  }
+}
+
+/**
+ * A rolling rollout: a batch of hosts at a time, the next only when every host of the one before
+ * ran the command to its end without failing. At the first failure the rollout stops: hosts not yet
+ * reached are left as they were, and the hosts that switched to the new version are switched back to
+ * the slot they kept (command rollback), so no host is left on another version than the others.
+ */
+export async function rollOut(runs: HostRun[], input: ScriptInput, maxParallel: number, log: Log): Promise<void> {
+  const done: HostRun[] = [];
+  for (const batch of batchesOf(runs, maxParallel)) {
+    await Promise.all(batch.map((run) => runScriptOn(run, runs, input, run.report, log)));
+    done.push(...batch);
+    const failed = batch.filter((run) => outcomeOf(run.report) === 'failed');
+    if (failed.length === 0) continue;
+    const names = failed.map((r) => r.label).join(', ');
+    for (const run of runs) {
+      if (!done.includes(run)) run.report.error = `not started: the rollout stopped when ${names} failed`;
+    }
+    if (input.command === 'deploy') await switchBack(done.filter((run) => outcomeOf(run.report) === 'switched'), runs, input, log);
+    return;
+  }
+}
+
+async function switchBack(switched: HostRun[], runs: readonly HostRun[], input: ScriptInput, log: Log): Promise<void> {
+  await Promise.all(
+    switched.map(async (run) => {
+      log(`[${run.label}] switching back to the version it ran before, as another host failed`);
+      run.switchBack = { ...run.report, command: 'rollback', remote: undefined, transfer: undefined, error: undefined, phasesSeconds: {}, totalSeconds: 0 };
+      await runScriptOn(run, runs, { ...input, command: 'rollback', image: '', imageId: '', serverImageId: '' }, run.switchBack, log);
+    }),
+  );
+}

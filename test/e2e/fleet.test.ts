@@ -1,0 +1,138 @@
+// Several hosts in one run (issue 13): the classic and the modern test server as two hosts, each
+// under load through its own proxy. A fault on the second host is injected for real: its new
+// container is killed as it starts.
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type ActionRun, runAction } from '../helpers/action-runner';
+import { failures, startLoad } from '../helpers/load';
+import { type TestServer, getThroughProxy, resetServer, resetServerAndImages, serverInputs, testServer } from '../helpers/server';
+
+let classic: TestServer;
+let modern: TestServer;
+
+/** The inputs for both hosts: one line each, a known_hosts line for each. */
+function fleetInputs(version: string, extra: Record<string, string> = {}): Record<string, string> {
+  return serverInputs(classic, {
+    host: `${classic.host}:${classic.sshPort}\n${modern.user}@${modern.host}:${modern.sshPort}`,
+    port: '22',
+    'known-hosts': readFileSync(classic.knownHosts, 'utf8') + readFileSync(modern.knownHosts, 'utf8'),
+    app: 'shop', hostname: 'shop.test', image: `${classic.appImage}:${version}`, 'health-timeout': '8s',
+    ...extra,
+  });
+}
+
+const bodyOn = (server: TestServer) => getThroughProxy(server, 'shop.test');
+
+/** Kills every container of `app` that starts on the server meanwhile (bounded: stops by itself after `seconds`). */
+function killOnStart(server: TestServer, app: string, seconds: number): ChildProcess {
+  const events = spawn('docker', ['events', '--filter', 'event=start', '--filter', `label=bluegreen.app=${app}`, '--format', '{{.Actor.ID}}', '--since', String(Math.floor(Date.now() / 1000)), '--until', String(Math.floor(Date.now() / 1000) + seconds)], {
+    env: { ...process.env, DOCKER_HOST: server.remoteDockerHost },
+  });
+  events.stdout.setEncoding('utf8');
+  events.stdout.on('data', (chunk: string) => {
+    for (const id of chunk.split('\n').filter(Boolean)) {
+      try {
+        execFileSync('docker', ['kill', id], { env: { ...process.env, DOCKER_HOST: server.remoteDockerHost }, stdio: 'ignore' });
+      } catch {
+        /* gone already */
+      }
+    }
+  });
+  return events;
+}
+
+/** Runs `work` while both proxies are under load (bounded: 2 steady + 1 slow worker each, 120 s at most). */
+async function underLoad(work: () => Promise<ActionRun>): Promise<{ run: ActionRun; loads: Array<ReturnType<typeof startLoad>> }> {
+  const loads = [classic, modern].map((server) => startLoad({ port: server.proxyPort, hostHeader: 'shop.test', steadyWorkers: 2, slowWorkers: 1, slowMs: 1500, maxSeconds: 120 }));
+  try {
+    return { run: await work(), loads };
+  } finally {
+    for (const load of loads) await load.stop();
+  }
+}
+
+beforeAll(async () => {
+  classic = testServer('classic');
+  modern = testServer('modern');
+  resetServerAndImages(classic);
+  resetServerAndImages(modern);
+  // Each server's proxy made by a one-host deploy with its own proxy-ports, as a user's servers would be.
+  for (const server of [classic, modern]) {
+    const first = await runAction(serverInputs(server, { app: 'shop', hostname: 'shop.test', image: `${server.appImage}:v1`, 'health-timeout': '8s' }));
+    expect(first.code, first.stdout).toBe(0);
+  }
+}, 120_000);
+
+afterAll(() => {
+  resetServer(classic);
+  resetServer(modern);
+});
+
+describe('several hosts, rolling', () => {
+  it('sends the image to both at once and switches one after the other, losing no request on either', async () => {
+    const { run, loads } = await underLoad(() => runAction(fleetInputs('v2')));
+    expect(run.code, run.stdout).toBe(0);
+    expect(await bodyOn(classic)).toBe('200 v2');
+    expect(await bodyOn(modern)).toBe('200 v2');
+    for (const load of loads) {
+      console.log(`rolling deploy to 2 hosts: ${load.samples.length} requests, ${failures(load.samples).length} failed`);
+      expect(load.samples.length).toBeGreaterThan(20);
+      expect(failures(load.samples)).toEqual([]);
+    }
+    // One progress line per host, and the second host started only after the first switched.
+    const classicLabel = `deploy@127.0.0.1:${classic.sshPort}`;
+    const modernLabel = `deploy@127.0.0.1:${modern.sshPort}`;
+    // Each host gets only what it lacks: the version's layer, not the 30 MB it shares with v1.
+    for (const label of [classicLabel, modernLabel]) {
+      expect(run.stdout).toContain(`[${label}] 127.0.0.1 already has 4 of 5 layers: leaving them out`);
+      expect(run.stdout).toMatch(new RegExp(`\\[${label.replace(/\./g, '\\.')}\\] sending bluegreen-test/app:v2`));
+    }
+    const sent = JSON.parse(run.outputs.hosts).map((h: { bytesSent: number }) => h.bytesSent);
+    for (const bytes of sent) expect(bytes).toBeLessThan(1024 * 1024);
+    const lines = run.stdout.split('\n');
+    const classicSwitched = lines.findIndex((l) => l.startsWith(`[${classicLabel}]`) && /switched|now live/i.test(l));
+    const modernFirstScriptLine = lines.findIndex((l) => l.startsWith(`[${modernLabel}] [`));
+    expect(classicSwitched).toBeGreaterThan(-1);
+    expect(modernFirstScriptLine).toBeGreaterThan(classicSwitched);
+
+    expect(run.summary.split('\n')[0]).toBe('## ✅ shop: switched on 2 hosts');
+    expect(run.outputs.result).toBe('switched');
+    expect(JSON.parse(run.outputs.hosts).map((h: { host: string; result: string }) => [h.host, h.result])).toEqual([[classicLabel, 'switched'], [modernLabel, 'switched']]);
+  }, 180_000);
+
+  it('the new version failing on the second host: the first is switched back, no request fails on either', async () => {
+    const killer = killOnStart(modern, 'shop', 90);
+    const { run, loads } = await underLoad(() => runAction(fleetInputs('v1'))).finally(() => killer.kill());
+    expect(run.code, run.stdout).not.toBe(0);
+    const modernLabel = `deploy@127.0.0.1:${modern.sshPort}`;
+    const classicLabel = `deploy@127.0.0.1:${classic.sshPort}`;
+    expect(run.summary.split('\n')[0]).toBe(`## ❌ shop: deploy failed on ${modernLabel}; switched back: ${classicLabel}`);
+    expect(await bodyOn(classic)).toBe('200 v2');
+    expect(await bodyOn(modern)).toBe('200 v2');
+    for (const load of loads) {
+      console.log(`failure on the second host: ${load.samples.length} requests, ${failures(load.samples).length} failed`);
+      expect(failures(load.samples)).toEqual([]);
+    }
+    expect(JSON.parse(run.outputs.hosts).map((h: { result: string }) => h.result)).toEqual(['switched-back', 'failed']);
+  }, 180_000);
+
+  it('a host unreachable at the start: nothing changes anywhere', async () => {
+    const run = await runAction(fleetInputs('v1', { host: `${classic.host}:${classic.sshPort}\n127.0.0.1:1`, 'known-hosts': readFileSync(classic.knownHosts, 'utf8') }));
+    expect(run.code).toBe(1);
+    expect(run.summary.split('\n')[0]).toBe(`## ❌ shop: deploy failed on deploy@127.0.0.1:1; not started: deploy@127.0.0.1:${classic.sshPort}`);
+    expect(run.stdout).not.toContain('sending');
+    expect(await bodyOn(classic)).toBe('200 v2');
+  }, 60_000);
+
+  it('status and rollback work across the hosts', async () => {
+    const status = await runAction(fleetInputs('', { command: 'status', image: '' }));
+    expect(status.code, status.stdout).toBe(0);
+    expect(status.summary.split('\n')[0]).toBe('## ℹ️ shop: status of 2 hosts');
+    const rollback = await runAction(fleetInputs('', { command: 'rollback', image: '' }));
+    expect(rollback.code, rollback.stdout).toBe(0);
+    expect(rollback.summary.split('\n')[0]).toBe('## ✅ shop: rolled back on 2 hosts');
+    expect(await bodyOn(classic)).toBe('200 v1');
+    expect(await bodyOn(modern)).toBe('200 v1');
+  }, 120_000);
+});

@@ -1,0 +1,109 @@
+// Several hosts: the host input's lines, the batches of a rolling rollout, and the summary's first line
+// and outputs for every way a rollout can end.
+import { describe, expect, it } from 'vitest';
+import { batchesOf } from '../../src/fleet';
+import { type HostOutcome, fleetExitCode, fleetHeadline, fleetOutcome, fleetOutputs, renderFleetSummary } from '../../src/fleet-report';
+import { hostLabel, parseHosts } from '../../src/hosts';
+import type { RemoteResult } from '../../src/remote/result';
+import type { RunReport } from '../../src/report';
+
+describe('parseHosts', () => {
+  const defaults = { user: 'deploy', port: 22 };
+  const cases: Array<[string, string, Array<[string, number, string]>]> = [
+    ['one host', 'web1.example.com', [['web1.example.com', 22, 'deploy']]],
+    ['user and port per line', 'a.example.com\nops@b.example.com:2222\n  10.0.0.7:22022  ', [['a.example.com', 22, 'deploy'], ['b.example.com', 2222, 'ops'], ['10.0.0.7', 22022, 'deploy']]],
+    ['IPv6 in brackets', '[2001:db8::1]:2200\nroot@[::1]', [['2001:db8::1', 2200, 'deploy'], ['::1', 22, 'root']]],
+    ['blank lines and comments skipped', '\n# the first\nweb1\n\n', [['web1', 22, 'deploy']]],
+  ];
+  it.each(cases)('%s', (_name, text, expected) => {
+    expect(parseHosts(text, defaults).map((t) => [t.host, t.port, t.user])).toEqual(expected);
+  });
+
+  const bad: Array<[string, string, RegExp]> = [
+    ['a space inside a line', 'web1 web2', /'web1 web2' is not a host name or address/],
+    ['an option', '-oProxyCommand=x', /is not a host name or address/],
+    ['IPv6 without brackets', '2001:db8::1', /is not a host name or address/],
+    ['a port out of range', 'web1:70000', /has port 70000, outside 1-65535/],
+    ['a bad user', 'bad user@web1', /is not a host name/],
+    ['a user that is not one', '1x@web1', /has '1x', which is not a valid user name/],
+    ['the same host twice', 'web1\ndeploy@web1:22', /deploy@web1 is given twice/],
+  ];
+  it.each(bad)('refuses %s', (_name, text, message) => {
+    expect(() => parseHosts(text, defaults)).toThrow(message);
+  });
+
+  it('labels a host as logs name it', () => {
+    expect(hostLabel({ host: 'web1', port: 22, user: 'deploy' })).toBe('deploy@web1');
+    expect(hostLabel({ host: '::1', port: 2200, user: 'root' })).toBe('root@[::1]:2200');
+  });
+});
+
+describe('batchesOf', () => {
+  it.each([
+    [1, [['a'], ['b'], ['c']]],
+    [2, [['a', 'b'], ['c']]],
+    [5, [['a', 'b', 'c']]],
+  ])('max-parallel %i', (size, expected) => {
+    expect(batchesOf(['a', 'b', 'c'], size)).toEqual(expected);
+  });
+});
+
+function remote(outcome: RemoteResult['outcome'], from: string | null, to: string | null, extra: Partial<RemoteResult> = {}): RemoteResult {
+  return {
+    outcome, activeSlot: to, previousSlot: from, exitCode: outcome === 'failed' ? 3 : 0, error: outcome === 'failed' ? 'the new version failed its health check' : null,
+    failedPhase: outcome === 'failed' ? 'health' : null, imageId: 'sha256:' + 'a'.repeat(64), health: [], logTail: '', history: [], phasesMs: { health: 1500 }, live: null, certificate: null, ...extra,
+  } as RemoteResult;
+}
+
+function host(label: string, r?: RemoteResult, error?: string, switchBack?: RemoteResult): HostOutcome {
+  const report: RunReport = { command: 'deploy', app: 'shop', host: label, image: 'shop:2', remote: r, error, phasesSeconds: { transfer: 1 }, totalSeconds: 5, transfer: r ? { skipped: false, serverImageId: 'x', bytesSent: 2048, bytesRead: 4096, layersSkipped: 0, layersTotal: 2, resentWhole: false, seconds: 1 } : undefined };
+  return { label, report, switchBack: switchBack ? { ...report, command: 'rollback', remote: switchBack, transfer: undefined } : undefined };
+}
+
+describe('the summary of a rollout', () => {
+  const cases: Array<[string, HostOutcome[], string, string, number]> = [
+    ['all switched', [host('h1', remote('switched', 'blue', 'green')), host('h2', remote('switched', 'blue', 'green'))], 'switched', '✅ shop: switched on 2 hosts', 0],
+    ['all already ran it', [host('h1', remote('unchanged', 'green', 'green')), host('h2', remote('unchanged', 'green', 'green'))], 'unchanged', '✅ shop: already ran this version on 2 hosts', 0],
+    [
+      'the second host failed: the first switched back, the third not started',
+      [host('h1', remote('switched', 'blue', 'green'), undefined, remote('switched', 'green', 'blue')), host('h2', remote('failed', 'blue', 'blue')), host('h3', undefined, 'not started: the rollout stopped when h2 failed')],
+      'failed',
+      '❌ shop: deploy failed on h2; switched back: h1; not started: h3',
+      3,
+    ],
+    [
+      'a switch back that failed is said in the first line',
+      [host('h1', remote('switched', 'blue', 'green'), undefined, remote('failed', 'green', 'green')), host('h2', remote('failed', 'blue', 'blue'))],
+      'failed',
+      '❌ shop: deploy failed on h2; ⚠️ still on the new version: h1',
+      3,
+    ],
+    [
+      'a host unreachable at the start: nothing started anywhere',
+      [host('h1', undefined, 'not started: h2 could not be reached'), host('h2', undefined, 'cannot connect to h2:22: connection refused')],
+      'failed',
+      '❌ shop: deploy failed on h2; not started: h1',
+      1,
+    ],
+  ];
+  it.each(cases)('%s', (_name, hosts, outcome, headline, exitCode) => {
+    expect(fleetOutcome(hosts)).toBe(outcome);
+    expect(fleetHeadline(hosts)).toBe(headline);
+    expect(fleetExitCode(hosts)).toBe(exitCode);
+    const summary = renderFleetSummary(hosts, [], 9);
+    expect(summary.split('\n')[0]).toBe(`## ${headline}`);
+    for (const h of hosts) expect(summary).toContain(`| ${h.label} |`);
+  });
+
+  it('outputs: result is the overall one, bytes-sent the sum, hosts one object per host', () => {
+    const hosts = cases[2][1];
+    const out = fleetOutputs(hosts, 9);
+    expect(out.result).toBe('failed');
+    expect(out['bytes-sent']).toBe(String(2 * 2048));
+    expect(JSON.parse(out.hosts)).toEqual([
+      { host: 'h1', result: 'switched-back', activeSlot: 'blue', previousSlot: 'blue', bytesSent: 2048, error: null },
+      { host: 'h2', result: 'failed', activeSlot: 'blue', previousSlot: 'blue', bytesSent: 2048, error: 'the new version failed its health check' },
+      { host: 'h3', result: 'not-started', activeSlot: '', previousSlot: '', bytesSent: 0, error: 'not started: the rollout stopped when h2 failed' },
+    ]);
+  });
+});
