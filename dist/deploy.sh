@@ -1197,11 +1197,25 @@ cmd_deploy() {
   docker image inspect "$BG_SERVER_IMAGE_ID" >/dev/null 2>&1 || fail "$BG_EXIT_SERVER_UNUSABLE" "image ${BG_IMAGE_ID:7:12} is not on this server"
   run_phase start start_candidate
   run_phase health wait_until_healthy
+  if ((BG_BARRIER_SECONDS > 0)); then run_phase wait wait_for_every_host; fi
   run_phase switch switch_proxy
   OUTCOME=$BG_OUTCOME_SWITCHED
   retire_previous
   after_switch forget forget_kept
   after_switch prune prune_images
+}
+
+# All at once (several hosts): this host's new version is healthy; it switches only when the runner
+# says every host's is (fd 7: the script's standard input, after the script's own text). Anything
+# else, no answer in time or a lost connection calls it off, undone as a failed health check is.
+wait_for_every_host() {
+  local answer=''
+  printf '%s\n' "$BG_BARRIER_LINE"
+  log "healthy; waiting until every host is (at most ${BG_BARRIER_SECONDS}s)"
+  read -r -t "$BG_BARRIER_SECONDS" answer <&7 || true
+  [[ $answer == "$BG_BARRIER_GO" ]] ||
+    fail "$BG_EXIT_CALLED_OFF" "the rollout was called off (${answer:-no word from the runner}): another host failed, so this one did not switch"
+  log "every host is healthy: switching"
 }
 
 # A container set aside from the idle slot means a run was interrupted before its switch: the
@@ -1304,6 +1318,8 @@ cmd_status() {
 main() {
   FAIL_NOTE=$(mktemp "${TMPDIR:-/tmp}/bluegreen-fail.XXXXXX" 2>/dev/null) || FAIL_NOTE=""
   trap '' HUP PIPE
+  # The runner's word for wait_for_every_host comes on standard input; no other command reads it.
+  if ((BG_BARRIER_SECONDS > 0)); then exec 7<&0 </dev/null; fi
   arm_err_trap
   trap cleanup EXIT
   run_phase check check_server

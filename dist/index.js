@@ -94512,8 +94512,9 @@ function readConfig(read, context = {}) {
     const { tls } = deploy;
     const tlsSecrets = [tls.key?.kind === 'text' ? tls.key.pem.trim() : '', tls.acme?.eab?.hmac ?? ''];
     const secrets = [ssh.privateKey.trim(), ssh.passphrase ?? '', ...secretValues(env.entries), ...secretValues(build.buildArgs), ...tlsSecrets].filter(Boolean);
+    const rollout = oneOf(read, 'rollout', ['rolling', 'all-at-once']);
     const maxParallel = integer(read, 'max-parallel', 1, 100);
-    return { command, image, hosts, ssh, maxParallel, build, deploy, secrets };
+    return { command, image, hosts, ssh, rollout, maxParallel, build, deploy, secrets };
 }
 
 
@@ -94588,8 +94589,13 @@ exports.fleetOutputs = fleetOutputs;
 // The summary and outputs of a run on several hosts: one row per host, the overall result first.
 const duration_1 = __nccwpck_require__(7607);
 const progress_1 = __nccwpck_require__(2279);
+const result_1 = __nccwpck_require__(8277);
 const report_1 = __nccwpck_require__(665);
 const notStarted = (h) => h.report.remote === undefined && (h.report.error ?? '').startsWith('not started');
+/** All at once: healthy, but another host failed first, so this one did not switch. */
+const calledOff = (h) => h.report.remote?.exitCode === result_1.SCRIPT_EXIT.calledOff;
+/** Failed of its own accord (not merely stopped because of another host). */
+const failedHere = (h) => (0, report_1.outcomeOf)(h.report) === 'failed' && !notStarted(h) && !calledOff(h);
 const switchedBack = (h) => h.switchBack !== undefined && (0, report_1.outcomeOf)(h.switchBack) === 'switched';
 /** On the new version after the run: switched, and not (successfully) switched back. */
 const onNewVersion = (h) => (0, report_1.outcomeOf)(h.report) === 'switched' && !switchedBack(h);
@@ -94605,7 +94611,7 @@ function fleetOutcome(hosts) {
     return 'switched';
 }
 function fleetExitCode(hosts) {
-    const failed = hosts.find((h) => (0, report_1.outcomeOf)(h.report) === 'failed' && !notStarted(h));
+    const failed = hosts.find(failedHere);
     return failed ? (0, report_1.exitCodeOf)(failed.report) : hosts.some((h) => (0, report_1.outcomeOf)(h.report) === 'failed') ? 1 : 0;
 }
 const names = (hosts) => hosts.map((h) => h.label).join(', ');
@@ -94618,8 +94624,10 @@ function fleetHeadline(hosts) {
         const verb = { switched: command === 'rollback' ? 'rolled back' : 'switched', unchanged: command === 'status' ? 'status of' : 'already ran this version on', removed: 'removed from' }[outcome];
         return `${outcome === 'removed' ? '🗑️' : command === 'status' ? 'ℹ️' : '✅'} ${app}: ${verb} ${outcome === 'switched' ? 'on ' : ''}${hosts.length} hosts`;
     }
-    const failed = hosts.filter((h) => (0, report_1.outcomeOf)(h.report) === 'failed' && !notStarted(h));
-    const parts = [`❌ ${app}: ${command} failed on ${names(failed)}`];
+    const parts = [`❌ ${app}: ${command} failed on ${names(hosts.filter(failedHere))}`];
+    const off = hosts.filter(calledOff);
+    if (off.length)
+        parts.push(`called off, not switched: ${names(off)}`);
     const back = hosts.filter(switchedBack);
     if (back.length)
         parts.push(`switched back: ${names(back)}`);
@@ -94634,6 +94642,8 @@ function fleetHeadline(hosts) {
 function resultText(h) {
     if (notStarted(h))
         return 'not started';
+    if (calledOff(h))
+        return 'healthy, called off: not switched';
     const outcome = (0, report_1.outcomeOf)(h.report);
     if (h.switchBack)
         return switchedBack(h) ? 'switched, then switched back' : `switched; switching back failed: ${(0, report_1.errorOf)(h.switchBack) ?? ''}`;
@@ -94684,7 +94694,7 @@ function fleetOutputs(hosts, totalSeconds) {
         const o = (0, report_1.stepOutputs)(h.switchBack ?? h.report);
         return {
             host: h.label,
-            result: notStarted(h) ? 'not-started' : h.switchBack ? (switchedBack(h) ? 'switched-back' : 'failed') : o.result,
+            result: notStarted(h) ? 'not-started' : calledOff(h) ? 'called-off' : h.switchBack ? (switchedBack(h) ? 'switched-back' : 'failed') : o.result,
             activeSlot: o['active-slot'],
             previousSlot: (0, report_1.stepOutputs)(h.report)['previous-slot'],
             bytesSent: Number((0, report_1.stepOutputs)(h.report)['bytes-sent']),
@@ -94716,6 +94726,7 @@ exports.connectAll = connectAll;
 exports.sendToAll = sendToAll;
 exports.runScriptOn = runScriptOn;
 exports.rollOut = rollOut;
+exports.rollOutAllAtOnce = rollOutAllAtOnce;
 const hosts_1 = __nccwpck_require__(9892);
 const report_1 = __nccwpck_require__(665);
 const run_1 = __nccwpck_require__(7331);
@@ -94786,10 +94797,10 @@ async function sendToAll(runs, store, image, log) {
     return false;
 }
 /** Runs the server script on one host and keeps its result (or what failed) in `report`. */
-async function runScriptOn(run, runs, input, report, log) {
+async function runScriptOn(run, runs, input, report, log, healthy) {
     const started = Date.now();
     try {
-        report.remote = await (0, run_1.runRemoteScript)(run.session, { ...input, serverImageId: report.transfer?.serverImageId ?? input.serverImageId }, hostLog(log, runs, run));
+        report.remote = await (0, run_1.runRemoteScript)(run.session, { ...input, serverImageId: report.transfer?.serverImageId ?? input.serverImageId }, hostLog(log, runs, run), healthy);
     }
     catch (error) {
         report.error = error.message;
@@ -94830,6 +94841,54 @@ async function switchBack(switched, runs, input, log) {
         run.switchBack = { ...run.report, command: 'rollback', remote: undefined, transfer: undefined, error: undefined, phasesSeconds: {}, totalSeconds: 0 };
         await runScriptOn(run, runs, { ...input, command: 'rollback', image: '', imageId: '', serverImageId: '' }, run.switchBack, log);
     }));
+}
+/**
+ * All at once: every host starts and health-checks the new version at the same time, and each waits,
+ * healthy, until all are; then all switch at the same moment. A host that fails before that calls
+ * the rollout off: the others stop their new version and keep the old one, so nothing switched
+ * anywhere. A switch that fails after the word was given is undone on the hosts that switched.
+ */
+async function rollOutAllAtOnce(runs, input, barrierSeconds, log) {
+    let calledOff = false;
+    let notYetHealthy = runs.length;
+    const waiting = [];
+    const answerAll = (go) => {
+        for (const resolve of waiting.splice(0))
+            resolve(go);
+    };
+    const oneMoreReady = () => {
+        notYetHealthy--;
+        if (notYetHealthy === 0 && !calledOff) {
+            log(`every host is healthy: switching all ${runs.length}`);
+            answerAll(true);
+        }
+    };
+    await Promise.all(runs.map(async (run) => {
+        let reached = false;
+        const healthy = () => new Promise((resolve) => {
+            reached = true;
+            if (calledOff)
+                return resolve(false);
+            waiting.push(resolve);
+            oneMoreReady();
+        });
+        await runScriptOn(run, runs, { ...input, barrierSeconds }, run.report, log, healthy);
+        if (reached)
+            return;
+        // Done without waiting: it failed (call the rollout off), or it had nothing to switch.
+        if ((0, report_1.outcomeOf)(run.report) === 'failed') {
+            if (!calledOff)
+                log(`${run.label} failed before the switch: calling the rollout off`);
+            calledOff = true;
+            answerAll(false);
+        }
+        else {
+            oneMoreReady();
+        }
+    }));
+    if (input.command === 'deploy' && runs.some((run) => (0, report_1.outcomeOf)(run.report) === 'failed')) {
+        await switchBack(runs.filter((run) => (0, report_1.outcomeOf)(run.report) === 'switched'), runs, input, log);
+    }
 }
 
 
@@ -95496,7 +95555,13 @@ async function deployToFleet(config, context, runs) {
         if (image && !(await serverGroup(`Send ${image.reference} to ${everywhere}`, () => (0, fleet_1.sendToAll)(runs, store, image, log))))
             return;
         const input = { command: config.command, deploy: config.deploy, image: config.image, imageId: image?.id ?? '', serverImageId: '', gitSha: context.gitSha, runUrl: context.runUrl };
-        await serverGroup(`${config.command} ${config.deploy.app} on ${everywhere}, ${config.maxParallel} at a time`, () => (0, fleet_1.rollOut)(runs, input, config.maxParallel, log));
+        if (config.rollout === 'all-at-once' && config.command === 'deploy') {
+            const barrierSeconds = Math.ceil(config.deploy.health.timeoutSeconds) + 600;
+            await serverGroup(`${config.command} ${config.deploy.app} on ${everywhere} at once`, () => (0, fleet_1.rollOutAllAtOnce)(runs, input, barrierSeconds, log));
+        }
+        else {
+            await serverGroup(`${config.command} ${config.deploy.app} on ${everywhere}, ${config.maxParallel} at a time`, () => (0, fleet_1.rollOut)(runs, input, config.maxParallel, log));
+        }
     }
     finally {
         for (const run of runs)
@@ -95681,7 +95746,7 @@ exports.ProgressThrottle = ProgressThrottle;
 "use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-exports.ResultError = exports.LABEL_PREFIX = exports.SCRIPT_EXIT = exports.OUTCOMES = exports.RESULT_VERSION = exports.RESULT_END = exports.RESULT_BEGIN = void 0;
+exports.ResultError = exports.LABEL_PREFIX = exports.BARRIER_GO = exports.BARRIER_LINE = exports.SCRIPT_EXIT = exports.OUTCOMES = exports.RESULT_VERSION = exports.RESULT_END = exports.RESULT_BEGIN = void 0;
 exports.parseRemoteResult = parseRemoteResult;
 exports.RESULT_BEGIN = '::bluegreen-result-begin::';
 exports.RESULT_END = '::bluegreen-result-end::';
@@ -95696,7 +95761,14 @@ exports.SCRIPT_EXIT = {
     unhealthy: 3, // the new version failed its health check
     switchUndone: 4, // nginx refused the switch, or the proxy did not answer healthy after it; undone
     nothingToRollBack: 5,
+    calledOff: 6, // all at once: another host failed before the switch, so this one did not switch
 };
+/**
+ * All at once (several hosts): the line the script prints when its new version is healthy; it then
+ * waits for the runner's answer on its standard input, BARRIER_GO to switch, anything else to stop.
+ */
+exports.BARRIER_LINE = '::bluegreen-healthy::';
+exports.BARRIER_GO = 'switch';
 /** The prefix of the labels on the containers the script creates (bluegreen.app, .slot, …). */
 exports.LABEL_PREFIX = 'bluegreen';
 /** The script ran, but no usable result came back: what it did on the server is unknown. */
@@ -95744,6 +95816,7 @@ function parseRemoteResult(stdout) {
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.runRemoteScript = runRemoteScript;
+const node_stream_1 = __nccwpck_require__(7075);
 const result_1 = __nccwpck_require__(8277);
 const script_1 = __nccwpck_require__(7203);
 /** Runs with the user's login shell: say clearly when the server has no bash, then hand over to it. */
@@ -95752,14 +95825,28 @@ const START_BASH = `command -v bash >/dev/null 2>&1 || { echo 'bluegreen: bash i
  * Sends the generated script to `bash -s` over the session, streams its progress lines to `log` as
  * they happen (the result block itself is not logged), and returns the parsed result.
  */
-async function runRemoteScript(ssh, input, log) {
+async function runRemoteScript(ssh, input, log, 
+/** All at once (input.barrierSeconds): called when the new version is healthy; true lets it switch. */
+healthy) {
     let inResult = false;
     // The result block is kept apart as it streams: the session's capture of stdout is capped, and a
     // long log before the result must not push it out.
     let resultBlock = [];
+    const script = (0, script_1.renderDeployScript)(input);
+    // With a barrier the script's standard input stays open after its text: the runner's word follows.
+    const stdin = input.barrierSeconds ? new node_stream_1.PassThrough() : undefined;
+    stdin?.write(script);
+    const answer = (go) => {
+        if (stdin && !stdin.writableEnded)
+            stdin.end(go ? `${result_1.BARRIER_GO}\n` : 'called-off\n');
+    };
     const result = await ssh.exec(START_BASH, {
-        stdin: (0, script_1.renderDeployScript)(input),
+        stdin: stdin ?? script,
         onStdoutLine: (line) => {
+            if (line === result_1.BARRIER_LINE) {
+                (healthy ?? (() => Promise.resolve(false)))().then(answer, () => answer(false));
+                return;
+            }
             if (line === result_1.RESULT_BEGIN) {
                 inResult = true;
                 resultBlock = [];
@@ -95772,7 +95859,7 @@ async function runRemoteScript(ssh, input, log) {
                 inResult = false;
         },
         onStderrLine: (line) => log(line),
-    });
+    }).finally(() => answer(false));
     if (result.code === 127 && /bash is not installed/.test(result.stderr)) {
         throw new Error(`${ssh.config.host} has no bash; install it (apt-get install bash) to deploy there`);
     }
@@ -95842,6 +95929,9 @@ function scriptParameters(input) {
         scalar('BG_RESULT_BEGIN', result_1.RESULT_BEGIN),
         scalar('BG_RESULT_END', result_1.RESULT_END),
         scalar('BG_RESULT_VERSION', result_1.RESULT_VERSION),
+        scalar('BG_BARRIER_LINE', result_1.BARRIER_LINE),
+        scalar('BG_BARRIER_GO', result_1.BARRIER_GO),
+        scalar('BG_BARRIER_SECONDS', input.barrierSeconds ?? 0),
         ...Object.entries(result_1.SCRIPT_EXIT).map(([name, code]) => scalar(`BG_EXIT_${snake(name)}`, code)),
         ...result_1.OUTCOMES.map((outcome) => scalar(`BG_OUTCOME_${snake(outcome)}`, outcome)),
         scalar('BG_LABEL', result_1.LABEL_PREFIX),

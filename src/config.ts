@@ -72,7 +72,9 @@ export interface Config {
   hosts: SshConfig[];
   /** The first of `hosts` (the only one, for most users). */
   ssh: SshConfig;
-  /** With several hosts: how many are deployed at a time. */
+  /** With several hosts: rolling (max-parallel at a time) or all at once (all healthy, then all switched). */
+  rollout: 'rolling' | 'all-at-once';
+  /** With several hosts, rolling: how many are deployed at a time. */
   maxParallel: number;
   build: BuildConfig;
   deploy: DeployConfig;
@@ -485,6 +487,7 @@ export function readConfig(read: InputReader, context: InputContext = {}): Confi
   const { tls } = deploy;
   const tlsSecrets = [tls.key?.kind === 'text' ? tls.key.pem.trim() : '', tls.acme?.eab?.hmac ?? ''];
   const secrets = [ssh.privateKey.trim(), ssh.passphrase ?? '', ...secretValues(env.entries), ...secretValues(build.buildArgs), ...tlsSecrets].filter(Boolean);
+  const rollout = oneOf(read, 'rollout', ['rolling', 'all-at-once'] as const);
   const maxParallel = integer(read, 'max-parallel', 1, 100);
-  return { command, image, hosts, ssh, maxParallel, build, deploy, secrets };
+  return { command, image, hosts, ssh, rollout, maxParallel, build, deploy, secrets };
 }

@@ -1,7 +1,7 @@
 // The summary and outputs of a run on several hosts: one row per host, the overall result first.
 import { formatSeconds } from './duration';
 import { formatBytes } from './progress';
-import type { Outcome } from './remote/result';
+import { type Outcome, SCRIPT_EXIT } from './remote/result';
 import { SUMMARY_LIMIT, type RunReport, cell, errorOf, exitCodeOf, outcomeOf, redact, renderSummary, slotName, stepOutputs } from './report';
 
 /** What the report side needs of a host's run (fleet.ts's HostRun without its session). */
@@ -12,6 +12,10 @@ export interface HostOutcome {
 }
 
 const notStarted = (h: HostOutcome) => h.report.remote === undefined && (h.report.error ?? '').startsWith('not started');
+/** All at once: healthy, but another host failed first, so this one did not switch. */
+const calledOff = (h: HostOutcome) => h.report.remote?.exitCode === SCRIPT_EXIT.calledOff;
+/** Failed of its own accord (not merely stopped because of another host). */
+const failedHere = (h: HostOutcome) => outcomeOf(h.report) === 'failed' && !notStarted(h) && !calledOff(h);
 const switchedBack = (h: HostOutcome) => h.switchBack !== undefined && outcomeOf(h.switchBack) === 'switched';
 /** On the new version after the run: switched, and not (successfully) switched back. */
 const onNewVersion = (h: HostOutcome) => outcomeOf(h.report) === 'switched' && !switchedBack(h);
@@ -26,7 +30,7 @@ export function fleetOutcome(hosts: readonly HostOutcome[]): Outcome {
 }
 
 export function fleetExitCode(hosts: readonly HostOutcome[]): number {
-  const failed = hosts.find((h) => outcomeOf(h.report) === 'failed' && !notStarted(h));
+  const failed = hosts.find(failedHere);
   return failed ? exitCodeOf(failed.report) : hosts.some((h) => outcomeOf(h.report) === 'failed') ? 1 : 0;
 }
 
@@ -41,8 +45,9 @@ export function fleetHeadline(hosts: readonly HostOutcome[]): string {
     const verb = { switched: command === 'rollback' ? 'rolled back' : 'switched', unchanged: command === 'status' ? 'status of' : 'already ran this version on', removed: 'removed from' }[outcome];
     return `${outcome === 'removed' ? '🗑️' : command === 'status' ? 'ℹ️' : '✅'} ${app}: ${verb} ${outcome === 'switched' ? 'on ' : ''}${hosts.length} hosts`;
   }
-  const failed = hosts.filter((h) => outcomeOf(h.report) === 'failed' && !notStarted(h));
-  const parts = [`❌ ${app}: ${command} failed on ${names(failed)}`];
+  const parts = [`❌ ${app}: ${command} failed on ${names(hosts.filter(failedHere))}`];
+  const off = hosts.filter(calledOff);
+  if (off.length) parts.push(`called off, not switched: ${names(off)}`);
   const back = hosts.filter(switchedBack);
   if (back.length) parts.push(`switched back: ${names(back)}`);
   const untouched = hosts.filter(notStarted);
@@ -54,6 +59,7 @@ export function fleetHeadline(hosts: readonly HostOutcome[]): string {
 
 function resultText(h: HostOutcome): string {
   if (notStarted(h)) return 'not started';
+  if (calledOff(h)) return 'healthy, called off: not switched';
   const outcome = outcomeOf(h.report);
   if (h.switchBack) return switchedBack(h) ? 'switched, then switched back' : `switched; switching back failed: ${errorOf(h.switchBack) ?? ''}`;
   if (outcome === 'failed') return `failed${h.report.remote?.failedPhase ? ` (${h.report.remote.failedPhase})` : ''}: ${errorOf(h.report) ?? ''}`;
@@ -101,7 +107,7 @@ export function fleetOutputs(hosts: readonly HostOutcome[], totalSeconds: number
     const o = stepOutputs(h.switchBack ?? h.report);
     return {
       host: h.label,
-      result: notStarted(h) ? 'not-started' : h.switchBack ? (switchedBack(h) ? 'switched-back' : 'failed') : o.result,
+      result: notStarted(h) ? 'not-started' : calledOff(h) ? 'called-off' : h.switchBack ? (switchedBack(h) ? 'switched-back' : 'failed') : o.result,
       activeSlot: o['active-slot'],
       previousSlot: stepOutputs(h.report)['previous-slot'],
       bytesSent: Number(stepOutputs(h.report)['bytes-sent']),

@@ -81,10 +81,10 @@ export async function sendToAll(runs: HostRun[], store: ImageStore, image: Local
 }
 
 /** Runs the server script on one host and keeps its result (or what failed) in `report`. */
-export async function runScriptOn(run: HostRun, runs: readonly HostRun[], input: ScriptInput, report: RunReport, log: Log): Promise<void> {
+export async function runScriptOn(run: HostRun, runs: readonly HostRun[], input: ScriptInput, report: RunReport, log: Log, healthy?: () => Promise<boolean>): Promise<void> {
   const started = Date.now();
   try {
-    report.remote = await runRemoteScript(run.session as SshSession, { ...input, serverImageId: report.transfer?.serverImageId ?? input.serverImageId }, hostLog(log, runs, run));
+    report.remote = await runRemoteScript(run.session as SshSession, { ...input, serverImageId: report.transfer?.serverImageId ?? input.serverImageId }, hostLog(log, runs, run), healthy);
   } catch (error) {
     report.error = (error as Error).message;
     if ((error as Error).name === 'ResultError') report.resultLost = true;
@@ -123,4 +123,51 @@ async function switchBack(switched: HostRun[], runs: readonly HostRun[], input: 
       await runScriptOn(run, runs, { ...input, command: 'rollback', image: '', imageId: '', serverImageId: '' }, run.switchBack, log);
     }),
   );
+}
+
+/**
+ * All at once: every host starts and health-checks the new version at the same time, and each waits,
+ * healthy, until all are; then all switch at the same moment. A host that fails before that calls
+ * the rollout off: the others stop their new version and keep the old one, so nothing switched
+ * anywhere. A switch that fails after the word was given is undone on the hosts that switched.
+ */
+export async function rollOutAllAtOnce(runs: HostRun[], input: ScriptInput, barrierSeconds: number, log: Log): Promise<void> {
+  let calledOff = false;
+  let notYetHealthy = runs.length;
+  const waiting: Array<(go: boolean) => void> = [];
+  const answerAll = (go: boolean) => {
+    for (const resolve of waiting.splice(0)) resolve(go);
+  };
+  const oneMoreReady = () => {
+    notYetHealthy--;
+    if (notYetHealthy === 0 && !calledOff) {
+      log(`every host is healthy: switching all ${runs.length}`);
+      answerAll(true);
+    }
+  };
+  await Promise.all(
+    runs.map(async (run) => {
+      let reached = false;
+      const healthy = () =>
+        new Promise<boolean>((resolve) => {
+          reached = true;
+          if (calledOff) return resolve(false);
+          waiting.push(resolve);
+          oneMoreReady();
+        });
+      await runScriptOn(run, runs, { ...input, barrierSeconds }, run.report, log, healthy);
+      if (reached) return;
+      // Done without waiting: it failed (call the rollout off), or it had nothing to switch.
+      if (outcomeOf(run.report) === 'failed') {
+        if (!calledOff) log(`${run.label} failed before the switch: calling the rollout off`);
+        calledOff = true;
+        answerAll(false);
+      } else {
+        oneMoreReady();
+      }
+    }),
+  );
+  if (input.command === 'deploy' && runs.some((run) => outcomeOf(run.report) === 'failed')) {
+    await switchBack(runs.filter((run) => outcomeOf(run.report) === 'switched'), runs, input, log);
+  }
 }

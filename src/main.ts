@@ -8,7 +8,7 @@ import { RunReport, appUrl, errorOf, exitCodeOf, liveAfterFailure, outcomeOf, re
 import { SshSession } from './ssh';
 import { withCommandsStopped } from './stop-commands';
 import { TransferError, ensureImageOnServer } from './transfer';
-import { type HostRun, connectAll, labelOf, rollOut, sendToAll } from './fleet';
+import { type HostRun, connectAll, labelOf, rollOut, rollOutAllAtOnce, sendToAll } from './fleet';
 import { fleetExitCode, fleetHeadline, fleetOutputs, renderFleetSummary } from './fleet-report';
 
 const masked = new Set<string>();
@@ -88,7 +88,12 @@ async function deployToFleet(config: Config, context: RunContext, runs: HostRun[
     if (!(await serverGroup(`Connect to ${everywhere}`, () => connectAll(runs, log)))) return;
     if (image && !(await serverGroup(`Send ${image.reference} to ${everywhere}`, () => sendToAll(runs, store, image, log)))) return;
     const input = { command: config.command, deploy: config.deploy, image: config.image, imageId: image?.id ?? '', serverImageId: '', gitSha: context.gitSha, runUrl: context.runUrl };
-    await serverGroup(`${config.command} ${config.deploy.app} on ${everywhere}, ${config.maxParallel} at a time`, () => rollOut(runs, input, config.maxParallel, log));
+    if (config.rollout === 'all-at-once' && config.command === 'deploy') {
+      const barrierSeconds = Math.ceil(config.deploy.health.timeoutSeconds) + 600;
+      await serverGroup(`${config.command} ${config.deploy.app} on ${everywhere} at once`, () => rollOutAllAtOnce(runs, input, barrierSeconds, log));
+    } else {
+      await serverGroup(`${config.command} ${config.deploy.app} on ${everywhere}, ${config.maxParallel} at a time`, () => rollOut(runs, input, config.maxParallel, log));
+    }
   } finally {
     for (const run of runs) run.session?.close();
   }

@@ -14,7 +14,15 @@ export const SCRIPT_EXIT = {
   unhealthy: 3, // the new version failed its health check
   switchUndone: 4, // nginx refused the switch, or the proxy did not answer healthy after it; undone
   nothingToRollBack: 5,
+  calledOff: 6, // all at once: another host failed before the switch, so this one did not switch
 } as const;
+
+/**
+ * All at once (several hosts): the line the script prints when its new version is healthy; it then
+ * waits for the runner's answer on its standard input, BARRIER_GO to switch, anything else to stop.
+ */
+export const BARRIER_LINE = '::bluegreen-healthy::';
+export const BARRIER_GO = 'switch';
 
 /** The prefix of the labels on the containers the script creates (bluegreen.app, .slot, …). */
 export const LABEL_PREFIX = 'bluegreen';

@@ -1,5 +1,6 @@
 import type { SshSession } from '../ssh';
-import { RESULT_BEGIN, RESULT_END, RemoteResult, ResultError, parseRemoteResult } from './result';
+import { PassThrough } from 'node:stream';
+import { BARRIER_GO, BARRIER_LINE, RESULT_BEGIN, RESULT_END, RemoteResult, ResultError, parseRemoteResult } from './result';
 import { ScriptInput, renderDeployScript } from './script';
 
 /** Runs with the user's login shell: say clearly when the server has no bash, then hand over to it. */
@@ -9,14 +10,31 @@ const START_BASH = `command -v bash >/dev/null 2>&1 || { echo 'bluegreen: bash i
  * Sends the generated script to `bash -s` over the session, streams its progress lines to `log` as
  * they happen (the result block itself is not logged), and returns the parsed result.
  */
-export async function runRemoteScript(ssh: SshSession, input: ScriptInput, log: (line: string) => void): Promise<RemoteResult> {
+export async function runRemoteScript(
+  ssh: SshSession,
+  input: ScriptInput,
+  log: (line: string) => void,
+  /** All at once (input.barrierSeconds): called when the new version is healthy; true lets it switch. */
+  healthy?: () => Promise<boolean>,
+): Promise<RemoteResult> {
   let inResult = false;
   // The result block is kept apart as it streams: the session's capture of stdout is capped, and a
   // long log before the result must not push it out.
   let resultBlock: string[] = [];
+  const script = renderDeployScript(input);
+  // With a barrier the script's standard input stays open after its text: the runner's word follows.
+  const stdin = input.barrierSeconds ? new PassThrough() : undefined;
+  stdin?.write(script);
+  const answer = (go: boolean) => {
+    if (stdin && !stdin.writableEnded) stdin.end(go ? `${BARRIER_GO}\n` : 'called-off\n');
+  };
   const result = await ssh.exec(START_BASH, {
-    stdin: renderDeployScript(input),
+    stdin: stdin ?? script,
     onStdoutLine: (line) => {
+      if (line === BARRIER_LINE) {
+        (healthy ?? (() => Promise.resolve(false)))().then(answer, () => answer(false));
+        return;
+      }
       if (line === RESULT_BEGIN) {
         inResult = true;
         resultBlock = [];
@@ -26,7 +44,7 @@ export async function runRemoteScript(ssh: SshSession, input: ScriptInput, log: 
       if (line === RESULT_END) inResult = false;
     },
     onStderrLine: (line) => log(line),
-  });
+  }).finally(() => answer(false));
   if (result.code === 127 && /bash is not installed/.test(result.stderr)) {
     throw new Error(`${ssh.config.host} has no bash; install it (apt-get install bash) to deploy there`);
   }

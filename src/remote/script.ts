@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { LABEL_PREFIX, OUTCOMES, RESULT_BEGIN, RESULT_END, RESULT_VERSION, SCRIPT_EXIT } from './result';
+import { BARRIER_GO, BARRIER_LINE, LABEL_PREFIX, OUTCOMES, RESULT_BEGIN, RESULT_END, RESULT_VERSION, SCRIPT_EXIT } from './result';
 import { join } from 'node:path';
 import type { Command, DeployConfig } from '../config';
 import { shellQuote } from '../shell';
@@ -15,6 +15,8 @@ export interface ScriptInput {
   serverImageId: string; // what the server's image store calls it (the config digest on the classic store)
   gitSha: string;
   runUrl: string;
+  /** All at once: once healthy, wait at most this long for the runner's word before switching (0: do not wait). */
+  barrierSeconds?: number;
 }
 
 // In the bundle this is dist/ (npm run build copies the shell files there); in tests, src/remote/.
@@ -63,6 +65,9 @@ export function scriptParameters(input: ScriptInput): string[] {
     scalar('BG_RESULT_BEGIN', RESULT_BEGIN),
     scalar('BG_RESULT_END', RESULT_END),
     scalar('BG_RESULT_VERSION', RESULT_VERSION),
+    scalar('BG_BARRIER_LINE', BARRIER_LINE),
+    scalar('BG_BARRIER_GO', BARRIER_GO),
+    scalar('BG_BARRIER_SECONDS', input.barrierSeconds ?? 0),
     ...Object.entries(SCRIPT_EXIT).map(([name, code]) => scalar(`BG_EXIT_${snake(name)}`, code)),
     ...OUTCOMES.map((outcome) => scalar(`BG_OUTCOME_${snake(outcome)}`, outcome)),
     scalar('BG_LABEL', LABEL_PREFIX),

@@ -136,3 +136,39 @@ describe('several hosts, rolling', () => {
     expect(await bodyOn(modern)).toBe('200 v1');
   }, 120_000);
 });
+
+describe('several hosts, all at once', () => {
+  const switchedAt = (load: ReturnType<typeof startLoad>, body: string) => load.samples.filter((x) => x.body === body).reduce((first, x) => Math.min(first, x.end), Infinity);
+
+  it('starts and checks the new version everywhere, then switches all hosts together, losing no request', async () => {
+    const { run, loads } = await underLoad(() => runAction(fleetInputs('v2', { rollout: 'all-at-once' })));
+    expect(run.code, run.stdout).toBe(0);
+    expect(run.stdout).toContain('every host is healthy: switching all 2');
+    for (const label of [`deploy@127.0.0.1:${classic.sshPort}`, `deploy@127.0.0.1:${modern.sshPort}`]) {
+      expect(run.stdout).toContain(`[${label}] [wait] healthy; waiting until every host is`);
+    }
+    expect(await bodyOn(classic)).toBe('200 v2');
+    expect(await bodyOn(modern)).toBe('200 v2');
+    const [a, b] = loads.map((load) => switchedAt(load, 'v2'));
+    console.log(`all at once: first v2 answer ${Math.abs(a - b)} ms apart on the two hosts; ${loads.map((l) => `${l.samples.length} requests, ${failures(l.samples).length} failed`).join('; ')}`);
+    expect(Math.abs(a - b)).toBeLessThan(1000);
+    for (const load of loads) expect(failures(load.samples)).toEqual([]);
+  }, 180_000);
+
+  it('one host failing before the switch calls it off everywhere: no host switches, no request fails', async () => {
+    const killer = killOnStart(modern, 'shop', 90);
+    const { run, loads } = await underLoad(() => runAction(fleetInputs('v1', { rollout: 'all-at-once' }))).finally(() => killer.kill());
+    expect(run.code, run.stdout).not.toBe(0);
+    const modernLabel = `deploy@127.0.0.1:${modern.sshPort}`;
+    const classicLabel = `deploy@127.0.0.1:${classic.sshPort}`;
+    expect(run.summary.split('\n')[0]).toBe(`## ❌ shop: deploy failed on ${modernLabel}; called off, not switched: ${classicLabel}`);
+    expect(run.stdout).toContain(`[${classicLabel}] [wait] error: the rollout was called off`);
+    expect(await bodyOn(classic)).toBe('200 v2');
+    expect(await bodyOn(modern)).toBe('200 v2');
+    for (const load of loads) {
+      expect(load.samples.some((x) => x.body === 'v1')).toBe(false); // v1 never got traffic anywhere
+      expect(failures(load.samples)).toEqual([]);
+    }
+    expect(JSON.parse(run.outputs.hosts).map((h: { result: string }) => h.result)).toEqual(['called-off', 'failed']);
+  }, 180_000);
+});

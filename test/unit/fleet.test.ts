@@ -79,6 +79,13 @@ describe('the summary of a rollout', () => {
       3,
     ],
     [
+      'all at once: the second host failed, the first (healthy, waiting) was called off',
+      [host('h1', remote('failed', 'blue', 'blue', { exitCode: 6, failedPhase: 'wait', error: 'the rollout was called off' })), host('h2', remote('failed', 'blue', 'blue'))],
+      'failed',
+      '❌ shop: deploy failed on h2; called off, not switched: h1',
+      3,
+    ],
+    [
       'a host unreachable at the start: nothing started anywhere',
       [host('h1', undefined, 'not started: h2 could not be reached'), host('h2', undefined, 'cannot connect to h2:22: connection refused')],
       'failed',
