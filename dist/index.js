@@ -94226,32 +94226,14 @@ function readSsh(read) {
     }
     if (targets.length === 0)
         throw new InputError('host', 'names no host');
-    const privateKey = read('ssh-key').trim();
-    if (privateKey === '')
-        throw new InputError('ssh-key', 'is required and was not given');
-    if (!/PRIVATE KEY-----/.test(privateKey)) {
-        throw new InputError('ssh-key', 'does not look like a private key (expected a "-----BEGIN ... PRIVATE KEY-----" block)');
-    }
     const passphrase = read('ssh-key-passphrase') || undefined;
-    const parsed = ssh2_1.utils.parseKey(privateKey + '\n', passphrase);
-    if (parsed instanceof Error) {
-        const hint = /encrypted|passphrase/i.test(parsed.message) ? ' (is ssh-key-passphrase right?)' : '';
-        throw new InputError('ssh-key', `cannot be read: ${parsed.message}${hint}`);
-    }
+    const privateKey = readPrivateKey(read, 'ssh-key', passphrase);
     const knownHosts = read('known-hosts').trim();
     const fingerprint = read('host-fingerprint').trim();
     const insecure = boolean(read, 'insecure-skip-host-key-check');
     let hostKey;
     if (knownHosts !== '') {
-        try {
-            const entries = (0, hostkey_1.parseKnownHosts)(knownHosts);
-            if (entries.length === 0)
-                throw new Error('it holds no key');
-            hostKey = { kind: 'known-hosts', entries };
-        }
-        catch (error) {
-            throw new InputError('known-hosts', error.message);
-        }
+        hostKey = knownHostsPolicy(read, 'known-hosts');
     }
     else if (fingerprint !== '') {
         if (targets.length > 1)
@@ -94267,16 +94249,66 @@ function readSsh(read) {
     else {
         throw new InputError('known-hosts', 'the server\'s host key is not pinned: give known-hosts (e.g. from ssh-keyscan) or host-fingerprint, or set insecure-skip-host-key-check: true for a throwaway server');
     }
-    return targets.map(({ host, port, user }) => ({
-        host,
-        port,
-        user,
-        privateKey: privateKey + '\n',
-        passphrase,
+    const limits = { connectTimeoutSeconds: duration(read, 'connect-timeout', 1), connectRetries: integer(read, 'connect-retries', 0, 20) };
+    const jump = readJump(read, { user, privateKey, passphrase, hostKey }, limits);
+    return targets.map(({ host, port, user }) => ({ host, port, user, privateKey, passphrase, hostKey, ...limits, jump }));
+}
+/** A private key input: present, PEM-shaped, readable (with the passphrase); with a final newline. */
+function readPrivateKey(read, name, passphrase) {
+    const privateKey = read(name).trim();
+    if (privateKey === '')
+        throw new InputError(name, 'is required and was not given');
+    if (!/PRIVATE KEY-----/.test(privateKey)) {
+        throw new InputError(name, 'does not look like a private key (expected a "-----BEGIN ... PRIVATE KEY-----" block)');
+    }
+    const parsed = ssh2_1.utils.parseKey(privateKey + '\n', passphrase);
+    if (parsed instanceof Error) {
+        const hint = !/encrypted|passphrase/i.test(parsed.message) ? '' : name === 'ssh-key' ? ' (is ssh-key-passphrase right?)' : ' (it must not be encrypted)';
+        throw new InputError(name, `cannot be read: ${parsed.message}${hint}`);
+    }
+    return privateKey + '\n';
+}
+function knownHostsPolicy(read, name) {
+    try {
+        const entries = (0, hostkey_1.parseKnownHosts)(read(name).trim());
+        if (entries.length === 0)
+            throw new Error('it holds no key');
+        return { kind: 'known-hosts', entries };
+    }
+    catch (error) {
+        throw new InputError(name, error.message);
+    }
+}
+/**
+ * proxy-jump: user@host:port of a bastion every connection goes through; its key is proxy-jump-key
+ * (else ssh-key), its host key pinned by proxy-jump-known-hosts (else the servers' own pinning).
+ */
+function readJump(read, servers, limits) {
+    const text = read('proxy-jump').trim();
+    if (text === '')
+        return undefined;
+    let targets;
+    try {
+        targets = (0, hosts_1.parseHosts)(text, { user: servers.user, port: 22 });
+    }
+    catch (error) {
+        throw new InputError('proxy-jump', error.message);
+    }
+    if (targets.length !== 1)
+        throw new InputError('proxy-jump', 'names one jump host (user@host:port)');
+    const ownKey = read('proxy-jump-key').trim() !== '';
+    let hostKey = servers.hostKey;
+    if (read('proxy-jump-known-hosts').trim() !== '')
+        hostKey = knownHostsPolicy(read, 'proxy-jump-known-hosts');
+    else if (hostKey.kind === 'fingerprint')
+        throw new InputError('proxy-jump-known-hosts', 'pins the jump host\'s key, which host-fingerprint (the server\'s) cannot: give its known_hosts line (ssh-keyscan -p PORT HOST)');
+    return {
+        ...targets[0],
+        privateKey: ownKey ? readPrivateKey(read, 'proxy-jump-key', undefined) : servers.privateKey,
+        passphrase: ownKey ? undefined : servers.passphrase,
         hostKey,
-        connectTimeoutSeconds: duration(read, 'connect-timeout', 1),
-        connectRetries: integer(read, 'connect-retries', 0, 20),
-    }));
+        ...limits,
+    };
 }
 function readBuild(read) {
     const mode = { auto: 'auto', true: 'always', false: 'never' };
@@ -94511,7 +94543,7 @@ function readConfig(read, context = {}) {
     const deploy = readDeploy(read, context, env.text);
     const { tls } = deploy;
     const tlsSecrets = [tls.key?.kind === 'text' ? tls.key.pem.trim() : '', tls.acme?.eab?.hmac ?? ''];
-    const secrets = [ssh.privateKey.trim(), ssh.passphrase ?? '', ...secretValues(env.entries), ...secretValues(build.buildArgs), ...tlsSecrets].filter(Boolean);
+    const secrets = [ssh.privateKey.trim(), ssh.passphrase ?? '', ssh.jump?.privateKey.trim() ?? '', ...secretValues(env.entries), ...secretValues(build.buildArgs), ...tlsSecrets].filter(Boolean);
     const rollout = oneOf(read, 'rollout', ['rolling', 'all-at-once']);
     const maxParallel = integer(read, 'max-parallel', 1, 100);
     return { command, image, hosts, ssh, rollout, maxParallel, build, deploy, secrets };
@@ -96465,11 +96497,15 @@ function describeConnectError(config, error) {
 class SshSession {
     client;
     config;
+    via;
     closed = false;
     dropReason;
-    constructor(client, config) {
+    constructor(client, config, 
+    /** The session to the jump host this one goes through (proxy-jump), closed with it. */
+    via) {
         this.client = client;
         this.config = config;
+        this.via = via;
         client.on('close', () => {
             this.closed = true;
         });
@@ -96500,12 +96536,24 @@ class SshSession {
      * looked for among the other types once the first key shown is not it.
      */
     static async connectPinned(config) {
+        // Through a jump host: its own connection first (pinned by its own known_hosts line), then the
+        // server's SSH inside a channel it forwards, pinned as usual.
+        const via = config.jump ? await SshSession.connectPinned(config.jump) : undefined;
+        try {
+            return await SshSession.connectPinnedVia(config, via);
+        }
+        catch (error) {
+            via?.close();
+            throw error;
+        }
+    }
+    static async connectPinnedVia(config, via) {
         const algorithms = (0, hostkey_1.hostKeyAlgorithms)(config.hostKey, config.host, config.port);
         if (config.hostKey.kind !== 'fingerprint')
-            return SshSession.connectOnce(config, algorithms);
+            return SshSession.connectOnce(config, algorithms, via);
         let first;
         try {
-            return await SshSession.connectOnce(config);
+            return await SshSession.connectOnce(config, undefined, via);
         }
         catch (error) {
             if (!(error instanceof HostKeyError))
@@ -96514,7 +96562,7 @@ class SshSession {
         }
         for (const family of hostkey_1.HOST_KEY_FAMILIES) {
             try {
-                return await SshSession.connectOnce(config, family);
+                return await SshSession.connectOnce(config, family, via);
             }
             catch (error) {
                 if (!(error instanceof HostKeyError) && !/no matching|handshake failed/i.test(error.message))
@@ -96523,7 +96571,22 @@ class SshSession {
         }
         throw first;
     }
-    static connectOnce(config, serverHostKey) {
+    /** A TCP connection to host:port opened by the jump host (ssh -J's direct-tcpip channel). */
+    forwardTo(host, port) {
+        return new Promise((resolve, reject) => {
+            this.client.forwardOut('127.0.0.1', 0, host, port, (error, channel) => {
+                if (error) {
+                    const where = `${this.config.user}@${this.config.host}:${this.config.port}`;
+                    reject(new SshConnectError(`the jump host ${where} could not reach ${host}:${port}: ${error.message}`, true));
+                }
+                else {
+                    resolve(channel);
+                }
+            });
+        });
+    }
+    static async connectOnce(config, serverHostKey, via) {
+        const sock = via ? await via.forwardTo(config.host, config.port) : undefined;
         return new Promise((resolve, reject) => {
             const client = new ssh2_1.Client();
             let hostKeyProblem;
@@ -96536,6 +96599,7 @@ class SshSession {
                 readyTimeout: config.connectTimeoutSeconds * 1000,
                 keepaliveInterval: 10_000,
                 keepaliveCountMax: 3,
+                ...(sock ? { sock: sock } : {}),
                 ...(serverHostKey ? { algorithms: { serverHostKey: serverHostKey } } : {}),
                 hostVerifier: (key) => {
                     const verdict = (0, hostkey_1.verifyHostKey)(config.hostKey, config.host, config.port, key);
@@ -96558,7 +96622,7 @@ class SshSession {
             client.once('error', fail);
             client.once('ready', () => {
                 client.removeListener('error', fail);
-                resolve(new SshSession(client, config));
+                resolve(new SshSession(client, config, via));
             });
             client.connect(options);
         });
@@ -96633,6 +96697,7 @@ class SshSession {
     }
     close() {
         this.client.end();
+        this.via?.close();
     }
 }
 exports.SshSession = SshSession;

@@ -16,6 +16,8 @@ export interface SshConfig {
   hostKey: HostKeyPolicy;
   connectTimeoutSeconds: number;
   connectRetries: number;
+  /** The jump host (proxy-jump) the connection goes through, with its own key and pinned host key. */
+  jump?: SshConfig;
 }
 
 export interface BuildConfig {
@@ -220,30 +222,15 @@ function readSsh(read: InputReader): SshConfig[] {
     throw new InputError('host', (error as Error).message);
   }
   if (targets.length === 0) throw new InputError('host', 'names no host');
-  const privateKey = read('ssh-key').trim();
-  if (privateKey === '') throw new InputError('ssh-key', 'is required and was not given');
-  if (!/PRIVATE KEY-----/.test(privateKey)) {
-    throw new InputError('ssh-key', 'does not look like a private key (expected a "-----BEGIN ... PRIVATE KEY-----" block)');
-  }
   const passphrase = read('ssh-key-passphrase') || undefined;
-  const parsed = sshUtils.parseKey(privateKey + '\n', passphrase);
-  if (parsed instanceof Error) {
-    const hint = /encrypted|passphrase/i.test(parsed.message) ? ' (is ssh-key-passphrase right?)' : '';
-    throw new InputError('ssh-key', `cannot be read: ${parsed.message}${hint}`);
-  }
+  const privateKey = readPrivateKey(read, 'ssh-key', passphrase);
 
   const knownHosts = read('known-hosts').trim();
   const fingerprint = read('host-fingerprint').trim();
   const insecure = boolean(read, 'insecure-skip-host-key-check');
   let hostKey: HostKeyPolicy;
   if (knownHosts !== '') {
-    try {
-      const entries = parseKnownHosts(knownHosts);
-      if (entries.length === 0) throw new Error('it holds no key');
-      hostKey = { kind: 'known-hosts', entries };
-    } catch (error) {
-      throw new InputError('known-hosts', (error as Error).message);
-    }
+    hostKey = knownHostsPolicy(read, 'known-hosts');
   } else if (fingerprint !== '') {
     if (targets.length > 1) throw new InputError('host-fingerprint', `pins one host key, and ${targets.length} hosts are given: give known-hosts with a line per host (ssh-keyscan -p PORT HOST for each)`);
     if (!/^SHA256:[A-Za-z0-9+/]{43}=?$/.test(fingerprint)) {
@@ -258,16 +245,65 @@ function readSsh(read: InputReader): SshConfig[] {
       'the server\'s host key is not pinned: give known-hosts (e.g. from ssh-keyscan) or host-fingerprint, or set insecure-skip-host-key-check: true for a throwaway server',
     );
   }
-  return targets.map(({ host, port, user }) => ({
-    host,
-    port,
-    user,
-    privateKey: privateKey + '\n',
-    passphrase,
+  const limits = { connectTimeoutSeconds: duration(read, 'connect-timeout', 1), connectRetries: integer(read, 'connect-retries', 0, 20) };
+  const jump = readJump(read, { user, privateKey, passphrase, hostKey }, limits);
+  return targets.map(({ host, port, user }) => ({ host, port, user, privateKey, passphrase, hostKey, ...limits, jump }));
+}
+
+/** A private key input: present, PEM-shaped, readable (with the passphrase); with a final newline. */
+function readPrivateKey(read: InputReader, name: string, passphrase: string | undefined): string {
+  const privateKey = read(name).trim();
+  if (privateKey === '') throw new InputError(name, 'is required and was not given');
+  if (!/PRIVATE KEY-----/.test(privateKey)) {
+    throw new InputError(name, 'does not look like a private key (expected a "-----BEGIN ... PRIVATE KEY-----" block)');
+  }
+  const parsed = sshUtils.parseKey(privateKey + '\n', passphrase);
+  if (parsed instanceof Error) {
+    const hint = !/encrypted|passphrase/i.test(parsed.message) ? '' : name === 'ssh-key' ? ' (is ssh-key-passphrase right?)' : ' (it must not be encrypted)';
+    throw new InputError(name, `cannot be read: ${parsed.message}${hint}`);
+  }
+  return privateKey + '\n';
+}
+
+function knownHostsPolicy(read: InputReader, name: string): HostKeyPolicy {
+  try {
+    const entries = parseKnownHosts(read(name).trim());
+    if (entries.length === 0) throw new Error('it holds no key');
+    return { kind: 'known-hosts', entries };
+  } catch (error) {
+    throw new InputError(name, (error as Error).message);
+  }
+}
+
+/**
+ * proxy-jump: user@host:port of a bastion every connection goes through; its key is proxy-jump-key
+ * (else ssh-key), its host key pinned by proxy-jump-known-hosts (else the servers' own pinning).
+ */
+function readJump(
+  read: InputReader,
+  servers: { user: string; privateKey: string; passphrase?: string; hostKey: HostKeyPolicy },
+  limits: { connectTimeoutSeconds: number; connectRetries: number },
+): SshConfig | undefined {
+  const text = read('proxy-jump').trim();
+  if (text === '') return undefined;
+  let targets: HostTarget[];
+  try {
+    targets = parseHosts(text, { user: servers.user, port: 22 });
+  } catch (error) {
+    throw new InputError('proxy-jump', (error as Error).message);
+  }
+  if (targets.length !== 1) throw new InputError('proxy-jump', 'names one jump host (user@host:port)');
+  const ownKey = read('proxy-jump-key').trim() !== '';
+  let hostKey = servers.hostKey;
+  if (read('proxy-jump-known-hosts').trim() !== '') hostKey = knownHostsPolicy(read, 'proxy-jump-known-hosts');
+  else if (hostKey.kind === 'fingerprint') throw new InputError('proxy-jump-known-hosts', 'pins the jump host\'s key, which host-fingerprint (the server\'s) cannot: give its known_hosts line (ssh-keyscan -p PORT HOST)');
+  return {
+    ...targets[0],
+    privateKey: ownKey ? readPrivateKey(read, 'proxy-jump-key', undefined) : servers.privateKey,
+    passphrase: ownKey ? undefined : servers.passphrase,
     hostKey,
-    connectTimeoutSeconds: duration(read, 'connect-timeout', 1),
-    connectRetries: integer(read, 'connect-retries', 0, 20),
-  }));
+    ...limits,
+  };
 }
 
 function readBuild(read: InputReader): BuildConfig {
@@ -486,7 +522,7 @@ export function readConfig(read: InputReader, context: InputContext = {}): Confi
   const deploy = readDeploy(read, context, env.text);
   const { tls } = deploy;
   const tlsSecrets = [tls.key?.kind === 'text' ? tls.key.pem.trim() : '', tls.acme?.eab?.hmac ?? ''];
-  const secrets = [ssh.privateKey.trim(), ssh.passphrase ?? '', ...secretValues(env.entries), ...secretValues(build.buildArgs), ...tlsSecrets].filter(Boolean);
+  const secrets = [ssh.privateKey.trim(), ssh.passphrase ?? '', ssh.jump?.privateKey.trim() ?? '', ...secretValues(env.entries), ...secretValues(build.buildArgs), ...tlsSecrets].filter(Boolean);
   const rollout = oneOf(read, 'rollout', ['rolling', 'all-at-once'] as const);
   const maxParallel = integer(read, 'max-parallel', 1, 100);
   return { command, image, hosts, ssh, rollout, maxParallel, build, deploy, secrets };

@@ -91,6 +91,8 @@ export class SshSession {
   private constructor(
     private readonly client: Client,
     readonly config: SshConfig,
+    /** The session to the jump host this one goes through (proxy-jump), closed with it. */
+    private readonly via?: SshSession,
   ) {
     client.on('close', () => {
       this.closed = true;
@@ -122,18 +124,30 @@ export class SshSession {
    * looked for among the other types once the first key shown is not it.
    */
   private static async connectPinned(config: SshConfig): Promise<SshSession> {
+    // Through a jump host: its own connection first (pinned by its own known_hosts line), then the
+    // server's SSH inside a channel it forwards, pinned as usual.
+    const via = config.jump ? await SshSession.connectPinned(config.jump) : undefined;
+    try {
+      return await SshSession.connectPinnedVia(config, via);
+    } catch (error) {
+      via?.close();
+      throw error;
+    }
+  }
+
+  private static async connectPinnedVia(config: SshConfig, via: SshSession | undefined): Promise<SshSession> {
     const algorithms = hostKeyAlgorithms(config.hostKey, config.host, config.port);
-    if (config.hostKey.kind !== 'fingerprint') return SshSession.connectOnce(config, algorithms);
+    if (config.hostKey.kind !== 'fingerprint') return SshSession.connectOnce(config, algorithms, via);
     let first: unknown;
     try {
-      return await SshSession.connectOnce(config);
+      return await SshSession.connectOnce(config, undefined, via);
     } catch (error) {
       if (!(error instanceof HostKeyError)) throw error;
       first = error;
     }
     for (const family of HOST_KEY_FAMILIES) {
       try {
-        return await SshSession.connectOnce(config, family);
+        return await SshSession.connectOnce(config, family, via);
       } catch (error) {
         if (!(error instanceof HostKeyError) && !/no matching|handshake failed/i.test((error as Error).message)) throw error;
       }
@@ -141,7 +155,22 @@ export class SshSession {
     throw first;
   }
 
-  private static connectOnce(config: SshConfig, serverHostKey?: string[]): Promise<SshSession> {
+  /** A TCP connection to host:port opened by the jump host (ssh -J's direct-tcpip channel). */
+  private forwardTo(host: string, port: number): Promise<ClientChannel> {
+    return new Promise((resolve, reject) => {
+      this.client.forwardOut('127.0.0.1', 0, host, port, (error, channel) => {
+        if (error) {
+          const where = `${this.config.user}@${this.config.host}:${this.config.port}`;
+          reject(new SshConnectError(`the jump host ${where} could not reach ${host}:${port}: ${error.message}`, true));
+        } else {
+          resolve(channel);
+        }
+      });
+    });
+  }
+
+  private static async connectOnce(config: SshConfig, serverHostKey?: string[], via?: SshSession): Promise<SshSession> {
+    const sock = via ? await via.forwardTo(config.host, config.port) : undefined;
     return new Promise((resolve, reject) => {
       const client = new Client();
       let hostKeyProblem: string | undefined;
@@ -154,6 +183,7 @@ export class SshSession {
         readyTimeout: config.connectTimeoutSeconds * 1000,
         keepaliveInterval: 10_000,
         keepaliveCountMax: 3,
+        ...(sock ? { sock: sock as never } : {}),
         ...(serverHostKey ? { algorithms: { serverHostKey: serverHostKey as never } } : {}),
         hostVerifier: (key: Buffer) => {
           const verdict = verifyHostKey(config.hostKey, config.host, config.port, key);
@@ -174,7 +204,7 @@ export class SshSession {
       client.once('error', fail);
       client.once('ready', () => {
         client.removeListener('error', fail);
-        resolve(new SshSession(client, config));
+        resolve(new SshSession(client, config, via));
       });
       client.connect(options);
     });
@@ -245,5 +275,6 @@ export class SshSession {
 
   close(): void {
     this.client.end();
+    this.via?.close();
   }
 }

@@ -172,3 +172,41 @@ describe('several hosts, all at once', () => {
     expect(JSON.parse(run.outputs.hosts).map((h: { result: string }) => h.result)).toEqual(['called-off', 'failed']);
   }, 180_000);
 });
+
+describe('through a jump host (proxy-jump)', () => {
+  // The bastion of test/server/up.sh: 127.0.0.1:BG_JUMP_PORT, forwards only to the modern server's
+  // sshd, accepts only the key the servers refuse, and logs every forwarded channel.
+  const env = Object.fromEntries(readFileSync('/run/bluegreen-test/env', 'utf8').split('\n').filter((l) => l.includes('=')).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1).replace(/^'(.*)'$/, '$1')]));
+  const jumpLog = '/run/bluegreen-test/jump-sshd.log';
+  const viaJump = (extra: Record<string, string> = {}) =>
+    serverInputs(modern, {
+      app: 'shop', hostname: 'shop.test', image: `${modern.appImage}:v2`, 'health-timeout': '8s',
+      'proxy-jump': `deploy@127.0.0.1:${env.BG_JUMP_PORT}`, 'proxy-jump-key': readFileSync(env.BG_KEY_UNAUTHORIZED, 'utf8'),
+      'proxy-jump-known-hosts': readFileSync(env.BG_JUMP_KNOWN_HOSTS, 'utf8'), ...extra,
+    });
+
+  it('deploys through the bastion with its own key and pinned host key; the bastion forwarded the connection', async () => {
+    const before = readFileSync(jumpLog, 'utf8').length;
+    const run = await runAction(viaJump({ image: `${modern.appImage}:v1` }));
+    expect(run.code, run.stdout).toBe(0);
+    expect(run.stdout).toContain('proxy switched');
+    expect(await bodyOn(modern)).toBe('200 v1');
+    const logged = readFileSync(jumpLog, 'utf8').slice(before);
+    expect(logged).toMatch(/Accepted publickey for deploy from 127\.0\.0\.1 .*ED25519/);
+    expect(logged).toContain(`target 127.0.0.1 port ${modern.sshPort}`);
+    // The jump key is a secret like ssh-key.
+    const keyLine = readFileSync(env.BG_KEY_UNAUTHORIZED, 'utf8').split('\n')[1];
+    expect(run.stdout.split('\n').filter((l) => !l.startsWith('::add-mask::')).join('\n')).not.toContain(keyLine);
+  }, 120_000);
+
+  it('refuses a bastion whose host key is not the pinned one, and one that refuses the key, changing nothing', async () => {
+    const impostor = `[127.0.0.1]:${env.BG_JUMP_PORT} ${readFileSync(env.BG_FAKE_HOST_PUB, 'utf8').split(' ').slice(0, 2).join(' ')}\n`;
+    const wrongKey = await runAction(viaJump({ 'proxy-jump-known-hosts': impostor }));
+    expect(wrongKey.code).toBe(1);
+    expect(wrongKey.stdout).toContain(`refusing to connect to 127.0.0.1:${env.BG_JUMP_PORT}`);
+    const refused = await runAction(viaJump({ 'proxy-jump-key': '' }));
+    expect(refused.code).toBe(1);
+    expect(refused.stdout).toContain(`deploy@127.0.0.1:${env.BG_JUMP_PORT} refused the SSH key`);
+    expect(await bodyOn(modern)).toBe('200 v1');
+  }, 120_000);
+});

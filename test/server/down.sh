@@ -34,6 +34,7 @@ for name in "$BG_MODERN_SERVER" "$BG_MODERN_RUNNER"; do
   fi
 done
 [ "${1:-}" != --purge ] || docker image rm "$BG_MODERN_IMAGE" >/dev/null 2>&1 || true
+stop_pidfile "$BG_RUN/jump-sshd.pid" "jump sshd"
 stop_pidfile "$BG_RUN/sshd.pid" sshd
 stop_pidfile "$BG_RUN/remote-dockerd.pid" "remote dockerd"
 stop_pidfile "$BG_RUN/local-dockerd.pid" "local dockerd"

@@ -134,21 +134,56 @@ Subsystem sftp internal-sftp
 Match User $BG_NOBASH_USER
   SetEnv PATH=/nonexistent
 CONF
+  launch_sshd sshd "$BG_SSH_PORT" "$conf" "$BG_STATE/keys/host_ed25519.pub" "$BG_STATE/keys/known_hosts"
+}
+
+# launch_sshd NAME PORT CONF HOST_KEY_PUB KNOWN_HOSTS: starts (or restarts, when its config changed)
+# an sshd whose PidFile is $BG_RUN/NAME.pid, and writes the known_hosts line that pins it.
+launch_sshd() {
+  local name=$1 port=$2 conf=$3 pub=$4 known=$5
   mkdir -p /run/sshd
-  if [ -f "$BG_RUN/sshd.pid" ] && kill -0 "$(cat "$BG_RUN/sshd.pid")" 2>/dev/null && ! cmp -s "$conf" "$BG_RUN/sshd_config.running"; then
-    log "sshd: config changed, restarting"
-    kill "$(cat "$BG_RUN/sshd.pid")"
+  if [ -f "$BG_RUN/$name.pid" ] && kill -0 "$(cat "$BG_RUN/$name.pid")" 2>/dev/null && ! cmp -s "$conf" "$BG_RUN/${name}_config.running"; then
+    log "$name: config changed, restarting"
+    kill "$(cat "$BG_RUN/$name.pid")"
     sleep 0.5
   fi
-  cp "$conf" "$BG_RUN/sshd_config.running"
-  if [ -f "$BG_RUN/sshd.pid" ] && kill -0 "$(cat "$BG_RUN/sshd.pid")" 2>/dev/null; then
-    log "sshd: already running on 127.0.0.1:$BG_SSH_PORT"; return
+  cp "$conf" "$BG_RUN/${name}_config.running"
+  if [ -f "$BG_RUN/$name.pid" ] && kill -0 "$(cat "$BG_RUN/$name.pid")" 2>/dev/null; then
+    log "$name: already running on 127.0.0.1:$port"; return
   fi
   /usr/sbin/sshd -t -f "$conf"
-  log "sshd: starting on 127.0.0.1:$BG_SSH_PORT"
-  /usr/sbin/sshd -f "$conf" -E "$BG_RUN/sshd.log"
-  wait_for 20 "sshd" "$BG_RUN/sshd.log" "" bash -c "ssh-keyscan -T 2 -p $BG_SSH_PORT 127.0.0.1 | grep -q ed25519"
-  { printf '[127.0.0.1]:%s ' "$BG_SSH_PORT"; cut -d' ' -f1,2 "$BG_STATE/keys/host_ed25519.pub"; } >"$BG_STATE/keys/known_hosts"
+  log "$name: starting on 127.0.0.1:$port"
+  /usr/sbin/sshd -f "$conf" -E "$BG_RUN/$name.log"
+  wait_for 20 "$name" "$BG_RUN/$name.log" "" bash -c "ssh-keyscan -T 2 -p $port 127.0.0.1 | grep -q ed25519"
+  { printf '[127.0.0.1]:%s ' "$port"; cut -d' ' -f1,2 "$pub"; } >"$known"
+}
+
+# A bastion (proxy-jump): it only forwards, only to the modern server's sshd, and only for the key
+# other_ed25519 (which the servers themselves refuse); DEBUG1 logs each forwarded channel.
+start_jump_sshd() {
+  local conf=$BG_STATE/jump-sshd_config keys=$BG_STATE/keys
+  [ -f "$keys/jump_host_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -C bluegreen-test-jump -f "$keys/jump_host_ed25519"
+  cp "$keys/other_ed25519.pub" "$keys/jump_authorized_keys"
+  cat >"$conf" <<CONF
+ListenAddress 127.0.0.1
+Port $BG_JUMP_PORT
+HostKey $keys/jump_host_ed25519
+PidFile $BG_RUN/jump-sshd.pid
+AuthorizedKeysFile $keys/jump_authorized_keys
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PubkeyAuthentication yes
+PermitRootLogin no
+AllowUsers $BG_USER
+UsePAM no
+StrictModes no
+AllowTcpForwarding yes
+PermitOpen 127.0.0.1:$BG_MODERN_SSH_PORT
+PermitTTY no
+ForceCommand /bin/false
+LogLevel DEBUG1
+CONF
+  launch_sshd jump-sshd "$BG_JUMP_PORT" "$conf" "$keys/jump_host_ed25519.pub" "$keys/known_hosts_jump"
 }
 
 build_images() {
@@ -465,6 +500,8 @@ BG_KEY_RSA_PEM=$BG_STATE/keys/client_rsa_pem
 BG_KEY_ECDSA_PASS=$BG_STATE/keys/client_ecdsa_pass
 BG_KEY_ECDSA_PASSPHRASE='correct horse'
 BG_KEY_UNAUTHORIZED=$BG_STATE/keys/other_ed25519
+BG_JUMP_PORT=$BG_JUMP_PORT
+BG_JUMP_KNOWN_HOSTS=$BG_STATE/keys/known_hosts_jump
 BG_KNOWN_HOSTS=$BG_STATE/keys/known_hosts
 BG_FAKE_HOST_PUB=$BG_STATE/keys/fake_host_ed25519.pub
 BG_REMOTE_DOCKER_HOST=unix://$BG_REMOTE_SOCK
@@ -493,5 +530,6 @@ setup_user_and_keys
 start_sshd
 build_images
 start_modern_hosts
+start_jump_sshd
 write_env
 log "ready: ssh -i $BG_STATE/keys/client_ed25519 -p $BG_SSH_PORT $BG_USER@127.0.0.1 (details in $BG_RUN/env)"

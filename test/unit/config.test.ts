@@ -30,6 +30,16 @@ describe('readConfig', () => {
     expect(config.maxParallel).toBe(2);
   });
 
+  it('reads a jump host with its own key and known_hosts line, or the servers\' key and pinning', () => {
+    const line = 'bastion ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl';
+    const own = read({ 'proxy-jump': 'ops@bastion:2200', 'proxy-jump-known-hosts': line, 'proxy-jump-key': fixtureKey('rsa_pem') }).ssh.jump;
+    expect(own).toMatchObject({ host: 'bastion', port: 2200, user: 'ops', hostKey: { kind: 'known-hosts' } });
+    expect(own?.privateKey).toContain('BEGIN RSA PRIVATE KEY');
+    const shared = read({ 'proxy-jump': 'bastion', 'known-hosts': line, 'host-fingerprint': '' });
+    expect(shared.ssh.jump).toMatchObject({ host: 'bastion', port: 22, user: 'deploy', privateKey: shared.ssh.privateKey, hostKey: shared.ssh.hostKey });
+    expect(read({ 'proxy-jump-key': fixtureKey('rsa_pem'), 'proxy-jump': 'bastion', 'proxy-jump-known-hosts': line }).secrets).toContain(fixtureKey('rsa_pem').trim());
+  });
+
   it('names the app after the repository when app is empty', () => {
     expect(read({ app: '' }, { repository: 'Acme/My_Shop.Web' }).deploy.app).toBe('my_shop.web');
   });
@@ -46,6 +56,10 @@ describe('readConfig', () => {
     [{ host: 'web1\nweb1:22' }, 'host', 'deploy@web1 is given twice'],
     [{ host: 'web1\nweb2' }, 'host-fingerprint', 'pins one host key, and 2 hosts are given'],
     [{ 'max-parallel': '0' }, 'max-parallel', 'from 1 to 100'],
+    [{ rollout: 'canary' }, 'rollout', 'expected one of rolling, all-at-once'],
+    [{ 'proxy-jump': 'a\nb' }, 'proxy-jump', 'names one jump host'],
+    [{ 'proxy-jump': 'bastion' }, 'proxy-jump-known-hosts', "pins the jump host's key"],
+    [{ 'proxy-jump': 'bastion', 'proxy-jump-known-hosts': 'bastion ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl', 'proxy-jump-key': 'nope' }, 'proxy-jump-key', 'does not look like a private key'],
     [{ 'ssh-key': 'hello' }, 'ssh-key', 'does not look like a private key'],
     [{ 'ssh-key': '-----BEGIN OPENSSH PRIVATE KEY-----\nnope\n-----END OPENSSH PRIVATE KEY-----' }, 'ssh-key', 'cannot be read'],
     [{ 'host-fingerprint': '' }, 'known-hosts', 'not pinned'],
