@@ -1,6 +1,6 @@
-// Several hosts in one run (issue 13): the classic and the modern test server as two hosts, each
-// under load through its own proxy. A fault on the second host is injected for real: its new
-// container is killed as it starts.
+// Several hosts in one run (issue 13): the classic server, the modern one and a third (modern) as
+// three hosts, each under load through its own proxy. A fault on the second host is injected for
+// real: its new container is killed as it starts.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,13 +10,16 @@ import { type TestServer, getThroughProxy, resetServer, resetServerAndImages, se
 
 let classic: TestServer;
 let modern: TestServer;
+let third: TestServer;
+let all: TestServer[];
+const label = (server: TestServer) => `deploy@127.0.0.1:${server.sshPort}`;
 
-/** The inputs for both hosts: one line each, a known_hosts line for each. */
+/** The inputs for every host: one line each, a known_hosts line for each. */
 function fleetInputs(version: string, extra: Record<string, string> = {}): Record<string, string> {
   return serverInputs(classic, {
-    host: `${classic.host}:${classic.sshPort}\n${modern.user}@${modern.host}:${modern.sshPort}`,
+    host: `${classic.host}:${classic.sshPort}\n${modern.user}@${modern.host}:${modern.sshPort}\n${third.host}:${third.sshPort}`,
     port: '22',
-    'known-hosts': readFileSync(classic.knownHosts, 'utf8') + readFileSync(modern.knownHosts, 'utf8'),
+    'known-hosts': all.map((server) => readFileSync(server.knownHosts, 'utf8')).join(''),
     app: 'shop', hostname: 'shop.test', image: `${classic.appImage}:${version}`, 'health-timeout': '8s',
     ...extra,
   });
@@ -26,7 +29,8 @@ const bodyOn = (server: TestServer) => getThroughProxy(server, 'shop.test');
 
 /** Kills every container of `app` that starts on the server meanwhile (bounded: stops by itself after `seconds`). */
 function killOnStart(server: TestServer, app: string, seconds: number): ChildProcess {
-  const events = spawn('docker', ['events', '--filter', 'event=start', '--filter', `label=bluegreen.app=${app}`, '--format', '{{.Actor.ID}}', '--since', String(Math.floor(Date.now() / 1000)), '--until', String(Math.floor(Date.now() / 1000) + seconds)], {
+  const now = Math.floor(Date.now() / 1000);
+  const events = spawn('docker', ['events', '--filter', 'event=start', '--filter', `label=bluegreen.app=${app}`, '--format', '{{.Actor.ID}}', '--since', String(now), '--until', String(now + seconds)], {
     env: { ...process.env, DOCKER_HOST: server.remoteDockerHost },
   });
   events.stdout.setEncoding('utf8');
@@ -42,9 +46,9 @@ function killOnStart(server: TestServer, app: string, seconds: number): ChildPro
   return events;
 }
 
-/** Runs `work` while both proxies are under load (bounded: 2 steady + 1 slow worker each, 120 s at most). */
+/** Runs `work` while every host's proxy is under load (bounded: 2 steady + 1 slow worker each, 120 s at most). */
 async function underLoad(work: () => Promise<ActionRun>): Promise<{ run: ActionRun; loads: Array<ReturnType<typeof startLoad>> }> {
-  const loads = [classic, modern].map((server) => startLoad({ port: server.proxyPort, hostHeader: 'shop.test', steadyWorkers: 2, slowWorkers: 1, slowMs: 1500, maxSeconds: 120 }));
+  const loads = all.map((server) => startLoad({ port: server.proxyPort, hostHeader: 'shop.test', steadyWorkers: 2, slowWorkers: 1, slowMs: 1500, maxSeconds: 120 }));
   try {
     return { run: await work(), loads };
   } finally {
@@ -52,75 +56,70 @@ async function underLoad(work: () => Promise<ActionRun>): Promise<{ run: ActionR
   }
 }
 
+const loadText = (loads: Array<ReturnType<typeof startLoad>>) => loads.map((l) => `${l.samples.length} requests, ${failures(l.samples).length} failed`).join('; ');
+
 beforeAll(async () => {
   classic = testServer('classic');
   modern = testServer('modern');
-  resetServerAndImages(classic);
-  resetServerAndImages(modern);
+  third = testServer('third');
+  all = [classic, modern, third];
+  for (const server of all) resetServerAndImages(server);
   // Each server's proxy made by a one-host deploy with its own proxy-ports, as a user's servers would be.
-  for (const server of [classic, modern]) {
+  for (const server of all) {
     const first = await runAction(serverInputs(server, { app: 'shop', hostname: 'shop.test', image: `${server.appImage}:v1`, 'health-timeout': '8s' }));
     expect(first.code, first.stdout).toBe(0);
   }
-}, 120_000);
+}, 180_000);
 
 afterAll(() => {
-  resetServer(classic);
-  resetServer(modern);
+  for (const server of all) resetServer(server);
 });
 
 describe('several hosts, rolling', () => {
-  it('sends the image to both at once and switches one after the other, losing no request on either', async () => {
+  it('sends the image to all at once and switches one host after the other, losing no request on any', async () => {
     const { run, loads } = await underLoad(() => runAction(fleetInputs('v2')));
     expect(run.code, run.stdout).toBe(0);
-    expect(await bodyOn(classic)).toBe('200 v2');
-    expect(await bodyOn(modern)).toBe('200 v2');
+    for (const server of all) expect(await bodyOn(server)).toBe('200 v2');
+    console.log(`rolling deploy to 3 hosts: ${loadText(loads)}`);
     for (const load of loads) {
-      console.log(`rolling deploy to 2 hosts: ${load.samples.length} requests, ${failures(load.samples).length} failed`);
       expect(load.samples.length).toBeGreaterThan(20);
       expect(failures(load.samples)).toEqual([]);
     }
-    // One progress line per host, and the second host started only after the first switched.
-    const classicLabel = `deploy@127.0.0.1:${classic.sshPort}`;
-    const modernLabel = `deploy@127.0.0.1:${modern.sshPort}`;
     // Each host gets only what it lacks: the version's layer, not the 30 MB it shares with v1.
-    for (const label of [classicLabel, modernLabel]) {
-      expect(run.stdout).toContain(`[${label}] 127.0.0.1 already has 4 of 5 layers: leaving them out`);
-      expect(run.stdout).toMatch(new RegExp(`\\[${label.replace(/\./g, '\\.')}\\] sending bluegreen-test/app:v2`));
+    for (const server of all) {
+      expect(run.stdout).toContain(`[${label(server)}] 127.0.0.1 already has 4 of 5 layers: leaving them out`);
+      expect(run.stdout).toContain(`[${label(server)}] sending bluegreen-test/app:v2`);
     }
-    const sent = JSON.parse(run.outputs.hosts).map((h: { bytesSent: number }) => h.bytesSent);
-    for (const bytes of sent) expect(bytes).toBeLessThan(1024 * 1024);
+    for (const h of JSON.parse(run.outputs.hosts)) expect(h.bytesSent).toBeLessThan(1024 * 1024);
+    // One host after the other: each host's script starts only after the one before switched.
     const lines = run.stdout.split('\n');
-    const classicSwitched = lines.findIndex((l) => l.startsWith(`[${classicLabel}]`) && /switched|now live/i.test(l));
-    const modernFirstScriptLine = lines.findIndex((l) => l.startsWith(`[${modernLabel}] [`));
-    expect(classicSwitched).toBeGreaterThan(-1);
-    expect(modernFirstScriptLine).toBeGreaterThan(classicSwitched);
+    const switchedAt = (server: TestServer) => lines.findIndex((l) => l.startsWith(`[${label(server)}] [switch] proxy switched`));
+    const startedAt = (server: TestServer) => lines.findIndex((l) => l.startsWith(`[${label(server)}] [`));
+    expect(switchedAt(classic)).toBeGreaterThan(-1);
+    expect(startedAt(modern)).toBeGreaterThan(switchedAt(classic));
+    expect(startedAt(third)).toBeGreaterThan(switchedAt(modern));
 
-    expect(run.summary.split('\n')[0]).toBe('## ✅ shop: switched on 2 hosts');
+    expect(run.summary.split('\n')[0]).toBe('## ✅ shop: switched on 3 hosts');
     expect(run.outputs.result).toBe('switched');
-    expect(JSON.parse(run.outputs.hosts).map((h: { host: string; result: string }) => [h.host, h.result])).toEqual([[classicLabel, 'switched'], [modernLabel, 'switched']]);
+    expect(JSON.parse(run.outputs.hosts).map((h: { host: string; result: string }) => [h.host, h.result])).toEqual(all.map((server) => [label(server), 'switched']));
   }, 180_000);
 
-  it('the new version failing on the second host: the first is switched back, no request fails on either', async () => {
+  it('the new version failing on the second host: the first is switched back, the third untouched, no request fails on any', async () => {
     const killer = killOnStart(modern, 'shop', 90);
     const { run, loads } = await underLoad(() => runAction(fleetInputs('v1'))).finally(() => killer.kill());
     expect(run.code, run.stdout).not.toBe(0);
-    const modernLabel = `deploy@127.0.0.1:${modern.sshPort}`;
-    const classicLabel = `deploy@127.0.0.1:${classic.sshPort}`;
-    expect(run.summary.split('\n')[0]).toBe(`## ❌ shop: deploy failed on ${modernLabel}; switched back: ${classicLabel}`);
-    expect(await bodyOn(classic)).toBe('200 v2');
-    expect(await bodyOn(modern)).toBe('200 v2');
-    for (const load of loads) {
-      console.log(`failure on the second host: ${load.samples.length} requests, ${failures(load.samples).length} failed`);
-      expect(failures(load.samples)).toEqual([]);
-    }
-    expect(JSON.parse(run.outputs.hosts).map((h: { result: string }) => h.result)).toEqual(['switched-back', 'failed']);
+    expect(run.summary.split('\n')[0]).toBe(`## ❌ shop: deploy failed on ${label(modern)}; switched back: ${label(classic)}; not started: ${label(third)}`);
+    for (const server of all) expect(await bodyOn(server)).toBe('200 v2');
+    expect(run.stdout).not.toContain(`[${label(third)}] [`); // its script never ran
+    console.log(`failure on the second of 3 hosts: ${loadText(loads)}`);
+    for (const load of loads) expect(failures(load.samples)).toEqual([]);
+    expect(JSON.parse(run.outputs.hosts).map((h: { result: string }) => h.result)).toEqual(['switched-back', 'failed', 'not-started']);
   }, 180_000);
 
   it('a host unreachable at the start: nothing changes anywhere', async () => {
     const run = await runAction(fleetInputs('v1', { host: `${classic.host}:${classic.sshPort}\n127.0.0.1:1`, 'known-hosts': readFileSync(classic.knownHosts, 'utf8') }));
     expect(run.code).toBe(1);
-    expect(run.summary.split('\n')[0]).toBe(`## ❌ shop: deploy failed on deploy@127.0.0.1:1; not started: deploy@127.0.0.1:${classic.sshPort}`);
+    expect(run.summary.split('\n')[0]).toBe(`## ❌ shop: deploy failed on deploy@127.0.0.1:1; not started: ${label(classic)}`);
     expect(run.stdout).not.toContain('sending');
     expect(await bodyOn(classic)).toBe('200 v2');
   }, 60_000);
@@ -128,30 +127,29 @@ describe('several hosts, rolling', () => {
   it('status and rollback work across the hosts', async () => {
     const status = await runAction(fleetInputs('', { command: 'status', image: '' }));
     expect(status.code, status.stdout).toBe(0);
-    expect(status.summary.split('\n')[0]).toBe('## ℹ️ shop: status of 2 hosts');
+    expect(status.summary.split('\n')[0]).toBe('## ℹ️ shop: status of 3 hosts');
     const rollback = await runAction(fleetInputs('', { command: 'rollback', image: '' }));
     expect(rollback.code, rollback.stdout).toBe(0);
-    expect(rollback.summary.split('\n')[0]).toBe('## ✅ shop: rolled back on 2 hosts');
-    expect(await bodyOn(classic)).toBe('200 v1');
-    expect(await bodyOn(modern)).toBe('200 v1');
+    expect(rollback.summary.split('\n')[0]).toBe('## ✅ shop: rolled back on 3 hosts');
+    for (const server of all) expect(await bodyOn(server)).toBe('200 v1');
   }, 120_000);
 });
 
 describe('several hosts, all at once', () => {
-  const switchedAt = (load: ReturnType<typeof startLoad>, body: string) => load.samples.filter((x) => x.body === body).reduce((first, x) => Math.min(first, x.end), Infinity);
+  const firstAnswer = (load: ReturnType<typeof startLoad>, body: string) => load.samples.filter((x) => x.body === body).reduce((first, x) => Math.min(first, x.end), Infinity);
 
   it('starts and checks the new version everywhere, then switches all hosts together, losing no request', async () => {
     const { run, loads } = await underLoad(() => runAction(fleetInputs('v2', { rollout: 'all-at-once' })));
     expect(run.code, run.stdout).toBe(0);
-    expect(run.stdout).toContain('every host is healthy: switching all 2');
-    for (const label of [`deploy@127.0.0.1:${classic.sshPort}`, `deploy@127.0.0.1:${modern.sshPort}`]) {
-      expect(run.stdout).toContain(`[${label}] [wait] healthy; waiting until every host is`);
+    expect(run.stdout).toContain('every host is healthy: switching all 3');
+    for (const server of all) {
+      expect(run.stdout).toContain(`[${label(server)}] [wait] healthy; waiting until every host is`);
+      expect(await bodyOn(server)).toBe('200 v2');
     }
-    expect(await bodyOn(classic)).toBe('200 v2');
-    expect(await bodyOn(modern)).toBe('200 v2');
-    const [a, b] = loads.map((load) => switchedAt(load, 'v2'));
-    console.log(`all at once: first v2 answer ${Math.abs(a - b)} ms apart on the two hosts; ${loads.map((l) => `${l.samples.length} requests, ${failures(l.samples).length} failed`).join('; ')}`);
-    expect(Math.abs(a - b)).toBeLessThan(1000);
+    const firsts = loads.map((load) => firstAnswer(load, 'v2'));
+    const spread = Math.max(...firsts) - Math.min(...firsts);
+    console.log(`all at once on 3 hosts: first v2 answers within ${spread} ms; ${loadText(loads)}`);
+    expect(spread).toBeLessThan(1000);
     for (const load of loads) expect(failures(load.samples)).toEqual([]);
   }, 180_000);
 
@@ -159,17 +157,13 @@ describe('several hosts, all at once', () => {
     const killer = killOnStart(modern, 'shop', 90);
     const { run, loads } = await underLoad(() => runAction(fleetInputs('v1', { rollout: 'all-at-once' }))).finally(() => killer.kill());
     expect(run.code, run.stdout).not.toBe(0);
-    const modernLabel = `deploy@127.0.0.1:${modern.sshPort}`;
-    const classicLabel = `deploy@127.0.0.1:${classic.sshPort}`;
-    expect(run.summary.split('\n')[0]).toBe(`## ❌ shop: deploy failed on ${modernLabel}; called off, not switched: ${classicLabel}`);
-    expect(run.stdout).toContain(`[${classicLabel}] [wait] error: the rollout was called off`);
-    expect(await bodyOn(classic)).toBe('200 v2');
-    expect(await bodyOn(modern)).toBe('200 v2');
+    expect(run.summary.split('\n')[0]).toBe(`## ❌ shop: deploy failed on ${label(modern)}; called off, not switched: ${label(classic)}, ${label(third)}`);
+    for (const server of all) expect(await bodyOn(server)).toBe('200 v2');
     for (const load of loads) {
       expect(load.samples.some((x) => x.body === 'v1')).toBe(false); // v1 never got traffic anywhere
       expect(failures(load.samples)).toEqual([]);
     }
-    expect(JSON.parse(run.outputs.hosts).map((h: { result: string }) => h.result)).toEqual(['called-off', 'failed']);
+    expect(JSON.parse(run.outputs.hosts).map((h: { result: string }) => h.result)).toEqual(['called-off', 'failed', 'called-off']);
   }, 180_000);
 });
 

@@ -25,8 +25,11 @@ export interface TestServer {
   home: string; // the deploy user's home directory, as this machine sees it
 }
 
-/** classic: Debian 12's Docker 20.10 (classic image store); modern: Docker 28 with the containerd image store. */
-export type ServerKind = 'classic' | 'modern';
+/**
+ * classic: Debian 12's Docker 20.10 (classic image store); modern: Docker 28 with the containerd image
+ * store; third: a second modern server, for runs on several hosts.
+ */
+export type ServerKind = 'classic' | 'modern' | 'third';
 export const SERVER_KINDS: readonly ServerKind[] = ['classic', 'modern'];
 
 const ENV_FILE = process.env.BG_RUN ? `${process.env.BG_RUN}/env` : '/run/bluegreen-test/env';
@@ -64,6 +67,19 @@ export function testServer(kind: ServerKind = 'classic'): TestServer {
     home: `/home/${env.BG_USER}`,
   };
   if (kind === 'classic') return classic;
+  if (kind === 'third') {
+    return {
+      ...classic,
+      sshPort: Number(env.BG_MODERN2_SSH_PORT),
+      knownHosts: env.BG_MODERN2_KNOWN_HOSTS,
+      remoteDockerHost: env.BG_MODERN2_SERVER_DOCKER_HOST,
+      proxyImage: env.BG_MODERN_PROXY_IMAGE,
+      proxyPort: Number(env.BG_MODERN2_PROXY_PORT),
+      proxyPorts: `${env.BG_MODERN2_PROXY_PORT}:80`,
+      kind,
+      home: env.BG_MODERN2_HOME,
+    };
+  }
   return {
     ...classic,
     sshPort: Number(env.BG_MODERN_SSH_PORT),

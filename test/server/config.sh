@@ -20,9 +20,12 @@ BG_PEBBLE_IMAGE=bluegreen-test/pebble:1  # an ACME test CA, started by the HTTPS
 # the local daemon with its own network namespace (test/server/modern-init.sh).
 BG_MODERN_IMAGE=bluegreen-test/modern-docker:28
 BG_MODERN_SERVER=bluegreen-test-modern-server
+BG_MODERN2_SERVER=bluegreen-test-modern-server2
 BG_MODERN_RUNNER=bluegreen-test-modern-runner
 BG_MODERN_SSH_PORT=${BG_MODERN_SSH_PORT:-22023}
 BG_MODERN_PROXY_PORT=${BG_MODERN_PROXY_PORT:-18081}
 BG_MODERN_HTTPS_PORT=${BG_MODERN_HTTPS_PORT:-18444}
 BG_JUMP_PORT=${BG_JUMP_PORT:-22030}
+BG_MODERN2_SSH_PORT=${BG_MODERN2_SSH_PORT:-22024}
+BG_MODERN2_PROXY_PORT=${BG_MODERN2_PROXY_PORT:-18082}
 BG_MODERN_PROXY_IMAGE=bluegreen-test/nginx:1.30  # sid's nginx, on the modern server only

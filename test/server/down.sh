@@ -27,7 +27,7 @@ if [ -S "$BG_REMOTE_SOCK" ]; then
   [ -z "$ids" ] || DOCKER_HOST=unix://$BG_REMOTE_SOCK docker rm -f $ids >/dev/null 2>&1 || true
 fi
 # The modern hosts are containers on the local daemon: stop them (their data volumes are kept) before it goes.
-for name in "$BG_MODERN_SERVER" "$BG_MODERN_RUNNER"; do
+for name in "$BG_MODERN_SERVER" "$BG_MODERN2_SERVER" "$BG_MODERN_RUNNER"; do
   if docker container inspect "$name" >/dev/null 2>&1; then
     log "stopping modern host $name"
     if [ "${1:-}" = --purge ]; then docker rm -f -v "$name" >/dev/null 2>&1 || true; else docker stop -t 20 "$name" >/dev/null 2>&1 || true; fi

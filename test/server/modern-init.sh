@@ -2,11 +2,11 @@
 # Entry point of a "modern" test host: a container (Debian sid's root filesystem) that runs Docker 28
 # with the containerd image store, as a fresh 2026 install does. Started by up.sh on the local daemon
 # in two roles, each in its own network namespace:
-#   server  also runs sshd on port 22 for user $BG_USER, whose docker is this daemon
+#   server  also runs sshd on port 22 for user $BG_USER, whose docker is this daemon (server2: a second one)
 #   runner  only the daemon, reached from the host through /bg/sock/docker.sock (DOCKER_HOST)
 # Mounted read-only at /bg/init.sh; /bg/keys holds the test keys, /bg/sock the host-visible socket.
 set -euo pipefail
-role=${1:?role: server or runner}
+role=${1:?role: server, server2 or runner}
 log() { printf '[modern-%s] %s\n' "$role" "$*"; }
 
 # A nested dockerd needs to write cgroups and /sys; the container sees them read-only.
@@ -31,7 +31,7 @@ for _ in $(seq 1 300); do docker info >/dev/null 2>&1 && break; sleep 0.2; done
 docker info --format '{{.ServerVersion}} {{.DriverStatus}}' || { tail -n 20 /var/log/dockerd.log; exit 1; }
 chmod 666 /bg/sock/docker.sock
 
-if [ "$role" = server ]; then
+if [ "${role#server}" != "$role" ]; then # server, server2
   id "$BG_USER" >/dev/null 2>&1 || useradd --create-home --shell /bin/bash "$BG_USER"
   usermod -aG docker -p '*' "$BG_USER"
   mkdir -p /run/sshd

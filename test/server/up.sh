@@ -333,14 +333,14 @@ load_into_remote() {
   fi
 }
 
-load_into_modern() {
-  local want have
+load_into_modern() { # load_into_modern ROLE IMAGE
+  local role=$1 image=$2 want have
   # The containerd store names an image by its manifest, not by the classic store's ID: compare layers.
-  want=$(docker image inspect -f '{{json .RootFS.Layers}} {{json .Config}}' "$1")
-  have=$(modern_docker server image inspect -f '{{json .RootFS.Layers}} {{json .Config}}' "$1" 2>/dev/null || true)
+  want=$(docker image inspect -f '{{json .RootFS.Layers}} {{json .Config}}' "$image")
+  have=$(modern_docker "$role" image inspect -f '{{json .RootFS.Layers}} {{json .Config}}' "$image" 2>/dev/null || true)
   if [ "$want" != "$have" ]; then
-    log "loading $1 into the modern server"
-    docker save "$1" | modern_docker server load -q >/dev/null
+    log "loading $image into the modern $role"
+    docker save "$image" | modern_docker "$role" load -q >/dev/null
   fi
 }
 
@@ -466,17 +466,24 @@ start_modern_hosts() {
     -p "127.0.0.1:$BG_MODERN_SSH_PORT:22" -p "127.0.0.1:$BG_MODERN_PROXY_PORT:$BG_MODERN_PROXY_PORT" \
     -p "127.0.0.1:$BG_MODERN_HTTPS_PORT:$BG_MODERN_HTTPS_PORT"
   start_modern runner "$BG_MODERN_RUNNER" -v "$BG_STATE/build:/bg/build:ro"
+  # A third server (several hosts, issue 13): like the modern server, with its own home and ports.
+  mkdir -p "$BG_STATE/modern2-home"
+  start_modern server2 "$BG_MODERN2_SERVER" -v "$BG_STATE/modern2-home:/home" \
+    -p "127.0.0.1:$BG_MODERN2_SSH_PORT:22" -p "127.0.0.1:$BG_MODERN2_PROXY_PORT:$BG_MODERN2_PROXY_PORT"
   build_lego_image
   load_into_remote "$BG_LEGO_IMAGE"
   load_into_remote "$BG_PEBBLE_IMAGE"
   wait_for 30 "modern server's sshd" /dev/null "" bash -c "ssh-keyscan -T 2 -p $BG_MODERN_SSH_PORT 127.0.0.1 2>/dev/null | grep -q ed25519"
   { printf '[127.0.0.1]:%s ' "$BG_MODERN_SSH_PORT"; cut -d' ' -f1,2 "$BG_STATE/keys/host_ed25519.pub"; } >"$BG_STATE/keys/known_hosts_modern"
+  wait_for 30 "third server's sshd" /dev/null "" bash -c "ssh-keyscan -T 2 -p $BG_MODERN2_SSH_PORT 127.0.0.1 2>/dev/null | grep -q ed25519"
+  { printf '[127.0.0.1]:%s ' "$BG_MODERN2_SSH_PORT"; cut -d' ' -f1,2 "$BG_STATE/keys/host_ed25519.pub"; } >"$BG_STATE/keys/known_hosts_modern2"
 
   # The proxy image (sid's nginx), as the server would have pulled it; the ACME test parts too.
   build_proxy_image "$BG_MODERN_PROXY_IMAGE" "$BG_STATE/modern-rootfs"
-  load_into_modern "$BG_MODERN_PROXY_IMAGE"
-  load_into_modern "$BG_LEGO_IMAGE"
-  load_into_modern "$BG_PEBBLE_IMAGE"
+  load_into_modern server "$BG_MODERN_PROXY_IMAGE"
+  load_into_modern server "$BG_LEGO_IMAGE"
+  load_into_modern server "$BG_PEBBLE_IMAGE"
+  load_into_modern server2 "$BG_MODERN_PROXY_IMAGE"
   # The modern runner builds its own app images with BuildKit, which stores their layers compressed.
   local v
   docker exec "$BG_MODERN_RUNNER" docker build -q -t bluegreen-test/busybox:1 /bg/build/base >>"$BG_RUN/build.log" 2>&1 ||
@@ -516,6 +523,11 @@ BG_MODERN_PROXY_IMAGE=$BG_MODERN_PROXY_IMAGE
 BG_MODERN_SERVER_DOCKER_HOST=unix://$BG_RUN/modern-server/docker.sock
 BG_MODERN_RUNNER_DOCKER_HOST=unix://$BG_RUN/modern-runner/docker.sock
 BG_MODERN_SERVER_CONTAINER=$BG_MODERN_SERVER
+BG_MODERN2_SSH_PORT=$BG_MODERN2_SSH_PORT
+BG_MODERN2_PROXY_PORT=$BG_MODERN2_PROXY_PORT
+BG_MODERN2_KNOWN_HOSTS=$BG_STATE/keys/known_hosts_modern2
+BG_MODERN2_SERVER_DOCKER_HOST=unix://$BG_RUN/modern-server2/docker.sock
+BG_MODERN2_HOME=$BG_STATE/modern2-home/$BG_USER
 BG_MODERN_HOME=$BG_STATE/modern-home/$BG_USER
 BG_LEGO_IMAGE=$BG_LEGO_IMAGE
 BG_PEBBLE_IMAGE=$BG_PEBBLE_IMAGE
