@@ -94668,7 +94668,7 @@ function fleetHeadline(hosts) {
         parts.push(`not started: ${names(untouched)}`);
     const mixed = hosts.filter(onNewVersion);
     if (mixed.length)
-        parts.push(`⚠️ still on the new version: ${names(mixed)}`);
+        parts.push(`⚠️ ${command === 'rollback' ? 'rolled back only on' : 'still on the new version'}: ${names(mixed)}`);
     return parts.join('; ');
 }
 function resultText(h) {

@@ -53,7 +53,7 @@ export function fleetHeadline(hosts: readonly HostOutcome[]): string {
   const untouched = hosts.filter(notStarted);
   if (untouched.length) parts.push(`not started: ${names(untouched)}`);
   const mixed = hosts.filter(onNewVersion);
-  if (mixed.length) parts.push(`⚠️ still on the new version: ${names(mixed)}`);
+  if (mixed.length) parts.push(`⚠️ ${command === 'rollback' ? 'rolled back only on' : 'still on the new version'}: ${names(mixed)}`);
   return parts.join('; ');
 }
 

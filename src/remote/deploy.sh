@@ -97,6 +97,16 @@ join_by() {
 # A label of ours in a docker inspect template: {{$(label_of image-id)}} or {{json $(label_of image)}}.
 label_of() { printf '(index .Config.Labels "%s.%s")' "$LABEL" "$1"; }
 
+# What a failed docker command said, in one line: its last line that is not the CLI's hint
+# ("See 'docker run --help'." on 20.10, "Run 'docker run --help' for more information" on 28).
+docker_error() {
+  local line last=''
+  while IFS= read -r line; do
+    [[ -z $line || $line == "See 'docker "* || $line == "Run 'docker "* ]] || last=$line
+  done <<<"$1"
+  printf '%s' "${last#docker: }"
+}
+
 container_name() { printf '%s-%s' "$BG_APP" "$1"; }
 # Where a slot's old container waits while a new one is tried in its place: put back if the new one
 # never goes live, so a failed deploy never costs the version to roll back to.
@@ -315,7 +325,7 @@ replace_proxy() { # replace_proxy FACTS
   docker rename "$BG_PROXY_NAME" "$old"
   if ! out=$(docker create "${args[@]}" 2>&1); then
     docker rename "$old" "$BG_PROXY_NAME" || true
-    fail "$BG_EXIT_SERVER_UNUSABLE" "cannot create the new proxy: ${out##*$'\n'}; the old one still serves"
+    fail "$BG_EXIT_SERVER_UNUSABLE" "cannot create the new proxy: $(docker_error "$out"); the old one still serves"
   fi
   local networks
   read -r -a networks <<<"$(cut -d'|' -f3 <<<"$facts")"
@@ -328,7 +338,7 @@ replace_proxy() { # replace_proxy FACTS
   if ! out=$(docker start "$BG_PROXY_NAME" 2>&1); then
     docker rm --force "$BG_PROXY_NAME" >/dev/null 2>&1 || true
     if docker rename "$old" "$BG_PROXY_NAME"; then docker start "$BG_PROXY_NAME" >/dev/null || true; fi
-    fail "$BG_EXIT_SERVER_UNUSABLE" "the new proxy did not start (${out##*$'\n'}); the old one is back"
+    fail "$BG_EXIT_SERVER_UNUSABLE" "the new proxy did not start ($(docker_error "$out")); the old one is back"
   fi
   docker rm --force "$old" >/dev/null
   log "proxy replaced: its ports were closed for $(($(now_ms) - stopped_at))ms"
@@ -353,7 +363,7 @@ ensure_proxy() { # ensure_proxy FACTS (what proxy_facts said, under the proxy lo
     log "creating proxy $BG_PROXY_NAME ($BG_PROXY_IMAGE) publishing ${BG_PROXY_PORTS[*]}"
     local args=(run --detach) line out
     while IFS= read -r line; do args+=("$line"); done < <(proxy_run_args)
-    out=$(docker "${args[@]}" 2>&1) || fail "$BG_EXIT_SERVER_UNUSABLE" "cannot start the proxy: ${out##*$'\n'}"
+    out=$(docker "${args[@]}" 2>&1) || fail "$BG_EXIT_SERVER_UNUSABLE" "cannot start the proxy: $(docker_error "$out")"
     started=1
     facts=$(proxy_facts)
   elif needs_replacing "$facts"; then
@@ -401,7 +411,7 @@ ensure_renewer() {
     --label "$LABEL.role=acme" --label "$LABEL.renewer=$BG_RENEW_HASH" \
     --volume "$TLS_DIR:$TLS_MOUNT" --env "BG_TLS_DIR=$TLS_MOUNT" --env "BG_RELOAD_REQUEST=$RELOAD_REQUEST" --entrypoint sh \
     "$BG_ACME_IMAGE" "$TLS_MOUNT/renew.sh" loop 2>&1) ||
-    fail "$BG_EXIT_SERVER_UNUSABLE" "cannot start the certificate renewer from $BG_ACME_IMAGE: ${out##*$'\n'}"
+    fail "$BG_EXIT_SERVER_UNUSABLE" "cannot start the certificate renewer from $BG_ACME_IMAGE: $(docker_error "$out")"
 }
 
 write_if_changed() { # write_if_changed FILE TEXT MODE: whole or not at all
@@ -863,7 +873,7 @@ start_candidate() {
   log "starting $CANDIDATE from $BG_IMAGE (${BG_IMAGE_ID:7:12})"
   CANDIDATE_STARTED=1
   local out
-  out=$(docker "${args[@]}" 2>&1) || fail "$BG_EXIT_SERVER_UNUSABLE" "docker run of $CANDIDATE failed: ${out##*$'\n'}"
+  out=$(docker "${args[@]}" 2>&1) || fail "$BG_EXIT_SERVER_UNUSABLE" "docker run of $CANDIDATE failed: $(docker_error "$out")"
   cleanup
   ENV_FILE=''
 }

@@ -265,3 +265,15 @@ ${code}`,
     expect(pruned.trim().split('\n').slice(-2)).toEqual(['status 0', '5']);
   });
 });
+
+describe('docker_error: what a failed docker command said, in one line', () => {
+  const cases: Array<[string, string, string]> = [
+    ['Docker 28', "docker: Error response from daemon: No such image: nginx:1\n\nRun 'docker run --help' for more information", 'Error response from daemon: No such image: nginx:1'],
+    ['Docker 20.10', "docker: Error response from daemon: Conflict. The container name \"/x\" is already in use.\nSee 'docker run --help'.", 'Error response from daemon: Conflict. The container name "/x" is already in use.'],
+    ['one line', 'Error: No such container: x', 'Error: No such container: x'],
+  ];
+  it.each(cases)('%s', (_name, output, said) => {
+    const quoted = `'${output.replace(/'/g, "'\\''")}'`; // newlines and all, as $(docker ...) captured them
+    expect(callScript({ app: 'shop' }, `docker_error ${quoted}`).stdout).toBe(said);
+  });
+});

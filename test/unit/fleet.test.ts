@@ -93,6 +93,16 @@ describe('the summary of a rollout', () => {
       1,
     ],
   ];
+  it('a rollback that failed on one host says in its first line where it did roll back', () => {
+    const rolledBack = host('h1', remote('switched', 'green', 'blue'));
+    rolledBack.report.command = 'rollback';
+    const failed = host('h2', remote('failed', 'green', 'green'));
+    failed.report.command = 'rollback';
+    const untouched = host('h3', undefined, 'not started: the rollout stopped when h2 failed');
+    untouched.report.command = 'rollback';
+    expect(fleetHeadline([rolledBack, failed, untouched])).toBe('❌ shop: rollback failed on h2; not started: h3; ⚠️ rolled back only on: h1');
+  });
+
   it.each(cases)('%s', (_name, hosts, outcome, headline, exitCode) => {
     expect(fleetOutcome(hosts)).toBe(outcome);
     expect(fleetHeadline(hosts)).toBe(headline);
