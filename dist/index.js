@@ -94761,6 +94761,7 @@ exports.rollOut = rollOut;
 exports.rollOutAllAtOnce = rollOutAllAtOnce;
 const hosts_1 = __nccwpck_require__(9892);
 const report_1 = __nccwpck_require__(665);
+const result_1 = __nccwpck_require__(8277);
 const run_1 = __nccwpck_require__(7331);
 const ssh_1 = __nccwpck_require__(873);
 const transfer_1 = __nccwpck_require__(6128);
@@ -94836,7 +94837,7 @@ async function runScriptOn(run, runs, input, report, log, healthy) {
     }
     catch (error) {
         report.error = error.message;
-        if (error.name === 'ResultError')
+        if (error instanceof result_1.ResultError)
             report.resultLost = true;
     }
     finally {
@@ -95654,7 +95655,8 @@ async function run() {
     }
     maskSecrets(config.secrets);
     if (config.ssh.hostKey.kind === 'insecure') {
-        core.warning(`insecure-skip-host-key-check is true: the host key of ${config.ssh.host} is not checked, so a man-in-the-middle could receive the image and the env. Pin it with known-hosts (ssh-keyscan -p ${config.ssh.port} ${config.ssh.host}) or host-fingerprint.`);
+        const hosts = config.hosts.map((h) => h.host).join(', ');
+        core.warning(`insecure-skip-host-key-check is true: the host key of ${hosts} is not checked, so a man-in-the-middle could receive the image and the env. Pin it with known-hosts (ssh-keyscan -p ${config.ssh.port} ${config.ssh.host}) or host-fingerprint.`);
     }
     const reportFor = (host) => ({
         command: config.command,

@@ -2,6 +2,7 @@ import type { SshConfig } from './config';
 import { hostLabel } from './hosts';
 import type { ImageStore, LocalImage } from './image';
 import { outcomeOf, type RunReport } from './report';
+import { ResultError } from './remote/result';
 import { runRemoteScript } from './remote/run';
 import type { ScriptInput } from './remote/script';
 import { SshSession } from './ssh';
@@ -87,7 +88,7 @@ export async function runScriptOn(run: HostRun, runs: readonly HostRun[], input:
     report.remote = await runRemoteScript(run.session as SshSession, { ...input, serverImageId: report.transfer?.serverImageId ?? input.serverImageId }, hostLog(log, runs, run), healthy);
   } catch (error) {
     report.error = (error as Error).message;
-    if ((error as Error).name === 'ResultError') report.resultLost = true;
+    if (error instanceof ResultError) report.resultLost = true;
   } finally {
     report.phasesSeconds.script = (Date.now() - started) / 1000;
   }

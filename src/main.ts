@@ -148,7 +148,8 @@ export async function run(): Promise<void> {
   }
   maskSecrets(config.secrets);
   if (config.ssh.hostKey.kind === 'insecure') {
-    core.warning(`insecure-skip-host-key-check is true: the host key of ${config.ssh.host} is not checked, so a man-in-the-middle could receive the image and the env. Pin it with known-hosts (ssh-keyscan -p ${config.ssh.port} ${config.ssh.host}) or host-fingerprint.`);
+    const hosts = config.hosts.map((h) => h.host).join(', ');
+    core.warning(`insecure-skip-host-key-check is true: the host key of ${hosts} is not checked, so a man-in-the-middle could receive the image and the env. Pin it with known-hosts (ssh-keyscan -p ${config.ssh.port} ${config.ssh.host}) or host-fingerprint.`);
   }
 
   const reportFor = (host: string): RunReport => ({
