@@ -94723,13 +94723,14 @@ function renderFleetSummary(hosts, secrets = [], totalSeconds = 0) {
 function fleetOutputs(hosts, totalSeconds) {
     const first = (0, report_1.stepOutputs)(hosts[0].report);
     const perHost = hosts.map((h) => {
-        const o = (0, report_1.stepOutputs)(h.switchBack ?? h.report);
+        const deployed = (0, report_1.stepOutputs)(h.report);
+        const now = h.switchBack ? (0, report_1.stepOutputs)(h.switchBack) : deployed;
         return {
             host: h.label,
-            result: notStarted(h) ? 'not-started' : calledOff(h) ? 'called-off' : h.switchBack ? (switchedBack(h) ? 'switched-back' : 'failed') : o.result,
-            activeSlot: o['active-slot'],
-            previousSlot: (0, report_1.stepOutputs)(h.report)['previous-slot'],
-            bytesSent: Number((0, report_1.stepOutputs)(h.report)['bytes-sent']),
+            result: notStarted(h) ? 'not-started' : calledOff(h) ? 'called-off' : h.switchBack ? (switchedBack(h) ? 'switched-back' : 'failed') : now.result,
+            activeSlot: now['active-slot'],
+            previousSlot: deployed['previous-slot'],
+            bytesSent: Number(deployed['bytes-sent']),
             error: (0, report_1.errorOf)(h.report) ?? null,
         };
     });
@@ -94751,7 +94752,7 @@ function fleetOutputs(hosts, totalSeconds) {
 "use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-exports.labelOf = void 0;
+exports.recordFailure = recordFailure;
 exports.hostLog = hostLog;
 exports.batchesOf = batchesOf;
 exports.connectAll = connectAll;
@@ -94759,14 +94760,21 @@ exports.sendToAll = sendToAll;
 exports.runScriptOn = runScriptOn;
 exports.rollOut = rollOut;
 exports.rollOutAllAtOnce = rollOutAllAtOnce;
-const hosts_1 = __nccwpck_require__(9892);
 const report_1 = __nccwpck_require__(665);
 const result_1 = __nccwpck_require__(8277);
 const run_1 = __nccwpck_require__(7331);
 const ssh_1 = __nccwpck_require__(873);
 const transfer_1 = __nccwpck_require__(6128);
-const labelOf = (ssh) => (0, hosts_1.hostLabel)(ssh);
-exports.labelOf = labelOf;
+/** What a failure on the runner's side means for a host's report (one host or several). */
+function recordFailure(report, error) {
+    report.error = error.message;
+    // What went over the wire is reported also when the transfer fails.
+    if (error instanceof transfer_1.TransferError)
+        report.bytesSent = error.bytesSent;
+    // The script ran, but its answer never came: the server may have switched or not.
+    if (error instanceof result_1.ResultError)
+        report.resultLost = true;
+}
 /** Prefixes a host's lines when several hosts run at once; one host's lines stay as they were. */
 function hostLog(log, runs, run) {
     return runs.length === 1 ? log : (line) => log(`[${run.label}] ${line}`);
@@ -94812,9 +94820,7 @@ async function sendToAll(runs, store, image, log) {
             run.report.transfer = await (0, transfer_1.ensureImageOnServer)(run.session, store, image, { log: hostLog(log, runs, run) });
         }
         catch (error) {
-            run.report.error = error.message;
-            if (error instanceof transfer_1.TransferError)
-                run.report.bytesSent = error.bytesSent;
+            recordFailure(run.report, error);
         }
         finally {
             run.report.phasesSeconds.transfer = (Date.now() - started) / 1000;
@@ -94836,9 +94842,7 @@ async function runScriptOn(run, runs, input, report, log, healthy) {
         report.remote = await (0, run_1.runRemoteScript)(run.session, { ...input, serverImageId: report.transfer?.serverImageId ?? input.serverImageId }, hostLog(log, runs, run), healthy);
     }
     catch (error) {
-        report.error = error.message;
-        if (error instanceof result_1.ResultError)
-            report.resultLost = true;
+        recordFailure(report, error);
     }
     finally {
         report.phasesSeconds.script = (Date.now() - started) / 1000;
@@ -95503,12 +95507,12 @@ const config_1 = __nccwpck_require__(2973);
 const context_1 = __nccwpck_require__(788);
 const image_1 = __nccwpck_require__(5134);
 const run_1 = __nccwpck_require__(7331);
-const result_1 = __nccwpck_require__(8277);
 const report_1 = __nccwpck_require__(665);
 const ssh_1 = __nccwpck_require__(873);
 const stop_commands_1 = __nccwpck_require__(2058);
 const transfer_1 = __nccwpck_require__(6128);
 const fleet_1 = __nccwpck_require__(3207);
+const hosts_1 = __nccwpck_require__(9892);
 const fleet_report_1 = __nccwpck_require__(8366);
 const masked = new Set();
 /** Registers every secret with the runner before anything can print it. */
@@ -95622,16 +95626,6 @@ async function finishFleet(config, context, runs, totalSeconds) {
         core.info((0, fleet_report_1.fleetHeadline)(runs));
     }
 }
-/** What a failure on the runner's side means for the report. */
-function recordFailure(report, error) {
-    report.error = error.message;
-    // What went over the wire is reported also when the transfer fails.
-    if (error instanceof transfer_1.TransferError)
-        report.bytesSent = error.bytesSent;
-    // The script ran, but its answer never came: the server may have switched or not.
-    if (error instanceof result_1.ResultError)
-        report.resultLost = true;
-}
 function writeResults(report, label, context, secrets) {
     // The same outputs as with several hosts: `hosts` then holds this one.
     for (const [name, value] of Object.entries((0, fleet_report_1.fleetOutputs)([{ label, report }], report.totalSeconds)))
@@ -95668,7 +95662,7 @@ async function run() {
         totalSeconds: 0,
     });
     if (config.hosts.length > 1) {
-        const runs = config.hosts.map((ssh) => ({ ssh, label: (0, fleet_1.labelOf)(ssh), report: reportFor(ssh.host) }));
+        const runs = config.hosts.map((ssh) => ({ ssh, label: (0, hosts_1.hostLabel)(ssh), report: reportFor(ssh.host) }));
         await deployToFleet(config, context, runs);
         const totalSeconds = (Date.now() - started) / 1000;
         for (const run of runs)
@@ -95681,11 +95675,11 @@ async function run() {
         await deployWith(config, context, report);
     }
     catch (error) {
-        recordFailure(report, error);
+        (0, fleet_1.recordFailure)(report, error);
     }
     report.totalSeconds = (Date.now() - started) / 1000;
     try {
-        await writeResults(report, (0, fleet_1.labelOf)(config.ssh), context, config.secrets);
+        await writeResults(report, (0, hosts_1.hostLabel)(config.ssh), context, config.secrets);
     }
     catch (error) {
         core.warning(`could not write the job summary: ${error.message}`);

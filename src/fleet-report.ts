@@ -104,13 +104,14 @@ export function renderFleetSummary(hosts: readonly HostOutcome[], secrets: reado
 export function fleetOutputs(hosts: readonly HostOutcome[], totalSeconds: number): Record<string, string> {
   const first = stepOutputs(hosts[0].report);
   const perHost = hosts.map((h) => {
-    const o = stepOutputs(h.switchBack ?? h.report);
+    const deployed = stepOutputs(h.report);
+    const now = h.switchBack ? stepOutputs(h.switchBack) : deployed;
     return {
       host: h.label,
-      result: notStarted(h) ? 'not-started' : calledOff(h) ? 'called-off' : h.switchBack ? (switchedBack(h) ? 'switched-back' : 'failed') : o.result,
-      activeSlot: o['active-slot'],
-      previousSlot: stepOutputs(h.report)['previous-slot'],
-      bytesSent: Number(stepOutputs(h.report)['bytes-sent']),
+      result: notStarted(h) ? 'not-started' : calledOff(h) ? 'called-off' : h.switchBack ? (switchedBack(h) ? 'switched-back' : 'failed') : now.result,
+      activeSlot: now['active-slot'],
+      previousSlot: deployed['previous-slot'],
+      bytesSent: Number(deployed['bytes-sent']),
       error: errorOf(h.report) ?? null,
     };
   });

@@ -1,5 +1,4 @@
 import type { SshConfig } from './config';
-import { hostLabel } from './hosts';
 import type { ImageStore, LocalImage } from './image';
 import { outcomeOf, type RunReport } from './report';
 import { ResultError } from './remote/result';
@@ -20,7 +19,14 @@ export interface HostRun {
 
 export type Log = (line: string) => void;
 
-export const labelOf = (ssh: SshConfig): string => hostLabel(ssh);
+/** What a failure on the runner's side means for a host's report (one host or several). */
+export function recordFailure(report: RunReport, error: unknown): void {
+  report.error = (error as Error).message;
+  // What went over the wire is reported also when the transfer fails.
+  if (error instanceof TransferError) report.bytesSent = error.bytesSent;
+  // The script ran, but its answer never came: the server may have switched or not.
+  if (error instanceof ResultError) report.resultLost = true;
+}
 
 /** Prefixes a host's lines when several hosts run at once; one host's lines stay as they were. */
 export function hostLog(log: Log, runs: readonly HostRun[], run: HostRun): Log {
@@ -66,8 +72,7 @@ export async function sendToAll(runs: HostRun[], store: ImageStore, image: Local
       try {
         run.report.transfer = await ensureImageOnServer(run.session as SshSession, store, image, { log: hostLog(log, runs, run) });
       } catch (error) {
-        run.report.error = (error as Error).message;
-        if (error instanceof TransferError) run.report.bytesSent = error.bytesSent;
+        recordFailure(run.report, error);
       } finally {
         run.report.phasesSeconds.transfer = (Date.now() - started) / 1000;
       }
@@ -87,8 +92,7 @@ export async function runScriptOn(run: HostRun, runs: readonly HostRun[], input:
   try {
     report.remote = await runRemoteScript(run.session as SshSession, { ...input, serverImageId: report.transfer?.serverImageId ?? input.serverImageId }, hostLog(log, runs, run), healthy);
   } catch (error) {
-    report.error = (error as Error).message;
-    if (error instanceof ResultError) report.resultLost = true;
+    recordFailure(report, error);
   } finally {
     report.phasesSeconds.script = (Date.now() - started) / 1000;
   }

@@ -3,12 +3,12 @@ import { Config, InputError, readConfig } from './config';
 import { RunContext, runContext } from './context';
 import { ImageStore, LocalImage, MissingImageError, buildImage, shouldBuild } from './image';
 import { runRemoteScript } from './remote/run';
-import { ResultError } from './remote/result';
 import { RunReport, appUrl, errorOf, exitCodeOf, liveAfterFailure, outcomeOf, redact, renderSummary } from './report';
 import { SshSession } from './ssh';
 import { withCommandsStopped } from './stop-commands';
-import { TransferError, ensureImageOnServer } from './transfer';
-import { type HostRun, connectAll, labelOf, rollOut, rollOutAllAtOnce, sendToAll } from './fleet';
+import { ensureImageOnServer } from './transfer';
+import { type HostRun, connectAll, recordFailure, rollOut, rollOutAllAtOnce, sendToAll } from './fleet';
+import { hostLabel } from './hosts';
 import { fleetExitCode, fleetHeadline, fleetOutputs, renderFleetSummary } from './fleet-report';
 
 const masked = new Set<string>();
@@ -118,15 +118,6 @@ async function finishFleet(config: Config, context: RunContext, runs: HostRun[],
   }
 }
 
-/** What a failure on the runner's side means for the report. */
-function recordFailure(report: RunReport, error: unknown): void {
-  report.error = (error as Error).message;
-  // What went over the wire is reported also when the transfer fails.
-  if (error instanceof TransferError) report.bytesSent = error.bytesSent;
-  // The script ran, but its answer never came: the server may have switched or not.
-  if (error instanceof ResultError) report.resultLost = true;
-}
-
 function writeResults(report: RunReport, label: string, context: RunContext, secrets: string[]): Promise<unknown> {
   // The same outputs as with several hosts: `hosts` then holds this one.
   for (const [name, value] of Object.entries(fleetOutputs([{ label, report }], report.totalSeconds))) core.setOutput(name, value);
@@ -162,7 +153,7 @@ export async function run(): Promise<void> {
     totalSeconds: 0,
   });
   if (config.hosts.length > 1) {
-    const runs: HostRun[] = config.hosts.map((ssh) => ({ ssh, label: labelOf(ssh), report: reportFor(ssh.host) }));
+    const runs: HostRun[] = config.hosts.map((ssh) => ({ ssh, label: hostLabel(ssh), report: reportFor(ssh.host) }));
     await deployToFleet(config, context, runs);
     const totalSeconds = (Date.now() - started) / 1000;
     for (const run of runs) run.report.totalSeconds = totalSeconds;
@@ -177,7 +168,7 @@ export async function run(): Promise<void> {
   }
   report.totalSeconds = (Date.now() - started) / 1000;
   try {
-    await writeResults(report, labelOf(config.ssh), context, config.secrets);
+    await writeResults(report, hostLabel(config.ssh), context, config.secrets);
   } catch (error) {
     core.warning(`could not write the job summary: ${(error as Error).message}`);
   }
