@@ -94472,6 +94472,18 @@ function readTls(read, hostnames, proxyPorts) {
         acme: { email, directory: acmeDirectory(read), eab: kid ? { kid, hmac } : undefined, serverCa: serverCa ? serverCa + '\n' : undefined, image },
     };
 }
+/** engine: swarm: a Swarm service (docker-args are docker run options a service does not take). */
+function readSwarm(read) {
+    if (oneOf(read, 'engine', ['docker', 'swarm']) === 'docker')
+        return undefined;
+    if (lines(read('docker-args')).length > 0) {
+        throw new InputError('docker-args', 'these are docker run options, which a Swarm service does not take (engine: swarm): remove them');
+    }
+    if (oneOf(read, 'rollout', ['rolling', 'all-at-once']) !== 'rolling') {
+        throw new InputError('rollout', 'with engine: swarm, Swarm rolls the service out itself (start-first, one task at a time): leave rollout at rolling');
+    }
+    return { replicas: integer(read, 'replicas', 1, 100), env: oneOf(read, 'swarm-env', ['variables', 'secret']) };
+}
 function readDeploy(read, context, env) {
     const appText = read('app').trim() || defaultAppName(context);
     if (appText === '')
@@ -94527,6 +94539,7 @@ function readDeploy(read, context, env) {
         keepImages: integer(read, 'keep-images', 1, 100),
         lockTimeoutSeconds: duration(read, 'lock-timeout'),
         stateDir,
+        swarm: readSwarm(read),
     };
 }
 /** Every input, parsed and validated once. Throws InputError naming the first bad input. */
@@ -95513,6 +95526,7 @@ const stop_commands_1 = __nccwpck_require__(2058);
 const transfer_1 = __nccwpck_require__(6128);
 const fleet_1 = __nccwpck_require__(3207);
 const hosts_1 = __nccwpck_require__(9892);
+const swarm_1 = __nccwpck_require__(3695);
 const fleet_report_1 = __nccwpck_require__(8366);
 const masked = new Set();
 /** Registers every secret with the runner before anything can print it. */
@@ -95567,6 +95581,17 @@ async function deployWith(config, context, report) {
     finally {
         ssh.close();
     }
+}
+/** engine: swarm: the image to every node given, the script on the manager (swarm.ts). */
+async function deployToSwarm(config, context, report) {
+    const log = (line) => core.info(line);
+    const store = new image_1.ImageStore();
+    const image = config.command === 'deploy' ? await localImage(config, report, store) : undefined;
+    if (image)
+        report.imageId = image.id;
+    const runs = config.hosts.map((ssh, i) => ({ ssh, label: (0, hosts_1.hostLabel)(ssh), report: i === 0 ? report : { ...report, host: ssh.host, phasesSeconds: {} } }));
+    const input = { command: config.command, deploy: config.deploy, image: config.image, imageId: image?.id ?? '', serverImageId: '', gitSha: context.gitSha, runUrl: context.runUrl };
+    await serverGroup(`${config.command} ${config.deploy.app} on the Swarm of ${config.ssh.host}`, () => (0, swarm_1.runOnSwarm)(runs, store, image, input, log));
 }
 /** The same command on several hosts: connect all, send to all, then roll out (fleet.ts). */
 async function deployToFleet(config, context, runs) {
@@ -95661,7 +95686,7 @@ async function run() {
         phasesSeconds: {},
         totalSeconds: 0,
     });
-    if (config.hosts.length > 1) {
+    if (config.hosts.length > 1 && !config.deploy.swarm) {
         const runs = config.hosts.map((ssh) => ({ ssh, label: (0, hosts_1.hostLabel)(ssh), report: reportFor(ssh.host) }));
         await deployToFleet(config, context, runs);
         const totalSeconds = (Date.now() - started) / 1000;
@@ -95672,7 +95697,10 @@ async function run() {
     }
     const report = reportFor(config.ssh.host);
     try {
-        await deployWith(config, context, report);
+        if (config.deploy.swarm)
+            await deployToSwarm(config, context, report);
+        else
+            await deployWith(config, context, report);
     }
     catch (error) {
         (0, fleet_1.recordFailure)(report, error);
@@ -95907,7 +95935,7 @@ healthy) {
 "use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-exports.renewScriptBody = exports.deployScriptBody = void 0;
+exports.renewScriptBody = exports.swarmScriptBody = exports.deployScriptBody = void 0;
 exports.configHash = configHash;
 exports.scriptParameters = scriptParameters;
 exports.renderDeployScript = renderDeployScript;
@@ -95915,6 +95943,7 @@ const node_crypto_1 = __nccwpck_require__(7598);
 const node_fs_1 = __nccwpck_require__(3024);
 const result_1 = __nccwpck_require__(8277);
 const node_path_1 = __nccwpck_require__(6760);
+const server_images_1 = __nccwpck_require__(4299);
 const shell_1 = __nccwpck_require__(997);
 // In the bundle this is dist/ (npm run build copies the shell files there); in tests, src/remote/.
 const bodies = new Map();
@@ -95927,6 +95956,9 @@ function shipped(name) {
 /** The bash file, read once. */
 const deployScriptBody = () => shipped('deploy.sh');
 exports.deployScriptBody = deployScriptBody;
+/** engine: swarm's functions (swarm.sh), defined before deploy.sh's main runs. */
+const swarmScriptBody = () => shipped('swarm.sh');
+exports.swarmScriptBody = swarmScriptBody;
 /** The renewer's sh file (deploy.sh writes it on the server), read once. */
 const renewScriptBody = () => shipped('renew.sh').replace(/\n+$/, '');
 exports.renewScriptBody = renewScriptBody;
@@ -95936,6 +95968,8 @@ exports.renewScriptBody = renewScriptBody;
  */
 function configHash(deploy) {
     const shape = [deploy.env, deploy.volumes, deploy.dockerArgs, deploy.containerPort, deploy.network, deploy.hostnames, deploy.http];
+    if (deploy.swarm)
+        shape.push(deploy.swarm, deploy.health, deploy.stopTimeoutSeconds);
     return (0, node_crypto_1.createHash)('sha256').update(JSON.stringify(shape)).digest('hex').slice(0, 16);
 }
 /** serverUnusable -> SERVER_UNUSABLE */
@@ -95997,6 +96031,21 @@ function scriptParameters(input) {
         scalar('BG_LOCK_TIMEOUT', deploy.lockTimeoutSeconds),
         scalar('BG_STATE_DIR', deploy.stateDir),
         ...tlsParameters(deploy.tls),
+        ...swarmParameters(input),
+    ];
+}
+function swarmParameters(input) {
+    const swarm = input.deploy.swarm;
+    if (!swarm)
+        return [scalar('BG_ENGINE', 'docker')];
+    return [
+        scalar('BG_ENGINE', 'swarm'),
+        scalar('BG_REPLICAS', swarm.replicas),
+        scalar('BG_SWARM_ENV', swarm.env),
+        // The service's image: a tag naming the exact version on every node it was sent to (a reused tag
+        // like :latest would make Swarm's rollback start the new version again).
+        scalar('BG_SWARM_IMAGE', input.imageId ? (0, server_images_1.configTag)(input.imageId) : ''),
+        scalar('BG_CONFIG_TAG_REPOSITORY', server_images_1.CONFIG_TAG_REPOSITORY),
     ];
 }
 function tlsParameters(tls) {
@@ -96024,7 +96073,7 @@ function tlsParameters(tls) {
 /** The whole script sent to `bash -s`: a shebang, the parameters, then the bash file. */
 function renderDeployScript(input) {
     return ['#!/usr/bin/env bash', '# Generated by bluegreen-action: parameters of this run. They are data: nothing in them expands.',
-        '# shellcheck disable=SC2016,SC2088', ...scriptParameters(input), '', (0, exports.deployScriptBody)()].join('\n');
+        '# shellcheck disable=SC2016,SC2088', ...scriptParameters(input), '', ...(input.deploy.swarm ? [(0, exports.swarmScriptBody)()] : []), (0, exports.deployScriptBody)()].join('\n');
 }
 
 
@@ -96124,7 +96173,10 @@ function liveAfterFailure(report) {
     return report.remote.activeSlot ? `${slotName(report.remote.activeSlot)} still live` : 'nothing live';
 }
 function slotName(slot) {
-    return slot ? slot.toUpperCase() : 'none';
+    if (!slot)
+        return 'none';
+    // Swarm's "slots" are versions (short image IDs), shown as they are.
+    return slot === 'blue' || slot === 'green' ? slot.toUpperCase() : slot;
 }
 function shortId(id) {
     return id ? id.replace(/^sha256:/, '').slice(0, 12) : '';
@@ -96723,6 +96775,128 @@ async function withCommandsStopped(write, work) {
     }
     finally {
         write(`::${token}::`);
+    }
+}
+
+
+/***/ }),
+
+/***/ 3695:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.NODE_ID_COMMAND = exports.NODE_LIST_COMMAND = void 0;
+exports.parseNodes = parseNodes;
+exports.nodesWithoutImage = nodesWithoutImage;
+exports.missingNodesError = missingNodesError;
+exports.mergeTransfers = mergeTransfers;
+exports.runOnSwarm = runOnSwarm;
+const fleet_1 = __nccwpck_require__(3207);
+const server_images_1 = __nccwpck_require__(4299);
+const shell_1 = __nccwpck_require__(997);
+exports.NODE_LIST_COMMAND = `docker node ls --format '{{.ID}}|{{.Hostname}}|{{.Status}}|{{.Availability}}'`;
+exports.NODE_ID_COMMAND = `docker info --format '{{.Swarm.NodeID}}'`;
+function parseNodes(text) {
+    return text
+        .split('\n')
+        .filter((line) => line.includes('|'))
+        .map((line) => {
+        const [id, hostname, status, availability] = line.trim().split('|');
+        return { id, hostname, status, availability };
+    });
+}
+/**
+ * The nodes Swarm may start a task on (Ready and Active) that did not get the image: with no
+ * registry, a task placed there could never start. The image goes only over SSH, to the hosts given.
+ */
+function nodesWithoutImage(nodes, reached) {
+    return nodes.filter((node) => node.status === 'Ready' && node.availability === 'Active' && !reached.has(node.id));
+}
+function missingNodesError(missing) {
+    const names = missing.map((node) => `${node.hostname} (${node.id.slice(0, 12)})`).join(', ');
+    return (`not started: Swarm may run the service on ${names}, which ${missing.length === 1 ? 'is' : 'are'} not in host, so the image cannot reach ${missing.length === 1 ? 'it' : 'them'} ` +
+        '(it goes over SSH; no registry is used): add each node as a line of host, or drain it (docker node update --availability drain)');
+}
+/** The image's transfers to every node as one: bytes summed, the slowest node's time. */
+function mergeTransfers(transfers) {
+    const sum = (pick) => transfers.reduce((total, t) => total + pick(t), 0);
+    return {
+        skipped: transfers.every((t) => t.skipped),
+        serverImageId: transfers[0].serverImageId,
+        bytesSent: sum((t) => t.bytesSent),
+        bytesRead: sum((t) => t.bytesRead),
+        layersTotal: sum((t) => t.layersTotal),
+        layersSkipped: sum((t) => t.layersSkipped),
+        resentWhole: transfers.some((t) => t.resentWhole),
+        seconds: Math.max(...transfers.map((t) => t.seconds)),
+    };
+}
+async function output(session, command, what) {
+    const result = await session.exec(command);
+    if (result.code !== 0)
+        throw new Error(`${what} failed on ${session.config.host}: ${result.stderr.trim().split('\n').pop() ?? `exit ${result.code}`}`);
+    return result.stdout.trim();
+}
+/** True when every node that may run the service is among the hosts; else the manager's report says why. */
+async function checkNodes(runs, log) {
+    const [manager] = runs;
+    try {
+        const nodes = parseNodes(await output(manager.session, exports.NODE_LIST_COMMAND, 'docker node ls (is it a Swarm manager?)'));
+        const ids = await Promise.all(runs.map((run) => output(run.session, exports.NODE_ID_COMMAND, 'docker info')));
+        runs.forEach((run, i) => (0, fleet_1.hostLog)(log, runs, run)(ids[i] ? `Swarm node ${ids[i].slice(0, 12)}` : 'not in a Swarm'));
+        const missing = nodesWithoutImage(nodes, new Set(ids.filter(Boolean)));
+        if (missing.length === 0)
+            return true;
+        manager.report.error = missingNodesError(missing);
+    }
+    catch (error) {
+        manager.report.error = error.message;
+    }
+    return false;
+}
+/** Names the version on every node by its config digest: the service's image, the same everywhere. */
+async function pinVersion(runs, image) {
+    await Promise.all(runs.map((run) => output(run.session, `docker tag ${(0, shell_1.shellQuote)(run.report.transfer?.serverImageId ?? image.id)} ${(0, shell_1.shellQuote)((0, server_images_1.configTag)(image.id))}`, 'docker tag')));
+}
+/**
+ * engine: swarm. Deploy: every host (the manager first, then other nodes) is connected and checked
+ * to cover every node Swarm may use, gets the image, and the script runs on the manager. Other
+ * commands need only the manager. The manager's report carries the run (transfers merged into it).
+ */
+async function runOnSwarm(runs, store, image, input, log) {
+    const [manager] = runs;
+    const needed = image ? runs : [manager];
+    try {
+        if (!(await (0, fleet_1.connectAll)(needed, log))) {
+            if (manager.report.error === undefined)
+                manager.report.error = needed.find((r) => r.report.error)?.report.error;
+            return;
+        }
+        if (image) {
+            if (!(await checkNodes(runs, log)))
+                return;
+            if (!(await (0, fleet_1.sendToAll)(runs, store, image, log))) {
+                const failed = runs.filter((r) => r.report.transfer === undefined);
+                manager.report.error = `the image did not reach every node, so nothing changed: ${failed.map((r) => `${r.label}: ${r.report.error}`).join('; ')}`;
+                manager.report.bytesSent = runs.reduce((total, r) => total + (r.report.transfer?.bytesSent ?? r.report.bytesSent ?? 0), 0);
+                return;
+            }
+            manager.report.transfer = mergeTransfers(runs.map((r) => r.report.transfer));
+            try {
+                await pinVersion(runs, image);
+            }
+            catch (error) {
+                manager.report.error = error.message;
+                return;
+            }
+        }
+        await (0, fleet_1.runScriptOn)(manager, [manager], input, manager.report, log);
+    }
+    finally {
+        for (const run of runs)
+            run.session?.close();
     }
 }
 

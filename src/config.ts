@@ -65,6 +65,15 @@ export interface DeployConfig {
   keepImages: number;
   lockTimeoutSeconds: number;
   stateDir: string;
+  /** engine: swarm: the app is a Swarm service run from a manager (undefined: containers on each host). */
+  swarm?: SwarmConfig;
+}
+
+/** How the app runs as a Docker Swarm service. */
+export interface SwarmConfig {
+  replicas: number;
+  /** variables: env as the service's environment; secret: a Docker secret file, never in the service spec. */
+  env: 'variables' | 'secret';
 }
 
 export interface Config {
@@ -457,6 +466,18 @@ function readTls(read: InputReader, hostnames: string[], proxyPorts: string[]): 
   };
 }
 
+/** engine: swarm: a Swarm service (docker-args are docker run options a service does not take). */
+function readSwarm(read: InputReader): SwarmConfig | undefined {
+  if (oneOf(read, 'engine', ['docker', 'swarm'] as const) === 'docker') return undefined;
+  if (lines(read('docker-args')).length > 0) {
+    throw new InputError('docker-args', 'these are docker run options, which a Swarm service does not take (engine: swarm): remove them');
+  }
+  if (oneOf(read, 'rollout', ['rolling', 'all-at-once'] as const) !== 'rolling') {
+    throw new InputError('rollout', 'with engine: swarm, Swarm rolls the service out itself (start-first, one task at a time): leave rollout at rolling');
+  }
+  return { replicas: integer(read, 'replicas', 1, 100), env: oneOf(read, 'swarm-env', ['variables', 'secret'] as const) };
+}
+
 function readDeploy(read: InputReader, context: InputContext, env: string): DeployConfig {
   const appText = read('app').trim() || defaultAppName(context);
   if (appText === '') throw new InputError('app', 'is required outside GitHub Actions (no GITHUB_REPOSITORY to name it after)');
@@ -506,6 +527,7 @@ function readDeploy(read: InputReader, context: InputContext, env: string): Depl
     keepImages: integer(read, 'keep-images', 1, 100),
     lockTimeoutSeconds: duration(read, 'lock-timeout'),
     stateDir,
+    swarm: readSwarm(read),
   };
 }
 

@@ -9,6 +9,7 @@ import { withCommandsStopped } from './stop-commands';
 import { ensureImageOnServer } from './transfer';
 import { type HostRun, connectAll, recordFailure, rollOut, rollOutAllAtOnce, sendToAll } from './fleet';
 import { hostLabel } from './hosts';
+import { runOnSwarm } from './swarm';
 import { fleetExitCode, fleetHeadline, fleetOutputs, renderFleetSummary } from './fleet-report';
 
 const masked = new Set<string>();
@@ -67,6 +68,17 @@ async function deployWith(config: Config, context: RunContext, report: RunReport
   } finally {
     ssh.close();
   }
+}
+
+/** engine: swarm: the image to every node given, the script on the manager (swarm.ts). */
+async function deployToSwarm(config: Config, context: RunContext, report: RunReport): Promise<void> {
+  const log = (line: string) => core.info(line);
+  const store = new ImageStore();
+  const image = config.command === 'deploy' ? await localImage(config, report, store) : undefined;
+  if (image) report.imageId = image.id;
+  const runs: HostRun[] = config.hosts.map((ssh, i) => ({ ssh, label: hostLabel(ssh), report: i === 0 ? report : { ...report, host: ssh.host, phasesSeconds: {} } }));
+  const input = { command: config.command, deploy: config.deploy, image: config.image, imageId: image?.id ?? '', serverImageId: '', gitSha: context.gitSha, runUrl: context.runUrl };
+  await serverGroup(`${config.command} ${config.deploy.app} on the Swarm of ${config.ssh.host}`, () => runOnSwarm(runs, store, image, input, log));
 }
 
 /** The same command on several hosts: connect all, send to all, then roll out (fleet.ts). */
@@ -152,7 +164,7 @@ export async function run(): Promise<void> {
     phasesSeconds: {},
     totalSeconds: 0,
   });
-  if (config.hosts.length > 1) {
+  if (config.hosts.length > 1 && !config.deploy.swarm) {
     const runs: HostRun[] = config.hosts.map((ssh) => ({ ssh, label: hostLabel(ssh), report: reportFor(ssh.host) }));
     await deployToFleet(config, context, runs);
     const totalSeconds = (Date.now() - started) / 1000;
@@ -162,7 +174,8 @@ export async function run(): Promise<void> {
   }
   const report = reportFor(config.ssh.host);
   try {
-    await deployWith(config, context, report);
+    if (config.deploy.swarm) await deployToSwarm(config, context, report);
+    else await deployWith(config, context, report);
   } catch (error) {
     recordFailure(report, error);
   }

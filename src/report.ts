@@ -109,7 +109,9 @@ export function liveAfterFailure(report: RunReport): string {
 }
 
 export function slotName(slot: string | null | undefined): string {
-  return slot ? slot.toUpperCase() : 'none';
+  if (!slot) return 'none';
+  // Swarm's "slots" are versions (short image IDs), shown as they are.
+  return slot === 'blue' || slot === 'green' ? slot.toUpperCase() : slot;
 }
 
 function shortId(id: string | undefined | null): string {

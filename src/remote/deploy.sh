@@ -138,6 +138,10 @@ render_result() {
 # Removes a candidate that never got traffic; the live slot is left exactly as it was, and the
 # container it replaced in its slot is put back.
 discard_candidate() {
+  if [[ $BG_ENGINE == swarm ]]; then
+    undo_service_change
+    return 0
+  fi
   [[ -n $CANDIDATE ]] && ((!SWITCHED)) || return 0
   if ((CANDIDATE_STARTED)); then take_down_candidate; fi
   if [[ -n $KEPT ]]; then
@@ -226,6 +230,7 @@ check_server() {
     fail "$BG_EXIT_SERVER_UNUSABLE" "$(id -un) cannot use docker on this server: ${problem##*$'\n'} (add the user to the docker group?)"
   fi
   command -v flock >/dev/null 2>&1 || fail "$BG_EXIT_SERVER_UNUSABLE" "flock is not installed on this server (package util-linux)"
+  if [[ $BG_ENGINE == swarm ]]; then check_swarm_manager; fi
   [[ $BG_COMMAND != status ]] || return 0 # status only reads: it creates nothing
   # Before anything is created, so that a run refused here leaves no trace.
   check_proxy_source
@@ -258,7 +263,11 @@ ensure_network_and_proxy() {
   lock_proxy
   facts=$(proxy_facts)
   # A proxy already attached to the network proves it exists: one docker call fewer.
-  [[ " $(cut -d'|' -f3 <<<"$facts") " == *" $BG_NETWORK "* ]] || ensure_network
+  if [[ $BG_ENGINE == swarm ]]; then
+    ensure_overlay_network # a bridge of that name would not do, also when the proxy is on it
+  else
+    [[ " $(cut -d'|' -f3 <<<"$facts") " == *" $BG_NETWORK "* ]] || ensure_network
+  fi
   ensure_proxy "$facts"
   if [[ $BG_TLS == acme ]]; then ensure_renewer; fi
   unlock_proxy
@@ -536,7 +545,7 @@ certificate_json() { # {"pem":…,"renewal":…} of the app's live certificate, 
 # truth, and a slot whose container is gone (removed by hand, a reset Docker) is not live.
 recorded_slot() {
   [[ -f $CONF_FILE ]] || return 0
-  sed -n '1s/^# bluegreen: .* slot=\([a-z]*\) .*/\1/p' "$CONF_FILE"
+  sed -n '1s/^# bluegreen: .* slot=\([a-z0-9]*\) .*/\1/p' "$CONF_FILE"
 }
 
 # live_slot, and the live container's labels for is_unchanged, in one docker call (main shell only).
@@ -551,6 +560,10 @@ read_live() {
 }
 
 live_slot() {
+  if [[ $BG_ENGINE == swarm ]]; then
+    swarm_live_slot
+    return 0
+  fi
   local slot
   slot=$(recorded_slot)
   [[ -n $slot ]] || return 0
@@ -752,7 +765,10 @@ proxy_test_and_reload() { # sets PROXY_COMPLAINT and returns 1 when nginx refuse
 # Writes the config for SLOT whole or not at all: rendered to a new file, checked complete (it ends
 # with the server block's closing brace), then renamed over the old one.
 write_proxy_config() { # write_proxy_config SLOT (none: the app has no live slot yet)
-  render_proxy_config "$1" "$(container_name "$1")" >"$CONF_FILE.new" || return 1
+  local upstream
+  upstream=$(container_name "$1")
+  if [[ $BG_ENGINE == swarm ]]; then upstream=$BG_APP; fi # the service's name: every task of the version
+  render_proxy_config "$1" "$upstream" >"$CONF_FILE.new" || return 1
   [[ $(head -c 12 "$CONF_FILE.new") == '# bluegreen:' && $(tail -n 1 "$CONF_FILE.new") == '}' ]] || return 1
   chmod 644 "$CONF_FILE.new" || return 1
   mv -f "$CONF_FILE.new" "$CONF_FILE" || return 1
@@ -1282,6 +1298,7 @@ cmd_remove() {
     fi
     log "removed $BG_APP from the proxy"
   fi
+  if [[ $BG_ENGINE == swarm ]] && remove_service; then found=1; fi
   for slot in blue green; do
     container=$(container_name "$slot")
     if docker inspect "$container" >/dev/null 2>&1; then
@@ -1317,7 +1334,7 @@ cmd_remove() {
 cmd_status() {
   ACTIVE_SLOT=$(live_slot)
   PREVIOUS_SLOT=$ACTIVE_SLOT
-  describe_live "$ACTIVE_SLOT"
+  if [[ $BG_ENGINE == swarm ]]; then describe_service "$(service_facts)"; else describe_live "$ACTIVE_SLOT"; fi
   if [[ -f $APP_DIR/history.jsonl ]]; then
     mapfile -t HISTORY < <(tail -n 10 "$APP_DIR/history.jsonl")
   fi
@@ -1337,11 +1354,11 @@ main() {
   case $BG_COMMAND in
     deploy)
       run_phase proxy ensure_network_and_proxy
-      cmd_deploy
+      if [[ $BG_ENGINE == swarm ]]; then swarm_deploy; else cmd_deploy; fi
       ;;
     rollback)
       run_phase proxy ensure_network_and_proxy
-      cmd_rollback
+      if [[ $BG_ENGINE == swarm ]]; then swarm_rollback; else cmd_rollback; fi
       ;;
     remove) cmd_remove ;;
     status) cmd_status ;;
@@ -1349,7 +1366,7 @@ main() {
   esac
   PHASE=finish
   [[ $BG_COMMAND == status ]] || record_history
-  [[ -n $LIVE_INFO ]] || describe_live "$ACTIVE_SLOT"
+  [[ -n $LIVE_INFO || $BG_ENGINE == swarm ]] || describe_live "$ACTIVE_SLOT"
   emit_result
 }
 

@@ -23,6 +23,7 @@ export interface TestServer {
   appImage: string;
   kind: ServerKind;
   home: string; // the deploy user's home directory, as this machine sees it
+  container?: string; // a modern server: the container on this machine's daemon that is the server
 }
 
 /**
@@ -78,6 +79,7 @@ export function testServer(kind: ServerKind = 'classic'): TestServer {
       proxyPorts: `${env.BG_MODERN2_PROXY_PORT}:80`,
       kind,
       home: env.BG_MODERN2_HOME,
+      container: env.BG_MODERN2_SERVER_CONTAINER ?? 'bluegreen-test-modern-server2',
     };
   }
   return {
@@ -90,6 +92,7 @@ export function testServer(kind: ServerKind = 'classic'): TestServer {
     proxyPorts: `${env.BG_MODERN_PROXY_PORT}:80`,
     kind: 'modern',
     home: env.BG_MODERN_HOME,
+    container: env.BG_MODERN_SERVER_CONTAINER,
   };
 }
 

@@ -35,6 +35,11 @@ const combos: Array<[string, Record<string, string>, 'deploy' | 'rollback' | 're
   ['rollback', {}, 'rollback'],
   ['remove', { hostname: 'a.example.com' }, 'remove'],
   ['status', {}, 'status'],
+  ['swarm deploy', { engine: 'swarm', replicas: '3', env: 'A=1\nB=two words', volumes: 'data:/data\n/srv/x:/x:ro', 'health-status': '204' }, 'deploy'],
+  ['swarm env secret', { engine: 'swarm', 'swarm-env': 'secret', env: 'A=1' }, 'deploy'],
+  ['swarm rollback', { engine: 'swarm' }, 'rollback'],
+  ['swarm remove', { engine: 'swarm' }, 'remove'],
+  ['swarm status', { engine: 'swarm' }, 'status'],
 ];
 
 describe('the generated deploy script', () => {

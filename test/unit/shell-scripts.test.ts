@@ -7,6 +7,7 @@ const root = join(__dirname, '../..');
 const scripts = [
   '.ci/run',
   'src/remote/renew.sh',
+  'src/remote/swarm.sh',
   ...['bench', 'scripts', 'test', 'test/server'].flatMap((dir) =>
     readdirSync(join(root, dir)).filter((f) => f.endsWith('.sh')).map((f) => `${dir}/${f}`),
   ),
