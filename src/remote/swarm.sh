@@ -108,7 +108,7 @@ service_options() { # service_options ADD
   api=$(docker version --format '{{.Server.APIVersion}}' 2>/dev/null || echo 1.0)
   if ((${api%%.*} > 1 || ${api#*.} >= 44)); then
     printf '%s\n' --health-start-interval "${BG_HEALTH_INTERVAL}s"
-    health_interval=10
+    health_interval=5
   fi
   printf '%s\n' --health-interval "${health_interval}s"
   printf '%s\n' "--label$add" "$LABEL.app=$BG_APP" "--label$add" "$LABEL.image-id=$BG_IMAGE_ID" \
@@ -173,30 +173,34 @@ start_service() { # start_service FACTS: creates the service, or updates it to t
 # "NAME|NODE|CURRENT STATE|ERROR" of the tasks that should run (desired state running).
 running_tasks() { docker service ps --no-trunc --filter desired-state=running --format '{{.Name}}|{{.Node}}|{{.CurrentState}}|{{.Error}}' "$BG_APP" 2>/dev/null || true; }
 
-task_error() { # the newest error of a task of this version, if any
-  docker service ps --no-trunc --format '{{.Image}}|{{.Error}}' "$BG_APP" 2>/dev/null |
-    awk -F'|' -v image="$1" '$1 == image && $2 != "" { sub(/^[^|]*\|/, ""); print; exit }'
+# The newest task of IMAGE that ended: "task NAME STATE (ERROR)". An unhealthy task that Docker stopped
+# may end "complete" with no error (the app exited 0 on SIGTERM): ended is what counts.
+ended_task() { # ended_task IMAGE
+  docker service ps --no-trunc --filter desired-state=shutdown --format '{{.Image}}|{{.Name}}|{{.CurrentState}}|{{.Error}}' "$BG_APP" 2>/dev/null |
+    awk -F'|' -v image="$1" '$1 == image { split($3, s, " "); printf "task %s %s%s", $2, tolower(s[1]), ($4 != "" ? " (" $4 ")" : ""); exit }'
 }
 
 rollout_deadline() { printf '%s' $((SECONDS + (BG_HEALTH_TIMEOUT_MS / 1000 + 40) * BG_REPLICAS + 30)); }
 
 # Waits for a created service: every task running (healthy), or the first one failed.
 wait_for_created() {
-  local deadline tasks running seen=''
+  local deadline tasks running seen='' ended
   deadline=$(rollout_deadline)
   while ((SECONDS < deadline)); do
     tasks=$(running_tasks)
-    [[ $tasks == "$seen" ]] || log_tasks "$tasks"
-    seen=$tasks
+    [[ $(task_states "$tasks") == "$seen" ]] || log_tasks "$tasks"
+    seen=$(task_states "$tasks")
     running=$(grep -c '|Running ' <<<"$tasks" || true)
     if ((running == BG_REPLICAS)); then return 0; fi
-    if [[ -n $(task_error "$BG_SWARM_IMAGE") ]]; then
-      fail "$BG_EXIT_UNHEALTHY" "a task of $BG_IMAGE failed: $(task_error "$BG_SWARM_IMAGE"); the service is removed, nothing was live before"
-    fi
+    ended=$(ended_task "$BG_SWARM_IMAGE")
+    [[ -z $ended ]] || fail "$BG_EXIT_UNHEALTHY" "$BG_IMAGE did not become healthy on Swarm: $ended"
     sleep 1
   done
   fail "$BG_EXIT_UNHEALTHY" "the tasks of $BG_IMAGE were not all running and healthy within $((deadline - ROLLOUT_BEGAN))s"
 }
+
+# shellcheck disable=SC2001 # one sed per line of tasks
+task_states() { sed 's/^\([^|]*|[^|]*|[^ |]*\)[^|]*/\1/' <<<"$1"; } # without "N seconds ago"
 
 log_tasks() { # log_tasks TASKS
   local name node state error
@@ -219,7 +223,7 @@ wait_for_rollout() { # wait_for_rollout WANT
         "$want") return 0 ;;
         rollback_completed)
           SERVICE_CHANGED=0
-          fail "$BG_EXIT_UNHEALTHY" "the new version failed on Swarm ($(task_error "$BG_SWARM_IMAGE" || true)); Swarm rolled the service back to $ACTIVE_SLOT"
+          fail "$BG_EXIT_UNHEALTHY" "$BG_IMAGE did not become healthy on Swarm ($(ended_task "$BG_SWARM_IMAGE" || true)); Swarm rolled the service back to $ACTIVE_SLOT"
           ;;
         paused | rollback_paused)
           fail "$BG_EXIT_UNHEALTHY" "Swarm paused the rollout ($state): $(docker service inspect -f '{{.UpdateStatus.Message}}' "$BG_APP" 2>/dev/null || true)"

@@ -2,7 +2,7 @@
 // the third server as worker (docker swarm init/join; left again afterwards). The service's tasks
 // run on both nodes; the manager's proxy reaches them over the overlay network. Load goes through the
 // manager's proxy during every change.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ActionRun, runAction } from '../helpers/action-runner';
 import { failures, startLoad } from '../helpers/load';
@@ -80,7 +80,7 @@ describe('engine: swarm', () => {
     expect(JSON.parse(specOf('.Spec.TaskTemplate.ContainerSpec.StopGracePeriod'))).toBe(10e9);
     expect(run.outputs['active-slot']).toBe(run.outputs['image-id'].slice(7, 19));
     v1Slot = run.outputs['active-slot'];
-    expect(run.summary.split('\n')[0]).toContain('shop');
+    expect(run.summary.split('\n')[0]).toBe(`## ✅ shop: switched none → ${v1Slot}`);
   }, 180_000);
 
   it('a new version under load: Swarm replaces the tasks one at a time, start-first, and no request fails', async () => {
@@ -104,7 +104,17 @@ describe('engine: swarm', () => {
     expect(failures(samples)).toEqual([]);
     expect(samples.filter((s) => s.body.includes('v3'))).toEqual([]);
     expect(run.outputs.result).toBe('failed');
+    expect(run.summary.split('\n')[0]).toMatch(/^## ❌ shop: bluegreen-test\/app:v3 failed its health check; [0-9a-f]{12} still live$/);
   }, 300_000);
+
+  it('a first version that fails its health check: the new service is removed, nothing was live before', async () => {
+    const run = await runAction(swarmInputs('v3', { app: 'broken', hostname: 'broken.test', replicas: '1', 'health-timeout': '3s' }));
+    expect(run.code, run.stdout).toBe(3);
+    expect(run.stdout).toMatch(/bluegreen-test\/app:v3 did not become healthy on Swarm: task broken\.1 (complete|failed)/);
+    expect(run.stdout).toContain('removed service broken; nothing was live before');
+    expect(remoteDockerStatus(manager, ['service', 'inspect', 'broken']).code).not.toBe(0);
+    expect(existsSync(`${manager.home}/.bluegreen/nginx/broken.conf`)).toBe(false);
+  }, 180_000);
 
   it('a node that may run the service but is not in host: refused before anything changes', async () => {
     const before = specOf('.Spec.Labels');

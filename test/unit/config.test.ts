@@ -21,6 +21,12 @@ describe('readConfig', () => {
     expect(config.build).toEqual({ mode: 'auto', context: '.', dockerfile: undefined, buildArgs: [], target: undefined });
   });
 
+  it('reads engine: swarm (replicas, how env reaches the service); docker leaves it undefined', () => {
+    expect(read({}).deploy.swarm).toBeUndefined();
+    expect(read({ engine: 'swarm' }).deploy.swarm).toEqual({ replicas: 1, env: 'variables' });
+    expect(read({ engine: 'swarm', replicas: '3', 'swarm-env': 'secret', host: 'manager\nworker1', 'host-fingerprint': '', 'known-hosts': 'manager ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl' }).deploy.swarm).toEqual({ replicas: 3, env: 'secret' });
+  });
+
   it('reads several hosts, each with its own user and port, sharing the key and the host keys', () => {
     const config = read({ host: 'web1\nops@web2:2222', 'known-hosts': 'web1 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl', 'host-fingerprint': '', 'max-parallel': '2' });
     expect(config.hosts.map((h) => [h.user, h.host, h.port])).toEqual([['deploy', 'web1', 22], ['ops', 'web2', 2222]]);
@@ -57,6 +63,11 @@ describe('readConfig', () => {
     [{ host: 'web1\nweb2' }, 'host-fingerprint', 'pins one host key, and 2 hosts are given'],
     [{ 'max-parallel': '0' }, 'max-parallel', 'from 1 to 100'],
     [{ rollout: 'canary' }, 'rollout', 'expected one of rolling, all-at-once'],
+    [{ engine: 'k8s' }, 'engine', 'expected one of docker, swarm'],
+    [{ engine: 'swarm', 'docker-args': '--memory=1g' }, 'docker-args', 'a Swarm service does not take'],
+    [{ engine: 'swarm', rollout: 'all-at-once' }, 'rollout', 'Swarm rolls the service out itself'],
+    [{ engine: 'swarm', replicas: '0' }, 'replicas', 'from 1 to 100'],
+    [{ engine: 'swarm', 'swarm-env': 'file' }, 'swarm-env', 'expected one of variables, secret'],
     [{ 'proxy-jump': 'a\nb' }, 'proxy-jump', 'names one jump host'],
     [{ 'proxy-jump': 'bastion' }, 'proxy-jump-known-hosts', "pins the jump host's key"],
     [{ 'proxy-jump': 'bastion', 'proxy-jump-known-hosts': 'bastion ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl', 'proxy-jump-key': 'nope' }, 'proxy-jump-key', 'does not look like a private key'],

@@ -277,3 +277,41 @@ describe('docker_error: what a failed docker command said, in one line', () => {
     expect(callScript({ app: 'shop' }, `docker_error ${quoted}`).stdout).toBe(said);
   });
 });
+
+describe('engine: swarm, the server functions', () => {
+  const swarm = { engine: 'swarm', hostname: 'shop.example.com', 'health-path': '/health', 'container-port': '8080' };
+  it('health_command: wget or curl from the image, the health path with the app host name; a wanted status is compared', () => {
+    expect(callScript(swarm, 'health_command').stdout).toBe(
+      "if command -v wget >/dev/null 2>&1; then wget -q -O /dev/null --header 'Host: shop.example.com' 'http://127.0.0.1:8080/health'; else curl -fsS -o /dev/null -H 'Host: shop.example.com' 'http://127.0.0.1:8080/health'; fi",
+    );
+    expect(callScript({ ...swarm, 'health-status': '204' }, 'health_command').stdout).toBe(
+      "if command -v wget >/dev/null 2>&1; then wget -q -S -O /dev/null --header 'Host: shop.example.com' 'http://127.0.0.1:8080/health' 2>&1 | grep -q \"HTTP/1.[01] 204 \"; else [ \"$(curl -s -o /dev/null -w \"%{http_code}\" -H 'Host: shop.example.com' 'http://127.0.0.1:8080/health')\" = 204 ]; fi",
+    );
+    // A quote in the health path stays data in the task's sh.
+    expect(callScript({ ...swarm, 'health-path': "/h'x" }, 'health_command').stdout).toContain("'http://127.0.0.1:8080/h'\\''x'");
+  });
+
+  it.each([
+    ['data:/data', 'type=volume,source=data,target=/data'],
+    ['/srv/x:/x:ro', 'type=bind,source=/srv/x,target=/x,readonly'],
+    ['/srv/y:/y:rw', 'type=bind,source=/srv/y,target=/y'],
+  ])('mount_spec %s -> %s', (volume, mount) => {
+    expect(callScript(swarm, `mount_spec '${volume}'`).stdout).toBe(mount);
+  });
+
+  it('mount_spec refuses volume options a Swarm mount cannot take', () => {
+    const r = callScript(swarm, "mount_spec '/srv/z:/z:z' || echo refused");
+    expect(r.stdout).toContain('a Swarm mount takes only :ro or :rw');
+  });
+
+  it("version_before: the version live before the given one, from the history, when its tag is still here", () => {
+    const id = (c: string) => 'sha256:' + c.repeat(64);
+    const line = (image: string, from: string, to: string, outcome = 'switched') => `{"time":"t","command":"deploy","outcome":"${outcome}","image":"${image}","imageId":"${id(to[0])}","from":${from ? `"${from}"` : 'null'},"to":"${to}","gitSha":null,"runUrl":null,"error":null}`;
+    const history = [line('app:v1', '', '111111111111'), line('app:v2', '111111111111', '222222222222'), line('app:v3', '222222222222', '222222222222', 'failed')].join('\n');
+    // A stand-in docker that lists the config tags on this manager.
+    const code = (tags: string) => `docker() { printf '%s\\n' ${tags}; }; mkdir -p "$APP_DIR"; printf '%s\\n' '${history}' >"$APP_DIR/history.jsonl"; version_before 222222222222`;
+    expect(callScript(swarm, code(`${'1'.repeat(64)} ${'2'.repeat(64)}`)).stdout).toBe(`${id('1')} app:v1`);
+    expect(callScript(swarm, code('2'.repeat(64))).stdout).toBe(''); // v1's tag is gone from the manager
+    expect(callScript(swarm, code('1'.repeat(64)).replace('version_before 222222222222', 'version_before 111111111111')).stdout).toBe(''); // nothing before v1
+  });
+});
