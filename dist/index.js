@@ -95564,6 +95564,10 @@ async function localImage(config, report, store) {
     core.info(`image ${image.reference}: ${image.id} (${image.layers.length} layers)`);
     return image;
 }
+/** What the server script is given; serverImageId per host comes from its transfer (fleet.ts, swarm.ts). */
+function scriptInput(config, context, image, serverImageId = '') {
+    return { command: config.command, deploy: config.deploy, image: config.image, imageId: image?.id ?? '', serverImageId, gitSha: context.gitSha, runUrl: context.runUrl };
+}
 /** Image, connection, transfer and the server script: fills in the report as it goes. */
 async function deployWith(config, context, report) {
     const store = new image_1.ImageStore();
@@ -95575,7 +95579,7 @@ async function deployWith(config, context, report) {
         if (image) {
             report.transfer = await timed(report, 'transfer', `Send ${image.reference} to ${config.ssh.host}`, () => (0, transfer_1.ensureImageOnServer)(ssh, store, image, { log: (line) => core.info(line) }));
         }
-        const input = { command: config.command, deploy: config.deploy, image: config.image, imageId: image?.id ?? '', serverImageId: report.transfer?.serverImageId ?? '', gitSha: context.gitSha, runUrl: context.runUrl };
+        const input = scriptInput(config, context, image, report.transfer?.serverImageId);
         report.remote = await serverGroup(`${config.command} ${config.deploy.app} on ${config.ssh.host}`, () => (0, run_1.runRemoteScript)(ssh, input, (line) => core.info(line)));
     }
     finally {
@@ -95590,7 +95594,7 @@ async function deployToSwarm(config, context, report) {
     if (image)
         report.imageId = image.id;
     const runs = config.hosts.map((ssh, i) => ({ ssh, label: (0, hosts_1.hostLabel)(ssh), report: i === 0 ? report : { ...report, host: ssh.host, phasesSeconds: {} } }));
-    const input = { command: config.command, deploy: config.deploy, image: config.image, imageId: image?.id ?? '', serverImageId: '', gitSha: context.gitSha, runUrl: context.runUrl };
+    const input = scriptInput(config, context, image);
     await serverGroup(`${config.command} ${config.deploy.app} on the Swarm of ${config.ssh.host}`, () => (0, swarm_1.runOnSwarm)(runs, store, image, input, log));
 }
 /** The same command on several hosts: connect all, send to all, then roll out (fleet.ts). */
@@ -95616,7 +95620,7 @@ async function deployToFleet(config, context, runs) {
             return;
         if (image && !(await serverGroup(`Send ${image.reference} to ${everywhere}`, () => (0, fleet_1.sendToAll)(runs, store, image, log))))
             return;
-        const input = { command: config.command, deploy: config.deploy, image: config.image, imageId: image?.id ?? '', serverImageId: '', gitSha: context.gitSha, runUrl: context.runUrl };
+        const input = scriptInput(config, context, image);
         if (config.rollout === 'all-at-once' && config.command === 'deploy') {
             const barrierSeconds = Math.ceil(config.deploy.health.timeoutSeconds) + 600;
             await serverGroup(`${config.command} ${config.deploy.app} on ${everywhere} at once`, () => (0, fleet_1.rollOutAllAtOnce)(runs, input, barrierSeconds, log));
@@ -96322,6 +96326,7 @@ exports.layerListCommand = layerListCommand;
 exports.lookupCommand = lookupCommand;
 exports.loadCommand = loadCommand;
 exports.tagCommand = tagCommand;
+exports.configTagCommand = configTagCommand;
 exports.untagCommand = untagCommand;
 exports.parseLookup = parseLookup;
 exports.loadedImage = loadedImage;
@@ -96380,6 +96385,10 @@ const tags = (idWord, image) => ({
 function tagCommand(serverId, image) {
     const { reference, config } = tags((0, shell_1.shellQuote)(serverId), image);
     return serverId === image.id ? reference : `${reference} && ${config}`;
+}
+/** engine: swarm: the config tag on every store, the one name of this version on every node. */
+function configTagCommand(serverId, image) {
+    return tags((0, shell_1.shellQuote)(serverId), image).config;
 }
 /** Takes back the tags of an image that did not load whole. */
 function untagCommand(image) {
@@ -96795,7 +96804,6 @@ exports.mergeTransfers = mergeTransfers;
 exports.runOnSwarm = runOnSwarm;
 const fleet_1 = __nccwpck_require__(3207);
 const server_images_1 = __nccwpck_require__(4299);
-const shell_1 = __nccwpck_require__(997);
 exports.NODE_LIST_COMMAND = `docker node ls --format '{{.ID}}|{{.Hostname}}|{{.Status}}|{{.Availability}}'`;
 exports.NODE_ID_COMMAND = `docker info --format '{{.Swarm.NodeID}}'`;
 function parseNodes(text) {
@@ -96858,7 +96866,7 @@ async function checkNodes(runs, log) {
 }
 /** Names the version on every node by its config digest: the service's image, the same everywhere. */
 async function pinVersion(runs, image) {
-    await Promise.all(runs.map((run) => output(run.session, `docker tag ${(0, shell_1.shellQuote)(run.report.transfer?.serverImageId ?? image.id)} ${(0, shell_1.shellQuote)((0, server_images_1.configTag)(image.id))}`, 'docker tag')));
+    await Promise.all(runs.map((run) => output(run.session, (0, server_images_1.configTagCommand)(run.report.transfer?.serverImageId ?? image.id, image), 'docker tag')));
 }
 /**
  * engine: swarm. Deploy: every host (the manager first, then other nodes) is connected and checked

@@ -3,6 +3,7 @@ import { Config, InputError, readConfig } from './config';
 import { RunContext, runContext } from './context';
 import { ImageStore, LocalImage, MissingImageError, buildImage, shouldBuild } from './image';
 import { runRemoteScript } from './remote/run';
+import type { ScriptInput } from './remote/script';
 import { RunReport, appUrl, errorOf, exitCodeOf, liveAfterFailure, outcomeOf, redact, renderSummary } from './report';
 import { SshSession } from './ssh';
 import { withCommandsStopped } from './stop-commands';
@@ -48,6 +49,11 @@ async function localImage(config: Config, report: RunReport, store: ImageStore):
   return image;
 }
 
+/** What the server script is given; serverImageId per host comes from its transfer (fleet.ts, swarm.ts). */
+function scriptInput(config: Config, context: RunContext, image: LocalImage | undefined, serverImageId = ''): ScriptInput {
+  return { command: config.command, deploy: config.deploy, image: config.image, imageId: image?.id ?? '', serverImageId, gitSha: context.gitSha, runUrl: context.runUrl };
+}
+
 /** Image, connection, transfer and the server script: fills in the report as it goes. */
 async function deployWith(config: Config, context: RunContext, report: RunReport): Promise<void> {
   const store = new ImageStore();
@@ -63,7 +69,7 @@ async function deployWith(config: Config, context: RunContext, report: RunReport
         ensureImageOnServer(ssh, store, image, { log: (line) => core.info(line) }),
       );
     }
-    const input = { command: config.command, deploy: config.deploy, image: config.image, imageId: image?.id ?? '', serverImageId: report.transfer?.serverImageId ?? '', gitSha: context.gitSha, runUrl: context.runUrl };
+    const input = scriptInput(config, context, image, report.transfer?.serverImageId);
     report.remote = await serverGroup(`${config.command} ${config.deploy.app} on ${config.ssh.host}`, () => runRemoteScript(ssh, input, (line) => core.info(line)));
   } finally {
     ssh.close();
@@ -77,7 +83,7 @@ async function deployToSwarm(config: Config, context: RunContext, report: RunRep
   const image = config.command === 'deploy' ? await localImage(config, report, store) : undefined;
   if (image) report.imageId = image.id;
   const runs: HostRun[] = config.hosts.map((ssh, i) => ({ ssh, label: hostLabel(ssh), report: i === 0 ? report : { ...report, host: ssh.host, phasesSeconds: {} } }));
-  const input = { command: config.command, deploy: config.deploy, image: config.image, imageId: image?.id ?? '', serverImageId: '', gitSha: context.gitSha, runUrl: context.runUrl };
+  const input = scriptInput(config, context, image);
   await serverGroup(`${config.command} ${config.deploy.app} on the Swarm of ${config.ssh.host}`, () => runOnSwarm(runs, store, image, input, log));
 }
 
@@ -99,7 +105,7 @@ async function deployToFleet(config: Config, context: RunContext, runs: HostRun[
   try {
     if (!(await serverGroup(`Connect to ${everywhere}`, () => connectAll(runs, log)))) return;
     if (image && !(await serverGroup(`Send ${image.reference} to ${everywhere}`, () => sendToAll(runs, store, image, log)))) return;
-    const input = { command: config.command, deploy: config.deploy, image: config.image, imageId: image?.id ?? '', serverImageId: '', gitSha: context.gitSha, runUrl: context.runUrl };
+    const input = scriptInput(config, context, image);
     if (config.rollout === 'all-at-once' && config.command === 'deploy') {
       const barrierSeconds = Math.ceil(config.deploy.health.timeoutSeconds) + 600;
       await serverGroup(`${config.command} ${config.deploy.app} on ${everywhere} at once`, () => rollOutAllAtOnce(runs, input, barrierSeconds, log));

@@ -67,6 +67,11 @@ export function tagCommand(serverId: string, image: Pick<LocalImage, 'id' | 'ref
   return serverId === image.id ? reference : `${reference} && ${config}`;
 }
 
+/** engine: swarm: the config tag on every store, the one name of this version on every node. */
+export function configTagCommand(serverId: string, image: Pick<LocalImage, 'id' | 'reference'>): string {
+  return tags(shellQuote(serverId), image).config;
+}
+
 /** Takes back the tags of an image that did not load whole. */
 export function untagCommand(image: Pick<LocalImage, 'id' | 'reference'>): string {
   return `docker image rm ${shellQuote(image.reference)} ${shellQuote(configTag(image.id))} >/dev/null 2>&1 || true`;

@@ -1,8 +1,7 @@
 import { type HostRun, type Log, connectAll, hostLog, runScriptOn, sendToAll } from './fleet';
 import type { ImageStore, LocalImage } from './image';
 import type { ScriptInput } from './remote/script';
-import { configTag } from './server-images';
-import { shellQuote } from './shell';
+import { configTagCommand } from './server-images';
 import type { SshSession } from './ssh';
 import type { TransferResult } from './transfer';
 
@@ -83,7 +82,7 @@ async function checkNodes(runs: HostRun[], log: Log): Promise<boolean> {
 /** Names the version on every node by its config digest: the service's image, the same everywhere. */
 async function pinVersion(runs: HostRun[], image: LocalImage): Promise<void> {
   await Promise.all(
-    runs.map((run) => output(run.session as SshSession, `docker tag ${shellQuote(run.report.transfer?.serverImageId ?? image.id)} ${shellQuote(configTag(image.id))}`, 'docker tag')),
+    runs.map((run) => output(run.session as SshSession, configTagCommand(run.report.transfer?.serverImageId ?? image.id, image), 'docker tag')),
   );
 }
 

@@ -8,7 +8,7 @@ import * as tar from 'tar-stream';
 import { describe, expect, it } from 'vitest';
 import { ArchiveError, fullImageName, indexTopDigest, layoutFiles, serverArchive } from '../../src/archive';
 import { resolveManifest } from '../../src/image';
-import { configTag, layerListCommand, loadCommand, loadProblem, lookupCommand, parseLookup, tagCommand, untagCommand } from '../../src/server-images';
+import { configTag, configTagCommand, layerListCommand, loadCommand, loadProblem, lookupCommand, parseLookup, tagCommand, untagCommand } from '../../src/server-images';
 
 const sha = (text: string | Buffer) => `sha256:${createHash('sha256').update(text).digest('hex')}`;
 const A = sha('a');
@@ -81,6 +81,8 @@ describe('the commands the transfer runs on the server (exact text)', () => {
   it('tags the reference, and the config tag only where the store names the image otherwise; takes both back', () => {
     expect(tagCommand(C, image)).toBe(`docker tag ${C} shop:1`);
     expect(tagCommand(M, image)).toBe(`docker tag ${M} shop:1 && docker tag ${M} bluegreen/by-config:${C.slice(7)}`);
+    expect(configTagCommand(C, image)).toBe(`docker tag ${C} bluegreen/by-config:${C.slice(7)}`);
+    expect(configTagCommand(M, image)).toBe(`docker tag ${M} bluegreen/by-config:${C.slice(7)}`);
     expect(untagCommand({ id: C, reference: "it's:1" })).toBe(`docker image rm 'it'\\''s:1' ${configTag(C)} >/dev/null 2>&1 || true`);
   });
 });
