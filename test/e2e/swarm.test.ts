@@ -3,8 +3,11 @@
 // run on both nodes; the manager's proxy reaches them over the overlay network. Load goes through the
 // manager's proxy during every change.
 import { existsSync, readFileSync } from 'node:fs';
+import https from 'node:https';
+import type { TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ActionRun, runAction } from '../helpers/action-runner';
+import { makeCa, makeLeaf } from '../helpers/certs';
 import { failures, startLoad } from '../helpers/load';
 import { type TestServer, getThroughProxy, localDocker, remoteDocker, remoteDockerStatus, resetServer, resetServerAndImages, serverInputs, testServer } from '../helpers/server';
 
@@ -12,6 +15,7 @@ let manager: TestServer;
 let worker: TestServer;
 const NETWORK = 'bluegreen-swarm';
 let v1Slot = '';
+const HTTPS_PORT = 18444;
 
 function swarmInputs(version: string, extra: Record<string, string> = {}): Record<string, string> {
   return serverInputs(manager, {
@@ -21,6 +25,8 @@ function swarmInputs(version: string, extra: Record<string, string> = {}): Recor
     'known-hosts': [manager, worker].map((server) => readFileSync(server.knownHosts, 'utf8')).join(''),
     app: 'shop', hostname: 'shop.test', image: version ? `${manager.appImage}:${version}` : '', network: NETWORK,
     replicas: '2', 'health-timeout': '10s', 'health-interval': '500ms',
+    // The modern server publishes 127.0.0.1:18444 to this port for its proxy's 443.
+    'proxy-ports': `${manager.proxyPorts}\n${HTTPS_PORT}:443`,
     ...extra,
   });
 }
@@ -116,6 +122,18 @@ describe('engine: swarm', () => {
     expect(existsSync(`${manager.home}/.bluegreen/nginx/broken.conf`)).toBe(false);
   }, 180_000);
 
+  it('a server that is no Swarm manager: said plainly, for a deploy and for the other commands', async () => {
+    const classic = testServer('classic');
+    const inputs = (command: string) => serverInputs(classic, { engine: 'swarm', app: 'shop', image: command === 'deploy' ? `${classic.appImage}:v1` : '', command, network: NETWORK });
+    const deploy = await runAction(inputs('deploy'));
+    expect(deploy.code).toBe(1);
+    expect(deploy.stdout).toContain('docker node ls (is it a Swarm manager?) failed on 127.0.0.1');
+    expect(deploy.stdout).not.toContain('sending bluegreen-test/app');
+    const status = await runAction(inputs('status'));
+    expect(status.code).toBe(1);
+    expect(status.stdout).toContain('this server is not a Docker Swarm manager (swarm state: inactive false): with engine: swarm the first host must be a manager');
+  }, 120_000);
+
   it('a node that may run the service but is not in host: refused before anything changes', async () => {
     const before = specOf('.Spec.Labels');
     const run = await runAction(swarmInputs('v1', { host: `${manager.host}:${manager.sshPort}`, 'known-hosts': readFileSync(manager.knownHosts, 'utf8') }));
@@ -166,6 +184,27 @@ describe('engine: swarm', () => {
     expect(status.stdout).toMatch(/task shop\.1 on bluegreen-test-modern-server2?: Running/);
     expect(status.stdout).toContain('service shop: 2 task(s) running');
   }, 240_000);
+
+  it('HTTPS with an own certificate: the proxy serves the service with it, the service untouched', async () => {
+    const ca = makeCa();
+    const leaf = makeLeaf(ca, 'shop', ['shop.test']);
+    const before = specOf('.Version');
+    const run = await runAction(swarmInputs('v2', { 'swarm-env': 'secret', env: 'TOKEN=swarm-secret-value-42', tls: 'own', 'tls-certificate': leaf.cert, 'tls-key': leaf.key }));
+    expect(run.code, run.stdout).toBe(0);
+    expect(run.outputs.result).toBe('unchanged');
+    expect(specOf('.Version')).toBe(before);
+    const answer = await new Promise<{ status: number; body: string; issuer: string }>((resolve, reject) => {
+      https
+        .get({ host: '127.0.0.1', port: HTTPS_PORT, path: '/', servername: 'shop.test', headers: { Host: 'shop.test' }, ca: ca.cert, agent: false, timeout: 10_000 }, (res) => {
+          let text = '';
+          res.on('data', (chunk) => (text += chunk));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text.trim(), issuer: (res.socket as TLSSocket).getPeerX509Certificate()?.issuer ?? '' }));
+        })
+        .on('error', reject);
+    });
+    expect(answer).toMatchObject({ status: 200, body: 'v2' });
+    expect(answer.issuer).toContain('bluegreen test CA');
+  }, 120_000);
 
   it('remove: the service, its secrets and its proxy config go', async () => {
     const run = await runAction(swarmInputs('', { command: 'remove' }));

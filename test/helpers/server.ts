@@ -157,7 +157,12 @@ export function resetServerAndImages(server: TestServer): void {
   const env = readEnv();
   const keep = new Set([server.proxyImage, env.BG_LEGO_IMAGE, env.BG_PEBBLE_IMAGE].map((image) => remoteDockerStatus(server, ['image', 'inspect', '-f', '{{.Id}}', image]).out.trim()));
   const ids = [...new Set(remoteDocker(server, ['image', 'ls', '-aq', '--no-trunc']).split('\n').filter((id) => id && !keep.has(id)))];
-  if (ids.length) remoteDockerStatus(server, ['image', 'rm', '-f', ...ids]);
+  const removed = ids.length ? remoteDockerStatus(server, ['image', 'rm', '-f', ...ids]) : { code: 0, out: '' };
+  // The containerd store keeps the layers of an interrupted load under a lease for hours, where a
+  // later load finds them; prune ends those leases (it removes no tagged image).
+  remoteDocker(server, ['image', 'prune', '-f']);
+  const left = remoteDocker(server, ['image', 'ls', '-aq', '--no-trunc']).split('\n').filter((id) => id && !keep.has(id));
+  if (left.length) throw new Error(`the test server still has images ${left.join(' ')} after removing them: ${removed.out}`);
 }
 
 /** GET a path through the proxy's published port with a Host header (fetch() cannot set Host): "STATUS BODY". */
