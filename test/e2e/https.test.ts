@@ -5,13 +5,12 @@ import { execFile, execFileSync } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
 import http from 'node:http';
 import http2 from 'node:http2';
-import https from 'node:https';
 import { X509Certificate } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ActionRun, runAction } from '../helpers/action-runner';
 import { makeCa, makeLeaf } from '../helpers/certs';
 import { failures, startLoad } from '../helpers/load';
-import { type TestServer, remoteDocker, remoteDockerStatus, resetServer, serverInputs, testServer } from '../helpers/server';
+import { type TestServer, getHttpsThroughProxy, remoteDocker, remoteDockerStatus, resetServer, serverInputs, testServer } from '../helpers/server';
 import { until } from '../helpers/wait';
 
 const HTTPS_PORT = 18443;
@@ -50,20 +49,7 @@ const acmeInputs = (app: string, hostname: string, version: string, extra: Recor
 interface Answer { status: number; body: string; location?: string; cert?: X509Certificate }
 
 /** GET over HTTPS to the proxy's published port with SNI and Host set to `host`, checked against `ca`. */
-function getHttps(host: string, path = '/', ca = pebbleRoot, port = HTTPS_PORT): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const req = https.get({ host: '127.0.0.1', port, path, servername: host, headers: { Host: host }, ca, agent: false, timeout: 10_000 }, (res) => {
-      let body = '';
-      res.on('data', (c) => (body += c));
-      res.on('end', () => {
-        const peer = (res.socket as import('node:tls').TLSSocket).getPeerX509Certificate?.();
-        resolve({ status: res.statusCode ?? 0, body: body.trim(), cert: peer });
-      });
-    });
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', reject);
-  });
-}
+const getHttps = (host: string, path = '/', ca = pebbleRoot, port = HTTPS_PORT): Promise<Answer> => getHttpsThroughProxy(port, host, ca, path);
 
 function getHttp(host: string, path = '/'): Promise<Answer> {
   return new Promise((resolve, reject) => {

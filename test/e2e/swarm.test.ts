@@ -3,13 +3,11 @@
 // run on both nodes; the manager's proxy reaches them over the overlay network. Load goes through the
 // manager's proxy during every change.
 import { existsSync, readFileSync } from 'node:fs';
-import https from 'node:https';
-import type { TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ActionRun, runAction } from '../helpers/action-runner';
 import { makeCa, makeLeaf } from '../helpers/certs';
 import { failures, startLoad } from '../helpers/load';
-import { type TestServer, getThroughProxy, localDocker, remoteDocker, remoteDockerStatus, resetServer, resetServerAndImages, serverInputs, testServer } from '../helpers/server';
+import { type TestServer, getHttpsThroughProxy, getThroughProxy, localDocker, remoteDocker, remoteDockerStatus, resetServer, resetServerAndImages, serverInputs, testServer } from '../helpers/server';
 
 let manager: TestServer;
 let worker: TestServer;
@@ -193,17 +191,9 @@ describe('engine: swarm', () => {
     expect(run.code, run.stdout).toBe(0);
     expect(run.outputs.result).toBe('unchanged');
     expect(specOf('.Version')).toBe(before);
-    const answer = await new Promise<{ status: number; body: string; issuer: string }>((resolve, reject) => {
-      https
-        .get({ host: '127.0.0.1', port: HTTPS_PORT, path: '/', servername: 'shop.test', headers: { Host: 'shop.test' }, ca: ca.cert, agent: false, timeout: 10_000 }, (res) => {
-          let text = '';
-          res.on('data', (chunk) => (text += chunk));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text.trim(), issuer: (res.socket as TLSSocket).getPeerX509Certificate()?.issuer ?? '' }));
-        })
-        .on('error', reject);
-    });
+    const answer = await getHttpsThroughProxy(HTTPS_PORT, 'shop.test', ca.cert);
     expect(answer).toMatchObject({ status: 200, body: 'v2' });
-    expect(answer.issuer).toContain('bluegreen test CA');
+    expect(answer.cert?.issuer).toContain('bluegreen test CA');
   }, 120_000);
 
   it('remove: the service, its secrets and its proxy config go', async () => {

@@ -1,6 +1,9 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
+import type { X509Certificate } from 'node:crypto';
 import http from 'node:http';
+import https from 'node:https';
+import type { TLSSocket } from 'node:tls';
 
 /** The throwaway test server brought up by test/server/up.sh (see its env file). */
 export interface TestServer {
@@ -156,13 +159,27 @@ export function resetServerAndImages(server: TestServer): void {
   // The test server's own parts stay: the proxy, and the ACME test CA and client (https.test.ts).
   const env = readEnv();
   const keep = new Set([server.proxyImage, env.BG_LEGO_IMAGE, env.BG_PEBBLE_IMAGE].map((image) => remoteDockerStatus(server, ['image', 'inspect', '-f', '{{.Id}}', image]).out.trim()));
-  const ids = [...new Set(remoteDocker(server, ['image', 'ls', '-aq', '--no-trunc']).split('\n').filter((id) => id && !keep.has(id)))];
+  const unkept = () => [...new Set(remoteDocker(server, ['image', 'ls', '-aq', '--no-trunc']).split('\n').filter((id) => id && !keep.has(id)))];
+  const ids = unkept();
   const removed = ids.length ? remoteDockerStatus(server, ['image', 'rm', '-f', ...ids]) : { code: 0, out: '' };
   // The containerd store keeps the layers of an interrupted load under a lease for hours, where a
   // later load finds them; prune ends those leases (it removes no tagged image).
   remoteDocker(server, ['image', 'prune', '-f']);
-  const left = remoteDocker(server, ['image', 'ls', '-aq', '--no-trunc']).split('\n').filter((id) => id && !keep.has(id));
+  const left = unkept();
   if (left.length) throw new Error(`the test server still has images ${left.join(' ')} after removing them: ${removed.out}`);
+}
+
+/** GET over HTTPS from a proxy's published port, with SNI and Host set to `host`, checked against `ca`. */
+export function getHttpsThroughProxy(port: number, host: string, ca: string | Buffer, path = '/'): Promise<{ status: number; body: string; cert?: X509Certificate }> {
+  return new Promise((resolve, reject) => {
+    const req = https.get({ host: '127.0.0.1', port, path, servername: host, headers: { Host: host }, ca, agent: false, timeout: 10_000 }, (res) => {
+      let body = '';
+      res.on('data', (c) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: body.trim(), cert: (res.socket as TLSSocket).getPeerX509Certificate?.() }));
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+  });
 }
 
 /** GET a path through the proxy's published port with a Host header (fetch() cannot set Host): "STATUS BODY". */
