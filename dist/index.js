@@ -95663,6 +95663,20 @@ function writeResults(report, label, context, secrets) {
         return Promise.resolve();
     return core.summary.addRaw((0, report_1.renderSummary)(report, secrets), true).write();
 }
+/** A run refused before it connected (a bad input): result failed, a short summary, exit code 1. */
+async function refuse(message, context, totalSeconds) {
+    for (const [name, value] of Object.entries((0, report_1.refusedOutputs)(totalSeconds)))
+        core.setOutput(name, value);
+    if (context.summaryFile) {
+        try {
+            await core.summary.addRaw((0, report_1.renderRefusedSummary)(message), true).write();
+        }
+        catch (error) {
+            core.warning(`could not write the job summary: ${error.message}`);
+        }
+    }
+    core.setFailed(message);
+}
 /** The whole run: inputs, image, transfer, switch, report. Never throws; sets the exit code. */
 async function run() {
     const started = Date.now();
@@ -95673,7 +95687,8 @@ async function run() {
         config = (0, config_1.readConfig)((name) => core.getInput(name), { repository: context.repository });
     }
     catch (error) {
-        core.setFailed(error instanceof config_1.InputError ? error.message : `Invalid inputs: ${error.message}`);
+        const message = error instanceof config_1.InputError ? error.message : `Invalid inputs: ${error.message}`;
+        await refuse(message, context, (Date.now() - started) / 1000);
         return;
     }
     maskSecrets(config.secrets);
@@ -95756,10 +95771,13 @@ function progressLine(f) {
     const fraction = f.totalBytes > 0 ? Math.min(f.readBytes / f.totalBytes, 0.99) : 0;
     const rate = f.elapsedSeconds > 0 ? f.readBytes / f.elapsedSeconds : 0;
     const ratio = f.readBytes > 0 ? f.sentBytes / f.readBytes : 1;
-    const eta = rate > 0 ? Math.max(f.totalBytes - f.readBytes, 0) / rate : undefined;
+    // The total is an estimate (the image's size as the runner's store reports it): once more than it
+    // was read, the line says so instead of claiming "175 MiB of 168 MiB".
+    const past = f.totalBytes > 0 && f.readBytes > f.totalBytes;
+    const eta = rate > 0 && !past ? Math.max(f.totalBytes - f.readBytes, 0) / rate : undefined;
     return [
         `${Math.floor(fraction * 100)}%`,
-        `${formatBytes(f.readBytes)} of ${formatBytes(f.totalBytes)} read`,
+        past ? `${formatBytes(f.readBytes)} read (more than the ${formatBytes(f.totalBytes)} estimated)` : `${formatBytes(f.readBytes)} of ${formatBytes(f.totalBytes)} read`,
         `${formatBytes(f.sentBytes)} sent (ratio ${ratio.toFixed(2)})`,
         `${(rate / MiB).toFixed(1)} MiB/s`,
         `ETA ${eta === undefined ? '?' : (0, duration_1.formatSeconds)(eta)}`,
@@ -96101,6 +96119,8 @@ exports.liveAfterFailure = liveAfterFailure;
 exports.slotName = slotName;
 exports.headline = headline;
 exports.renderSummary = renderSummary;
+exports.renderRefusedSummary = renderRefusedSummary;
+exports.refusedOutputs = refusedOutputs;
 exports.stepOutputs = stepOutputs;
 const duration_1 = __nccwpck_require__(7607);
 const progress_1 = __nccwpck_require__(2279);
@@ -96291,6 +96311,14 @@ function renderSummary(given, secrets = []) {
     if (text.length > exports.SUMMARY_LIMIT)
         text = text.slice(0, exports.SUMMARY_LIMIT) + '\n\n_(summary cut to stay under GitHub\'s size limit)_\n';
     return text;
+}
+/** The job summary of a run refused before it connected anywhere (a bad input): what to fix, and that nothing changed. */
+function renderRefusedSummary(message, secrets = []) {
+    return redact(`## ❌ ${cell(message.split('\n')[0])}\n\nNothing was connected to or changed on any server: fix the input and run again.\n`, secrets);
+}
+/** The step outputs of a run refused before it connected anywhere: result failed, the rest empty. */
+function refusedOutputs(totalSeconds) {
+    return { result: 'failed', 'active-slot': '', 'previous-slot': '', 'image-id': '', url: '', 'bytes-sent': '0', 'duration-seconds': totalSeconds.toFixed(1), 'health-log': '[]', history: '[]', certificate: '', hosts: '[]' };
 }
 /** The step outputs, as documented in action.yml. */
 function stepOutputs(report) {

@@ -4,7 +4,7 @@ import { RunContext, runContext } from './context';
 import { ImageStore, LocalImage, MissingImageError, buildImage, shouldBuild } from './image';
 import { runRemoteScript } from './remote/run';
 import type { ScriptInput } from './remote/script';
-import { RunReport, appUrl, errorOf, exitCodeOf, liveAfterFailure, outcomeOf, redact, renderSummary } from './report';
+import { RunReport, appUrl, errorOf, exitCodeOf, liveAfterFailure, outcomeOf, redact, refusedOutputs, renderRefusedSummary, renderSummary } from './report';
 import { SshSession } from './ssh';
 import { withCommandsStopped } from './stop-commands';
 import { ensureImageOnServer } from './transfer';
@@ -143,6 +143,19 @@ function writeResults(report: RunReport, label: string, context: RunContext, sec
   return core.summary.addRaw(renderSummary(report, secrets), true).write();
 }
 
+/** A run refused before it connected (a bad input): result failed, a short summary, exit code 1. */
+async function refuse(message: string, context: RunContext, totalSeconds: number): Promise<void> {
+  for (const [name, value] of Object.entries(refusedOutputs(totalSeconds))) core.setOutput(name, value);
+  if (context.summaryFile) {
+    try {
+      await core.summary.addRaw(renderRefusedSummary(message), true).write();
+    } catch (error) {
+      core.warning(`could not write the job summary: ${(error as Error).message}`);
+    }
+  }
+  core.setFailed(message);
+}
+
 /** The whole run: inputs, image, transfer, switch, report. Never throws; sets the exit code. */
 export async function run(): Promise<void> {
   const started = Date.now();
@@ -152,7 +165,8 @@ export async function run(): Promise<void> {
   try {
     config = readConfig((name) => core.getInput(name), { repository: context.repository });
   } catch (error) {
-    core.setFailed(error instanceof InputError ? error.message : `Invalid inputs: ${(error as Error).message}`);
+    const message = error instanceof InputError ? error.message : `Invalid inputs: ${(error as Error).message}`;
+    await refuse(message, context, (Date.now() - started) / 1000);
     return;
   }
   maskSecrets(config.secrets);

@@ -21,10 +21,13 @@ export function progressLine(f: TransferFigures): string {
   const fraction = f.totalBytes > 0 ? Math.min(f.readBytes / f.totalBytes, 0.99) : 0;
   const rate = f.elapsedSeconds > 0 ? f.readBytes / f.elapsedSeconds : 0;
   const ratio = f.readBytes > 0 ? f.sentBytes / f.readBytes : 1;
-  const eta = rate > 0 ? Math.max(f.totalBytes - f.readBytes, 0) / rate : undefined;
+  // The total is an estimate (the image's size as the runner's store reports it): once more than it
+  // was read, the line says so instead of claiming "175 MiB of 168 MiB".
+  const past = f.totalBytes > 0 && f.readBytes > f.totalBytes;
+  const eta = rate > 0 && !past ? Math.max(f.totalBytes - f.readBytes, 0) / rate : undefined;
   return [
     `${Math.floor(fraction * 100)}%`,
-    `${formatBytes(f.readBytes)} of ${formatBytes(f.totalBytes)} read`,
+    past ? `${formatBytes(f.readBytes)} read (more than the ${formatBytes(f.totalBytes)} estimated)` : `${formatBytes(f.readBytes)} of ${formatBytes(f.totalBytes)} read`,
     `${formatBytes(f.sentBytes)} sent (ratio ${ratio.toFixed(2)})`,
     `${(rate / MiB).toFixed(1)} MiB/s`,
     `ETA ${eta === undefined ? '?' : formatSeconds(eta)}`,

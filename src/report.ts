@@ -219,6 +219,16 @@ export function renderSummary(given: RunReport, secrets: readonly string[] = [])
   return text;
 }
 
+/** The job summary of a run refused before it connected anywhere (a bad input): what to fix, and that nothing changed. */
+export function renderRefusedSummary(message: string, secrets: readonly string[] = []): string {
+  return redact(`## ❌ ${cell(message.split('\n')[0])}\n\nNothing was connected to or changed on any server: fix the input and run again.\n`, secrets);
+}
+
+/** The step outputs of a run refused before it connected anywhere: result failed, the rest empty. */
+export function refusedOutputs(totalSeconds: number): Record<string, string> {
+  return { result: 'failed', 'active-slot': '', 'previous-slot': '', 'image-id': '', url: '', 'bytes-sent': '0', 'duration-seconds': totalSeconds.toFixed(1), 'health-log': '[]', history: '[]', certificate: '', hosts: '[]' };
+}
+
 /** The step outputs, as documented in action.yml. */
 export function stepOutputs(report: RunReport): Record<string, string> {
   const { remote } = report;

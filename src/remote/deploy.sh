@@ -708,6 +708,10 @@ CONF
         proxy_read_timeout ${BG_PROXY_TIMEOUT}s;
         proxy_send_timeout ${BG_PROXY_TIMEOUT}s;
         proxy_buffering $BG_PROXY_BUFFERING;
+        # Request bodies stream to the app as they arrive: an upload in flight at a switch is then a
+        # connection to the old container, which the drain waits for. Buffered, nginx would connect
+        # only once the whole body was in, to a container stopped meanwhile (502).
+        proxy_request_buffering off;
         proxy_set_header Host \$host;
         proxy_set_header X-Real-IP \$remote_addr;
         proxy_set_header X-Forwarded-For \$bluegreen_for_$id;

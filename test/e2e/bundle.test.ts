@@ -39,5 +39,10 @@ describe('dist/index.js as GitHub runs it', () => {
     expect(errors).toHaveLength(1);
     expect(errors[0]).toContain(message);
     expect(run.stdout).not.toMatch(/at .*\.js:\d+/); // no stack trace
+    // A workflow that branches on result gets 'failed', and the job summary says what to fix.
+    expect(run.outputs.result).toBe('failed');
+    expect(run.outputs['bytes-sent']).toBe('0');
+    expect(run.summary).toContain(message);
+    expect(run.summary).toContain('Nothing was connected to or changed on any server');
   });
 });

@@ -1,7 +1,7 @@
 // Draining ends when the requests the proxy sent to the old slot are done: no fixed sleep.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ActionRun, runAction } from '../helpers/action-runner';
-import { failures, startLoad } from '../helpers/load';
+import { failures, slowUpload, startLoad } from '../helpers/load';
 import { SERVER_KINDS, TestServer, getThroughProxy, resetServer, serverInputs, testServer } from '../helpers/server';
 
 let server: TestServer;
@@ -57,5 +57,21 @@ describe.each(SERVER_KINDS)('draining the old slot (%s server)', (kind) => {
     expect(run!.stdout).toContain('drain time (1s) is up');
     expect(load.samples.filter((s) => s.kind === 'slow').length).toBeGreaterThan(0);
     expect(failures(load.samples)).toEqual([]);
+  }, 120_000);
+
+  it('lets an upload still arriving at the switch finish on the old slot (200, not 502)', async () => {
+    expect((await deploy('v1')).code).toBe(0);
+    // 20 MiB at 2 MiB/s: about 10 s, started 2 s before the deploy, so the switch comes mid-body.
+    const bytes = 20 * 1024 * 1024;
+    const upload = slowUpload(server.proxyPort, 'drain.test', bytes, 2 * 1024 * 1024);
+    await new Promise((r) => setTimeout(r, 2000));
+    const run = await deploy('v2', { 'drain-seconds': '20' });
+    const answer = await upload;
+    expect(run.code, run.stdout).toBe(0);
+    console.log(`upload across a switch: ${answer}; drained after ${drainedMs(run)} ms`);
+    expect(answer).toBe(`200 received ${bytes}`);
+    // The drain saw the upload: it waited for it rather than stopping v1 under it.
+    expect(drainedMs(run)).toBeGreaterThan(2000);
+    expect(await getThroughProxy(server, 'drain.test')).toBe('200 v2');
   }, 120_000);
 });

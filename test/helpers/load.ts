@@ -87,3 +87,35 @@ export function startLoad(options: LoadOptions): { stop: () => Promise<Sample[]>
 export function failures(samples: Sample[], from = 0): Sample[] {
   return samples.filter((s) => s.start >= from && (s.error !== null || s.status === null || s.status < 200 || s.status > 299));
 }
+
+/**
+ * One POST /upload through the proxy that sends `bytes` at about `bytesPerSecond` (64 KiB at a time),
+ * as a slow client's upload does: bounded by its size and a 120 s timeout. Resolves "STATUS BODY".
+ */
+export function slowUpload(port: number, hostHeader: string, bytes: number, bytesPerSecond: number): Promise<string> {
+  return new Promise((resolve) => {
+    const chunk = Buffer.alloc(64 * 1024, 'u');
+    const pauseMs = (chunk.length / bytesPerSecond) * 1000;
+    const req = http.request(
+      { host: '127.0.0.1', port, path: '/upload', method: 'POST', agent: false, timeout: 120_000, headers: { Host: hostHeader, 'Content-Length': bytes } },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c) => (body += c));
+        res.on('end', () => resolve(`${res.statusCode} ${body.trim()}`));
+        res.on('error', (error) => resolve(`error ${error.message}`));
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', (error) => resolve(`error ${error.message}`));
+    let sent = 0;
+    const next = () => {
+      if (sent >= bytes) return req.end();
+      const part = chunk.subarray(0, Math.min(chunk.length, bytes - sent));
+      sent += part.length;
+      req.write(part);
+      setTimeout(next, pauseMs);
+    };
+    next();
+  });
+}

@@ -57,6 +57,10 @@ describe('progress', () => {
   });
   it('never claims 100% before the end, even when the tar is larger than the image', () => {
     expect(progressLine({ totalBytes: 10, readBytes: 12, sentBytes: 5, elapsedSeconds: 1 })).toMatch(/^99% /);
+    // Past the estimate: never "175.1 MiB of 168.3 MiB", and no ETA it cannot know.
+    expect(progressLine({ totalBytes: 168.3 * MiB, readBytes: 175.1 * MiB, sentBytes: 170 * MiB, elapsedSeconds: 10 })).toBe(
+      '99% · 175.1 MiB read (more than the 168.3 MiB estimated) · 170.0 MiB sent (ratio 0.97) · 17.5 MiB/s · ETA ?',
+    );
   });
   it('reports every 10% and at least every 5 seconds', () => {
     const throttle = new ProgressThrottle(5, 10);
