@@ -6,6 +6,7 @@
 #   $STATE_DIR/nginx/<app>.conf    the proxy's config of the app; its first line names the live slot
 #   $STATE_DIR/apps/<app>/history.jsonl   one JSON line per deploy, rollback and removal
 #   $STATE_DIR/apps/<app>/images   image IDs deployed, oldest first (for pruning)
+#   $STATE_DIR/apps/<app>/settings the settings of the last deploy that went live (record_settings)
 #   labels bluegreen.* on the <app>-blue and <app>-green containers
 #
 # Output: progress lines as they happen, then one JSON result on one line between the marker lines
@@ -24,12 +25,16 @@ readonly STATE_DIR
 readonly CONF_DIR=$STATE_DIR/nginx
 readonly APP_DIR=$STATE_DIR/apps/$BG_APP
 readonly CONF_FILE=$CONF_DIR/$BG_APP.conf
+readonly DEFAULT_CONF=$CONF_DIR/_default.conf # the catch-all server (no app's name starts with _)
 # Certificates: the proxy reads them (and serves ACME challenges) from here, at TLS_MOUNT inside it.
 readonly TLS_DIR=$STATE_DIR/tls
 readonly TLS_MOUNT=/etc/nginx/bluegreen-tls
 readonly RELOAD_REQUEST=$TLS_MOUNT/reload
 readonly LIVE_TLS=$TLS_DIR/live/$BG_APP
-readonly ACME_NAME=$BG_PROXY_NAME-acme
+ACME_NAME=$BG_PROXY_NAME-acme # set again once load_settings knows the proxy's name
+# The settings a deploy recorded (routing, port, TLS, health): what rollback, status and remove use.
+readonly SETTINGS_FILE=$APP_DIR/settings
+SETTINGS_LOADED='' # the record as load_settings read it ('' when there was none)
 
 OUTCOME=$BG_OUTCOME_FAILED
 ERROR=''
@@ -129,9 +134,10 @@ render_result() {
   printf '"previousSlot":%s,"activeSlot":%s,"candidate":%s,"imageId":%s,' \
     "$(json_or_null "$PREVIOUS_SLOT")" "$(json_or_null "$ACTIVE_SLOT")" "$(json_or_null "$CANDIDATE")" \
     "$(json_or_null "${CANDIDATE_IMAGE_ID:-${BG_IMAGE_ID:-}}")"
-  printf '"health":[%s],"phasesMs":{%s},"totalMs":%d,"logTail":%s,"live":%s,"history":[%s],"certificate":%s}\n' \
+  printf '"health":[%s],"phasesMs":{%s},"totalMs":%d,"logTail":%s,"live":%s,"history":[%s],"certificate":%s,"settings":%s}\n' \
     "$(join_by , "${HEALTH[@]}")" "$(join_by , "${PHASES[@]}")" $(($(now_ms) - START_MS)) \
-    "$(json_or_null "$LOG_TAIL")" "${LIVE_INFO:-null}" "$(join_by , "${HISTORY[@]}")" "$(certificate_json 2>/dev/null || printf null)"
+    "$(json_or_null "$LOG_TAIL")" "${LIVE_INFO:-null}" "$(join_by , "${HISTORY[@]}")" "$(certificate_json 2>/dev/null || printf null)" \
+    "$(settings_json 2>/dev/null || printf null)"
   printf '%s\n' "$BG_RESULT_END"
 }
 
@@ -221,6 +227,86 @@ run_phase() { # run_phase NAME COMMAND...: runs a step and records its duration
   PHASES+=("$(json_str "$PHASE"):$(($(now_ms) - PHASE_STARTED))")
 }
 
+# --- the app's recorded settings -----------------------------------------------------------------
+# A deploy records the settings it went live with (one "VARIABLE<TAB>value" line each, a list's
+# words joined by spaces); rollback, status and remove load them over their own inputs, so a rollback
+# given only the connection and the app keeps the app's host names, TLS, port and health check.
+# BG_SETTING_INPUTS names each setting's input and variables; BG_GIVEN the inputs this run gave.
+
+setting_value() { # setting_value VARIABLE: its value, a list's words joined by spaces
+  local -n value_of=$1
+  printf '%s' "${value_of[*]}"
+}
+
+setting_variables() { # every variable of the recorded settings, one a line
+  local entry
+  for entry in "${BG_SETTING_INPUTS[@]}"; do tr ' ' '\n' <<<"${entry#*:}"; done
+}
+
+settings_json() { # what the run routed by: {"hostnames":[…],"tls":…,"containerPort":…,"recorded":true when loaded from the record}
+  local quoted=() name
+  for name in "${BG_HOSTNAMES[@]}"; do quoted+=("$(json_str "$name")"); done
+  printf '{"hostnames":[%s],"tls":%s,"containerPort":%s,"recorded":%s}' "$(join_by , "${quoted[@]}")" "$(json_str "$BG_TLS")" \
+    "$((BG_CONTAINER_PORT))" "$(if [[ -n $SETTINGS_LOADED ]]; then echo true; else echo false; fi)"
+}
+
+render_settings() {
+  local variable
+  printf '# bluegreen settings of %s, recorded %s by %s\n' "$BG_APP" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "${BG_RUN_URL:-a run}"
+  while IFS= read -r variable; do printf '%s\t%s\n' "$variable" "$(setting_value "$variable")"; done < <(setting_variables)
+}
+
+record_settings() { # after a deploy went live (or was unchanged): its settings are the app's now
+  { render_settings >"$SETTINGS_FILE.new" && mv -f "$SETTINGS_FILE.new" "$SETTINGS_FILE"; } 2>/dev/null ||
+    { rm -f "$SETTINGS_FILE.new"; log "warning: cannot write $SETTINGS_FILE (is the disk full?): rollback, status and remove use their own inputs until a deploy records them"; }
+}
+
+# Loads the record over this run's settings (not for a deploy, which records its own), refusing a
+# given input whose value differs from the record before anything changed; then makes them read-only.
+load_settings() {
+  local entry input variable value conflicts=()
+  declare -A given=()
+  if [[ $BG_COMMAND != deploy && -f $SETTINGS_FILE ]] && SETTINGS_LOADED=$(<"$SETTINGS_FILE") && [[ -n $SETTINGS_LOADED ]]; then
+    for entry in "${BG_SETTING_INPUTS[@]}"; do
+      input=${entry%%:*}
+      [[ " ${BG_GIVEN[*]} " == *" $input "* ]] || continue
+      for variable in ${entry#*:}; do given[$variable]=$(setting_value "$variable"); done
+    done
+    while IFS=$'\t' read -r variable value; do
+      if [[ $variable == '#'* ]] || ! grep -qxF -- "$variable" < <(setting_variables); then continue; fi
+      if [[ $(declare -p "$variable") == 'declare -a'* ]]; then read -r -a "${variable?}" <<<"$value"; else printf -v "$variable" '%s' "$value"; fi
+    done <<<"$SETTINGS_LOADED"
+    for entry in "${BG_SETTING_INPUTS[@]}"; do
+      input=${entry%%:*}
+      for variable in ${entry#*:}; do
+        [[ -v "given[$variable]" && ${given[$variable]} != "$(setting_value "$variable")" ]] || continue
+        conflicts+=("$input (recorded: '$(setting_value "$variable")', this run: '${given[$variable]}')")
+        break
+      done
+    done
+    if ((${#conflicts[@]})) && [[ $BG_COMMAND == status ]]; then
+      log "note: status shows what the deploy recorded; this run gives other values for $(join_by ', ' "${conflicts[@]}")"
+    elif ((${#conflicts[@]})); then
+      fail "$BG_EXIT_SERVER_UNUSABLE" "$BG_COMMAND uses the settings the deploy of $BG_APP recorded on this server, and this run gives other values for $(join_by ', ' "${conflicts[@]}"): leave them out (the connection and app are enough), or deploy with them; nothing was changed"
+    fi
+    log "using the settings the deploy recorded: host names ${BG_HOSTNAMES[*]:-(any)}, port $BG_CONTAINER_PORT, tls $BG_TLS, health $BG_HEALTH_PATH"
+  elif [[ $BG_COMMAND != deploy && -f $CONF_FILE ]]; then
+    log "no settings recorded for $BG_APP on this server (deployed by an earlier version of the action): using this run's inputs"
+  fi
+  # shellcheck disable=SC2046 # the variable names are words
+  readonly $(setting_variables)
+  ACME_NAME=$BG_PROXY_NAME-acme
+  readonly ACME_NAME
+}
+
+# A run that waited for the lock acts on the record it loaded before: a deploy that changed it
+# meanwhile makes this run stop rather than act on settings that are no longer the app's.
+check_settings_unchanged() {
+  [[ $BG_COMMAND != deploy && -n $SETTINGS_LOADED ]] || return 0
+  [[ $(cat "$SETTINGS_FILE" 2>/dev/null) == "$SETTINGS_LOADED" ]] ||
+    fail "$BG_EXIT_SERVER_UNUSABLE" "a deploy of $BG_APP changed its settings while this run waited for the lock; nothing was changed: run $BG_COMMAND again"
+}
+
 # --- server, lock, proxy --------------------------------------------------------------------------
 
 check_server() {
@@ -269,7 +355,8 @@ ensure_network_and_proxy() {
     [[ " $(cut -d'|' -f3 <<<"$facts") " == *" $BG_NETWORK "* ]] || ensure_network
   fi
   ensure_proxy "$facts"
-  if [[ $BG_TLS == acme ]]; then ensure_renewer; fi
+  # Only a deploy has the ACME settings; other commands leave the renewer as the deploy set it up.
+  if [[ $BG_TLS == acme && $BG_COMMAND == deploy ]]; then ensure_renewer; fi
   unlock_proxy
 }
 
@@ -444,6 +531,12 @@ ensure_certificate() {
   mkdir -p "$TLS_DIR/live"
   chmod 700 "$TLS_DIR/live"
   detect_http2_style
+  if [[ $BG_COMMAND != deploy ]]; then
+    # A rollback serves HTTPS with the certificate in place (the renewer keeps an ACME one fresh).
+    tls_ready || fail "$BG_EXIT_SERVER_UNUSABLE" "$BG_APP is set up for tls: $BG_TLS, but its certificate is not in $LIVE_TLS; nothing was changed: deploy again to put one in place"
+    log "HTTPS with the certificate in place (tls: $BG_TLS)"
+    return 0
+  fi
   case $BG_TLS in
     own) install_own_certificate ;;
     acme) ensure_acme_certificate ;;
@@ -766,6 +859,47 @@ proxy_test_and_reload() { # sets PROXY_COMPLAINT and returns 1 when nginx refuse
   OLD_WORKERS=$(sed -n 's/^old-workers: *//p' <<<"$out")
 }
 
+# A request for a host name no app claims, or for the bare address, is refused (444, and on 443 the
+# TLS handshake), never served by whichever app's config nginx happened to read first. Only on the
+# ports where no app is the default on purpose (an app without host names is the proxy's default).
+DEFAULT_SERVER_TEXT='' # what the catch-all should hold, once default_server_text worked it out
+default_server_text() {
+  local others='' http=1 https=1 version
+  others=$(grep -l -- 'default_server' "$CONF_DIR"/*.conf 2>/dev/null | grep -vxF "$DEFAULT_CONF" || true)
+  if [[ -n $others ]]; then
+    # shellcheck disable=SC2086 # file names without spaces (app names)
+    grep -q 'listen 80 default_server' $others && http=0
+    # shellcheck disable=SC2086
+    grep -qE 'listen 443 ssl( http2)? default_server' $others && https=0
+  fi
+  if ((https)) && ! grep -q 'ssl_reject_handshake' "$DEFAULT_CONF" 2>/dev/null; then
+    # ssl_reject_handshake (no certificate needed to refuse) came with nginx 1.19.4.
+    version=$(docker exec "$BG_PROXY_NAME" nginx -v 2>&1 | sed -n 's|.*nginx/\([0-9][0-9.]*\).*|\1|p')
+    [[ -n $version ]] && printf '1.19.4\n%s\n' "$version" | sort -V -C || https=0
+  fi
+  ((http || https)) || return 0
+  printf '# bluegreen: the catch-all for host names no app claims: refused\nserver {\n'
+  if ((http)); then printf '    listen 80 default_server;\n'; fi
+  if ((https)); then printf '    listen 443 ssl default_server;\n    ssl_reject_handshake on;\n'; fi
+  printf '    server_name _;\n    return 444;\n}\n'
+}
+
+default_server_current() { # the catch-all holds what it should (sets DEFAULT_SERVER_TEXT)
+  DEFAULT_SERVER_TEXT=$(default_server_text)
+  if [[ -z $DEFAULT_SERVER_TEXT ]]; then [[ ! -e $DEFAULT_CONF ]]; else [[ -f $DEFAULT_CONF && $(<"$DEFAULT_CONF") == "$DEFAULT_SERVER_TEXT" ]]; fi
+}
+
+sync_default_server() { # under the proxy lock, after an app's config changed; a failure only warns
+  default_server_current && return 0
+  if [[ -z $DEFAULT_SERVER_TEXT ]]; then
+    rm -f "$DEFAULT_CONF"
+  elif ! { printf '%s\n' "$DEFAULT_SERVER_TEXT" >"$DEFAULT_CONF.new" && chmod 644 "$DEFAULT_CONF.new" && mv -f "$DEFAULT_CONF.new" "$DEFAULT_CONF"; } 2>/dev/null; then
+    rm -f "$DEFAULT_CONF.new"
+    log "warning: cannot write $DEFAULT_CONF (is the disk full?): unknown host names may reach an app"
+  fi
+  return 0
+}
+
 # Writes the config for SLOT whole or not at all: rendered to a new file, checked complete (it ends
 # with the server block's closing brace), then renamed over the old one.
 write_proxy_config() { # write_proxy_config SLOT (none: the app has no live slot yet)
@@ -807,8 +941,10 @@ point_proxy_at() { # point_proxy_at SLOT
     return 1
   fi
   PROXY_UNWRITTEN=0
+  sync_default_server
   if ! proxy_test_and_reload; then
     if ((had_config)); then mv -f "$CONF_FILE.prev" "$CONF_FILE"; else rm -f "$CONF_FILE"; fi
+    sync_default_server
     log "nginx refused the new config: $PROXY_COMPLAINT; the previous config is back"
     status=1
   fi
@@ -822,7 +958,7 @@ point_proxy_at() { # point_proxy_at SLOT
 label_args() {
   printf '%s\n' --label "$LABEL.app=$BG_APP" --label "$LABEL.slot=$1" --label "$LABEL.image=$BG_IMAGE" \
     --label "$LABEL.image-id=$BG_IMAGE_ID" --label "$LABEL.config=$BG_CONFIG_HASH" \
-    --label "$LABEL.git-sha=$BG_GIT_SHA" --label "$LABEL.run-url=$BG_RUN_URL" \
+    --label "$LABEL.git-sha=$BG_GIT_SHA" --label "$LABEL.run-url=$BG_RUN_URL" --label "$LABEL.state-dir=$STATE_DIR" \
     --label "$LABEL.deployed-at=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 }
 
@@ -1016,8 +1152,13 @@ refresh_proxy_config() {
   local wanted
   wanted=$(render_proxy_config "$PREVIOUS_SLOT" "$CANDIDATE")
   if [[ -f $CONF_FILE && $(<"$CONF_FILE") == "$wanted" ]]; then
-    ((CERT_CHANGED)) || return 0
-    log "reloading the proxy for the new certificate"
+    if ((CERT_CHANGED)); then
+      log "reloading the proxy for the new certificate"
+    elif default_server_current; then
+      return 0
+    else
+      log "the proxy's catch-all for unknown host names is not what this run writes; rewriting it"
+    fi
   else
     log "the proxy config of $BG_APP is not what this run writes; rewriting it for $PREVIOUS_SLOT"
   fi
@@ -1265,6 +1406,7 @@ put_back_kept_for_rollback() {
 }
 
 cmd_rollback() {
+  refuse_other_state_dir
   PREVIOUS_SLOT=$(live_slot)
   ACTIVE_SLOT=$PREVIOUS_SLOT
   note_state_mismatch
@@ -1287,7 +1429,17 @@ cmd_rollback() {
   retire_previous
 }
 
+# The app's containers name the state-dir their deploy kept its state in: a run with another one
+# would find no proxy config there and take the containers from under a config that still names them.
+refuse_other_state_dir() {
+  [[ ! -f $SETTINGS_FILE && ! -f $CONF_FILE ]] || return 0
+  local dirs
+  dirs=$(docker inspect -f "{{$(label_of state-dir)}}" "$(container_name blue)" "$(container_name green)" 2>/dev/null | sort -u | grep -vxF -e '' -e "$STATE_DIR" | paste -sd ' ' || true)
+  [[ -z $dirs ]] || fail "$BG_EXIT_SERVER_UNUSABLE" "$BG_APP was deployed with state-dir $dirs, and this run's is $STATE_DIR, where it has no state: give that state-dir; nothing was changed"
+}
+
 cmd_remove() {
+  refuse_other_state_dir
   PREVIOUS_SLOT=$(live_slot)
   local found=0 slot container
   if [[ -f $CONF_FILE ]]; then
@@ -1330,6 +1482,7 @@ cmd_remove() {
     done <"$APP_DIR/images"
     rm -f "$APP_DIR/images"
   fi
+  rm -f "$SETTINGS_FILE"
   ACTIVE_SLOT=''
   OUTCOME=$BG_OUTCOME_REMOVED
   ((found)) || log "$BG_APP was not deployed on this server; nothing to remove"
@@ -1353,8 +1506,13 @@ main() {
   if ((BG_BARRIER_SECONDS > 0)); then exec 7<&0 </dev/null; fi
   arm_err_trap
   trap cleanup EXIT
+  PHASE=check
+  load_settings
   run_phase check check_server
-  if [[ $BG_COMMAND != status ]]; then run_phase lock take_lock; fi
+  if [[ $BG_COMMAND != status ]]; then
+    run_phase lock take_lock
+    check_settings_unchanged
+  fi
   case $BG_COMMAND in
     deploy)
       run_phase proxy ensure_network_and_proxy
@@ -1369,6 +1527,7 @@ main() {
     *) fail "$BG_EXIT_SERVER_UNUSABLE" "unknown command $BG_COMMAND" ;;
   esac
   PHASE=finish
+  if [[ $BG_COMMAND == deploy ]]; then record_settings; fi
   [[ $BG_COMMAND == status ]] || record_history
   [[ -n $LIVE_INFO || $BG_ENGINE == swarm ]] || describe_live "$ACTIVE_SLOT"
   emit_result

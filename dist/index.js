@@ -94100,6 +94100,7 @@ const duration_1 = __nccwpck_require__(7607);
 const hostkey_1 = __nccwpck_require__(2626);
 const hosts_1 = __nccwpck_require__(9892);
 const tls_1 = __nccwpck_require__(98);
+const settings_1 = __nccwpck_require__(8750);
 /** A bad input: names the input so the user knows which line of the workflow to fix. */
 class InputError extends Error {
     input;
@@ -94425,10 +94426,11 @@ function acmeDirectory(read) {
     }
     return text;
 }
-function readTls(read, hostnames, proxyPorts) {
+function readTls(read, hostnames, proxyPorts, command) {
     const mode = oneOf(read, 'tls', ['off', 'own', 'acme']);
     const redirect = boolean(read, 'tls-redirect');
-    if (mode === 'off')
+    // Only a deploy puts a certificate in place; other commands serve the one there (deploy.sh).
+    if (mode === 'off' || command !== 'deploy')
         return { mode, redirect };
     if (!proxyPorts.some((spec) => publishedContainerPort(spec) === 443)) {
         throw new InputError('proxy-ports', `tls: ${mode} needs the proxy's port 443 published: add a line such as 443:443`);
@@ -94484,7 +94486,7 @@ function readSwarm(read) {
     }
     return { replicas: integer(read, 'replicas', 1, 100), env: oneOf(read, 'swarm-env', ['variables', 'secret']) };
 }
-function readDeploy(read, context, env) {
+function readDeploy(read, context, env, command) {
     const appText = read('app').trim() || defaultAppName(context);
     if (appText === '')
         throw new InputError('app', 'is required outside GitHub Actions (no GITHUB_REPOSITORY to name it after)');
@@ -94533,7 +94535,7 @@ function readDeploy(read, context, env) {
             buffering: boolean(read, 'proxy-buffering'),
             trustedProxies: cidrs(read, 'trusted-proxies'),
         },
-        tls: readTls(read, hostnames, proxyPorts),
+        tls: readTls(read, hostnames, proxyPorts, command),
         drainSeconds: duration(read, 'drain-seconds'),
         stopTimeoutSeconds: duration(read, 'stop-timeout'),
         keepImages: integer(read, 'keep-images', 1, 100),
@@ -94543,7 +94545,9 @@ function readDeploy(read, context, env) {
     };
 }
 /** Every input, parsed and validated once. Throws InputError naming the first bad input. */
-function readConfig(read, context = {}) {
+function readConfig(raw, context = {}) {
+    const given = (0, settings_1.givenRecordedInputs)(raw);
+    const read = (0, settings_1.withRecordedDefaults)(raw);
     const command = oneOf(read, 'command', ['deploy', 'rollback', 'remove', 'status']);
     const hosts = readSsh(read);
     const ssh = hosts[0];
@@ -94553,13 +94557,13 @@ function readConfig(read, context = {}) {
         throw new InputError('image', `'${image}' is not an image reference like myapp:1.2`);
     // Values from ${{ secrets.* }} are masked by the runner anyway; these catch the rest.
     const build = readBuild(read);
-    const deploy = readDeploy(read, context, env.text);
+    const deploy = readDeploy(read, context, env.text, command);
     const { tls } = deploy;
     const tlsSecrets = [tls.key?.kind === 'text' ? tls.key.pem.trim() : '', tls.acme?.eab?.hmac ?? ''];
     const secrets = [ssh.privateKey.trim(), ssh.passphrase ?? '', ssh.jump?.privateKey.trim() ?? '', ...secretValues(env.entries), ...secretValues(build.buildArgs), ...tlsSecrets].filter(Boolean);
     const rollout = oneOf(read, 'rollout', ['rolling', 'all-at-once']);
     const maxParallel = integer(read, 'max-parallel', 1, 100);
-    return { command, image, hosts, ssh, rollout, maxParallel, build, deploy, secrets };
+    return { command, image, hosts, ssh, rollout, maxParallel, build, deploy, given, secrets };
 }
 
 
@@ -95256,7 +95260,10 @@ class ImageStore {
             throw new Error(`cannot ask the runner's Docker about ${reference}: ${error.message}`);
         }
         const layers = info.RootFS?.Layers ?? [];
-        const image = { reference, id: info.Id, storeId: info.Id, sizeBytes: info.Size, layers, layerBlobs: layers, compressedLayers: false };
+        const image = {
+            reference, id: info.Id, storeId: info.Id, sizeBytes: info.Size, layers, layerBlobs: layers, compressedLayers: false,
+            exposedPorts: Object.keys(info.Config?.ExposedPorts ?? {}), env: info.Config?.Env ?? [],
+        };
         // Only the containerd store describes images by a descriptor; its ID is not the config's digest.
         if (!info.Descriptor)
             return image;
@@ -95527,6 +95534,7 @@ const transfer_1 = __nccwpck_require__(6128);
 const fleet_1 = __nccwpck_require__(3207);
 const hosts_1 = __nccwpck_require__(9892);
 const swarm_1 = __nccwpck_require__(3695);
+const settings_1 = __nccwpck_require__(8750);
 const fleet_report_1 = __nccwpck_require__(8366);
 const masked = new Set();
 /** Registers every secret with the runner before anything can print it. */
@@ -95562,11 +95570,14 @@ async function localImage(config, report, store) {
     if (!image)
         throw new image_1.MissingImageError(config.image, config.build);
     core.info(`image ${image.reference}: ${image.id} (${image.layers.length} layers)`);
+    const { containerPort, env, note } = (0, settings_1.portOfImage)(config.deploy, config.given, image.exposedPorts);
+    Object.assign(config.deploy, { containerPort, env });
+    core.info(note);
     return image;
 }
 /** What the server script is given; serverImageId per host comes from its transfer (fleet.ts, swarm.ts). */
 function scriptInput(config, context, image, serverImageId = '') {
-    return { command: config.command, deploy: config.deploy, image: config.image, imageId: image?.id ?? '', serverImageId, gitSha: context.gitSha, runUrl: context.runUrl };
+    return { command: config.command, deploy: config.deploy, image: config.image, imageId: image?.id ?? '', serverImageId, gitSha: context.gitSha, runUrl: context.runUrl, given: config.given };
 }
 /** Image, connection, transfer and the server script: fills in the report as it goes. */
 async function deployWith(config, context, report) {
@@ -95738,7 +95749,7 @@ async function run() {
         process.exitCode = exitCode;
     }
     else {
-        core.info(`${config.deploy.app}: ${(0, report_1.outcomeOf)(report)}; live slot ${report.remote?.activeSlot ?? 'none'}; ${report.url}`);
+        core.info(`${config.deploy.app}: ${(0, report_1.outcomeOf)(report)}; live slot ${report.remote?.activeSlot ?? 'none'}; ${(0, report_1.urlOf)(report)}`);
     }
 }
 
@@ -95960,6 +95971,7 @@ Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.renewScriptBody = exports.swarmScriptBody = exports.deployScriptBody = void 0;
 exports.configHash = configHash;
 exports.scriptParameters = scriptParameters;
+exports.settingVariables = settingVariables;
 exports.renderDeployScript = renderDeployScript;
 const node_crypto_1 = __nccwpck_require__(7598);
 const node_fs_1 = __nccwpck_require__(3024);
@@ -96007,7 +96019,6 @@ function list(name, values) {
 /** The read-only parameters the script's body works with: data only, never code. */
 function scriptParameters(input) {
     const { deploy } = input;
-    const { health } = deploy;
     return [
         // The result's contract, defined once (result.ts) and handed to the script.
         scalar('BG_RESULT_BEGIN', result_1.RESULT_BEGIN),
@@ -96027,34 +96038,57 @@ function scriptParameters(input) {
         scalar('BG_CONFIG_HASH', configHash(deploy)),
         scalar('BG_GIT_SHA', input.gitSha),
         scalar('BG_RUN_URL', input.runUrl),
-        scalar('BG_NETWORK', deploy.network),
-        scalar('BG_PROXY_NAME', deploy.proxyName),
         scalar('BG_PROXY_IMAGE', deploy.proxyImage),
         list('BG_PROXY_PORTS', deploy.proxyPorts),
-        scalar('BG_CONTAINER_PORT', deploy.containerPort),
-        list('BG_HOSTNAMES', deploy.hostnames),
         scalar('BG_ENV', deploy.env),
         list('BG_VOLUMES', deploy.volumes),
         list('BG_DOCKER_ARGS', deploy.dockerArgs),
-        scalar('BG_HEALTH_PATH', health.path),
-        scalar('BG_HEALTH_STATUS', health.status ?? ''),
-        scalar('BG_HEALTH_SUCCESSES', health.successes),
-        scalar('BG_HEALTH_INTERVAL', health.intervalSeconds),
-        scalar('BG_HEALTH_INTERVAL_MS', Math.round(health.intervalSeconds * 1000)),
-        scalar('BG_HEALTH_TIMEOUT_MS', Math.round(health.timeoutSeconds * 1000)),
-        scalar('BG_HEALTH_TRY_TIMEOUT', Math.max(1, Math.ceil(health.tryTimeoutSeconds))),
-        scalar('BG_MAX_BODY_SIZE', deploy.http.maxBodySize),
-        scalar('BG_PROXY_TIMEOUT', Math.ceil(deploy.http.timeoutSeconds)),
-        scalar('BG_PROXY_BUFFERING', deploy.http.buffering ? 'on' : 'off'),
-        list('BG_TRUSTED_PROXIES', deploy.http.trustedProxies),
-        scalar('BG_DRAIN_SECONDS', deploy.drainSeconds),
-        scalar('BG_STOP_TIMEOUT', Math.ceil(deploy.stopTimeoutSeconds)),
         scalar('BG_KEEP_IMAGES', deploy.keepImages),
         scalar('BG_LOCK_TIMEOUT', deploy.lockTimeoutSeconds),
         scalar('BG_STATE_DIR', deploy.stateDir),
+        ...settingParameters(input),
         ...tlsParameters(deploy.tls),
         ...swarmParameters(input),
     ];
+}
+/**
+ * The recorded settings as the script's variables, by the input each comes from. A deploy records
+ * them on the server; rollback, status and remove load the record over them (deploy.sh,
+ * load_settings), which is why they are not read-only until then.
+ */
+function settingVariables(deploy) {
+    const { health, http } = deploy;
+    return {
+        hostname: { BG_HOSTNAMES: deploy.hostnames },
+        network: { BG_NETWORK: deploy.network },
+        'proxy-name': { BG_PROXY_NAME: deploy.proxyName },
+        'container-port': { BG_CONTAINER_PORT: deploy.containerPort },
+        'health-path': { BG_HEALTH_PATH: health.path },
+        'health-status': { BG_HEALTH_STATUS: health.status ?? '' },
+        'health-successes': { BG_HEALTH_SUCCESSES: health.successes },
+        'health-interval': { BG_HEALTH_INTERVAL: health.intervalSeconds, BG_HEALTH_INTERVAL_MS: Math.round(health.intervalSeconds * 1000) },
+        'health-timeout': { BG_HEALTH_TIMEOUT_MS: Math.round(health.timeoutSeconds * 1000) },
+        'health-try-timeout': { BG_HEALTH_TRY_TIMEOUT: Math.max(1, Math.ceil(health.tryTimeoutSeconds)) },
+        'max-body-size': { BG_MAX_BODY_SIZE: http.maxBodySize },
+        'proxy-timeout': { BG_PROXY_TIMEOUT: Math.ceil(http.timeoutSeconds) },
+        'proxy-buffering': { BG_PROXY_BUFFERING: http.buffering ? 'on' : 'off' },
+        'trusted-proxies': { BG_TRUSTED_PROXIES: http.trustedProxies },
+        tls: { BG_TLS: deploy.tls.mode },
+        'tls-redirect': { BG_TLS_REDIRECT: deploy.tls.redirect ? 1 : 0 },
+        'drain-seconds': { BG_DRAIN_SECONDS: deploy.drainSeconds },
+        'stop-timeout': { BG_STOP_TIMEOUT: Math.ceil(deploy.stopTimeoutSeconds) },
+    };
+}
+function settingParameters(input) {
+    const lines = [];
+    const byInput = [];
+    for (const [name, variables] of Object.entries(settingVariables(input.deploy))) {
+        byInput.push(`${name}:${Object.keys(variables).join(' ')}`);
+        for (const [variable, value] of Object.entries(variables)) {
+            lines.push(Array.isArray(value) ? `${variable}=(${value.map(shell_1.shellQuote).join(' ')})` : `${variable}=${(0, shell_1.shellQuote)(String(value))}`);
+        }
+    }
+    return [...lines, list('BG_SETTING_INPUTS', byInput), list('BG_GIVEN', input.given ?? [])];
 }
 function swarmParameters(input) {
     const swarm = input.deploy.swarm;
@@ -96074,10 +96108,8 @@ function tlsParameters(tls) {
     const text = (source) => (source?.kind === 'text' ? source.pem : '');
     const path = (source) => (source?.kind === 'path' ? source.path : '');
     const acme = tls.acme;
-    const renewer = tls.mode === 'acme' ? (0, exports.renewScriptBody)() : '';
+    const renewer = tls.acme ? (0, exports.renewScriptBody)() : '';
     return [
-        scalar('BG_TLS', tls.mode),
-        scalar('BG_TLS_REDIRECT', tls.redirect ? 1 : 0),
         scalar('BG_TLS_CERT_PEM', text(tls.certificate)),
         scalar('BG_TLS_KEY_PEM', text(tls.key)),
         scalar('BG_TLS_CERT_PATH', path(tls.certificate)),
@@ -96113,6 +96145,7 @@ exports.errorOf = errorOf;
 exports.exitCodeOf = exitCodeOf;
 exports.certificateOf = certificateOf;
 exports.appUrl = appUrl;
+exports.urlOf = urlOf;
 exports.redact = redact;
 exports.cell = cell;
 exports.liveAfterFailure = liveAfterFailure;
@@ -96166,12 +96199,21 @@ const HEALTH_ROWS_MAX = 300;
 function appUrl(deploy, sshHost) {
     const name = deploy.hostnames[0];
     if (name)
-        return `${deploy.tls.mode === 'off' ? 'http' : 'https'}://${name.replace(/^\*\./, '')}/`;
+        return hostUrl(name, deploy.tls.mode);
     const spec = deploy.proxyPorts[0].replace(/\/(tcp|udp)$/, '');
     const parts = spec.startsWith('[') ? [spec.slice(0, spec.indexOf(']') + 1), ...spec.slice(spec.indexOf(']') + 2).split(':')] : spec.split(':');
     const [address, hostPort] = parts.length === 3 ? [parts[0], parts[1]] : [sshHost, parts[0]];
     const host = address === '0.0.0.0' || address === '[::]' ? sshHost : address;
     return `http://${host}${hostPort === '80' ? '' : `:${hostPort}`}/`;
+}
+function hostUrl(name, tls) {
+    return `${tls === 'off' ? 'http' : 'https'}://${name.replace(/^\*\./, '')}/`;
+}
+/** The app's address as the server routed it: a rollback's comes from the settings the deploy recorded. */
+function urlOf(report) {
+    const used = report.remote?.settings;
+    const name = used?.hostnames[0];
+    return used?.recorded && name ? hostUrl(name, used.tls) : (report.url ?? '');
 }
 /** Replaces every secret value with ***, however it got into the text. */
 function redact(text, secrets) {
@@ -96261,8 +96303,8 @@ function renderSummary(given, secrets = []) {
     else {
         facts.push(['Slots', `${slotName(remote?.previousSlot)} → ${slotName(remote?.activeSlot)}`]);
     }
-    if (report.url)
-        facts.push(['URL', report.url]);
+    if (urlOf(report))
+        facts.push(['URL', urlOf(report)]);
     if (report.transfer) {
         const t = report.transfer;
         const sent = t.skipped
@@ -96328,7 +96370,7 @@ function stepOutputs(report) {
         'active-slot': remote?.activeSlot ?? '',
         'previous-slot': remote?.previousSlot ?? '',
         'image-id': report.imageId ?? remote?.imageId ?? remote?.live?.imageId ?? '',
-        url: report.url ?? '',
+        url: urlOf(report),
         'bytes-sent': String(report.transfer?.bytesSent ?? report.bytesSent ?? 0),
         'duration-seconds': report.totalSeconds.toFixed(1),
         'health-log': JSON.stringify(remote?.health ?? []),
@@ -96480,6 +96522,80 @@ function loadProblem(stdout, image, expectedIds) {
     if (notCreated || !lines.includes('proven'))
         return `no container can be created from it (${notCreated?.slice(12).trim() || 'no answer'})`;
     return undefined;
+}
+
+
+/***/ }),
+
+/***/ 8750:
+/***/ ((__unused_webpack_module, exports) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.RECORDED_INPUTS = exports.RECORDED_DEFAULTS = void 0;
+exports.withRecordedDefaults = withRecordedDefaults;
+exports.givenRecordedInputs = givenRecordedInputs;
+exports.defaultContainerPort = defaultContainerPort;
+exports.portOfImage = portOfImage;
+/**
+ * The recorded inputs and their defaults. action.yml leaves these inputs empty, so that a value the
+ * workflow gave can be told from a default: a rollback uses the record where an input was not given,
+ * and refuses one that was given and differs from the record.
+ */
+exports.RECORDED_DEFAULTS = {
+    hostname: '',
+    network: 'bluegreen',
+    'proxy-name': 'bluegreen-proxy',
+    'container-port': '8080',
+    'health-path': '/',
+    'health-status': '',
+    'health-successes': '2',
+    'health-interval': '1s',
+    'health-timeout': '60s',
+    'health-try-timeout': '5s',
+    'max-body-size': '100m',
+    'proxy-timeout': '5m',
+    'proxy-buffering': 'false',
+    'trusted-proxies': '',
+    tls: 'off',
+    'tls-redirect': 'true',
+    'drain-seconds': '5',
+    'stop-timeout': '30s',
+};
+exports.RECORDED_INPUTS = Object.keys(exports.RECORDED_DEFAULTS);
+const isRecorded = (name) => name in exports.RECORDED_DEFAULTS;
+/** The reader the config is parsed with: a recorded input that was not given reads as its default. */
+function withRecordedDefaults(read) {
+    return (name) => {
+        const value = read(name);
+        return isRecorded(name) && value.trim() === '' ? exports.RECORDED_DEFAULTS[name] : value;
+    };
+}
+/** The recorded inputs the workflow gave (not left empty). */
+function givenRecordedInputs(read) {
+    return exports.RECORDED_INPUTS.filter((name) => read(name).trim() !== '');
+}
+/** The container port when container-port was not given: the image's only exposed TCP port, else the default. */
+function defaultContainerPort(exposedPorts) {
+    const tcp = exposedPorts.filter((spec) => /^\d+(\/tcp)?$/.test(spec)).map((spec) => Number(spec.split('/')[0]));
+    const unique = [...new Set(tcp)];
+    const fallback = Number(exports.RECORDED_DEFAULTS['container-port']);
+    if (unique.length === 1)
+        return { port: unique[0], why: `the image's EXPOSE ${unique[0]}` };
+    if (unique.length === 0)
+        return { port: fallback, why: `the default; the image exposes no port` };
+    return { port: fallback, why: `the default; the image exposes ${unique.join(', ')}: give container-port to choose one` };
+}
+/**
+ * A deploy's container port and env once the image is known: without container-port, the image's
+ * only exposed port; the app gets PORT (the port it is checked and routed on) unless env sets it.
+ */
+function portOfImage(deploy, given, exposedPorts) {
+    const chosen = given.includes('container-port') ? { port: deploy.containerPort, why: 'container-port' } : defaultContainerPort(exposedPorts);
+    const setsPort = deploy.env.split('\n').some((line) => line.startsWith('PORT='));
+    const env = setsPort ? deploy.env : [deploy.env, `PORT=${chosen.port}`].filter(Boolean).join('\n');
+    return { containerPort: chosen.port, env, note: `container port ${chosen.port} (${chosen.why})${setsPort ? '' : `; the app gets PORT=${chosen.port}`}` };
 }
 
 

@@ -4,6 +4,7 @@ import { parseDuration } from './duration';
 import { HostKeyPolicy, parseKnownHosts } from './hostkey';
 import { type HostTarget, parseHosts } from './hosts';
 import { LETS_ENCRYPT, LETS_ENCRYPT_STAGING, PemSource, TlsConfig, certificateProblem } from './tls';
+import { type RecordedInput, givenRecordedInputs, withRecordedDefaults } from './settings';
 
 export type Command = 'deploy' | 'rollback' | 'remove' | 'status';
 
@@ -89,6 +90,8 @@ export interface Config {
   maxParallel: number;
   build: BuildConfig;
   deploy: DeployConfig;
+  /** The recorded settings' inputs the workflow gave (rollback, status and remove use the record for the rest). */
+  given: RecordedInput[];
   /** Values that must never appear in a log, output or summary. */
   secrets: string[];
 }
@@ -427,10 +430,11 @@ function acmeDirectory(read: InputReader): string {
   return text;
 }
 
-function readTls(read: InputReader, hostnames: string[], proxyPorts: string[]): TlsConfig {
+function readTls(read: InputReader, hostnames: string[], proxyPorts: string[], command: Command): TlsConfig {
   const mode = oneOf(read, 'tls', ['off', 'own', 'acme'] as const);
   const redirect = boolean(read, 'tls-redirect');
-  if (mode === 'off') return { mode, redirect };
+  // Only a deploy puts a certificate in place; other commands serve the one there (deploy.sh).
+  if (mode === 'off' || command !== 'deploy') return { mode, redirect };
   if (!proxyPorts.some((spec) => publishedContainerPort(spec) === 443)) {
     throw new InputError('proxy-ports', `tls: ${mode} needs the proxy's port 443 published: add a line such as 443:443`);
   }
@@ -478,7 +482,7 @@ function readSwarm(read: InputReader): SwarmConfig | undefined {
   return { replicas: integer(read, 'replicas', 1, 100), env: oneOf(read, 'swarm-env', ['variables', 'secret'] as const) };
 }
 
-function readDeploy(read: InputReader, context: InputContext, env: string): DeployConfig {
+function readDeploy(read: InputReader, context: InputContext, env: string, command: Command): DeployConfig {
   const appText = read('app').trim() || defaultAppName(context);
   if (appText === '') throw new InputError('app', 'is required outside GitHub Actions (no GITHUB_REPOSITORY to name it after)');
   if (!/^[a-z0-9][a-z0-9_.-]{0,62}$/.test(appText)) {
@@ -521,7 +525,7 @@ function readDeploy(read: InputReader, context: InputContext, env: string): Depl
       buffering: boolean(read, 'proxy-buffering'),
       trustedProxies: cidrs(read, 'trusted-proxies'),
     },
-    tls: readTls(read, hostnames, proxyPorts),
+    tls: readTls(read, hostnames, proxyPorts, command),
     drainSeconds: duration(read, 'drain-seconds'),
     stopTimeoutSeconds: duration(read, 'stop-timeout'),
     keepImages: integer(read, 'keep-images', 1, 100),
@@ -532,7 +536,9 @@ function readDeploy(read: InputReader, context: InputContext, env: string): Depl
 }
 
 /** Every input, parsed and validated once. Throws InputError naming the first bad input. */
-export function readConfig(read: InputReader, context: InputContext = {}): Config {
+export function readConfig(raw: InputReader, context: InputContext = {}): Config {
+  const given = givenRecordedInputs(raw);
+  const read = withRecordedDefaults(raw);
   const command = oneOf(read, 'command', ['deploy', 'rollback', 'remove', 'status'] as const);
   const hosts = readSsh(read);
   const ssh = hosts[0];
@@ -541,11 +547,11 @@ export function readConfig(read: InputReader, context: InputContext = {}): Confi
   if (image !== '' && !IMAGE_REF.test(image)) throw new InputError('image', `'${image}' is not an image reference like myapp:1.2`);
   // Values from ${{ secrets.* }} are masked by the runner anyway; these catch the rest.
   const build = readBuild(read);
-  const deploy = readDeploy(read, context, env.text);
+  const deploy = readDeploy(read, context, env.text, command);
   const { tls } = deploy;
   const tlsSecrets = [tls.key?.kind === 'text' ? tls.key.pem.trim() : '', tls.acme?.eab?.hmac ?? ''];
   const secrets = [ssh.privateKey.trim(), ssh.passphrase ?? '', ssh.jump?.privateKey.trim() ?? '', ...secretValues(env.entries), ...secretValues(build.buildArgs), ...tlsSecrets].filter(Boolean);
   const rollout = oneOf(read, 'rollout', ['rolling', 'all-at-once'] as const);
   const maxParallel = integer(read, 'max-parallel', 1, 100);
-  return { command, image, hosts, ssh, rollout, maxParallel, build, deploy, secrets };
+  return { command, image, hosts, ssh, rollout, maxParallel, build, deploy, given, secrets };
 }

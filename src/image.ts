@@ -16,6 +16,8 @@ export interface LocalImage {
   layers: string[]; // diff IDs, base first
   layerBlobs: string[]; // digests of the layer blobs as `docker save` names them: the diff IDs unless stored compressed
   compressedLayers: boolean; // stored (and saved) compressed, as the containerd store keeps built and pulled layers
+  exposedPorts: string[]; // the image's EXPOSE: 3000/tcp, 53/udp
+  env: string[]; // the image's ENV, KEY=VALUE
 }
 
 interface Descriptor {
@@ -90,7 +92,10 @@ export class ImageStore {
       throw new Error(`cannot ask the runner's Docker about ${reference}: ${(error as Error).message}`);
     }
     const layers = info.RootFS?.Layers ?? [];
-    const image: LocalImage = { reference, id: info.Id, storeId: info.Id, sizeBytes: info.Size, layers, layerBlobs: layers, compressedLayers: false };
+    const image: LocalImage = {
+      reference, id: info.Id, storeId: info.Id, sizeBytes: info.Size, layers, layerBlobs: layers, compressedLayers: false,
+      exposedPorts: Object.keys(info.Config?.ExposedPorts ?? {}), env: info.Config?.Env ?? [],
+    };
     // Only the containerd store describes images by a descriptor; its ID is not the config's digest.
     if (!info.Descriptor) return image;
     const manifest = await this.manifestFromSave(reference, info.Id, { os: info.Os, architecture: info.Architecture });

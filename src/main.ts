@@ -4,13 +4,14 @@ import { RunContext, runContext } from './context';
 import { ImageStore, LocalImage, MissingImageError, buildImage, shouldBuild } from './image';
 import { runRemoteScript } from './remote/run';
 import type { ScriptInput } from './remote/script';
-import { RunReport, appUrl, errorOf, exitCodeOf, liveAfterFailure, outcomeOf, redact, refusedOutputs, renderRefusedSummary, renderSummary } from './report';
+import { RunReport, appUrl, errorOf, exitCodeOf, liveAfterFailure, outcomeOf, redact, refusedOutputs, renderRefusedSummary, renderSummary, urlOf } from './report';
 import { SshSession } from './ssh';
 import { withCommandsStopped } from './stop-commands';
 import { ensureImageOnServer } from './transfer';
 import { type HostRun, connectAll, recordFailure, rollOut, rollOutAllAtOnce, sendToAll } from './fleet';
 import { hostLabel } from './hosts';
 import { runOnSwarm } from './swarm';
+import { portOfImage } from './settings';
 import { fleetExitCode, fleetHeadline, fleetOutputs, renderFleetSummary } from './fleet-report';
 
 const masked = new Set<string>();
@@ -46,12 +47,15 @@ async function localImage(config: Config, report: RunReport, store: ImageStore):
   const image = await store.inspect(config.image);
   if (!image) throw new MissingImageError(config.image, config.build);
   core.info(`image ${image.reference}: ${image.id} (${image.layers.length} layers)`);
+  const { containerPort, env, note } = portOfImage(config.deploy, config.given, image.exposedPorts);
+  Object.assign(config.deploy, { containerPort, env });
+  core.info(note);
   return image;
 }
 
 /** What the server script is given; serverImageId per host comes from its transfer (fleet.ts, swarm.ts). */
 function scriptInput(config: Config, context: RunContext, image: LocalImage | undefined, serverImageId = ''): ScriptInput {
-  return { command: config.command, deploy: config.deploy, image: config.image, imageId: image?.id ?? '', serverImageId, gitSha: context.gitSha, runUrl: context.runUrl };
+  return { command: config.command, deploy: config.deploy, image: config.image, imageId: image?.id ?? '', serverImageId, gitSha: context.gitSha, runUrl: context.runUrl, given: config.given };
 }
 
 /** Image, connection, transfer and the server script: fills in the report as it goes. */
@@ -211,6 +215,6 @@ export async function run(): Promise<void> {
     core.setFailed(redact(`${config.deploy.app} on ${config.ssh.host}: ${errorOf(report) ?? 'the deploy script failed'} (${live})`, config.secrets));
     process.exitCode = exitCode;
   } else {
-    core.info(`${config.deploy.app}: ${outcomeOf(report)}; live slot ${report.remote?.activeSlot ?? 'none'}; ${report.url}`);
+    core.info(`${config.deploy.app}: ${outcomeOf(report)}; live slot ${report.remote?.activeSlot ?? 'none'}; ${urlOf(report)}`);
   }
 }

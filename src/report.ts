@@ -77,12 +77,23 @@ const HEALTH_ROWS_MAX = 300;
 /** The address of the app through the proxy: its first host name, else the first published port. */
 export function appUrl(deploy: DeployConfig, sshHost: string): string {
   const name = deploy.hostnames[0];
-  if (name) return `${deploy.tls.mode === 'off' ? 'http' : 'https'}://${name.replace(/^\*\./, '')}/`;
+  if (name) return hostUrl(name, deploy.tls.mode);
   const spec = deploy.proxyPorts[0].replace(/\/(tcp|udp)$/, '');
   const parts = spec.startsWith('[') ? [spec.slice(0, spec.indexOf(']') + 1), ...spec.slice(spec.indexOf(']') + 2).split(':')] : spec.split(':');
   const [address, hostPort] = parts.length === 3 ? [parts[0], parts[1]] : [sshHost, parts[0]];
   const host = address === '0.0.0.0' || address === '[::]' ? sshHost : address;
   return `http://${host}${hostPort === '80' ? '' : `:${hostPort}`}/`;
+}
+
+function hostUrl(name: string, tls: string): string {
+  return `${tls === 'off' ? 'http' : 'https'}://${name.replace(/^\*\./, '')}/`;
+}
+
+/** The app's address as the server routed it: a rollback's comes from the settings the deploy recorded. */
+export function urlOf(report: RunReport): string {
+  const used = report.remote?.settings;
+  const name = used?.hostnames[0];
+  return used?.recorded && name ? hostUrl(name, used.tls) : (report.url ?? '');
 }
 
 /** Replaces every secret value with ***, however it got into the text. */
@@ -174,7 +185,7 @@ export function renderSummary(given: RunReport, secrets: readonly string[] = [])
   } else {
     facts.push(['Slots', `${slotName(remote?.previousSlot)} → ${slotName(remote?.activeSlot)}`]);
   }
-  if (report.url) facts.push(['URL', report.url]);
+  if (urlOf(report)) facts.push(['URL', urlOf(report)]);
   if (report.transfer) {
     const t = report.transfer;
     const sent = t.skipped
@@ -237,7 +248,7 @@ export function stepOutputs(report: RunReport): Record<string, string> {
     'active-slot': remote?.activeSlot ?? '',
     'previous-slot': remote?.previousSlot ?? '',
     'image-id': report.imageId ?? remote?.imageId ?? remote?.live?.imageId ?? '',
-    url: report.url ?? '',
+    url: urlOf(report),
     'bytes-sent': String(report.transfer?.bytesSent ?? report.bytesSent ?? 0),
     'duration-seconds': report.totalSeconds.toFixed(1),
     'health-log': JSON.stringify(remote?.health ?? []),

@@ -78,6 +78,8 @@ export interface RemoteResult {
   history: HistoryEntry[];
   /** With TLS (and with status): the app's live certificate (leaf PEM) and the renewer's last word on it. */
   certificate?: { pem: string; renewal: string | null } | null;
+  /** What the run routed by; recorded: loaded from the settings the deploy recorded (rollback, status, remove). */
+  settings?: { hostnames: string[]; tls: string; containerPort: number; recorded: boolean } | null;
 }
 
 /** The script ran, but no usable result came back: what it did on the server is unknown. */

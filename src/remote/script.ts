@@ -4,6 +4,7 @@ import { BARRIER_GO, BARRIER_LINE, LABEL_PREFIX, OUTCOMES, RESULT_BEGIN, RESULT_
 import { join } from 'node:path';
 import type { Command, DeployConfig } from '../config';
 import { CONFIG_TAG_REPOSITORY, configTag } from '../server-images';
+import type { RecordedInput } from '../settings';
 import { shellQuote } from '../shell';
 import type { PemSource, TlsConfig } from '../tls';
 
@@ -18,6 +19,8 @@ export interface ScriptInput {
   runUrl: string;
   /** All at once: once healthy, wait at most this long for the runner's word before switching (0: do not wait). */
   barrierSeconds?: number;
+  /** The recorded inputs the workflow gave: rollback, status and remove refuse them where they differ from the record. */
+  given?: readonly RecordedInput[];
 }
 
 // In the bundle this is dist/ (npm run build copies the shell files there); in tests, src/remote/.
@@ -64,7 +67,6 @@ function list(name: string, values: readonly string[]): string {
 /** The read-only parameters the script's body works with: data only, never code. */
 export function scriptParameters(input: ScriptInput): string[] {
   const { deploy } = input;
-  const { health } = deploy;
   return [
     // The result's contract, defined once (result.ts) and handed to the script.
     scalar('BG_RESULT_BEGIN', RESULT_BEGIN),
@@ -84,34 +86,59 @@ export function scriptParameters(input: ScriptInput): string[] {
     scalar('BG_CONFIG_HASH', configHash(deploy)),
     scalar('BG_GIT_SHA', input.gitSha),
     scalar('BG_RUN_URL', input.runUrl),
-    scalar('BG_NETWORK', deploy.network),
-    scalar('BG_PROXY_NAME', deploy.proxyName),
     scalar('BG_PROXY_IMAGE', deploy.proxyImage),
     list('BG_PROXY_PORTS', deploy.proxyPorts),
-    scalar('BG_CONTAINER_PORT', deploy.containerPort),
-    list('BG_HOSTNAMES', deploy.hostnames),
     scalar('BG_ENV', deploy.env),
     list('BG_VOLUMES', deploy.volumes),
     list('BG_DOCKER_ARGS', deploy.dockerArgs),
-    scalar('BG_HEALTH_PATH', health.path),
-    scalar('BG_HEALTH_STATUS', health.status ?? ''),
-    scalar('BG_HEALTH_SUCCESSES', health.successes),
-    scalar('BG_HEALTH_INTERVAL', health.intervalSeconds),
-    scalar('BG_HEALTH_INTERVAL_MS', Math.round(health.intervalSeconds * 1000)),
-    scalar('BG_HEALTH_TIMEOUT_MS', Math.round(health.timeoutSeconds * 1000)),
-    scalar('BG_HEALTH_TRY_TIMEOUT', Math.max(1, Math.ceil(health.tryTimeoutSeconds))),
-    scalar('BG_MAX_BODY_SIZE', deploy.http.maxBodySize),
-    scalar('BG_PROXY_TIMEOUT', Math.ceil(deploy.http.timeoutSeconds)),
-    scalar('BG_PROXY_BUFFERING', deploy.http.buffering ? 'on' : 'off'),
-    list('BG_TRUSTED_PROXIES', deploy.http.trustedProxies),
-    scalar('BG_DRAIN_SECONDS', deploy.drainSeconds),
-    scalar('BG_STOP_TIMEOUT', Math.ceil(deploy.stopTimeoutSeconds)),
     scalar('BG_KEEP_IMAGES', deploy.keepImages),
     scalar('BG_LOCK_TIMEOUT', deploy.lockTimeoutSeconds),
     scalar('BG_STATE_DIR', deploy.stateDir),
+    ...settingParameters(input),
     ...tlsParameters(deploy.tls),
     ...swarmParameters(input),
   ];
+}
+
+/**
+ * The recorded settings as the script's variables, by the input each comes from. A deploy records
+ * them on the server; rollback, status and remove load the record over them (deploy.sh,
+ * load_settings), which is why they are not read-only until then.
+ */
+export function settingVariables(deploy: DeployConfig): Record<RecordedInput, Record<string, string | number | readonly string[]>> {
+  const { health, http } = deploy;
+  return {
+    hostname: { BG_HOSTNAMES: deploy.hostnames },
+    network: { BG_NETWORK: deploy.network },
+    'proxy-name': { BG_PROXY_NAME: deploy.proxyName },
+    'container-port': { BG_CONTAINER_PORT: deploy.containerPort },
+    'health-path': { BG_HEALTH_PATH: health.path },
+    'health-status': { BG_HEALTH_STATUS: health.status ?? '' },
+    'health-successes': { BG_HEALTH_SUCCESSES: health.successes },
+    'health-interval': { BG_HEALTH_INTERVAL: health.intervalSeconds, BG_HEALTH_INTERVAL_MS: Math.round(health.intervalSeconds * 1000) },
+    'health-timeout': { BG_HEALTH_TIMEOUT_MS: Math.round(health.timeoutSeconds * 1000) },
+    'health-try-timeout': { BG_HEALTH_TRY_TIMEOUT: Math.max(1, Math.ceil(health.tryTimeoutSeconds)) },
+    'max-body-size': { BG_MAX_BODY_SIZE: http.maxBodySize },
+    'proxy-timeout': { BG_PROXY_TIMEOUT: Math.ceil(http.timeoutSeconds) },
+    'proxy-buffering': { BG_PROXY_BUFFERING: http.buffering ? 'on' : 'off' },
+    'trusted-proxies': { BG_TRUSTED_PROXIES: http.trustedProxies },
+    tls: { BG_TLS: deploy.tls.mode },
+    'tls-redirect': { BG_TLS_REDIRECT: deploy.tls.redirect ? 1 : 0 },
+    'drain-seconds': { BG_DRAIN_SECONDS: deploy.drainSeconds },
+    'stop-timeout': { BG_STOP_TIMEOUT: Math.ceil(deploy.stopTimeoutSeconds) },
+  };
+}
+
+function settingParameters(input: ScriptInput): string[] {
+  const lines: string[] = [];
+  const byInput: string[] = [];
+  for (const [name, variables] of Object.entries(settingVariables(input.deploy))) {
+    byInput.push(`${name}:${Object.keys(variables).join(' ')}`);
+    for (const [variable, value] of Object.entries(variables)) {
+      lines.push(Array.isArray(value) ? `${variable}=(${value.map(shellQuote).join(' ')})` : `${variable}=${shellQuote(String(value))}`);
+    }
+  }
+  return [...lines, list('BG_SETTING_INPUTS', byInput), list('BG_GIVEN', input.given ?? [])];
 }
 
 function swarmParameters(input: ScriptInput): string[] {
@@ -132,10 +159,8 @@ function tlsParameters(tls: TlsConfig): string[] {
   const text = (source: PemSource | undefined) => (source?.kind === 'text' ? source.pem : '');
   const path = (source: PemSource | undefined) => (source?.kind === 'path' ? source.path : '');
   const acme = tls.acme;
-  const renewer = tls.mode === 'acme' ? renewScriptBody() : '';
+  const renewer = tls.acme ? renewScriptBody() : '';
   return [
-    scalar('BG_TLS', tls.mode),
-    scalar('BG_TLS_REDIRECT', tls.redirect ? 1 : 0),
     scalar('BG_TLS_CERT_PEM', text(tls.certificate)),
     scalar('BG_TLS_KEY_PEM', text(tls.key)),
     scalar('BG_TLS_CERT_PATH', path(tls.certificate)),
