@@ -6,6 +6,7 @@
 #   $STATE_DIR/nginx/<app>.conf    the proxy's config of the app; its first line names the live slot
 #   $STATE_DIR/apps/<app>/history.jsonl   one JSON line per deploy, rollback and removal
 #   $STATE_DIR/apps/<app>/images   image IDs deployed, oldest first (for pruning)
+#   $STATE_DIR/apps/<app>/images-tried   image IDs of deploys that never went live (pruned next time)
 #   $STATE_DIR/apps/<app>/settings the settings of the last deploy that went live (record_settings)
 #   labels bluegreen.* on the <app>-blue and <app>-green containers
 #
@@ -134,10 +135,10 @@ render_result() {
   printf '"previousSlot":%s,"activeSlot":%s,"candidate":%s,"imageId":%s,' \
     "$(json_or_null "$PREVIOUS_SLOT")" "$(json_or_null "$ACTIVE_SLOT")" "$(json_or_null "$CANDIDATE")" \
     "$(json_or_null "${CANDIDATE_IMAGE_ID:-${BG_IMAGE_ID:-}}")"
-  printf '"health":[%s],"phasesMs":{%s},"totalMs":%d,"logTail":%s,"live":%s,"history":[%s],"certificate":%s,"settings":%s}\n' \
+  printf '"health":[%s],"phasesMs":{%s},"totalMs":%d,"logTail":%s,"live":%s,"history":[%s],"certificate":%s,"settings":%s,"logs":%s}\n' \
     "$(join_by , "${HEALTH[@]}")" "$(join_by , "${PHASES[@]}")" $(($(now_ms) - START_MS)) \
     "$(json_or_null "$LOG_TAIL")" "${LIVE_INFO:-null}" "$(join_by , "${HISTORY[@]}")" "$(certificate_json 2>/dev/null || printf null)" \
-    "$(settings_json 2>/dev/null || printf null)"
+    "$(settings_json 2>/dev/null || printf null)" "$(json_or_null "$LOGS")"
   printf '%s\n' "$BG_RESULT_END"
 }
 
@@ -284,7 +285,7 @@ load_settings() {
         break
       done
     done
-    if ((${#conflicts[@]})) && [[ $BG_COMMAND == status ]]; then
+    if ((${#conflicts[@]})) && read_only_command; then
       log "note: status shows what the deploy recorded; this run gives other values for $(join_by ', ' "${conflicts[@]}")"
     elif ((${#conflicts[@]})); then
       fail "$BG_EXIT_SERVER_UNUSABLE" "$BG_COMMAND uses the settings the deploy of $BG_APP recorded on this server, and this run gives other values for $(join_by ', ' "${conflicts[@]}"): leave them out (the connection and app are enough), or deploy with them; nothing was changed"
@@ -309,6 +310,8 @@ check_settings_unchanged() {
 
 # --- server, lock, proxy --------------------------------------------------------------------------
 
+read_only_command() { [[ $BG_COMMAND == status || $BG_COMMAND == logs ]]; }
+
 check_server() {
   command -v docker >/dev/null 2>&1 || fail "$BG_EXIT_SERVER_UNUSABLE" "docker is not installed on this server (or not on the PATH of $(id -un))"
   local problem
@@ -317,7 +320,7 @@ check_server() {
   fi
   command -v flock >/dev/null 2>&1 || fail "$BG_EXIT_SERVER_UNUSABLE" "flock is not installed on this server (package util-linux)"
   if [[ $BG_ENGINE == swarm ]]; then check_swarm_manager; fi
-  [[ $BG_COMMAND != status ]] || return 0 # status only reads: it creates nothing
+  ! read_only_command || return 0 # status and logs only read: they create nothing
   # Before anything is created, so that a run refused here leaves no trace.
   check_proxy_source
   # Opened up for the proxy only where this run creates the directory: a state-dir such as ~ or /tmp
@@ -1009,6 +1012,18 @@ forget_kept() {
   log "removed $KEPT: ${PREVIOUS_SLOT:-the previous slot} is now the version to roll back to"
 }
 
+# The app's log file is bounded (log-max-size, log-max-files), so request logging cannot fill the
+# disk: for the drivers that keep files here, unless docker-args choose the logging themselves.
+log_args() {
+  local driver
+  [[ " ${BG_DOCKER_ARGS[*]} " != *" --log-"* ]] || return 0
+  driver=$(docker info --format '{{.LoggingDriver}}' 2>/dev/null || true)
+  case $driver in
+    json-file | local) printf '%s\n' --log-opt "max-size=$BG_LOG_MAX_SIZE" --log-opt "max-file=$BG_LOG_MAX_FILES" ;;
+    *) log "the app's log goes to the daemon's ${driver:-unknown} logging driver, which this action does not bound" ;;
+  esac
+}
+
 start_candidate() {
   CANDIDATE_SLOT=$(other_slot "${PREVIOUS_SLOT:-green}")
   CANDIDATE=$(container_name "$CANDIDATE_SLOT")
@@ -1025,8 +1040,11 @@ start_candidate() {
     printf '%s\n' "$BG_ENV" >"$ENV_FILE"
     args+=(--env-file "$ENV_FILE")
   fi
+  while IFS= read -r line; do args+=("$line"); done < <(log_args)
   args+=("${BG_DOCKER_ARGS[@]}" "$BG_SERVER_IMAGE_ID")
   log "starting $CANDIDATE from $BG_IMAGE (${BG_IMAGE_ID:7:12})"
+  # Listed before it runs: if it never goes live, the next deploy (or remove) still knows to prune it.
+  grep -qxF "$BG_SERVER_IMAGE_ID" "$APP_DIR/images-tried" 2>/dev/null || printf '%s\n' "$BG_SERVER_IMAGE_ID" >>"$APP_DIR/images-tried" || true
   CANDIDATE_STARTED=1
   local out
   out=$(docker "${args[@]}" 2>&1) || fail "$BG_EXIT_SERVER_UNUSABLE" "docker run of $CANDIDATE failed: $(docker_error "$out")"
@@ -1070,6 +1088,22 @@ is_healthy_status() {
   fi
 }
 
+# The new container's first lines, in the log of every deploy (the summary has them only on failure).
+show_first_lines() {
+  local lines line
+  lines=$( (docker logs "$CANDIDATE" 2>&1 || true) | head -n 20 || true)
+  [[ -n $lines ]] || return 0
+  log "first lines of $CANDIDATE:"
+  while IFS= read -r line; do log "  | $line"; done <<<"$lines"
+}
+
+port_hint() { # port_hint LAST_ERROR: why nothing answered, when nothing listened on the port
+  [[ ${1,,} == *refused* ]] || return 0
+  local exposed
+  exposed=$(docker image inspect -f '{{range $port, $_ := .Config.ExposedPorts}}{{$port}} {{end}}' "${BG_SERVER_IMAGE_ID:-$CANDIDATE_IMAGE_ID}" 2>/dev/null || true)
+  printf '; nothing listened on port %s (container-port) in %s; the image exposes %s' "$BG_CONTAINER_PORT" "$CANDIDATE" "${exposed:-no port}"
+}
+
 wait_until_healthy() {
   local started deadline tries=0 streak=0 t0 answer latency state docker_health status error
   started=$(now_ms)
@@ -1108,10 +1142,11 @@ wait_until_healthy() {
     log "try $tries: ${status:-$error} (${latency}ms)${docker_health:+, docker health: $docker_health}"
     if ((streak >= BG_HEALTH_SUCCESSES)) && [[ -z $docker_health || $docker_health == healthy ]]; then
       log "$CANDIDATE is healthy after $(($(now_ms) - started))ms"
+      show_first_lines
       return 0
     fi
     if (($(now_ms) + BG_HEALTH_INTERVAL_MS > deadline)); then
-      fail "$BG_EXIT_UNHEALTHY" "the new version did not become healthy within $((BG_HEALTH_TIMEOUT_MS / 1000))s (last answer: ${status:-$error})"
+      fail "$BG_EXIT_UNHEALTHY" "the new version did not become healthy within $((BG_HEALTH_TIMEOUT_MS / 1000))s (last answer: ${status:-$error})$(port_hint "$error")"
     fi
     sleep "$BG_HEALTH_INTERVAL"
   done
@@ -1288,6 +1323,21 @@ images_in_use() { # the image of every container; fails when the containers cann
   { xargs -r docker inspect -f '{{.Image}}' <<<"$ids" 2>/dev/null || true; } | sort -u
 }
 
+# The images of deploys that never went live (not in LIST, the live ones) go, unless a container uses them.
+prune_tried_images() { # prune_tried_images LIST
+  local tried=$APP_DIR/images-tried id in_use
+  [[ -s $tried ]] || return 0
+  if ! in_use=$(images_in_use); then
+    log "warning: cannot list the containers, so no image is pruned this time"
+    return 0
+  fi
+  while IFS= read -r id; do
+    if [[ -z $id ]] || grep -qxF "$id" "$1" 2>/dev/null || grep -qxF "$id" <<<"$in_use"; then continue; fi
+    if docker image rm --force "$id" >/dev/null 2>&1; then log "removed image ${id:7:12} of a deploy that never went live"; fi
+  done <"$tried"
+  rm -f "$tried"
+}
+
 # Keeps the newest $BG_KEEP_IMAGES images this app deployed; older ones go unless a container
 # still uses them (then they stay listed and are tried again next time).
 prune_images() {
@@ -1298,6 +1348,7 @@ prune_images() {
     printf '%s\n' "$BG_SERVER_IMAGE_ID" >>"$list.tmp"
     mv -f "$list.tmp" "$list"
   fi
+  prune_tried_images "$list"
   # Only when some image is old enough to go are the containers asked which images they use.
   (($(wc -l <"$list") > BG_KEEP_IMAGES)) || return 0
   if ! in_use=$(images_in_use); then
@@ -1482,6 +1533,7 @@ cmd_remove() {
     done <"$APP_DIR/images"
     rm -f "$APP_DIR/images"
   fi
+  if [[ -f $APP_DIR/images-tried ]]; then prune_tried_images /dev/null; fi
   rm -f "$SETTINGS_FILE"
   ACTIVE_SLOT=''
   OUTCOME=$BG_OUTCOME_REMOVED
@@ -1495,8 +1547,31 @@ cmd_status() {
   if [[ -f $APP_DIR/history.jsonl ]]; then
     mapfile -t HISTORY < <(tail -n 10 "$APP_DIR/history.jsonl")
   fi
+  if [[ -z $ACTIVE_SLOT && -z $LIVE_INFO && ! -f $APP_DIR/history.jsonl ]] && ! docker container inspect "$(container_name blue)" "$(container_name green)" >/dev/null 2>&1; then
+    # A typo in app must not pass as "not deployed".
+    ((BG_ALLOW_MISSING)) || fail "$BG_EXIT_NOT_DEPLOYED" "$BG_APP is not deployed on this server (no proxy config, container or history under $STATE_DIR): is app right? Give allow-missing: true where that is expected"
+    log "$BG_APP is not deployed on this server"
+  fi
   OUTCOME=$BG_OUTCOME_UNCHANGED
   log "live slot: ${ACTIVE_SLOT:-none}"
+}
+
+LOGS='' # command logs: the live version's last lines
+cmd_logs() {
+  ACTIVE_SLOT=$(live_slot)
+  PREVIOUS_SLOT=$ACTIVE_SLOT
+  [[ -n $ACTIVE_SLOT ]] || fail "$BG_EXIT_NOT_DEPLOYED" "$BG_APP has no live version on this server, so it has no logs to show"
+  local line
+  if [[ $BG_ENGINE == swarm ]]; then
+    LOGS=$(docker service logs --tail "$BG_LOGS_LINES" "$BG_APP" 2>&1) || fail "$BG_EXIT_SERVER_UNUSABLE" "docker service logs $BG_APP failed: $(docker_error "$LOGS")"
+  else
+    LOGS=$(docker logs --tail "$BG_LOGS_LINES" "$(container_name "$ACTIVE_SLOT")" 2>&1) || fail "$BG_EXIT_SERVER_UNUSABLE" "docker logs failed: $(docker_error "$LOGS")"
+    describe_live "$ACTIVE_SLOT"
+  fi
+  if ((${#LOGS} > 65536)); then LOGS="[…]${LOGS: -65536}"; fi
+  log "the last $BG_LOGS_LINES lines of $BG_APP ($ACTIVE_SLOT):"
+  while IFS= read -r line; do log "  | $line"; done <<<"$LOGS"
+  OUTCOME=$BG_OUTCOME_UNCHANGED
 }
 
 main() {
@@ -1509,7 +1584,7 @@ main() {
   PHASE=check
   load_settings
   run_phase check check_server
-  if [[ $BG_COMMAND != status ]]; then
+  if ! read_only_command; then
     run_phase lock take_lock
     check_settings_unchanged
   fi
@@ -1524,11 +1599,12 @@ main() {
       ;;
     remove) cmd_remove ;;
     status) cmd_status ;;
+    logs) cmd_logs ;;
     *) fail "$BG_EXIT_SERVER_UNUSABLE" "unknown command $BG_COMMAND" ;;
   esac
   PHASE=finish
   if [[ $BG_COMMAND == deploy ]]; then record_settings; fi
-  [[ $BG_COMMAND == status ]] || record_history
+  read_only_command || record_history
   [[ -n $LIVE_INFO || $BG_ENGINE == swarm ]] || describe_live "$ACTIVE_SLOT"
   emit_result
 }

@@ -94182,6 +94182,12 @@ function bodySize(read, name) {
         throw new InputError(name, `expected a size such as 100m, 512k, 2g or 0 (no limit), got '${text}'`);
     return text;
 }
+function logSize(read, name) {
+    const text = read(name).trim().toLowerCase();
+    if (!/^[1-9]\d{0,5}[kmg]$/.test(text))
+        throw new InputError(name, `expected a size such as 10m, 512k or 1g, got '${text}'`);
+    return text;
+}
 function required(read, name) {
     const value = read(name).trim();
     if (value === '')
@@ -94541,6 +94547,7 @@ function readDeploy(read, context, env, command) {
         keepImages: integer(read, 'keep-images', 1, 100),
         lockTimeoutSeconds: duration(read, 'lock-timeout'),
         stateDir,
+        logs: { maxSize: logSize(read, 'log-max-size'), maxFiles: integer(read, 'log-max-files', 1, 100) },
         swarm: readSwarm(read),
     };
 }
@@ -94548,7 +94555,7 @@ function readDeploy(read, context, env, command) {
 function readConfig(raw, context = {}) {
     const given = (0, settings_1.givenRecordedInputs)(raw);
     const read = (0, settings_1.withRecordedDefaults)(raw);
-    const command = oneOf(read, 'command', ['deploy', 'rollback', 'remove', 'status']);
+    const command = oneOf(read, 'command', ['deploy', 'rollback', 'remove', 'status', 'logs']);
     const hosts = readSsh(read);
     const ssh = hosts[0];
     const env = readEnv(read);
@@ -94563,7 +94570,9 @@ function readConfig(raw, context = {}) {
     const secrets = [ssh.privateKey.trim(), ssh.passphrase ?? '', ssh.jump?.privateKey.trim() ?? '', ...secretValues(env.entries), ...secretValues(build.buildArgs), ...tlsSecrets].filter(Boolean);
     const rollout = oneOf(read, 'rollout', ['rolling', 'all-at-once']);
     const maxParallel = integer(read, 'max-parallel', 1, 100);
-    return { command, image, hosts, ssh, rollout, maxParallel, build, deploy, given, secrets };
+    const allowMissing = boolean(read, 'allow-missing');
+    const logsLines = integer(read, 'logs-lines', 1, 10_000);
+    return { command, image, hosts, ssh, rollout, maxParallel, build, deploy, given, allowMissing, logsLines, secrets };
 }
 
 
@@ -95577,7 +95586,7 @@ async function localImage(config, report, store) {
 }
 /** What the server script is given; serverImageId per host comes from its transfer (fleet.ts, swarm.ts). */
 function scriptInput(config, context, image, serverImageId = '') {
-    return { command: config.command, deploy: config.deploy, image: config.image, imageId: image?.id ?? '', serverImageId, gitSha: context.gitSha, runUrl: context.runUrl, given: config.given };
+    return { command: config.command, deploy: config.deploy, image: config.image, imageId: image?.id ?? '', serverImageId, gitSha: context.gitSha, runUrl: context.runUrl, given: config.given, allowMissing: config.allowMissing, logsLines: config.logsLines };
 }
 /** Image, connection, transfer and the server script: fills in the report as it goes. */
 async function deployWith(config, context, report) {
@@ -95648,7 +95657,7 @@ async function deployToFleet(config, context, runs) {
 /** The end of a run on several hosts: summary, outputs, exit code. */
 async function finishFleet(config, context, runs, totalSeconds) {
     for (const [name, value] of Object.entries((0, fleet_report_1.fleetOutputs)(runs, totalSeconds)))
-        core.setOutput(name, value);
+        core.setOutput(name, (0, report_1.redact)(value, config.secrets));
     if (context.summaryFile) {
         try {
             await core.summary.addRaw((0, fleet_report_1.renderFleetSummary)(runs, config.secrets, totalSeconds), true).write();
@@ -95669,7 +95678,7 @@ async function finishFleet(config, context, runs, totalSeconds) {
 function writeResults(report, label, context, secrets) {
     // The same outputs as with several hosts: `hosts` then holds this one.
     for (const [name, value] of Object.entries((0, fleet_report_1.fleetOutputs)([{ label, report }], report.totalSeconds)))
-        core.setOutput(name, value);
+        core.setOutput(name, (0, report_1.redact)(value, secrets));
     if (!context.summaryFile)
         return Promise.resolve();
     return core.summary.addRaw((0, report_1.renderSummary)(report, secrets), true).write();
@@ -95851,6 +95860,7 @@ exports.SCRIPT_EXIT = {
     switchUndone: 4, // nginx refused the switch, or the proxy did not answer healthy after it; undone
     nothingToRollBack: 5,
     calledOff: 6, // all at once: another host failed before the switch, so this one did not switch
+    notDeployed: 7, // status of an app the server has never seen (without allow-missing)
 };
 /**
  * All at once (several hosts): the line the script prints when its new version is healthy; it then
@@ -96046,6 +96056,10 @@ function scriptParameters(input) {
         scalar('BG_KEEP_IMAGES', deploy.keepImages),
         scalar('BG_LOCK_TIMEOUT', deploy.lockTimeoutSeconds),
         scalar('BG_STATE_DIR', deploy.stateDir),
+        scalar('BG_ALLOW_MISSING', input.allowMissing ? 1 : 0),
+        scalar('BG_LOGS_LINES', input.logsLines ?? 100),
+        scalar('BG_LOG_MAX_SIZE', deploy.logs.maxSize),
+        scalar('BG_LOG_MAX_FILES', deploy.logs.maxFiles),
         ...settingParameters(input),
         ...tlsParameters(deploy.tls),
         ...swarmParameters(input),
@@ -96255,6 +96269,8 @@ function headline(report) {
         case 'switched':
             return report.command === 'rollback' ? `✅ ${app}: rolled back ${from} → ${to}` : `✅ ${app}: switched ${from} → ${to}`;
         case 'unchanged':
+            if (report.command === 'logs')
+                return `ℹ️ ${app}: the last log lines of ${to}`;
             return report.command === 'status' ? `ℹ️ ${app}: ${remote?.activeSlot ? `${to} is live` : 'not deployed'}` : `✅ ${app}: ${to} already runs this version`;
         case 'removed':
             return `🗑️ ${app}: removed`;
@@ -96294,7 +96310,7 @@ function renderSummary(given, secrets = []) {
     const imageId = report.imageId ?? remote?.imageId;
     if (report.image)
         facts.push(['Image', `\`${report.image}\`${imageId ? ` (${shortId(imageId)})` : ''}`]);
-    if (report.command === 'status') {
+    if (report.command === 'status' || report.command === 'logs') {
         facts.push(['Live slot', slotName(remote?.activeSlot)]);
     }
     else if (outcomeOf(report) === 'failed') {
@@ -96342,6 +96358,9 @@ function renderSummary(given, secrets = []) {
         const tail = remote.logTail.split('\n').slice(-40).join('\n').replace(/```/g, "'''");
         parts.push('### Last log lines of the failed container', '', '```text', tail, '```', '');
     }
+    if (remote?.logs) {
+        parts.push('### Last log lines of the live container', '', '```text', remote.logs.replace(/```/g, "'''"), '```', '');
+    }
     if (remote && remote.history.length > 0) {
         parts.push('### Recent runs', '', '| time | command | outcome | image | slots |', '| --- | --- | --- | --- | --- |');
         for (const h of [...remote.history].reverse()) {
@@ -96360,7 +96379,7 @@ function renderRefusedSummary(message, secrets = []) {
 }
 /** The step outputs of a run refused before it connected anywhere: result failed, the rest empty. */
 function refusedOutputs(totalSeconds) {
-    return { result: 'failed', 'active-slot': '', 'previous-slot': '', 'image-id': '', url: '', 'bytes-sent': '0', 'duration-seconds': totalSeconds.toFixed(1), 'health-log': '[]', history: '[]', certificate: '', hosts: '[]' };
+    return { result: 'failed', 'active-slot': '', 'previous-slot': '', 'image-id': '', url: '', 'bytes-sent': '0', 'duration-seconds': totalSeconds.toFixed(1), 'health-log': '[]', history: '[]', logs: '', certificate: '', hosts: '[]' };
 }
 /** The step outputs, as documented in action.yml. */
 function stepOutputs(report) {
@@ -96375,6 +96394,7 @@ function stepOutputs(report) {
         'duration-seconds': report.totalSeconds.toFixed(1),
         'health-log': JSON.stringify(remote?.health ?? []),
         history: JSON.stringify(remote?.history ?? []),
+        logs: remote?.logs ?? '',
         certificate: (() => {
             const cert = certificateOf(report);
             return cert ? JSON.stringify(cert) : '';

@@ -6,7 +6,7 @@ import { type HostTarget, parseHosts } from './hosts';
 import { LETS_ENCRYPT, LETS_ENCRYPT_STAGING, PemSource, TlsConfig, certificateProblem } from './tls';
 import { type RecordedInput, givenRecordedInputs, withRecordedDefaults } from './settings';
 
-export type Command = 'deploy' | 'rollback' | 'remove' | 'status';
+export type Command = 'deploy' | 'rollback' | 'remove' | 'status' | 'logs';
 
 export interface SshConfig {
   host: string;
@@ -66,6 +66,8 @@ export interface DeployConfig {
   keepImages: number;
   lockTimeoutSeconds: number;
   stateDir: string;
+  /** The app containers' log files (json-file and local drivers): bounded so request logs cannot fill the disk. */
+  logs: { maxSize: string; maxFiles: number };
   /** engine: swarm: the app is a Swarm service run from a manager (undefined: containers on each host). */
   swarm?: SwarmConfig;
 }
@@ -92,6 +94,10 @@ export interface Config {
   deploy: DeployConfig;
   /** The recorded settings' inputs the workflow gave (rollback, status and remove use the record for the rest). */
   given: RecordedInput[];
+  /** status: an app the server has never seen is not an error. */
+  allowMissing: boolean;
+  /** logs: how many of the live container's last lines. */
+  logsLines: number;
   /** Values that must never appear in a log, output or summary. */
   secrets: string[];
 }
@@ -186,6 +192,12 @@ function cidrs(read: InputReader, name: string): string[] {
 function bodySize(read: InputReader, name: string): string {
   const text = read(name).trim().toLowerCase();
   if (!/^\d{1,6}[kmg]?$/.test(text)) throw new InputError(name, `expected a size such as 100m, 512k, 2g or 0 (no limit), got '${text}'`);
+  return text;
+}
+
+function logSize(read: InputReader, name: string): string {
+  const text = read(name).trim().toLowerCase();
+  if (!/^[1-9]\d{0,5}[kmg]$/.test(text)) throw new InputError(name, `expected a size such as 10m, 512k or 1g, got '${text}'`);
   return text;
 }
 
@@ -531,6 +543,7 @@ function readDeploy(read: InputReader, context: InputContext, env: string, comma
     keepImages: integer(read, 'keep-images', 1, 100),
     lockTimeoutSeconds: duration(read, 'lock-timeout'),
     stateDir,
+    logs: { maxSize: logSize(read, 'log-max-size'), maxFiles: integer(read, 'log-max-files', 1, 100) },
     swarm: readSwarm(read),
   };
 }
@@ -539,7 +552,7 @@ function readDeploy(read: InputReader, context: InputContext, env: string, comma
 export function readConfig(raw: InputReader, context: InputContext = {}): Config {
   const given = givenRecordedInputs(raw);
   const read = withRecordedDefaults(raw);
-  const command = oneOf(read, 'command', ['deploy', 'rollback', 'remove', 'status'] as const);
+  const command = oneOf(read, 'command', ['deploy', 'rollback', 'remove', 'status', 'logs'] as const);
   const hosts = readSsh(read);
   const ssh = hosts[0];
   const env = readEnv(read);
@@ -553,5 +566,7 @@ export function readConfig(raw: InputReader, context: InputContext = {}): Config
   const secrets = [ssh.privateKey.trim(), ssh.passphrase ?? '', ssh.jump?.privateKey.trim() ?? '', ...secretValues(env.entries), ...secretValues(build.buildArgs), ...tlsSecrets].filter(Boolean);
   const rollout = oneOf(read, 'rollout', ['rolling', 'all-at-once'] as const);
   const maxParallel = integer(read, 'max-parallel', 1, 100);
-  return { command, image, hosts, ssh, rollout, maxParallel, build, deploy, given, secrets };
+  const allowMissing = boolean(read, 'allow-missing');
+  const logsLines = integer(read, 'logs-lines', 1, 10_000);
+  return { command, image, hosts, ssh, rollout, maxParallel, build, deploy, given, allowMissing, logsLines, secrets };
 }

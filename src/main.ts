@@ -55,7 +55,7 @@ async function localImage(config: Config, report: RunReport, store: ImageStore):
 
 /** What the server script is given; serverImageId per host comes from its transfer (fleet.ts, swarm.ts). */
 function scriptInput(config: Config, context: RunContext, image: LocalImage | undefined, serverImageId = ''): ScriptInput {
-  return { command: config.command, deploy: config.deploy, image: config.image, imageId: image?.id ?? '', serverImageId, gitSha: context.gitSha, runUrl: context.runUrl, given: config.given };
+  return { command: config.command, deploy: config.deploy, image: config.image, imageId: image?.id ?? '', serverImageId, gitSha: context.gitSha, runUrl: context.runUrl, given: config.given, allowMissing: config.allowMissing, logsLines: config.logsLines };
 }
 
 /** Image, connection, transfer and the server script: fills in the report as it goes. */
@@ -123,7 +123,7 @@ async function deployToFleet(config: Config, context: RunContext, runs: HostRun[
 
 /** The end of a run on several hosts: summary, outputs, exit code. */
 async function finishFleet(config: Config, context: RunContext, runs: HostRun[], totalSeconds: number): Promise<void> {
-  for (const [name, value] of Object.entries(fleetOutputs(runs, totalSeconds))) core.setOutput(name, value);
+  for (const [name, value] of Object.entries(fleetOutputs(runs, totalSeconds))) core.setOutput(name, redact(value, config.secrets));
   if (context.summaryFile) {
     try {
       await core.summary.addRaw(renderFleetSummary(runs, config.secrets, totalSeconds), true).write();
@@ -142,7 +142,7 @@ async function finishFleet(config: Config, context: RunContext, runs: HostRun[],
 
 function writeResults(report: RunReport, label: string, context: RunContext, secrets: string[]): Promise<unknown> {
   // The same outputs as with several hosts: `hosts` then holds this one.
-  for (const [name, value] of Object.entries(fleetOutputs([{ label, report }], report.totalSeconds))) core.setOutput(name, value);
+  for (const [name, value] of Object.entries(fleetOutputs([{ label, report }], report.totalSeconds))) core.setOutput(name, redact(value, secrets));
   if (!context.summaryFile) return Promise.resolve();
   return core.summary.addRaw(renderSummary(report, secrets), true).write();
 }

@@ -137,6 +137,7 @@ export function headline(report: RunReport): string {
     case 'switched':
       return report.command === 'rollback' ? `✅ ${app}: rolled back ${from} → ${to}` : `✅ ${app}: switched ${from} → ${to}`;
     case 'unchanged':
+      if (report.command === 'logs') return `ℹ️ ${app}: the last log lines of ${to}`;
       return report.command === 'status' ? `ℹ️ ${app}: ${remote?.activeSlot ? `${to} is live` : 'not deployed'}` : `✅ ${app}: ${to} already runs this version`;
     case 'removed':
       return `🗑️ ${app}: removed`;
@@ -178,7 +179,7 @@ export function renderSummary(given: RunReport, secrets: readonly string[] = [])
   const remote = report.remote;
   const imageId = report.imageId ?? remote?.imageId;
   if (report.image) facts.push(['Image', `\`${report.image}\`${imageId ? ` (${shortId(imageId)})` : ''}`]);
-  if (report.command === 'status') {
+  if (report.command === 'status' || report.command === 'logs') {
     facts.push(['Live slot', slotName(remote?.activeSlot)]);
   } else if (outcomeOf(report) === 'failed') {
     facts.push(['Slots', remote?.activeSlot ? `${slotName(remote.activeSlot)} still live, not switched` : liveAfterFailure(report)]);
@@ -218,6 +219,9 @@ export function renderSummary(given: RunReport, secrets: readonly string[] = [])
     const tail = remote.logTail.split('\n').slice(-40).join('\n').replace(/```/g, "'''");
     parts.push('### Last log lines of the failed container', '', '```text', tail, '```', '');
   }
+  if (remote?.logs) {
+    parts.push('### Last log lines of the live container', '', '```text', remote.logs.replace(/```/g, "'''"), '```', '');
+  }
   if (remote && remote.history.length > 0) {
     parts.push('### Recent runs', '', '| time | command | outcome | image | slots |', '| --- | --- | --- | --- | --- |');
     for (const h of [...remote.history].reverse()) {
@@ -237,7 +241,7 @@ export function renderRefusedSummary(message: string, secrets: readonly string[]
 
 /** The step outputs of a run refused before it connected anywhere: result failed, the rest empty. */
 export function refusedOutputs(totalSeconds: number): Record<string, string> {
-  return { result: 'failed', 'active-slot': '', 'previous-slot': '', 'image-id': '', url: '', 'bytes-sent': '0', 'duration-seconds': totalSeconds.toFixed(1), 'health-log': '[]', history: '[]', certificate: '', hosts: '[]' };
+  return { result: 'failed', 'active-slot': '', 'previous-slot': '', 'image-id': '', url: '', 'bytes-sent': '0', 'duration-seconds': totalSeconds.toFixed(1), 'health-log': '[]', history: '[]', logs: '', certificate: '', hosts: '[]' };
 }
 
 /** The step outputs, as documented in action.yml. */
@@ -253,6 +257,7 @@ export function stepOutputs(report: RunReport): Record<string, string> {
     'duration-seconds': report.totalSeconds.toFixed(1),
     'health-log': JSON.stringify(remote?.health ?? []),
     history: JSON.stringify(remote?.history ?? []),
+    logs: remote?.logs ?? '',
     certificate: (() => {
       const cert = certificateOf(report);
       return cert ? JSON.stringify(cert) : '';

@@ -15,6 +15,7 @@ export const SCRIPT_EXIT = {
   switchUndone: 4, // nginx refused the switch, or the proxy did not answer healthy after it; undone
   nothingToRollBack: 5,
   calledOff: 6, // all at once: another host failed before the switch, so this one did not switch
+  notDeployed: 7, // status of an app the server has never seen (without allow-missing)
 } as const;
 
 /**
@@ -80,6 +81,8 @@ export interface RemoteResult {
   certificate?: { pem: string; renewal: string | null } | null;
   /** What the run routed by; recorded: loaded from the settings the deploy recorded (rollback, status, remove). */
   settings?: { hostnames: string[]; tls: string; containerPort: number; recorded: boolean } | null;
+  /** command logs: the live version's last lines. */
+  logs?: string | null;
 }
 
 /** The script ran, but no usable result came back: what it did on the server is unknown. */

@@ -21,6 +21,10 @@ export interface ScriptInput {
   barrierSeconds?: number;
   /** The recorded inputs the workflow gave: rollback, status and remove refuse them where they differ from the record. */
   given?: readonly RecordedInput[];
+  /** status: an app the server has never seen is not an error. */
+  allowMissing?: boolean;
+  /** logs: how many of the live container's last lines. */
+  logsLines?: number;
 }
 
 // In the bundle this is dist/ (npm run build copies the shell files there); in tests, src/remote/.
@@ -94,6 +98,10 @@ export function scriptParameters(input: ScriptInput): string[] {
     scalar('BG_KEEP_IMAGES', deploy.keepImages),
     scalar('BG_LOCK_TIMEOUT', deploy.lockTimeoutSeconds),
     scalar('BG_STATE_DIR', deploy.stateDir),
+    scalar('BG_ALLOW_MISSING', input.allowMissing ? 1 : 0),
+    scalar('BG_LOGS_LINES', input.logsLines ?? 100),
+    scalar('BG_LOG_MAX_SIZE', deploy.logs.maxSize),
+    scalar('BG_LOG_MAX_FILES', deploy.logs.maxFiles),
     ...settingParameters(input),
     ...tlsParameters(deploy.tls),
     ...swarmParameters(input),

@@ -115,7 +115,7 @@ describe('step outputs', () => {
     expect(stepOutputs(report())).toEqual({
       result: 'switched', 'active-slot': 'green', 'previous-slot': 'blue', 'image-id': 'sha256:' + 'ab'.repeat(32),
       url: 'http://shop.example.com/', 'bytes-sent': String(3 * 1024 * 1024), 'duration-seconds': '9.5',
-      'health-log': JSON.stringify(report().remote!.health), history: '[]', certificate: '',
+      'health-log': JSON.stringify(report().remote!.health), history: '[]', logs: '', certificate: '',
     });
   });
 });
