@@ -1036,8 +1036,9 @@ start_candidate() {
   local volume
   for volume in "${BG_VOLUMES[@]}"; do args+=(--volume "$volume"); done
   if [[ -n $BG_ENV ]]; then
-    ENV_FILE=$(mktemp "$APP_DIR/.env.XXXXXX")
-    printf '%s\n' "$BG_ENV" >"$ENV_FILE"
+    if ! { ENV_FILE=$(mktemp "$APP_DIR/.env.XXXXXX") && printf '%s\n' "$BG_ENV" >"$ENV_FILE"; } 2>/dev/null; then
+      fail "$BG_EXIT_SERVER_UNUSABLE" "cannot write the app's env file in $APP_DIR (is the disk full?); nothing was changed"
+    fi
     args+=(--env-file "$ENV_FILE")
   fi
   while IFS= read -r line; do args+=("$line"); done < <(log_args)

@@ -172,7 +172,7 @@ describe('engine: swarm', () => {
     expect(secretName).toMatch(/^shop-env-[0-9a-f]{12}$/);
     for (const server of [manager, worker]) {
       for (const container of remoteDocker(server, ['ps', '-q', '--filter', 'label=com.docker.swarm.service.name=shop']).split('\n').filter(Boolean)) {
-        expect(remoteDocker(server, ['exec', container, 'cat', '/run/secrets/shop.env'])).toBe(`TOKEN=${token}\n`);
+        expect(remoteDocker(server, ['exec', container, 'cat', '/run/secrets/shop.env'])).toBe(`TOKEN=${token}\nPORT=8080\n`);
         expect(remoteDocker(server, ['exec', container, 'sh', '-c', 'echo "${TOKEN:-unset}"']).trim()).toBe('unset');
       }
     }
