@@ -135,10 +135,10 @@ render_result() {
   printf '"previousSlot":%s,"activeSlot":%s,"candidate":%s,"imageId":%s,' \
     "$(json_or_null "$PREVIOUS_SLOT")" "$(json_or_null "$ACTIVE_SLOT")" "$(json_or_null "$CANDIDATE")" \
     "$(json_or_null "${CANDIDATE_IMAGE_ID:-${BG_IMAGE_ID:-}}")"
-  printf '"health":[%s],"phasesMs":{%s},"totalMs":%d,"logTail":%s,"live":%s,"history":[%s],"certificate":%s,"settings":%s,"logs":%s}\n' \
+  printf '"health":[%s],"phasesMs":{%s},"totalMs":%d,"logTail":%s,"live":%s,"history":[%s],"certificate":%s,"settings":%s,"logs":%s,"drain":%s}\n' \
     "$(join_by , "${HEALTH[@]}")" "$(join_by , "${PHASES[@]}")" $(($(now_ms) - START_MS)) \
     "$(json_or_null "$LOG_TAIL")" "${LIVE_INFO:-null}" "$(join_by , "${HISTORY[@]}")" "$(certificate_json 2>/dev/null || printf null)" \
-    "$(settings_json 2>/dev/null || printf null)" "$(json_or_null "$LOGS")"
+    "$(settings_json 2>/dev/null || printf null)" "$(json_or_null "$LOGS")" "$(json_or_null "$DRAIN_NOTE")"
   printf '%s\n' "$BG_RESULT_END"
 }
 
@@ -703,8 +703,11 @@ render_proxy_config() { # render_proxy_config SLOT CONTAINER (none and '': the a
   local id trusted='' range
   id=$(nginx_id)
   for range in "${BG_TRUSTED_PROXIES[@]}"; do trusted+="    $range 1;"$'\n'; done
+  local hop
+  hop=$(hop_base)
   cat <<CONF
 # bluegreen: app=$BG_APP slot=$slot container=$container
+# bluegreen-hop-ports: $hop
 # X-Forwarded-For and -Proto are believed only from the front proxies the user named.
 geo \$remote_addr \$bluegreen_trusted_$id {
     default 0;
@@ -722,7 +725,15 @@ map \$http_upgrade \$bluegreen_connection_$id {
     default upgrade;
     "" close;
 }
+# Long-lived requests (a WebSocket, server-sent events) go through a loopback hop of their own, so
+# the drain after a switch can tell them from requests that end by themselves (drain-long-lived).
+map "\$http_upgrade|\$http_accept" \$bluegreen_longlived_$id {
+    default 0;
+    "~^[^|]+[|]" 1;
+    "~text/event-stream" 1;
+}
 CONF
+  if [[ -n $container ]]; then render_hop_server "$((hop + $([[ $slot == green ]] && echo 1 || echo 0)))" "$container"; fi
   if ((tls)) && [[ $BG_TLS_REDIRECT == 1 ]]; then
     cat <<CONF
 # Plain HTTP goes to HTTPS, except the proxy's own checks (from 127.0.0.1) and requests a trusted
@@ -770,6 +781,53 @@ CONF
   printf '}\n'
 }
 
+# The app's two loopback ports for long-lived requests (BASE for blue, BASE+1 for green): kept in its
+# config once chosen, from a hash of its name, the next free pair when another app has that one.
+hop_base() {
+  local base taken
+  base=$(sed -n '2s/^# bluegreen-hop-ports: \([0-9][0-9]*\)$/\1/p' "$CONF_FILE" 2>/dev/null || true)
+  if [[ -n $base ]]; then
+    printf '%s' "$base"
+    return 0
+  fi
+  base=$((30000 + ($(cksum <<<"$BG_APP" | cut -d' ' -f1) % 14000) * 2))
+  taken=$(grep -hs '^# bluegreen-hop-ports: ' "$CONF_DIR"/*.conf | sed 's/^.*: //' || true)
+  while grep -qxF "$base" <<<"$taken"; do base=$((base + 2 < 58000 ? base + 2 : 30000)); done
+  printf '%s' "$base"
+}
+
+hop_port() { # hop_port SLOT
+  local base
+  base=$(hop_base)
+  if [[ $1 == green ]]; then printf '%s' "$((base + 1))"; else printf '%s' "$base"; fi
+}
+
+render_hop_server() { # render_hop_server PORT CONTAINER: the second half of a long-lived request's way
+  local id
+  id=$(nginx_id)
+  cat <<CONF
+server {
+    listen 127.0.0.1:$1;
+    resolver 127.0.0.11 valid=1s ipv6=off;
+    resolver_timeout 2s;
+    proxy_connect_timeout 5s;
+    client_max_body_size $BG_MAX_BODY_SIZE;
+    location / {
+        set \$bluegreen_upstream $2:$BG_CONTAINER_PORT;
+        proxy_pass http://\$bluegreen_upstream;
+        proxy_http_version 1.1;
+        proxy_set_header Host \$host;
+        proxy_set_header Upgrade \$http_upgrade;
+        proxy_set_header Connection \$bluegreen_connection_$id;
+        proxy_read_timeout ${BG_PROXY_TIMEOUT}s;
+        proxy_send_timeout ${BG_PROXY_TIMEOUT}s;
+        proxy_buffering $BG_PROXY_BUFFERING;
+        proxy_request_buffering off;
+    }
+}
+CONF
+}
+
 render_app_locations() { # render_app_locations SLOT CONTAINER REDIRECT: what one server block routes
   local slot=$1 container=$2 redirect=$3 id
   id=$(nginx_id)
@@ -797,6 +855,9 @@ CONF
     cat <<CONF
         set \$bluegreen_upstream $container:$BG_CONTAINER_PORT;
         proxy_pass http://\$bluegreen_upstream;
+        if (\$bluegreen_longlived_$id) {
+            proxy_pass http://127.0.0.1:$(hop_port "$slot");
+        }
         proxy_http_version 1.1;
         proxy_set_header Upgrade \$http_upgrade;
         proxy_set_header Connection \$bluegreen_connection_$id;
@@ -1240,19 +1301,29 @@ proc_net_address() { # proc_net_address A.B.C.D PORT
   printf '%02X%02X%02X%02X:%04X' "$d" "$c" "$b" "$a" "$2"
 }
 
-# Waits, at most $BG_DRAIN_SECONDS, until nothing the previous config routed to the old slot is in
-# flight: the previous config's nginx workers have all exited (they exit once their last request is
-# done), or the proxy has had no connection to the old container in 3 looks over 0.3 s (workers kept
-# alive by other apps' long requests). Looks from inside the proxy (its /proc), one exec each.
+# Waits until nothing the previous config routed to the old slot is in flight: its nginx workers have
+# all exited (they exit once their last request is done), or the proxy has no request left on the old
+# container in 3 looks over 0.3 s. Requests that end by themselves get $BG_DRAIN_SECONDS at most;
+# long-lived ones (a WebSocket, server-sent events: they come through the old slot's loopback hop)
+# only $BG_DRAIN_LONG_LIVED, then they are closed as the old container stops. Looks from inside the
+# proxy (its /proc), one exec each.
+DRAIN_NOTE='' # what was still open when the old version stopped, for the summary
+note_drain() {
+  DRAIN_NOTE=$1
+  { printf '%s' "$1" >"$APP_DIR/.drain-note"; } 2>/dev/null || true
+}
+
 drain_previous() {
-  local old ip target started deadline quiet=0 look
+  local old ip target hop started deadline long_deadline quiet=0 look total long http
   old=$(container_name "$PREVIOUS_SLOT")
   started=$(now_ms)
   deadline=$((started + BG_DRAIN_SECONDS * 1000))
+  long_deadline=$((started + BG_DRAIN_LONG_LIVED * 1000))
   ip=$PREVIOUS_IP
   target=''
   if [[ $ip =~ ^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$ ]]; then target=$(proc_net_address "$ip" "$BG_CONTAINER_PORT"); fi
-  log "draining $old: until its requests are done, at most ${BG_DRAIN_SECONDS}s (previous nginx workers: ${OLD_WORKERS:-unknown})"
+  hop=$(proc_net_address 127.0.0.1 "$(hop_port "$PREVIOUS_SLOT")")
+  log "draining $old: requests until they are done (at most ${BG_DRAIN_SECONDS}s), WebSockets and event streams at most ${BG_DRAIN_LONG_LIVED}s (previous nginx workers: ${OLD_WORKERS:-unknown})"
   while (($(now_ms) < deadline)); do
     # shellcheck disable=SC2016
     look=$(docker exec "$BG_PROXY_NAME" sh -c 'for p in $1; do [ -d "/proc/$p" ] && echo workers-alive && break; done
@@ -1262,17 +1333,24 @@ drain_previous() {
       log "drained after $(($(now_ms) - started))ms: the previous config's workers have finished"
       return 0
     fi
-    if [[ -n $target ]] && ! awk -v t="$target" '$4 == "01" && substr($3, length($3) - length(t) + 1) == t { found = 1 } END { exit !found }' <<<"$look"; then
-      quiet=$((quiet + 1))
-      if ((quiet >= 3)); then
+    if [[ -n $target ]]; then
+      read -r total long < <(awk -v t="$target" -v h="$hop" '$4 == "01" && substr($3, length($3) - length(t) + 1) == t { n++ }
+        $4 == "01" && $2 == h { l++ } END { print n + 0, l + 0 }' <<<"$look")
+      http=$((total - long))
+      if ((http <= 0)); then quiet=$((quiet + 1)); else quiet=0; fi
+      if ((quiet >= 3 && long == 0)); then
         log "drained after $(($(now_ms) - started))ms: no request of the proxy's is on $old"
         return 0
       fi
-    else
-      quiet=0
+      if ((quiet >= 3 && $(now_ms) >= long_deadline)); then
+        note_drain "$long long-lived connection(s) (WebSocket, event stream) closed after drain-long-lived (${BG_DRAIN_LONG_LIVED}s)"
+        log "drained after $(($(now_ms) - started))ms: every request is done; $DRAIN_NOTE as $old stops"
+        return 0
+      fi
     fi
     sleep 0.1
   done
+  note_drain "drain-seconds (${BG_DRAIN_SECONDS}s) ran out with requests still on $old${http:+ ($http request(s), ${long:-0} long-lived)}: they got ${BG_STOP_TIMEOUT}s to finish as it stopped"
   log "drain time (${BG_DRAIN_SECONDS}s) is up; requests still on $old get ${BG_STOP_TIMEOUT}s to finish as it stops"
 }
 
@@ -1286,6 +1364,9 @@ stop_previous() {
 retire_previous() {
   previous_is_running || return 0
   after_switch drain drain_previous
+  # The drain ran in a subshell (after_switch): its note comes back through a file.
+  DRAIN_NOTE=$(cat "$APP_DIR/.drain-note" 2>/dev/null || true)
+  rm -f "$APP_DIR/.drain-note"
   after_switch stop stop_previous
 }
 

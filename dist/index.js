@@ -94094,6 +94094,7 @@ exports.ParallelGzip = ParallelGzip;
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.MIN_SECRET_LENGTH = exports.InputError = void 0;
 exports.secretValues = secretValues;
+exports.dotenvEntry = dotenvEntry;
 exports.readConfig = readConfig;
 const ssh2_1 = __nccwpck_require__(5472);
 const duration_1 = __nccwpck_require__(7607);
@@ -94358,17 +94359,31 @@ function secretValues(entries) {
     }
     return found;
 }
+/**
+ * One line of env as people paste it from a .env file: `export KEY=VALUE`, a value in double or
+ * single quotes (taken literally, quotes removed), an unquoted value's ` # comment` dropped.
+ * Returns KEY=VALUE as the app gets it. Never echoes the line: it may be a secret.
+ */
+function dotenvEntry(line, index) {
+    const entry = line.replace(/^export\s+/, '');
+    const eq = entry.indexOf('=');
+    if (eq < 0)
+        throw new InputError('env', `entry ${index + 1} has no '=': write one KEY=VALUE per line (export KEY=VALUE and quoted values are accepted too)`);
+    const key = entry.slice(0, eq).trim();
+    if (!ENV_KEY.test(key))
+        throw new InputError('env', `entry ${index + 1} has a key that is not a variable name (letters, digits, _)`);
+    let value = entry.slice(eq + 1).trim();
+    const quoted = value.match(/^(["'])(.*)\1(\s+#.*)?$/);
+    if (quoted)
+        value = quoted[2];
+    else if (/^["']/.test(value))
+        throw new InputError('env', `entry ${index + 1} (${key}) opens a quote it does not close on the same line`);
+    else
+        value = value.replace(/\s+#.*$/, '');
+    return `${key}=${value}`;
+}
 function readEnv(read) {
-    const entries = lines(read('env'));
-    entries.forEach((entry, index) => {
-        const eq = entry.indexOf('=');
-        // Never echo the line or its key when it has no '=': it may be a pasted secret.
-        if (eq < 0)
-            throw new InputError('env', `entry ${index + 1} has no '=': write one KEY=VALUE per line`);
-        const key = entry.slice(0, eq);
-        if (!ENV_KEY.test(key))
-            throw new InputError('env', `entry ${index + 1} has a key that is not a variable name (letters, digits, _)`);
-    });
+    const entries = lines(read('env')).map(dotenvEntry);
     return { text: entries.join('\n'), entries };
 }
 function readDockerArgs(read) {
@@ -94543,6 +94558,7 @@ function readDeploy(read, context, env, command) {
         },
         tls: readTls(read, hostnames, proxyPorts, command),
         drainSeconds: duration(read, 'drain-seconds'),
+        drainLongLivedSeconds: duration(read, 'drain-long-lived'),
         stopTimeoutSeconds: duration(read, 'stop-timeout'),
         keepImages: integer(read, 'keep-images', 1, 100),
         lockTimeoutSeconds: duration(read, 'lock-timeout'),
@@ -96090,6 +96106,7 @@ function settingVariables(deploy) {
         tls: { BG_TLS: deploy.tls.mode },
         'tls-redirect': { BG_TLS_REDIRECT: deploy.tls.redirect ? 1 : 0 },
         'drain-seconds': { BG_DRAIN_SECONDS: deploy.drainSeconds },
+        'drain-long-lived': { BG_DRAIN_LONG_LIVED: Math.ceil(deploy.drainLongLivedSeconds) },
         'stop-timeout': { BG_STOP_TIMEOUT: Math.ceil(deploy.stopTimeoutSeconds) },
     };
 }
@@ -96341,6 +96358,8 @@ function renderSummary(given, secrets = []) {
     const cert = certificateOf(report);
     if (cert)
         facts.push(['Certificate', certificateText(cert)]);
+    if (remote?.drain)
+        facts.push(['Drain', remote.drain]);
     const phases = phasesText(phasesOf(report));
     if (phases)
         facts.push(['Phases', phases]);
@@ -96580,7 +96599,8 @@ exports.RECORDED_DEFAULTS = {
     'trusted-proxies': '',
     tls: 'off',
     'tls-redirect': 'true',
-    'drain-seconds': '5',
+    'drain-seconds': '30',
+    'drain-long-lived': '5',
     'stop-timeout': '30s',
 };
 exports.RECORDED_INPUTS = Object.keys(exports.RECORDED_DEFAULTS);

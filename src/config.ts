@@ -61,7 +61,8 @@ export interface DeployConfig {
   health: HealthConfig;
   http: HttpConfig;
   tls: TlsConfig;
-  drainSeconds: number;
+  drainSeconds: number; // requests that end by themselves
+  drainLongLivedSeconds: number; // WebSockets and event streams
   stopTimeoutSeconds: number;
   keepImages: number;
   lockTimeoutSeconds: number;
@@ -369,15 +370,27 @@ export function secretValues(entries: readonly string[]): string[] {
   return found;
 }
 
+/**
+ * One line of env as people paste it from a .env file: `export KEY=VALUE`, a value in double or
+ * single quotes (taken literally, quotes removed), an unquoted value's ` # comment` dropped.
+ * Returns KEY=VALUE as the app gets it. Never echoes the line: it may be a secret.
+ */
+export function dotenvEntry(line: string, index: number): string {
+  const entry = line.replace(/^export\s+/, '');
+  const eq = entry.indexOf('=');
+  if (eq < 0) throw new InputError('env', `entry ${index + 1} has no '=': write one KEY=VALUE per line (export KEY=VALUE and quoted values are accepted too)`);
+  const key = entry.slice(0, eq).trim();
+  if (!ENV_KEY.test(key)) throw new InputError('env', `entry ${index + 1} has a key that is not a variable name (letters, digits, _)`);
+  let value = entry.slice(eq + 1).trim();
+  const quoted = value.match(/^(["'])(.*)\1(\s+#.*)?$/);
+  if (quoted) value = quoted[2];
+  else if (/^["']/.test(value)) throw new InputError('env', `entry ${index + 1} (${key}) opens a quote it does not close on the same line`);
+  else value = value.replace(/\s+#.*$/, '');
+  return `${key}=${value}`;
+}
+
 function readEnv(read: InputReader): { text: string; entries: string[] } {
-  const entries = lines(read('env'));
-  entries.forEach((entry, index) => {
-    const eq = entry.indexOf('=');
-    // Never echo the line or its key when it has no '=': it may be a pasted secret.
-    if (eq < 0) throw new InputError('env', `entry ${index + 1} has no '=': write one KEY=VALUE per line`);
-    const key = entry.slice(0, eq);
-    if (!ENV_KEY.test(key)) throw new InputError('env', `entry ${index + 1} has a key that is not a variable name (letters, digits, _)`);
-  });
+  const entries = lines(read('env')).map(dotenvEntry);
   return { text: entries.join('\n'), entries };
 }
 
@@ -539,6 +552,7 @@ function readDeploy(read: InputReader, context: InputContext, env: string, comma
     },
     tls: readTls(read, hostnames, proxyPorts, command),
     drainSeconds: duration(read, 'drain-seconds'),
+    drainLongLivedSeconds: duration(read, 'drain-long-lived'),
     stopTimeoutSeconds: duration(read, 'stop-timeout'),
     keepImages: integer(read, 'keep-images', 1, 100),
     lockTimeoutSeconds: duration(read, 'lock-timeout'),

@@ -204,6 +204,7 @@ export function renderSummary(given: RunReport, secrets: readonly string[] = [])
   }
   const cert = certificateOf(report);
   if (cert) facts.push(['Certificate', certificateText(cert)]);
+  if (remote?.drain) facts.push(['Drain', remote.drain]);
   const phases = phasesText(phasesOf(report));
   if (phases) facts.push(['Phases', phases]);
   facts.push(['Total', formatSeconds(report.totalSeconds)]);

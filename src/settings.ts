@@ -24,7 +24,8 @@ export const RECORDED_DEFAULTS = {
   'trusted-proxies': '',
   tls: 'off',
   'tls-redirect': 'true',
-  'drain-seconds': '5',
+  'drain-seconds': '30',
+  'drain-long-lived': '5',
   'stop-timeout': '30s',
 } as const;
 

@@ -83,6 +83,8 @@ export interface RemoteResult {
   settings?: { hostnames: string[]; tls: string; containerPort: number; recorded: boolean } | null;
   /** command logs: the live version's last lines. */
   logs?: string | null;
+  /** What was still open on the old version when it stopped (null: nothing). */
+  drain?: string | null;
 }
 
 /** The script ran, but no usable result came back: what it did on the server is unknown. */

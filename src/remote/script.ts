@@ -133,6 +133,7 @@ export function settingVariables(deploy: DeployConfig): Record<RecordedInput, Re
     tls: { BG_TLS: deploy.tls.mode },
     'tls-redirect': { BG_TLS_REDIRECT: deploy.tls.redirect ? 1 : 0 },
     'drain-seconds': { BG_DRAIN_SECONDS: deploy.drainSeconds },
+    'drain-long-lived': { BG_DRAIN_LONG_LIVED: Math.ceil(deploy.drainLongLivedSeconds) },
     'stop-timeout': { BG_STOP_TIMEOUT: Math.ceil(deploy.stopTimeoutSeconds) },
   };
 }

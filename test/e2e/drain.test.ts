@@ -1,7 +1,7 @@
 // Draining ends when the requests the proxy sent to the old slot are done: no fixed sleep.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ActionRun, runAction } from '../helpers/action-runner';
-import { failures, slowUpload, startLoad } from '../helpers/load';
+import { failures, openUpgraded, slowUpload, startLoad } from '../helpers/load';
 import { SERVER_KINDS, TestServer, getThroughProxy, resetServer, serverInputs, testServer } from '../helpers/server';
 
 let server: TestServer;
@@ -73,5 +73,42 @@ describe.each(SERVER_KINDS)('draining the old slot (%s server)', (kind) => {
     // The drain saw the upload: it waited for it rather than stopping v1 under it.
     expect(drainedMs(run)).toBeGreaterThan(2000);
     expect(await getThroughProxy(server, 'drain.test')).toBe('200 v2');
+  }, 120_000);
+
+  it('closes an open WebSocket at drain-long-lived instead of waiting drain-seconds for it', async () => {
+    expect((await deploy('v1')).code).toBe(0);
+    const ws = await openUpgraded(server.proxyPort, 'drain.test');
+    const run = await deploy('v2', { 'drain-seconds': '30', 'drain-long-lived': '2' });
+    expect(run.code, run.stdout).toBe(0);
+    const closedAt = await Promise.race([ws.closed, new Promise<number>((r) => setTimeout(() => r(0), 5000))]);
+    console.log(`a WebSocket across a switch: drained after ${drainedMs(run)} ms, run ${run.seconds.toFixed(1)} s`);
+    expect(closedAt).toBeGreaterThan(0); // closed as the old version stopped
+    expect(drainedMs(run)).toBeGreaterThan(1900);
+    expect(drainedMs(run)).toBeLessThan(4000); // not the 30 s of drain-seconds
+    expect(run.stdout).toContain('1 long-lived connection(s) (WebSocket, event stream) closed after drain-long-lived (2s)');
+    expect(run.summary).toContain('closed after drain-long-lived');
+  }, 120_000);
+
+  it('with an upload and a WebSocket open across a switch: the upload gets 200, the WebSocket is closed, no request fails', async () => {
+    expect((await deploy('v1')).code).toBe(0);
+    const ws = await openUpgraded(server.proxyPort, 'drain.test');
+    const load = startLoad({ port: server.proxyPort, hostHeader: 'drain.test', steadyWorkers: 2, slowWorkers: 0, maxSeconds: 60 });
+    const bytes = 20 * 1024 * 1024;
+    let run: ActionRun;
+    let answer: string;
+    try {
+      const upload = slowUpload(server.proxyPort, 'drain.test', bytes, 2 * 1024 * 1024);
+      await new Promise((r) => setTimeout(r, 2000));
+      run = await deploy('v2', { 'drain-seconds': '30', 'drain-long-lived': '2' });
+      answer = await upload;
+    } finally {
+      await load.stop();
+    }
+    expect(run!.code, run!.stdout).toBe(0);
+    console.log(`upload + WebSocket across a switch: ${answer!}; drained after ${drainedMs(run!)} ms; ${load.samples.length} requests, ${failures(load.samples).length} failed`);
+    expect(answer!).toBe(`200 received ${bytes}`);
+    expect(await Promise.race([ws.closed, new Promise<number>((r) => setTimeout(() => r(0), 5000))])).toBeGreaterThan(0);
+    expect(drainedMs(run!)).toBeLessThan(12_000); // the upload's 10 s, not drain-seconds
+    expect(failures(load.samples)).toEqual([]);
   }, 120_000);
 });

@@ -122,7 +122,8 @@ describe('hostile and broken inputs (classic server)', () => {
       [{ app: 'intruder', 'proxy-name': 'hostile-blue' }, /the proxy hostile-blue reads its config from nowhere/],
       [{ app: 'intruder', 'state-dir': canary('state') }, /reads its config from .*, not from this run's \/tmp\/bg-pwned-state\/nginx/],
       [{ app: 'intruder', image: `${server.appImage}:does-not-exist` }, /image .*:does-not-exist is not on the runner/],
-      [{ app: 'intruder', command: 'status', image: '' }, /intruder: unchanged; live slot none/],
+      [{ app: 'intruder', command: 'status', image: '' }, /intruder is not deployed on this server .*Give allow-missing: true/],
+      [{ app: 'intruder', command: 'status', image: '', 'allow-missing': 'true' }, /intruder: unchanged; live slot none/],
     ];
     for (const [given, expected] of cases) {
       const run = await runAction(app(given));

@@ -119,3 +119,20 @@ export function slowUpload(port: number, hostHeader: string, bytes: number, byte
     next();
   });
 }
+
+/** A WebSocket-style upgraded connection through the proxy, held open until the far end closes it (or 120 s). */
+export function openUpgraded(port: number, hostHeader: string): Promise<{ closed: Promise<number>; close: () => void }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, path: '/upgrade', agent: false, headers: { Host: hostHeader, Connection: 'Upgrade', Upgrade: 'websocket' } });
+    req.on('upgrade', (_res, socket) => {
+      const limit = setTimeout(() => socket.destroy(), 120_000);
+      const closed = new Promise<number>((done) => socket.on('close', () => { clearTimeout(limit); done(Date.now()); }));
+      socket.on('error', () => undefined);
+      socket.resume();
+      resolve({ closed, close: () => socket.destroy() });
+    });
+    req.on('response', (res) => reject(new Error(`no upgrade: ${res.statusCode}`)));
+    req.on('error', reject);
+    req.end();
+  });
+}

@@ -15,7 +15,7 @@ describe('readConfig', () => {
     expect(config.ssh).toMatchObject({ host: 'deploy.example.test', port: 22, user: 'deploy', connectTimeoutSeconds: 20, connectRetries: 3 });
     expect(config.deploy).toMatchObject({
       app: 'shop', network: 'bluegreen', proxyName: 'bluegreen-proxy', proxyImage: 'nginx:1.27-alpine', proxyPorts: ['80:80', '443:443'],
-      containerPort: 8080, drainSeconds: 5, stopTimeoutSeconds: 30, keepImages: 3, lockTimeoutSeconds: 300, stateDir: '~/.bluegreen',
+      containerPort: 8080, drainSeconds: 30, drainLongLivedSeconds: 5, stopTimeoutSeconds: 30, keepImages: 3, lockTimeoutSeconds: 300, stateDir: '~/.bluegreen',
     });
     expect(config.deploy.health).toEqual({ path: '/', status: undefined, successes: 2, intervalSeconds: 1, timeoutSeconds: 60, tryTimeoutSeconds: 5 });
     expect(config.build).toEqual({ mode: 'auto', context: '.', dockerfile: undefined, buildArgs: [], target: undefined });
@@ -144,6 +144,27 @@ describe('readConfig', () => {
       maxBodySize: '2g', timeoutSeconds: 3600, buffering: true, trustedProxies: ['173.245.48.0/20', '2400:cb00::/32', '10.1.2.3'],
     });
     expect(read({ 'max-body-size': '0' }).deploy.http.maxBodySize).toBe('0');
+  });
+
+  it.each([
+    ['export KEY=value', 'KEY=value'],
+    ['export   KEY=value', 'KEY=value'],
+    ['KEY="quoted value"', 'KEY=quoted value'],
+    ["KEY='single $NOT_EXPANDED'", 'KEY=single $NOT_EXPANDED'],
+    ['KEY="with # hash" # comment', 'KEY=with # hash'],
+    ['KEY=plain # comment', 'KEY=plain'],
+    ['KEY=a#b', 'KEY=a#b'],
+    ['KEY = spaced', 'KEY=spaced'],
+    ['KEY=', 'KEY='],
+    ['KEY=""', 'KEY='],
+    ['URL=postgres://u:p@db/x?a=b', 'URL=postgres://u:p@db/x?a=b'],
+  ])('reads the .env form %s as %s', (line, entry) => {
+    expect(read({ env: line }).deploy.env).toBe(entry);
+  });
+
+  it('refuses an unclosed quote without echoing the value', () => {
+    const error = inputErrorOf({ env: 'TOKEN="supersecret' });
+    expect(error.message).toBe(`Input 'env': entry 1 (TOKEN) opens a quote it does not close on the same line`);
   });
 
   it('never puts an env value into an error', () => {

@@ -56,7 +56,7 @@ describe('the generated deploy script', () => {
   });
 
   it('carries hostile values as data: bash reads back exactly what was given', () => {
-    const env = 'X=\'; echo pwned; \'\nY=$(id) `id` "q" \\ end';
+    const env = 'X=a\'; echo pwned; \'\nY=$(id) `id` "q" \\ end';
     const script = scriptFor({ env, 'health-path': '/h?x=$(id)&y=`id`' });
     const header = script.slice(0, script.indexOf('# The server side of bluegreen-action'));
     const out = execFileSync('bash', ['-c', `${header}\nprintf '%s\\n---\\n%s' "$BG_ENV" "$BG_HEALTH_PATH"`], { encoding: 'utf8' });
