@@ -94095,6 +94095,7 @@ Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.MIN_SECRET_LENGTH = exports.InputError = void 0;
 exports.secretValues = secretValues;
 exports.dotenvEntry = dotenvEntry;
+exports.uncheckedHosts = uncheckedHosts;
 exports.readConfig = readConfig;
 const ssh2_1 = __nccwpck_require__(5472);
 const duration_1 = __nccwpck_require__(7607);
@@ -94514,7 +94515,8 @@ function readDeploy(read, context, env, command) {
     if (!/^[a-z0-9][a-z0-9_.-]{0,62}$/.test(appText)) {
         throw new InputError('app', `'${appText}' must be lower-case letters, digits, '_', '.' or '-' (at most 63)`);
     }
-    const hostnames = read('hostname').split(/[\s,]+/).filter(Boolean);
+    // Host names are case-insensitive; ACME clients and nginx's server_name want them in lower case.
+    const hostnames = read('hostname').split(/[\s,]+/).filter(Boolean).map((name) => name.toLowerCase());
     for (const name of hostnames) {
         if (!HOSTNAME.test(name))
             throw new InputError('hostname', `'${name}' is not a host name`);
@@ -94566,6 +94568,12 @@ function readDeploy(read, context, env, command) {
         logs: { maxSize: logSize(read, 'log-max-size'), maxFiles: integer(read, 'log-max-files', 1, 100) },
         swarm: readSwarm(read),
     };
+}
+/** Every host whose key is not checked (insecure-skip-host-key-check), the jump host named as such. */
+function uncheckedHosts(config) {
+    const servers = config.hosts.filter((h) => h.hostKey.kind === 'insecure').map((h) => h.host);
+    const jump = config.ssh.jump;
+    return jump?.hostKey.kind === 'insecure' ? [...servers, `the jump host ${jump.host}`] : servers;
 }
 /** Every input, parsed and validated once. Throws InputError naming the first bad input. */
 function readConfig(raw, context = {}) {
@@ -94754,7 +94762,9 @@ function renderFleetSummary(hosts, secrets = [], totalSeconds = 0) {
     for (const h of hosts) {
         if (notStarted(h))
             continue;
-        parts.push(`<details><summary>${(0, report_1.cell)(h.label)}</summary>`, '', (0, report_1.renderSummary)(h.report, secrets).replace(/^## /, '### '), '</details>', '');
+        // A host switched back after another failed: its deploy, then what serves there now.
+        const back = h.switchBack ? ['', (0, report_1.renderSummary)(h.switchBack, secrets).replace(/^## /, '### Then, as another host failed: ')] : [];
+        parts.push(`<details><summary>${(0, report_1.cell)(h.label)}</summary>`, '', (0, report_1.renderSummary)(h.report, secrets).replace(/^## /, '### '), ...back, '</details>', '');
     }
     let text = (0, report_1.redact)(parts.join('\n'), secrets);
     if (text.length > report_1.SUMMARY_LIMIT)
@@ -94763,7 +94773,10 @@ function renderFleetSummary(hosts, secrets = [], totalSeconds = 0) {
 }
 /** The step outputs: `result` is the overall one, the others are the first host's, `hosts` has each host's. */
 function fleetOutputs(hosts, totalSeconds) {
-    const first = (0, report_1.stepOutputs)(hosts[0].report);
+    // The first host's outputs, but what serves there now: after a switch back, the version it went back to.
+    const deployedFirst = (0, report_1.stepOutputs)(hosts[0].report);
+    const back = hosts[0].switchBack ? (0, report_1.stepOutputs)(hosts[0].switchBack) : undefined;
+    const first = back ? { ...deployedFirst, 'active-slot': back['active-slot'], 'image-id': back['image-id'] } : deployedFirst;
     const perHost = hosts.map((h) => {
         const deployed = (0, report_1.stepOutputs)(h.report);
         const now = h.switchBack ? (0, report_1.stepOutputs)(h.switchBack) : deployed;
@@ -95728,9 +95741,9 @@ async function run() {
         return;
     }
     maskSecrets(config.secrets);
-    if (config.ssh.hostKey.kind === 'insecure') {
-        const hosts = config.hosts.map((h) => h.host).join(', ');
-        core.warning(`insecure-skip-host-key-check is true: the host key of ${hosts} is not checked, so a man-in-the-middle could receive the image and the env. Pin it with known-hosts (ssh-keyscan -p ${config.ssh.port} ${config.ssh.host}) or host-fingerprint.`);
+    const unchecked = (0, config_1.uncheckedHosts)(config);
+    if (unchecked.length > 0) {
+        core.warning(`insecure-skip-host-key-check is true: the host key of ${unchecked.join(', ')} is not checked, so a man-in-the-middle could receive the image and the env. Pin it with known-hosts (ssh-keyscan -p ${config.ssh.port} ${config.ssh.host})${config.ssh.jump ? ', proxy-jump-known-hosts for the jump host,' : ''} or host-fingerprint.`);
     }
     const reportFor = (host) => ({
         command: config.command,
@@ -96235,7 +96248,9 @@ function appUrl(deploy, sshHost) {
     const parts = spec.startsWith('[') ? [spec.slice(0, spec.indexOf(']') + 1), ...spec.slice(spec.indexOf(']') + 2).split(':')] : spec.split(':');
     const [address, hostPort] = parts.length === 3 ? [parts[0], parts[1]] : [sshHost, parts[0]];
     const host = address === '0.0.0.0' || address === '[::]' ? sshHost : address;
-    return `http://${host}${hostPort === '80' ? '' : `:${hostPort}`}/`;
+    // An IPv6 address goes in brackets in a URL (http://[::1]:8080/).
+    const inUrl = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
+    return `http://${inUrl}${hostPort === '80' ? '' : `:${hostPort}`}/`;
 }
 function hostUrl(name, tls) {
     return `${tls === 'off' ? 'http' : 'https'}://${name.replace(/^\*\./, '')}/`;

@@ -513,7 +513,8 @@ function readDeploy(read: InputReader, context: InputContext, env: string, comma
   if (!/^[a-z0-9][a-z0-9_.-]{0,62}$/.test(appText)) {
     throw new InputError('app', `'${appText}' must be lower-case letters, digits, '_', '.' or '-' (at most 63)`);
   }
-  const hostnames = read('hostname').split(/[\s,]+/).filter(Boolean);
+  // Host names are case-insensitive; ACME clients and nginx's server_name want them in lower case.
+  const hostnames = read('hostname').split(/[\s,]+/).filter(Boolean).map((name) => name.toLowerCase());
   for (const name of hostnames) {
     if (!HOSTNAME.test(name)) throw new InputError('hostname', `'${name}' is not a host name`);
   }
@@ -560,6 +561,13 @@ function readDeploy(read: InputReader, context: InputContext, env: string, comma
     logs: { maxSize: logSize(read, 'log-max-size'), maxFiles: integer(read, 'log-max-files', 1, 100) },
     swarm: readSwarm(read),
   };
+}
+
+/** Every host whose key is not checked (insecure-skip-host-key-check), the jump host named as such. */
+export function uncheckedHosts(config: Pick<Config, 'hosts' | 'ssh'>): string[] {
+  const servers = config.hosts.filter((h) => h.hostKey.kind === 'insecure').map((h) => h.host);
+  const jump = config.ssh.jump;
+  return jump?.hostKey.kind === 'insecure' ? [...servers, `the jump host ${jump.host}`] : servers;
 }
 
 /** Every input, parsed and validated once. Throws InputError naming the first bad input. */

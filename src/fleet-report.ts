@@ -93,7 +93,9 @@ export function renderFleetSummary(hosts: readonly HostOutcome[], secrets: reado
   parts.push('', `Total: ${formatSeconds(totalSeconds)}`, '');
   for (const h of hosts) {
     if (notStarted(h)) continue;
-    parts.push(`<details><summary>${cell(h.label)}</summary>`, '', renderSummary(h.report, secrets).replace(/^## /, '### '), '</details>', '');
+    // A host switched back after another failed: its deploy, then what serves there now.
+    const back = h.switchBack ? ['', renderSummary(h.switchBack, secrets).replace(/^## /, '### Then, as another host failed: ')] : [];
+    parts.push(`<details><summary>${cell(h.label)}</summary>`, '', renderSummary(h.report, secrets).replace(/^## /, '### '), ...back, '</details>', '');
   }
   let text = redact(parts.join('\n'), secrets);
   if (text.length > SUMMARY_LIMIT) text = text.slice(0, SUMMARY_LIMIT) + '\n\n_(summary cut to stay under GitHub\'s size limit)_\n';
@@ -102,7 +104,10 @@ export function renderFleetSummary(hosts: readonly HostOutcome[], secrets: reado
 
 /** The step outputs: `result` is the overall one, the others are the first host's, `hosts` has each host's. */
 export function fleetOutputs(hosts: readonly HostOutcome[], totalSeconds: number): Record<string, string> {
-  const first = stepOutputs(hosts[0].report);
+  // The first host's outputs, but what serves there now: after a switch back, the version it went back to.
+  const deployedFirst = stepOutputs(hosts[0].report);
+  const back = hosts[0].switchBack ? stepOutputs(hosts[0].switchBack) : undefined;
+  const first = back ? { ...deployedFirst, 'active-slot': back['active-slot'], 'image-id': back['image-id'] } : deployedFirst;
   const perHost = hosts.map((h) => {
     const deployed = stepOutputs(h.report);
     const now = h.switchBack ? stepOutputs(h.switchBack) : deployed;

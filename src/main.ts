@@ -1,5 +1,5 @@
 import * as core from '@actions/core';
-import { Config, InputError, readConfig } from './config';
+import { Config, InputError, readConfig, uncheckedHosts } from './config';
 import { RunContext, runContext } from './context';
 import { ImageStore, LocalImage, MissingImageError, buildImage, shouldBuild } from './image';
 import { runRemoteScript } from './remote/run';
@@ -174,9 +174,9 @@ export async function run(): Promise<void> {
     return;
   }
   maskSecrets(config.secrets);
-  if (config.ssh.hostKey.kind === 'insecure') {
-    const hosts = config.hosts.map((h) => h.host).join(', ');
-    core.warning(`insecure-skip-host-key-check is true: the host key of ${hosts} is not checked, so a man-in-the-middle could receive the image and the env. Pin it with known-hosts (ssh-keyscan -p ${config.ssh.port} ${config.ssh.host}) or host-fingerprint.`);
+  const unchecked = uncheckedHosts(config);
+  if (unchecked.length > 0) {
+    core.warning(`insecure-skip-host-key-check is true: the host key of ${unchecked.join(', ')} is not checked, so a man-in-the-middle could receive the image and the env. Pin it with known-hosts (ssh-keyscan -p ${config.ssh.port} ${config.ssh.host})${config.ssh.jump ? ', proxy-jump-known-hosts for the jump host,' : ''} or host-fingerprint.`);
   }
 
   const reportFor = (host: string): RunReport => ({

@@ -82,7 +82,9 @@ export function appUrl(deploy: DeployConfig, sshHost: string): string {
   const parts = spec.startsWith('[') ? [spec.slice(0, spec.indexOf(']') + 1), ...spec.slice(spec.indexOf(']') + 2).split(':')] : spec.split(':');
   const [address, hostPort] = parts.length === 3 ? [parts[0], parts[1]] : [sshHost, parts[0]];
   const host = address === '0.0.0.0' || address === '[::]' ? sshHost : address;
-  return `http://${host}${hostPort === '80' ? '' : `:${hostPort}`}/`;
+  // An IPv6 address goes in brackets in a URL (http://[::1]:8080/).
+  const inUrl = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
+  return `http://${inUrl}${hostPort === '80' ? '' : `:${hostPort}`}/`;
 }
 
 function hostUrl(name: string, tls: string): string {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { readConfig } from '../../src/config';
+import { readConfig, uncheckedHosts } from '../../src/config';
 import { readerFor } from '../helpers/action-inputs';
 import { inputErrorOf as inputErrorFrom } from '../helpers/input-error';
 import { baseInputs, fixtureKey } from '../helpers/fixtures';
@@ -44,6 +44,18 @@ describe('readConfig', () => {
     const shared = read({ 'proxy-jump': 'bastion', 'known-hosts': line, 'host-fingerprint': '' });
     expect(shared.ssh.jump).toMatchObject({ host: 'bastion', port: 22, user: 'deploy', privateKey: shared.ssh.privateKey, hostKey: shared.ssh.hostKey });
     expect(read({ 'proxy-jump-key': fixtureKey('rsa_pem'), 'proxy-jump': 'bastion', 'proxy-jump-known-hosts': line }).secrets).toContain(fixtureKey('rsa_pem').trim());
+  });
+
+  it.each([
+    [{ 'proxy-jump': 'bastion' }, ['deploy.example.test', 'the jump host bastion']],
+    [{ 'proxy-jump': 'bastion', 'proxy-jump-known-hosts': 'bastion ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl' }, ['deploy.example.test']],
+    [{}, ['deploy.example.test']],
+  ])('names every host whose key insecure-skip-host-key-check leaves unchecked, a jump host too: %o', (given, hosts) => {
+    expect(uncheckedHosts(read({ 'host-fingerprint': '', 'insecure-skip-host-key-check': 'true', ...given }))).toEqual(hosts);
+  });
+
+  it('reads host names in lower case (ACME and nginx want them so)', () => {
+    expect(read({ hostname: 'Shop.Example.COM www.example.com' }).deploy.hostnames).toEqual(['shop.example.com', 'www.example.com']);
   });
 
   it('names the app after the repository when app is empty', () => {

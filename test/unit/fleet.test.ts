@@ -123,4 +123,15 @@ describe('the summary of a rollout', () => {
       { host: 'h3', result: 'not-started', activeSlot: '', previousSlot: '', bytesSent: 0, error: 'not started: the rollout stopped when h2 failed' },
     ]);
   });
+
+  it('outputs and the folded summary of a first host switched back describe what serves there now', () => {
+    const v1 = 'sha256:' + '1'.repeat(64);
+    const hosts = [host('h1', remote('switched', 'blue', 'green'), undefined, remote('switched', 'green', 'blue', { imageId: v1 })), host('h2', remote('failed', 'blue', 'blue'))];
+    const out = fleetOutputs(hosts, 9);
+    expect(out['active-slot']).toBe('blue');
+    expect(out['image-id']).toBe(v1);
+    const folded = renderFleetSummary(hosts, [], 9).split('<details><summary>h1</summary>')[1].split('</details>')[0];
+    expect(folded).toContain('### ✅ shop: switched BLUE → GREEN');
+    expect(folded).toContain('### Then, as another host failed: ✅ shop: rolled back GREEN → BLUE');
+  });
 });

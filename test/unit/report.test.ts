@@ -129,6 +129,12 @@ describe('appUrl', () => {
     [{ hostname: 'pr-7.preview.example.com' }, 'http://pr-7.preview.example.com/'],
     [{ hostname: 'shop.example.com', tls: 'acme', 'acme-email': 'ops@example.com' }, 'https://shop.example.com/'],
   ])('%o -> %s', (given, url) => expect(appUrl(deployOf(given as Record<string, string>), 'srv.example.com')).toBe(url));
+  it.each([
+    ['::1', '18590:80', 'http://[::1]:18590/'],
+    ['2001:db8::7', '80:80', 'http://[2001:db8::7]/'],
+    ['::1', '[::1]:8080:80', 'http://[::1]:8080/'],
+    ['::1', '[::]:8080:80', 'http://[::1]:8080/'],
+  ])('an IPv6 host %s with %s -> %s', (host, ports, url) => expect(appUrl(deployOf({ 'proxy-ports': ports }), host)).toBe(url));
 });
 
 describe('parseRemoteResult', () => {
