@@ -597,8 +597,14 @@ acme_settings() { # the app's ACME settings as the renewer reads them (values va
 ensure_acme_certificate() {
   local out saved=0
   mkdir -p "$TLS_DIR/apps" && chmod 700 "$TLS_DIR/apps"
-  write_if_changed "$TLS_DIR/apps/$BG_APP.env" "$(acme_settings)" 600
-  if [[ -n $BG_ACME_CA ]]; then write_if_changed "$TLS_DIR/apps/$BG_APP.ca.pem" "$BG_ACME_CA" 644; else rm -f "$TLS_DIR/apps/$BG_APP.ca.pem"; fi
+  # The renewer reads these: if no certificate comes, the ones before are put back, so that it goes
+  # on renewing the certificate that is served, not asking hourly for names that failed.
+  local settings=$TLS_DIR/apps/$BG_APP.env ca=$TLS_DIR/apps/$BG_APP.ca.pem
+  rm -f "$settings.before" "$ca.before"
+  if [[ -f $settings ]]; then cp -p "$settings" "$settings.before"; fi
+  if [[ -f $ca ]]; then cp -p "$ca" "$ca.before"; fi
+  write_if_changed "$settings" "$(acme_settings)" 600
+  if [[ -n $BG_ACME_CA ]]; then write_if_changed "$ca" "$BG_ACME_CA" 644; else rm -f "$ca"; fi
   # A certificate for these names is in place: the renewer keeps it fresh, and a deploy neither asks
   # the CA (rate limits) nor depends on it being up.
   if [[ $(cat "$LIVE_TLS/domains" 2>/dev/null) == "${BG_HOSTNAMES[*]}" && -f $LIVE_TLS/fullchain.pem ]] && grep -q 'acme-challenge' "$CONF_FILE" 2>/dev/null; then
@@ -610,22 +616,52 @@ ensure_acme_certificate() {
     log "serving the ACME challenge for ${BG_HOSTNAMES[*]}"
     if ! point_proxy_at "${PREVIOUS_SLOT:-none}"; then
       rm -f "$CONF_FILE.before-acme"
+      put_back_acme_settings
       fail "$BG_EXIT_SERVER_UNUSABLE" "cannot serve the ACME challenge: $PROXY_COMPLAINT"
     fi
   fi
   log "asking $BG_ACME_DIRECTORY for a certificate for ${BG_HOSTNAMES[*]}"
   if ! out=$(docker exec "$ACME_NAME" sh "$TLS_MOUNT/renew.sh" ensure "$BG_APP" 2>&1); then
+    put_back_acme_settings
     lock_proxy
     if ((saved)); then mv -f "$CONF_FILE.before-acme" "$CONF_FILE"; else rm -f "$CONF_FILE"; fi
     proxy_test_and_reload || true
     unlock_proxy
     fail "$BG_EXIT_SERVER_UNUSABLE" "no certificate for ${BG_HOSTNAMES[*]}: $(tail -n 1 <<<"$out"); nothing was changed"
   fi
-  rm -f "$CONF_FILE.before-acme"
+  rm -f "$CONF_FILE.before-acme" "$TLS_DIR/apps/$BG_APP.env.before" "$TLS_DIR/apps/$BG_APP.ca.pem.before"
   case $(tail -n 1 <<<"$out") in
     changed) CERT_CHANGED=1 && log "got a new certificate for ${BG_HOSTNAMES[*]}" ;;
     *) log "the certificate lego has for ${BG_HOSTNAMES[*]} is valid; nothing requested" ;;
   esac
+}
+
+put_back_acme_settings() { # the app's ACME settings as they were before this run (none: none)
+  local file
+  for file in "$TLS_DIR/apps/$BG_APP.env" "$TLS_DIR/apps/$BG_APP.ca.pem"; do
+    if [[ -f $file.before ]]; then mv -f "$file.before" "$file"; else rm -f "$file"; fi
+  done
+}
+
+as_renewer() { # as_renewer COMMAND...: run in the renewer, as root (lego's files are root's), if it is there
+  docker inspect "$ACME_NAME" >/dev/null 2>&1 || return 0
+  docker exec "$ACME_NAME" "$@" >/dev/null 2>&1 || log "warning: the renewer could not run $*"
+}
+
+# The app's ACME settings, status and lego's files of its certificate go (remove, or tls no longer
+# acme); with no ACME app left, the renewer stops.
+forget_acme() {
+  local settings=$TLS_DIR/apps/$BG_APP.env first
+  [[ -f $settings ]] || return 0
+  first=$(sed -n "s/^DOMAINS='\([^ ']*\).*/\1/p" "$settings")
+  rm -f "$settings" "$TLS_DIR/apps/$BG_APP.ca.pem"
+  # shellcheck disable=SC2016 # expanded by the renewer's sh
+  if [[ -n $first ]]; then as_renewer sh -c 'rm -f "$1/status/$2" "$1/lego/certificates/$3".*' sh "$TLS_MOUNT" "$BG_APP" "$first"; fi
+  rm -f "$TLS_DIR/status/$BG_APP" 2>/dev/null || true
+  log "the renewer no longer renews the certificate of $BG_APP"
+  if ! compgen -G "$TLS_DIR/apps/*.env" >/dev/null && [[ $(owner_in "$(docker inspect -f "{{.Name}} {{$(label_of role)}}" "$ACME_NAME" 2>/dev/null || true)" "$ACME_NAME" || true) == acme ]]; then
+    docker rm --force "$ACME_NAME" >/dev/null 2>&1 && log "stopped the certificate renewer $ACME_NAME: no app is left for it to renew"
+  fi
 }
 
 certificate_json() { # {"pem":…,"renewal":…} of the app's live certificate, or null
@@ -1602,8 +1638,10 @@ cmd_remove() {
     fi
   done
   if [[ -d $LIVE_TLS || -f $TLS_DIR/apps/$BG_APP.env ]]; then
-    rm -rf "$LIVE_TLS" "$TLS_DIR/apps/$BG_APP.env" "$TLS_DIR/apps/$BG_APP.ca.pem" "$TLS_DIR/status/$BG_APP"
-    log "removed the certificate of $BG_APP (the renewer no longer renews it)"
+    forget_acme
+    as_renewer rm -rf "$TLS_MOUNT/live/$BG_APP"
+    rm -rf "$LIVE_TLS" 2>/dev/null || log "warning: could not remove $LIVE_TLS"
+    log "removed the certificate and key of $BG_APP"
   fi
   local id in_use
   if [[ -f $APP_DIR/images ]] && ! in_use=$(images_in_use); then
@@ -1685,7 +1723,11 @@ main() {
     *) fail "$BG_EXIT_SERVER_UNUSABLE" "unknown command $BG_COMMAND" ;;
   esac
   PHASE=finish
-  if [[ $BG_COMMAND == deploy ]]; then record_settings; fi
+  if [[ $BG_COMMAND == deploy ]]; then
+    record_settings
+    # An app moved from tls: acme to own or off leaves the renewer.
+    if [[ $BG_TLS != acme ]]; then forget_acme; fi
+  fi
   read_only_command || record_history
   [[ -n $LIVE_INFO || $BG_ENGINE == swarm ]] || describe_live "$ACTIVE_SLOT"
   emit_result

@@ -95,6 +95,21 @@ ensure_env_secret() { # the env as a Docker secret, named by its content (a secr
   log "created secret $name for the env"
 }
 
+# The env secret's mount, readable by the user the image runs as: owned by it when the image names a
+# numeric user (USER 1000 or 1000:1000), readable by every user of the container when it names one by
+# name (its number is in the image's /etc/passwd, which the manager cannot read), root's otherwise.
+secret_mount_spec() { # secret_mount_spec IMAGE_USER
+  local user=$1 spec
+  spec="source=$(env_secret_name),target=$BG_APP.env"
+  if [[ -z $user || $user == root || $user == 0 || $user == 0:0 ]]; then
+    printf '%s,mode=0400' "$spec"
+  elif [[ $user =~ ^([0-9]+)(:([0-9]+))?$ ]]; then
+    printf '%s,uid=%s,gid=%s,mode=0400' "$spec" "${BASH_REMATCH[1]}" "${BASH_REMATCH[3]:-${BASH_REMATCH[1]}}"
+  else
+    printf '%s,mode=0444' "$spec"
+  fi
+}
+
 # The options of docker service create or update (ADD: '' for create, '-add' for update); one per line.
 service_options() { # service_options ADD
   local add=$1 line health_interval=$BG_HEALTH_INTERVAL api
@@ -118,7 +133,7 @@ service_options() { # service_options ADD
   for line in "${BG_VOLUMES[@]}"; do printf '%s\n' "--mount$add" "$(mount_spec "$line")"; done
   if [[ -n $BG_ENV && $BG_SWARM_ENV == secret ]]; then
     [[ -n $add ]] && grep -qxF "$(env_secret_name)" <<<"$(service_secrets)" ||
-      printf '%s\n' "--secret$add" "source=$(env_secret_name),target=$BG_APP.env,mode=0400"
+      printf '%s\n' "--secret$add" "$(secret_mount_spec "$(docker image inspect -f '{{.Config.User}}' "$BG_SWARM_IMAGE" 2>/dev/null || true)")"
   elif [[ -n $BG_ENV ]]; then
     while IFS= read -r line; do [[ -z $line ]] || printf '%s\n' "--env$add" "$line"; done <<<"$BG_ENV"
   fi

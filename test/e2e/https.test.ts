@@ -2,7 +2,7 @@
 // server's network validates HTTP-01 through the real proxy; the renewer is sid's lego; own
 // certificates come from a CA made by openssl. Classic server.
 import { execFile, execFileSync } from 'node:child_process';
-import { readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import http from 'node:http';
 import http2 from 'node:http2';
 import { X509Certificate } from 'node:crypto';
@@ -20,6 +20,7 @@ const env = Object.fromEntries(readFileSync('/run/bluegreen-test/env', 'utf8').s
 
 let server: TestServer;
 let pebbleRoot = '';
+const tlsDir = () => `${server.home}/.bluegreen/tls`;
 
 /** Pebble on the server's network, as `pebble`; it keeps its accounts and its root in memory only. */
 function startPebble(srv = server, config = 'config.json'): void {
@@ -205,14 +206,47 @@ describe('tls: acme with pebble', () => {
 
   it('no certificate for a new host name (the CA unreachable as configured): the deploy fails and nothing is changed', async () => {
     const conf = readFileSync(`${server.home}/.bluegreen/nginx/blog.conf`, 'utf8');
+    // What the renewer reads: it must go on renewing the certificate that is served.
+    const settings = readFileSync(`${tlsDir()}/apps/blog.env`, 'utf8');
+    const caFile = readFileSync(`${tlsDir()}/apps/blog.ca.pem`, 'utf8');
     // The CA cannot be reached as configured (its HTTPS root is wrong): lego fails for the new name.
     const run = await runAction(acmeInputs('blog', 'blog.test new.blog.test', 'v1', { 'acme-ca-certificate': makeCa('not pebble').cert }));
     expect(run.code, run.stdout).toBe(1);
     expect(run.stdout).toContain('no certificate for blog.test new.blog.test');
     expect(run.stdout).toContain('nothing was changed');
     expect(readFileSync(`${server.home}/.bluegreen/nginx/blog.conf`, 'utf8')).toBe(conf);
+    expect(readFileSync(`${tlsDir()}/apps/blog.env`, 'utf8')).toBe(settings);
+    expect(readFileSync(`${tlsDir()}/apps/blog.ca.pem`, 'utf8')).toBe(caFile);
     expect((await getHttps('blog.test')).body).toBe('v2');
   }, 120_000);
+
+  it('an app moved from acme to own leaves the renewer; remove takes certificate, key and lego\'s files; the renewer stops with no ACME app left', async () => {
+    const legoFiles = () => readdirSync(`${tlsDir()}/lego/certificates`).sort();
+    expect(legoFiles()).toContain('pr-7.preview.test.crt');
+    const ca = makeCa('moved to own');
+    const leaf = makeLeaf(ca, 'pr7', ['pr-7.preview.test']);
+    const moved = await runAction(acmeInputs('shop-pr-7', 'pr-7.preview.test', 'v2', { tls: 'own', 'tls-certificate': leaf.cert, 'tls-key': leaf.key }));
+    expect(moved.code, moved.stdout).toBe(0);
+    expect(moved.stdout).toContain('the renewer no longer renews the certificate of shop-pr-7');
+    expect(existsSync(`${tlsDir()}/apps/shop-pr-7.env`)).toBe(false);
+    expect(existsSync(`${tlsDir()}/status/shop-pr-7`)).toBe(false);
+    expect(legoFiles().filter((f) => f.startsWith('pr-7.preview.test'))).toEqual([]);
+    expect((await getHttps('pr-7.preview.test', '/', ca.cert)).body).toBe('v2');
+
+    for (const app of ['blog', 'shop-pr-7']) {
+      const removed = await runAction(serverInputs(server, { app, command: 'remove' }));
+      expect(removed.code, removed.stdout).toBe(0);
+      expect(existsSync(`${tlsDir()}/live/${app}`), app).toBe(false);
+      expect(existsSync(`${tlsDir()}/apps/${app}.env`), app).toBe(false);
+    }
+    expect(legoFiles().filter((f) => f.startsWith('blog.test'))).toEqual([]);
+    expect(remoteDocker(server, ['inspect', '-f', '{{.State.Running}}', RENEWER]).trim()).toBe('true'); // shop is left
+    const last = await runAction(serverInputs(server, { app: 'shop', command: 'remove' }));
+    expect(last.code, last.stdout).toBe(0);
+    expect(last.stdout).toContain('stopped the certificate renewer bluegreen-proxy-acme: no app is left for it to renew');
+    expect(remoteDockerStatus(server, ['inspect', RENEWER]).code).not.toBe(0);
+    expect(legoFiles().filter((f) => f.startsWith('shop.test'))).toEqual([]);
+  }, 180_000);
 });
 
 describe('tls: own, with a CA made by openssl', () => {

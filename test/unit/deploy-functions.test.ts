@@ -280,6 +280,16 @@ describe('docker_error: what a failed docker command said, in one line', () => {
 
 describe('engine: swarm, the server functions', () => {
   const swarm = { engine: 'swarm', hostname: 'shop.example.com', 'health-path': '/health', 'container-port': '8080' };
+  it.each([
+    ['', 'mode=0400'],
+    ['root', 'mode=0400'],
+    ['1000', 'uid=1000,gid=1000,mode=0400'],
+    ['1000:2000', 'uid=1000,gid=2000,mode=0400'],
+    ['node', 'mode=0444'],
+  ])('mounts the env secret readable by the image user %j: %s', (user, options) => {
+    const out = callScript({ ...swarm, 'swarm-env': 'secret', env: 'A=1' }, `secret_mount_spec '${user}'`).stdout;
+    expect(out).toMatch(new RegExp(`^source=shop-env-[0-9a-f]{12},target=shop\\.env,${options}$`));
+  });
   it('health_command: wget or curl from the image, the health path with the app host name; a wanted status is compared', () => {
     expect(callScript(swarm, 'health_command').stdout).toBe(
       "if command -v wget >/dev/null 2>&1; then wget -q -O /dev/null --header 'Host: shop.example.com' 'http://127.0.0.1:8080/health'; else curl -fsS -o /dev/null -H 'Host: shop.example.com' 'http://127.0.0.1:8080/health'; fi",
