@@ -605,11 +605,16 @@ ensure_acme_certificate() {
   if [[ -f $ca ]]; then cp -p "$ca" "$ca.before"; fi
   write_if_changed "$settings" "$(acme_settings)" 600
   if [[ -n $BG_ACME_CA ]]; then write_if_changed "$ca" "$BG_ACME_CA" 644; else rm -f "$ca"; fi
-  # A certificate for these names is in place: the renewer keeps it fresh, and a deploy neither asks
-  # the CA (rate limits) nor depends on it being up.
+  # A certificate for these names is in place with more than 30 days left: the renewer keeps it
+  # fresh, and a deploy neither asks the CA (rate limits) nor depends on it being up.
+  local days
+  days=$(cert_days_left "$LIVE_TLS/fullchain.pem")
   if [[ $(cat "$LIVE_TLS/domains" 2>/dev/null) == "${BG_HOSTNAMES[*]}" && -f $LIVE_TLS/fullchain.pem ]] && grep -q 'acme-challenge' "$CONF_FILE" 2>/dev/null; then
-    log "the certificate for ${BG_HOSTNAMES[*]} is in place (renewed on the server by $ACME_NAME); nothing requested"
-    return 0
+    if [[ -n $days ]] && ((days > 30)); then
+      log "the certificate for ${BG_HOSTNAMES[*]} is in place, $days days left (renewed on the server by $ACME_NAME); nothing requested"
+      return 0
+    fi
+    log "the certificate for ${BG_HOSTNAMES[*]} has ${days:-an unknown number of} days left: renewing it now"
   fi
   if [[ $(cat "$LIVE_TLS/domains" 2>/dev/null) != "${BG_HOSTNAMES[*]}" ]] || ! grep -q 'acme-challenge' "$CONF_FILE" 2>/dev/null; then
     if [[ -f $CONF_FILE ]]; then cp -p "$CONF_FILE" "$CONF_FILE.before-acme" && saved=1; fi
@@ -630,10 +635,37 @@ ensure_acme_certificate() {
     fail "$BG_EXIT_SERVER_UNUSABLE" "no certificate for ${BG_HOSTNAMES[*]}: $(tail -n 1 <<<"$out"); nothing was changed"
   fi
   rm -f "$CONF_FILE.before-acme" "$TLS_DIR/apps/$BG_APP.env.before" "$TLS_DIR/apps/$BG_APP.ca.pem.before"
+  days=$(cert_days_left "$LIVE_TLS/fullchain.pem")
+  if [[ -n $days ]] && ((days <= 0)); then
+    fail "$BG_EXIT_SERVER_UNUSABLE" "the certificate for ${BG_HOSTNAMES[*]} has expired and the CA gave no new one; nothing was changed"
+  fi
   case $(tail -n 1 <<<"$out") in
     changed) CERT_CHANGED=1 && log "got a new certificate for ${BG_HOSTNAMES[*]}" ;;
     *) log "the certificate lego has for ${BG_HOSTNAMES[*]} is valid; nothing requested" ;;
   esac
+}
+
+# When the first certificate of a PEM file ends, in seconds since 1970 (empty when it cannot be read):
+# its DER's second time (notBefore, then notAfter), UTCTime YYMMDDHHMMSSZ or GeneralizedTime. No
+# openssl on the server is needed.
+cert_not_after() { # cert_not_after FILE
+  local hex stamp digits t='' i
+  hex=$(sed -n '1,/-----END CERTIFICATE-----/p' "$1" 2>/dev/null | grep -v -- '-----' | base64 -d 2>/dev/null | od -An -v -tx1 | tr -d ' \n') || return 0
+  stamp=$(grep -oE '170d(3[0-9]){12}5a|180f(3[0-9]){14}5a' <<<"$hex" | sed -n 2p) || return 0
+  [[ -n $stamp ]] || return 0
+  digits=${stamp:4:${#stamp}-6} # the ASCII digits' hex (3X each): X is the digit
+  for ((i = 1; i < ${#digits}; i += 2)); do t+=${digits:i:1}; done
+  if ((${#t} == 12)); then
+    if ((10#${t:0:2} < 50)); then t=20$t; else t=19$t; fi
+  fi
+  date -u -d "${t:0:4}-${t:4:2}-${t:6:2} ${t:8:2}:${t:10:2}:${t:12:2}" +%s 2>/dev/null || true
+}
+
+cert_days_left() { # cert_days_left FILE: whole days until the certificate ends (negative: expired), empty if unknown
+  local end
+  end=$(cert_not_after "$1")
+  [[ -n $end ]] || return 0
+  printf '%s' $(((end - $(date +%s)) / 86400))
 }
 
 put_back_acme_settings() { # the app's ACME settings as they were before this run (none: none)

@@ -2,7 +2,7 @@
 // server's network validates HTTP-01 through the real proxy; the renewer is sid's lego; own
 // certificates come from a CA made by openssl. Classic server.
 import { execFile, execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import http2 from 'node:http2';
 import { X509Certificate } from 'node:crypto';
@@ -203,6 +203,21 @@ describe('tls: acme with pebble', () => {
     expect(pass).toContain('asked the proxy to reload nginx');
     await until('the renewed certificate served by the restarted proxy', 10, async () => (await serial('blog.test')) !== before);
   }, 150_000);
+
+  it('a deploy with an expired certificate in place gets a valid one before it switches', async () => {
+    // The served copy expired (as when renewals failed for months); the CA is reachable.
+    const expired = makeLeaf(makeCa('expired CA'), 'expired', ['blog.test'], { startDaysAgo: 40, days: 30 });
+    writeFileSync(`${tlsDir()}/live/blog/fullchain.pem`, expired.cert);
+    writeFileSync(`${tlsDir()}/live/blog/key.pem`, expired.key);
+    const run = await runAction(acmeInputs('blog', 'blog.test', 'v2'));
+    expect(run.code, run.stdout).toBe(0);
+    expect(run.stdout).toMatch(/the certificate for blog\.test has -\d+ days left: renewing it now/);
+    expect(run.stdout).not.toContain('nothing requested');
+    const served = (await getHttps('blog.test')).cert!;
+    expect(served.issuer).toContain('Pebble');
+    expect(Date.parse(served.validTo)).toBeGreaterThan(Date.now() + 30 * 86_400_000);
+    expect(JSON.parse(run.outputs.certificate).daysLeft).toBeGreaterThan(30);
+  }, 120_000);
 
   it('no certificate for a new host name (the CA unreachable as configured): the deploy fails and nothing is changed', async () => {
     const conf = readFileSync(`${server.home}/.bluegreen/nginx/blog.conf`, 'utf8');

@@ -9,6 +9,9 @@ import { LABEL_PREFIX, RESULT_VERSION, SCRIPT_EXIT } from '../../src/remote/resu
 import { renderDeployScript } from '../../src/remote/script';
 import { readerFor } from '../helpers/action-inputs';
 import { baseInputs } from '../helpers/fixtures';
+import { makeCa, makeLeaf } from '../helpers/certs';
+import { shellQuote } from '../../src/shell';
+import { X509Certificate } from 'node:crypto';
 
 /** Runs shell code after the script for these inputs, with its functions defined; returns stdout (throws on a non-zero exit). */
 function callScript(given: Record<string, string>, code: string): { status: number | null; stdout: string } {
@@ -323,5 +326,23 @@ describe('engine: swarm, the server functions', () => {
     expect(callScript(swarm, code(`${'1'.repeat(64)} ${'2'.repeat(64)}`)).stdout).toBe(`${id('1')} app:v1`);
     expect(callScript(swarm, code('2'.repeat(64))).stdout).toBe(''); // v1's tag is gone from the manager
     expect(callScript(swarm, code('1'.repeat(64)).replace('version_before 222222222222', 'version_before 111111111111')).stdout).toBe(''); // nothing before v1
+  });
+});
+
+describe('cert_days_left: a certificate\'s end read on the server without openssl', () => {
+  const ca = makeCa('days left CA');
+  it.each([
+    ['valid 90 days, from yesterday', { days: 90 }, 89],
+    ['valid 10 days, from yesterday', { days: 10 }, 9],
+    ['expired 5 days ago', { startDaysAgo: 35, days: 30 }, -5],
+  ])('%s', (_what, options, days) => {
+    const leaf = makeLeaf(ca, `d${days}`, ['days.example.com'], options);
+    const out = callScript({}, `cert_days_left ${shellQuote(leaf.certPath)}`).stdout;
+    expect(Math.abs(Number(out) - days)).toBeLessThanOrEqual(1);
+    const end = new X509Certificate(leaf.cert).validTo;
+    expect(Number(callScript({}, `cert_not_after ${shellQuote(leaf.certPath)}`).stdout)).toBe(Date.parse(end) / 1000);
+  });
+  it('is empty for a file that holds no certificate', () => {
+    expect(callScript({}, `cert_days_left /nonexistent; printf 'x'; printf 'not a pem' >"$HOME/f"; cert_days_left "$HOME/f"`).stdout).toBe('x');
   });
 });
