@@ -563,6 +563,17 @@ install_own_certificate() {
     printf '%s' "$BG_TLS_KEY_PEM" >"$new/key.pem"
   fi
   chmod 600 "$new/key.pem"
+  # The runner checked a certificate given as text; one given as a server path is checked here.
+  if [[ -n $BG_TLS_CERT_PATH ]]; then
+    local days names host
+    days=$(cert_days_left "$new/fullchain.pem")
+    if [[ -z $days ]]; then rm -rf "$new"; fail "$BG_EXIT_SERVER_UNUSABLE" "tls-certificate $BG_TLS_CERT_PATH holds no certificate that can be read; nothing was changed"; fi
+    if ((days <= 0)); then rm -rf "$new"; fail "$BG_EXIT_SERVER_UNUSABLE" "tls-certificate $BG_TLS_CERT_PATH has expired; nothing was changed"; fi
+    names=$(cert_dns_names "$new/fullchain.pem")
+    for host in "${BG_HOSTNAMES[@]}"; do
+      cert_covers "$names" "$host" || { rm -rf "$new"; fail "$BG_EXIT_SERVER_UNUSABLE" "tls-certificate $BG_TLS_CERT_PATH is not for $host (it names ${names//$'\n'/ }); nothing was changed"; }
+    done
+  fi
   if cmp -s "$new/fullchain.pem" "$LIVE_TLS/fullchain.pem" && cmp -s "$new/key.pem" "$LIVE_TLS/key.pem"; then
     rm -rf "$new"
     return 0
@@ -645,12 +656,55 @@ ensure_acme_certificate() {
   esac
 }
 
+cert_hex() { # cert_hex FILE: the DER of the first certificate in a PEM file, as hex
+  sed -n '1,/-----END CERTIFICATE-----/p' "$1" 2>/dev/null | grep -v -- '-----' | base64 -d 2>/dev/null | od -An -v -tx1 | tr -d ' \n'
+}
+
+# The DNS names of the first certificate's subjectAltName, one a line: after the extension's OID
+# (2.5.29.17) and its optional critical flag, an OCTET STRING holding a SEQUENCE of general names,
+# of which [2] (0x82) are DNS names.
+cert_dns_names() { # cert_dns_names FILE
+  local hex rest tag size bytes value i name
+  hex=$(cert_hex "$1") || return 0
+  rest=${hex#*0603551d11}
+  [[ $rest != "$hex" ]] || return 0
+  if [[ $rest == 0101ff* ]]; then rest=${rest:6}; fi
+  for tag in 04 30; do
+    [[ ${rest:0:2} == "$tag" ]] || return 0
+    rest=${rest:2}
+    size=$((16#${rest:0:2}))
+    if ((size > 128)); then rest=${rest:$(((1 + size - 128) * 2))}; else rest=${rest:2}; fi
+  done
+  while [[ ${rest:0:1} == 8 ]]; do
+    tag=${rest:0:2}
+    size=$((16#${rest:2:2}))
+    rest=${rest:4}
+    bytes=$size
+    if ((size > 128)); then bytes=$((16#${rest:0:$(((size - 128) * 2))})); rest=${rest:$(((size - 128) * 2))}; fi
+    value=${rest:0:$((bytes * 2))}
+    rest=${rest:$((bytes * 2))}
+    [[ $tag == 82 ]] || continue
+    name=''
+    for ((i = 0; i < ${#value}; i += 2)); do name+=$(printf '%b' "\\x${value:i:2}"); done
+    printf '%s\n' "${name,,}"
+  done
+}
+
+cert_covers() { # cert_covers NAMES HOSTNAME: a name of the certificate (NAMES, one a line) serves HOSTNAME
+  local name
+  while IFS= read -r name; do
+    [[ -n $name ]] || continue
+    if [[ $name == "$2" ]] || [[ $name == '*.'* && $2 != '*.'* && $2 == *.* && ${2#*.} == "${name#*.}" ]]; then return 0; fi
+  done <<<"$1"
+  return 1
+}
+
 # When the first certificate of a PEM file ends, in seconds since 1970 (empty when it cannot be read):
 # its DER's second time (notBefore, then notAfter), UTCTime YYMMDDHHMMSSZ or GeneralizedTime. No
 # openssl on the server is needed.
 cert_not_after() { # cert_not_after FILE
   local hex stamp digits t='' i
-  hex=$(sed -n '1,/-----END CERTIFICATE-----/p' "$1" 2>/dev/null | grep -v -- '-----' | base64 -d 2>/dev/null | od -An -v -tx1 | tr -d ' \n') || return 0
+  hex=$(cert_hex "$1") || return 0
   stamp=$(grep -oE '170d(3[0-9]){12}5a|180f(3[0-9]){14}5a' <<<"$hex" | sed -n 2p) || return 0
   [[ -n $stamp ]] || return 0
   digits=${stamp:4:${#stamp}-6} # the ASCII digits' hex (3X each): X is the digit

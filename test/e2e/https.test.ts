@@ -301,6 +301,22 @@ describe('tls: own, with a CA made by openssl', () => {
     expect(good.code).toBe(1); // that key file is not on the server: said so, nothing changed
     expect(good.stdout).toContain('cannot read tls-key');
   }, 90_000);
+
+  it('an expired certificate, or one for another host name, given as a server path is refused before anything changes', async () => {
+    const dir = `${server.home}/certs`;
+    const expired = makeLeaf(ca, 'expired-path', ['pr-1.own.test'], { startDaysAgo: 40, days: 30 });
+    execFileSync('bash', ['-c', `mkdir -p ${dir} && cp ${expired.certPath} ${dir}/expired.pem && cp ${expired.keyPath} ${dir}/expired.key && cp ${other.certPath} ${dir}/other.pem && cp ${other.keyPath} ${dir}/other.key && chown -R ${server.user} ${dir}`]);
+    const before = (await getHttps('pr-1.own.test', '/', ca.cert)).cert?.serialNumber;
+    const old = await runAction(ownInputs('own-pr-1', 'pr-1.own.test', 'v2', `${dir}/expired.pem`, `${dir}/expired.key`));
+    expect(old.code).toBe(1);
+    expect(old.stdout).toContain(`tls-certificate ${dir}/expired.pem has expired; nothing was changed`);
+    const elsewhere = await runAction(ownInputs('own-pr-1', 'pr-1.own.test', 'v2', `${dir}/other.pem`, `${dir}/other.key`));
+    expect(elsewhere.code).toBe(1);
+    expect(elsewhere.stdout).toContain(`tls-certificate ${dir}/other.pem is not for pr-1.own.test (it names x.own.test); nothing was changed`);
+    const answer = await getHttps('pr-1.own.test', '/', ca.cert);
+    expect(answer).toMatchObject({ status: 200, body: 'v1' });
+    expect(answer.cert?.serialNumber).toBe(before);
+  }, 90_000);
 });
 
 describe('TLS turned on for a proxy created without port 443', () => {

@@ -346,3 +346,24 @@ describe('cert_days_left: a certificate\'s end read on the server without openss
     expect(callScript({}, `cert_days_left /nonexistent; printf 'x'; printf 'not a pem' >"$HOME/f"; cert_days_left "$HOME/f"`).stdout).toBe('x');
   });
 });
+
+describe('cert_dns_names and cert_covers: which host names a certificate on the server serves', () => {
+  const ca = makeCa('names CA');
+  it('reads the DNS names of the subjectAltName', () => {
+    const leaf = makeLeaf(ca, 'names', ['shop.example.com', '*.preview.example.com', 'a-very-long-label-to-make-the-extension-longer-than-127-bytes.example.com', 'www.example.com']);
+    expect(callScript({}, `cert_dns_names ${shellQuote(leaf.certPath)}`).stdout).toBe(
+      'shop.example.com\n*.preview.example.com\na-very-long-label-to-make-the-extension-longer-than-127-bytes.example.com\nwww.example.com\n',
+    );
+  });
+  it.each([
+    ['shop.example.com', true],
+    ['pr-7.preview.example.com', true],
+    ['*.preview.example.com', true],
+    ['a.b.preview.example.com', false],
+    ['preview.example.com', false],
+    ['other.example.com', false],
+  ])('%s covered: %s', (host, covered) => {
+    const names = 'shop.example.com\n*.preview.example.com';
+    expect(callScript({}, `cert_covers ${shellQuote(names)} ${shellQuote(host)} && echo yes || echo no`).stdout).toBe(covered ? 'yes\n' : 'no\n');
+  });
+});
