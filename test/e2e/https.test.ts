@@ -76,7 +76,7 @@ function alpnOf(host: string, ca = pebbleRoot, port = HTTPS_PORT): Promise<strin
 /** One pass of the renewer with every certificate due and no random delay, as its loop would run it. */
 function forcedPass(srv = server): Promise<string> {
   return new Promise((resolve) => {
-    execFile('docker', ['exec', '-e', 'BG_RENEW_DAYS=100000', '-e', 'BG_RENEW_NOW=1', RENEWER, 'sh', '/etc/nginx/bluegreen-tls/renew.sh', 'pass'],
+    execFile('docker', ['exec', '-e', 'BG_RENEW_DAYS=100000', RENEWER, 'sh', '/etc/nginx/bluegreen-tls/renew.sh', 'pass'],
       { env: { ...process.env, DOCKER_HOST: srv.remoteDockerHost } }, (_error, stdout, stderr) => resolve(stdout + stderr));
   });
 }

@@ -314,7 +314,8 @@ build_lego_image() {
   fi
   rm -rf "$ctx"
   copy_binary "$ctx" "$root" /usr/bin/lego /lego
-  cat >"$ctx/Dockerfile" <<'DF'
+  # goacme/lego (alpine) has flock in its busybox; Debian's busybox has none: util-linux's, as there.
+  copy_binary "$ctx" "$root" /usr/bin/flock /usr/bin/flock
 FROM bluegreen-test/busybox:1
 COPY root/ /
 ENTRYPOINT ["/lego"]

@@ -13,6 +13,7 @@ const RENEW_SH = join(__dirname, '../../src/remote/renew.sh');
 // a certificate for the first --domains as lego would.
 const FAKE_LEGO = `#!/bin/sh
 dir=$(dirname "$0")
+echo "$*" >>"$dir/args"
 verb='' first='' path=''
 while [ $# -gt 0 ]; do
   case $1 in
@@ -49,7 +50,7 @@ function setUp(failures: number): { tls: string; bin: string } {
   return { tls, bin };
 }
 
-const env = (tls: string, bin: string, extra: Record<string, string> = {}) => ({ PATH: `${bin}:${process.env.PATH}`, BG_TLS_DIR: tls, ...extra });
+const env = (tls: string, bin: string, extra: Record<string, string> = {}) => ({ PATH: `${bin}:${process.env.PATH}`, BG_TLS_DIR: tls, BG_RENEW_SPREAD: '0', ...extra });
 
 function calls(bin: string): Array<{ at: number; verb: string }> {
   if (!existsSync(join(bin, 'calls'))) return [];
@@ -125,6 +126,42 @@ describe('renew.sh with a CA that no longer knows the account', () => {
     expect(spawnSync('sh', [RENEW_SH, 'pass'], { env: env(tls, bin) }).status).toBe(1);
     expect(calls(bin).map((c) => c.verb)).toEqual(['run', 'renew']);
     expect(existsSync(account)).toBe(true);
+  });
+});
+
+describe('renew.sh and its lock', () => {
+  it('refuses to run lego without flock, rather than run two at once', () => {
+    const { tls, bin } = setUp(0);
+    const r = spawnSync('sh', [RENEW_SH, 'ensure', 'shop'], { env: env(tls, bin, { BG_FLOCK: 'no-such-flock' }), encoding: 'utf8' });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain("the renewer's image has no flock");
+    expect(calls(bin)).toEqual([]);
+  });
+
+  it('a deploy\'s ensure waits for a pass under way at most BG_RENEW_LOCK_WAIT, and says so', () => {
+    const { tls, bin } = setUp(0);
+    const holder = spawn('flock', [join(tls, 'lego.lock'), 'sleep', '5']);
+    try {
+      spawnSync('sleep', ['0.3']);
+      const started = Date.now();
+      const r = spawnSync('sh', [RENEW_SH, 'ensure', 'shop'], { env: env(tls, bin, { BG_RENEW_LOCK_WAIT: '1' }), encoding: 'utf8' });
+      expect(r.status).toBe(1);
+      expect(r.stderr).toContain('waiting for the renewal under way (at most 1s)');
+      expect(r.stderr).toContain("a renewal held the renewer's lock for more than 1s");
+      expect(Date.now() - started).toBeLessThan(3000);
+      expect(calls(bin)).toEqual([]);
+    } finally {
+      holder.kill('SIGKILL');
+    }
+  });
+
+  it('never lets lego sleep at random (the loop spreads its passes outside the lock instead)', () => {
+    const { tls, bin } = setUp(0);
+    spawnSync('sh', [RENEW_SH, 'pass'], { env: env(tls, bin) });
+    spawnSync('sh', [RENEW_SH, 'pass'], { env: env(tls, bin) });
+    const renewals = readFileSync(join(bin, 'args'), 'utf8').split('\n').filter((l) => / renew( |$)/.test(l));
+    expect(renewals.length).toBe(1);
+    expect(renewals[0]).toContain('--no-random-sleep');
   });
 });
 
