@@ -1,14 +1,14 @@
 // rollback, status and remove act on the settings the deploy recorded on the server (host names,
 // port, TLS, health check), as the example workflows run them: with only the connection and app.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runAction } from '../helpers/action-runner';
 import { makeCa, makeLeaf } from '../helpers/certs';
-import { SERVER_KINDS, type TestServer, getHttpsThroughProxy, getThroughProxy, localDocker, remoteDocker, resetServer, serverInputs, testServer } from '../helpers/server';
+import { SERVER_KINDS, type TestServer, getHttpsThroughProxy, getThroughProxy, localDocker, remoteDocker, remoteDockerStatus, resetServer, serverInputs, testServer } from '../helpers/server';
 
 const HTTPS_PORT = 18443;
 const MODERN_HTTPS_PORT = 18444;
@@ -76,6 +76,13 @@ describe('settings recorded at deploy (classic server)', () => {
     expect(status.outputs.url).toBe('http://rec.test/');
     expect(status.outputs['active-slot']).toBe(rollback.outputs['active-slot']);
 
+    // logs with only the connection and app: the live version's lines (v1 after the rollback).
+    const logs = await runAction(connectionOnly('rec', 'logs', { 'logs-lines': '5' }));
+    expect(logs.code, logs.stdout).toBe(0);
+    expect(logs.outputs.logs).toContain('testapp v1 listening on :3000');
+    expect(logs.summary).toContain('### Last log lines of the live container');
+    expect(logs.stdout).toMatch(/ {2}\| testapp v1 listening on :3000/);
+
     // A given input that differs from the record is refused before anything changes.
     const conflicting = await runAction(connectionOnly('rec', 'rollback', { 'container-port': '8080' }));
     expect(conflicting.code).not.toBe(0);
@@ -137,6 +144,55 @@ function answerFor(host: string, port = server.proxyPort): Promise<string> {
     req.on('error', (error) => resolve(`error: ${error.message}`));
   });
 }
+
+describe('what a deploy leaves on the server (classic server)', () => {
+  beforeAll(() => {
+    server = testServer('classic');
+    resetServer(server);
+  });
+
+  const imageOnServer = (id: string) => remoteDockerStatus(server, ['image', 'inspect', id]).code === 0;
+
+  it('the image of a deploy that never went live is pruned by the next deploy, and by remove', async () => {
+    const v3 = localDocker(['image', 'inspect', '-f', '{{.Id}}', `${server.appImage}:v3`]).trim();
+    const deploy = (version: string) => runAction(serverInputs(server, { app: 'tried', hostname: 'tried.test', image: `${server.appImage}:${version}`, 'health-timeout': '3s' }));
+    expect((await deploy('v1')).code).toBe(0);
+    expect((await deploy('v3')).code).toBe(3);
+    expect(imageOnServer(v3)).toBe(true); // a re-run of the failed job needs no transfer until the next deploy
+    const next = await deploy('v2');
+    expect(next.code, next.stdout).toBe(0);
+    expect(next.stdout).toContain(`removed image ${v3.slice(7, 19)} of a deploy that never went live`);
+    expect(imageOnServer(v3)).toBe(false);
+    expect((await deploy('v3')).code).toBe(3);
+    expect(imageOnServer(v3)).toBe(true);
+    const removed = await runAction(serverInputs(server, { app: 'tried', command: 'remove' }));
+    expect(removed.code, removed.stdout).toBe(0);
+    expect(imageOnServer(v3)).toBe(false);
+  }, 240_000);
+
+  it('an app container\'s log is bounded by log-max-size and log-max-files', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bg-chatty-'));
+    // The test app, and beside it about 40 MB of log lines written as fast as the shell can (bounded).
+    writeFileSync(join(dir, 'chatty.sh'), String.raw`s=$(head -c 2000 /dev/zero | tr '\0' x)
+( i=0; while [ $i -lt 20000 ]; do echo "$s"; i=$((i+1)); done; echo done-writing ) &
+exec /testapp
+`);
+    writeFileSync(join(dir, 'Dockerfile'), `FROM ${server.appImage}:v1\nCOPY chatty.sh /chatty.sh\nCMD ["sh", "/chatty.sh"]\n`);
+    localDocker(['build', '-q', '-t', 'bluegreen-test/chatty:1', dir]);
+    const run = await runAction(serverInputs(server, { app: 'chatty', image: 'bluegreen-test/chatty:1', hostname: 'chatty.test', 'log-max-size': '100k', 'log-max-files': '2' }));
+    expect(run.code, run.stdout).toBe(0);
+    const container = 'chatty-blue';
+    const logPath = remoteDocker(server, ['inspect', '-f', '{{.LogPath}}', container]).trim();
+    for (let i = 0; i < 60 && !remoteDocker(server, ['logs', '--tail', '1', container]).includes('done-writing'); i++) await new Promise((r) => setTimeout(r, 500));
+    expect(remoteDocker(server, ['logs', '--tail', '1', container])).toContain('done-writing');
+    const files = readdirSync(dirname(logPath)).filter((f) => f.startsWith(basename(logPath)));
+    const sizes = files.map((f) => statSync(join(dirname(logPath), f)).size);
+    console.log(`log files of a container that wrote ~40 MB with log-max-size 100k, log-max-files 2: ${files.length} files, ${sizes.join(' + ')} bytes`);
+    expect(files.length).toBeLessThanOrEqual(2);
+    expect(Math.max(...sizes)).toBeLessThan(200 * 1024);
+    expect(remoteDocker(server, ['inspect', '-f', '{{json .HostConfig.LogConfig.Config}}', container])).toContain('"max-size":"100k"');
+  }, 240_000);
+});
 
 describe.each(SERVER_KINDS)('host names no app claims (%s server)', (kind) => {
   // The modern server's proxy (nginx 1.30, "http2 on;") is reached through its container's ports.
