@@ -94361,9 +94361,10 @@ function secretValues(entries) {
     return found;
 }
 /**
- * One line of env as people paste it from a .env file: `export KEY=VALUE`, a value in double or
- * single quotes (taken literally, quotes removed), an unquoted value's ` # comment` dropped.
- * Returns KEY=VALUE as the app gets it. Never echoes the line: it may be a secret.
+ * One line of env as people paste it from a .env file: `export KEY=VALUE`, or a value wholly in
+ * double or single quotes (the quotes removed, nothing inside expanded; a ` # comment` after the
+ * closing quote dropped). Any other value is taken exactly as given. Returns KEY=VALUE as the app
+ * gets it. Never echoes the line: it may be a secret.
  */
 function dotenvEntry(line, index) {
     const entry = line.replace(/^export\s+/, '');
@@ -94373,15 +94374,9 @@ function dotenvEntry(line, index) {
     const key = entry.slice(0, eq).trim();
     if (!ENV_KEY.test(key))
         throw new InputError('env', `entry ${index + 1} has a key that is not a variable name (letters, digits, _)`);
-    let value = entry.slice(eq + 1).trim();
+    const value = entry.slice(eq + 1).trim();
     const quoted = value.match(/^(["'])(.*)\1(\s+#.*)?$/);
-    if (quoted)
-        value = quoted[2];
-    else if (/^["']/.test(value))
-        throw new InputError('env', `entry ${index + 1} (${key}) opens a quote it does not close on the same line`);
-    else
-        value = value.replace(/\s+#.*$/, '');
-    return `${key}=${value}`;
+    return `${key}=${quoted ? quoted[2] : value}`;
 }
 function readEnv(read) {
     const entries = lines(read('env')).map(dotenvEntry);

@@ -22,9 +22,13 @@ RELOAD=${BG_RELOAD_REQUEST:-$TLS/reload}
 DAYS=${BG_RENEW_DAYS:-30}
 INTERVAL=${BG_RENEW_INTERVAL:-43200}
 RETRY=${BG_RENEW_RETRY:-3600}
-# lego waits a random while (minutes) before a renewal, to spread the CA's load: right for the loop,
-# not for a deploy someone waits on (ensure) or a renewal forced by hand (BG_RENEW_NOW=1).
-NOW=${BG_RENEW_NOW:-0}
+# The loop waits a random while (up to BG_RENEW_SPREAD seconds, 8 min) before each pass, to spread
+# the CA's load as lego's own random sleep would; it waits outside the lock, so that a deploy that
+# needs a certificate meanwhile is not kept waiting. lego itself never sleeps (--no-random-sleep).
+SPREAD=${BG_RENEW_SPREAD:-480}
+# A deploy waits at most this long for a pass under way (one lego at a time).
+LOCK_WAIT=${BG_RENEW_LOCK_WAIT:-300}
+FLOCK=${BG_FLOCK:-flock}
 
 say() { printf '%s renew: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*"; }
 
@@ -83,7 +87,7 @@ ensure() { # ensure APP
   chmod 755 "$TLS/challenges" "$TLS/challenges/.well-known" "$TLS/challenges/.well-known/acme-challenge"
   if [ "$(cat "$TLS/live/$app/domains" 2>/dev/null)" = "$DOMAINS" ] && [ -f "$crt" ] && [ -f "$TLS/live/$app/fullchain.pem" ]; then
     verb=renew
-    if [ "$NOW" = 1 ]; then out=$("$(lego_bin)" "$@" renew --no-random-sleep --days "$DAYS" 2>&1); else out=$("$(lego_bin)" "$@" renew --days "$DAYS" 2>&1); fi
+    out=$("$(lego_bin)" "$@" renew --no-random-sleep --days "$DAYS" 2>&1)
   else
     verb=run
     out=$("$(lego_bin)" "$@" run 2>&1)
@@ -149,23 +153,43 @@ hand_over() { # hand_over APP
   chown -R "$owner" "$TLS/live/$1" "$TLS/status" 2>/dev/null || true
 }
 
-locked() { # one lego at a time: a deploy's ensure and the loop's pass share the account and files
+# One lego at a time: a deploy's ensure and the loop's pass share the account and files. An image
+# without flock is refused, never run unlocked. WAIT: 0 waits as long as it takes (the loop).
+locked() { # locked WAIT COMMAND...
+  limit=$1
+  shift
+  if ! command -v "$FLOCK" >/dev/null 2>&1; then
+    echo "the renewer's image has no flock (util-linux or busybox), which keeps two legos from running at once: use an image that has it" >&2
+    return 1
+  fi
   exec 9>>"$TLS/lego.lock"
-  if command -v flock >/dev/null 2>&1; then flock 9; fi
+  if [ "$limit" = 0 ]; then
+    "$FLOCK" 9
+  elif ! "$FLOCK" -n 9; then
+    say "waiting for the renewal under way (at most ${limit}s)" >&2
+    "$FLOCK" -w "$limit" 9 || { echo "a renewal held the renewer's lock for more than ${limit}s" >&2; return 1; }
+  fi
   "$@"
+}
+
+spread() { # a random while of 0 to SPREAD seconds, before a pass of the loop
+  [ "$SPREAD" -gt 0 ] 2>/dev/null || return 0
+  n=$(od -An -N2 -tu2 /dev/urandom 2>/dev/null | tr -d ' ')
+  sleep $(( ${n:-0} % (SPREAD + 1) )) &
+  wait $!
 }
 
 case ${1:-} in
   ensure)
-    NOW=1
-    locked ensure "${2:?app}"
+    locked "$LOCK_WAIT" ensure "${2:?app}"
     ;;
-  pass) locked pass ;;
+  pass) locked 0 pass ;;
   loop)
     trap 'exit 0' TERM INT
     say "started: renews certificates with fewer than $DAYS days left, every ${INTERVAL}s"
     while :; do
-      if (locked pass); then wait_for=$INTERVAL; else wait_for=$RETRY; fi
+      spread
+      if (locked 0 pass); then wait_for=$INTERVAL; else wait_for=$RETRY; fi
       sleep "$wait_for" &
       wait $!
     done

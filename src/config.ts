@@ -371,9 +371,10 @@ export function secretValues(entries: readonly string[]): string[] {
 }
 
 /**
- * One line of env as people paste it from a .env file: `export KEY=VALUE`, a value in double or
- * single quotes (taken literally, quotes removed), an unquoted value's ` # comment` dropped.
- * Returns KEY=VALUE as the app gets it. Never echoes the line: it may be a secret.
+ * One line of env as people paste it from a .env file: `export KEY=VALUE`, or a value wholly in
+ * double or single quotes (the quotes removed, nothing inside expanded; a ` # comment` after the
+ * closing quote dropped). Any other value is taken exactly as given. Returns KEY=VALUE as the app
+ * gets it. Never echoes the line: it may be a secret.
  */
 export function dotenvEntry(line: string, index: number): string {
   const entry = line.replace(/^export\s+/, '');
@@ -381,12 +382,9 @@ export function dotenvEntry(line: string, index: number): string {
   if (eq < 0) throw new InputError('env', `entry ${index + 1} has no '=': write one KEY=VALUE per line (export KEY=VALUE and quoted values are accepted too)`);
   const key = entry.slice(0, eq).trim();
   if (!ENV_KEY.test(key)) throw new InputError('env', `entry ${index + 1} has a key that is not a variable name (letters, digits, _)`);
-  let value = entry.slice(eq + 1).trim();
+  const value = entry.slice(eq + 1).trim();
   const quoted = value.match(/^(["'])(.*)\1(\s+#.*)?$/);
-  if (quoted) value = quoted[2];
-  else if (/^["']/.test(value)) throw new InputError('env', `entry ${index + 1} (${key}) opens a quote it does not close on the same line`);
-  else value = value.replace(/\s+#.*$/, '');
-  return `${key}=${value}`;
+  return `${key}=${quoted ? quoted[2] : value}`;
 }
 
 function readEnv(read: InputReader): { text: string; entries: string[] } {

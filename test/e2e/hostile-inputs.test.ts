@@ -150,7 +150,8 @@ describe('hostile and broken inputs (classic server)', () => {
     const label = `x=$(${touch('label')}) "q" 'q'`;
     const run = await runAction(app({
       image: `${server.appImage}:v2`,
-      env: Object.entries(env).map(([k, v]) => `${k}=${v}`).join('\n'),
+      // A value wholly in quotes is a .env quoted value (its quotes go): QUOTES is given that way, in quotes of its own.
+      env: Object.entries(env).map(([k, v]) => (k === 'QUOTES' ? `${k}="${v}"` : `${k}=${v}`)).join('\n'),
       'docker-args': `--label ${label}`,
       'health-path': `/health?q=$(${touch('hp').replace(/ /g, '${IFS}')})&x=\`id\`;'"`,
     }));
