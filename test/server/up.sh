@@ -316,6 +316,7 @@ build_lego_image() {
   copy_binary "$ctx" "$root" /usr/bin/lego /lego
   # goacme/lego (alpine) has flock in its busybox; Debian's busybox has none: util-linux's, as there.
   copy_binary "$ctx" "$root" /usr/bin/flock /usr/bin/flock
+  cat >"$ctx/Dockerfile" <<'DF'
 FROM bluegreen-test/busybox:1
 COPY root/ /
 ENTRYPOINT ["/lego"]
