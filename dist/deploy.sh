@@ -241,7 +241,8 @@ setting_value() { # setting_value VARIABLE: its value, a list's words joined by 
 
 setting_variables() { # every variable of the recorded settings, one a line
   local entry
-  for entry in "${BG_SETTING_INPUTS[@]}"; do tr ' ' '\n' <<<"${entry#*:}"; done
+  # shellcheck disable=SC2086 # an entry's variables are words
+  for entry in "${BG_SETTING_INPUTS[@]}"; do printf '%s\n' ${entry#*:}; done
 }
 
 settings_json() { # what the run routed by: {"hostnames":[…],"tls":…,"containerPort":…,"recorded":true when loaded from the record}
@@ -266,15 +267,17 @@ record_settings() { # after a deploy went live (or was unchanged): its settings 
 # given input whose value differs from the record before anything changed; then makes them read-only.
 load_settings() {
   local entry input variable value conflicts=()
-  declare -A given=()
+  declare -A given=() known=()
   if [[ $BG_COMMAND != deploy && -f $SETTINGS_FILE ]] && SETTINGS_LOADED=$(<"$SETTINGS_FILE") && [[ -n $SETTINGS_LOADED ]]; then
+    while IFS= read -r variable; do known[$variable]=1; done < <(setting_variables)
     for entry in "${BG_SETTING_INPUTS[@]}"; do
       input=${entry%%:*}
       [[ " ${BG_GIVEN[*]} " == *" $input "* ]] || continue
       for variable in ${entry#*:}; do given[$variable]=$(setting_value "$variable"); done
     done
     while IFS=$'\t' read -r variable value; do
-      if [[ $variable == '#'* ]] || ! grep -qxF -- "$variable" < <(setting_variables); then continue; fi
+      # Names the record holds are data: only known ones count (an empty one would be a bad subscript).
+      [[ -n $variable && $variable != '#'* && ${known[$variable]+set} == set ]] || continue
       if [[ $(declare -p "$variable") == 'declare -a'* ]]; then read -r -a "${variable?}" <<<"$value"; else printf -v "$variable" '%s' "$value"; fi
     done <<<"$SETTINGS_LOADED"
     for entry in "${BG_SETTING_INPUTS[@]}"; do
@@ -522,11 +525,15 @@ write_if_changed() { # write_if_changed FILE TEXT MODE: whole or not at all
 
 tls_ready() { [[ $BG_TLS != off && -f $LIVE_TLS/fullchain.pem && -f $LIVE_TLS/key.pem ]]; }
 
+PROXY_NGINX_VERSION='' # the proxy's nginx version, asked once (proxy_nginx_at_least)
+proxy_nginx_at_least() { # proxy_nginx_at_least VERSION: the proxy runs that version of nginx or a newer one
+  [[ -n $PROXY_NGINX_VERSION ]] || PROXY_NGINX_VERSION=$(docker exec "$BG_PROXY_NAME" nginx -v 2>&1 | sed -n 's|.*nginx/\([0-9][0-9.]*\).*|\1|p')
+  [[ -n $PROXY_NGINX_VERSION ]] && printf '%s\n%s\n' "$1" "$PROXY_NGINX_VERSION" | sort -V -C
+}
+
 detect_http2_style() {
-  local version
-  version=$(docker exec "$BG_PROXY_NAME" nginx -v 2>&1 | sed -n 's|.*nginx/\([0-9][0-9.]*\).*|\1|p')
   # "http2 on;" since nginx 1.25.1; "listen ... http2" before it (and deprecated after).
-  if [[ -n $version ]] && printf '1.25.1\n%s\n' "$version" | sort -V -C; then HTTP2_DIRECTIVE=1; fi
+  if proxy_nginx_at_least 1.25.1; then HTTP2_DIRECTIVE=1; fi
 }
 
 ensure_certificate() {
@@ -619,8 +626,8 @@ ensure_acme_certificate() {
   # A certificate for these names is in place with more than 30 days left: the renewer keeps it
   # fresh, and a deploy neither asks the CA (rate limits) nor depends on it being up.
   local days
-  days=$(cert_days_left "$LIVE_TLS/fullchain.pem")
   if [[ $(cat "$LIVE_TLS/domains" 2>/dev/null) == "${BG_HOSTNAMES[*]}" && -f $LIVE_TLS/fullchain.pem ]] && grep -q 'acme-challenge' "$CONF_FILE" 2>/dev/null; then
+    days=$(cert_days_left "$LIVE_TLS/fullchain.pem")
     if [[ -n $days ]] && ((days > 30)); then
       log "the certificate for ${BG_HOSTNAMES[*]} is in place, $days days left (renewed on the server by $ACME_NAME); nothing requested"
       return 0
@@ -825,8 +832,9 @@ render_proxy_config() { # render_proxy_config SLOT CONTAINER (none and '': the a
   local id trusted='' range
   id=$(nginx_id)
   for range in "${BG_TRUSTED_PROXIES[@]}"; do trusted+="    $range 1;"$'\n'; done
-  local hop
+  local hop port
   hop=$(hop_base)
+  port=$(hop_port "$slot" "$hop")
   cat <<CONF
 # bluegreen: app=$BG_APP slot=$slot container=$container
 # bluegreen-hop-ports: $hop
@@ -855,7 +863,7 @@ map "\$http_upgrade|\$http_accept" \$bluegreen_longlived_$id {
     "~text/event-stream" 1;
 }
 CONF
-  if [[ -n $container ]]; then render_hop_server "$((hop + $([[ $slot == green ]] && echo 1 || echo 0)))" "$container"; fi
+  if [[ -n $container ]]; then render_hop_server "$port" "$container"; fi
   if ((tls)) && [[ $BG_TLS_REDIRECT == 1 ]]; then
     cat <<CONF
 # Plain HTTP goes to HTTPS, except the proxy's own checks (from 127.0.0.1) and requests a trusted
@@ -880,7 +888,7 @@ CONF
     }
 CONF
   fi
-  render_app_locations "$slot" "$container" "$((tls && BG_TLS_REDIRECT == 1))"
+  render_app_locations "$slot" "$container" "$((tls && BG_TLS_REDIRECT == 1))" "$port"
   printf '}\n'
   ((tls)) || return 0
   local listen="listen 443 ssl$default;" http2=$'http2 on;\n    '
@@ -899,7 +907,7 @@ server {
     ssl_session_timeout 1d;
     ssl_session_tickets off;
 CONF
-  render_app_locations "$slot" "$container" 0
+  render_app_locations "$slot" "$container" 0 "$port"
   printf '}\n'
 }
 
@@ -918,9 +926,9 @@ hop_base() {
   printf '%s' "$base"
 }
 
-hop_port() { # hop_port SLOT
-  local base
-  base=$(hop_base)
+hop_port() { # hop_port SLOT [BASE]
+  local base=${2:-}
+  [[ -n $base ]] || base=$(hop_base)
   if [[ $1 == green ]]; then printf '%s' "$((base + 1))"; else printf '%s' "$base"; fi
 }
 
@@ -950,8 +958,8 @@ server {
 CONF
 }
 
-render_app_locations() { # render_app_locations SLOT CONTAINER REDIRECT: what one server block routes
-  local slot=$1 container=$2 redirect=$3 id
+render_app_locations() { # render_app_locations SLOT CONTAINER REDIRECT HOP_PORT: what one server block routes
+  local slot=$1 container=$2 redirect=$3 hop_port=$4 id
   id=$(nginx_id)
   cat <<CONF
     # Docker's DNS forwards a name it does not know (a container that is gone) to the host's
@@ -978,7 +986,7 @@ CONF
         set \$bluegreen_upstream $container:$BG_CONTAINER_PORT;
         proxy_pass http://\$bluegreen_upstream;
         if (\$bluegreen_longlived_$id) {
-            proxy_pass http://127.0.0.1:$(hop_port "$slot");
+            proxy_pass http://127.0.0.1:$hop_port;
         }
         proxy_http_version 1.1;
         proxy_set_header Upgrade \$http_upgrade;
@@ -1050,7 +1058,7 @@ proxy_test_and_reload() { # sets PROXY_COMPLAINT and returns 1 when nginx refuse
 # ports where no app is the default on purpose (an app without host names is the proxy's default).
 DEFAULT_SERVER_TEXT='' # what the catch-all should hold, once default_server_text worked it out
 default_server_text() {
-  local others='' http=1 https=1 version
+  local others='' http=1 https=1
   others=$(grep -l -- 'default_server' "$CONF_DIR"/*.conf 2>/dev/null | grep -vxF "$DEFAULT_CONF" || true)
   if [[ -n $others ]]; then
     # shellcheck disable=SC2086 # file names without spaces (app names)
@@ -1060,8 +1068,7 @@ default_server_text() {
   fi
   if ((https)) && ! grep -q 'ssl_reject_handshake' "$DEFAULT_CONF" 2>/dev/null; then
     # ssl_reject_handshake (no certificate needed to refuse) came with nginx 1.19.4.
-    version=$(docker exec "$BG_PROXY_NAME" nginx -v 2>&1 | sed -n 's|.*nginx/\([0-9][0-9.]*\).*|\1|p')
-    [[ -n $version ]] && printf '1.19.4\n%s\n' "$version" | sort -V -C || https=0
+    proxy_nginx_at_least 1.19.4 || https=0
   fi
   ((http || https)) || return 0
   printf '# bluegreen: the catch-all for host names no app claims: refused\nserver {\n'
@@ -1528,15 +1535,11 @@ images_in_use() { # the image of every container; fails when the containers cann
 }
 
 # The images of deploys that never went live (not in LIST, the live ones) go, unless a container uses them.
-prune_tried_images() { # prune_tried_images LIST
-  local tried=$APP_DIR/images-tried id in_use
+prune_tried_images() { # prune_tried_images LIST IN_USE
+  local tried=$APP_DIR/images-tried id
   [[ -s $tried ]] || return 0
-  if ! in_use=$(images_in_use); then
-    log "warning: cannot list the containers, so no image is pruned this time"
-    return 0
-  fi
   while IFS= read -r id; do
-    if [[ -z $id ]] || grep -qxF "$id" "$1" 2>/dev/null || grep -qxF "$id" <<<"$in_use"; then continue; fi
+    if [[ -z $id ]] || grep -qxF "$id" "$1" 2>/dev/null || grep -qxF "$id" <<<"$2"; then continue; fi
     if docker image rm --force "$id" >/dev/null 2>&1; then log "removed image ${id:7:12} of a deploy that never went live"; fi
   done <"$tried"
   rm -f "$tried"
@@ -1552,13 +1555,14 @@ prune_images() {
     printf '%s\n' "$BG_SERVER_IMAGE_ID" >>"$list.tmp"
     mv -f "$list.tmp" "$list"
   fi
-  prune_tried_images "$list"
-  # Only when some image is old enough to go are the containers asked which images they use.
-  (($(wc -l <"$list") > BG_KEEP_IMAGES)) || return 0
+  # Only when some image may go are the containers asked (once) which images they use.
+  [[ -s $APP_DIR/images-tried ]] || (($(wc -l <"$list") > BG_KEEP_IMAGES)) || return 0
   if ! in_use=$(images_in_use); then
     log "warning: cannot list the containers, so no image is pruned this time"
     return 0
   fi
+  prune_tried_images "$list" "$in_use"
+  (($(wc -l <"$list") > BG_KEEP_IMAGES)) || return 0
   while IFS= read -r id; do
     [[ -n $id ]] || continue
     if grep -qxF "$id" <<<"$in_use"; then
@@ -1729,17 +1733,18 @@ cmd_remove() {
     rm -rf "$LIVE_TLS" 2>/dev/null || log "warning: could not remove $LIVE_TLS"
     log "removed the certificate and key of $BG_APP"
   fi
-  local id in_use
-  if [[ -f $APP_DIR/images ]] && ! in_use=$(images_in_use); then
-    log "warning: cannot list the containers, so the app's images stay (listed in $APP_DIR/images)"
-  elif [[ -f $APP_DIR/images ]]; then
+  # Every image the app sent: those that went live and those of deploys that never did.
+  local id in_use lists=() list
+  for list in "$APP_DIR/images" "$APP_DIR/images-tried"; do if [[ -f $list ]]; then lists+=("$list"); fi; done
+  if ((${#lists[@]})) && ! in_use=$(images_in_use); then
+    log "warning: cannot list the containers, so the app's images stay (listed in ${lists[*]})"
+  elif ((${#lists[@]})); then
     while IFS= read -r id; do
       if [[ -z $id ]] || grep -qxF "$id" <<<"$in_use"; then continue; fi
       if docker image rm --force "$id" >/dev/null 2>&1; then log "removed image ${id:7:12}"; fi
-    done <"$APP_DIR/images"
-    rm -f "$APP_DIR/images"
+    done < <(cat "${lists[@]}" | sort -u)
+    rm -f "${lists[@]}"
   fi
-  if [[ -f $APP_DIR/images-tried ]]; then prune_tried_images /dev/null; fi
   rm -f "$SETTINGS_FILE"
   ACTIVE_SLOT=''
   OUTCOME=$BG_OUTCOME_REMOVED

@@ -95678,18 +95678,31 @@ async function deployToFleet(config, context, runs) {
             run.session?.close();
     }
 }
+/** The step outputs, every value redacted. */
+function setOutputs(outputs, secrets) {
+    try {
+        for (const [name, value] of Object.entries(outputs))
+            core.setOutput(name, (0, report_1.redact)(value, secrets));
+    }
+    catch (error) {
+        core.warning(`could not write the step outputs: ${error.message}`);
+    }
+}
+/** The job summary, when the runner gives a file for it; failing to write it only warns. */
+async function writeSummary(context, markdown) {
+    if (!context.summaryFile)
+        return;
+    try {
+        await core.summary.addRaw(markdown(), true).write();
+    }
+    catch (error) {
+        core.warning(`could not write the job summary: ${error.message}`);
+    }
+}
 /** The end of a run on several hosts: summary, outputs, exit code. */
 async function finishFleet(config, context, runs, totalSeconds) {
-    for (const [name, value] of Object.entries((0, fleet_report_1.fleetOutputs)(runs, totalSeconds)))
-        core.setOutput(name, (0, report_1.redact)(value, config.secrets));
-    if (context.summaryFile) {
-        try {
-            await core.summary.addRaw((0, fleet_report_1.renderFleetSummary)(runs, config.secrets, totalSeconds), true).write();
-        }
-        catch (error) {
-            core.warning(`could not write the job summary: ${error.message}`);
-        }
-    }
+    setOutputs((0, fleet_report_1.fleetOutputs)(runs, totalSeconds), config.secrets);
+    await writeSummary(context, () => (0, fleet_report_1.renderFleetSummary)(runs, config.secrets, totalSeconds));
     const exitCode = (0, fleet_report_1.fleetExitCode)(runs);
     if (exitCode !== 0) {
         core.setFailed((0, report_1.redact)((0, fleet_report_1.fleetHeadline)(runs).replace(/^❌ /, ''), config.secrets));
@@ -95699,26 +95712,10 @@ async function finishFleet(config, context, runs, totalSeconds) {
         core.info((0, fleet_report_1.fleetHeadline)(runs));
     }
 }
-function writeResults(report, label, context, secrets) {
-    // The same outputs as with several hosts: `hosts` then holds this one.
-    for (const [name, value] of Object.entries((0, fleet_report_1.fleetOutputs)([{ label, report }], report.totalSeconds)))
-        core.setOutput(name, (0, report_1.redact)(value, secrets));
-    if (!context.summaryFile)
-        return Promise.resolve();
-    return core.summary.addRaw((0, report_1.renderSummary)(report, secrets), true).write();
-}
 /** A run refused before it connected (a bad input): result failed, a short summary, exit code 1. */
 async function refuse(message, context, totalSeconds) {
-    for (const [name, value] of Object.entries((0, report_1.refusedOutputs)(totalSeconds)))
-        core.setOutput(name, value);
-    if (context.summaryFile) {
-        try {
-            await core.summary.addRaw((0, report_1.renderRefusedSummary)(message), true).write();
-        }
-        catch (error) {
-            core.warning(`could not write the job summary: ${error.message}`);
-        }
-    }
+    setOutputs((0, report_1.refusedOutputs)(totalSeconds), []);
+    await writeSummary(context, () => (0, report_1.renderRefusedSummary)(message));
     core.setFailed(message);
 }
 /** The whole run: inputs, image, transfer, switch, report. Never throws; sets the exit code. */
@@ -95769,12 +95766,9 @@ async function run() {
         (0, fleet_1.recordFailure)(report, error);
     }
     report.totalSeconds = (Date.now() - started) / 1000;
-    try {
-        await writeResults(report, (0, hosts_1.hostLabel)(config.ssh), context, config.secrets);
-    }
-    catch (error) {
-        core.warning(`could not write the job summary: ${error.message}`);
-    }
+    // The same outputs as with several hosts: `hosts` then holds this one.
+    setOutputs((0, fleet_report_1.fleetOutputs)([{ label: (0, hosts_1.hostLabel)(config.ssh), report }], report.totalSeconds), config.secrets);
+    await writeSummary(context, () => (0, report_1.renderSummary)(report, config.secrets));
     const exitCode = (0, report_1.exitCodeOf)(report);
     if (exitCode !== 0) {
         const live = report.remote?.activeSlot ? `${report.remote.activeSlot.toUpperCase()} is still live` : (0, report_1.liveAfterFailure)(report);
@@ -96408,7 +96402,8 @@ function renderRefusedSummary(message, secrets = []) {
 }
 /** The step outputs of a run refused before it connected anywhere: result failed, the rest empty. */
 function refusedOutputs(totalSeconds) {
-    return { result: 'failed', 'active-slot': '', 'previous-slot': '', 'image-id': '', url: '', 'bytes-sent': '0', 'duration-seconds': totalSeconds.toFixed(1), 'health-log': '[]', history: '[]', logs: '', certificate: '', hosts: '[]' };
+    const refused = { command: 'deploy', app: '', host: '', image: '', error: 'refused', phasesSeconds: {}, totalSeconds };
+    return { ...stepOutputs(refused), hosts: '[]' };
 }
 /** The step outputs, as documented in action.yml. */
 function stepOutputs(report) {

@@ -121,16 +121,29 @@ async function deployToFleet(config: Config, context: RunContext, runs: HostRun[
   }
 }
 
+/** The step outputs, every value redacted. */
+function setOutputs(outputs: Record<string, string>, secrets: readonly string[]): void {
+  try {
+    for (const [name, value] of Object.entries(outputs)) core.setOutput(name, redact(value, secrets));
+  } catch (error) {
+    core.warning(`could not write the step outputs: ${(error as Error).message}`);
+  }
+}
+
+/** The job summary, when the runner gives a file for it; failing to write it only warns. */
+async function writeSummary(context: RunContext, markdown: () => string): Promise<void> {
+  if (!context.summaryFile) return;
+  try {
+    await core.summary.addRaw(markdown(), true).write();
+  } catch (error) {
+    core.warning(`could not write the job summary: ${(error as Error).message}`);
+  }
+}
+
 /** The end of a run on several hosts: summary, outputs, exit code. */
 async function finishFleet(config: Config, context: RunContext, runs: HostRun[], totalSeconds: number): Promise<void> {
-  for (const [name, value] of Object.entries(fleetOutputs(runs, totalSeconds))) core.setOutput(name, redact(value, config.secrets));
-  if (context.summaryFile) {
-    try {
-      await core.summary.addRaw(renderFleetSummary(runs, config.secrets, totalSeconds), true).write();
-    } catch (error) {
-      core.warning(`could not write the job summary: ${(error as Error).message}`);
-    }
-  }
+  setOutputs(fleetOutputs(runs, totalSeconds), config.secrets);
+  await writeSummary(context, () => renderFleetSummary(runs, config.secrets, totalSeconds));
   const exitCode = fleetExitCode(runs);
   if (exitCode !== 0) {
     core.setFailed(redact(fleetHeadline(runs).replace(/^❌ /, ''), config.secrets));
@@ -140,23 +153,10 @@ async function finishFleet(config: Config, context: RunContext, runs: HostRun[],
   }
 }
 
-function writeResults(report: RunReport, label: string, context: RunContext, secrets: string[]): Promise<unknown> {
-  // The same outputs as with several hosts: `hosts` then holds this one.
-  for (const [name, value] of Object.entries(fleetOutputs([{ label, report }], report.totalSeconds))) core.setOutput(name, redact(value, secrets));
-  if (!context.summaryFile) return Promise.resolve();
-  return core.summary.addRaw(renderSummary(report, secrets), true).write();
-}
-
 /** A run refused before it connected (a bad input): result failed, a short summary, exit code 1. */
 async function refuse(message: string, context: RunContext, totalSeconds: number): Promise<void> {
-  for (const [name, value] of Object.entries(refusedOutputs(totalSeconds))) core.setOutput(name, value);
-  if (context.summaryFile) {
-    try {
-      await core.summary.addRaw(renderRefusedSummary(message), true).write();
-    } catch (error) {
-      core.warning(`could not write the job summary: ${(error as Error).message}`);
-    }
-  }
+  setOutputs(refusedOutputs(totalSeconds), []);
+  await writeSummary(context, () => renderRefusedSummary(message));
   core.setFailed(message);
 }
 
@@ -204,11 +204,9 @@ export async function run(): Promise<void> {
     recordFailure(report, error);
   }
   report.totalSeconds = (Date.now() - started) / 1000;
-  try {
-    await writeResults(report, hostLabel(config.ssh), context, config.secrets);
-  } catch (error) {
-    core.warning(`could not write the job summary: ${(error as Error).message}`);
-  }
+  // The same outputs as with several hosts: `hosts` then holds this one.
+  setOutputs(fleetOutputs([{ label: hostLabel(config.ssh), report }], report.totalSeconds), config.secrets);
+  await writeSummary(context, () => renderSummary(report, config.secrets));
   const exitCode = exitCodeOf(report);
   if (exitCode !== 0) {
     const live = report.remote?.activeSlot ? `${report.remote.activeSlot.toUpperCase()} is still live` : liveAfterFailure(report);

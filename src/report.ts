@@ -244,7 +244,8 @@ export function renderRefusedSummary(message: string, secrets: readonly string[]
 
 /** The step outputs of a run refused before it connected anywhere: result failed, the rest empty. */
 export function refusedOutputs(totalSeconds: number): Record<string, string> {
-  return { result: 'failed', 'active-slot': '', 'previous-slot': '', 'image-id': '', url: '', 'bytes-sent': '0', 'duration-seconds': totalSeconds.toFixed(1), 'health-log': '[]', history: '[]', logs: '', certificate: '', hosts: '[]' };
+  const refused: RunReport = { command: 'deploy', app: '', host: '', image: '', error: 'refused', phasesSeconds: {}, totalSeconds };
+  return { ...stepOutputs(refused), hosts: '[]' };
 }
 
 /** The step outputs, as documented in action.yml. */

@@ -1,7 +1,7 @@
 // Draining ends when the requests the proxy sent to the old slot are done: no fixed sleep.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ActionRun, runAction } from '../helpers/action-runner';
-import { failures, openUpgraded, slowUpload, startLoad } from '../helpers/load';
+import { failures, openEventStream, openUpgraded, slowUpload, startLoad } from '../helpers/load';
 import { SERVER_KINDS, TestServer, getThroughProxy, resetServer, serverInputs, testServer } from '../helpers/server';
 
 let server: TestServer;
@@ -75,17 +75,19 @@ describe.each(SERVER_KINDS)('draining the old slot (%s server)', (kind) => {
     expect(await getThroughProxy(server, 'drain.test')).toBe('200 v2');
   }, 120_000);
 
-  it('closes an open WebSocket at drain-long-lived instead of waiting drain-seconds for it', async () => {
+  it('closes an open WebSocket and event stream at drain-long-lived instead of waiting drain-seconds for them', async () => {
     expect((await deploy('v1')).code).toBe(0);
     const ws = await openUpgraded(server.proxyPort, 'drain.test');
+    const events = await openEventStream(server.proxyPort, 'drain.test', '/stream?n=120&ms=500'); // 60 s of events
     const run = await deploy('v2', { 'drain-seconds': '30', 'drain-long-lived': '2' });
     expect(run.code, run.stdout).toBe(0);
-    const closedAt = await Promise.race([ws.closed, new Promise<number>((r) => setTimeout(() => r(0), 5000))]);
-    console.log(`a WebSocket across a switch: drained after ${drainedMs(run)} ms, run ${run.seconds.toFixed(1)} s`);
-    expect(closedAt).toBeGreaterThan(0); // closed as the old version stopped
+    const within5s = (closed: Promise<number>) => Promise.race([closed, new Promise<number>((r) => setTimeout(() => r(0), 5000))]);
+    console.log(`a WebSocket and an event stream across a switch: drained after ${drainedMs(run)} ms, run ${run.seconds.toFixed(1)} s`);
+    expect(await within5s(ws.closed)).toBeGreaterThan(0); // closed as the old version stopped
+    expect(await within5s(events.closed)).toBeGreaterThan(0);
     expect(drainedMs(run)).toBeGreaterThan(1900);
     expect(drainedMs(run)).toBeLessThan(4000); // not the 30 s of drain-seconds
-    expect(run.stdout).toContain('1 long-lived connection(s) (WebSocket, event stream) closed after drain-long-lived (2s)');
+    expect(run.stdout).toContain('2 long-lived connection(s) (WebSocket, event stream) closed after drain-long-lived (2s)');
     expect(run.summary).toContain('closed after drain-long-lived');
   }, 120_000);
 

@@ -136,3 +136,17 @@ export function openUpgraded(port: number, hostHeader: string): Promise<{ closed
     req.end();
   });
 }
+
+/** A server-sent-events request (Accept: text/event-stream) through the proxy, held open until it ends or is cut (120 s at most). */
+export function openEventStream(port: number, hostHeader: string, path: string): Promise<{ closed: Promise<number> }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: '127.0.0.1', port, path, agent: false, timeout: 120_000, headers: { Host: hostHeader, Accept: 'text/event-stream' } }, (res) => {
+      const closed = new Promise<number>((done) => res.socket.on('close', () => done(Date.now())));
+      res.on('error', () => undefined);
+      res.resume();
+      resolve({ closed });
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+  });
+}

@@ -367,3 +367,26 @@ describe('cert_dns_names and cert_covers: which host names a certificate on the 
     expect(callScript({}, `cert_covers ${shellQuote(names)} ${shellQuote(host)} && echo yes || echo no`).stdout).toBe(covered ? 'yes\n' : 'no\n');
   });
 });
+
+describe('hop_base: each app\'s loopback port pair for long-lived requests', () => {
+  it('is kept in the app\'s config, and moves to the next free pair when another app has it', () => {
+    const out = callScript({ app: 'shop' }, [
+      'mkdir -p "$CONF_DIR"',
+      'first=$(hop_base)',
+      'printf "# bluegreen: app=other slot=blue container=x\\n# bluegreen-hop-ports: %s\\n" "$first" >"$CONF_DIR/other.conf"',
+      'second=$(hop_base)',
+      'render_proxy_config green shop-green >"$CONF_FILE"',
+      'kept=$(hop_base)',
+      'echo "$first $second $kept $(hop_port blue) $(hop_port green)"',
+      'grep -c "listen 127.0.0.1:$((second + 1));" "$CONF_FILE"',
+      'grep -c "proxy_pass http://127.0.0.1:$((second + 1));" "$CONF_FILE"',
+    ].join('\n')).stdout.trim().split('\n');
+    const [first, second, kept, blue, green] = out[0].split(' ').map(Number);
+    expect(first).toBeGreaterThanOrEqual(30000);
+    expect(first).toBeLessThan(58000);
+    expect(first % 2).toBe(0);
+    expect(second).toBe(first + 2);
+    expect([kept, blue, green]).toEqual([second, second, second + 1]);
+    expect(out.slice(1)).toEqual(['1', '1']); // one hop server; the one location routes long-lived requests to it
+  });
+});

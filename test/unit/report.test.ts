@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { readConfig, secretValues } from '../../src/config';
 import { RESULT_BEGIN, RESULT_END, RESULT_VERSION, RemoteResult, SCRIPT_EXIT, parseRemoteResult } from '../../src/remote/result';
-import { EXIT_UNHEALTHY, RunReport, appUrl, exitCodeOf, headline, outcomeOf, redact, renderSummary, stepOutputs } from '../../src/report';
+import { EXIT_UNHEALTHY, RunReport, appUrl, exitCodeOf, headline, outcomeOf, redact, refusedOutputs, renderSummary, stepOutputs } from '../../src/report';
 import { readerFor } from '../helpers/action-inputs';
 import { baseInputs } from '../helpers/fixtures';
 
@@ -117,6 +117,14 @@ describe('step outputs', () => {
       url: 'http://shop.example.com/', 'bytes-sent': String(3 * 1024 * 1024), 'duration-seconds': '9.5',
       'health-log': JSON.stringify(report().remote!.health), history: '[]', logs: '', certificate: '',
     });
+  });
+});
+
+describe('refusedOutputs', () => {
+  it('gives every output a run gives, result failed and the rest empty', () => {
+    const out = refusedOutputs(0.4);
+    expect(Object.keys(out).sort()).toEqual([...Object.keys(stepOutputs(report())), 'hosts'].sort());
+    expect(out).toMatchObject({ result: 'failed', 'active-slot': '', 'image-id': '', url: '', 'bytes-sent': '0', 'duration-seconds': '0.4', 'health-log': '[]', hosts: '[]' });
   });
 });
 

@@ -128,6 +128,14 @@ describe('deploy.sh: record_settings and load_settings', () => {
     expect(out.stdout).toContain('port 3000');
   });
 
+  it('stops a run whose record a deploy changed while it waited for the lock', () => {
+    const unchanged = withRecord('rollback', {}, 'load_settings >/dev/null && check_settings_unchanged && echo same');
+    expect(unchanged.stdout).toBe('same\n');
+    const changed = withRecord('rollback', {}, 'load_settings >/dev/null && printf "BG_CONTAINER_PORT\\t9000\\n" >>"$SETTINGS_FILE" && check_settings_unchanged');
+    expect(changed.status).toBe(2);
+    expect(changed.stdout).toContain('a deploy of shop changed its settings while this run waited for the lock; nothing was changed: run rollback again');
+  });
+
   it('leaves a deploy\'s own values alone, whatever is recorded', () => {
     expect(withRecord('deploy', { 'container-port': '9000' }, 'load_settings && echo "$BG_CONTAINER_PORT"').stdout).toBe('9000\n');
   });
@@ -135,7 +143,7 @@ describe('deploy.sh: record_settings and load_settings', () => {
   it('ignores lines that name no setting, and values are data', () => {
     const home = mkdtempSync(join(tmpdir(), 'bg-settings-'));
     try {
-      const record = 'BG_APP\tother\nPATH\t/nowhere\nBG_HEALTH_PATH\t/$(touch pwned)`id`\n';
+      const record = 'BG_APP\tother\nPATH\t/nowhere\n\n$(touch pwned-name)\tx\nBG_HOSTNAMES[$(touch pwned-index)]\tx\nBG_HEALTH_PATH\t/$(touch pwned)`id`\n';
       const out = callAs(home, 'rollback', {}, `mkdir -p "$APP_DIR" && printf %s ${shellQuote(record)} >"$SETTINGS_FILE" && load_settings >/dev/null && echo "$BG_APP|$BG_HEALTH_PATH" && ls -A "$HOME"`);
       expect(out.stdout).toBe('shop|/$(touch pwned)`id`\n.bluegreen\n');
     } finally {
