@@ -93948,6 +93948,58 @@ function serverArchive(saved, plan) {
 
 /***/ }),
 
+/***/ 833:
+/***/ ((__unused_webpack_module, exports) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.Cancellation = void 0;
+exports.cancellableBy = cancellableBy;
+/**
+ * A run's cancellation: GitHub cancels a job with SIGINT, then SIGTERM 7.5 s later and SIGKILL 2.5 s
+ * after that. The first signal is recorded here; the work in progress looks at it and stops starting.
+ */
+class Cancellation {
+    why;
+    listeners = [];
+    /** Why the run was cancelled (e.g. 'SIGINT'), or undefined while it goes on. */
+    get reason() {
+        return this.why;
+    }
+    cancel(reason) {
+        if (this.why !== undefined)
+            return;
+        this.why = reason;
+        for (const listener of this.listeners.splice(0))
+            listener(reason);
+    }
+    /** Calls `listener` once, when the run is cancelled (at once if it already is). */
+    onCancel(listener) {
+        if (this.why !== undefined)
+            listener(this.why);
+        else
+            this.listeners.push(listener);
+    }
+}
+exports.Cancellation = Cancellation;
+/** Turns SIGINT and SIGTERM into `cancellation` while `work` runs (instead of ending the process). */
+async function cancellableBy(cancellation, work) {
+    const onSignal = (signal) => cancellation.cancel(signal);
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    try {
+        return await work();
+    }
+    finally {
+        process.removeListener('SIGINT', onSignal);
+        process.removeListener('SIGTERM', onSignal);
+    }
+}
+
+
+/***/ }),
+
 /***/ 3723:
 /***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
 
@@ -94669,7 +94721,7 @@ const progress_1 = __nccwpck_require__(2279);
 const result_1 = __nccwpck_require__(8277);
 const report_1 = __nccwpck_require__(665);
 const notStarted = (h) => h.report.remote === undefined && (h.report.error ?? '').startsWith('not started');
-/** All at once: healthy, but another host failed first, so this one did not switch. */
+/** Healthy, but told not to switch: another host failed first (all at once), or the run was cancelled. */
 const calledOff = (h) => h.report.remote?.exitCode === result_1.SCRIPT_EXIT.calledOff;
 /** Failed of its own accord (not merely stopped because of another host). */
 const failedHere = (h) => (0, report_1.outcomeOf)(h.report) === 'failed' && !notStarted(h) && !calledOff(h);
@@ -94693,7 +94745,7 @@ function fleetExitCode(hosts) {
 }
 const names = (hosts) => hosts.map((h) => h.label).join(', ');
 /** The first line: the overall result, and on failure which hosts run which version. */
-function fleetHeadline(hosts) {
+function fleetHeadline(hosts, cancelled) {
     const app = hosts[0].report.app;
     const command = hosts[0].report.command;
     const outcome = fleetOutcome(hosts);
@@ -94701,7 +94753,8 @@ function fleetHeadline(hosts) {
         const verb = { switched: command === 'rollback' ? 'rolled back' : 'switched', unchanged: command === 'status' ? 'status of' : 'already ran this version on', removed: 'removed from' }[outcome];
         return `${outcome === 'removed' ? '🗑️' : command === 'status' ? 'ℹ️' : '✅'} ${app}: ${verb} ${outcome === 'switched' ? 'on ' : ''}${hosts.length} hosts`;
     }
-    const parts = [`❌ ${app}: ${command} failed on ${names(hosts.filter(failedHere))}`];
+    const failed = hosts.filter(failedHere);
+    const parts = cancelled !== undefined ? [`❌ ${app}: ${command} cancelled (${cancelled})${failed.length ? `; failed on ${names(failed)}` : ''}`] : [`❌ ${app}: ${command} failed on ${names(failed)}`];
     const off = hosts.filter(calledOff);
     if (off.length)
         parts.push(`called off, not switched: ${names(off)}`);
@@ -94719,6 +94772,8 @@ function fleetHeadline(hosts) {
 function resultText(h) {
     if (notStarted(h))
         return 'not started';
+    if (h.report.remote === undefined && h.report.error === undefined)
+        return 'under way';
     if (calledOff(h))
         return 'healthy, called off: not switched';
     const outcome = (0, report_1.outcomeOf)(h.report);
@@ -94744,8 +94799,8 @@ function healthText(r) {
     return `${tries.length} ${tries.length === 1 ? 'try' : 'tries'}, last ${last.status ?? last.error ?? 'error'}`;
 }
 /** The job summary: the headline, a row per host, then each host's own summary folded. */
-function renderFleetSummary(hosts, secrets = [], totalSeconds = 0) {
-    const parts = [`## ${(0, report_1.cell)(fleetHeadline(hosts))}`, ''];
+function renderFleetSummary(hosts, secrets = [], totalSeconds = 0, cancelled) {
+    const parts = [`## ${(0, report_1.cell)(fleetHeadline(hosts, cancelled))}`, ''];
     parts.push('| host | result | slots | sent | health | time |', '| --- | --- | --- | ---: | --- | ---: |');
     for (const h of hosts) {
         const t = h.report.transfer;
@@ -94758,7 +94813,7 @@ function renderFleetSummary(hosts, secrets = [], totalSeconds = 0) {
         if (notStarted(h))
             continue;
         // A host switched back after another failed: its deploy, then what serves there now.
-        const back = h.switchBack ? ['', (0, report_1.renderSummary)(h.switchBack, secrets).replace(/^## /, '### Then, as another host failed: ')] : [];
+        const back = h.switchBack ? ['', (0, report_1.renderSummary)(h.switchBack, secrets).replace(/^## /, '### Then, as the rollout did not complete: ')] : [];
         parts.push(`<details><summary>${(0, report_1.cell)(h.label)}</summary>`, '', (0, report_1.renderSummary)(h.report, secrets).replace(/^## /, '### '), ...back, '</details>', '');
     }
     let text = (0, report_1.redact)(parts.join('\n'), secrets);
@@ -94807,6 +94862,7 @@ exports.hostLog = hostLog;
 exports.batchesOf = batchesOf;
 exports.connectAll = connectAll;
 exports.sendToAll = sendToAll;
+exports.lockAll = lockAll;
 exports.runScriptOn = runScriptOn;
 exports.rollOut = rollOut;
 exports.rollOutAllAtOnce = rollOutAllAtOnce;
@@ -94815,6 +94871,7 @@ const result_1 = __nccwpck_require__(8277);
 const run_1 = __nccwpck_require__(7331);
 const ssh_1 = __nccwpck_require__(873);
 const transfer_1 = __nccwpck_require__(6128);
+const rollout_lock_1 = __nccwpck_require__(8464);
 /** What a failure on the runner's side means for a host's report (one host or several). */
 function recordFailure(report, error) {
     report.error = error.message;
@@ -94885,6 +94942,22 @@ async function sendToAll(runs, store, image, log) {
     }
     return false;
 }
+/**
+ * Takes the app's rollout lock on every host (rollout-lock.ts) before any host starts. When one
+ * cannot be had, that host's report says why and every other host's that it was not started.
+ */
+async function lockAll(runs, app, stateDir, timeoutSeconds, log) {
+    try {
+        return await (0, rollout_lock_1.takeRolloutLocks)(runs, app, stateDir, timeoutSeconds, log);
+    }
+    catch (error) {
+        const blocked = error instanceof rollout_lock_1.LockError ? error.host : undefined;
+        for (const run of runs) {
+            run.report.error = run === blocked || !blocked ? error.message : `not started: the rollout lock of ${blocked.label} could not be taken`;
+        }
+        return undefined;
+    }
+}
 /** Runs the server script on one host and keeps its result (or what failed) in `report`. */
 async function runScriptOn(run, runs, input, report, log, healthy) {
     const started = Date.now();
@@ -94898,33 +94971,45 @@ async function runScriptOn(run, runs, input, report, log, healthy) {
         report.phasesSeconds.script = (Date.now() - started) / 1000;
     }
 }
+/** What the hosts not reached are told when the rollout stops early. */
+function markNotStarted(runs, reached, why) {
+    for (const run of runs) {
+        if (!reached.includes(run))
+            run.report.error = `not started: ${why}`;
+    }
+}
 /**
  * A rolling rollout: a batch of hosts at a time, the next only when every host of the one before
- * ran the command to its end without failing. At the first failure the rollout stops: hosts not yet
- * reached are left as they were, and the hosts that switched to the new version are switched back to
- * the slot they kept (command rollback), so no host is left on another version than the others.
+ * ran the command to its end without failing. At the first failure, or when the run is cancelled,
+ * the rollout stops: hosts not yet reached are left as they were, and the hosts that switched to the
+ * new version are switched back to the slot they kept (command rollback), so no host is left on
+ * another version than the others. Each deploy waits for the runner's word once healthy (as all at
+ * once does), and gets it only while the run is not cancelled: a host in the middle of its health
+ * check when the cancel comes never switches.
  */
-async function rollOut(runs, input, maxParallel, log) {
+async function rollOut(runs, input, maxParallel, cancellation, log) {
     const done = [];
+    const mayGoOn = () => Promise.resolve(cancellation.reason === undefined);
     for (const batch of batchesOf(runs, maxParallel)) {
-        await Promise.all(batch.map((run) => runScriptOn(run, runs, input, run.report, log)));
+        if (cancellation.reason !== undefined) {
+            markNotStarted(runs, done, `the run was cancelled (${cancellation.reason})`);
+            break;
+        }
+        await Promise.all(batch.map((run) => runScriptOn(run, runs, input, run.report, log, mayGoOn)));
         done.push(...batch);
         const failed = batch.filter((run) => (0, report_1.outcomeOf)(run.report) === 'failed');
         if (failed.length === 0)
             continue;
-        const names = failed.map((r) => r.label).join(', ');
-        for (const run of runs) {
-            if (!done.includes(run))
-                run.report.error = `not started: the rollout stopped when ${names} failed`;
-        }
-        if (input.command === 'deploy')
-            await switchBack(done.filter((run) => (0, report_1.outcomeOf)(run.report) === 'switched'), runs, input, log);
-        return;
+        markNotStarted(runs, done, cancellation.reason !== undefined ? `the run was cancelled (${cancellation.reason})` : `the rollout stopped when ${failed.map((r) => r.label).join(', ')} failed`);
+        break;
     }
+    const complete = done.length === runs.length && done.every((run) => (0, report_1.outcomeOf)(run.report) !== 'failed');
+    if (!complete && input.command === 'deploy')
+        await switchBack(done.filter((run) => (0, report_1.outcomeOf)(run.report) === 'switched'), runs, input, log);
 }
 async function switchBack(switched, runs, input, log) {
     await Promise.all(switched.map(async (run) => {
-        log(`[${run.label}] switching back to the version it ran before, as another host failed`);
+        log(`[${run.label}] switching back to the version it ran before, as the rollout did not complete`);
         run.switchBack = { ...run.report, command: 'rollback', remote: undefined, transfer: undefined, error: undefined, phasesSeconds: {}, totalSeconds: 0 };
         await runScriptOn(run, runs, { ...input, command: 'rollback', image: '', imageId: '', serverImageId: '' }, run.switchBack, log);
     }));
@@ -94935,7 +95020,7 @@ async function switchBack(switched, runs, input, log) {
  * the rollout off: the others stop their new version and keep the old one, so nothing switched
  * anywhere. A switch that fails after the word was given is undone on the hosts that switched.
  */
-async function rollOutAllAtOnce(runs, input, barrierSeconds, log) {
+async function rollOutAllAtOnce(runs, input, cancellation, log) {
     let calledOff = false;
     let notYetHealthy = runs.length;
     const waiting = [];
@@ -94943,6 +95028,12 @@ async function rollOutAllAtOnce(runs, input, barrierSeconds, log) {
         for (const resolve of waiting.splice(0))
             resolve(go);
     };
+    cancellation.onCancel((reason) => {
+        if (!calledOff)
+            log(`the run was cancelled (${reason}): calling the rollout off`);
+        calledOff = true;
+        answerAll(false);
+    });
     const oneMoreReady = () => {
         notYetHealthy--;
         if (notYetHealthy === 0 && !calledOff) {
@@ -94959,7 +95050,7 @@ async function rollOutAllAtOnce(runs, input, barrierSeconds, log) {
             waiting.push(resolve);
             oneMoreReady();
         });
-        await runScriptOn(run, runs, { ...input, barrierSeconds }, run.report, log, healthy);
+        await runScriptOn(run, runs, input, run.report, log, healthy);
         if (reached)
             return;
         // Done without waiting: it failed (call the rollout off), or it had nothing to switch.
@@ -95565,11 +95656,15 @@ const ssh_1 = __nccwpck_require__(873);
 const stop_commands_1 = __nccwpck_require__(2058);
 const transfer_1 = __nccwpck_require__(6128);
 const fleet_1 = __nccwpck_require__(3207);
+const cancel_1 = __nccwpck_require__(833);
+const rollout_lock_1 = __nccwpck_require__(8464);
 const hosts_1 = __nccwpck_require__(9892);
 const swarm_1 = __nccwpck_require__(3695);
 const settings_1 = __nccwpck_require__(8750);
 const fleet_report_1 = __nccwpck_require__(8366);
 const masked = new Set();
+/** After a cancel, the summary and outputs are written by then even if hosts are still switching back. */
+const PROVISIONAL_AFTER_CANCEL_MS = 6000;
 /** Registers every secret with the runner before anything can print it. */
 function maskSecrets(values) {
     for (const value of values) {
@@ -95624,7 +95719,13 @@ async function deployWith(config, context, report) {
             report.transfer = await timed(report, 'transfer', `Send ${image.reference} to ${config.ssh.host}`, () => (0, transfer_1.ensureImageOnServer)(ssh, store, image, { log: (line) => core.info(line) }));
         }
         const input = scriptInput(config, context, image, report.transfer?.serverImageId);
-        report.remote = await serverGroup(`${config.command} ${config.deploy.app} on ${config.ssh.host}`, () => (0, run_1.runRemoteScript)(ssh, input, (line) => core.info(line)));
+        const lock = changesApp(config) ? await (0, rollout_lock_1.takeRolloutLocks)([{ ssh: config.ssh, label: (0, hosts_1.hostLabel)(config.ssh), session: ssh }], config.deploy.app, config.deploy.stateDir, config.deploy.lockTimeoutSeconds, (line) => core.info(line)) : undefined;
+        try {
+            report.remote = await serverGroup(`${config.command} ${config.deploy.app} on ${config.ssh.host}`, () => (0, run_1.runRemoteScript)(ssh, input, (line) => core.info(line)));
+        }
+        finally {
+            await lock?.release();
+        }
     }
     finally {
         ssh.close();
@@ -95641,8 +95742,16 @@ async function deployToSwarm(config, context, report) {
     const input = scriptInput(config, context, image);
     await serverGroup(`${config.command} ${config.deploy.app} on the Swarm of ${config.ssh.host}`, () => (0, swarm_1.runOnSwarm)(runs, store, image, input, log));
 }
-/** The same command on several hosts: connect all, send to all, then roll out (fleet.ts). */
-async function deployToFleet(config, context, runs) {
+/** Commands that change what runs on a server take the app's rollout lock first (rollout-lock.ts). */
+function changesApp(config) {
+    return config.command === 'deploy' || config.command === 'rollback' || config.command === 'remove';
+}
+/**
+ * The same command on several hosts: connect all, send to all, take every host's rollout lock, then
+ * roll out (fleet.ts). A cancel (SIGINT/SIGTERM) stops starting hosts and switches back those that
+ * switched.
+ */
+async function deployToFleet(config, context, runs, cancellation) {
     const log = (line) => core.info(line);
     const store = new image_1.ImageStore();
     let image;
@@ -95664,13 +95773,27 @@ async function deployToFleet(config, context, runs) {
             return;
         if (image && !(await serverGroup(`Send ${image.reference} to ${everywhere}`, () => (0, fleet_1.sendToAll)(runs, store, image, log))))
             return;
-        const input = scriptInput(config, context, image);
-        if (config.rollout === 'all-at-once' && config.command === 'deploy') {
-            const barrierSeconds = Math.ceil(config.deploy.health.timeoutSeconds) + 600;
-            await serverGroup(`${config.command} ${config.deploy.app} on ${everywhere} at once`, () => (0, fleet_1.rollOutAllAtOnce)(runs, input, barrierSeconds, log));
+        // Each deploy waits, healthy, for the runner's word before it switches (all at once: until every
+        // host is healthy; rolling: unless the run was cancelled meanwhile).
+        const barrierSeconds = config.command === 'deploy' ? Math.ceil(config.deploy.health.timeoutSeconds) + 600 : 0;
+        const input = { ...scriptInput(config, context, image), barrierSeconds };
+        const lock = changesApp(config) ? await serverGroup(`Lock ${config.deploy.app} on ${everywhere}`, () => (0, fleet_1.lockAll)(runs, config.deploy.app, config.deploy.stateDir, config.deploy.lockTimeoutSeconds, log)) : undefined;
+        if (changesApp(config) && !lock)
+            return;
+        try {
+            if (cancellation.reason !== undefined) {
+                for (const run of runs)
+                    run.report.error = `not started: the run was cancelled (${cancellation.reason})`;
+            }
+            else if (config.rollout === 'all-at-once' && config.command === 'deploy') {
+                await serverGroup(`${config.command} ${config.deploy.app} on ${everywhere} at once`, () => (0, fleet_1.rollOutAllAtOnce)(runs, input, cancellation, log));
+            }
+            else {
+                await serverGroup(`${config.command} ${config.deploy.app} on ${everywhere}, ${config.maxParallel} at a time`, () => (0, fleet_1.rollOut)(runs, input, config.maxParallel, cancellation, log));
+            }
         }
-        else {
-            await serverGroup(`${config.command} ${config.deploy.app} on ${everywhere}, ${config.maxParallel} at a time`, () => (0, fleet_1.rollOut)(runs, input, config.maxParallel, log));
+        finally {
+            await lock?.release();
         }
     }
     finally {
@@ -95693,19 +95816,20 @@ async function writeSummary(context, markdown) {
     if (!context.summaryFile)
         return;
     try {
-        await core.summary.addRaw(markdown(), true).write();
+        // The step's own summary file: a later write (after a provisional one) replaces it.
+        await core.summary.emptyBuffer().addRaw(markdown(), true).write({ overwrite: true });
     }
     catch (error) {
         core.warning(`could not write the job summary: ${error.message}`);
     }
 }
 /** The end of a run on several hosts: summary, outputs, exit code. */
-async function finishFleet(config, context, runs, totalSeconds) {
+async function finishFleet(config, context, runs, totalSeconds, cancelled) {
     setOutputs((0, fleet_report_1.fleetOutputs)(runs, totalSeconds), config.secrets);
-    await writeSummary(context, () => (0, fleet_report_1.renderFleetSummary)(runs, config.secrets, totalSeconds));
+    await writeSummary(context, () => (0, fleet_report_1.renderFleetSummary)(runs, config.secrets, totalSeconds, cancelled));
     const exitCode = (0, fleet_report_1.fleetExitCode)(runs);
     if (exitCode !== 0) {
-        core.setFailed((0, report_1.redact)((0, fleet_report_1.fleetHeadline)(runs).replace(/^❌ /, ''), config.secrets));
+        core.setFailed((0, report_1.redact)((0, fleet_report_1.fleetHeadline)(runs, cancelled).replace(/^❌ /, ''), config.secrets));
         process.exitCode = exitCode;
     }
     else {
@@ -95748,11 +95872,27 @@ async function run() {
     });
     if (config.hosts.length > 1 && !config.deploy.swarm) {
         const runs = config.hosts.map((ssh) => ({ ssh, label: (0, hosts_1.hostLabel)(ssh), report: reportFor(ssh.host) }));
-        await deployToFleet(config, context, runs);
-        const totalSeconds = (Date.now() - started) / 1000;
-        for (const run of runs)
-            run.report.totalSeconds = totalSeconds;
-        await finishFleet(config, context, runs, totalSeconds);
+        const cancellation = new cancel_1.Cancellation();
+        let finished = false;
+        cancellation.onCancel((signal) => {
+            core.warning(`${signal}: the run was cancelled; no further host starts, and hosts that switched are switched back`);
+            // GitHub kills the step 10 s after its first signal: what is known by then is written down.
+            setTimeout(() => {
+                if (finished)
+                    return;
+                const note = `${signal}; still under way when the runner's grace period ran short`;
+                setOutputs((0, fleet_report_1.fleetOutputs)(runs, (Date.now() - started) / 1000), config.secrets);
+                void writeSummary(context, () => (0, fleet_report_1.renderFleetSummary)(runs, config.secrets, (Date.now() - started) / 1000, note));
+            }, PROVISIONAL_AFTER_CANCEL_MS).unref();
+        });
+        await (0, cancel_1.cancellableBy)(cancellation, async () => {
+            await deployToFleet(config, context, runs, cancellation);
+            finished = true;
+            const totalSeconds = (Date.now() - started) / 1000;
+            for (const run of runs)
+                run.report.totalSeconds = totalSeconds;
+            await finishFleet(config, context, runs, totalSeconds, cancellation.reason);
+        });
         return;
     }
     const report = reportFor(config.ssh.host);
@@ -95996,7 +96136,7 @@ healthy) {
 "use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-exports.renewScriptBody = exports.swarmScriptBody = exports.deployScriptBody = void 0;
+exports.tlsPairsScriptBody = exports.renewScriptBody = exports.swarmScriptBody = exports.deployScriptBody = void 0;
 exports.configHash = configHash;
 exports.scriptParameters = scriptParameters;
 exports.settingVariables = settingVariables;
@@ -96024,6 +96164,9 @@ exports.swarmScriptBody = swarmScriptBody;
 /** The renewer's sh file (deploy.sh writes it on the server), read once. */
 const renewScriptBody = () => shipped('renew.sh').replace(/\n+$/, '');
 exports.renewScriptBody = renewScriptBody;
+/** The proxy's certificate chooser (tls-pairs.sh; deploy.sh writes it on the server), read once. */
+const tlsPairsScriptBody = () => shipped('tls-pairs.sh').replace(/\n+$/, '');
+exports.tlsPairsScriptBody = tlsPairsScriptBody;
 /**
  * Fingerprint of everything that shapes the app's container besides its image, so a re-run with
  * the same image and settings is recognised as "unchanged" while a changed env still redeploys.
@@ -96154,6 +96297,7 @@ function tlsParameters(tls) {
         scalar('BG_ACME_EAB_HMAC', acme?.eab?.hmac ?? ''),
         scalar('BG_ACME_CA', acme?.serverCa?.trim() ?? ''),
         scalar('BG_RENEW_SH', renewer),
+        scalar('BG_TLS_PAIRS_SH', (0, exports.tlsPairsScriptBody)()),
         scalar('BG_RENEW_HASH', renewer ? (0, node_crypto_1.createHash)('sha256').update(renewer).digest('hex').slice(0, 16) : ''),
     ];
 }
@@ -96424,6 +96568,129 @@ function stepOutputs(report) {
             return cert ? JSON.stringify(cert) : '';
         })(),
     };
+}
+
+
+/***/ }),
+
+/***/ 8464:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.LockError = exports.LOCK_EXIT = exports.BUSY_LINE = exports.LOCKED_LINE = void 0;
+exports.remotePath = remotePath;
+exports.rolloutLockCommand = rolloutLockCommand;
+exports.lockOrder = lockOrder;
+exports.lockFailure = lockFailure;
+exports.takeRolloutLocks = takeRolloutLocks;
+// A run that changes an app takes the app's rollout lock on every host it will touch, in one global
+// order, before the server script starts on any of them; so two runs of one app (a push and a
+// re-run of an older job) never interleave across hosts, and never deadlock at each other's hosts.
+// The server script's own per-app lock still orders the steps on each host.
+const node_stream_1 = __nccwpck_require__(7075);
+const shell_1 = __nccwpck_require__(997);
+exports.LOCKED_LINE = 'bluegreen-rollout-locked';
+exports.BUSY_LINE = 'bluegreen-rollout-busy';
+/** The lock command's exit codes when it could not take the lock. */
+exports.LOCK_EXIT = { noFlock: 3, cannotOpen: 4, timedOut: 5 };
+/** A server path for a POSIX shell: `~` is the login user's home, the rest quoted. */
+function remotePath(path) {
+    if (path === '~')
+        return '"$HOME"';
+    if (path.startsWith('~/'))
+        return `"$HOME"/${(0, shell_1.shellQuote)(path.slice(2))}`;
+    return (0, shell_1.shellQuote)(path);
+}
+/**
+ * The command (POSIX sh: the login shell runs it) that takes `<state-dir>/apps/<app>/rollout.lock`
+ * and holds it while its standard input stays open: the runner ends that input to release it, and a
+ * runner that dies (its connection gone) releases it as well.
+ */
+function rolloutLockCommand(stateDir, app, timeoutSeconds) {
+    const dir = `${remotePath(stateDir)}/apps/${(0, shell_1.shellQuote)(app)}`;
+    return [
+        `command -v flock >/dev/null 2>&1 || exit ${exports.LOCK_EXIT.noFlock}`,
+        `(umask 022 && mkdir -p ${dir} && : >>${dir}/rollout.lock) 2>/dev/null || exit ${exports.LOCK_EXIT.cannotOpen}`,
+        `exec 9>>${dir}/rollout.lock`,
+        `if ! flock -n 9; then echo ${exports.BUSY_LINE}; flock -w ${Math.ceil(timeoutSeconds)} 9 || exit ${exports.LOCK_EXIT.timedOut}; fi`,
+        `echo ${exports.LOCKED_LINE}`,
+        'exec cat >/dev/null',
+    ].join('; ');
+}
+/** The one order every run takes hosts' locks in: by host name (case-insensitive) and port. */
+function lockOrder(hosts) {
+    const key = (h) => `${h.ssh.host.toLowerCase()}\u0000${String(h.ssh.port).padStart(5, '0')}`;
+    return [...hosts].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
+}
+/** Why a lock could not be taken, as the run reports it. */
+function lockFailure(app, where, code, timeoutSeconds) {
+    switch (code) {
+        case exports.LOCK_EXIT.noFlock:
+            return `flock is not installed on ${where} (package util-linux)`;
+        case exports.LOCK_EXIT.cannotOpen:
+            return `cannot open the rollout lock of ${app} on ${where} (is state-dir writable for the SSH user?)`;
+        case exports.LOCK_EXIT.timedOut:
+            return `another run of ${app} still held ${where} after ${timeoutSeconds}s (lock-timeout); nothing was changed`;
+        default:
+            return `the rollout lock of ${app} on ${where} was lost (exit ${code ?? 'none'})`;
+    }
+}
+class LockError extends Error {
+    host;
+    constructor(message, 
+    /** The host whose lock could not be taken. */
+    host) {
+        super(message);
+        this.host = host;
+        this.name = 'LockError';
+    }
+}
+exports.LockError = LockError;
+async function takeOne(host, app, stateDir, timeoutSeconds, log) {
+    const input = new node_stream_1.PassThrough();
+    let onLocked = () => { };
+    const locked = new Promise((resolve) => (onLocked = resolve));
+    const done = host.session.exec(rolloutLockCommand(stateDir, app, timeoutSeconds), {
+        stdin: input,
+        onStdoutLine: (line) => {
+            if (line === exports.BUSY_LINE)
+                log(`another run of ${app} holds the lock on ${host.label}; waiting up to ${timeoutSeconds}s`);
+            if (line === exports.LOCKED_LINE)
+                onLocked();
+        },
+    });
+    const ended = await Promise.race([locked.then(() => undefined), done]);
+    if (ended !== undefined) {
+        input.end();
+        throw new LockError(lockFailure(app, host.label, ended.code, timeoutSeconds), host);
+    }
+    return {
+        release: async () => {
+            input.end();
+            await done.catch(() => undefined);
+        },
+    };
+}
+/**
+ * Takes the app's rollout lock on every host, one after the other in lockOrder; holds them all or,
+ * when one cannot be had, releases the ones taken and throws a LockError naming that host.
+ */
+async function takeRolloutLocks(hosts, app, stateDir, timeoutSeconds, log) {
+    const held = [];
+    const releaseAll = async () => {
+        await Promise.all(held.splice(0).map((lock) => lock.release()));
+    };
+    try {
+        for (const host of lockOrder(hosts))
+            held.push(await takeOne(host, app, stateDir, timeoutSeconds, log));
+    }
+    catch (error) {
+        await releaseAll();
+        throw error;
+    }
+    return { release: releaseAll };
 }
 
 

@@ -14,7 +14,8 @@
 #
 # Layout under $BG_TLS_DIR: apps/APP.env (the app's ACME settings, written by deploy.sh), apps/APP.ca.pem
 # (a private ACME server's root), lego/ (lego's accounts and certificates), challenges/ (the HTTP-01
-# webroot the proxy serves), live/APP/ (what nginx serves), status/APP (the last attempt's outcome).
+# webroot the proxy serves), live/APP/ (what nginx serves: pair.pem, with fullchain.pem and key.pem),
+# status/APP (the last attempt's outcome).
 set -u
 
 TLS=${BG_TLS_DIR:?}
@@ -39,18 +40,22 @@ record() { # record APP ok|error MESSAGE
   printf '%s %s %s\n' "$2" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$3" >"$TLS/status/$1.new" && mv -f "$TLS/status/$1.new" "$TLS/status/$1"
 }
 
-# Copies lego's certificate and key for APP into live/APP whole (new files renamed over the old);
-# prints changed or unchanged.
+# Copies lego's certificate and key for APP into live/APP: pair.pem (key and chain in one file, what
+# nginx reads) is replaced by one rename, so a reload never sees a new key with an old chain; the
+# chain and the key alone follow (reports, and configs of older versions, read them). Prints changed
+# or unchanged.
 install_live() { # install_live APP CRT KEY DOMAINS
   live=$TLS/live/$1
   mkdir -p "$live"
   chmod 700 "$live"
-  if cmp -s "$2" "$live/fullchain.pem" && cmp -s "$3" "$live/key.pem" && [ "$(cat "$live/domains" 2>/dev/null)" = "$4" ]; then
+  if cmp -s "$2" "$live/fullchain.pem" && cmp -s "$3" "$live/key.pem" && [ -f "$live/pair.pem" ] && [ "$(cat "$live/domains" 2>/dev/null)" = "$4" ]; then
     echo unchanged
     return 0
   fi
-  (umask 077 && cp "$3" "$live/key.pem.new" && cp "$2" "$live/fullchain.pem.new" && printf '%s\n' "$4" >"$live/domains.new") || return 1
-  mv -f "$live/key.pem.new" "$live/key.pem" && mv -f "$live/fullchain.pem.new" "$live/fullchain.pem" && mv -f "$live/domains.new" "$live/domains" || return 1
+  (umask 077 && { cat "$3" && printf '\n' && cat "$2"; } >"$live/pair.pem.new" && cp "$3" "$live/key.pem.new" && cp "$2" "$live/fullchain.pem.new" &&
+    printf '%s\n' "$4" >"$live/domains.new") || return 1
+  mv -f "$live/pair.pem.new" "$live/pair.pem" && mv -f "$live/key.pem.new" "$live/key.pem" && mv -f "$live/fullchain.pem.new" "$live/fullchain.pem" &&
+    mv -f "$live/domains.new" "$live/domains" || return 1
   echo changed
 }
 

@@ -12,7 +12,7 @@ export interface HostOutcome {
 }
 
 const notStarted = (h: HostOutcome) => h.report.remote === undefined && (h.report.error ?? '').startsWith('not started');
-/** All at once: healthy, but another host failed first, so this one did not switch. */
+/** Healthy, but told not to switch: another host failed first (all at once), or the run was cancelled. */
 const calledOff = (h: HostOutcome) => h.report.remote?.exitCode === SCRIPT_EXIT.calledOff;
 /** Failed of its own accord (not merely stopped because of another host). */
 const failedHere = (h: HostOutcome) => outcomeOf(h.report) === 'failed' && !notStarted(h) && !calledOff(h);
@@ -37,7 +37,7 @@ export function fleetExitCode(hosts: readonly HostOutcome[]): number {
 const names = (hosts: readonly HostOutcome[]) => hosts.map((h) => h.label).join(', ');
 
 /** The first line: the overall result, and on failure which hosts run which version. */
-export function fleetHeadline(hosts: readonly HostOutcome[]): string {
+export function fleetHeadline(hosts: readonly HostOutcome[], cancelled?: string): string {
   const app = hosts[0].report.app;
   const command = hosts[0].report.command;
   const outcome = fleetOutcome(hosts);
@@ -45,7 +45,8 @@ export function fleetHeadline(hosts: readonly HostOutcome[]): string {
     const verb = { switched: command === 'rollback' ? 'rolled back' : 'switched', unchanged: command === 'status' ? 'status of' : 'already ran this version on', removed: 'removed from' }[outcome];
     return `${outcome === 'removed' ? '🗑️' : command === 'status' ? 'ℹ️' : '✅'} ${app}: ${verb} ${outcome === 'switched' ? 'on ' : ''}${hosts.length} hosts`;
   }
-  const parts = [`❌ ${app}: ${command} failed on ${names(hosts.filter(failedHere))}`];
+  const failed = hosts.filter(failedHere);
+  const parts = cancelled !== undefined ? [`❌ ${app}: ${command} cancelled (${cancelled})${failed.length ? `; failed on ${names(failed)}` : ''}`] : [`❌ ${app}: ${command} failed on ${names(failed)}`];
   const off = hosts.filter(calledOff);
   if (off.length) parts.push(`called off, not switched: ${names(off)}`);
   const back = hosts.filter(switchedBack);
@@ -59,6 +60,7 @@ export function fleetHeadline(hosts: readonly HostOutcome[]): string {
 
 function resultText(h: HostOutcome): string {
   if (notStarted(h)) return 'not started';
+  if (h.report.remote === undefined && h.report.error === undefined) return 'under way';
   if (calledOff(h)) return 'healthy, called off: not switched';
   const outcome = outcomeOf(h.report);
   if (h.switchBack) return switchedBack(h) ? 'switched, then switched back' : `switched; switching back failed: ${errorOf(h.switchBack) ?? ''}`;
@@ -81,8 +83,8 @@ function healthText(r: RunReport): string {
 }
 
 /** The job summary: the headline, a row per host, then each host's own summary folded. */
-export function renderFleetSummary(hosts: readonly HostOutcome[], secrets: readonly string[] = [], totalSeconds = 0): string {
-  const parts = [`## ${cell(fleetHeadline(hosts))}`, ''];
+export function renderFleetSummary(hosts: readonly HostOutcome[], secrets: readonly string[] = [], totalSeconds = 0, cancelled?: string): string {
+  const parts = [`## ${cell(fleetHeadline(hosts, cancelled))}`, ''];
   parts.push('| host | result | slots | sent | health | time |', '| --- | --- | --- | ---: | --- | ---: |');
   for (const h of hosts) {
     const t = h.report.transfer;
@@ -94,7 +96,7 @@ export function renderFleetSummary(hosts: readonly HostOutcome[], secrets: reado
   for (const h of hosts) {
     if (notStarted(h)) continue;
     // A host switched back after another failed: its deploy, then what serves there now.
-    const back = h.switchBack ? ['', renderSummary(h.switchBack, secrets).replace(/^## /, '### Then, as another host failed: ')] : [];
+    const back = h.switchBack ? ['', renderSummary(h.switchBack, secrets).replace(/^## /, '### Then, as the rollout did not complete: ')] : [];
     parts.push(`<details><summary>${cell(h.label)}</summary>`, '', renderSummary(h.report, secrets).replace(/^## /, '### '), ...back, '</details>', '');
   }
   let text = redact(parts.join('\n'), secrets);

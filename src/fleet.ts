@@ -6,6 +6,8 @@ import { runRemoteScript } from './remote/run';
 import type { ScriptInput } from './remote/script';
 import { SshSession } from './ssh';
 import { TransferError, ensureImageOnServer } from './transfer';
+import type { Cancellation } from './cancel';
+import { type HeldLock, LockError, takeRolloutLocks } from './rollout-lock';
 
 /** One host of the run: where, its session once connected, its report, and its switch back if one was needed. */
 export interface HostRun {
@@ -86,6 +88,22 @@ export async function sendToAll(runs: HostRun[], store: ImageStore, image: Local
   return false;
 }
 
+/**
+ * Takes the app's rollout lock on every host (rollout-lock.ts) before any host starts. When one
+ * cannot be had, that host's report says why and every other host's that it was not started.
+ */
+export async function lockAll(runs: HostRun[], app: string, stateDir: string, timeoutSeconds: number, log: Log): Promise<HeldLock | undefined> {
+  try {
+    return await takeRolloutLocks(runs, app, stateDir, timeoutSeconds, log);
+  } catch (error) {
+    const blocked = error instanceof LockError ? (error.host as HostRun) : undefined;
+    for (const run of runs) {
+      run.report.error = run === blocked || !blocked ? (error as Error).message : `not started: the rollout lock of ${blocked.label} could not be taken`;
+    }
+    return undefined;
+  }
+}
+
 /** Runs the server script on one host and keeps its result (or what failed) in `report`. */
 export async function runScriptOn(run: HostRun, runs: readonly HostRun[], input: ScriptInput, report: RunReport, log: Log, healthy?: () => Promise<boolean>): Promise<void> {
   const started = Date.now();
@@ -98,32 +116,45 @@ export async function runScriptOn(run: HostRun, runs: readonly HostRun[], input:
   }
 }
 
+/** What the hosts not reached are told when the rollout stops early. */
+function markNotStarted(runs: readonly HostRun[], reached: readonly HostRun[], why: string): void {
+  for (const run of runs) {
+    if (!reached.includes(run)) run.report.error = `not started: ${why}`;
+  }
+}
+
 /**
  * A rolling rollout: a batch of hosts at a time, the next only when every host of the one before
- * ran the command to its end without failing. At the first failure the rollout stops: hosts not yet
- * reached are left as they were, and the hosts that switched to the new version are switched back to
- * the slot they kept (command rollback), so no host is left on another version than the others.
+ * ran the command to its end without failing. At the first failure, or when the run is cancelled,
+ * the rollout stops: hosts not yet reached are left as they were, and the hosts that switched to the
+ * new version are switched back to the slot they kept (command rollback), so no host is left on
+ * another version than the others. Each deploy waits for the runner's word once healthy (as all at
+ * once does), and gets it only while the run is not cancelled: a host in the middle of its health
+ * check when the cancel comes never switches.
  */
-export async function rollOut(runs: HostRun[], input: ScriptInput, maxParallel: number, log: Log): Promise<void> {
+export async function rollOut(runs: HostRun[], input: ScriptInput, maxParallel: number, cancellation: Cancellation, log: Log): Promise<void> {
   const done: HostRun[] = [];
+  const mayGoOn = () => Promise.resolve(cancellation.reason === undefined);
   for (const batch of batchesOf(runs, maxParallel)) {
-    await Promise.all(batch.map((run) => runScriptOn(run, runs, input, run.report, log)));
+    if (cancellation.reason !== undefined) {
+      markNotStarted(runs, done, `the run was cancelled (${cancellation.reason})`);
+      break;
+    }
+    await Promise.all(batch.map((run) => runScriptOn(run, runs, input, run.report, log, mayGoOn)));
     done.push(...batch);
     const failed = batch.filter((run) => outcomeOf(run.report) === 'failed');
     if (failed.length === 0) continue;
-    const names = failed.map((r) => r.label).join(', ');
-    for (const run of runs) {
-      if (!done.includes(run)) run.report.error = `not started: the rollout stopped when ${names} failed`;
-    }
-    if (input.command === 'deploy') await switchBack(done.filter((run) => outcomeOf(run.report) === 'switched'), runs, input, log);
-    return;
+    markNotStarted(runs, done, cancellation.reason !== undefined ? `the run was cancelled (${cancellation.reason})` : `the rollout stopped when ${failed.map((r) => r.label).join(', ')} failed`);
+    break;
   }
+  const complete = done.length === runs.length && done.every((run) => outcomeOf(run.report) !== 'failed');
+  if (!complete && input.command === 'deploy') await switchBack(done.filter((run) => outcomeOf(run.report) === 'switched'), runs, input, log);
 }
 
 async function switchBack(switched: HostRun[], runs: readonly HostRun[], input: ScriptInput, log: Log): Promise<void> {
   await Promise.all(
     switched.map(async (run) => {
-      log(`[${run.label}] switching back to the version it ran before, as another host failed`);
+      log(`[${run.label}] switching back to the version it ran before, as the rollout did not complete`);
       run.switchBack = { ...run.report, command: 'rollback', remote: undefined, transfer: undefined, error: undefined, phasesSeconds: {}, totalSeconds: 0 };
       await runScriptOn(run, runs, { ...input, command: 'rollback', image: '', imageId: '', serverImageId: '' }, run.switchBack, log);
     }),
@@ -136,13 +167,18 @@ async function switchBack(switched: HostRun[], runs: readonly HostRun[], input: 
  * the rollout off: the others stop their new version and keep the old one, so nothing switched
  * anywhere. A switch that fails after the word was given is undone on the hosts that switched.
  */
-export async function rollOutAllAtOnce(runs: HostRun[], input: ScriptInput, barrierSeconds: number, log: Log): Promise<void> {
+export async function rollOutAllAtOnce(runs: HostRun[], input: ScriptInput, cancellation: Cancellation, log: Log): Promise<void> {
   let calledOff = false;
   let notYetHealthy = runs.length;
   const waiting: Array<(go: boolean) => void> = [];
   const answerAll = (go: boolean) => {
     for (const resolve of waiting.splice(0)) resolve(go);
   };
+  cancellation.onCancel((reason) => {
+    if (!calledOff) log(`the run was cancelled (${reason}): calling the rollout off`);
+    calledOff = true;
+    answerAll(false);
+  });
   const oneMoreReady = () => {
     notYetHealthy--;
     if (notYetHealthy === 0 && !calledOff) {
@@ -160,7 +196,7 @@ export async function rollOutAllAtOnce(runs: HostRun[], input: ScriptInput, barr
           waiting.push(resolve);
           oneMoreReady();
         });
-      await runScriptOn(run, runs, { ...input, barrierSeconds }, run.report, log, healthy);
+      await runScriptOn(run, runs, input, run.report, log, healthy);
       if (reached) return;
       // Done without waiting: it failed (call the rollout off), or it had nothing to switch.
       if (outcomeOf(run.report) === 'failed') {

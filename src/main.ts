@@ -8,13 +8,17 @@ import { RunReport, appUrl, errorOf, exitCodeOf, liveAfterFailure, outcomeOf, re
 import { SshSession } from './ssh';
 import { withCommandsStopped } from './stop-commands';
 import { ensureImageOnServer } from './transfer';
-import { type HostRun, connectAll, recordFailure, rollOut, rollOutAllAtOnce, sendToAll } from './fleet';
+import { type HostRun, connectAll, lockAll, recordFailure, rollOut, rollOutAllAtOnce, sendToAll } from './fleet';
+import { Cancellation, cancellableBy } from './cancel';
+import { takeRolloutLocks } from './rollout-lock';
 import { hostLabel } from './hosts';
 import { runOnSwarm } from './swarm';
 import { portOfImage } from './settings';
 import { fleetExitCode, fleetHeadline, fleetOutputs, renderFleetSummary } from './fleet-report';
 
 const masked = new Set<string>();
+/** After a cancel, the summary and outputs are written by then even if hosts are still switching back. */
+const PROVISIONAL_AFTER_CANCEL_MS = 6000;
 
 /** Registers every secret with the runner before anything can print it. */
 function maskSecrets(values: string[]): void {
@@ -74,7 +78,12 @@ async function deployWith(config: Config, context: RunContext, report: RunReport
       );
     }
     const input = scriptInput(config, context, image, report.transfer?.serverImageId);
-    report.remote = await serverGroup(`${config.command} ${config.deploy.app} on ${config.ssh.host}`, () => runRemoteScript(ssh, input, (line) => core.info(line)));
+    const lock = changesApp(config) ? await takeRolloutLocks([{ ssh: config.ssh, label: hostLabel(config.ssh), session: ssh }], config.deploy.app, config.deploy.stateDir, config.deploy.lockTimeoutSeconds, (line) => core.info(line)) : undefined;
+    try {
+      report.remote = await serverGroup(`${config.command} ${config.deploy.app} on ${config.ssh.host}`, () => runRemoteScript(ssh, input, (line) => core.info(line)));
+    } finally {
+      await lock?.release();
+    }
   } finally {
     ssh.close();
   }
@@ -91,8 +100,17 @@ async function deployToSwarm(config: Config, context: RunContext, report: RunRep
   await serverGroup(`${config.command} ${config.deploy.app} on the Swarm of ${config.ssh.host}`, () => runOnSwarm(runs, store, image, input, log));
 }
 
-/** The same command on several hosts: connect all, send to all, then roll out (fleet.ts). */
-async function deployToFleet(config: Config, context: RunContext, runs: HostRun[]): Promise<void> {
+/** Commands that change what runs on a server take the app's rollout lock first (rollout-lock.ts). */
+function changesApp(config: Config): boolean {
+  return config.command === 'deploy' || config.command === 'rollback' || config.command === 'remove';
+}
+
+/**
+ * The same command on several hosts: connect all, send to all, take every host's rollout lock, then
+ * roll out (fleet.ts). A cancel (SIGINT/SIGTERM) stops starting hosts and switches back those that
+ * switched.
+ */
+async function deployToFleet(config: Config, context: RunContext, runs: HostRun[], cancellation: Cancellation): Promise<void> {
   const log = (line: string) => core.info(line);
   const store = new ImageStore();
   let image: LocalImage | undefined;
@@ -109,12 +127,22 @@ async function deployToFleet(config: Config, context: RunContext, runs: HostRun[
   try {
     if (!(await serverGroup(`Connect to ${everywhere}`, () => connectAll(runs, log)))) return;
     if (image && !(await serverGroup(`Send ${image.reference} to ${everywhere}`, () => sendToAll(runs, store, image, log)))) return;
-    const input = scriptInput(config, context, image);
-    if (config.rollout === 'all-at-once' && config.command === 'deploy') {
-      const barrierSeconds = Math.ceil(config.deploy.health.timeoutSeconds) + 600;
-      await serverGroup(`${config.command} ${config.deploy.app} on ${everywhere} at once`, () => rollOutAllAtOnce(runs, input, barrierSeconds, log));
-    } else {
-      await serverGroup(`${config.command} ${config.deploy.app} on ${everywhere}, ${config.maxParallel} at a time`, () => rollOut(runs, input, config.maxParallel, log));
+    // Each deploy waits, healthy, for the runner's word before it switches (all at once: until every
+    // host is healthy; rolling: unless the run was cancelled meanwhile).
+    const barrierSeconds = config.command === 'deploy' ? Math.ceil(config.deploy.health.timeoutSeconds) + 600 : 0;
+    const input = { ...scriptInput(config, context, image), barrierSeconds };
+    const lock = changesApp(config) ? await serverGroup(`Lock ${config.deploy.app} on ${everywhere}`, () => lockAll(runs, config.deploy.app, config.deploy.stateDir, config.deploy.lockTimeoutSeconds, log)) : undefined;
+    if (changesApp(config) && !lock) return;
+    try {
+      if (cancellation.reason !== undefined) {
+        for (const run of runs) run.report.error = `not started: the run was cancelled (${cancellation.reason})`;
+      } else if (config.rollout === 'all-at-once' && config.command === 'deploy') {
+        await serverGroup(`${config.command} ${config.deploy.app} on ${everywhere} at once`, () => rollOutAllAtOnce(runs, input, cancellation, log));
+      } else {
+        await serverGroup(`${config.command} ${config.deploy.app} on ${everywhere}, ${config.maxParallel} at a time`, () => rollOut(runs, input, config.maxParallel, cancellation, log));
+      }
+    } finally {
+      await lock?.release();
     }
   } finally {
     for (const run of runs) run.session?.close();
@@ -134,19 +162,20 @@ function setOutputs(outputs: Record<string, string>, secrets: readonly string[])
 async function writeSummary(context: RunContext, markdown: () => string): Promise<void> {
   if (!context.summaryFile) return;
   try {
-    await core.summary.addRaw(markdown(), true).write();
+    // The step's own summary file: a later write (after a provisional one) replaces it.
+    await core.summary.emptyBuffer().addRaw(markdown(), true).write({ overwrite: true });
   } catch (error) {
     core.warning(`could not write the job summary: ${(error as Error).message}`);
   }
 }
 
 /** The end of a run on several hosts: summary, outputs, exit code. */
-async function finishFleet(config: Config, context: RunContext, runs: HostRun[], totalSeconds: number): Promise<void> {
+async function finishFleet(config: Config, context: RunContext, runs: HostRun[], totalSeconds: number, cancelled?: string): Promise<void> {
   setOutputs(fleetOutputs(runs, totalSeconds), config.secrets);
-  await writeSummary(context, () => renderFleetSummary(runs, config.secrets, totalSeconds));
+  await writeSummary(context, () => renderFleetSummary(runs, config.secrets, totalSeconds, cancelled));
   const exitCode = fleetExitCode(runs);
   if (exitCode !== 0) {
-    core.setFailed(redact(fleetHeadline(runs).replace(/^❌ /, ''), config.secrets));
+    core.setFailed(redact(fleetHeadline(runs, cancelled).replace(/^❌ /, ''), config.secrets));
     process.exitCode = exitCode;
   } else {
     core.info(fleetHeadline(runs));
@@ -190,10 +219,25 @@ export async function run(): Promise<void> {
   });
   if (config.hosts.length > 1 && !config.deploy.swarm) {
     const runs: HostRun[] = config.hosts.map((ssh) => ({ ssh, label: hostLabel(ssh), report: reportFor(ssh.host) }));
-    await deployToFleet(config, context, runs);
-    const totalSeconds = (Date.now() - started) / 1000;
-    for (const run of runs) run.report.totalSeconds = totalSeconds;
-    await finishFleet(config, context, runs, totalSeconds);
+    const cancellation = new Cancellation();
+    let finished = false;
+    cancellation.onCancel((signal) => {
+      core.warning(`${signal}: the run was cancelled; no further host starts, and hosts that switched are switched back`);
+      // GitHub kills the step 10 s after its first signal: what is known by then is written down.
+      setTimeout(() => {
+        if (finished) return;
+        const note = `${signal}; still under way when the runner's grace period ran short`;
+        setOutputs(fleetOutputs(runs, (Date.now() - started) / 1000), config.secrets);
+        void writeSummary(context, () => renderFleetSummary(runs, config.secrets, (Date.now() - started) / 1000, note));
+      }, PROVISIONAL_AFTER_CANCEL_MS).unref();
+    });
+    await cancellableBy(cancellation, async () => {
+      await deployToFleet(config, context, runs, cancellation);
+      finished = true;
+      const totalSeconds = (Date.now() - started) / 1000;
+      for (const run of runs) run.report.totalSeconds = totalSeconds;
+      await finishFleet(config, context, runs, totalSeconds, cancellation.reason);
+    });
     return;
   }
   const report = reportFor(config.ssh.host);

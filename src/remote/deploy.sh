@@ -31,6 +31,9 @@ readonly DEFAULT_CONF=$CONF_DIR/_default.conf # the catch-all server (no app's n
 readonly TLS_DIR=$STATE_DIR/tls
 readonly TLS_MOUNT=/etc/nginx/bluegreen-tls
 readonly RELOAD_REQUEST=$TLS_MOUNT/reload
+# Inside the proxy: which certificate each app's 443 block gets, written by tls-pairs.sh (its pair,
+# or a refused handshake when the pair does not load) before nginx starts and before each reload.
+readonly PAIRS_DIR=/tmp/bluegreen-tls-pairs
 readonly LIVE_TLS=$TLS_DIR/live/$BG_APP
 ACME_NAME=$BG_PROXY_NAME-acme # set again once load_settings knows the proxy's name
 # The settings a deploy recorded (routing, port, TLS, health): what rollback, status and remove use.
@@ -353,6 +356,8 @@ unlock_proxy() { flock -u 8; }
 ensure_network_and_proxy() {
   local facts
   lock_proxy
+  # The proxy runs it from the TLS directory as it starts and before every reload.
+  write_if_changed "$TLS_DIR/tls-pairs.sh" "$BG_TLS_PAIRS_SH" 644
   facts=$(proxy_facts)
   # A proxy already attached to the network proves it exists: one docker call fewer.
   if [[ $BG_ENGINE == swarm ]]; then
@@ -388,9 +393,9 @@ ensure_network() {
 }
 
 # The proxy's facts in one docker call (empty if none):
-# "RUNNING|CONF_SOURCE|NETWORK NETWORK ...|PORT/tcp PORT/tcp ...|TLS_SOURCE|RELOAD_REQUEST_FILE".
+# "RUNNING|CONF_SOURCE|NETWORK NETWORK ...|PORT/tcp PORT/tcp ...|TLS_SOURCE|RELOAD_REQUEST_FILE|START_ID".
 proxy_facts() {
-  docker inspect -f "{{.State.Running}}|{{range .Mounts}}{{if eq .Destination \"/etc/nginx/conf.d\"}}{{.Source}}{{end}}{{end}}|{{range \$name, \$_ := .NetworkSettings.Networks}}{{\$name}} {{end}}|{{range \$port, \$_ := .HostConfig.PortBindings}}{{\$port}} {{end}}|{{range .Mounts}}{{if eq .Destination \"$TLS_MOUNT\"}}{{.Source}}{{end}}{{end}}|{{$(label_of reloads)}}" "$BG_PROXY_NAME" 2>/dev/null || true
+  docker inspect -f "{{.State.Running}}|{{range .Mounts}}{{if eq .Destination \"/etc/nginx/conf.d\"}}{{.Source}}{{end}}{{end}}|{{range \$name, \$_ := .NetworkSettings.Networks}}{{\$name}} {{end}}|{{range \$port, \$_ := .HostConfig.PortBindings}}{{\$port}} {{end}}|{{range .Mounts}}{{if eq .Destination \"$TLS_MOUNT\"}}{{.Source}}{{end}}{{end}}|{{$(label_of reloads)}}|{{$(label_of start)}}" "$BG_PROXY_NAME" 2>/dev/null || true
 }
 
 # The proxy's PID 1 is nginx; beside it a watcher reloads nginx gracefully whenever the renewer writes
@@ -398,16 +403,23 @@ proxy_facts() {
 # processes, and each container comes back by itself, in any order, after a crash or a reboot (a
 # container sharing another's PID namespace does not: Docker gives up when its restart races the
 # other's). Started by sh, not the image's entrypoint: any nginx image with a shell works alike.
+# Before nginx starts and before each of the watcher's reloads, tls-pairs.sh gives each app's 443
+# block its certificate pair, or a refused handshake when the pair does not load: one app's missing
+# or broken certificate never keeps nginx from starting. $0: the reload request, $1: TLS_MOUNT,
+# $2: PAIRS_DIR.
 # shellcheck disable=SC2016 # expanded by the proxy's sh
-PROXY_START='seen=$(cat "$0" 2>/dev/null); (while sleep 2; do now=$(cat "$0" 2>/dev/null); [ "$now" = "$seen" ] || { seen=$now; nginx -s reload; }; done) & exec nginx -g "daemon off;"'
+PROXY_START='pairs() { [ ! -f "$1/tls-pairs.sh" ] || sh "$1/tls-pairs.sh" "$1" "$2"; }; pairs "$1" "$2"; seen=$(cat "$0" 2>/dev/null); (while sleep 2; do now=$(cat "$0" 2>/dev/null); [ "$now" = "$seen" ] || { seen=$now; pairs "$1" "$2"; nginx -s reload; }; done) & exec nginx -g "daemon off;"'
+# A proxy started with another command (an older version's) is replaced by a TLS deploy.
+PROXY_START_ID=$(cksum <<<"$PROXY_START" | cut -d' ' -f1)
+readonly PROXY_START PROXY_START_ID
 
 proxy_run_args() { # the proxy's docker run options, its image and its command (create or re-create)
   local port
   printf '%s\n' --name "$BG_PROXY_NAME" --network "$BG_NETWORK" --restart unless-stopped --label "$LABEL.role=proxy" \
-    --label "$LABEL.reloads=$RELOAD_REQUEST" --volume "$CONF_DIR:/etc/nginx/conf.d:ro" --volume "$TLS_DIR:$TLS_MOUNT:ro" \
-    --entrypoint sh
+    --label "$LABEL.reloads=$RELOAD_REQUEST" --label "$LABEL.start=$PROXY_START_ID" --volume "$CONF_DIR:/etc/nginx/conf.d:ro" \
+    --volume "$TLS_DIR:$TLS_MOUNT:ro" --entrypoint sh
   for port in "${BG_PROXY_PORTS[@]}"; do printf '%s\n' --publish "$port"; done
-  printf '%s\n' "$BG_PROXY_IMAGE" -c "$PROXY_START" "$RELOAD_REQUEST"
+  printf '%s\n' "$BG_PROXY_IMAGE" -c "$PROXY_START" "$RELOAD_REQUEST" "$TLS_MOUNT" "$PAIRS_DIR"
 }
 
 # With TLS the proxy must publish 443 and read the certificates: one created before either (by an
@@ -416,13 +428,15 @@ proxy_run_args() { # the proxy's docker run options, its image and its command (
 needs_replacing() { # needs_replacing FACTS
   [[ $BG_TLS != off ]] || return 1
   [[ " $(cut -d'|' -f4 <<<"$1") " != *" 443/tcp "* || -z $(cut -d'|' -f5 <<<"$1") ]] && return 0
+  # Its command must give each app's 443 block its certificate (tls-pairs.sh) before nginx starts.
+  [[ $(cut -d'|' -f7 <<<"$1") == "$PROXY_START_ID" ]] || return 0
   # The renewer's certificates are put in use by the proxy's reload watcher.
   [[ $BG_TLS == acme && $(cut -d'|' -f6 <<<"$1") != "$RELOAD_REQUEST" ]]
 }
 
 replace_proxy() { # replace_proxy FACTS
   local facts=$1 old=$BG_PROXY_NAME-replaced args=() line net out
-  log "re-creating the proxy $BG_PROXY_NAME to publish ${BG_PROXY_PORTS[*]} and read certificates from $TLS_DIR"
+  log "re-creating the proxy $BG_PROXY_NAME to publish ${BG_PROXY_PORTS[*]} and read certificates from $TLS_DIR (once, with this version's start command)"
   while IFS= read -r line; do args+=("$line"); done < <(proxy_run_args)
   docker rename "$BG_PROXY_NAME" "$old"
   if ! out=$(docker create "${args[@]}" 2>&1); then
@@ -523,7 +537,21 @@ write_if_changed() { # write_if_changed FILE TEXT MODE: whole or not at all
     { rm -f "$file.new"; fail "$BG_EXIT_SERVER_UNUSABLE" "cannot write $file (is the disk full?); nothing was changed"; }
 }
 
-tls_ready() { [[ $BG_TLS != off && -f $LIVE_TLS/fullchain.pem && -f $LIVE_TLS/key.pem ]]; }
+tls_ready() { [[ $BG_TLS != off && -f $LIVE_TLS/fullchain.pem && ( -f $LIVE_TLS/pair.pem || -f $LIVE_TLS/key.pem ) ]]; }
+
+# nginx reads the key and the chain from one file, pair.pem, so that one rename replaces both (two
+# renames, key then chain, would leave a mismatched pair to a reload or a crash between them).
+# key.pem and fullchain.pem stay beside it: the chain is read for reports, and configs rendered by
+# an older version name both.
+write_pair() { # write_pair DIR: DIR/pair.pem from DIR/key.pem and DIR/fullchain.pem
+  { cat "$1/key.pem" && printf '\n' && cat "$1/fullchain.pem"; } >"$1/pair.pem.new" 2>/dev/null && chmod 600 "$1/pair.pem.new" &&
+    mv -f "$1/pair.pem.new" "$1/pair.pem"
+}
+
+ensure_pair() { # a certificate put in place by an older version (no pair.pem) gets its pair
+  [[ -f $LIVE_TLS/pair.pem || ! -f $LIVE_TLS/key.pem || ! -f $LIVE_TLS/fullchain.pem ]] && return 0
+  write_pair "$LIVE_TLS" || fail "$BG_EXIT_SERVER_UNUSABLE" "cannot write $LIVE_TLS/pair.pem (is the disk full?); nothing was changed"
+}
 
 PROXY_NGINX_VERSION='' # the proxy's nginx version, asked once (proxy_nginx_at_least)
 proxy_nginx_at_least() { # proxy_nginx_at_least VERSION: the proxy runs that version of nginx or a newer one
@@ -544,6 +572,7 @@ ensure_certificate() {
   if [[ $BG_COMMAND != deploy ]]; then
     # A rollback serves HTTPS with the certificate in place (the renewer keeps an ACME one fresh).
     tls_ready || fail "$BG_EXIT_SERVER_UNUSABLE" "$BG_APP is set up for tls: $BG_TLS, but its certificate is not in $LIVE_TLS; nothing was changed: deploy again to put one in place"
+    ensure_pair
     log "HTTPS with the certificate in place (tls: $BG_TLS)"
     return 0
   fi
@@ -551,6 +580,7 @@ ensure_certificate() {
     own) install_own_certificate ;;
     acme) ensure_acme_certificate ;;
   esac
+  ensure_pair
 }
 
 # The user's certificate and key: written (or copied from the given paths) beside the live ones,
@@ -581,7 +611,8 @@ install_own_certificate() {
       cert_covers "$names" "$host" || { rm -rf "$new"; fail "$BG_EXIT_SERVER_UNUSABLE" "tls-certificate $BG_TLS_CERT_PATH is not for $host (it names ${names//$'\n'/ }); nothing was changed"; }
     done
   fi
-  if cmp -s "$new/fullchain.pem" "$LIVE_TLS/fullchain.pem" && cmp -s "$new/key.pem" "$LIVE_TLS/key.pem"; then
+  write_pair "$new" || { rm -rf "$new"; fail "$BG_EXIT_SERVER_UNUSABLE" "cannot write the certificate pair under $LIVE_TLS (is the disk full?); nothing was changed"; }
+  if cmp -s "$new/pair.pem" "$LIVE_TLS/pair.pem"; then
     rm -rf "$new"
     return 0
   fi
@@ -589,15 +620,17 @@ install_own_certificate() {
     rm -rf "$new"
     fail "$BG_EXIT_SERVER_UNUSABLE" "nginx cannot use tls-certificate with tls-key: $out; nothing was changed"
   fi
-  mv -f "$new/key.pem" "$LIVE_TLS/key.pem" && mv -f "$new/fullchain.pem" "$LIVE_TLS/fullchain.pem" && rm -rf "$new" && rm -f "$LIVE_TLS/domains"
+  # The pair nginx reads first, in one rename; the copies for reports and older configs after it.
+  mv -f "$new/pair.pem" "$LIVE_TLS/pair.pem" && mv -f "$new/key.pem" "$LIVE_TLS/key.pem" && mv -f "$new/fullchain.pem" "$LIVE_TLS/fullchain.pem" &&
+    rm -rf "$new" && rm -f "$LIVE_TLS/domains"
   CERT_CHANGED=1
   log "installed the certificate for ${BG_HOSTNAMES[*]:-the default server}"
 }
 
-check_certificate_in_proxy() { # check_certificate_in_proxy DIR (under the TLS dir): nginx -t loads the pair
+check_certificate_in_proxy() { # check_certificate_in_proxy DIR (under the TLS dir): nginx -t loads DIR/pair.pem
   local out
   # shellcheck disable=SC2016
-  out=$(docker exec "$BG_PROXY_NAME" sh -c 'conf=$(mktemp) && printf "user root;\nevents {}\nhttp { server { listen 127.0.0.1:1 ssl; ssl_certificate %s/fullchain.pem; ssl_certificate_key %s/key.pem; } }\n" "$1" "$1" >"$conf" &&
+  out=$(docker exec "$BG_PROXY_NAME" sh -c 'conf=$(mktemp) && printf "user root;\nevents {}\nhttp { server { listen 127.0.0.1:1 ssl; ssl_certificate %s/pair.pem; ssl_certificate_key %s/pair.pem; } }\n" "$1" "$1" >"$conf" &&
     nginx -t -q -c "$conf" 2>&1; status=$?; rm -f "$conf"; exit $status' sh "$TLS_MOUNT/$1" 2>&1) && return 0
   printf '%s' "$out" | grep -v 'test failed' | sed 's/^nginx: //' | tail -n 2 | tr '\n' ' '
   return 1
@@ -897,8 +930,8 @@ CONF
 server {
     $listen
     ${http2}server_name $names;
-    ssl_certificate $TLS_MOUNT/live/$BG_APP/fullchain.pem;
-    ssl_certificate_key $TLS_MOUNT/live/$BG_APP/key.pem;
+    # The certificate pair, or a refused handshake when it does not load (tls-pairs.sh).
+    include $PAIRS_DIR/$BG_APP.conf;
     # Mozilla's "intermediate" settings.
     ssl_protocols TLSv1.2 TLSv1.3;
     ssl_ciphers ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305;
@@ -1034,7 +1067,8 @@ proxy_test_and_reload() { # sets PROXY_COMPLAINT and returns 1 when nginx refuse
   # closed channel, and docker exec would fail on writing there (a process that vanished during the
   # /proc scan made the shell complain, and a cancelled deploy's switch was undone).
   # shellcheck disable=SC2016
-  if ! out=$(docker exec "$BG_PROXY_NAME" sh -c 'out=$(nginx -t 2>&1) || { echo "$out"; exit 1; }
+  if ! out=$(docker exec "$BG_PROXY_NAME" sh -c '[ ! -f "$1/tls-pairs.sh" ] || sh "$1/tls-pairs.sh" "$1" "$2"
+      out=$(nginx -t 2>&1) || { echo "$out"; exit 1; }
       case $out in *"conflicting server name"*) echo "$out" | grep "conflicting server name"; exit 1 ;; esac
       accepting() { for p in /proc/[0-9]*; do case "$(tr "\0" " " 2>/dev/null <"$p/cmdline")" in
         "nginx: worker process is shutting down"*) ;; "nginx: worker process"*) echo "${p#/proc/}" ;; esac; done; }
@@ -1046,11 +1080,21 @@ proxy_test_and_reload() { # sets PROXY_COMPLAINT and returns 1 when nginx refuse
         [ -z "$still" ] && break
         i=$((i + 1)); sleep 0.05
       done
-      echo "old-workers:" $old' 2>&1); then
+      echo "old-workers:" $old' sh "$TLS_MOUNT" "$PAIRS_DIR" 2>&1); then
+    warn_unloadable_pairs "$out"
     PROXY_COMPLAINT=$(printf '%s\n' "$out" | grep -v 'test failed' | sed 's/^nginx: //' | tail -n 2 | tr '\n' ' ')
     return 1
   fi
+  warn_unloadable_pairs "$out"
   OLD_WORKERS=$(sed -n 's/^old-workers: *//p' <<<"$out")
+}
+
+warn_unloadable_pairs() { # warn_unloadable_pairs OUTPUT (of tls-pairs.sh): each app that lost its HTTPS
+  local app
+  while IFS= read -r app; do
+    [[ -n $app ]] || continue
+    log "warning: the certificate of $app ($TLS_DIR/live/$app/pair.pem) does not load: its HTTPS handshakes are refused, every other app is served; deploy $app again to put one in place"
+  done < <(sed -n 's/^unloadable //p' <<<"$1")
 }
 
 # A request for a host name no app claims, or for the bare address, is refused (444, and on 443 the
@@ -1635,16 +1679,17 @@ cmd_deploy() {
   after_switch prune prune_images
 }
 
-# All at once (several hosts): this host's new version is healthy; it switches only when the runner
-# says every host's is (fd 7: the script's standard input, after the script's own text). Anything
-# else, no answer in time or a lost connection calls it off, undone as a failed health check is.
+# Several hosts: this host's new version is healthy; it switches only on the runner's word (all at
+# once: when every host's is; rolling: while the run is not cancelled), read on fd 7 (the script's
+# standard input, after its own text). Anything else, no answer in time or a lost connection calls
+# it off, undone as a failed health check is.
 wait_for_every_host() {
   local answer=''
   printf '%s\n' "$BG_BARRIER_LINE"
-  log "healthy; waiting until every host is (at most ${BG_BARRIER_SECONDS}s)"
+  log "healthy; waiting for the runner's word to switch (at most ${BG_BARRIER_SECONDS}s)"
   read -r -t "$BG_BARRIER_SECONDS" answer <&7 || true
   [[ $answer == "$BG_BARRIER_GO" ]] ||
-    fail "$BG_EXIT_CALLED_OFF" "the rollout was called off (${answer:-no word from the runner}): another host failed, so this one did not switch"
+    fail "$BG_EXIT_CALLED_OFF" "the rollout was called off (${answer:-no word from the runner}): another host failed or the run was cancelled, so this one did not switch"
   log "every host is healthy: switching"
 }
 

@@ -30,7 +30,7 @@ export interface ScriptInput {
 // In the bundle this is dist/ (npm run build copies the shell files there); in tests, src/remote/.
 const bodies = new Map<string, string>();
 
-function shipped(name: 'deploy.sh' | 'renew.sh' | 'swarm.sh'): string {
+function shipped(name: 'deploy.sh' | 'renew.sh' | 'swarm.sh' | 'tls-pairs.sh'): string {
   let text = bodies.get(name);
   if (text === undefined) bodies.set(name, (text = readFileSync(join(__dirname, name), 'utf8')));
   return text;
@@ -44,6 +44,9 @@ export const swarmScriptBody = (): string => shipped('swarm.sh');
 
 /** The renewer's sh file (deploy.sh writes it on the server), read once. */
 export const renewScriptBody = (): string => shipped('renew.sh').replace(/\n+$/, '');
+
+/** The proxy's certificate chooser (tls-pairs.sh; deploy.sh writes it on the server), read once. */
+export const tlsPairsScriptBody = (): string => shipped('tls-pairs.sh').replace(/\n+$/, '');
 
 /**
  * Fingerprint of everything that shapes the app's container besides its image, so a re-run with
@@ -181,6 +184,7 @@ function tlsParameters(tls: TlsConfig): string[] {
     scalar('BG_ACME_EAB_HMAC', acme?.eab?.hmac ?? ''),
     scalar('BG_ACME_CA', acme?.serverCa?.trim() ?? ''),
     scalar('BG_RENEW_SH', renewer),
+    scalar('BG_TLS_PAIRS_SH', tlsPairsScriptBody()),
     scalar('BG_RENEW_HASH', renewer ? createHash('sha256').update(renewer).digest('hex').slice(0, 16) : ''),
   ];
 }

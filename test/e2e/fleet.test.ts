@@ -143,7 +143,7 @@ describe('several hosts, all at once', () => {
     expect(run.code, run.stdout).toBe(0);
     expect(run.stdout).toContain('every host is healthy: switching all 3');
     for (const server of all) {
-      expect(run.stdout).toContain(`[${label(server)}] [wait] healthy; waiting until every host is`);
+      expect(run.stdout).toContain(`[${label(server)}] [wait] healthy; waiting for the runner's word to switch`);
       expect(await bodyOn(server)).toBe('200 v2');
     }
     const firsts = loads.map((load) => firstAnswer(load, 'v2'));
@@ -164,6 +164,59 @@ describe('several hosts, all at once', () => {
       expect(failures(load.samples)).toEqual([]);
     }
     expect(JSON.parse(run.outputs.hosts).map((h: { result: string }) => h.result)).toEqual(['called-off', 'failed', 'called-off']);
+  }, 180_000);
+});
+
+describe('two runs of one app on several hosts at once (issue 27)', () => {
+  it('a push and a re-run started together: one waits for the other's whole rollout, every host ends on one version', async () => {
+    const live = (await bodyOn(classic)).replace('200 ', '');
+    const other = live === 'v1' ? 'v2' : 'v1';
+    const started = Date.now();
+    const [a, b] = await Promise.all([runAction(fleetInputs(other, { rollout: 'all-at-once' })), runAction(fleetInputs(live, { rollout: 'all-at-once' }))]);
+    const seconds = (Date.now() - started) / 1000;
+    expect(a.code, a.stdout).toBe(0);
+    expect(b.code, b.stdout).toBe(0);
+    const waited = [a, b].filter((run) => run.stdout.includes('holds the lock on'));
+    expect(waited).toHaveLength(1);
+    const last = waited[0] === a ? other : live;
+    console.log(`two all-at-once runs at once: ${seconds.toFixed(1)} s, the run of ${last} waited, ended on ${last}`);
+    for (const server of all) expect(await bodyOn(server)).toBe(`200 ${last}`);
+    expect(seconds).toBeLessThan(120); // no deadlock: far below lock-timeout (5 min)
+  }, 240_000);
+});
+
+describe('a rolling run cancelled after its first host switched (issue 27)', () => {
+  it('SIGINT: no further host starts, the first is switched back, summary and outputs say so, no request fails', async () => {
+    const live = (await bodyOn(classic)).replace('200 ', '');
+    const other = live === 'v1' ? 'v2' : 'v1';
+    let child: ChildProcess | undefined;
+    let signalledAt = 0;
+    const { run, loads } = await underLoad(() =>
+      runAction(fleetInputs(other), {
+        onStart: (c) => (child = c),
+        onLine: (line) => {
+          if (signalledAt === 0 && line.startsWith(`[${label(classic)}] [switch] proxy switched`)) {
+            signalledAt = Date.now();
+            child!.kill('SIGINT'); // what GitHub sends first when a job is cancelled
+          }
+        },
+      }),
+    );
+    const graceUsed = (Date.now() - signalledAt) / 1000;
+    expect(signalledAt, run.stdout).toBeGreaterThan(0);
+    expect(run.code, run.stdout).toBe(1);
+    console.log(`cancelled after the first host switched: ended ${graceUsed.toFixed(1)} s after SIGINT; ${loadText(loads)}`);
+    expect(graceUsed).toBeLessThan(10); // GitHub's SIGINT-to-SIGKILL grace
+    for (const server of all) expect(await bodyOn(server)).toBe(`200 ${live}`);
+    const headline = run.summary.split('\n')[0];
+    expect(headline).toMatch(new RegExp(`^## ❌ shop: deploy cancelled \\(SIGINT\\);.* switched back: ${label(classic)}; not started: .*${label(third)}$`));
+    expect(run.outputs.result).toBe('failed');
+    const results = JSON.parse(run.outputs.hosts).map((h: { result: string }) => h.result);
+    expect(results[0]).toBe('switched-back');
+    expect(['called-off', 'not-started']).toContain(results[1]);
+    expect(results[2]).toBe('not-started');
+    expect(run.stdout).not.toContain(`[${label(third)}] [`); // its script never ran
+    for (const load of loads) expect(failures(load.samples)).toEqual([]);
   }, 180_000);
 });
 

@@ -88,6 +88,12 @@ describe('render_proxy_config with TLS: HTTP/2 as the proxy\'s nginx wants it', 
     expect(conf).not.toContain("$'");
     expect(conf.match(/http2/g)?.length).toBe(1);
   });
+
+  it('takes its certificate from the proxy\'s pair file (tls-pairs.sh), never names the key directly', () => {
+    const conf = withCertificate(1);
+    expect(conf).toContain('    include /tmp/bluegreen-tls-pairs/my-app.conf;\n');
+    expect(conf).not.toContain('ssl_certificate');
+  });
 });
 
 describe('failure handling (issue 11, defects 1 and 2)', () => {

@@ -132,6 +132,32 @@ describe('the summary of a rollout', () => {
     expect(out['image-id']).toBe(v1);
     const folded = renderFleetSummary(hosts, [], 9).split('<details><summary>h1</summary>')[1].split('</details>')[0];
     expect(folded).toContain('### ✅ shop: switched BLUE → GREEN');
-    expect(folded).toContain('### Then, as another host failed: ✅ shop: rolled back GREEN → BLUE');
+    expect(folded).toContain('### Then, as the rollout did not complete: ✅ shop: rolled back GREEN → BLUE');
+  });
+});
+
+describe('a cancelled rollout', () => {
+  it.each<[string, HostOutcome[], string]>([
+    [
+      'rolling: the first switched back, the second called off in its health check, the third not started',
+      [
+        host('h1', remote('switched', 'blue', 'green'), undefined, remote('switched', 'green', 'blue')),
+        host('h2', remote('failed', 'blue', 'blue', { exitCode: 6, failedPhase: 'wait', error: 'the rollout was called off' })),
+        host('h3', undefined, 'not started: the run was cancelled (SIGINT)'),
+      ],
+      '❌ shop: deploy cancelled (SIGINT); called off, not switched: h2; switched back: h1; not started: h3',
+    ],
+    ['before any host started', [host('h1', undefined, 'not started: the run was cancelled (SIGTERM)'), host('h2', undefined, 'not started: the run was cancelled (SIGTERM)')], '❌ shop: deploy cancelled (SIGTERM); not started: h1, h2'],
+  ])('%s', (_name, hosts, headline) => {
+    const signal = headline.match(/\((SIG[A-Z]+)\)/)![1];
+    expect(fleetHeadline(hosts, signal)).toBe(headline);
+    expect(fleetOutcome(hosts)).toBe('failed');
+    expect(fleetExitCode(hosts)).toBe(1);
+    expect(renderFleetSummary(hosts, [], 3, signal).split('\n')[0]).toBe(`## ${headline}`);
+  });
+
+  it('a host whose script is still under way when the summary is written says so', () => {
+    const summary = renderFleetSummary([host('h1', remote('switched', 'blue', 'green')), host('h2')], [], 3, 'SIGINT');
+    expect(summary).toContain('| h2 | under way |');
   });
 });

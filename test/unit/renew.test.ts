@@ -1,7 +1,7 @@
 // The renewer's script (src/remote/renew.sh) run by sh with a stand-in lego on its PATH: when it asks
 // the CA, what it installs, how it retries, and how it stops. The real lego and CA: test/e2e/https.test.ts.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -74,6 +74,10 @@ describe('renew.sh pass', () => {
     expect(first.status, first.stderr).toBe(0);
     expect(first.stdout).toMatch(/renew: shop: changed\n.*renew: asked the proxy to reload nginx\n$/);
     expect(readFileSync(join(tls, 'live/shop/fullchain.pem'), 'utf8')).toBe('certificate 1\n');
+    // What nginx reads: key and chain in one file, so that one rename replaces both.
+    const key = readFileSync(join(tls, 'live/shop/key.pem'), 'utf8');
+    expect(readFileSync(join(tls, 'live/shop/pair.pem'), 'utf8')).toBe(`${key}\ncertificate 1\n`);
+    expect(statSync(join(tls, 'live/shop/pair.pem')).mode & 0o777).toBe(0o600);
     expect(readFileSync(join(tls, 'live/shop/domains'), 'utf8')).toBe('shop.test www.shop.test\n');
     expect(readFileSync(join(tls, 'reload'), 'utf8')).toBe('1\n');
     expect(readFileSync(join(tls, 'status/shop'), 'utf8')).toMatch(/^ok \S+ certificate for shop.test www.shop.test obtained \(run\)\n$/);

@@ -8,6 +8,7 @@ const scripts = [
   '.ci/run',
   'src/remote/renew.sh',
   'src/remote/swarm.sh',
+  'src/remote/tls-pairs.sh',
   ...['bench', 'scripts', 'test', 'test/server'].flatMap((dir) =>
     readdirSync(join(root, dir)).filter((f) => f.endsWith('.sh')).map((f) => `${dir}/${f}`),
   ),
