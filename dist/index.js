@@ -94723,11 +94723,15 @@ const report_1 = __nccwpck_require__(665);
 const notStarted = (h) => h.report.remote === undefined && (h.report.error ?? '').startsWith('not started');
 /** Healthy, but told not to switch: another host failed first (all at once), or the run was cancelled. */
 const calledOff = (h) => h.report.remote?.exitCode === result_1.SCRIPT_EXIT.calledOff;
+/** Its script still running (a summary written while a cancelled run winds down). */
+const underWay = (h) => h.report.remote === undefined && h.report.error === undefined;
 /** Failed of its own accord (not merely stopped because of another host). */
-const failedHere = (h) => (0, report_1.outcomeOf)(h.report) === 'failed' && !notStarted(h) && !calledOff(h);
+const failedHere = (h) => (0, report_1.outcomeOf)(h.report) === 'failed' && !notStarted(h) && !calledOff(h) && !underWay(h);
 const switchedBack = (h) => h.switchBack !== undefined && (0, report_1.outcomeOf)(h.switchBack) === 'switched';
+/** A switch back still running (a summary written while a cancelled run winds down). */
+const switchingBack = (h) => h.switchBack !== undefined && h.switchBack.remote === undefined && h.switchBack.error === undefined;
 /** On the new version after the run: switched, and not (successfully) switched back. */
-const onNewVersion = (h) => (0, report_1.outcomeOf)(h.report) === 'switched' && !switchedBack(h);
+const onNewVersion = (h) => (0, report_1.outcomeOf)(h.report) === 'switched' && !switchedBack(h) && !switchingBack(h);
 /** The run's outcome over all hosts: failed if any host failed; else what they all did. */
 function fleetOutcome(hosts) {
     const outcomes = hosts.map((h) => (0, report_1.outcomeOf)(h.report));
@@ -94761,6 +94765,12 @@ function fleetHeadline(hosts, cancelled) {
     const back = hosts.filter(switchedBack);
     if (back.length)
         parts.push(`switched back: ${names(back)}`);
+    const going = hosts.filter(switchingBack);
+    if (going.length)
+        parts.push(`switching back: ${names(going)}`);
+    const running = hosts.filter(underWay);
+    if (running.length)
+        parts.push(`under way: ${names(running)}`);
     const untouched = hosts.filter(notStarted);
     if (untouched.length)
         parts.push(`not started: ${names(untouched)}`);
@@ -94772,11 +94782,13 @@ function fleetHeadline(hosts, cancelled) {
 function resultText(h) {
     if (notStarted(h))
         return 'not started';
-    if (h.report.remote === undefined && h.report.error === undefined)
+    if (underWay(h))
         return 'under way';
     if (calledOff(h))
         return 'healthy, called off: not switched';
     const outcome = (0, report_1.outcomeOf)(h.report);
+    if (switchingBack(h))
+        return 'switched; switching back';
     if (h.switchBack)
         return switchedBack(h) ? 'switched, then switched back' : `switched; switching back failed: ${(0, report_1.errorOf)(h.switchBack) ?? ''}`;
     if (outcome === 'failed')
@@ -94832,7 +94844,7 @@ function fleetOutputs(hosts, totalSeconds) {
         const now = h.switchBack ? (0, report_1.stepOutputs)(h.switchBack) : deployed;
         return {
             host: h.label,
-            result: notStarted(h) ? 'not-started' : calledOff(h) ? 'called-off' : h.switchBack ? (switchedBack(h) ? 'switched-back' : 'failed') : now.result,
+            result: notStarted(h) ? 'not-started' : calledOff(h) ? 'called-off' : underWay(h) ? 'under-way' : switchingBack(h) ? 'switching-back' : h.switchBack ? (switchedBack(h) ? 'switched-back' : 'failed') : now.result,
             activeSlot: now['active-slot'],
             previousSlot: deployed['previous-slot'],
             bytesSent: Number(deployed['bytes-sent']),

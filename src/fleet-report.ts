@@ -14,11 +14,15 @@ export interface HostOutcome {
 const notStarted = (h: HostOutcome) => h.report.remote === undefined && (h.report.error ?? '').startsWith('not started');
 /** Healthy, but told not to switch: another host failed first (all at once), or the run was cancelled. */
 const calledOff = (h: HostOutcome) => h.report.remote?.exitCode === SCRIPT_EXIT.calledOff;
+/** Its script still running (a summary written while a cancelled run winds down). */
+const underWay = (h: HostOutcome) => h.report.remote === undefined && h.report.error === undefined;
 /** Failed of its own accord (not merely stopped because of another host). */
-const failedHere = (h: HostOutcome) => outcomeOf(h.report) === 'failed' && !notStarted(h) && !calledOff(h);
+const failedHere = (h: HostOutcome) => outcomeOf(h.report) === 'failed' && !notStarted(h) && !calledOff(h) && !underWay(h);
 const switchedBack = (h: HostOutcome) => h.switchBack !== undefined && outcomeOf(h.switchBack) === 'switched';
+/** A switch back still running (a summary written while a cancelled run winds down). */
+const switchingBack = (h: HostOutcome) => h.switchBack !== undefined && h.switchBack.remote === undefined && h.switchBack.error === undefined;
 /** On the new version after the run: switched, and not (successfully) switched back. */
-const onNewVersion = (h: HostOutcome) => outcomeOf(h.report) === 'switched' && !switchedBack(h);
+const onNewVersion = (h: HostOutcome) => outcomeOf(h.report) === 'switched' && !switchedBack(h) && !switchingBack(h);
 
 /** The run's outcome over all hosts: failed if any host failed; else what they all did. */
 export function fleetOutcome(hosts: readonly HostOutcome[]): Outcome {
@@ -51,6 +55,10 @@ export function fleetHeadline(hosts: readonly HostOutcome[], cancelled?: string)
   if (off.length) parts.push(`called off, not switched: ${names(off)}`);
   const back = hosts.filter(switchedBack);
   if (back.length) parts.push(`switched back: ${names(back)}`);
+  const going = hosts.filter(switchingBack);
+  if (going.length) parts.push(`switching back: ${names(going)}`);
+  const running = hosts.filter(underWay);
+  if (running.length) parts.push(`under way: ${names(running)}`);
   const untouched = hosts.filter(notStarted);
   if (untouched.length) parts.push(`not started: ${names(untouched)}`);
   const mixed = hosts.filter(onNewVersion);
@@ -60,9 +68,10 @@ export function fleetHeadline(hosts: readonly HostOutcome[], cancelled?: string)
 
 function resultText(h: HostOutcome): string {
   if (notStarted(h)) return 'not started';
-  if (h.report.remote === undefined && h.report.error === undefined) return 'under way';
+  if (underWay(h)) return 'under way';
   if (calledOff(h)) return 'healthy, called off: not switched';
   const outcome = outcomeOf(h.report);
+  if (switchingBack(h)) return 'switched; switching back';
   if (h.switchBack) return switchedBack(h) ? 'switched, then switched back' : `switched; switching back failed: ${errorOf(h.switchBack) ?? ''}`;
   if (outcome === 'failed') return `failed${h.report.remote?.failedPhase ? ` (${h.report.remote.failedPhase})` : ''}: ${errorOf(h.report) ?? ''}`;
   return outcome;
@@ -115,7 +124,7 @@ export function fleetOutputs(hosts: readonly HostOutcome[], totalSeconds: number
     const now = h.switchBack ? stepOutputs(h.switchBack) : deployed;
     return {
       host: h.label,
-      result: notStarted(h) ? 'not-started' : calledOff(h) ? 'called-off' : h.switchBack ? (switchedBack(h) ? 'switched-back' : 'failed') : now.result,
+      result: notStarted(h) ? 'not-started' : calledOff(h) ? 'called-off' : underWay(h) ? 'under-way' : switchingBack(h) ? 'switching-back' : h.switchBack ? (switchedBack(h) ? 'switched-back' : 'failed') : now.result,
       activeSlot: now['active-slot'],
       previousSlot: deployed['previous-slot'],
       bytesSent: Number(deployed['bytes-sent']),

@@ -2,7 +2,7 @@
 // server's network validates HTTP-01 through the real proxy; the renewer is sid's lego; own
 // certificates come from a CA made by openssl. Classic server.
 import { execFile, execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import http2 from 'node:http2';
 import { X509Certificate } from 'node:crypto';
@@ -319,6 +319,30 @@ describe('tls: own, with a CA made by openssl', () => {
     expect(answer).toMatchObject({ status: 200, body: 'v1' });
     expect(answer.cert?.serialNumber).toBe(before);
   }, 90_000);
+  it('one app\'s certificate files removed by hand cost only that app its HTTPS: others deploy, a proxy restart serves them all (issue 27)', async () => {
+    const second = await runAction(ownInputs('own-pr-2', 'pr-2.own.test', 'v1', wild.cert, wild.key));
+    expect(second.code, second.stdout).toBe(0);
+    const live = `${server.home}/.bluegreen/tls/live/own-pr-1`;
+    rmSync(`${live}/pair.pem`);
+    rmSync(`${live}/key.pem`);
+    // Another app's deploy reloads nginx: it goes through, and says which app lost its HTTPS.
+    const other = await runAction(ownInputs('own-pr-2', 'pr-2.own.test', 'v2', wild.cert, wild.key));
+    expect(other.code, other.stdout).toBe(0);
+    expect(other.stdout).toContain(`warning: the certificate of own-pr-1 (${live}/pair.pem) does not load: its HTTPS handshakes are refused, every other app is served`);
+    expect(await getHttps('pr-2.own.test', '/', ca.cert)).toMatchObject({ status: 200, body: 'v2' });
+    await expect(getHttps('pr-1.own.test', '/', ca.cert)).rejects.toThrow();
+    expect((await getHttp('pr-1.own.test')).status).toBe(308); // its plain HTTP is still routed
+    // The proxy restarted (a reboot, a crash): nginx starts, with every other app.
+    remoteDocker(server, ['restart', 'bluegreen-proxy']);
+    await until('pr-2 served over HTTPS after the restart', 30, async () => (await getHttps('pr-2.own.test', '/', ca.cert).catch(() => ({ status: 0 }))).status === 200);
+    expect(remoteDocker(server, ['inspect', '-f', '{{.RestartCount}} {{.State.Running}}', 'bluegreen-proxy']).trim()).toBe('0 true');
+    await expect(getHttps('pr-1.own.test', '/', ca.cert)).rejects.toThrow();
+    // Its next deploy puts a pair in place again.
+    const healed = await runAction(ownInputs('own-pr-1', 'pr-1.own.test', 'v2', wild.cert, wild.key));
+    expect(healed.code, healed.stdout).toBe(0);
+    expect(healed.stdout).not.toContain('warning: the certificate of');
+    expect(await getHttps('pr-1.own.test', '/', ca.cert)).toMatchObject({ status: 200, body: 'v2' });
+  }, 120_000);
 });
 
 describe('TLS turned on for a proxy created without port 443', () => {

@@ -156,8 +156,14 @@ describe('a cancelled rollout', () => {
     expect(renderFleetSummary(hosts, [], 3, signal).split('\n')[0]).toBe(`## ${headline}`);
   });
 
-  it('a host whose script is still under way when the summary is written says so', () => {
-    const summary = renderFleetSummary([host('h1', remote('switched', 'blue', 'green')), host('h2')], [], 3, 'SIGINT');
+  it('a summary written while hosts still run says which are under way and which are switching back', () => {
+    const switching = host('h1', remote('switched', 'blue', 'green'));
+    switching.switchBack = { ...switching.report, command: 'rollback', remote: undefined, transfer: undefined };
+    const hosts = [switching, host('h2'), host('h3', undefined, 'not started: the run was cancelled (SIGINT)')];
+    const summary = renderFleetSummary(hosts, [], 3, 'SIGINT; still under way');
+    expect(summary.split('\n')[0]).toBe('## ❌ shop: deploy cancelled (SIGINT; still under way); switching back: h1; under way: h2; not started: h3');
+    expect(summary).toContain('| h1 | switched; switching back |');
     expect(summary).toContain('| h2 | under way |');
+    expect(JSON.parse(fleetOutputs(hosts, 3).hosts).map((h: { result: string }) => h.result)).toEqual(['switching-back', 'under-way', 'not-started']);
   });
 });

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BUSY_LINE, LOCKED_LINE, LOCK_EXIT, lockFailure, lockOrder, remotePath, rolloutLockCommand } from '../../src/rollout-lock';
 import { Cancellation } from '../../src/cancel';
+import type { SshConfig } from '../../src/config';
 
 describe('rolloutLockCommand', () => {
   it('is exactly this POSIX sh', () => {
@@ -57,13 +58,13 @@ describe('rolloutLockCommand', () => {
 });
 
 describe('lockOrder', () => {
-  const h = (host: string, port = 22) => ({ ssh: { host, port, user: 'deploy' }, label: `${host}:${port}` });
+  const h = (host: string, port = 22) => ({ ssh: { host, port, user: 'deploy' } as SshConfig, label: `${host}:${port}` });
   it('is the same whatever order the hosts are given in', () => {
     const a = [h('web2'), h('WEB1', 2222), h('web1'), h('10.0.0.7')];
     const b = [h('web1'), h('10.0.0.7'), h('WEB1', 2222), h('web2')];
     const order = ['10.0.0.7:22', 'web1:22', 'WEB1:2222', 'web2:22'];
-    expect(lockOrder(a as never).map((x: { label: string }) => x.label)).toEqual(order);
-    expect(lockOrder(b as never).map((x: { label: string }) => x.label)).toEqual(order);
+    expect(lockOrder(a).map((x) => x.label)).toEqual(order);
+    expect(lockOrder(b).map((x) => x.label)).toEqual(order);
   });
 });
 
