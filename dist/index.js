@@ -94720,7 +94720,7 @@ const duration_1 = __nccwpck_require__(7607);
 const progress_1 = __nccwpck_require__(2279);
 const result_1 = __nccwpck_require__(8277);
 const report_1 = __nccwpck_require__(665);
-const notStarted = (h) => h.report.remote === undefined && (h.report.error ?? '').startsWith('not started');
+const notStarted = (h) => h.report.notStarted !== undefined;
 /** Healthy, but told not to switch: another host failed first (all at once), or the run was cancelled. */
 const calledOff = (h) => h.report.remote?.exitCode === result_1.SCRIPT_EXIT.calledOff;
 /** Its script still running (a summary written while a cancelled run winds down). */
@@ -94869,6 +94869,7 @@ function fleetOutputs(hosts, totalSeconds) {
 "use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.markNotStarted = markNotStarted;
 exports.recordFailure = recordFailure;
 exports.hostLog = hostLog;
 exports.batchesOf = batchesOf;
@@ -94884,6 +94885,11 @@ const run_1 = __nccwpck_require__(7331);
 const ssh_1 = __nccwpck_require__(873);
 const transfer_1 = __nccwpck_require__(6128);
 const rollout_lock_1 = __nccwpck_require__(8464);
+/** A host whose run never starts: its status, and the error its report shows. */
+function markNotStarted(report, reason) {
+    report.notStarted = reason;
+    report.error = `not started: ${reason}`;
+}
 /** What a failure on the runner's side means for a host's report (one host or several). */
 function recordFailure(report, error) {
     report.error = error.message;
@@ -94919,17 +94925,14 @@ async function connectAll(runs, log) {
     });
     if (settled.every((s) => s.status === 'fulfilled'))
         return true;
+    const unreachable = runs.filter((r) => r.report.error !== undefined).map((r) => r.label);
     for (const run of runs) {
         run.session?.close();
         run.session = undefined;
         if (run.report.error === undefined)
-            run.report.error = notStarted(runs);
+            markNotStarted(run.report, `${unreachable.join(', ')} could not be reached`);
     }
     return false;
-}
-function notStarted(runs) {
-    const failed = runs.filter((r) => r.report.error !== undefined && r.session === undefined).map((r) => r.label);
-    return `not started: ${failed.join(', ')} could not be reached`;
 }
 /** Sends the image to every host at once, each only what it lacks. False when any transfer failed. */
 async function sendToAll(runs, store, image, log) {
@@ -94950,7 +94953,7 @@ async function sendToAll(runs, store, image, log) {
         return true;
     for (const run of runs) {
         if (run.report.error === undefined)
-            run.report.error = `not started: the image did not reach ${failed.map((r) => r.label).join(', ')}`;
+            markNotStarted(run.report, `the image did not reach ${failed.map((r) => r.label).join(', ')}`);
     }
     return false;
 }
@@ -94965,7 +94968,10 @@ async function lockAll(runs, app, stateDir, timeoutSeconds, log) {
     catch (error) {
         const blocked = error instanceof rollout_lock_1.LockError ? error.host : undefined;
         for (const run of runs) {
-            run.report.error = run === blocked || !blocked ? error.message : `not started: the rollout lock of ${blocked.label} could not be taken`;
+            if (run === blocked || !blocked)
+                run.report.error = error.message;
+            else
+                markNotStarted(run.report, `the rollout lock of ${blocked.label} could not be taken`);
         }
         return undefined;
     }
@@ -94984,10 +94990,10 @@ async function runScriptOn(run, runs, input, report, log, healthy) {
     }
 }
 /** What the hosts not reached are told when the rollout stops early. */
-function markNotStarted(runs, reached, why) {
+function markUnreached(runs, reached, why) {
     for (const run of runs) {
         if (!reached.includes(run))
-            run.report.error = `not started: ${why}`;
+            markNotStarted(run.report, why);
     }
 }
 /**
@@ -95004,7 +95010,7 @@ async function rollOut(runs, input, maxParallel, cancellation, log) {
     const mayGoOn = () => Promise.resolve(cancellation.reason === undefined);
     for (const batch of batchesOf(runs, maxParallel)) {
         if (cancellation.reason !== undefined) {
-            markNotStarted(runs, done, `the run was cancelled (${cancellation.reason})`);
+            markUnreached(runs, done, `the run was cancelled (${cancellation.reason})`);
             break;
         }
         await Promise.all(batch.map((run) => runScriptOn(run, runs, input, run.report, log, mayGoOn)));
@@ -95012,7 +95018,7 @@ async function rollOut(runs, input, maxParallel, cancellation, log) {
         const failed = batch.filter((run) => (0, report_1.outcomeOf)(run.report) === 'failed');
         if (failed.length === 0)
             continue;
-        markNotStarted(runs, done, cancellation.reason !== undefined ? `the run was cancelled (${cancellation.reason})` : `the rollout stopped when ${failed.map((r) => r.label).join(', ')} failed`);
+        markUnreached(runs, done, cancellation.reason !== undefined ? `the run was cancelled (${cancellation.reason})` : `the rollout stopped when ${failed.map((r) => r.label).join(', ')} failed`);
         break;
     }
     const complete = done.length === runs.length && done.every((run) => (0, report_1.outcomeOf)(run.report) !== 'failed');
@@ -95795,7 +95801,7 @@ async function deployToFleet(config, context, runs, cancellation) {
         try {
             if (cancellation.reason !== undefined) {
                 for (const run of runs)
-                    run.report.error = `not started: the run was cancelled (${cancellation.reason})`;
+                    (0, fleet_1.markNotStarted)(run.report, `the run was cancelled (${cancellation.reason})`);
             }
             else if (config.rollout === 'all-at-once' && config.command === 'deploy') {
                 await serverGroup(`${config.command} ${config.deploy.app} on ${everywhere} at once`, () => (0, fleet_1.rollOutAllAtOnce)(runs, input, cancellation, log));

@@ -4,14 +4,15 @@ import { formatBytes } from './progress';
 import { type Outcome, SCRIPT_EXIT } from './remote/result';
 import { SUMMARY_LIMIT, type RunReport, cell, errorOf, exitCodeOf, outcomeOf, redact, renderSummary, slotName, stepOutputs } from './report';
 
-/** What the report side needs of a host's run (fleet.ts's HostRun without its session). */
+/** A host's run as the report reads it (fleet.ts's HostRun adds where it is and its session). */
 export interface HostOutcome {
-  label: string;
+  label: string; // user@host[:port], as logs and the summary name it
   report: RunReport;
+  /** The rollback run on this host after the rollout did not complete (it had switched to the new version). */
   switchBack?: RunReport;
 }
 
-const notStarted = (h: HostOutcome) => h.report.remote === undefined && (h.report.error ?? '').startsWith('not started');
+const notStarted = (h: HostOutcome) => h.report.notStarted !== undefined;
 /** Healthy, but told not to switch: another host failed first (all at once), or the run was cancelled. */
 const calledOff = (h: HostOutcome) => h.report.remote?.exitCode === SCRIPT_EXIT.calledOff;
 /** Its script still running (a summary written while a cancelled run winds down). */

@@ -5,21 +5,24 @@ import { ResultError } from './remote/result';
 import { runRemoteScript } from './remote/run';
 import type { ScriptInput } from './remote/script';
 import { SshSession } from './ssh';
+import type { HostOutcome } from './fleet-report';
 import { TransferError, ensureImageOnServer } from './transfer';
 import type { Cancellation } from './cancel';
 import { type HeldLock, LockError, takeRolloutLocks } from './rollout-lock';
 
-/** One host of the run: where, its session once connected, its report, and its switch back if one was needed. */
-export interface HostRun {
+/** One host of the run: what the report reads of it (fleet-report.ts), where it is, and its session once connected. */
+export interface HostRun extends HostOutcome {
   ssh: SshConfig;
-  label: string; // user@host[:port], as logs and the summary name it
   session?: SshSession;
-  report: RunReport;
-  /** The rollback run on this host after another host failed (it had switched to the new version). */
-  switchBack?: RunReport;
 }
 
 export type Log = (line: string) => void;
+
+/** A host whose run never starts: its status, and the error its report shows. */
+export function markNotStarted(report: RunReport, reason: string): void {
+  report.notStarted = reason;
+  report.error = `not started: ${reason}`;
+}
 
 /** What a failure on the runner's side means for a host's report (one host or several). */
 export function recordFailure(report: RunReport, error: unknown): void {
@@ -53,17 +56,13 @@ export async function connectAll(runs: HostRun[], log: Log): Promise<boolean> {
     else runs[i].report.error = (s.reason as Error).message;
   });
   if (settled.every((s) => s.status === 'fulfilled')) return true;
+  const unreachable = runs.filter((r) => r.report.error !== undefined).map((r) => r.label);
   for (const run of runs) {
     run.session?.close();
     run.session = undefined;
-    if (run.report.error === undefined) run.report.error = notStarted(runs);
+    if (run.report.error === undefined) markNotStarted(run.report, `${unreachable.join(', ')} could not be reached`);
   }
   return false;
-}
-
-function notStarted(runs: readonly HostRun[]): string {
-  const failed = runs.filter((r) => r.report.error !== undefined && r.session === undefined).map((r) => r.label);
-  return `not started: ${failed.join(', ')} could not be reached`;
 }
 
 /** Sends the image to every host at once, each only what it lacks. False when any transfer failed. */
@@ -83,7 +82,7 @@ export async function sendToAll(runs: HostRun[], store: ImageStore, image: Local
   const failed = runs.filter((r) => r.report.error !== undefined);
   if (failed.length === 0) return true;
   for (const run of runs) {
-    if (run.report.error === undefined) run.report.error = `not started: the image did not reach ${failed.map((r) => r.label).join(', ')}`;
+    if (run.report.error === undefined) markNotStarted(run.report, `the image did not reach ${failed.map((r) => r.label).join(', ')}`);
   }
   return false;
 }
@@ -98,7 +97,8 @@ export async function lockAll(runs: HostRun[], app: string, stateDir: string, ti
   } catch (error) {
     const blocked = error instanceof LockError ? (error.host as HostRun) : undefined;
     for (const run of runs) {
-      run.report.error = run === blocked || !blocked ? (error as Error).message : `not started: the rollout lock of ${blocked.label} could not be taken`;
+      if (run === blocked || !blocked) run.report.error = (error as Error).message;
+      else markNotStarted(run.report, `the rollout lock of ${blocked.label} could not be taken`);
     }
     return undefined;
   }
@@ -117,9 +117,9 @@ export async function runScriptOn(run: HostRun, runs: readonly HostRun[], input:
 }
 
 /** What the hosts not reached are told when the rollout stops early. */
-function markNotStarted(runs: readonly HostRun[], reached: readonly HostRun[], why: string): void {
+function markUnreached(runs: readonly HostRun[], reached: readonly HostRun[], why: string): void {
   for (const run of runs) {
-    if (!reached.includes(run)) run.report.error = `not started: ${why}`;
+    if (!reached.includes(run)) markNotStarted(run.report, why);
   }
 }
 
@@ -137,14 +137,14 @@ export async function rollOut(runs: HostRun[], input: ScriptInput, maxParallel: 
   const mayGoOn = () => Promise.resolve(cancellation.reason === undefined);
   for (const batch of batchesOf(runs, maxParallel)) {
     if (cancellation.reason !== undefined) {
-      markNotStarted(runs, done, `the run was cancelled (${cancellation.reason})`);
+      markUnreached(runs, done, `the run was cancelled (${cancellation.reason})`);
       break;
     }
     await Promise.all(batch.map((run) => runScriptOn(run, runs, input, run.report, log, mayGoOn)));
     done.push(...batch);
     const failed = batch.filter((run) => outcomeOf(run.report) === 'failed');
     if (failed.length === 0) continue;
-    markNotStarted(runs, done, cancellation.reason !== undefined ? `the run was cancelled (${cancellation.reason})` : `the rollout stopped when ${failed.map((r) => r.label).join(', ')} failed`);
+    markUnreached(runs, done, cancellation.reason !== undefined ? `the run was cancelled (${cancellation.reason})` : `the rollout stopped when ${failed.map((r) => r.label).join(', ')} failed`);
     break;
   }
   const complete = done.length === runs.length && done.every((run) => outcomeOf(run.report) !== 'failed');

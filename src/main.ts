@@ -8,7 +8,7 @@ import { RunReport, appUrl, errorOf, exitCodeOf, liveAfterFailure, outcomeOf, re
 import { SshSession } from './ssh';
 import { withCommandsStopped } from './stop-commands';
 import { ensureImageOnServer } from './transfer';
-import { type HostRun, connectAll, lockAll, recordFailure, rollOut, rollOutAllAtOnce, sendToAll } from './fleet';
+import { type HostRun, connectAll, lockAll, markNotStarted, recordFailure, rollOut, rollOutAllAtOnce, sendToAll } from './fleet';
 import { Cancellation, cancellableBy } from './cancel';
 import { takeRolloutLocks } from './rollout-lock';
 import { hostLabel } from './hosts';
@@ -135,7 +135,7 @@ async function deployToFleet(config: Config, context: RunContext, runs: HostRun[
     if (changesApp(config) && !lock) return;
     try {
       if (cancellation.reason !== undefined) {
-        for (const run of runs) run.report.error = `not started: the run was cancelled (${cancellation.reason})`;
+        for (const run of runs) markNotStarted(run.report, `the run was cancelled (${cancellation.reason})`);
       } else if (config.rollout === 'all-at-once' && config.command === 'deploy') {
         await serverGroup(`${config.command} ${config.deploy.app} on ${everywhere} at once`, () => rollOutAllAtOnce(runs, input, cancellation, log));
       } else {

@@ -22,6 +22,8 @@ export interface RunReport {
   remote?: RemoteResult;
   /** What failed on the runner's side: inputs, build, connection, transfer, or the result lost. */
   error?: string;
+  /** Why this host's run never started (another host could not be reached, the run was cancelled, …). */
+  notStarted?: string;
   /** The deploy script ran but its result never arrived (a cut connection): what is live is unknown. */
   resultLost?: boolean;
   phasesSeconds: Record<string, number>; // the runner's phases; the server's come with `remote`

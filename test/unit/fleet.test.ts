@@ -60,13 +60,19 @@ function host(label: string, r?: RemoteResult, error?: string, switchBack?: Remo
   return { label, report, switchBack: switchBack ? { ...report, command: 'rollback', remote: switchBack, transfer: undefined } : undefined };
 }
 
+function notStartedHost(label: string, reason: string): HostOutcome {
+  const h = host(label, undefined, `not started: ${reason}`);
+  h.report.notStarted = reason;
+  return h;
+}
+
 describe('the summary of a rollout', () => {
   const cases: Array<[string, HostOutcome[], string, string, number]> = [
     ['all switched', [host('h1', remote('switched', 'blue', 'green')), host('h2', remote('switched', 'blue', 'green'))], 'switched', '✅ shop: switched on 2 hosts', 0],
     ['all already ran it', [host('h1', remote('unchanged', 'green', 'green')), host('h2', remote('unchanged', 'green', 'green'))], 'unchanged', '✅ shop: already ran this version on 2 hosts', 0],
     [
       'the second host failed: the first switched back, the third not started',
-      [host('h1', remote('switched', 'blue', 'green'), undefined, remote('switched', 'green', 'blue')), host('h2', remote('failed', 'blue', 'blue')), host('h3', undefined, 'not started: the rollout stopped when h2 failed')],
+      [host('h1', remote('switched', 'blue', 'green'), undefined, remote('switched', 'green', 'blue')), host('h2', remote('failed', 'blue', 'blue')), notStartedHost('h3', 'the rollout stopped when h2 failed')],
       'failed',
       '❌ shop: deploy failed on h2; switched back: h1; not started: h3',
       3,
@@ -87,7 +93,7 @@ describe('the summary of a rollout', () => {
     ],
     [
       'a host unreachable at the start: nothing started anywhere',
-      [host('h1', undefined, 'not started: h2 could not be reached'), host('h2', undefined, 'cannot connect to h2:22: connection refused')],
+      [notStartedHost('h1', 'h2 could not be reached'), host('h2', undefined, 'cannot connect to h2:22: connection refused')],
       'failed',
       '❌ shop: deploy failed on h2; not started: h1',
       1,
@@ -98,7 +104,7 @@ describe('the summary of a rollout', () => {
     rolledBack.report.command = 'rollback';
     const failed = host('h2', remote('failed', 'green', 'green'));
     failed.report.command = 'rollback';
-    const untouched = host('h3', undefined, 'not started: the rollout stopped when h2 failed');
+    const untouched = notStartedHost('h3', 'the rollout stopped when h2 failed');
     untouched.report.command = 'rollback';
     expect(fleetHeadline([rolledBack, failed, untouched])).toBe('❌ shop: rollback failed on h2; not started: h3; ⚠️ rolled back only on: h1');
   });
@@ -143,11 +149,11 @@ describe('a cancelled rollout', () => {
       [
         host('h1', remote('switched', 'blue', 'green'), undefined, remote('switched', 'green', 'blue')),
         host('h2', remote('failed', 'blue', 'blue', { exitCode: 6, failedPhase: 'wait', error: 'the rollout was called off' })),
-        host('h3', undefined, 'not started: the run was cancelled (SIGINT)'),
+        notStartedHost('h3', 'the run was cancelled (SIGINT)'),
       ],
       '❌ shop: deploy cancelled (SIGINT); called off, not switched: h2; switched back: h1; not started: h3',
     ],
-    ['before any host started', [host('h1', undefined, 'not started: the run was cancelled (SIGTERM)'), host('h2', undefined, 'not started: the run was cancelled (SIGTERM)')], '❌ shop: deploy cancelled (SIGTERM); not started: h1, h2'],
+    ['before any host started', [notStartedHost('h1', 'the run was cancelled (SIGTERM)'), notStartedHost('h2', 'the run was cancelled (SIGTERM)')], '❌ shop: deploy cancelled (SIGTERM); not started: h1, h2'],
   ])('%s', (_name, hosts, headline) => {
     const signal = headline.match(/\((SIG[A-Z]+)\)/)![1];
     expect(fleetHeadline(hosts, signal)).toBe(headline);
@@ -159,7 +165,7 @@ describe('a cancelled rollout', () => {
   it('a summary written while hosts still run says which are under way and which are switching back', () => {
     const switching = host('h1', remote('switched', 'blue', 'green'));
     switching.switchBack = { ...switching.report, command: 'rollback', remote: undefined, transfer: undefined };
-    const hosts = [switching, host('h2'), host('h3', undefined, 'not started: the run was cancelled (SIGINT)')];
+    const hosts = [switching, host('h2'), notStartedHost('h3', 'the run was cancelled (SIGINT)')];
     const summary = renderFleetSummary(hosts, [], 3, 'SIGINT; still under way');
     expect(summary.split('\n')[0]).toBe('## ❌ shop: deploy cancelled (SIGINT; still under way); switching back: h1; under way: h2; not started: h3');
     expect(summary).toContain('| h1 | switched; switching back |');
