@@ -93754,6 +93754,7 @@ const node_crypto_1 = __nccwpck_require__(7598);
 const node_stream_1 = __nccwpck_require__(7075);
 const tar = __importStar(__nccwpck_require__(6118));
 const layers_1 = __nccwpck_require__(4149);
+const format_1 = __nccwpck_require__(6264);
 class ArchiveError extends Error {
 }
 exports.ArchiveError = ArchiveError;
@@ -93900,7 +93901,7 @@ function serverArchive(saved, plan) {
             void readAll(stream).then((content) => {
                 configSize = content.length;
                 if (`sha256:${(0, node_crypto_1.createHash)('sha256').update(content).digest('hex')}` !== plan.configDigest) {
-                    return pack.destroy(new ArchiveError(`the runner's archive holds config ${m[1].slice(0, 12)}, not ${plan.configDigest.slice(7, 19)}`));
+                    return pack.destroy(new ArchiveError(`the runner's archive holds config ${m[1].slice(0, 12)}, not ${(0, format_1.shortId)(plan.configDigest)}`));
                 }
                 add(`blobs/sha256/${plan.configDigest.slice(7)}`, content, next);
             });
@@ -95090,6 +95091,21 @@ async function rollOutAllAtOnce(runs, input, cancellation, log) {
 
 /***/ }),
 
+/***/ 6264:
+/***/ ((__unused_webpack_module, exports) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.shortId = shortId;
+/** An image or config digest as logs and summaries show it: its first 12 hex digits ('' for none). */
+function shortId(id) {
+    return id ? id.replace(/^sha256:/, '').slice(0, 12) : '';
+}
+
+
+/***/ }),
+
 /***/ 2626:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
@@ -95339,6 +95355,7 @@ const node_fs_1 = __nccwpck_require__(3024);
 const node_path_1 = __nccwpck_require__(6760);
 const tar = __importStar(__nccwpck_require__(6118));
 const archive_1 = __nccwpck_require__(4473);
+const format_1 = __nccwpck_require__(6264);
 /**
  * The config and layer blobs of the image `top` names (a manifest, or an index of them), given the
  * small JSON blobs of its archive: the platform's image manifest, never an attestation.
@@ -95411,7 +95428,7 @@ class ImageStore {
             return image;
         const manifest = await this.manifestFromSave(reference, info.Id, { os: info.Os, architecture: info.Architecture });
         if (!manifest?.config || !manifest.layers || manifest.layers.length !== layers.length) {
-            throw new Error(`cannot find the manifest of ${reference} (${info.Id.slice(7, 19)}) in the runner's docker save`);
+            throw new Error(`cannot find the manifest of ${reference} (${(0, format_1.shortId)(info.Id)}) in the runner's docker save`);
         }
         return {
             ...image,
@@ -96354,6 +96371,7 @@ const duration_1 = __nccwpck_require__(7607);
 const progress_1 = __nccwpck_require__(2279);
 const result_1 = __nccwpck_require__(8277);
 const tls_1 = __nccwpck_require__(98);
+const format_1 = __nccwpck_require__(6264);
 /** The run's outcome: the server's, unless the runner failed first. */
 function outcomeOf(report) {
     return report.error !== undefined || !report.remote ? 'failed' : report.remote.outcome;
@@ -96441,9 +96459,6 @@ function slotName(slot) {
     // Swarm's "slots" are versions (short image IDs), shown as they are.
     return slot === 'blue' || slot === 'green' ? slot.toUpperCase() : slot;
 }
-function shortId(id) {
-    return id ? id.replace(/^sha256:/, '').slice(0, 12) : '';
-}
 function headline(report) {
     const { app, remote } = report;
     const from = slotName(remote?.previousSlot);
@@ -96492,7 +96507,7 @@ function renderSummary(given, secrets = []) {
     const remote = report.remote;
     const imageId = report.imageId ?? remote?.imageId;
     if (report.image)
-        facts.push(['Image', `\`${report.image}\`${imageId ? ` (${shortId(imageId)})` : ''}`]);
+        facts.push(['Image', `\`${report.image}\`${imageId ? ` (${(0, format_1.shortId)(imageId)})` : ''}`]);
     if (report.command === 'status' || report.command === 'logs') {
         facts.push(['Live slot', slotName(remote?.activeSlot)]);
     }
@@ -96517,7 +96532,7 @@ function renderSummary(given, secrets = []) {
     }
     const live = remote?.live;
     if (live) {
-        facts.push(['Live container', `${live.container} (${live.running ? 'running' : 'stopped'}), ${live.image} ${shortId(live.imageId)}`]);
+        facts.push(['Live container', `${live.container} (${live.running ? 'running' : 'stopped'}), ${live.image} ${(0, format_1.shortId)(live.imageId)}`]);
         if (live.deployedAt)
             facts.push(['Deployed', `${live.deployedAt}${live.runUrl ? ` by ${live.runUrl}` : ''}`]);
     }
@@ -96549,7 +96564,7 @@ function renderSummary(given, secrets = []) {
     if (remote && remote.history.length > 0) {
         parts.push('### Recent runs', '', '| time | command | outcome | image | slots |', '| --- | --- | --- | --- | --- |');
         for (const h of [...remote.history].reverse()) {
-            parts.push(`| ${cell(h.time)} | ${cell(h.command)} | ${cell(h.outcome)} | ${cell(h.image ?? '')} ${shortId(h.imageId)} | ${slotName(h.from)} → ${slotName(h.to)} |`);
+            parts.push(`| ${cell(h.time)} | ${cell(h.command)} | ${cell(h.outcome)} | ${cell(h.image ?? '')} ${(0, format_1.shortId)(h.imageId)} | ${slotName(h.from)} → ${slotName(h.to)} |`);
         }
         parts.push('');
     }
@@ -96731,6 +96746,7 @@ exports.parseLookup = parseLookup;
 exports.loadedImage = loadedImage;
 exports.loadProblem = loadProblem;
 const shell_1 = __nccwpck_require__(997);
+const format_1 = __nccwpck_require__(6264);
 exports.CONFIG_TAG_REPOSITORY = 'bluegreen/by-config';
 /**
  * On the containerd store an image loaded from an archive is named by its manifest, not its
@@ -96844,7 +96860,7 @@ function loadProblem(stdout, image, expectedIds) {
     if (!server)
         return 'the image is missing after docker load';
     if (!expectedIds.includes(server.id))
-        return `the loaded image is ${server.id.slice(7, 19)}, not ${expectedIds.map((id) => id.slice(7, 19)).join(' or ')}`;
+        return `the loaded image is ${(0, format_1.shortId)(server.id)}, not ${expectedIds.map(format_1.shortId).join(' or ')}`;
     if (!sameLayers(server.layers, image.layers))
         return `the loaded image has ${server.layers.length} of its ${image.layers.length} layers`;
     const notCreated = lines.find((line) => line.startsWith('not-created'));
@@ -97469,6 +97485,7 @@ const compress_1 = __nccwpck_require__(3723);
 const layers_1 = __nccwpck_require__(4149);
 const progress_1 = __nccwpck_require__(2279);
 const server_images_1 = __nccwpck_require__(4299);
+const format_1 = __nccwpck_require__(6264);
 class TransferError extends Error {
     bytesSent;
     constructor(message, bytesSent = 0) {
@@ -97510,7 +97527,7 @@ function counter(onBytes) {
 async function ensureImageOnServer(ssh, store, image, options) {
     const started = Date.now();
     const host = ssh.config.host;
-    const short = image.id.slice(7, 19);
+    const short = (0, format_1.shortId)(image.id);
     let lookup = (0, server_images_1.parseLookup)((await ssh.exec((0, server_images_1.lookupCommand)(image))).stdout, image);
     const base = { layersTotal: image.layers.length, resentWhole: false };
     if (lookup.found) {
@@ -97583,7 +97600,7 @@ async function stream(ssh, store, image, knownLayers, options, sentBefore) {
         }
     });
     const how = gzipped ? 'parallel gzip' : 'layers already compressed, no gzip';
-    options.log(`sending ${image.reference} (${image.id.slice(7, 19)}) to ${host}: docker save | ${how} | ssh docker load`);
+    options.log(`sending ${image.reference} (${(0, format_1.shortId)(image.id)}) to ${host}: docker save | ${how} | ssh docker load`);
     const result = await ssh
         .exec((0, server_images_1.loadCommand)(image, gzipped), {
         stdin: wire,

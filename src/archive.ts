@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { Readable, pipeline } from 'node:stream';
 import * as tar from 'tar-stream';
 import { legacyLayerDirs } from './layers';
+import { shortId } from './format';
 
 /**
  * The archive the server loads, whatever the runner's `docker save` wrote: an OCI image layout
@@ -173,7 +174,7 @@ export function serverArchive(saved: Readable, plan: ArchivePlan): { archive: Re
       void readAll(stream).then((content) => {
         configSize = content.length;
         if (`sha256:${createHash('sha256').update(content).digest('hex')}` !== plan.configDigest) {
-          return pack.destroy(new ArchiveError(`the runner's archive holds config ${m![1].slice(0, 12)}, not ${plan.configDigest.slice(7, 19)}`));
+          return pack.destroy(new ArchiveError(`the runner's archive holds config ${m![1].slice(0, 12)}, not ${shortId(plan.configDigest)}`));
         }
         add(`blobs/sha256/${plan.configDigest.slice(7)}`, content, next);
       });

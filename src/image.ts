@@ -6,6 +6,7 @@ import type { Readable } from 'node:stream';
 import * as tar from 'tar-stream';
 import { BLOB, readAll } from './archive';
 import type { BuildConfig } from './config';
+import { shortId } from './format';
 
 /** The image on the runner, identified by the digest of its config on every image store. */
 export interface LocalImage {
@@ -100,7 +101,7 @@ export class ImageStore {
     if (!info.Descriptor) return image;
     const manifest = await this.manifestFromSave(reference, info.Id, { os: info.Os, architecture: info.Architecture });
     if (!manifest?.config || !manifest.layers || manifest.layers.length !== layers.length) {
-      throw new Error(`cannot find the manifest of ${reference} (${info.Id.slice(7, 19)}) in the runner's docker save`);
+      throw new Error(`cannot find the manifest of ${reference} (${shortId(info.Id)}) in the runner's docker save`);
     }
     return {
       ...image,

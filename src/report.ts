@@ -4,6 +4,7 @@ import { formatBytes } from './progress';
 import { type HealthTry, type Outcome, type RemoteResult, SCRIPT_EXIT } from './remote/result';
 import { type CertificateFacts, certificateFacts } from './tls';
 import type { TransferResult } from './transfer';
+import { shortId } from './format';
 
 /**
  * Everything a person or a later step needs to know about one run: what the runner did, and the
@@ -127,10 +128,6 @@ export function slotName(slot: string | null | undefined): string {
   if (!slot) return 'none';
   // Swarm's "slots" are versions (short image IDs), shown as they are.
   return slot === 'blue' || slot === 'green' ? slot.toUpperCase() : slot;
-}
-
-function shortId(id: string | undefined | null): string {
-  return id ? id.replace(/^sha256:/, '').slice(0, 12) : '';
 }
 
 export function headline(report: RunReport): string {

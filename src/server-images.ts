@@ -2,6 +2,7 @@
 // their answers. transfer.ts runs them over SSH; nothing here does IO.
 import type { LocalImage } from './image';
 import { shellQuote } from './shell';
+import { shortId } from './format';
 
 export const CONFIG_TAG_REPOSITORY = 'bluegreen/by-config';
 /**
@@ -135,7 +136,7 @@ export function loadProblem(stdout: string, image: Pick<LocalImage, 'layers'>, e
   const lines = stdout.split('\n');
   const server = loadedImage(stdout);
   if (!server) return 'the image is missing after docker load';
-  if (!expectedIds.includes(server.id)) return `the loaded image is ${server.id.slice(7, 19)}, not ${expectedIds.map((id) => id.slice(7, 19)).join(' or ')}`;
+  if (!expectedIds.includes(server.id)) return `the loaded image is ${shortId(server.id)}, not ${expectedIds.map(shortId).join(' or ')}`;
   if (!sameLayers(server.layers, image.layers)) return `the loaded image has ${server.layers.length} of its ${image.layers.length} layers`;
   const notCreated = lines.find((line) => line.startsWith('not-created'));
   if (notCreated || !lines.includes('proven')) return `no container can be created from it (${notCreated?.slice(12).trim() || 'no answer'})`;

@@ -6,6 +6,7 @@ import { layersOnServer } from './layers';
 import { ProgressThrottle, TransferFigures, progressLine, summaryLine } from './progress';
 import { layerListCommand, loadCommand, loadProblem, loadedImage, lookupCommand, parseLookup, tagCommand, untagCommand } from './server-images';
 import type { SshSession } from './ssh';
+import { shortId } from './format';
 
 export interface TransferResult {
   skipped: boolean; // the server already had the image
@@ -68,7 +69,7 @@ export interface TransferOptions {
 export async function ensureImageOnServer(ssh: SshSession, store: ImageStore, image: LocalImage, options: TransferOptions): Promise<TransferResult> {
   const started = Date.now();
   const host = ssh.config.host;
-  const short = image.id.slice(7, 19);
+  const short = shortId(image.id);
   let lookup = parseLookup((await ssh.exec(lookupCommand(image))).stdout, image);
   const base = { layersTotal: image.layers.length, resentWhole: false };
   if (lookup.found) {
@@ -147,7 +148,7 @@ async function stream(ssh: SshSession, store: ImageStore, image: LocalImage, kno
   });
 
   const how = gzipped ? 'parallel gzip' : 'layers already compressed, no gzip';
-  options.log(`sending ${image.reference} (${image.id.slice(7, 19)}) to ${host}: docker save | ${how} | ssh docker load`);
+  options.log(`sending ${image.reference} (${shortId(image.id)}) to ${host}: docker save | ${how} | ssh docker load`);
   const result = await ssh
     .exec(loadCommand(image, gzipped), {
       stdin: wire,
