@@ -22,14 +22,17 @@ export function remotePath(path: string): string {
 /**
  * The command (POSIX sh: the login shell runs it) that takes `<state-dir>/apps/<app>/rollout.lock`
  * and holds it while its standard input stays open: the runner ends that input to release it, and a
- * runner that dies (its connection gone) releases it as well.
+ * runner that dies (its connection gone) releases it as well. It creates nothing the script has not:
+ * before the app's first deploy on the server (no app directory yet) it locks the login user's home
+ * directory instead (first deploys then wait for each other), so a run the script refuses leaves no
+ * trace.
  */
 export function rolloutLockCommand(stateDir: string, app: string, timeoutSeconds: number): string {
   const dir = `${remotePath(stateDir)}/apps/${shellQuote(app)}`;
   return [
     `command -v flock >/dev/null 2>&1 || exit ${LOCK_EXIT.noFlock}`,
-    `(umask 022 && mkdir -p ${dir} && : >>${dir}/rollout.lock) 2>/dev/null || exit ${LOCK_EXIT.cannotOpen}`,
-    `exec 9>>${dir}/rollout.lock`,
+    `dir=${dir}`,
+    `if [ -d "$dir" ]; then (: >>"$dir/rollout.lock") 2>/dev/null || exit ${LOCK_EXIT.cannotOpen}; exec 9>>"$dir/rollout.lock"; else exec 9<"\${HOME:-/}"; fi`,
     `if ! flock -n 9; then echo ${BUSY_LINE}; flock -w ${Math.ceil(timeoutSeconds)} 9 || exit ${LOCK_EXIT.timedOut}; fi`,
     `echo ${LOCKED_LINE}`,
     'exec cat >/dev/null',
@@ -85,7 +88,7 @@ async function takeOne(host: LockHost, app: string, stateDir: string, timeoutSec
   const done = (host.session as SshSession).exec(rolloutLockCommand(stateDir, app, timeoutSeconds), {
     stdin: input,
     onStdoutLine: (line) => {
-      if (line === BUSY_LINE) log(`another run of ${app} holds the lock on ${host.label}; waiting up to ${timeoutSeconds}s`);
+      if (line === BUSY_LINE) log(`another run of ${app} holds the lock; waiting up to ${timeoutSeconds}s on ${host.label}`);
       if (line === LOCKED_LINE) onLocked();
     },
   });

@@ -215,7 +215,7 @@ describe('two runs of one app on several hosts at once (issue 27)', () => {
     const seconds = (Date.now() - started) / 1000;
     expect(a.code, a.stdout).toBe(0);
     expect(b.code, b.stdout).toBe(0);
-    const waited = [a, b].filter((run) => run.stdout.includes('holds the lock on'));
+    const waited = [a, b].filter((run) => run.stdout.includes('holds the lock; waiting'));
     expect(waited).toHaveLength(1);
     const last = waited[0] === a ? other : live;
     console.log(`two all-at-once runs at once: ${seconds.toFixed(1)} s, the run of ${last} waited, ended on ${last}`);

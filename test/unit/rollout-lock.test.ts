@@ -12,8 +12,8 @@ describe('rolloutLockCommand', () => {
   it('is exactly this POSIX sh', () => {
     expect(rolloutLockCommand('~/.bluegreen', 'shop', 300)).toBe(
       'command -v flock >/dev/null 2>&1 || exit 3; ' +
-        '(umask 022 && mkdir -p "$HOME"/.bluegreen/apps/shop && : >>"$HOME"/.bluegreen/apps/shop/rollout.lock) 2>/dev/null || exit 4; ' +
-        'exec 9>>"$HOME"/.bluegreen/apps/shop/rollout.lock; ' +
+        'dir="$HOME"/.bluegreen/apps/shop; ' +
+        'if [ -d "$dir" ]; then (: >>"$dir/rollout.lock") 2>/dev/null || exit 4; exec 9>>"$dir/rollout.lock"; else exec 9<"${HOME:-/}"; fi; ' +
         'if ! flock -n 9; then echo bluegreen-rollout-busy; flock -w 300 9 || exit 5; fi; echo bluegreen-rollout-locked; exec cat >/dev/null',
     );
   });
@@ -40,6 +40,7 @@ describe('rolloutLockCommand', () => {
       for (let i = 0; i < 100 && !what(); i++) await new Promise((r) => setTimeout(r, 50));
       expect(what()).toBe(true);
     };
+    // Before the app's first deploy (no app directory): the home directory is locked, nothing created.
     const first = start(5);
     const firstSaw = lines(first);
     await until(() => firstSaw.includes(LOCKED_LINE));
@@ -53,7 +54,16 @@ describe('rolloutLockCommand', () => {
     const thirdExit = await new Promise<number | null>((resolve) => third.on('close', resolve));
     expect(thirdExit).toBe(LOCK_EXIT.timedOut);
     second.stdin.end();
-    expect(execFileSync('sh', ['-c', 'ls "$HOME"/state/apps/shop'], { env: { ...process.env, HOME: home } }).toString().trim()).toBe('rollout.lock');
+    expect(execFileSync('ls', ['-A', home]).toString()).toBe('');
+    // Once the app has its directory, the lock is a file in it.
+    execFileSync('mkdir', ['-p', join(home, 'state/apps/shop')]);
+    const fourth = start(5);
+    const fourthSaw = lines(fourth);
+    await until(() => fourthSaw.includes(LOCKED_LINE));
+    const fifth = start(1);
+    expect(await new Promise<number | null>((resolve) => fifth.on('close', resolve))).toBe(LOCK_EXIT.timedOut);
+    fourth.stdin.end();
+    expect(execFileSync('ls', [join(home, 'state/apps/shop')]).toString().trim()).toBe('rollout.lock');
   }, 20_000);
 });
 
