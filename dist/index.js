@@ -94276,7 +94276,7 @@ function defaultAppName(context) {
 }
 function readSsh(read) {
     const user = required(read, 'user');
-    if (!/^[a-z_][a-z0-9_.-]*\$?$/i.test(user))
+    if (!hosts_1.USER_NAME.test(user))
         throw new InputError('user', `'${user}' is not a valid user name`);
     const port = integer(read, 'port', 1, 65535);
     let targets;
@@ -94829,10 +94829,7 @@ function renderFleetSummary(hosts, secrets = [], totalSeconds = 0, cancelled) {
         const back = h.switchBack ? ['', (0, report_1.renderSummary)(h.switchBack, secrets).replace(/^## /, '### Then, as the rollout did not complete: ')] : [];
         parts.push(`<details><summary>${(0, report_1.cell)(h.label)}</summary>`, '', (0, report_1.renderSummary)(h.report, secrets).replace(/^## /, '### '), ...back, '</details>', '');
     }
-    let text = (0, report_1.redact)(parts.join('\n'), secrets);
-    if (text.length > report_1.SUMMARY_LIMIT)
-        text = text.slice(0, report_1.SUMMARY_LIMIT) + '\n\n_(summary cut to stay under GitHub\'s size limit)_\n';
-    return text;
+    return (0, report_1.finalSummary)(parts.join('\n'), secrets);
 }
 /** The step outputs: `result` is the overall one, the others are the first host's, `hosts` has each host's. */
 function fleetOutputs(hosts, totalSeconds) {
@@ -95236,9 +95233,11 @@ function verifyHostKey(policy, host, port, key) {
 "use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.USER_NAME = void 0;
 exports.parseHosts = parseHosts;
 exports.hostLabel = hostLabel;
-const USER = /^[a-z_][a-z0-9_.-]*\$?$/i;
+/** A login name as useradd allows it (a trailing $ for machine accounts). */
+exports.USER_NAME = /^[a-z_][a-z0-9_.-]*\$?$/i;
 // A DNS name or IPv4 address; IPv6 goes in brackets ([2001:db8::1]:22), as in known_hosts.
 const NAME = /^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/;
 const IPV6 = /^\[([0-9A-Fa-f:.]+)\]$/;
@@ -95275,7 +95274,7 @@ function parseHostLine(line, defaults) {
     if (at >= 0) {
         user = rest.slice(0, at);
         rest = rest.slice(at + 1);
-        if (!USER.test(user))
+        if (!exports.USER_NAME.test(user))
             fail(`has '${user}', which is not a valid user name`);
     }
     let port = defaults.port;
@@ -96356,6 +96355,7 @@ exports.outcomeOf = outcomeOf;
 exports.errorOf = errorOf;
 exports.exitCodeOf = exitCodeOf;
 exports.certificateOf = certificateOf;
+exports.finalSummary = finalSummary;
 exports.appUrl = appUrl;
 exports.urlOf = urlOf;
 exports.redact = redact;
@@ -96406,6 +96406,11 @@ function certificateText(cert) {
 /** Exit code of a run whose new version failed its health check (the live version kept serving). */
 exports.EXIT_UNHEALTHY = result_1.SCRIPT_EXIT.unhealthy;
 exports.SUMMARY_LIMIT = 512 * 1024; // GitHub refuses summaries over 1 MiB; stay well under it
+/** The summary's Markdown, secrets redacted, cut to SUMMARY_LIMIT (saying so) when longer. */
+function finalSummary(markdown, secrets) {
+    const text = redact(markdown, secrets);
+    return text.length > exports.SUMMARY_LIMIT ? text.slice(0, exports.SUMMARY_LIMIT) + '\n\n_(summary cut to stay under GitHub\'s size limit)_\n' : text;
+}
 const HEALTH_ROWS_OPEN = 10;
 const HEALTH_ROWS_MAX = 300;
 /** The address of the app through the proxy: its first host name, else the first published port. */
@@ -96568,10 +96573,7 @@ function renderSummary(given, secrets = []) {
         }
         parts.push('');
     }
-    let text = redact(parts.join('\n'), secrets);
-    if (text.length > exports.SUMMARY_LIMIT)
-        text = text.slice(0, exports.SUMMARY_LIMIT) + '\n\n_(summary cut to stay under GitHub\'s size limit)_\n';
-    return text;
+    return finalSummary(parts.join('\n'), secrets);
 }
 /** The job summary of a run refused before it connected anywhere (a bad input): what to fix, and that nothing changed. */
 function renderRefusedSummary(message, secrets = []) {

@@ -2,7 +2,7 @@ import { utils as sshUtils } from 'ssh2';
 import type { RunContext } from './context';
 import { parseDuration } from './duration';
 import { HostKeyPolicy, parseKnownHosts } from './hostkey';
-import { type HostTarget, parseHosts } from './hosts';
+import { type HostTarget, USER_NAME, parseHosts } from './hosts';
 import { LETS_ENCRYPT, LETS_ENCRYPT_STAGING, PemSource, TlsConfig, certificateProblem } from './tls';
 import { type RecordedInput, givenRecordedInputs, withRecordedDefaults } from './settings';
 
@@ -238,7 +238,7 @@ function defaultAppName(context: InputContext): string {
 
 function readSsh(read: InputReader): SshConfig[] {
   const user = required(read, 'user');
-  if (!/^[a-z_][a-z0-9_.-]*\$?$/i.test(user)) throw new InputError('user', `'${user}' is not a valid user name`);
+  if (!USER_NAME.test(user)) throw new InputError('user', `'${user}' is not a valid user name`);
   const port = integer(read, 'port', 1, 65535);
   let targets: HostTarget[];
   try {

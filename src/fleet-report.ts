@@ -2,7 +2,7 @@
 import { formatSeconds } from './duration';
 import { formatBytes } from './progress';
 import { type Outcome, SCRIPT_EXIT } from './remote/result';
-import { SUMMARY_LIMIT, type RunReport, cell, errorOf, exitCodeOf, outcomeOf, redact, renderSummary, slotName, stepOutputs } from './report';
+import { type RunReport, cell, errorOf, exitCodeOf, finalSummary, outcomeOf, renderSummary, slotName, stepOutputs } from './report';
 
 /** A host's run as the report reads it (fleet.ts's HostRun adds where it is and its session). */
 export interface HostOutcome {
@@ -109,9 +109,7 @@ export function renderFleetSummary(hosts: readonly HostOutcome[], secrets: reado
     const back = h.switchBack ? ['', renderSummary(h.switchBack, secrets).replace(/^## /, '### Then, as the rollout did not complete: ')] : [];
     parts.push(`<details><summary>${cell(h.label)}</summary>`, '', renderSummary(h.report, secrets).replace(/^## /, '### '), ...back, '</details>', '');
   }
-  let text = redact(parts.join('\n'), secrets);
-  if (text.length > SUMMARY_LIMIT) text = text.slice(0, SUMMARY_LIMIT) + '\n\n_(summary cut to stay under GitHub\'s size limit)_\n';
-  return text;
+  return finalSummary(parts.join('\n'), secrets);
 }
 
 /** The step outputs: `result` is the overall one, the others are the first host's, `hosts` has each host's. */

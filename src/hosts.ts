@@ -5,7 +5,8 @@ export interface HostTarget {
   user: string;
 }
 
-const USER = /^[a-z_][a-z0-9_.-]*\$?$/i;
+/** A login name as useradd allows it (a trailing $ for machine accounts). */
+export const USER_NAME = /^[a-z_][a-z0-9_.-]*\$?$/i;
 // A DNS name or IPv4 address; IPv6 goes in brackets ([2001:db8::1]:22), as in known_hosts.
 const NAME = /^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/;
 const IPV6 = /^\[([0-9A-Fa-f:.]+)\]$/;
@@ -41,7 +42,7 @@ function parseHostLine(line: string, defaults: { user: string; port: number }): 
   if (at >= 0) {
     user = rest.slice(0, at);
     rest = rest.slice(at + 1);
-    if (!USER.test(user)) fail(`has '${user}', which is not a valid user name`);
+    if (!USER_NAME.test(user)) fail(`has '${user}', which is not a valid user name`);
   }
   let port = defaults.port;
   const portMatch = /^(.*[^:]):(\d+)$/.exec(rest);

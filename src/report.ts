@@ -74,6 +74,12 @@ function certificateText(cert: CertificateReport): string {
 export const EXIT_UNHEALTHY = SCRIPT_EXIT.unhealthy;
 
 export const SUMMARY_LIMIT = 512 * 1024; // GitHub refuses summaries over 1 MiB; stay well under it
+
+/** The summary's Markdown, secrets redacted, cut to SUMMARY_LIMIT (saying so) when longer. */
+export function finalSummary(markdown: string, secrets: readonly string[]): string {
+  const text = redact(markdown, secrets);
+  return text.length > SUMMARY_LIMIT ? text.slice(0, SUMMARY_LIMIT) + '\n\n_(summary cut to stay under GitHub\'s size limit)_\n' : text;
+}
 const HEALTH_ROWS_OPEN = 10;
 const HEALTH_ROWS_MAX = 300;
 
@@ -231,9 +237,7 @@ export function renderSummary(given: RunReport, secrets: readonly string[] = [])
     }
     parts.push('');
   }
-  let text = redact(parts.join('\n'), secrets);
-  if (text.length > SUMMARY_LIMIT) text = text.slice(0, SUMMARY_LIMIT) + '\n\n_(summary cut to stay under GitHub\'s size limit)_\n';
-  return text;
+  return finalSummary(parts.join('\n'), secrets);
 }
 
 /** The job summary of a run refused before it connected anywhere (a bad input): what to fix, and that nothing changed. */

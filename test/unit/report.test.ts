@@ -206,3 +206,13 @@ describe('secretValues', () => {
     expect(secretValues([entry])).toEqual(expected);
   });
 });
+
+describe('finalSummary', () => {
+  it('redacts, and cuts what is over the limit, saying so', async () => {
+    const { finalSummary, SUMMARY_LIMIT } = await import('../../src/report');
+    expect(finalSummary('token s3cr3t-value here', ['s3cr3t-value'])).toBe('token *** here');
+    const long = finalSummary('x'.repeat(SUMMARY_LIMIT + 10), []);
+    expect(long.startsWith('x'.repeat(SUMMARY_LIMIT) + '\n\n_(summary cut')).toBe(true);
+    expect(long.length).toBeLessThan(SUMMARY_LIMIT + 100);
+  });
+});
