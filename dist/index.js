@@ -95857,10 +95857,14 @@ async function writeSummary(context, markdown) {
         core.warning(`could not write the job summary: ${error.message}`);
     }
 }
-/** The end of a run on several hosts: summary, outputs, exit code. */
-async function finishFleet(config, context, runs, totalSeconds, cancelled) {
+/** What several hosts ran, as outputs and summary: at the end, or earlier after a cancel (then rewritten). */
+async function publishFleet(config, context, runs, totalSeconds, cancelled) {
     setOutputs((0, fleet_report_1.fleetOutputs)(runs, totalSeconds), config.secrets);
     await writeSummary(context, () => (0, fleet_report_1.renderFleetSummary)(runs, config.secrets, totalSeconds, cancelled));
+}
+/** The end of a run on several hosts: summary, outputs, exit code. */
+async function finishFleet(config, context, runs, totalSeconds, cancelled) {
+    await publishFleet(config, context, runs, totalSeconds, cancelled);
     const exitCode = (0, fleet_report_1.fleetExitCode)(runs);
     if (exitCode !== 0) {
         core.setFailed((0, report_1.redact)((0, fleet_report_1.fleetHeadline)(runs, cancelled).replace(/^❌ /, ''), config.secrets));
@@ -95915,8 +95919,7 @@ async function run() {
                 if (finished)
                     return;
                 const note = `${signal}; still under way when the runner's grace period ran short`;
-                setOutputs((0, fleet_report_1.fleetOutputs)(runs, (Date.now() - started) / 1000), config.secrets);
-                void writeSummary(context, () => (0, fleet_report_1.renderFleetSummary)(runs, config.secrets, (Date.now() - started) / 1000, note));
+                void publishFleet(config, context, runs, (Date.now() - started) / 1000, note);
             }, PROVISIONAL_AFTER_CANCEL_MS).unref();
         });
         await (0, cancel_1.cancellableBy)(cancellation, async () => {

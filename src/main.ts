@@ -169,10 +169,15 @@ async function writeSummary(context: RunContext, markdown: () => string): Promis
   }
 }
 
-/** The end of a run on several hosts: summary, outputs, exit code. */
-async function finishFleet(config: Config, context: RunContext, runs: HostRun[], totalSeconds: number, cancelled?: string): Promise<void> {
+/** What several hosts ran, as outputs and summary: at the end, or earlier after a cancel (then rewritten). */
+async function publishFleet(config: Config, context: RunContext, runs: HostRun[], totalSeconds: number, cancelled?: string): Promise<void> {
   setOutputs(fleetOutputs(runs, totalSeconds), config.secrets);
   await writeSummary(context, () => renderFleetSummary(runs, config.secrets, totalSeconds, cancelled));
+}
+
+/** The end of a run on several hosts: summary, outputs, exit code. */
+async function finishFleet(config: Config, context: RunContext, runs: HostRun[], totalSeconds: number, cancelled?: string): Promise<void> {
+  await publishFleet(config, context, runs, totalSeconds, cancelled);
   const exitCode = fleetExitCode(runs);
   if (exitCode !== 0) {
     core.setFailed(redact(fleetHeadline(runs, cancelled).replace(/^❌ /, ''), config.secrets));
@@ -227,8 +232,7 @@ export async function run(): Promise<void> {
       setTimeout(() => {
         if (finished) return;
         const note = `${signal}; still under way when the runner's grace period ran short`;
-        setOutputs(fleetOutputs(runs, (Date.now() - started) / 1000), config.secrets);
-        void writeSummary(context, () => renderFleetSummary(runs, config.secrets, (Date.now() - started) / 1000, note));
+        void publishFleet(config, context, runs, (Date.now() - started) / 1000, note);
       }, PROVISIONAL_AFTER_CANCEL_MS).unref();
     });
     await cancellableBy(cancellation, async () => {
