@@ -8,7 +8,8 @@ const native = files.filter((f) => f.endsWith('.node'));
 const problems = [];
 if (native.length) problems.push(`native addons in dist/: ${native.join(', ')}`);
 if (!existsSync('dist/index.js')) problems.push('dist/index.js is missing');
-for (const file of ['deploy.sh', 'renew.sh', 'swarm.sh', 'tls-pairs.sh']) if (!existsSync(`dist/${file}`)) problems.push(`dist/${file} is missing (src/remote/script.ts reads it next to the bundle)`);
+// src/remote/script.ts reads the server's shell files from dist/scripts/, next to the bundle.
+for (const file of readdirSync('src/remote/scripts')) if (!existsSync(`dist/scripts/${file}`)) problems.push(`dist/scripts/${file} is missing`);
 if (problems.length) {
   console.error(`check-bundle: ${problems.join('; ')}`);
   process.exit(1);

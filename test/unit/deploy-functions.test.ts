@@ -1,4 +1,4 @@
-// The server script's functions, called one by one: deploy.sh sourced with BG_SOURCE_ONLY=1 defines them and runs nothing.
+// The server script's functions, called one by one: the rendered script sourced with BG_SOURCE_ONLY=1 defines them and runs nothing.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readConfig } from '../../src/config';
 import { LABEL_PREFIX, RESULT_VERSION, SCRIPT_EXIT } from '../../src/remote/result';
-import { renderDeployScript } from '../../src/remote/script';
+import { SCRIPT_FILES, engineFile, renderDeployScript } from '../../src/remote/script';
 import { readerFor } from '../helpers/action-inputs';
 import { baseInputs } from '../helpers/fixtures';
 import { makeCa, makeLeaf } from '../helpers/certs';
@@ -192,7 +192,7 @@ function shellWord(text: string): string {
 }
 
 describe('one contract between TypeScript and bash (issue 11)', () => {
-  const body = readFileSync(join(__dirname, '../../src/remote/deploy.sh'), 'utf8');
+  const body = [...SCRIPT_FILES, engineFile('docker'), engineFile('swarm')].map((f) => readFileSync(join(__dirname, '../../src/remote/scripts', f), 'utf8')).join('\n');
 
   it('the script takes exit codes, outcome names and the label prefix from result.ts, never its own', () => {
     expect(body).not.toMatch(/\bfail [0-9]/);
@@ -394,5 +394,14 @@ describe('hop_base: each app\'s loopback port pair for long-lived requests', () 
     expect(second).toBe(first + 2);
     expect([kept, blue, green]).toEqual([second, second, second + 1]);
     expect(out.slice(1)).toEqual(['1', '1']); // one hop server; the one location routes long-lived requests to it
+  });
+});
+
+describe('the result, with either engine', () => {
+  it.each([['docker', {}], ['swarm', { engine: 'swarm' }]] as const)('render_result writes one JSON object between the markers (engine %s)', (_engine, given) => {
+    const out = callScript(given, 'render_result');
+    expect(out.status).toBe(0);
+    const [, json] = out.stdout.trim().split('\n');
+    expect(JSON.parse(json)).toMatchObject({ app: 'shop', outcome: 'failed', drain: null, logs: null });
   });
 });

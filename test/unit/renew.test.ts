@@ -1,4 +1,4 @@
-// The renewer's script (src/remote/renew.sh) run by sh with a stand-in lego on its PATH: when it asks
+// The renewer's script (src/remote/scripts/renew.sh) run by sh with a stand-in lego on its PATH: when it asks
 // the CA, what it installs, how it retries, and how it stops. The real lego and CA: test/e2e/https.test.ts.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 
-const RENEW_SH = join(__dirname, '../../src/remote/renew.sh');
+const RENEW_SH = join(__dirname, '../../src/remote/scripts/renew.sh');
 
 // Logs "SECONDS VERB" per call; fails while the file fail-count holds a number above 0 (counting it
 // down), or as a CA that lost the account when account-lost exists and the account does; else writes

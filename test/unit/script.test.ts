@@ -1,7 +1,9 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { readConfig } from '../../src/config';
-import { renderDeployScript, scriptParameters, configHash } from '../../src/remote/script';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ENGINE_FUNCTIONS, SCRIPT_FILES, engineFile, renderDeployScript, scriptParameters, configHash } from '../../src/remote/script';
 import { readerFor } from '../helpers/action-inputs';
 import { baseInputs } from '../helpers/fixtures';
 
@@ -76,5 +78,32 @@ describe('the generated deploy script', () => {
     const c = readConfig(readerFor({ ...baseInputs(), env: 'A=1', 'health-path': '/ready' })).deploy;
     expect(configHash(a)).not.toBe(configHash(b));
     expect(configHash(a)).toBe(configHash(c));
+  });
+});
+
+describe('engines as plug-ins: one bash file each, the same functions', () => {
+  const read = (file: string) => readFileSync(join(__dirname, '../../src/remote/scripts', file), 'utf8');
+  const defined = (text: string) => [...text.matchAll(/^(engine_[a-z_]+)\(\) \{/gm)].map((m) => m[1]).sort();
+
+  it.each(['docker', 'swarm'] as const)('engine-%s.sh defines every engine function, and only those of the interface', (engine) => {
+    expect(defined(read(engineFile(engine)))).toEqual([...ENGINE_FUNCTIONS].sort());
+  });
+
+  it.each(SCRIPT_FILES)('%s, common to every engine, defines no engine function and never names an engine', (file) => {
+    const text = read(file);
+    expect(defined(text)).toEqual([]);
+    const code = text.split('\n').filter((line) => !line.trimStart().startsWith('#'));
+    expect(code.filter((line) => /BG_ENGINE|swarm|service_facts|cmd_deploy|cmd_rollback/.test(line))).toEqual([]);
+  });
+
+  it('the rendered script holds the chosen engine only', () => {
+    const docker = scriptFor({});
+    const swarm = scriptFor({ engine: 'swarm' });
+    expect(docker).toContain('# --- engine-docker.sh');
+    expect(docker).not.toContain('engine-swarm.sh ---');
+    expect(docker).not.toContain('swarm_deploy()');
+    expect(swarm).toContain('# --- engine-swarm.sh');
+    expect(swarm).not.toContain('cmd_deploy()');
+    expect(docker.indexOf('\nmain() {')).toBeLessThan(docker.indexOf('\nfail() {'));
   });
 });

@@ -6,9 +6,9 @@ import { describe, expect, it } from 'vitest';
 const root = join(__dirname, '../..');
 const scripts = [
   '.ci/run',
-  'src/remote/renew.sh',
-  'src/remote/swarm.sh',
-  'src/remote/tls-pairs.sh',
+  // The deploy script's parts are checked as the one text they make (script.test.ts).
+  'src/remote/scripts/renew.sh',
+  'src/remote/scripts/tls-pairs.sh',
   ...['bench', 'scripts', 'test', 'test/server'].flatMap((dir) =>
     readdirSync(join(root, dir)).filter((f) => f.endsWith('.sh')).map((f) => `${dir}/${f}`),
   ),

@@ -1,6 +1,4 @@
 # engine: swarm. The app is a Docker Swarm service named after it, changed through a manager.
-# script.ts puts this text between the run's parameters and deploy.sh, whose main calls these
-# functions; they use deploy.sh's helpers (log, fail, run_phase, the proxy's functions).
 #
 # Swarm rolls a new version out itself: start-first, one task at a time. A task joins the service's
 # DNS name only once its HEALTHCHECK (made from the health inputs) passes; a task that fails it makes
@@ -8,13 +6,35 @@
 # attachable overlay network that the proxy joins too: Swarm takes a task out of DNS before it stops
 # it, and the proxy resolves the name every second, so no request goes to a task that is leaving.
 # A "slot" here is the version: the first 12 hex digits of the image's config digest.
-# shellcheck shell=bash disable=SC2154,SC2034 # BG_*, LABEL and deploy.sh's variables: set and read around this text
+#
+# The engine's functions, called by the common code (every engine file defines the same ones):
+# shellcheck shell=bash
+engine_check() { check_swarm_manager; }
+engine_network() { ensure_overlay_network; } # a bridge of that name would not do, also when the proxy is on it
+engine_live_slot() { swarm_live_slot; }
+engine_upstream() { printf '%s' "$BG_APP"; } # the service's name: every task of the version
+engine_deploy() { swarm_deploy; }
+engine_rollback() { swarm_rollback; }
+engine_discard() { undo_service_change; }
+
+engine_remove() { # true when there was a service or a slot's container to remove
+  local found=1
+  if remove_service; then found=0; fi
+  if remove_app_containers; then found=0; fi
+  return "$found"
+}
+
+engine_status() { describe_service "$(service_facts)"; }
+
+engine_logs() {
+  LOGS=$(docker service logs --tail "$BG_LOGS_LINES" "$BG_APP" 2>&1) || fail "$BG_EXIT_SERVER_UNUSABLE" "docker service logs $BG_APP failed: $(docker_error "$LOGS")"
+}
+
+engine_finish() { :; } # LIVE_INFO is the service's only where status asked for it
 
 SERVICE_CHANGED=0 # 1 once this run created or updated the service: a failure after it is undone
 SERVICE_CREATED=0 # 1 when this run created it (undone by removing it: nothing was live before)
 ROLLOUT_STARTED='' # UpdateStatus.StartedAt before this run's change: a newer one is this run's
-
-short_id() { local id=${1#sha256:}; printf '%s' "${id:0:12}"; }
 
 # "APP_LABEL|IMAGE_ID|CONFIG_HASH|UPDATE_STATE|UPDATE_STARTED|PREVIOUS_IMAGE_ID" (empty: no service).
 service_facts() {
@@ -308,11 +328,11 @@ swarm_deploy() {
   run_phase tls ensure_certificate
   if swarm_is_unchanged "$facts"; then
     OUTCOME=$BG_OUTCOME_UNCHANGED
-    log "service $BG_APP already runs ${BG_IMAGE_ID:7:12} with this configuration; nothing to roll out"
+    log "service $BG_APP already runs $(short_id "$BG_IMAGE_ID") with this configuration; nothing to roll out"
     run_phase switch refresh_proxy_config
     return 0
   fi
-  docker image inspect "$BG_SWARM_IMAGE" >/dev/null 2>&1 || fail "$BG_EXIT_SERVER_UNUSABLE" "image ${BG_IMAGE_ID:7:12} is not on this manager"
+  docker image inspect "$BG_SWARM_IMAGE" >/dev/null 2>&1 || fail "$BG_EXIT_SERVER_UNUSABLE" "image $(short_id "$BG_IMAGE_ID") is not on this manager"
   run_phase start start_service "$facts"
   run_phase health wait_until_rolled_out
   run_phase switch switch_proxy

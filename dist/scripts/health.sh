@@ -1,0 +1,102 @@
+# Health checks of a new version from inside the proxy: straight to the candidate, until healthy.
+# shellcheck shell=bash
+
+# One GET from inside the proxy container (no container spawned per try); prints the final HTTP
+# status, or "error:MESSAGE". Extra arguments go to wget (e.g. --header "Host: x").
+proxy_get_status() { # proxy_get_status URL [WGET_ARGS...]
+  local url=$1 out
+  shift
+  out=$(docker exec "$BG_PROXY_NAME" timeout "$BG_HEALTH_TRY_TIMEOUT" wget -q -S -O /dev/null "$@" "$url" 2>&1) || true
+  status_of "$out"
+}
+
+status_of() { # status_of WGET_S_OUTPUT: the last HTTP status in it, else error:WHY
+  local out=$1 status
+  status=$(printf '%s\n' "$out" | sed -n 's/^ *HTTP\/[0-9.]* \([0-9][0-9][0-9]\).*/\1/p' | tail -n 1)
+  if [[ -n $status ]]; then
+    echo "$status"
+  elif [[ -z $out ]]; then
+    echo "error:no answer within ${BG_HEALTH_TRY_TIMEOUT}s"
+  else
+    echo "error:$(printf '%s' "$out" | tail -n 1)"
+  fi
+}
+
+# The app's own host name, so that host checks (Django's ALLOWED_HOSTS, Rails' hosts) pass.
+health_host() {
+  if ((${#BG_HOSTNAMES[@]} > 0)); then echo "${BG_HOSTNAMES[0]/#\*/check}"; else echo localhost; fi
+}
+
+health_try() { proxy_get_status "http://$CANDIDATE:$BG_CONTAINER_PORT$BG_HEALTH_PATH" --header "Host: $(health_host)"; }
+
+is_healthy_status() {
+  if [[ -n $BG_HEALTH_STATUS ]]; then
+    [[ $1 == "$BG_HEALTH_STATUS" ]]
+  else
+    [[ $1 =~ ^[23][0-9][0-9]$ ]]
+  fi
+}
+
+# The new container's first lines, in the log of every deploy (the summary has them only on failure).
+show_first_lines() {
+  local lines line
+  lines=$( (docker logs "$CANDIDATE" 2>&1 || true) | head -n 20 || true)
+  [[ -n $lines ]] || return 0
+  log "first lines of $CANDIDATE:"
+  while IFS= read -r line; do log "  | $line"; done <<<"$lines"
+}
+
+port_hint() { # port_hint LAST_ERROR: why nothing answered, when nothing listened on the port
+  [[ ${1,,} == *refused* ]] || return 0
+  local exposed
+  exposed=$(docker image inspect -f '{{range $port, $_ := .Config.ExposedPorts}}{{$port}} {{end}}' "${BG_SERVER_IMAGE_ID:-$CANDIDATE_IMAGE_ID}" 2>/dev/null || true)
+  printf '; nothing listened on port %s (container-port) in %s; the image exposes %s' "$BG_CONTAINER_PORT" "$CANDIDATE" "${exposed:-no port}"
+}
+
+wait_until_healthy() {
+  local started deadline tries=0 streak=0 t0 answer latency state docker_health status error
+  started=$(now_ms)
+  deadline=$((started + BG_HEALTH_TIMEOUT_MS))
+  log "checking http://$CANDIDATE:$BG_CONTAINER_PORT$BG_HEALTH_PATH (Host: $(health_host)) every ${BG_HEALTH_INTERVAL}s (needs $BG_HEALTH_SUCCESSES in a row, up to $((BG_HEALTH_TIMEOUT_MS / 1000))s)"
+  while :; do
+    state=$(docker inspect -f '{{.State.Status}} {{.State.ExitCode}} {{if .State.Health}}{{.State.Health.Status}}{{end}}' "$CANDIDATE" 2>/dev/null || echo 'gone 0')
+    if [[ $state != running* ]]; then
+      fail "$BG_EXIT_UNHEALTHY" "the new container $CANDIDATE stopped before it became healthy (${state% *})"
+    fi
+    docker_health=$(awk '{print $3}' <<<"$state")
+    if [[ $docker_health == unhealthy ]]; then
+      LOG_TAIL=$(docker inspect -f '{{range .State.Health.Log}}{{.Output}}{{end}}' "$CANDIDATE" 2>/dev/null | tail -n 5 || true)
+      fail "$BG_EXIT_UNHEALTHY" "the image's own HEALTHCHECK reports $CANDIDATE unhealthy"
+    fi
+    tries=$((tries + 1))
+    t0=$(now_ms)
+    answer=$(health_try)
+    latency=$(($(now_ms) - t0))
+    status='' error=''
+    if [[ $answer == error:* ]]; then
+      error=${answer#error:}
+    elif [[ $answer =~ ^[1-5][0-9][0-9]$ ]]; then
+      status=$answer
+    else
+      error="not an HTTP status: $answer" # e.g. "HTTP/1.1 099": never a number JSON would refuse
+    fi
+    # The last 200 tries are enough for the report, however long the health timeout.
+    if ((${#HEALTH[@]} >= 200)); then HEALTH=("${HEALTH[@]:1}"); fi
+    HEALTH+=("{\"try\":$tries,\"ms\":$((t0 - started)),\"status\":${status:-null},\"error\":$(json_or_null "$error"),\"latencyMs\":$latency}")
+    if [[ -n $status ]] && is_healthy_status "$status"; then
+      streak=$((streak + 1))
+    else
+      streak=0
+    fi
+    log "try $tries: ${status:-$error} (${latency}ms)${docker_health:+, docker health: $docker_health}"
+    if ((streak >= BG_HEALTH_SUCCESSES)) && [[ -z $docker_health || $docker_health == healthy ]]; then
+      log "$CANDIDATE is healthy after $(($(now_ms) - started))ms"
+      show_first_lines
+      return 0
+    fi
+    if (($(now_ms) + BG_HEALTH_INTERVAL_MS > deadline)); then
+      fail "$BG_EXIT_UNHEALTHY" "the new version did not become healthy within $((BG_HEALTH_TIMEOUT_MS / 1000))s (last answer: ${status:-$error})$(port_hint "$error")"
+    fi
+    sleep "$BG_HEALTH_INTERVAL"
+  done
+}

@@ -1,0 +1,219 @@
+# The run's shared variables and helpers: logging, JSON, the result, failure (fail, the ERR trap and
+# a subshell's failure handed back), phases, and the runner's word before a switch.
+# shellcheck shell=bash
+
+readonly LABEL=$BG_LABEL
+
+STATE_DIR=${BG_STATE_DIR/#\~/$HOME}
+readonly STATE_DIR
+readonly CONF_DIR=$STATE_DIR/nginx
+readonly APP_DIR=$STATE_DIR/apps/$BG_APP
+readonly CONF_FILE=$CONF_DIR/$BG_APP.conf
+readonly DEFAULT_CONF=$CONF_DIR/_default.conf # the catch-all server (no app's name starts with _)
+# Certificates: the proxy reads them (and serves ACME challenges) from here, at TLS_MOUNT inside it.
+readonly TLS_DIR=$STATE_DIR/tls
+readonly TLS_MOUNT=/etc/nginx/bluegreen-tls
+readonly RELOAD_REQUEST=$TLS_MOUNT/reload
+# Inside the proxy: which certificate each app's 443 block gets, written by tls-pairs.sh (its pair,
+# or a refused handshake when the pair does not load) before nginx starts and before each reload.
+readonly PAIRS_DIR=/tmp/bluegreen-tls-pairs
+readonly LIVE_TLS=$TLS_DIR/live/$BG_APP
+ACME_NAME=$BG_PROXY_NAME-acme # set again once load_settings knows the proxy's name
+# The settings a deploy recorded (routing, port, TLS, health): what rollback, status and remove use.
+readonly SETTINGS_FILE=$APP_DIR/settings
+SETTINGS_LOADED='' # the record as load_settings read it ('' when there was none)
+
+OUTCOME=$BG_OUTCOME_FAILED
+ERROR=''
+EXIT_CODE=0
+PHASE=start
+PREVIOUS_SLOT=''
+ACTIVE_SLOT=''
+CANDIDATE=''
+CANDIDATE_SLOT=''
+SWITCHED=0
+ENV_FILE='' # a file of the app's env this run wrote: removed at exit
+CANDIDATE_IMAGE_ID='' # a rollback's: the image the kept container runs (a deploy's is BG_IMAGE_ID)
+LOG_TAIL=''
+RESULT_SENT=0
+HEALTH=()
+PHASES=()
+HISTORY=()
+LIVE_INFO=''
+DRAIN_NOTE='' # what was still open when the old version stopped, for the summary
+CERT_CHANGED=0       # this run put a new certificate in place: the proxy must reload
+HTTP2_DIRECTIVE=0    # nginx 1.25.1+ wants "http2 on;" (older: "listen 443 ssl http2;")
+
+now_ms() {
+  if [[ -n ${EPOCHREALTIME:-} ]]; then
+    local t=${EPOCHREALTIME//[.,]/}
+    echo $((t / 1000))
+  else
+    date +%s%3N
+  fi
+}
+
+START_MS=$(now_ms)
+readonly START_MS
+
+# Progress goes to the runner; if the runner is gone (cancelled job, dropped connection) the run
+# still finishes on the server, so it is never left half-done.
+log() { printf '[%s] %s\n' "$PHASE" "$*" 2>/dev/null || true; }
+
+# Linear in the text's length (bash's ${s//…} replacement is quadratic on long, quote-heavy logs).
+json_str() {
+  local s=$1
+  if [[ $s != *[\\\"[:cntrl:]]* ]]; then
+    printf '"%s"' "$s"
+    return
+  fi
+  printf '"'
+  printf '%s\n' "$s" | LC_ALL=C sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/\t/\\t/g' -e 's/\r/\\r/g' |
+    LC_ALL=C tr -d '\000-\010\013\014\016-\037' | LC_ALL=C awk 'NR > 1 { printf "\\n" } { printf "%s", $0 }'
+  printf '"'
+}
+
+json_or_null() { if [[ -n $1 ]]; then json_str "$1"; else printf 'null'; fi; }
+
+join_by() {
+  local sep=$1 first=1 item
+  shift
+  for item in "$@"; do
+    if ((first)); then first=0; else printf '%s' "$sep"; fi
+    printf '%s' "$item"
+  done
+}
+
+# A label of ours in a docker inspect template: {{$(label_of image-id)}} or {{json $(label_of image)}}.
+label_of() { printf '(index .Config.Labels "%s.%s")' "$LABEL" "$1"; }
+
+# What a failed docker command said, in one line: its last line that is not the CLI's hint
+# ("See 'docker run --help'." on 20.10, "Run 'docker run --help' for more information" on 28).
+docker_error() {
+  local line last=''
+  while IFS= read -r line; do
+    [[ -z $line || $line == "See 'docker "* || $line == "Run 'docker "* ]] || last=$line
+  done <<<"$1"
+  printf '%s' "${last#docker: }"
+}
+
+short_id() { local id=${1#sha256:}; printf '%s' "${id:0:12}"; } # short_id sha256:HEX: the first 12 hex digits
+
+container_name() { printf '%s-%s' "$BG_APP" "$1"; }
+
+# Where a slot's old container waits while a new one is tried in its place: put back if the new one
+# never goes live, so a failed deploy never costs the version to roll back to.
+kept_name() { printf '%s-%s-kept' "$BG_APP" "$1"; }
+
+other_slot() { if [[ $1 == blue ]]; then echo green; else echo blue; fi; }
+
+emit_result() {
+  ((RESULT_SENT)) && return 0
+  RESULT_SENT=1
+  render_result 2>/dev/null || true
+}
+
+render_result() {
+  printf '%s\n' "$BG_RESULT_BEGIN"
+  printf '{"version":%d,"command":%s,"app":%s,"outcome":%s,"exitCode":%d,"error":%s,"failedPhase":%s,' \
+    "$BG_RESULT_VERSION" "$(json_str "$BG_COMMAND")" "$(json_str "$BG_APP")" "$(json_str "$OUTCOME")" "$EXIT_CODE" \
+    "$(json_or_null "$ERROR")" "$(if [[ $OUTCOME == "$BG_OUTCOME_FAILED" ]]; then json_str "$PHASE"; else printf null; fi)"
+  printf '"previousSlot":%s,"activeSlot":%s,"candidate":%s,"imageId":%s,' \
+    "$(json_or_null "$PREVIOUS_SLOT")" "$(json_or_null "$ACTIVE_SLOT")" "$(json_or_null "$CANDIDATE")" \
+    "$(json_or_null "${CANDIDATE_IMAGE_ID:-${BG_IMAGE_ID:-}}")"
+  printf '"health":[%s],"phasesMs":{%s},"totalMs":%d,"logTail":%s,"live":%s,"history":[%s],"certificate":%s,"settings":%s,"logs":%s,"drain":%s}\n' \
+    "$(join_by , "${HEALTH[@]}")" "$(join_by , "${PHASES[@]}")" $(($(now_ms) - START_MS)) \
+    "$(json_or_null "$LOG_TAIL")" "${LIVE_INFO:-null}" "$(join_by , "${HISTORY[@]}")" "$(certificate_json 2>/dev/null || printf null)" \
+    "$(settings_json 2>/dev/null || printf null)" "$(json_or_null "$LOGS")" "$(json_or_null "$DRAIN_NOTE")"
+  printf '%s\n' "$BG_RESULT_END"
+}
+
+# The main shell's PID: fail and on_unexpected can tell when they run inside $(…), a pipeline or a
+# ( ) subshell, where reporting would write history and a result that nobody reads.
+MAIN_PID=$BASHPID
+FAIL_NOTE=''
+
+fail() { # fail EXIT_CODE MESSAGE
+  if [[ $BASHPID != "$MAIN_PID" ]]; then
+    # Hand the failure to the main shell (which sees this subshell exit non-zero) to report once.
+    if [[ -n $FAIL_NOTE ]]; then printf '%s\n%s\n' "$1" "$2" >"$FAIL_NOTE" 2>/dev/null || true; fi
+    exit "$1"
+  fi
+  EXIT_CODE=$1 ERROR=$2 OUTCOME=$BG_OUTCOME_FAILED
+  trap - ERR
+  PHASES+=("$(json_str "$PHASE"):$(($(now_ms) - PHASE_STARTED))")
+  log "error: $ERROR"
+  engine_discard
+  ACTIVE_SLOT=$(engine_live_slot 2>/dev/null || true)
+  record_history
+  emit_result
+  exit "$EXIT_CODE"
+}
+
+on_unexpected() { # on_unexpected STATUS LINE COMMAND
+  local handed
+  if [[ $BASHPID == "$MAIN_PID" ]] && handed=$(take_fail_note); then
+    fail "${handed%%$'\n'*}" "${handed#*$'\n'}"
+  fi
+  fail "$BG_EXIT_UNEXPECTED" "unexpected failure (exit $1) at deploy.sh line $2: $3"
+}
+
+arm_err_trap() { trap 'on_unexpected $? $LINENO "$BASH_COMMAND"' ERR; }
+
+take_fail_note() { # prints "CODE\nMESSAGE" that a subshell's fail left, and forgets it
+  [[ -n $FAIL_NOTE && -s $FAIL_NOTE ]] || return 1
+  cat "$FAIL_NOTE"
+  : >"$FAIL_NOTE"
+}
+
+cleanup() {
+  if [[ -n $ENV_FILE ]]; then rm -f "$ENV_FILE"; fi
+  if [[ -n $FAIL_NOTE ]]; then rm -f "$FAIL_NOTE"; fi
+}
+
+PHASE_STARTED=$START_MS
+
+run_phase() { # run_phase NAME COMMAND...: runs a step and records its duration
+  PHASE=$1
+  shift
+  PHASE_STARTED=$(now_ms)
+  "$@"
+  PHASES+=("$(json_str "$PHASE"):$(($(now_ms) - PHASE_STARTED))")
+}
+
+write_if_changed() { # write_if_changed FILE TEXT MODE: whole or not at all
+  local file=$1 text=$2 mode=$3
+  [[ -f $file && $(<"$file") == "$text" ]] && return 0
+  { printf '%s\n' "$text" >"$file.new" && chmod "$mode" "$file.new" && mv -f "$file.new" "$file"; } ||
+    { rm -f "$file.new"; fail "$BG_EXIT_SERVER_UNUSABLE" "cannot write $file (is the disk full?); nothing was changed"; }
+}
+
+# "NAME APP" for each of the named containers that exists (APP: its app label); one docker call.
+owners_of() { docker inspect -f "{{.Name}} {{$(label_of app)}}" "$@" 2>/dev/null || true; }
+
+# owner_in OWNERS NAME: the app label of container NAME in owners_of's answer; fails when absent.
+owner_in() { awk -v n="/$2" '$1 == n { print $2; found = 1 } END { exit !found }' <<<"$1"; }
+
+refuse_foreign() { # refuse_foreign NAME: only a container this action made for this app is ours to touch
+  fail "$BG_EXIT_SERVER_UNUSABLE" "a container named $1 exists that bluegreen-action did not create for $BG_APP; rename or remove it, or pick another app name"
+}
+
+# The containers of the app's two slots (engine docker's names; another engine removes what a
+# docker-engine deploy of the app left), and one an interrupted run set aside. True when a slot's was there.
+remove_app_containers() {
+  local found=1 slot container
+  for slot in blue green; do
+    container=$(container_name "$slot")
+    if docker inspect "$container" >/dev/null 2>&1; then
+      found=0
+      docker rm --force "$container" >/dev/null
+      log "removed container $container"
+    fi
+    container=$(kept_name "$slot") # only where an interrupted run left one
+    if [[ $(owner_in "$(owners_of "$container")" "$container" || true) == "$BG_APP" ]]; then
+      docker rm --force "$container" >/dev/null
+      log "removed container $container"
+    fi
+  done
+  return "$found"
+}

@@ -1,0 +1,181 @@
+# The server side of bluegreen-action: main and the commands every engine shares. script.ts sends
+# one bash text to `bash -s` over SSH: the run's parameters (read-only BG_* variables, quoted by one
+# tested function), then these files in this order (SCRIPT_FILES in script.ts):
+#   main.sh           main (below) and the commands remove, status, logs
+#   lib.sh            the run's variables, logging, JSON, the result, fail and the ERR trap, phases
+#   state.sh          the app's recorded settings and history on the server
+#   proxy.sh          the shared nginx container: created, checked, replaced when its setup changed
+#   proxy-config.sh   the app's nginx config: rendered, tested, reloaded, put back when refused
+#   tls.sh            certificates: own ones put in place, ACME ones through the renewer
+#   health.sh         health checks of a new version, straight and through the proxy
+#   switch.sh         the switch to the new version, and what runs after it
+#   engine-ENGINE.sh  only the chosen engine: engine_check, engine_network, engine_live_slot,
+#                     engine_upstream, engine_deploy, engine_rollback, engine_discard,
+#                     engine_remove, engine_status, engine_logs, engine_finish
+# then the call of main.
+#
+# State lives here, on the server, so any runner sees the truth:
+#   $STATE_DIR/nginx/<app>.conf    the proxy's config of the app; its first line names the live slot
+#   $STATE_DIR/apps/<app>/history.jsonl   one JSON line per deploy, rollback and removal
+#   $STATE_DIR/apps/<app>/images   image IDs deployed, oldest first (for pruning)
+#   $STATE_DIR/apps/<app>/images-tried   image IDs of deploys that never went live (pruned next time)
+#   $STATE_DIR/apps/<app>/settings the settings of the last deploy that went live (record_settings)
+#   labels bluegreen.* on the app's containers (engine docker) or service (engine swarm)
+#
+# Output: progress lines as they happen, then one JSON result on one line between the marker lines
+# BG_RESULT_BEGIN and BG_RESULT_END (given by result.ts, with the result's version).
+# Exit codes, outcome names and the label prefix come from result.ts as BG_EXIT_*, BG_OUTCOME_* and
+# BG_LABEL: 0 done, 1 unexpected failure, 2 server not usable, 3 unhealthy, 4 switch undone, 5 nothing
+# to roll back to.
+# shellcheck shell=bash
+
+set -Eeuo pipefail
+umask 077
+
+main() {
+  FAIL_NOTE=$(mktemp "${TMPDIR:-/tmp}/bluegreen-fail.XXXXXX" 2>/dev/null) || FAIL_NOTE=""
+  trap '' HUP PIPE
+  # The runner's word for wait_for_every_host comes on standard input; no other command reads it.
+  if ((BG_BARRIER_SECONDS > 0)); then exec 7<&0 </dev/null; fi
+  arm_err_trap
+  trap cleanup EXIT
+  PHASE=check
+  load_settings
+  run_phase check check_server
+  if ! read_only_command; then
+    run_phase lock take_lock
+    check_settings_unchanged
+  fi
+  case $BG_COMMAND in
+    deploy)
+      run_phase proxy ensure_network_and_proxy
+      engine_deploy
+      ;;
+    rollback)
+      run_phase proxy ensure_network_and_proxy
+      engine_rollback
+      ;;
+    remove) cmd_remove ;;
+    status) cmd_status ;;
+    logs) cmd_logs ;;
+    *) fail "$BG_EXIT_SERVER_UNUSABLE" "unknown command $BG_COMMAND" ;;
+  esac
+  PHASE=finish
+  if [[ $BG_COMMAND == deploy ]]; then
+    record_settings
+    # An app moved from tls: acme to own or off leaves the renewer.
+    if [[ $BG_TLS != acme ]]; then forget_acme; fi
+  fi
+  read_only_command || record_history
+  engine_finish
+  emit_result
+}
+
+read_only_command() { [[ $BG_COMMAND == status || $BG_COMMAND == logs ]]; }
+
+check_server() {
+  command -v docker >/dev/null 2>&1 || fail "$BG_EXIT_SERVER_UNUSABLE" "docker is not installed on this server (or not on the PATH of $(id -un))"
+  local problem
+  if ! problem=$(docker version --format '{{.Server.Version}}' 2>&1); then
+    fail "$BG_EXIT_SERVER_UNUSABLE" "$(id -un) cannot use docker on this server: ${problem##*$'\n'} (add the user to the docker group?)"
+  fi
+  command -v flock >/dev/null 2>&1 || fail "$BG_EXIT_SERVER_UNUSABLE" "flock is not installed on this server (package util-linux)"
+  engine_check
+  ! read_only_command || return 0 # status and logs only read: they create nothing
+  # Before anything is created, so that a run refused here leaves no trace.
+  check_proxy_source
+  # Opened up for the proxy only where this run creates the directory: a state-dir such as ~ or /tmp
+  # keeps its own mode.
+  if [[ ! -d $STATE_DIR ]]; then mkdir -p "$STATE_DIR" && chmod 755 "$STATE_DIR"; fi
+  if [[ ! -d $CONF_DIR ]]; then mkdir -p "$CONF_DIR" && chmod 755 "$CONF_DIR"; fi
+  # Traversable, not listable: nginx's workers serve the challenge files under it.
+  if [[ ! -d $TLS_DIR ]]; then mkdir -p "$TLS_DIR" && chmod 711 "$TLS_DIR"; fi
+  mkdir -p "$APP_DIR"
+}
+
+take_lock() {
+  exec 9>>"$APP_DIR/lock"
+  if ! flock -n 9; then
+    log "another run for $BG_APP holds the lock; waiting up to ${BG_LOCK_TIMEOUT}s"
+    flock -w "$BG_LOCK_TIMEOUT" 9 || fail "$BG_EXIT_SERVER_UNUSABLE" "another run for $BG_APP still held the lock after ${BG_LOCK_TIMEOUT}s; nothing was changed"
+  fi
+}
+
+# The app's containers name the state-dir their deploy kept its state in: a run with another one
+# would find no proxy config there and take the containers from under a config that still names them.
+refuse_other_state_dir() {
+  [[ ! -f $SETTINGS_FILE && ! -f $CONF_FILE ]] || return 0
+  local dirs
+  dirs=$(docker inspect -f "{{$(label_of state-dir)}}" "$(container_name blue)" "$(container_name green)" 2>/dev/null | sort -u | grep -vxF -e '' -e "$STATE_DIR" | paste -sd ' ' || true)
+  [[ -z $dirs ]] || fail "$BG_EXIT_SERVER_UNUSABLE" "$BG_APP was deployed with state-dir $dirs, and this run's is $STATE_DIR, where it has no state: give that state-dir; nothing was changed"
+}
+
+cmd_remove() {
+  refuse_other_state_dir
+  PREVIOUS_SLOT=$(engine_live_slot)
+  local found=0
+  if [[ -f $CONF_FILE ]]; then
+    found=1
+    if docker inspect "$BG_PROXY_NAME" >/dev/null 2>&1; then
+      if ! point_proxy_at ''; then
+        ((PROXY_UNWRITTEN == 0)) || fail "$BG_EXIT_SWITCH_UNDONE" "cannot remove $BG_APP from the proxy: $PROXY_COMPLAINT"
+        fail "$BG_EXIT_SWITCH_UNDONE" "nginx refused the config without $BG_APP; nothing was removed"
+      fi
+    else
+      rm -f "$CONF_FILE"
+    fi
+    log "removed $BG_APP from the proxy"
+  fi
+  if engine_remove; then found=1; fi
+  if [[ -d $LIVE_TLS || -f $TLS_DIR/apps/$BG_APP.env ]]; then
+    forget_acme
+    as_renewer rm -rf "$TLS_MOUNT/live/$BG_APP"
+    rm -rf "$LIVE_TLS" 2>/dev/null || log "warning: could not remove $LIVE_TLS"
+    log "removed the certificate and key of $BG_APP"
+  fi
+  # Every image the app sent: those that went live and those of deploys that never did.
+  local id in_use lists=() list
+  for list in "$APP_DIR/images" "$APP_DIR/images-tried"; do if [[ -f $list ]]; then lists+=("$list"); fi; done
+  if ((${#lists[@]})) && ! in_use=$(images_in_use); then
+    log "warning: cannot list the containers, so the app's images stay (listed in ${lists[*]})"
+  elif ((${#lists[@]})); then
+    while IFS= read -r id; do
+      if [[ -z $id ]] || grep -qxF "$id" <<<"$in_use"; then continue; fi
+      if docker image rm --force "$id" >/dev/null 2>&1; then log "removed image $(short_id "$id")"; fi
+    done < <(cat "${lists[@]}" | sort -u)
+    rm -f "${lists[@]}"
+  fi
+  rm -f "$SETTINGS_FILE"
+  ACTIVE_SLOT=''
+  OUTCOME=$BG_OUTCOME_REMOVED
+  ((found)) || log "$BG_APP was not deployed on this server; nothing to remove"
+}
+
+cmd_status() {
+  ACTIVE_SLOT=$(engine_live_slot)
+  PREVIOUS_SLOT=$ACTIVE_SLOT
+  engine_status
+  if [[ -f $APP_DIR/history.jsonl ]]; then
+    mapfile -t HISTORY < <(tail -n 10 "$APP_DIR/history.jsonl")
+  fi
+  if [[ -z $ACTIVE_SLOT && -z $LIVE_INFO && ! -f $APP_DIR/history.jsonl ]] && ! docker container inspect "$(container_name blue)" "$(container_name green)" >/dev/null 2>&1; then
+    # A typo in app must not pass as "not deployed".
+    ((BG_ALLOW_MISSING)) || fail "$BG_EXIT_NOT_DEPLOYED" "$BG_APP is not deployed on this server (no proxy config, container or history under $STATE_DIR): is app right? Give allow-missing: true where that is expected"
+    log "$BG_APP is not deployed on this server"
+  fi
+  OUTCOME=$BG_OUTCOME_UNCHANGED
+  log "live slot: ${ACTIVE_SLOT:-none}"
+}
+
+LOGS='' # command logs: the live version's last lines
+cmd_logs() {
+  ACTIVE_SLOT=$(engine_live_slot)
+  PREVIOUS_SLOT=$ACTIVE_SLOT
+  [[ -n $ACTIVE_SLOT ]] || fail "$BG_EXIT_NOT_DEPLOYED" "$BG_APP has no live version on this server, so it has no logs to show"
+  local line
+  engine_logs
+  if ((${#LOGS} > 65536)); then LOGS="[…]${LOGS: -65536}"; fi
+  log "the last $BG_LOGS_LINES lines of $BG_APP ($ACTIVE_SLOT):"
+  while IFS= read -r line; do log "  | $line"; done <<<"$LOGS"
+  OUTCOME=$BG_OUTCOME_UNCHANGED
+}

@@ -1,0 +1,353 @@
+# The app's config in the proxy: rendered, written whole, tested by nginx -t, reloaded gracefully, and
+# put back when nginx refuses it; and the catch-all server for host names no app has.
+# shellcheck shell=bash
+
+# The container's name is resolved when a request comes (Docker's DNS, through a variable), not when
+# nginx loads its config: a container that is gone costs only its own app a 502, and never keeps
+# nginx from starting or reloading for every other app.
+#
+# No keep-alive to the app, on purpose. nginx 1.27.3+ can keep connections through an upstream that
+# resolves its name at run time (`server NAME resolve; keepalive`), tried on nginx 1.30: a container
+# removed by hand then left requests hanging on its dead kept-alive connections until proxy-timeout,
+# and a failed lookup (an offline server's DNS) kept its old address, which a new container of another
+# app could take. A new upstream also starts empty after a reload (6 of 6,000 requests got 502 over 60
+# switches). A connection per request on the Docker network costs well under a millisecond.
+
+# The app's name as part of an nginx name: '_' '-' '.' become '__' '_h' '_d', so two apps never share one.
+nginx_id() {
+  local id=${BG_APP//_/__}
+  id=${id//-/_h}
+  printf '%s' "${id//./_d}"
+}
+
+render_proxy_config() { # render_proxy_config SLOT CONTAINER (none and '': the app has no live slot yet)
+  local slot=$1 container=$2 default='' names='_' tls=0
+  if [[ $slot == none ]]; then slot='' container=''; fi
+  if ((${#BG_HOSTNAMES[@]} == 0)); then default=' default_server'; else names="${BG_HOSTNAMES[*]}"; fi
+  if tls_ready; then tls=1; fi
+  local id trusted='' range
+  id=$(nginx_id)
+  for range in "${BG_TRUSTED_PROXIES[@]}"; do trusted+="    $range 1;"$'\n'; done
+  local hop port
+  hop=$(hop_base)
+  port=$(hop_port "$slot" "$hop")
+  cat <<CONF
+# bluegreen: app=$BG_APP slot=$slot container=$container
+# bluegreen-hop-ports: $hop
+# X-Forwarded-For and -Proto are believed only from the front proxies the user named.
+geo \$remote_addr \$bluegreen_trusted_$id {
+    default 0;
+$trusted}
+map "\$bluegreen_trusted_$id:\$http_x_forwarded_proto" \$bluegreen_proto_$id {
+    default \$scheme;
+    "~^1:(?<proto>https?)\$" \$proto;
+}
+map \$bluegreen_trusted_$id \$bluegreen_for_$id {
+    1 \$proxy_add_x_forwarded_for;
+    default \$remote_addr;
+}
+# An upgrade (WebSocket) passes on; any other request is the connection's only one.
+map \$http_upgrade \$bluegreen_connection_$id {
+    default upgrade;
+    "" close;
+}
+# Long-lived requests (a WebSocket, server-sent events) go through a loopback hop of their own, so
+# the drain after a switch can tell them from requests that end by themselves (drain-long-lived).
+map "\$http_upgrade|\$http_accept" \$bluegreen_longlived_$id {
+    default 0;
+    "~^[^|]+[|]" 1;
+    "~text/event-stream" 1;
+}
+CONF
+  if [[ -n $container ]]; then render_hop_server "$port" "$container"; fi
+  if ((tls)) && [[ $BG_TLS_REDIRECT == 1 ]]; then
+    cat <<CONF
+# Plain HTTP goes to HTTPS, except the proxy's own checks (from 127.0.0.1) and requests a trusted
+# front proxy already received over HTTPS.
+map "\$remote_addr:\$bluegreen_proto_$id" \$bluegreen_redirect_$id {
+    default 1;
+    "~^127\\.0\\.0\\.1:" 0;
+    "~:https\$" 0;
+}
+CONF
+  fi
+  cat <<CONF
+server {
+    listen 80$default;
+    server_name $names;
+CONF
+  if [[ $BG_TLS == acme ]]; then
+    cat <<CONF
+    location ^~ /.well-known/acme-challenge/ {
+        root $TLS_MOUNT/challenges;
+        default_type text/plain;
+    }
+CONF
+  fi
+  render_app_locations "$slot" "$container" "$((tls && BG_TLS_REDIRECT == 1))" "$port"
+  printf '}\n'
+  ((tls)) || return 0
+  local listen="listen 443 ssl$default;" http2=$'http2 on;\n    '
+  if ((!HTTP2_DIRECTIVE)); then listen="listen 443 ssl http2$default;" http2=''; fi
+  cat <<CONF
+server {
+    $listen
+    ${http2}server_name $names;
+    # The certificate pair, or a refused handshake when it does not load (tls-pairs.sh).
+    include $PAIRS_DIR/$BG_APP.conf;
+    # Mozilla's "intermediate" settings.
+    ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_ciphers ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305;
+    ssl_prefer_server_ciphers off;
+    ssl_session_cache shared:bluegreen_tls:10m;
+    ssl_session_timeout 1d;
+    ssl_session_tickets off;
+CONF
+  render_app_locations "$slot" "$container" 0 "$port"
+  printf '}\n'
+}
+
+# The app's two loopback ports for long-lived requests (BASE for blue, BASE+1 for green): kept in its
+# config once chosen, from a hash of its name, the next free pair when another app has that one.
+hop_base() {
+  local base taken
+  base=$(sed -n '2s/^# bluegreen-hop-ports: \([0-9][0-9]*\)$/\1/p' "$CONF_FILE" 2>/dev/null || true)
+  if [[ -n $base ]]; then
+    printf '%s' "$base"
+    return 0
+  fi
+  base=$((30000 + ($(cksum <<<"$BG_APP" | cut -d' ' -f1) % 14000) * 2))
+  taken=$(grep -hs '^# bluegreen-hop-ports: ' "$CONF_DIR"/*.conf | sed 's/^.*: //' || true)
+  while grep -qxF "$base" <<<"$taken"; do base=$((base + 2 < 58000 ? base + 2 : 30000)); done
+  printf '%s' "$base"
+}
+
+hop_port() { # hop_port SLOT [BASE]
+  local base=${2:-}
+  [[ -n $base ]] || base=$(hop_base)
+  if [[ $1 == green ]]; then printf '%s' "$((base + 1))"; else printf '%s' "$base"; fi
+}
+
+render_hop_server() { # render_hop_server PORT CONTAINER: the second half of a long-lived request's way
+  local id
+  id=$(nginx_id)
+  cat <<CONF
+server {
+    listen 127.0.0.1:$1;
+    resolver 127.0.0.11 valid=1s ipv6=off;
+    resolver_timeout 2s;
+    proxy_connect_timeout 5s;
+    client_max_body_size $BG_MAX_BODY_SIZE;
+    location / {
+        set \$bluegreen_upstream $2:$BG_CONTAINER_PORT;
+        proxy_pass http://\$bluegreen_upstream;
+        proxy_http_version 1.1;
+        proxy_set_header Host \$host;
+        proxy_set_header Upgrade \$http_upgrade;
+        proxy_set_header Connection \$bluegreen_connection_$id;
+        proxy_read_timeout ${BG_PROXY_TIMEOUT}s;
+        proxy_send_timeout ${BG_PROXY_TIMEOUT}s;
+        proxy_buffering $BG_PROXY_BUFFERING;
+        proxy_request_buffering off;
+    }
+}
+CONF
+}
+
+render_app_locations() { # render_app_locations SLOT CONTAINER REDIRECT HOP_PORT: what one server block routes
+  local slot=$1 container=$2 redirect=$3 hop_port=$4 id
+  id=$(nginx_id)
+  cat <<CONF
+    # Docker's DNS forwards a name it does not know (a container that is gone) to the host's
+    # resolvers: an offline server never answers, so give up after 2 s (502) instead of 30.
+    resolver 127.0.0.11 valid=1s ipv6=off;
+    resolver_timeout 2s;
+    # A container on the same network answers a connect in microseconds; the address of one that
+    # is gone may hang, so do not wait long for it.
+    proxy_connect_timeout 5s;
+    client_max_body_size $BG_MAX_BODY_SIZE;
+    location / {
+CONF
+  if ((redirect)); then
+    cat <<CONF
+        if (\$bluegreen_redirect_$id) {
+            return 308 https://\$host\$request_uri;
+        }
+CONF
+  fi
+  if [[ -z $container ]]; then
+    printf '        return 503 "no version of %s is live yet\\n";\n    }\n' "$BG_APP"
+  else
+    cat <<CONF
+        set \$bluegreen_upstream $container:$BG_CONTAINER_PORT;
+        proxy_pass http://\$bluegreen_upstream;
+        if (\$bluegreen_longlived_$id) {
+            proxy_pass http://127.0.0.1:$hop_port;
+        }
+        proxy_http_version 1.1;
+        proxy_set_header Upgrade \$http_upgrade;
+        proxy_set_header Connection \$bluegreen_connection_$id;
+        proxy_set_header X-Forwarded-Host \$host;
+        proxy_read_timeout ${BG_PROXY_TIMEOUT}s;
+        proxy_send_timeout ${BG_PROXY_TIMEOUT}s;
+        proxy_buffering $BG_PROXY_BUFFERING;
+        # Request bodies stream to the app as they arrive: an upload in flight at a switch is then a
+        # connection to the old container, which the drain waits for. Buffered, nginx would connect
+        # only once the whole body was in, to a container stopped meanwhile (502).
+        proxy_request_buffering off;
+        proxy_set_header Host \$host;
+        proxy_set_header X-Real-IP \$remote_addr;
+        proxy_set_header X-Forwarded-For \$bluegreen_for_$id;
+        proxy_set_header X-Forwarded-Proto \$bluegreen_proto_$id;
+    }
+CONF
+  fi
+  cat <<CONF
+    # Which app and slot this server block routes to, for the check after a reload; only from inside the proxy.
+    location = /__bluegreen/slot {
+        if (\$remote_addr != "127.0.0.1") {
+            return 404;
+        }
+        return 200 "$BG_APP $slot\\n";
+    }
+CONF
+}
+
+PROXY_COMPLAINT=''
+PROXY_UNWRITTEN=0 # 1 when point_proxy_at failed before nginx saw anything (a file it could not write)
+
+OLD_WORKERS=''
+
+proxy_test_and_reload() { # sets PROXY_COMPLAINT and returns 1 when nginx refuses the config; sets OLD_WORKERS
+  local out
+  # One exec for both: nginx -t, and only if the config is good, a graceful reload. A host name
+  # claimed twice is only a warning to nginx (it ignores the second claim): here it is an error.
+  # After the reload, wait (5 s at most) until every worker of the previous config has stopped
+  # accepting: it renames itself "worker process is shutting down" as it closes its listening
+  # sockets, or exits. Until then a new connection can still be served by the previous config.
+  # Their PIDs are printed: once they have exited, nothing the previous config routed is in flight.
+  # Nothing of it may reach this script's stderr: once the runner is gone (a cancelled job) that is a
+  # closed channel, and docker exec would fail on writing there (a process that vanished during the
+  # /proc scan made the shell complain, and a cancelled deploy's switch was undone).
+  # shellcheck disable=SC2016
+  if ! out=$(docker exec "$BG_PROXY_NAME" sh -c '[ ! -f "$1/tls-pairs.sh" ] || sh "$1/tls-pairs.sh" "$1" "$2"
+      out=$(nginx -t 2>&1) || { echo "$out"; exit 1; }
+      case $out in *"conflicting server name"*) echo "$out" | grep "conflicting server name"; exit 1 ;; esac
+      accepting() { for p in /proc/[0-9]*; do case "$(tr "\0" " " 2>/dev/null <"$p/cmdline")" in
+        "nginx: worker process is shutting down"*) ;; "nginx: worker process"*) echo "${p#/proc/}" ;; esac; done; }
+      old=$(accepting)
+      nginx -s reload 2>&1 || exit 1
+      i=0
+      while [ $i -lt 100 ]; do
+        still=""; for p in $(accepting); do case " $old " in *" $p "*) still=1 ;; esac; done
+        [ -z "$still" ] && break
+        i=$((i + 1)); sleep 0.05
+      done
+      echo "old-workers:" $old' sh "$TLS_MOUNT" "$PAIRS_DIR" 2>&1); then
+    warn_unloadable_pairs "$out"
+    PROXY_COMPLAINT=$(printf '%s\n' "$out" | grep -v 'test failed' | sed 's/^nginx: //' | tail -n 2 | tr '\n' ' ')
+    return 1
+  fi
+  warn_unloadable_pairs "$out"
+  OLD_WORKERS=$(sed -n 's/^old-workers: *//p' <<<"$out")
+}
+
+warn_unloadable_pairs() { # warn_unloadable_pairs OUTPUT (of tls-pairs.sh): each app that lost its HTTPS
+  local app
+  while IFS= read -r app; do
+    [[ -n $app ]] || continue
+    log "warning: the certificate of $app ($TLS_DIR/live/$app/pair.pem) does not load: its HTTPS handshakes are refused, every other app is served; deploy $app again to put one in place"
+  done < <(sed -n 's/^unloadable //p' <<<"$1")
+}
+
+# A request for a host name no app claims, or for the bare address, is refused (444, and on 443 the
+# TLS handshake), never served by whichever app's config nginx happened to read first. Only on the
+# ports where no app is the default on purpose (an app without host names is the proxy's default).
+DEFAULT_SERVER_TEXT='' # what the catch-all should hold, once default_server_text worked it out
+default_server_text() {
+  local others='' http=1 https=1
+  others=$(grep -l -- 'default_server' "$CONF_DIR"/*.conf 2>/dev/null | grep -vxF "$DEFAULT_CONF" || true)
+  if [[ -n $others ]]; then
+    # shellcheck disable=SC2086 # file names without spaces (app names)
+    grep -q 'listen 80 default_server' $others && http=0
+    # shellcheck disable=SC2086
+    grep -qE 'listen 443 ssl( http2)? default_server' $others && https=0
+  fi
+  if ((https)) && ! grep -q 'ssl_reject_handshake' "$DEFAULT_CONF" 2>/dev/null; then
+    # ssl_reject_handshake (no certificate needed to refuse) came with nginx 1.19.4.
+    proxy_nginx_at_least 1.19.4 || https=0
+  fi
+  ((http || https)) || return 0
+  printf '# bluegreen: the catch-all for host names no app claims: refused\nserver {\n'
+  if ((http)); then printf '    listen 80 default_server;\n'; fi
+  if ((https)); then printf '    listen 443 ssl default_server;\n    ssl_reject_handshake on;\n'; fi
+  printf '    server_name _;\n    return 444;\n}\n'
+}
+
+default_server_current() { # the catch-all holds what it should (sets DEFAULT_SERVER_TEXT)
+  DEFAULT_SERVER_TEXT=$(default_server_text)
+  if [[ -z $DEFAULT_SERVER_TEXT ]]; then [[ ! -e $DEFAULT_CONF ]]; else [[ -f $DEFAULT_CONF && $(<"$DEFAULT_CONF") == "$DEFAULT_SERVER_TEXT" ]]; fi
+}
+
+sync_default_server() { # under the proxy lock, after an app's config changed; a failure only warns
+  default_server_current && return 0
+  if [[ -z $DEFAULT_SERVER_TEXT ]]; then
+    rm -f "$DEFAULT_CONF"
+  elif ! { printf '%s\n' "$DEFAULT_SERVER_TEXT" >"$DEFAULT_CONF.new" && chmod 644 "$DEFAULT_CONF.new" && mv -f "$DEFAULT_CONF.new" "$DEFAULT_CONF"; } 2>/dev/null; then
+    rm -f "$DEFAULT_CONF.new"
+    log "warning: cannot write $DEFAULT_CONF (is the disk full?): unknown host names may reach an app"
+  fi
+  return 0
+}
+
+# Writes the config for SLOT whole or not at all: rendered to a new file, checked complete (it ends
+# with the server block's closing brace), then renamed over the old one.
+write_proxy_config() { # write_proxy_config SLOT (none: the app has no live slot yet)
+  local upstream
+  upstream=$(engine_upstream "$1")
+  render_proxy_config "$1" "$upstream" >"$CONF_FILE.new" || return 1
+  [[ $(head -c 12 "$CONF_FILE.new") == '# bluegreen:' && $(tail -n 1 "$CONF_FILE.new") == '}' ]] || return 1
+  chmod 644 "$CONF_FILE.new" || return 1
+  mv -f "$CONF_FILE.new" "$CONF_FILE" || return 1
+}
+
+# Points the proxy at SLOT (or drops the app's config when SLOT is empty); puts the previous
+# config back when nginx refuses the new one. One lock serialises this across apps.
+point_proxy_at() { # point_proxy_at SLOT
+  local slot=$1 had_config=0 status=0
+  PROXY_UNWRITTEN=1
+  lock_proxy
+  # Called in conditions, where bash ignores set -e: every step checks its own status.
+  if [[ -f $CONF_FILE ]]; then
+    had_config=1
+    if ! cp -p "$CONF_FILE" "$CONF_FILE.prev"; then
+      rm -f "$CONF_FILE.prev"
+      unlock_proxy
+      PROXY_COMPLAINT="cannot copy $CONF_FILE (is the disk full?); nothing was changed"
+      return 1
+    fi
+  fi
+  if [[ -n $slot ]]; then
+    if ! write_proxy_config "$slot"; then
+      rm -f "$CONF_FILE.new" "$CONF_FILE.prev"
+      unlock_proxy
+      PROXY_COMPLAINT="cannot write $CONF_FILE.new (is the disk full?); nothing was changed"
+      return 1
+    fi
+  elif ! rm -f "$CONF_FILE"; then
+    unlock_proxy
+    PROXY_COMPLAINT="cannot remove $CONF_FILE"
+    return 1
+  fi
+  PROXY_UNWRITTEN=0
+  sync_default_server
+  if ! proxy_test_and_reload; then
+    if ((had_config)); then mv -f "$CONF_FILE.prev" "$CONF_FILE"; else rm -f "$CONF_FILE"; fi
+    sync_default_server
+    log "nginx refused the new config: $PROXY_COMPLAINT; the previous config is back"
+    status=1
+  fi
+  rm -f "$CONF_FILE.prev"
+  unlock_proxy
+  return "$status"
+}

@@ -1,0 +1,118 @@
+# The app's state on this server besides Docker: its recorded settings and its history.
+# shellcheck shell=bash
+
+# A deploy records the settings it went live with (one "VARIABLE<TAB>value" line each, a list's
+# words joined by spaces); rollback, status and remove load them over their own inputs, so a rollback
+# given only the connection and the app keeps the app's host names, TLS, port and health check.
+# BG_SETTING_INPUTS names each setting's input and variables; BG_GIVEN the inputs this run gave.
+
+setting_value() { # setting_value VARIABLE: its value, a list's words joined by spaces
+  local -n value_of=$1
+  printf '%s' "${value_of[*]}"
+}
+
+setting_variables() { # every variable of the recorded settings, one a line
+  local entry
+  # shellcheck disable=SC2086 # an entry's variables are words
+  for entry in "${BG_SETTING_INPUTS[@]}"; do printf '%s\n' ${entry#*:}; done
+}
+
+settings_json() { # what the run routed by: {"hostnames":[…],"tls":…,"containerPort":…,"recorded":true when loaded from the record}
+  local quoted=() name
+  for name in "${BG_HOSTNAMES[@]}"; do quoted+=("$(json_str "$name")"); done
+  printf '{"hostnames":[%s],"tls":%s,"containerPort":%s,"recorded":%s}' "$(join_by , "${quoted[@]}")" "$(json_str "$BG_TLS")" \
+    "$((BG_CONTAINER_PORT))" "$(if [[ -n $SETTINGS_LOADED ]]; then echo true; else echo false; fi)"
+}
+
+render_settings() {
+  local variable
+  printf '# bluegreen settings of %s, recorded %s by %s\n' "$BG_APP" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "${BG_RUN_URL:-a run}"
+  while IFS= read -r variable; do printf '%s\t%s\n' "$variable" "$(setting_value "$variable")"; done < <(setting_variables)
+}
+
+record_settings() { # after a deploy went live (or was unchanged): its settings are the app's now
+  { render_settings >"$SETTINGS_FILE.new" && mv -f "$SETTINGS_FILE.new" "$SETTINGS_FILE"; } 2>/dev/null ||
+    { rm -f "$SETTINGS_FILE.new"; log "warning: cannot write $SETTINGS_FILE (is the disk full?): rollback, status and remove use their own inputs until a deploy records them"; }
+}
+
+# Loads the record over this run's settings (not for a deploy, which records its own), refusing a
+# given input whose value differs from the record before anything changed; then makes them read-only.
+load_settings() {
+  local entry input variable value conflicts=()
+  declare -A given=() known=()
+  if [[ $BG_COMMAND != deploy && -f $SETTINGS_FILE ]] && SETTINGS_LOADED=$(<"$SETTINGS_FILE") && [[ -n $SETTINGS_LOADED ]]; then
+    while IFS= read -r variable; do known[$variable]=1; done < <(setting_variables)
+    for entry in "${BG_SETTING_INPUTS[@]}"; do
+      input=${entry%%:*}
+      [[ " ${BG_GIVEN[*]} " == *" $input "* ]] || continue
+      for variable in ${entry#*:}; do given[$variable]=$(setting_value "$variable"); done
+    done
+    while IFS=$'\t' read -r variable value; do
+      # Names the record holds are data: only known ones count (an empty one would be a bad subscript).
+      [[ -n $variable && $variable != '#'* && ${known[$variable]+set} == set ]] || continue
+      if [[ $(declare -p "$variable") == 'declare -a'* ]]; then read -r -a "${variable?}" <<<"$value"; else printf -v "$variable" '%s' "$value"; fi
+    done <<<"$SETTINGS_LOADED"
+    for entry in "${BG_SETTING_INPUTS[@]}"; do
+      input=${entry%%:*}
+      for variable in ${entry#*:}; do
+        [[ -v "given[$variable]" && ${given[$variable]} != "$(setting_value "$variable")" ]] || continue
+        conflicts+=("$input (recorded: '$(setting_value "$variable")', this run: '${given[$variable]}')")
+        break
+      done
+    done
+    if ((${#conflicts[@]})) && read_only_command; then
+      log "note: status shows what the deploy recorded; this run gives other values for $(join_by ', ' "${conflicts[@]}")"
+    elif ((${#conflicts[@]})); then
+      fail "$BG_EXIT_SERVER_UNUSABLE" "$BG_COMMAND uses the settings the deploy of $BG_APP recorded on this server, and this run gives other values for $(join_by ', ' "${conflicts[@]}"): leave them out (the connection and app are enough), or deploy with them; nothing was changed"
+    fi
+    log "using the settings the deploy recorded: host names ${BG_HOSTNAMES[*]:-(any)}, port $BG_CONTAINER_PORT, tls $BG_TLS, health $BG_HEALTH_PATH"
+  elif [[ $BG_COMMAND != deploy && -f $CONF_FILE ]]; then
+    log "no settings recorded for $BG_APP on this server (deployed by an earlier version of the action): using this run's inputs"
+  fi
+  # shellcheck disable=SC2046 # the variable names are words
+  readonly $(setting_variables)
+  ACME_NAME=$BG_PROXY_NAME-acme
+  readonly ACME_NAME
+}
+
+# A run that waited for the lock acts on the record it loaded before: a deploy that changed it
+# meanwhile makes this run stop rather than act on settings that are no longer the app's.
+check_settings_unchanged() {
+  [[ $BG_COMMAND != deploy && -n $SETTINGS_LOADED ]] || return 0
+  [[ $(cat "$SETTINGS_FILE" 2>/dev/null) == "$SETTINGS_LOADED" ]] ||
+    fail "$BG_EXIT_SERVER_UNUSABLE" "a deploy of $BG_APP changed its settings while this run waited for the lock; nothing was changed: run $BG_COMMAND again"
+}
+
+# The live slot is the one the proxy config points at, if its container still exists: Docker is the
+# truth, and a slot whose container is gone (removed by hand, a reset Docker) is not live.
+recorded_slot() {
+  [[ -f $CONF_FILE ]] || return 0
+  sed -n '1s/^# bluegreen: .* slot=\([a-z0-9]*\) .*/\1/p' "$CONF_FILE"
+}
+
+# Image IDs that some container (of any app) was created from.
+images_in_use() { # the image of every container; fails when the containers cannot be listed
+  local ids
+  ids=$(docker ps -aq) || return 1
+  # A container removed meanwhile (another app's run pruning) fails its inspect: the others still count.
+  { xargs -r docker inspect -f '{{.Image}}' <<<"$ids" 2>/dev/null || true; } | sort -u
+}
+
+record_history() {
+  [[ -d $APP_DIR ]] || return 0
+  local line
+  line=$(printf '{"time":"%s","command":%s,"outcome":%s,"image":%s,"imageId":%s,"from":%s,"to":%s,"gitSha":%s,"runUrl":%s,"error":%s}' \
+    "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(json_str "$BG_COMMAND")" "$(json_str "$OUTCOME")" \
+    "$(json_or_null "${BG_IMAGE:-}")" "$(json_or_null "${CANDIDATE_IMAGE_ID:-${BG_IMAGE_ID:-}}")" \
+    "$(json_or_null "$PREVIOUS_SLOT")" "$(json_or_null "$ACTIVE_SLOT")" \
+    "$(json_or_null "$BG_GIT_SHA")" "$(json_or_null "$BG_RUN_URL")" "$(json_or_null "$ERROR")")
+  local history=$APP_DIR/history.jsonl
+  # The record is not worth the result: a full disk makes it a warning (and fail() calls this too).
+  if ! { printf '%s\n' "$line" >>"$history"; } 2>/dev/null; then
+    log "warning: this run could not be added to $history (is the disk full?)"
+    return 0
+  fi
+  if (($(wc -l <"$history") > 500)); then # keep it small: the newest 200 runs
+    { tail -n 200 "$history" >"$history.tmp" && mv -f "$history.tmp" "$history"; } 2>/dev/null || rm -f "$history.tmp"
+  fi
+}

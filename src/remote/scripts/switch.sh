@@ -1,0 +1,116 @@
+# The switch: the proxy pointed at the new version and checked through itself; what runs after it
+# (never failing the run), and the runner's word that several hosts wait for first.
+# shellcheck shell=bash
+
+# After the reload, through the proxy itself with the app's host name: the server block that answers
+# must be this app's new slot (its config says which), and the health path must answer healthy;
+# else the switch is undone. Both probes in one exec.
+verify_through_proxy() {
+  local host want="$BG_APP $CANDIDATE_SLOT" routed='' out='' answer i
+  host=$(health_host)
+  for i in $(seq 1 30); do
+    # shellcheck disable=SC2016
+    out=$(docker exec "$BG_PROXY_NAME" sh -c 'routed=$(timeout "$1" wget -q -O - --header "Host: $2" http://127.0.0.1:80/__bluegreen/slot 2>/dev/null)
+      echo "routed:$routed"
+      [ "$routed" = "$3" ] || exit 0
+      timeout "$1" wget -q -S -O /dev/null --header "Host: $2" "http://127.0.0.1:80$4" 2>&1' \
+      sh "$BG_HEALTH_TRY_TIMEOUT" "$host" "$want" "$BG_HEALTH_PATH" 2>&1) || true
+    routed=$(sed -n '1s/^routed://p' <<<"$out")
+    [[ $routed == "$want" ]] && break
+    sleep 0.1
+  done
+  if [[ $routed != "$want" ]]; then
+    log "the proxy does not route Host: $host to $CANDIDATE_SLOT after the reload (it routes to ${routed:-nothing we know})"
+    return 1
+  fi
+  answer=$(status_of "$(sed 1d <<<"$out")")
+  if ! is_healthy_status "$answer"; then
+    log "the proxy does not answer healthy from $CANDIDATE_SLOT for Host: $host (last answer: ${answer#error:})"
+    return 1
+  fi
+  log "the proxy serves $CANDIDATE_SLOT for $host (check $i: $answer)"
+}
+
+# The live slot stays, but its proxy config may be another version's (an upgraded action writes a
+# different template): rewritten in place when it differs from what this run would write.
+refresh_proxy_config() {
+  local wanted
+  wanted=$(render_proxy_config "$PREVIOUS_SLOT" "$CANDIDATE")
+  if [[ -f $CONF_FILE && $(<"$CONF_FILE") == "$wanted" ]]; then
+    if ((CERT_CHANGED)); then
+      log "reloading the proxy for the new certificate"
+    elif default_server_current; then
+      return 0
+    else
+      log "the proxy's catch-all for unknown host names is not what this run writes; rewriting it"
+    fi
+  else
+    log "the proxy config of $BG_APP is not what this run writes; rewriting it for $PREVIOUS_SLOT"
+  fi
+  if ! point_proxy_at "$PREVIOUS_SLOT"; then
+    ((PROXY_UNWRITTEN == 0)) || fail "$BG_EXIT_SWITCH_UNDONE" "cannot update the proxy config of $BG_APP: $PROXY_COMPLAINT"
+    fail "$BG_EXIT_SWITCH_UNDONE" "nginx -t refused the updated config for $PREVIOUS_SLOT ($PROXY_COMPLAINT); the previous config is back"
+  fi
+}
+
+switch_proxy() {
+  if ! point_proxy_at "$CANDIDATE_SLOT"; then
+    local hint=''
+    case $PROXY_COMPLAINT in
+      *"duplicate default server"*) hint=': another app is already the default server, give this one a hostname' ;;
+      *"conflicting server name"*) hint=': another app on this proxy already has that host name' ;;
+    esac
+    ((PROXY_UNWRITTEN == 0)) || fail "$BG_EXIT_SWITCH_UNDONE" "cannot switch to $CANDIDATE_SLOT: $PROXY_COMPLAINT"
+    fail "$BG_EXIT_SWITCH_UNDONE" "nginx -t refused the config for $CANDIDATE_SLOT ($PROXY_COMPLAINT); the previous config is back$hint"
+  fi
+  SWITCHED=1
+  ACTIVE_SLOT=$CANDIDATE_SLOT
+  log "proxy switched ${PREVIOUS_SLOT:-none} -> $CANDIDATE_SLOT"
+  if ! verify_through_proxy; then
+    SWITCHED=0
+    ACTIVE_SLOT=$PREVIOUS_SLOT
+    point_proxy_at "$PREVIOUS_SLOT" || true
+    fail "$BG_EXIT_SWITCH_UNDONE" "after the reload the proxy did not answer healthy from $CANDIDATE_SLOT; switched back to ${PREVIOUS_SLOT:-nothing}"
+  fi
+}
+
+# After the switch the new version is live: a later step that fails (a container removed meanwhile,
+# a full disk) is a warning, never a failed deploy that would invite a rollback of a good version.
+after_switch() { # after_switch NAME COMMAND...
+  local status why
+  PHASE=$1
+  shift
+  PHASE_STARTED=$(now_ms)
+  # In a subshell with errexit on (not in a condition, where bash would switch it off); the main
+  # shell's ERR trap is off meanwhile, as the subshell's exit status is handled here.
+  trap - ERR
+  set +e
+  (
+    arm_err_trap
+    set -e
+    "$@"
+  )
+  status=$?
+  set -e
+  arm_err_trap
+  PHASES+=("$(json_str "$PHASE"):$(($(now_ms) - PHASE_STARTED))")
+  if ((status != 0)); then
+    why=$(take_fail_note) && why=${why#*$'\n'} || why="exit $status"
+    log "warning: $PHASE did not finish ($why); the new version is live"
+  fi
+  return 0
+}
+
+# Several hosts: this host's new version is healthy; it switches only on the runner's word (all at
+# once: when every host's is; rolling: while the run is not cancelled), read on fd 7 (the script's
+# standard input, after its own text). Anything else, no answer in time or a lost connection calls
+# it off, undone as a failed health check is.
+wait_for_every_host() {
+  local answer=''
+  printf '%s\n' "$BG_BARRIER_LINE"
+  log "healthy; waiting for the runner's word to switch (at most ${BG_BARRIER_SECONDS}s)"
+  read -r -t "$BG_BARRIER_SECONDS" answer <&7 || true
+  [[ $answer == "$BG_BARRIER_GO" ]] ||
+    fail "$BG_EXIT_CALLED_OFF" "the rollout was called off (${answer:-no word from the runner}): another host failed or the run was cancelled, so this one did not switch"
+  log "every host is healthy: switching"
+}
