@@ -96173,8 +96173,9 @@ healthy) {
 "use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-exports.tlsPairsScriptBody = exports.renewScriptBody = exports.SHIPPED_FILES = exports.ENGINE_FUNCTIONS = exports.engineFile = exports.SCRIPT_FILES = void 0;
+exports.renewScriptBody = exports.PROXY_PROGRAMS = exports.ENGINE_FUNCTIONS = exports.engineFile = exports.SCRIPT_FILES = void 0;
 exports.deployScriptBody = deployScriptBody;
+exports.proxyProgram = proxyProgram;
 exports.configHash = configHash;
 exports.scriptParameters = scriptParameters;
 exports.settingVariables = settingVariables;
@@ -96191,8 +96192,11 @@ const engineFile = (engine) => `engine-${engine}.sh`;
 exports.engineFile = engineFile;
 /** What every engine file defines and the common files call (an engine is one TS module and one such file). */
 exports.ENGINE_FUNCTIONS = ['engine_check', 'engine_network', 'engine_live_slot', 'engine_upstream', 'engine_deploy', 'engine_rollback', 'engine_discard', 'engine_remove', 'engine_status', 'engine_logs', 'engine_finish'];
-/** Every shell file the bundle ships (npm run build copies src/remote/scripts/ to dist/scripts/). */
-exports.SHIPPED_FILES = [...exports.SCRIPT_FILES, (0, exports.engineFile)('docker'), (0, exports.engineFile)('swarm'), 'renew.sh', 'tls-pairs.sh'];
+/**
+ * The sh programs that run inside the proxy container (scripts/proxy/), each handed to the script as
+ * a parameter: BG_PROXY_START_SH, BG_PROXY_RELOAD_SH, … (tls-pairs.sh is written as a file there).
+ */
+exports.PROXY_PROGRAMS = ['start', 'reload', 'route-check', 'drain-look', 'pair-check', 'tls-pairs'];
 // In the bundle this is dist/scripts/; in tests, src/remote/scripts/.
 const bodies = new Map();
 function shipped(name) {
@@ -96209,9 +96213,15 @@ function deployScriptBody(engine) {
 /** The renewer's sh file (tls.sh writes it on the server), read once. */
 const renewScriptBody = () => shipped('renew.sh').replace(/\n+$/, '');
 exports.renewScriptBody = renewScriptBody;
-/** The proxy's certificate chooser (tls-pairs.sh; proxy.sh writes it on the server), read once. */
-const tlsPairsScriptBody = () => shipped('tls-pairs.sh').replace(/\n+$/, '');
-exports.tlsPairsScriptBody = tlsPairsScriptBody;
+/** A program run inside the proxy, without its leading comments (they stay in the file). */
+function proxyProgram(name) {
+    const lines = shipped(`proxy/${name}.sh`).replace(/\n+$/, '').split('\n');
+    const first = lines.findIndex((line) => !line.startsWith('#'));
+    return lines.slice(first).join('\n');
+}
+function proxyParameters() {
+    return exports.PROXY_PROGRAMS.map((name) => scalar(`BG_PROXY_${name.replace(/-/g, '_').toUpperCase()}_SH`, proxyProgram(name)));
+}
 /**
  * Fingerprint of everything that shapes the app's container besides its image, so a re-run with
  * the same image and settings is recognised as "unchanged" while a changed env still redeploys.
@@ -96269,6 +96279,7 @@ function scriptParameters(input) {
         ...settingParameters(input),
         ...tlsParameters(deploy.tls),
         ...swarmParameters(input),
+        ...proxyParameters(),
     ];
 }
 /**
@@ -96341,7 +96352,6 @@ function tlsParameters(tls) {
         scalar('BG_ACME_EAB_HMAC', acme?.eab?.hmac ?? ''),
         scalar('BG_ACME_CA', acme?.serverCa?.trim() ?? ''),
         scalar('BG_RENEW_SH', renewer),
-        scalar('BG_TLS_PAIRS_SH', (0, exports.tlsPairsScriptBody)()),
         scalar('BG_RENEW_HASH', renewer ? (0, node_crypto_1.createHash)('sha256').update(renewer).digest('hex').slice(0, 16) : ''),
     ];
 }

@@ -216,9 +216,7 @@ drain_previous() {
   hop=$(proc_net_address 127.0.0.1 "$(hop_port "$PREVIOUS_SLOT")")
   log "draining $old: requests until they are done (at most ${BG_DRAIN_SECONDS}s), WebSockets and event streams at most ${BG_DRAIN_LONG_LIVED}s (previous nginx workers: ${OLD_WORKERS:-unknown})"
   while (($(now_ms) < deadline)); do
-    # shellcheck disable=SC2016
-    look=$(docker exec "$BG_PROXY_NAME" sh -c 'for p in $1; do [ -d "/proc/$p" ] && echo workers-alive && break; done
-      cat /proc/net/tcp /proc/net/tcp6 2>/dev/null' sh "$OLD_WORKERS" 2>/dev/null || true)
+    look=$(docker exec "$BG_PROXY_NAME" sh -c "$BG_PROXY_DRAIN_LOOK_SH" sh "$OLD_WORKERS" 2>/dev/null || true)
     if [[ -z $look ]]; then break; fi
     if [[ -n $OLD_WORKERS && $look != *workers-alive* ]]; then
       log "drained after $(($(now_ms) - started))ms: the previous config's workers have finished"

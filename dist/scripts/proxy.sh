@@ -13,7 +13,7 @@ ensure_network_and_proxy() {
   local facts
   lock_proxy
   # The proxy runs it from the TLS directory as it starts and before every reload.
-  write_if_changed "$TLS_DIR/tls-pairs.sh" "$BG_TLS_PAIRS_SH" 644
+  write_if_changed "$TLS_DIR/tls-pairs.sh" "$BG_PROXY_TLS_PAIRS_SH" 644
   facts=$(proxy_facts)
   # A proxy already attached to the network proves it exists: one docker call fewer.
   engine_network "$facts"
@@ -51,21 +51,18 @@ proxy_facts() {
 # other's). Started by sh, not the image's entrypoint: any nginx image with a shell works alike.
 # Before nginx starts and before each of the watcher's reloads, tls-pairs.sh gives each app's 443
 # block its certificate pair, or a refused handshake when the pair does not load: one app's missing
-# or broken certificate never keeps nginx from starting. $0: the reload request, $1: TLS_MOUNT,
-# $2: PAIRS_DIR.
-# shellcheck disable=SC2016 # expanded by the proxy's sh
-PROXY_START='pairs() { [ ! -f "$1/tls-pairs.sh" ] || sh "$1/tls-pairs.sh" "$1" "$2"; }; pairs "$1" "$2"; seen=$(cat "$0" 2>/dev/null); (while sleep 2; do now=$(cat "$0" 2>/dev/null); [ "$now" = "$seen" ] || { seen=$now; pairs "$1" "$2"; nginx -s reload; }; done) & exec nginx -g "daemon off;"'
+# or broken certificate never keeps nginx from starting. The command is proxy/start.sh.
 # A proxy started with another command (an older version's) is replaced by a TLS deploy.
-PROXY_START_ID=$(cksum <<<"$PROXY_START" | cut -d' ' -f1)
-readonly PROXY_START PROXY_START_ID
+PROXY_START_ID=$(cksum <<<"$BG_PROXY_START_SH" | cut -d' ' -f1)
+readonly PROXY_START_ID
 
-proxy_run_args() { # the proxy's docker run options, its image and its command (create or re-create)
+proxy_run_args() { # the proxy's docker run options, its image and its command, each ended by NUL (its command has lines)
   local port
-  printf '%s\n' --name "$BG_PROXY_NAME" --network "$BG_NETWORK" --restart unless-stopped --label "$LABEL.role=proxy" \
+  printf '%s\0' --name "$BG_PROXY_NAME" --network "$BG_NETWORK" --restart unless-stopped --label "$LABEL.role=proxy" \
     --label "$LABEL.reloads=$RELOAD_REQUEST" --label "$LABEL.start=$PROXY_START_ID" --volume "$CONF_DIR:/etc/nginx/conf.d:ro" \
     --volume "$TLS_DIR:$TLS_MOUNT:ro" --entrypoint sh
-  for port in "${BG_PROXY_PORTS[@]}"; do printf '%s\n' --publish "$port"; done
-  printf '%s\n' "$BG_PROXY_IMAGE" -c "$PROXY_START" "$RELOAD_REQUEST" "$TLS_MOUNT" "$PAIRS_DIR"
+  for port in "${BG_PROXY_PORTS[@]}"; do printf '%s\0' --publish "$port"; done
+  printf '%s\0' "$BG_PROXY_IMAGE" -c "$BG_PROXY_START_SH" "$RELOAD_REQUEST" "$TLS_MOUNT" "$PAIRS_DIR"
 }
 
 # With TLS the proxy must publish 443 and read the certificates: one created before either (by an
@@ -83,7 +80,7 @@ needs_replacing() { # needs_replacing FACTS
 replace_proxy() { # replace_proxy FACTS
   local facts=$1 old=$BG_PROXY_NAME-replaced args=() line net out
   log "re-creating the proxy $BG_PROXY_NAME to publish ${BG_PROXY_PORTS[*]} and read certificates from $TLS_DIR (once, with this version's start command)"
-  while IFS= read -r line; do args+=("$line"); done < <(proxy_run_args)
+  while IFS= read -r -d '' line; do args+=("$line"); done < <(proxy_run_args)
   docker rename "$BG_PROXY_NAME" "$old"
   if ! out=$(docker create "${args[@]}" 2>&1); then
     docker rename "$old" "$BG_PROXY_NAME" || true
@@ -124,7 +121,7 @@ ensure_proxy() { # ensure_proxy FACTS (what proxy_facts said, under the proxy lo
   if [[ -z $facts ]]; then
     log "creating proxy $BG_PROXY_NAME ($BG_PROXY_IMAGE) publishing ${BG_PROXY_PORTS[*]}"
     local args=(run --detach) line out
-    while IFS= read -r line; do args+=("$line"); done < <(proxy_run_args)
+    while IFS= read -r -d '' line; do args+=("$line"); done < <(proxy_run_args)
     out=$(docker "${args[@]}" 2>&1) || fail "$BG_EXIT_SERVER_UNUSABLE" "cannot start the proxy: $(docker_error "$out")"
     started=1
     facts=$(proxy_facts)

@@ -104,9 +104,7 @@ install_own_certificate() {
 
 check_certificate_in_proxy() { # check_certificate_in_proxy DIR (under the TLS dir): nginx -t loads DIR/pair.pem
   local out
-  # shellcheck disable=SC2016
-  out=$(docker exec "$BG_PROXY_NAME" sh -c 'conf=$(mktemp) && printf "user root;\nevents {}\nhttp { server { listen 127.0.0.1:1 ssl; ssl_certificate %s/pair.pem; ssl_certificate_key %s/pair.pem; } }\n" "$1" "$1" >"$conf" &&
-    nginx -t -q -c "$conf" 2>&1; status=$?; rm -f "$conf"; exit $status' sh "$TLS_MOUNT/$1" 2>&1) && return 0
+  out=$(docker exec "$BG_PROXY_NAME" sh -c "$BG_PROXY_PAIR_CHECK_SH" sh "$TLS_MOUNT/$1" 2>&1) && return 0
   printf '%s' "$out" | grep -v 'test failed' | sed 's/^nginx: //' | tail -n 2 | tr '\n' ' '
   return 1
 }

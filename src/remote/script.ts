@@ -33,8 +33,11 @@ export type EngineName = 'docker' | 'swarm';
 export const engineFile = (engine: EngineName): string => `engine-${engine}.sh`;
 /** What every engine file defines and the common files call (an engine is one TS module and one such file). */
 export const ENGINE_FUNCTIONS = ['engine_check', 'engine_network', 'engine_live_slot', 'engine_upstream', 'engine_deploy', 'engine_rollback', 'engine_discard', 'engine_remove', 'engine_status', 'engine_logs', 'engine_finish'] as const;
-/** Every shell file the bundle ships (npm run build copies src/remote/scripts/ to dist/scripts/). */
-export const SHIPPED_FILES = [...SCRIPT_FILES, engineFile('docker'), engineFile('swarm'), 'renew.sh', 'tls-pairs.sh'];
+/**
+ * The sh programs that run inside the proxy container (scripts/proxy/), each handed to the script as
+ * a parameter: BG_PROXY_START_SH, BG_PROXY_RELOAD_SH, … (tls-pairs.sh is written as a file there).
+ */
+export const PROXY_PROGRAMS = ['start', 'reload', 'route-check', 'drain-look', 'pair-check', 'tls-pairs'] as const;
 
 // In the bundle this is dist/scripts/; in tests, src/remote/scripts/.
 const bodies = new Map<string, string>();
@@ -54,8 +57,16 @@ export function deployScriptBody(engine: EngineName): string {
 /** The renewer's sh file (tls.sh writes it on the server), read once. */
 export const renewScriptBody = (): string => shipped('renew.sh').replace(/\n+$/, '');
 
-/** The proxy's certificate chooser (tls-pairs.sh; proxy.sh writes it on the server), read once. */
-export const tlsPairsScriptBody = (): string => shipped('tls-pairs.sh').replace(/\n+$/, '');
+/** A program run inside the proxy, without its leading comments (they stay in the file). */
+export function proxyProgram(name: (typeof PROXY_PROGRAMS)[number]): string {
+  const lines = shipped(`proxy/${name}.sh`).replace(/\n+$/, '').split('\n');
+  const first = lines.findIndex((line) => !line.startsWith('#'));
+  return lines.slice(first).join('\n');
+}
+
+function proxyParameters(): string[] {
+  return PROXY_PROGRAMS.map((name) => scalar(`BG_PROXY_${name.replace(/-/g, '_').toUpperCase()}_SH`, proxyProgram(name)));
+}
 
 /**
  * Fingerprint of everything that shapes the app's container besides its image, so a re-run with
@@ -117,6 +128,7 @@ export function scriptParameters(input: ScriptInput): string[] {
     ...settingParameters(input),
     ...tlsParameters(deploy.tls),
     ...swarmParameters(input),
+    ...proxyParameters(),
   ];
 }
 
@@ -192,7 +204,6 @@ function tlsParameters(tls: TlsConfig): string[] {
     scalar('BG_ACME_EAB_HMAC', acme?.eab?.hmac ?? ''),
     scalar('BG_ACME_CA', acme?.serverCa?.trim() ?? ''),
     scalar('BG_RENEW_SH', renewer),
-    scalar('BG_TLS_PAIRS_SH', tlsPairsScriptBody()),
     scalar('BG_RENEW_HASH', renewer ? createHash('sha256').update(renewer).digest('hex').slice(0, 16) : ''),
   ];
 }

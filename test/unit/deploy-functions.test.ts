@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readConfig } from '../../src/config';
 import { LABEL_PREFIX, RESULT_VERSION, SCRIPT_EXIT } from '../../src/remote/result';
-import { SCRIPT_FILES, engineFile, renderDeployScript } from '../../src/remote/script';
+import { SCRIPT_FILES, engineFile, proxyProgram, renderDeployScript } from '../../src/remote/script';
 import { readerFor } from '../helpers/action-inputs';
 import { baseInputs } from '../helpers/fixtures';
 import { makeCa, makeLeaf } from '../helpers/certs';
@@ -403,5 +403,14 @@ describe('the result, with either engine', () => {
     expect(out.status).toBe(0);
     const [, json] = out.stdout.trim().split('\n');
     expect(JSON.parse(json)).toMatchObject({ app: 'shop', outcome: 'failed', drain: null, logs: null });
+  });
+});
+
+describe('proxy_run_args: the proxy container\'s command', () => {
+  it('is proxy/start.sh, whole, as the one argument after -c, its lines kept', () => {
+    const out = callScript({}, `args=(); while IFS= read -r -d '' a; do args+=("$a"); done < <(proxy_run_args); printf '%s' "\${args[-5]}|\${args[-4]}|\${args[-3]}"`);
+    expect(out.status).toBe(0);
+    expect(out.stdout).toBe(`-c|${proxyProgram('start')}|/etc/nginx/bluegreen-tls/reload`);
+    expect(proxyProgram('start').split('\n').length).toBeGreaterThan(5);
   });
 });

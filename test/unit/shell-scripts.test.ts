@@ -8,7 +8,8 @@ const scripts = [
   '.ci/run',
   // The deploy script's parts are checked as the one text they make (script.test.ts).
   'src/remote/scripts/renew.sh',
-  'src/remote/scripts/tls-pairs.sh',
+  // The sh programs that run inside the proxy container.
+  ...readdirSync(join(root, 'src/remote/scripts/proxy')).map((f) => `src/remote/scripts/proxy/${f}`),
   ...['bench', 'scripts', 'test', 'test/server'].flatMap((dir) =>
     readdirSync(join(root, dir)).filter((f) => f.endsWith('.sh')).map((f) => `${dir}/${f}`),
   ),

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
-const SCRIPT = join(__dirname, '../../src/remote/scripts/tls-pairs.sh');
+const SCRIPT = join(__dirname, '../../src/remote/scripts/proxy/tls-pairs.sh');
 let work: string;
 
 beforeEach(() => {

@@ -220,30 +220,11 @@ OLD_WORKERS=''
 
 proxy_test_and_reload() { # sets PROXY_COMPLAINT and returns 1 when nginx refuses the config; sets OLD_WORKERS
   local out
-  # One exec for both: nginx -t, and only if the config is good, a graceful reload. A host name
-  # claimed twice is only a warning to nginx (it ignores the second claim): here it is an error.
-  # After the reload, wait (5 s at most) until every worker of the previous config has stopped
-  # accepting: it renames itself "worker process is shutting down" as it closes its listening
-  # sockets, or exits. Until then a new connection can still be served by the previous config.
-  # Their PIDs are printed: once they have exited, nothing the previous config routed is in flight.
-  # Nothing of it may reach this script's stderr: once the runner is gone (a cancelled job) that is a
+  # One exec for both nginx -t and the graceful reload (proxy/reload.sh), which waits for the previous
+  # config's workers to stop accepting and prints their PIDs. Nothing of it may reach this script's stderr: once the runner is gone (a cancelled job) that is a
   # closed channel, and docker exec would fail on writing there (a process that vanished during the
   # /proc scan made the shell complain, and a cancelled deploy's switch was undone).
-  # shellcheck disable=SC2016
-  if ! out=$(docker exec "$BG_PROXY_NAME" sh -c '[ ! -f "$1/tls-pairs.sh" ] || sh "$1/tls-pairs.sh" "$1" "$2"
-      out=$(nginx -t 2>&1) || { echo "$out"; exit 1; }
-      case $out in *"conflicting server name"*) echo "$out" | grep "conflicting server name"; exit 1 ;; esac
-      accepting() { for p in /proc/[0-9]*; do case "$(tr "\0" " " 2>/dev/null <"$p/cmdline")" in
-        "nginx: worker process is shutting down"*) ;; "nginx: worker process"*) echo "${p#/proc/}" ;; esac; done; }
-      old=$(accepting)
-      nginx -s reload 2>&1 || exit 1
-      i=0
-      while [ $i -lt 100 ]; do
-        still=""; for p in $(accepting); do case " $old " in *" $p "*) still=1 ;; esac; done
-        [ -z "$still" ] && break
-        i=$((i + 1)); sleep 0.05
-      done
-      echo "old-workers:" $old' sh "$TLS_MOUNT" "$PAIRS_DIR" 2>&1); then
+  if ! out=$(docker exec "$BG_PROXY_NAME" sh -c "$BG_PROXY_RELOAD_SH" sh "$TLS_MOUNT" "$PAIRS_DIR" 2>&1); then
     warn_unloadable_pairs "$out"
     PROXY_COMPLAINT=$(printf '%s\n' "$out" | grep -v 'test failed' | sed 's/^nginx: //' | tail -n 2 | tr '\n' ' ')
     return 1

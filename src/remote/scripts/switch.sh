@@ -9,12 +9,7 @@ verify_through_proxy() {
   local host want="$BG_APP $CANDIDATE_SLOT" routed='' out='' answer i
   host=$(health_host)
   for i in $(seq 1 30); do
-    # shellcheck disable=SC2016
-    out=$(docker exec "$BG_PROXY_NAME" sh -c 'routed=$(timeout "$1" wget -q -O - --header "Host: $2" http://127.0.0.1:80/__bluegreen/slot 2>/dev/null)
-      echo "routed:$routed"
-      [ "$routed" = "$3" ] || exit 0
-      timeout "$1" wget -q -S -O /dev/null --header "Host: $2" "http://127.0.0.1:80$4" 2>&1' \
-      sh "$BG_HEALTH_TRY_TIMEOUT" "$host" "$want" "$BG_HEALTH_PATH" 2>&1) || true
+    out=$(docker exec "$BG_PROXY_NAME" sh -c "$BG_PROXY_ROUTE_CHECK_SH" sh "$BG_HEALTH_TRY_TIMEOUT" "$host" "$want" "$BG_HEALTH_PATH" 2>&1) || true
     routed=$(sed -n '1s/^routed://p' <<<"$out")
     [[ $routed == "$want" ]] && break
     sleep 0.1
