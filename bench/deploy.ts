@@ -31,9 +31,27 @@ const handWritten: Flow = {
   // Asynchronous, so the load generator in this process keeps sending while it runs.
   deploy: (version) =>
     new Promise((resolve, reject) => {
-      const child = execFile('ssh', ['-i', server.key, '-p', String(server.sshPort), '-o', 'BatchMode=yes', '-o', `UserKnownHostsFile=${server.knownHosts}`,
-        `${server.user}@${server.host}`, 'bash', '-s', '--', 'bench', `${server.appImage}:${version}`, `/home/${server.user}/.bluegreen/nginx`],
-        (error, _stdout, stderr) => (error ? reject(new Error(`hand-written deploy failed: ${stderr}`)) : resolve(undefined)));
+      const child = execFile(
+        'ssh',
+        [
+          '-i',
+          server.key,
+          '-p',
+          String(server.sshPort),
+          '-o',
+          'BatchMode=yes',
+          '-o',
+          `UserKnownHostsFile=${server.knownHosts}`,
+          `${server.user}@${server.host}`,
+          'bash',
+          '-s',
+          '--',
+          'bench',
+          `${server.appImage}:${version}`,
+          `/home/${server.user}/.bluegreen/nginx`,
+        ],
+        (error, _stdout, stderr) => (error ? reject(new Error(`hand-written deploy failed: ${stderr}`)) : resolve(undefined)),
+      );
       child.stdin!.end(readFileSync(join(__dirname, 'naive-deploy.sh'), 'utf8'));
     }),
 };
@@ -81,7 +99,10 @@ async function measure(flow: Flow, slowWorkers: number): Promise<string> {
 
 async function main(): Promise<void> {
   console.log(`bluegreen-action deploy benchmark, ${server.kind} server, ${ROUNDS} deploys per row alternating v1/v2 (app ready ${APP_STARTUP_SECONDS} s after start), medians`);
-  for (const [title, slowWorkers] of [['short requests only (4 clients)', 0], [`short requests (4 clients) and ${SLOW_MS / 1000} s requests in flight (2 clients)`, 2]] as const) {
+  for (const [title, slowWorkers] of [
+    ['short requests only (4 clients)', 0],
+    [`short requests (4 clients) and ${SLOW_MS / 1000} s requests in flight (2 clients)`, 2],
+  ] as const) {
     console.log(`\n${title}:\n| flow | wall | overhead | drain | requests | failed |\n| --- | --- | --- | --- | --- | --- |`);
     for (const flow of FLOWS) console.log(await measure(flow, slowWorkers));
   }

@@ -13,14 +13,17 @@ const ROUNDS = Number(process.env.ROUNDS ?? 2);
 const servers: TestServer[] = [testServer('classic'), testServer('modern'), testServer('third')];
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-const oneHost = (server: TestServer, version: string) =>
-  serverInputs(server, { app: 'bench', hostname: 'bench.test', image: `${server.appImage}:${version}`, 'health-timeout': '10s' });
+const oneHost = (server: TestServer, version: string) => serverInputs(server, { app: 'bench', hostname: 'bench.test', image: `${server.appImage}:${version}`, 'health-timeout': '10s' });
 
 const allHosts = (version: string, rollout: string) =>
   serverInputs(servers[0], {
     host: servers.map((s) => `${s.host}:${s.sshPort}`).join('\n'),
     'known-hosts': servers.map((s) => readFileSync(s.knownHosts, 'utf8')).join(''),
-    app: 'bench', hostname: 'bench.test', image: `${servers[0].appImage}:${version}`, 'health-timeout': '10s', rollout,
+    app: 'bench',
+    hostname: 'bench.test',
+    image: `${servers[0].appImage}:${version}`,
+    'health-timeout': '10s',
+    rollout,
   });
 
 /**
@@ -51,12 +54,14 @@ const sequential: Step = async (version) => {
   return { seconds: (Date.now() - started) / 1000, bytes };
 };
 
-const together = (rollout: string): Step => async (version) => {
-  const started = Date.now();
-  const run = await runAction(allHosts(version, rollout));
-  if (run.code !== 0) throw new Error(`${rollout} deploy of ${version} failed: ${run.stdout}`);
-  return { seconds: (Date.now() - started) / 1000, bytes: Number(run.outputs['bytes-sent']) };
-};
+const together =
+  (rollout: string): Step =>
+  async (version) => {
+    const started = Date.now();
+    const run = await runAction(allHosts(version, rollout));
+    if (run.code !== 0) throw new Error(`${rollout} deploy of ${version} failed: ${run.stdout}`);
+    return { seconds: (Date.now() - started) / 1000, bytes: Number(run.outputs['bytes-sent']) };
+  };
 
 const FLOWS: Array<[string, Step]> = [
   ['3 one-host runs, one after the other', sequential],
@@ -77,7 +82,9 @@ async function main(): Promise<void> {
       next.push(await step('v2'));
       process.stderr.write(`${name}: round ${round + 1}: v1 ${first.at(-1)!.seconds.toFixed(1)} s, v2 ${next.at(-1)!.seconds.toFixed(1)} s\n`);
     }
-    rows.push(`| ${name} | ${median(first.map((r) => r.seconds)).toFixed(1)} s | ${mib(median(first.map((r) => r.bytes)))} | ${median(next.map((r) => r.seconds)).toFixed(1)} s | ${mib(median(next.map((r) => r.bytes)))} |`);
+    rows.push(
+      `| ${name} | ${median(first.map((r) => r.seconds)).toFixed(1)} s | ${mib(median(first.map((r) => r.bytes)))} | ${median(next.map((r) => r.seconds)).toFixed(1)} s | ${mib(median(next.map((r) => r.bytes)))} |`,
+    );
   }
   for (const server of servers) resetServerAndImages(server);
   console.log(`\nRollout to 3 hosts (median of ${ROUNDS}; the test app: 30 MiB shared layer + a version layer)\n`);

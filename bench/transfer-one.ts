@@ -1,10 +1,10 @@
 // One transfer with this project's code, as the action does it; prints figures as JSON.
 // Usage: node .bench/js/bench/transfer-one.js IMAGE [RUNNER SERVER]  (classic|modern each; the test server's
 // details come from test/helpers/server.ts)
-import { readConfig } from '../src/config';
-import { ImageStore } from '../src/image';
-import { SshSession } from '../src/ssh';
-import { ensureImageOnServer } from '../src/transfer';
+import { readConfig } from '../src/inputs/config';
+import { ImageStore } from '../src/image/local';
+import { SshSession } from '../src/ssh/session';
+import { ensureImageOnServer } from '../src/image/transfer';
 import Docker from 'dockerode';
 import { inputsWithDefaults } from '../test/helpers/action-inputs';
 import { RunnerKind, ServerKind, runnerDockerHost, serverInputs, testServer } from '../test/helpers/server';
@@ -19,13 +19,15 @@ async function main(): Promise<void> {
   const image = (await store.inspect(config.image))!;
   const started = Date.now();
   const at = () => `+${Date.now() - started}ms`;
-  const ssh = await SshSession.connect(config.ssh);
+  const ssh = await SshSession.connect(config.hosts[0]);
   process.stderr.write(`  ${at()} connected\n`);
   const result = await ensureImageOnServer(ssh, store, image, { log: (l) => process.stderr.write(`  ${at()} ${l}\n`) });
   process.stderr.write(`  ${at()} done\n`);
   ssh.close();
   const wall = (Date.now() - started) / 1000;
-  console.log(JSON.stringify({ wall, bytesSent: result.bytesSent, layersSkipped: result.layersSkipped, skipped: result.skipped, resentWhole: result.resentWhole, maxRssKiB: process.resourceUsage().maxRSS }));
+  console.log(
+    JSON.stringify({ wall, bytesSent: result.bytesSent, layersSkipped: result.layersSkipped, skipped: result.skipped, resentWhole: result.resentWhole, maxRssKiB: process.resourceUsage().maxRSS }),
+  );
 }
 
 main().catch((error) => {

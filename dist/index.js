@@ -7340,7 +7340,7 @@ var filter_stack_1 = __nccwpck_require__(5726);
 Object.defineProperty(exports, "FilterStackFactory", ({ enumerable: true, get: function () { return filter_stack_1.FilterStackFactory; } }));
 var admin_1 = __nccwpck_require__(2914);
 Object.defineProperty(exports, "registerAdminService", ({ enumerable: true, get: function () { return admin_1.registerAdminService; } }));
-var subchannel_interface_1 = __nccwpck_require__(7717);
+var subchannel_interface_1 = __nccwpck_require__(98);
 Object.defineProperty(exports, "BaseSubchannelWrapper", ({ enumerable: true, get: function () { return subchannel_interface_1.BaseSubchannelWrapper; } }));
 var server_credentials_1 = __nccwpck_require__(6545);
 Object.defineProperty(exports, "createServerCredentialsWithInterceptors", ({ enumerable: true, get: function () { return server_credentials_1.createServerCredentialsWithInterceptors; } }));
@@ -7968,7 +7968,7 @@ const resolving_call_1 = __nccwpck_require__(8023);
 const call_number_1 = __nccwpck_require__(8056);
 const control_plane_status_1 = __nccwpck_require__(9962);
 const retrying_call_1 = __nccwpck_require__(2532);
-const subchannel_interface_1 = __nccwpck_require__(7717);
+const subchannel_interface_1 = __nccwpck_require__(98);
 /**
  * See https://nodejs.org/api/timers.html#timers_setinterval_callback_delay_args
  */
@@ -8800,7 +8800,7 @@ const load_balancer_1 = __nccwpck_require__(7000);
 const load_balancer_child_handler_1 = __nccwpck_require__(1450);
 const picker_1 = __nccwpck_require__(1663);
 const subchannel_address_1 = __nccwpck_require__(7021);
-const subchannel_interface_1 = __nccwpck_require__(7717);
+const subchannel_interface_1 = __nccwpck_require__(98);
 const logging = __nccwpck_require__(8536);
 const TRACER_NAME = 'outlier_detection';
 function trace(text) {
@@ -11525,7 +11525,7 @@ exports.createMetricsReader = createMetricsReader;
 const make_client_1 = __nccwpck_require__(6983);
 const duration_1 = __nccwpck_require__(3929);
 const channel_credentials_1 = __nccwpck_require__(2257);
-const subchannel_interface_1 = __nccwpck_require__(7717);
+const subchannel_interface_1 = __nccwpck_require__(98);
 const constants_1 = __nccwpck_require__(8288);
 const backoff_timeout_1 = __nccwpck_require__(4643);
 const connectivity_state_1 = __nccwpck_require__(778);
@@ -18867,7 +18867,7 @@ exports.Http2SubchannelCall = Http2SubchannelCall;
 
 /***/ }),
 
-/***/ 7717:
+/***/ 98:
 /***/ ((__unused_webpack_module, exports) => {
 
 "use strict";
@@ -36107,7 +36107,7 @@ protobuf.Service          = __nccwpck_require__(338);
 protobuf.Method           = __nccwpck_require__(9988);
 
 // Runtime
-protobuf.Message          = __nccwpck_require__(9450);
+protobuf.Message          = __nccwpck_require__(7069);
 protobuf.wrappers         = __nccwpck_require__(9781);
 
 // Utility
@@ -36321,7 +36321,7 @@ MapField.d = function decorateMapField(fieldId, fieldKeyType, fieldValueType) {
 
 /***/ }),
 
-/***/ 9450:
+/***/ 7069:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
@@ -40620,7 +40620,7 @@ var Enum      = __nccwpck_require__(3528),
     Field     = __nccwpck_require__(457),
     MapField  = __nccwpck_require__(8791),
     Service   = __nccwpck_require__(338),
-    Message   = __nccwpck_require__(9450),
+    Message   = __nccwpck_require__(7069),
     Reader    = __nccwpck_require__(9350),
     Writer    = __nccwpck_require__(3654),
     util      = __nccwpck_require__(9609),
@@ -42628,7 +42628,7 @@ function verifier(mtype) {
  */
 var wrappers = exports;
 
-var Message = __nccwpck_require__(9450),
+var Message = __nccwpck_require__(7069),
     util    = __nccwpck_require__(2857);
 
 /**
@@ -92978,7 +92978,7 @@ var _default = exports["default"] = /^(?:[0-9a-f]{8}-[0-9a-f]{4}-[1-8][0-9a-f]{3
 
 /***/ }),
 
-/***/ 5354:
+/***/ 2973:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
@@ -93081,7 +93081,7 @@ Object.defineProperty(exports, "__esModule", ({
   value: true
 }));
 exports["default"] = void 0;
-var _rng = _interopRequireDefault(__nccwpck_require__(5354));
+var _rng = _interopRequireDefault(__nccwpck_require__(2973));
 var _stringify = __nccwpck_require__(7597);
 function _interopRequireDefault(e) { return e && e.__esModule ? e : { default: e }; }
 // **`v1()` - Generate time-based UUID**
@@ -93341,7 +93341,7 @@ Object.defineProperty(exports, "__esModule", ({
 }));
 exports["default"] = void 0;
 var _native = _interopRequireDefault(__nccwpck_require__(4221));
-var _rng = _interopRequireDefault(__nccwpck_require__(5354));
+var _rng = _interopRequireDefault(__nccwpck_require__(2973));
 var _stringify = __nccwpck_require__(7597);
 function _interopRequireDefault(e) { return e && e.__esModule ? e : { default: e }; }
 function v4(options, buf, offset) {
@@ -93475,7 +93475,7 @@ Object.defineProperty(exports, "__esModule", ({
   value: true
 }));
 exports["default"] = void 0;
-var _rng = _interopRequireDefault(__nccwpck_require__(5354));
+var _rng = _interopRequireDefault(__nccwpck_require__(2973));
 var _stringify = __nccwpck_require__(7597);
 function _interopRequireDefault(e) { return e && e.__esModule ? e : { default: e }; }
 /**
@@ -93705,7 +93705,137 @@ function wrappy (fn, cb) {
 
 /***/ }),
 
-/***/ 4473:
+/***/ 3095:
+/***/ ((__unused_webpack_module, exports) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.dockerEngine = void 0;
+/** engine: docker. Every host runs the app in its own two slots: each host is a target. */
+exports.dockerEngine = {
+    name: 'docker',
+    connects: (hosts) => [...hosts],
+    targets: (hosts) => [...hosts],
+    beforeSend: () => Promise.resolve(true),
+    afterSend: () => Promise.resolve(true),
+    sendFailed: () => undefined,
+};
+
+
+/***/ }),
+
+/***/ 2775:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.swarmEngine = exports.NODE_ID_COMMAND = exports.NODE_LIST_COMMAND = void 0;
+exports.parseNodes = parseNodes;
+exports.nodesWithoutImage = nodesWithoutImage;
+exports.missingNodesError = missingNodesError;
+exports.mergeTransfers = mergeTransfers;
+const server_images_1 = __nccwpck_require__(6805);
+const host_1 = __nccwpck_require__(227);
+exports.NODE_LIST_COMMAND = `docker node ls --format '{{.ID}}|{{.Hostname}}|{{.Status}}|{{.Availability}}'`;
+exports.NODE_ID_COMMAND = `docker info --format '{{.Swarm.NodeID}}'`;
+function parseNodes(text) {
+    return text
+        .split('\n')
+        .filter((line) => line.includes('|'))
+        .map((line) => {
+        const [id, hostname, status, availability] = line.trim().split('|');
+        return { id, hostname, status, availability };
+    });
+}
+/**
+ * The nodes Swarm may start a task on (Ready and Active) that did not get the image: with no
+ * registry, a task placed there could never start. The image goes only over SSH, to the hosts given.
+ */
+function nodesWithoutImage(nodes, reached) {
+    return nodes.filter((node) => node.status === 'Ready' && node.availability === 'Active' && !reached.has(node.id));
+}
+function missingNodesError(missing) {
+    const names = missing.map((node) => `${node.hostname} (${node.id.slice(0, 12)})`).join(', ');
+    return (`not started: Swarm may run the service on ${names}, which ${missing.length === 1 ? 'is' : 'are'} not in host, so the image cannot reach ${missing.length === 1 ? 'it' : 'them'} ` +
+        '(it goes over SSH; no registry is used): add each node as a line of host, or drain it (docker node update --availability drain)');
+}
+/** The image's transfers to every node as one: bytes summed, the slowest node's time. */
+function mergeTransfers(transfers) {
+    const sum = (pick) => transfers.reduce((total, t) => total + pick(t), 0);
+    return {
+        skipped: transfers.every((t) => t.skipped),
+        serverImageId: transfers[0].serverImageId,
+        bytesSent: sum((t) => t.bytesSent),
+        bytesRead: sum((t) => t.bytesRead),
+        layersTotal: sum((t) => t.layersTotal),
+        layersSkipped: sum((t) => t.layersSkipped),
+        resentWhole: transfers.some((t) => t.resentWhole),
+        seconds: Math.max(...transfers.map((t) => t.seconds)),
+    };
+}
+async function output(session, command, what) {
+    const result = await session.exec(command);
+    if (result.code !== 0)
+        throw new Error(`${what} failed on ${session.config.host}: ${result.stderr.trim().split('\n').pop() ?? `exit ${result.code}`}`);
+    return result.stdout.trim();
+}
+/** True when every node that may run the service is among the hosts; else the manager's report says why. */
+async function checkNodes(runs, log) {
+    const [manager] = runs;
+    try {
+        const nodes = parseNodes(await output(manager.session, exports.NODE_LIST_COMMAND, 'docker node ls (is it a Swarm manager?)'));
+        const ids = await Promise.all(runs.map((run) => output(run.session, exports.NODE_ID_COMMAND, 'docker info')));
+        runs.forEach((run, i) => (0, host_1.hostLog)(log, runs, run)(ids[i] ? `Swarm node ${ids[i].slice(0, 12)}` : 'not in a Swarm'));
+        const missing = nodesWithoutImage(nodes, new Set(ids.filter(Boolean)));
+        if (missing.length === 0)
+            return true;
+        manager.failed(missingNodesError(missing));
+    }
+    catch (error) {
+        manager.failed(error);
+    }
+    return false;
+}
+/** Names the version on every node by its config digest: the service's image, the same everywhere. */
+async function pinVersion(runs, image) {
+    await Promise.all(runs.map((run) => output(run.session, (0, server_images_1.configTagCommand)(run.report.transfer?.serverImageId ?? image.id, image), 'docker tag')));
+}
+/**
+ * engine: swarm. Deploy: every host (the manager first, then other nodes) is connected and checked
+ * to cover every node Swarm may use, gets the image, and the script runs on the manager. Other
+ * commands need only the manager. The manager's report carries the run (transfers merged into it).
+ */
+exports.swarmEngine = {
+    name: 'swarm',
+    connects: (hosts, command) => (command === 'deploy' ? [...hosts] : hosts.slice(0, 1)),
+    targets: (hosts) => hosts.slice(0, 1),
+    beforeSend: checkNodes,
+    async afterSend(runs, image) {
+        const [manager] = runs;
+        manager.tookTransfer(mergeTransfers(runs.map((r) => r.report.transfer)));
+        try {
+            await pinVersion(runs, image);
+            return true;
+        }
+        catch (error) {
+            manager.failed(error);
+            return false;
+        }
+    },
+    sendFailed(runs) {
+        const [manager] = runs;
+        const failed = runs.filter((r) => r.report.transfer === undefined);
+        const bytesSent = runs.reduce((total, r) => total + (r.report.transfer?.bytesSent ?? r.report.bytesSent ?? 0), 0);
+        manager.failed(`the image did not reach every node, so nothing changed: ${failed.map((r) => `${r.label}: ${r.report.error}`).join('; ')}`, bytesSent);
+    },
+};
+
+
+/***/ }),
+
+/***/ 8031:
 /***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
 
 "use strict";
@@ -93753,8 +93883,8 @@ exports.serverArchive = serverArchive;
 const node_crypto_1 = __nccwpck_require__(7598);
 const node_stream_1 = __nccwpck_require__(7075);
 const tar = __importStar(__nccwpck_require__(6118));
-const layers_1 = __nccwpck_require__(4149);
-const format_1 = __nccwpck_require__(6264);
+const layers_1 = __nccwpck_require__(6067);
+const format_1 = __nccwpck_require__(2011);
 class ArchiveError extends Error {
 }
 exports.ArchiveError = ArchiveError;
@@ -93949,59 +94079,7 @@ function serverArchive(saved, plan) {
 
 /***/ }),
 
-/***/ 833:
-/***/ ((__unused_webpack_module, exports) => {
-
-"use strict";
-
-Object.defineProperty(exports, "__esModule", ({ value: true }));
-exports.Cancellation = void 0;
-exports.cancellableBy = cancellableBy;
-/**
- * A run's cancellation: GitHub cancels a job with SIGINT, then SIGTERM 7.5 s later and SIGKILL 2.5 s
- * after that. The first signal is recorded here; the work in progress looks at it and stops starting.
- */
-class Cancellation {
-    why;
-    listeners = [];
-    /** Why the run was cancelled (e.g. 'SIGINT'), or undefined while it goes on. */
-    get reason() {
-        return this.why;
-    }
-    cancel(reason) {
-        if (this.why !== undefined)
-            return;
-        this.why = reason;
-        for (const listener of this.listeners.splice(0))
-            listener(reason);
-    }
-    /** Calls `listener` once, when the run is cancelled (at once if it already is). */
-    onCancel(listener) {
-        if (this.why !== undefined)
-            listener(this.why);
-        else
-            this.listeners.push(listener);
-    }
-}
-exports.Cancellation = Cancellation;
-/** Turns SIGINT and SIGTERM into `cancellation` while `work` runs (instead of ending the process). */
-async function cancellableBy(cancellation, work) {
-    const onSignal = (signal) => cancellation.cancel(signal);
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-    try {
-        return await work();
-    }
-    finally {
-        process.removeListener('SIGINT', onSignal);
-        process.removeListener('SIGTERM', onSignal);
-    }
-}
-
-
-/***/ }),
-
-/***/ 3723:
+/***/ 421:
 /***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
 
 "use strict";
@@ -94139,1404 +94217,7 @@ exports.ParallelGzip = ParallelGzip;
 
 /***/ }),
 
-/***/ 2973:
-/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
-
-"use strict";
-
-Object.defineProperty(exports, "__esModule", ({ value: true }));
-exports.MIN_SECRET_LENGTH = exports.InputError = void 0;
-exports.secretValues = secretValues;
-exports.dotenvEntry = dotenvEntry;
-exports.uncheckedHosts = uncheckedHosts;
-exports.readConfig = readConfig;
-const ssh2_1 = __nccwpck_require__(5472);
-const duration_1 = __nccwpck_require__(7607);
-const hostkey_1 = __nccwpck_require__(2626);
-const hosts_1 = __nccwpck_require__(9892);
-const tls_1 = __nccwpck_require__(98);
-const settings_1 = __nccwpck_require__(8750);
-/** A bad input: names the input so the user knows which line of the workflow to fix. */
-class InputError extends Error {
-    input;
-    constructor(input, problem) {
-        super(`Input '${input}': ${problem}`);
-        this.input = input;
-        this.name = 'InputError';
-    }
-}
-exports.InputError = InputError;
-/** Env values shorter than this are not masked in logs and summaries. */
-exports.MIN_SECRET_LENGTH = 6;
-const DOCKER_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
-const IMAGE_REF = /^(?![-.:/])[A-Za-z0-9._/:@-]+(?<![-.:/@])$/;
-const HOSTNAME = /^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/i;
-const PUBLISH_SPEC = /^((\d{1,3}\.){3}\d{1,3}:|\[[0-9a-fA-F:]+\]:)?(\d{1,5}:)?\d{1,5}(\/(tcp|udp))?$/;
-const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
-const FORBIDDEN_DOCKER_ARGS = ['--name', '--network', '--net', '--restart', '--rm', '-d', '--detach', '-p', '--publish', '-P', '--publish-all', '--env-file', '-i', '-t', '--interactive', '--tty'];
-/** The forbidden option a docker-args word sets, also when short flags are attached (-p8080:80) or bundled (-tP). */
-function forbiddenDockerOption(name) {
-    if (FORBIDDEN_DOCKER_ARGS.includes(name))
-        return name;
-    if (/^-[^-]/.test(name)) {
-        // docker reads -p8080:80 as -p 8080:80 and -tP as -t -P: any forbidden letter in the bundle counts.
-        for (const letter of name.slice(1))
-            if (FORBIDDEN_DOCKER_ARGS.includes(`-${letter}`))
-                return `-${letter}`;
-    }
-    return undefined;
-}
-function lines(text) {
-    return text
-        .split(/\r?\n/)
-        .map((line) => line.trim())
-        .filter((line) => line !== '' && !line.startsWith('#'));
-}
-function hasControlChars(text) {
-    // eslint-disable-next-line no-control-regex
-    return /[\u0000-\u001f\u007f]/.test(text);
-}
-function integer(read, name, min, max) {
-    const text = read(name).trim();
-    if (!/^\d+$/.test(text) || Number(text) < min || Number(text) > max) {
-        throw new InputError(name, `expected a whole number from ${min} to ${max}, got '${text}'`);
-    }
-    return Number(text);
-}
-/** One day: longer is a typo, and the server script's arithmetic (milliseconds in 64 bits) stays exact. */
-const MAX_DURATION_SECONDS = 86_400;
-function duration(read, name, min = 0) {
-    const text = read(name).trim();
-    const seconds = (0, duration_1.parseDuration)(text);
-    if (seconds === undefined || seconds < min || seconds > MAX_DURATION_SECONDS) {
-        throw new InputError(name, `expected a duration such as 90, 90s, 2m or 1m30s (${min > 0 ? `at least ${min}s, ` : ''}at most 24h), got '${text}'`);
-    }
-    return seconds;
-}
-function boolean(read, name) {
-    const text = read(name).trim().toLowerCase();
-    if (['true', 'yes', '1', 'on'].includes(text))
-        return true;
-    if (['false', 'no', '0', 'off', ''].includes(text))
-        return false;
-    throw new InputError(name, `expected true or false, got '${text}'`);
-}
-const IPV4_CIDR = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}(\/(3[0-2]|[12]?\d))?$/;
-const IPV6_CIDR = /^[0-9a-f:]*:[0-9a-f:.]*(\/(12[0-8]|1[01]\d|\d?\d))?$/i;
-function cidrs(read, name) {
-    const list = read(name).split(/[\s,]+/).filter(Boolean);
-    for (const item of list) {
-        if (!IPV4_CIDR.test(item) && !IPV6_CIDR.test(item))
-            throw new InputError(name, `'${item}' is not an IP address or CIDR range such as 10.0.0.0/8`);
-    }
-    return list;
-}
-function bodySize(read, name) {
-    const text = read(name).trim().toLowerCase();
-    if (!/^\d{1,6}[kmg]?$/.test(text))
-        throw new InputError(name, `expected a size such as 100m, 512k, 2g or 0 (no limit), got '${text}'`);
-    return text;
-}
-function logSize(read, name) {
-    const text = read(name).trim().toLowerCase();
-    if (!/^[1-9]\d{0,5}[kmg]$/.test(text))
-        throw new InputError(name, `expected a size such as 10m, 512k or 1g, got '${text}'`);
-    return text;
-}
-function required(read, name) {
-    const value = read(name).trim();
-    if (value === '')
-        throw new InputError(name, 'is required and was not given');
-    return value;
-}
-function oneOf(read, name, allowed) {
-    const value = read(name).trim().toLowerCase();
-    if (!allowed.includes(value))
-        throw new InputError(name, `expected one of ${allowed.join(', ')}, got '${value}'`);
-    return value;
-}
-function dockerName(read, name) {
-    const value = required(read, name);
-    if (!DOCKER_NAME.test(value))
-        throw new InputError(name, `'${value}' is not a valid Docker name (letters, digits, '_', '.', '-')`);
-    return value;
-}
-/** Docker's own networks have no name resolution between containers (or no isolation): refused. */
-const BUILTIN_NETWORKS = ['bridge', 'host', 'none'];
-function appNetwork(read) {
-    const network = dockerName(read, 'network');
-    if (BUILTIN_NETWORKS.includes(network)) {
-        throw new InputError('network', `'${network}' is one of Docker's built-in networks, where the proxy cannot reach the app by name: name one of your own (default bluegreen)`);
-    }
-    return network;
-}
-function defaultAppName(context) {
-    const repo = context.repository?.split('/').pop() ?? '';
-    return repo.toLowerCase().replace(/[^a-z0-9_.-]+/g, '-').replace(/^[^a-z0-9]+/, '');
-}
-function readSsh(read) {
-    const user = required(read, 'user');
-    if (!hosts_1.USER_NAME.test(user))
-        throw new InputError('user', `'${user}' is not a valid user name`);
-    const port = integer(read, 'port', 1, 65535);
-    let targets;
-    try {
-        targets = (0, hosts_1.parseHosts)(required(read, 'host'), { user, port });
-    }
-    catch (error) {
-        throw new InputError('host', error.message);
-    }
-    if (targets.length === 0)
-        throw new InputError('host', 'names no host');
-    const passphrase = read('ssh-key-passphrase') || undefined;
-    const privateKey = readPrivateKey(read, 'ssh-key', passphrase);
-    const knownHosts = read('known-hosts').trim();
-    const fingerprint = read('host-fingerprint').trim();
-    const insecure = boolean(read, 'insecure-skip-host-key-check');
-    let hostKey;
-    if (knownHosts !== '') {
-        hostKey = knownHostsPolicy(read, 'known-hosts');
-    }
-    else if (fingerprint !== '') {
-        if (targets.length > 1)
-            throw new InputError('host-fingerprint', `pins one host key, and ${targets.length} hosts are given: give known-hosts with a line per host (ssh-keyscan -p PORT HOST for each)`);
-        if (!/^SHA256:[A-Za-z0-9+/]{43}=?$/.test(fingerprint)) {
-            throw new InputError('host-fingerprint', `expected 'SHA256:' and 43 base64 characters (as ssh-keygen -lf prints), got '${fingerprint}'`);
-        }
-        hostKey = { kind: 'fingerprint', fingerprint: fingerprint.replace(/=$/, '') };
-    }
-    else if (insecure) {
-        hostKey = { kind: 'insecure' };
-    }
-    else {
-        throw new InputError('known-hosts', 'the server\'s host key is not pinned: give known-hosts (e.g. from ssh-keyscan) or host-fingerprint, or set insecure-skip-host-key-check: true for a throwaway server');
-    }
-    const limits = { connectTimeoutSeconds: duration(read, 'connect-timeout', 1), connectRetries: integer(read, 'connect-retries', 0, 20) };
-    const jump = readJump(read, { user, privateKey, passphrase, hostKey }, limits);
-    return targets.map(({ host, port, user }) => ({ host, port, user, privateKey, passphrase, hostKey, ...limits, jump }));
-}
-/** A private key input: present, PEM-shaped, readable (with the passphrase); with a final newline. */
-function readPrivateKey(read, name, passphrase) {
-    const privateKey = read(name).trim();
-    if (privateKey === '')
-        throw new InputError(name, 'is required and was not given');
-    if (!/PRIVATE KEY-----/.test(privateKey)) {
-        throw new InputError(name, 'does not look like a private key (expected a "-----BEGIN ... PRIVATE KEY-----" block)');
-    }
-    const parsed = ssh2_1.utils.parseKey(privateKey + '\n', passphrase);
-    if (parsed instanceof Error) {
-        const hint = !/encrypted|passphrase/i.test(parsed.message) ? '' : name === 'ssh-key' ? ' (is ssh-key-passphrase right?)' : ' (it must not be encrypted)';
-        throw new InputError(name, `cannot be read: ${parsed.message}${hint}`);
-    }
-    return privateKey + '\n';
-}
-function knownHostsPolicy(read, name) {
-    try {
-        const entries = (0, hostkey_1.parseKnownHosts)(read(name).trim());
-        if (entries.length === 0)
-            throw new Error('it holds no key');
-        return { kind: 'known-hosts', entries };
-    }
-    catch (error) {
-        throw new InputError(name, error.message);
-    }
-}
-/**
- * proxy-jump: user@host:port of a bastion every connection goes through; its key is proxy-jump-key
- * (else ssh-key), its host key pinned by proxy-jump-known-hosts (else the servers' own pinning).
- */
-function readJump(read, servers, limits) {
-    const text = read('proxy-jump').trim();
-    if (text === '')
-        return undefined;
-    let targets;
-    try {
-        targets = (0, hosts_1.parseHosts)(text, { user: servers.user, port: 22 });
-    }
-    catch (error) {
-        throw new InputError('proxy-jump', error.message);
-    }
-    if (targets.length !== 1)
-        throw new InputError('proxy-jump', 'names one jump host (user@host:port)');
-    const ownKey = read('proxy-jump-key').trim() !== '';
-    let hostKey = servers.hostKey;
-    if (read('proxy-jump-known-hosts').trim() !== '')
-        hostKey = knownHostsPolicy(read, 'proxy-jump-known-hosts');
-    else if (hostKey.kind === 'fingerprint')
-        throw new InputError('proxy-jump-known-hosts', 'pins the jump host\'s key, which host-fingerprint (the server\'s) cannot: give its known_hosts line (ssh-keyscan -p PORT HOST)');
-    return {
-        ...targets[0],
-        privateKey: ownKey ? readPrivateKey(read, 'proxy-jump-key', undefined) : servers.privateKey,
-        passphrase: ownKey ? undefined : servers.passphrase,
-        hostKey,
-        ...limits,
-    };
-}
-function readBuild(read) {
-    const mode = { auto: 'auto', true: 'always', false: 'never' };
-    const buildArgs = lines(read('build-args'));
-    buildArgs.forEach((arg, index) => {
-        // Never echo the value: build arguments often carry tokens.
-        if (!arg.includes('='))
-            throw new InputError('build-args', `entry ${index + 1} has no '=': write one KEY=VALUE per line`);
-        if (!ENV_KEY.test(arg.split('=')[0]))
-            throw new InputError('build-args', `entry ${index + 1} has a key that is not a variable name (letters, digits, _)`);
-    });
-    return {
-        mode: mode[oneOf(read, 'build', ['auto', 'true', 'false'])],
-        context: read('context').trim() || '.',
-        dockerfile: read('dockerfile').trim() || undefined,
-        buildArgs,
-        target: read('target').trim() || undefined,
-    };
-}
-const SECRET_KEY = /PASS|PWD|SECRET|TOKEN|KEY|PRIVATE|CREDENTIAL|AUTH/i;
-const URL_PASSWORD = /^[a-z][a-z0-9+.-]*:\/\/[^/@:\s]*:([^/@\s]+)@/i;
-/**
- * The values of KEY=VALUE entries to keep out of logs and the job summary. Long values are secrets;
- * short ones (true, info, 8080) only under a secret-sounding key, or every "info" in every log would
- * turn into ***. A URL's password (postgres://app:pw@db/app) is one of its own, however short.
- */
-function secretValues(entries) {
-    const found = [];
-    for (const entry of entries) {
-        const eq = entry.indexOf('=');
-        if (eq < 0)
-            continue;
-        const key = entry.slice(0, eq);
-        const value = entry.slice(eq + 1);
-        if (value.length >= exports.MIN_SECRET_LENGTH || (SECRET_KEY.test(key) && value.length >= 3))
-            found.push(value);
-        const password = value.match(URL_PASSWORD)?.[1];
-        if (password && password.length >= 3)
-            found.push(password);
-    }
-    return found;
-}
-/**
- * One line of env as people paste it from a .env file: `export KEY=VALUE`, or a value wholly in
- * double or single quotes (the quotes removed, nothing inside expanded; a ` # comment` after the
- * closing quote dropped). Any other value is taken exactly as given. Returns KEY=VALUE as the app
- * gets it. Never echoes the line: it may be a secret.
- */
-function dotenvEntry(line, index) {
-    const entry = line.replace(/^export\s+/, '');
-    const eq = entry.indexOf('=');
-    if (eq < 0)
-        throw new InputError('env', `entry ${index + 1} has no '=': write one KEY=VALUE per line (export KEY=VALUE and quoted values are accepted too)`);
-    const key = entry.slice(0, eq).trim();
-    if (!ENV_KEY.test(key))
-        throw new InputError('env', `entry ${index + 1} has a key that is not a variable name (letters, digits, _)`);
-    const value = entry.slice(eq + 1).trim();
-    const quoted = value.match(/^(["'])(.*)\1(\s+#.*)?$/);
-    return `${key}=${quoted ? quoted[2] : value}`;
-}
-function readEnv(read) {
-    const entries = lines(read('env')).map(dotenvEntry);
-    return { text: entries.join('\n'), entries };
-}
-function readDockerArgs(read) {
-    const words = [];
-    for (const line of lines(read('docker-args'))) {
-        if (!line.startsWith('-'))
-            throw new InputError('docker-args', `'${line}' is not an option (one option per line, like --memory=512m)`);
-        const space = line.search(/\s/);
-        const option = space < 0 ? line : line.slice(0, space);
-        const name = option.split('=')[0];
-        const forbidden = forbiddenDockerOption(name);
-        if (forbidden) {
-            throw new InputError('docker-args', `${forbidden} is set by the action itself and cannot be changed`);
-        }
-        words.push(option);
-        if (space >= 0)
-            words.push(line.slice(space).trim());
-    }
-    return words;
-}
-function readHealth(read) {
-    const path = required(read, 'health-path');
-    if (!path.startsWith('/') || /\s/.test(path) || hasControlChars(path)) {
-        throw new InputError('health-path', `expected a path starting with '/' and without spaces, got '${path}'`);
-    }
-    const statusText = read('health-status').trim();
-    return {
-        path,
-        status: statusText === '' ? undefined : integer(read, 'health-status', 100, 599),
-        successes: integer(read, 'health-successes', 1, 100),
-        intervalSeconds: duration(read, 'health-interval', 0.1),
-        timeoutSeconds: duration(read, 'health-timeout', 1),
-        tryTimeoutSeconds: duration(read, 'health-try-timeout', 1),
-    };
-}
-/** The container port of a --publish spec (80 in 127.0.0.1:8080:80). */
-function publishedContainerPort(spec) {
-    return Number(spec.replace(/\/(tcp|udp)$/, '').split(':').pop());
-}
-function pemOrPath(read, name, label) {
-    const value = read(name).trim();
-    if (value === '')
-        throw new InputError(name, `is required with tls: own (the ${label} as PEM text from a secret, or the path of a file on the server)`);
-    if (value.startsWith('-----BEGIN'))
-        return { kind: 'text', pem: value + '\n' };
-    // Never echo it: a pasted key that lost its BEGIN line is still a secret.
-    if (!value.startsWith('/') || /\s/.test(value) || hasControlChars(value)) {
-        throw new InputError(name, `expected PEM text starting with "-----BEGIN" or an absolute path on the server without spaces`);
-    }
-    return { kind: 'path', path: value };
-}
-const ACME_TOKEN = /^[A-Za-z0-9_=+/-]{1,512}$/;
-function acmeDirectory(read) {
-    const text = read('acme-directory').trim();
-    if (text === '' || text === 'production')
-        return tls_1.LETS_ENCRYPT;
-    if (text === 'staging')
-        return tls_1.LETS_ENCRYPT_STAGING;
-    if (!/^https:\/\/[A-Za-z0-9.-]+(:\d{1,5})?(\/[A-Za-z0-9._~\/-]*)?$/.test(text)) {
-        throw new InputError('acme-directory', `expected an https:// directory URL, production or staging, got '${text}'`);
-    }
-    return text;
-}
-function readTls(read, hostnames, proxyPorts, command) {
-    const mode = oneOf(read, 'tls', ['off', 'own', 'acme']);
-    const redirect = boolean(read, 'tls-redirect');
-    // Only a deploy puts a certificate in place; other commands serve the one there (deploy.sh).
-    if (mode === 'off' || command !== 'deploy')
-        return { mode, redirect };
-    if (!proxyPorts.some((spec) => publishedContainerPort(spec) === 443)) {
-        throw new InputError('proxy-ports', `tls: ${mode} needs the proxy's port 443 published: add a line such as 443:443`);
-    }
-    if (mode === 'own') {
-        const certificate = pemOrPath(read, 'tls-certificate', 'certificate chain');
-        const key = pemOrPath(read, 'tls-key', 'private key');
-        if (certificate.kind === 'text' && key.kind === 'text') {
-            const problem = (0, tls_1.certificateProblem)(certificate.pem, key.pem, hostnames);
-            if (problem)
-                throw new InputError('tls-certificate', problem);
-        }
-        return { mode, redirect, certificate, key };
-    }
-    if (hostnames.length === 0)
-        throw new InputError('hostname', 'tls: acme needs the host names to get a certificate for');
-    const wildcard = hostnames.find((name) => name.startsWith('*.'));
-    if (wildcard)
-        throw new InputError('hostname', `'${wildcard}' is a wildcard: an ACME HTTP-01 challenge cannot prove it; use tls: own with a wildcard certificate`);
-    const email = required(read, 'acme-email');
-    if (!/^[^\s@'"\\]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$/.test(email))
-        throw new InputError('acme-email', `'${email}' is not an email address`);
-    const kid = read('acme-eab-kid').trim();
-    const hmac = read('acme-eab-hmac').trim();
-    if ((kid === '') !== (hmac === ''))
-        throw new InputError(kid ? 'acme-eab-hmac' : 'acme-eab-kid', 'External Account Binding needs both acme-eab-kid and acme-eab-hmac');
-    if (kid && !ACME_TOKEN.test(kid))
-        throw new InputError('acme-eab-kid', 'expected the key identifier your CA gave (letters, digits, - and _)');
-    if (hmac && !ACME_TOKEN.test(hmac))
-        throw new InputError('acme-eab-hmac', 'expected the base64url MAC key your CA gave');
-    const serverCa = read('acme-ca-certificate').trim();
-    if (serverCa && !/^-----BEGIN CERTIFICATE-----[\s\S]+-----END CERTIFICATE-----$/.test(serverCa)) {
-        throw new InputError('acme-ca-certificate', 'expected PEM text starting with "-----BEGIN CERTIFICATE-----"');
-    }
-    const image = required(read, 'acme-image');
-    if (!IMAGE_REF.test(image))
-        throw new InputError('acme-image', `'${image}' is not an image reference`);
-    return {
-        mode,
-        redirect,
-        acme: { email, directory: acmeDirectory(read), eab: kid ? { kid, hmac } : undefined, serverCa: serverCa ? serverCa + '\n' : undefined, image },
-    };
-}
-/** engine: swarm: a Swarm service (docker-args are docker run options a service does not take). */
-function readSwarm(read) {
-    if (oneOf(read, 'engine', ['docker', 'swarm']) === 'docker')
-        return undefined;
-    if (lines(read('docker-args')).length > 0) {
-        throw new InputError('docker-args', 'these are docker run options, which a Swarm service does not take (engine: swarm): remove them');
-    }
-    if (oneOf(read, 'rollout', ['rolling', 'all-at-once']) !== 'rolling') {
-        throw new InputError('rollout', 'with engine: swarm, Swarm rolls the service out itself (start-first, one task at a time): leave rollout at rolling');
-    }
-    return { replicas: integer(read, 'replicas', 1, 100), env: oneOf(read, 'swarm-env', ['variables', 'secret']) };
-}
-function readDeploy(read, context, env, command) {
-    const appText = read('app').trim() || defaultAppName(context);
-    if (appText === '')
-        throw new InputError('app', 'is required outside GitHub Actions (no GITHUB_REPOSITORY to name it after)');
-    if (!/^[a-z0-9][a-z0-9_.-]{0,62}$/.test(appText)) {
-        throw new InputError('app', `'${appText}' must be lower-case letters, digits, '_', '.' or '-' (at most 63)`);
-    }
-    // Host names are case-insensitive; ACME clients and nginx's server_name want them in lower case.
-    const hostnames = read('hostname').split(/[\s,]+/).filter(Boolean).map((name) => name.toLowerCase());
-    for (const name of hostnames) {
-        if (!HOSTNAME.test(name))
-            throw new InputError('hostname', `'${name}' is not a host name`);
-    }
-    const proxyImage = required(read, 'proxy-image');
-    if (!IMAGE_REF.test(proxyImage))
-        throw new InputError('proxy-image', `'${proxyImage}' is not an image reference`);
-    const proxyPorts = lines(read('proxy-ports'));
-    if (proxyPorts.length === 0)
-        throw new InputError('proxy-ports', 'give at least one port to publish, like 80:80');
-    for (const spec of proxyPorts) {
-        if (!PUBLISH_SPEC.test(spec))
-            throw new InputError('proxy-ports', `'${spec}' is not a docker --publish spec like 80:80 or 127.0.0.1:8080:80`);
-    }
-    const volumes = lines(read('volumes'));
-    for (const volume of volumes) {
-        if (!volume.includes(':') || hasControlChars(volume))
-            throw new InputError('volumes', `'${volume}' is not a --volume spec like data:/data or /srv/x:/x:ro`);
-    }
-    const stateDir = required(read, 'state-dir');
-    if (!(stateDir === '~' || stateDir.startsWith('~/') || stateDir.startsWith('/')) || hasControlChars(stateDir)) {
-        throw new InputError('state-dir', `expected an absolute path or one under ~/, got '${stateDir}'`);
-    }
-    return {
-        app: appText,
-        hostnames,
-        network: appNetwork(read),
-        proxyName: dockerName(read, 'proxy-name'),
-        proxyImage,
-        proxyPorts,
-        containerPort: integer(read, 'container-port', 1, 65535),
-        env,
-        volumes,
-        dockerArgs: readDockerArgs(read),
-        health: readHealth(read),
-        http: {
-            maxBodySize: bodySize(read, 'max-body-size'),
-            timeoutSeconds: duration(read, 'proxy-timeout', 1),
-            buffering: boolean(read, 'proxy-buffering'),
-            trustedProxies: cidrs(read, 'trusted-proxies'),
-        },
-        tls: readTls(read, hostnames, proxyPorts, command),
-        drainSeconds: duration(read, 'drain-seconds'),
-        drainLongLivedSeconds: duration(read, 'drain-long-lived'),
-        stopTimeoutSeconds: duration(read, 'stop-timeout'),
-        keepImages: integer(read, 'keep-images', 1, 100),
-        lockTimeoutSeconds: duration(read, 'lock-timeout'),
-        stateDir,
-        logs: { maxSize: logSize(read, 'log-max-size'), maxFiles: integer(read, 'log-max-files', 1, 100) },
-        swarm: readSwarm(read),
-    };
-}
-/** Every host whose key is not checked (insecure-skip-host-key-check), the jump host named as such. */
-function uncheckedHosts(config) {
-    const servers = config.hosts.filter((h) => h.hostKey.kind === 'insecure').map((h) => h.host);
-    const jump = config.ssh.jump;
-    return jump?.hostKey.kind === 'insecure' ? [...servers, `the jump host ${jump.host}`] : servers;
-}
-/** Every input, parsed and validated once. Throws InputError naming the first bad input. */
-function readConfig(raw, context = {}) {
-    const given = (0, settings_1.givenRecordedInputs)(raw);
-    const read = (0, settings_1.withRecordedDefaults)(raw);
-    const command = oneOf(read, 'command', ['deploy', 'rollback', 'remove', 'status', 'logs']);
-    const hosts = readSsh(read);
-    const ssh = hosts[0];
-    const env = readEnv(read);
-    const image = command === 'deploy' ? required(read, 'image') : read('image').trim();
-    if (image !== '' && !IMAGE_REF.test(image))
-        throw new InputError('image', `'${image}' is not an image reference like myapp:1.2`);
-    // Values from ${{ secrets.* }} are masked by the runner anyway; these catch the rest.
-    const build = readBuild(read);
-    const deploy = readDeploy(read, context, env.text, command);
-    const { tls } = deploy;
-    const tlsSecrets = [tls.key?.kind === 'text' ? tls.key.pem.trim() : '', tls.acme?.eab?.hmac ?? ''];
-    const secrets = [ssh.privateKey.trim(), ssh.passphrase ?? '', ssh.jump?.privateKey.trim() ?? '', ...secretValues(env.entries), ...secretValues(build.buildArgs), ...tlsSecrets].filter(Boolean);
-    const rollout = oneOf(read, 'rollout', ['rolling', 'all-at-once']);
-    const maxParallel = integer(read, 'max-parallel', 1, 100);
-    const allowMissing = boolean(read, 'allow-missing');
-    const logsLines = integer(read, 'logs-lines', 1, 10_000);
-    return { command, image, hosts, ssh, rollout, maxParallel, build, deploy, given, allowMissing, logsLines, secrets };
-}
-
-
-/***/ }),
-
-/***/ 788:
-/***/ ((__unused_webpack_module, exports) => {
-
-"use strict";
-
-Object.defineProperty(exports, "__esModule", ({ value: true }));
-exports.runContext = runContext;
-function runContext(env) {
-    const repository = env.GITHUB_REPOSITORY || undefined;
-    const runUrl = repository && env.GITHUB_RUN_ID ? `${env.GITHUB_SERVER_URL || 'https://github.com'}/${repository}/actions/runs/${env.GITHUB_RUN_ID}` : '';
-    return { repository, gitSha: env.GITHUB_SHA ?? '', runUrl, summaryFile: env.GITHUB_STEP_SUMMARY || undefined };
-}
-
-
-/***/ }),
-
-/***/ 7607:
-/***/ ((__unused_webpack_module, exports) => {
-
-"use strict";
-
-Object.defineProperty(exports, "__esModule", ({ value: true }));
-exports.parseDuration = parseDuration;
-exports.formatSeconds = formatSeconds;
-const UNIT_SECONDS = { ms: 0.001, s: 1, m: 60, h: 3600 };
-/**
- * Parses a duration given as seconds ("90", "1.5") or with units ("90s", "2m", "1m30s", "500ms").
- * Returns seconds, or undefined when the text is not a duration.
- */
-function parseDuration(text) {
-    const value = text.trim().toLowerCase();
-    if (/^\d+(\.\d+)?$/.test(value))
-        return Number(value);
-    if (!/^(\d+(\.\d+)?(ms|s|m|h))+$/.test(value))
-        return undefined;
-    let seconds = 0;
-    for (const [, amount, unit] of value.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)) {
-        seconds += Number(amount) * UNIT_SECONDS[unit];
-    }
-    return seconds;
-}
-/** "1.2s", "2m 5s", "1h 3m": short and readable, for logs and summaries. */
-function formatSeconds(seconds) {
-    if (seconds < 60)
-        return `${seconds < 10 ? seconds.toFixed(1) : Math.round(seconds)}s`;
-    const s = Math.round(seconds);
-    const h = Math.floor(s / 3600);
-    const m = Math.floor((s % 3600) / 60);
-    const rest = s % 60;
-    return h > 0 ? `${h}h ${m}m` : `${m}m ${rest}s`;
-}
-
-
-/***/ }),
-
-/***/ 8366:
-/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
-
-"use strict";
-
-Object.defineProperty(exports, "__esModule", ({ value: true }));
-exports.fleetOutcome = fleetOutcome;
-exports.fleetExitCode = fleetExitCode;
-exports.fleetHeadline = fleetHeadline;
-exports.renderFleetSummary = renderFleetSummary;
-exports.fleetOutputs = fleetOutputs;
-// The summary and outputs of a run on several hosts: one row per host, the overall result first.
-const duration_1 = __nccwpck_require__(7607);
-const progress_1 = __nccwpck_require__(2279);
-const result_1 = __nccwpck_require__(8277);
-const report_1 = __nccwpck_require__(665);
-const notStarted = (h) => h.report.notStarted !== undefined;
-/** Healthy, but told not to switch: another host failed first (all at once), or the run was cancelled. */
-const calledOff = (h) => h.report.remote?.exitCode === result_1.SCRIPT_EXIT.calledOff;
-/** Its script still running (a summary written while a cancelled run winds down). */
-const underWay = (h) => h.report.remote === undefined && h.report.error === undefined;
-/** Failed of its own accord (not merely stopped because of another host). */
-const failedHere = (h) => (0, report_1.outcomeOf)(h.report) === 'failed' && !notStarted(h) && !calledOff(h) && !underWay(h);
-const switchedBack = (h) => h.switchBack !== undefined && (0, report_1.outcomeOf)(h.switchBack) === 'switched';
-/** A switch back still running (a summary written while a cancelled run winds down). */
-const switchingBack = (h) => h.switchBack !== undefined && h.switchBack.remote === undefined && h.switchBack.error === undefined;
-/** On the new version after the run: switched, and not (successfully) switched back. */
-const onNewVersion = (h) => (0, report_1.outcomeOf)(h.report) === 'switched' && !switchedBack(h) && !switchingBack(h);
-/** The run's outcome over all hosts: failed if any host failed; else what they all did. */
-function fleetOutcome(hosts) {
-    const outcomes = hosts.map((h) => (0, report_1.outcomeOf)(h.report));
-    if (outcomes.includes('failed'))
-        return 'failed';
-    if (outcomes.every((o) => o === 'unchanged'))
-        return 'unchanged';
-    if (outcomes.every((o) => o === 'removed'))
-        return 'removed';
-    return 'switched';
-}
-function fleetExitCode(hosts) {
-    const failed = hosts.find(failedHere);
-    return failed ? (0, report_1.exitCodeOf)(failed.report) : hosts.some((h) => (0, report_1.outcomeOf)(h.report) === 'failed') ? 1 : 0;
-}
-const names = (hosts) => hosts.map((h) => h.label).join(', ');
-/** The first line: the overall result, and on failure which hosts run which version. */
-function fleetHeadline(hosts, cancelled) {
-    const app = hosts[0].report.app;
-    const command = hosts[0].report.command;
-    const outcome = fleetOutcome(hosts);
-    if (outcome !== 'failed') {
-        const verb = { switched: command === 'rollback' ? 'rolled back' : 'switched', unchanged: command === 'status' ? 'status of' : 'already ran this version on', removed: 'removed from' }[outcome];
-        return `${outcome === 'removed' ? '🗑️' : command === 'status' ? 'ℹ️' : '✅'} ${app}: ${verb} ${outcome === 'switched' ? 'on ' : ''}${hosts.length} hosts`;
-    }
-    const failed = hosts.filter(failedHere);
-    const parts = cancelled !== undefined ? [`❌ ${app}: ${command} cancelled (${cancelled})${failed.length ? `; failed on ${names(failed)}` : ''}`] : [`❌ ${app}: ${command} failed on ${names(failed)}`];
-    const off = hosts.filter(calledOff);
-    if (off.length)
-        parts.push(`called off, not switched: ${names(off)}`);
-    const back = hosts.filter(switchedBack);
-    if (back.length)
-        parts.push(`switched back: ${names(back)}`);
-    const going = hosts.filter(switchingBack);
-    if (going.length)
-        parts.push(`switching back: ${names(going)}`);
-    const running = hosts.filter(underWay);
-    if (running.length)
-        parts.push(`under way: ${names(running)}`);
-    const untouched = hosts.filter(notStarted);
-    if (untouched.length)
-        parts.push(`not started: ${names(untouched)}`);
-    const mixed = hosts.filter(onNewVersion);
-    if (mixed.length)
-        parts.push(`⚠️ ${command === 'rollback' ? 'rolled back only on' : 'still on the new version'}: ${names(mixed)}`);
-    return parts.join('; ');
-}
-function resultText(h) {
-    if (notStarted(h))
-        return 'not started';
-    if (underWay(h))
-        return 'under way';
-    if (calledOff(h))
-        return 'healthy, called off: not switched';
-    const outcome = (0, report_1.outcomeOf)(h.report);
-    if (switchingBack(h))
-        return 'switched; switching back';
-    if (h.switchBack)
-        return switchedBack(h) ? 'switched, then switched back' : `switched; switching back failed: ${(0, report_1.errorOf)(h.switchBack) ?? ''}`;
-    if (outcome === 'failed')
-        return `failed${h.report.remote?.failedPhase ? ` (${h.report.remote.failedPhase})` : ''}: ${(0, report_1.errorOf)(h.report) ?? ''}`;
-    return outcome;
-}
-function slotsText(h) {
-    const remote = (h.switchBack?.remote ?? h.report.remote);
-    if (!remote)
-        return '';
-    if (h.report.command === 'status')
-        return `${(0, report_1.slotName)(remote.activeSlot)} live`;
-    return `${(0, report_1.slotName)(h.report.remote?.previousSlot)} → ${(0, report_1.slotName)(h.report.remote?.activeSlot)}${h.switchBack ? ` → ${(0, report_1.slotName)(h.switchBack.remote?.activeSlot)}` : ''}`;
-}
-function healthText(r) {
-    const tries = r.remote?.health ?? [];
-    if (tries.length === 0)
-        return '';
-    const last = tries[tries.length - 1];
-    return `${tries.length} ${tries.length === 1 ? 'try' : 'tries'}, last ${last.status ?? last.error ?? 'error'}`;
-}
-/** The job summary: the headline, a row per host, then each host's own summary folded. */
-function renderFleetSummary(hosts, secrets = [], totalSeconds = 0, cancelled) {
-    const parts = [`## ${(0, report_1.cell)(fleetHeadline(hosts, cancelled))}`, ''];
-    parts.push('| host | result | slots | sent | health | time |', '| --- | --- | --- | ---: | --- | ---: |');
-    for (const h of hosts) {
-        const t = h.report.transfer;
-        const sent = t ? (t.skipped ? 'already there' : (0, progress_1.formatBytes)(t.bytesSent)) : h.report.bytesSent ? (0, progress_1.formatBytes)(h.report.bytesSent) : '';
-        const seconds = Object.values(h.report.phasesSeconds).reduce((a, b) => a + b, 0) + Object.values(h.switchBack?.phasesSeconds ?? {}).reduce((a, b) => a + b, 0);
-        parts.push(`| ${(0, report_1.cell)(h.label)} | ${(0, report_1.cell)(resultText(h))} | ${(0, report_1.cell)(slotsText(h))} | ${sent} | ${(0, report_1.cell)(healthText(h.report))} | ${(0, duration_1.formatSeconds)(seconds)} |`);
-    }
-    parts.push('', `Total: ${(0, duration_1.formatSeconds)(totalSeconds)}`, '');
-    for (const h of hosts) {
-        if (notStarted(h))
-            continue;
-        // A host switched back after another failed: its deploy, then what serves there now.
-        const back = h.switchBack ? ['', (0, report_1.renderSummary)(h.switchBack, secrets).replace(/^## /, '### Then, as the rollout did not complete: ')] : [];
-        parts.push(`<details><summary>${(0, report_1.cell)(h.label)}</summary>`, '', (0, report_1.renderSummary)(h.report, secrets).replace(/^## /, '### '), ...back, '</details>', '');
-    }
-    return (0, report_1.finalSummary)(parts.join('\n'), secrets);
-}
-/** The step outputs: `result` is the overall one, the others are the first host's, `hosts` has each host's. */
-function fleetOutputs(hosts, totalSeconds) {
-    // The first host's outputs, but what serves there now: after a switch back, the version it went back to.
-    const deployedFirst = (0, report_1.stepOutputs)(hosts[0].report);
-    const back = hosts[0].switchBack ? (0, report_1.stepOutputs)(hosts[0].switchBack) : undefined;
-    const first = back ? { ...deployedFirst, 'active-slot': back['active-slot'], 'image-id': back['image-id'] } : deployedFirst;
-    const perHost = hosts.map((h) => {
-        const deployed = (0, report_1.stepOutputs)(h.report);
-        const now = h.switchBack ? (0, report_1.stepOutputs)(h.switchBack) : deployed;
-        return {
-            host: h.label,
-            result: notStarted(h) ? 'not-started' : calledOff(h) ? 'called-off' : underWay(h) ? 'under-way' : switchingBack(h) ? 'switching-back' : h.switchBack ? (switchedBack(h) ? 'switched-back' : 'failed') : now.result,
-            activeSlot: now['active-slot'],
-            previousSlot: deployed['previous-slot'],
-            bytesSent: Number(deployed['bytes-sent']),
-            error: (0, report_1.errorOf)(h.report) ?? null,
-        };
-    });
-    return {
-        ...first,
-        result: fleetOutcome(hosts),
-        'bytes-sent': String(perHost.reduce((sum, h) => sum + h.bytesSent, 0)),
-        'duration-seconds': totalSeconds.toFixed(1),
-        hosts: JSON.stringify(perHost),
-    };
-}
-
-
-/***/ }),
-
-/***/ 3207:
-/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
-
-"use strict";
-
-Object.defineProperty(exports, "__esModule", ({ value: true }));
-exports.markNotStarted = markNotStarted;
-exports.recordFailure = recordFailure;
-exports.hostLog = hostLog;
-exports.batchesOf = batchesOf;
-exports.connectAll = connectAll;
-exports.sendToAll = sendToAll;
-exports.lockAll = lockAll;
-exports.runScriptOn = runScriptOn;
-exports.rollOut = rollOut;
-exports.rollOutAllAtOnce = rollOutAllAtOnce;
-const report_1 = __nccwpck_require__(665);
-const result_1 = __nccwpck_require__(8277);
-const run_1 = __nccwpck_require__(7331);
-const ssh_1 = __nccwpck_require__(873);
-const transfer_1 = __nccwpck_require__(6128);
-const rollout_lock_1 = __nccwpck_require__(8464);
-/** A host whose run never starts: its status, and the error its report shows. */
-function markNotStarted(report, reason) {
-    report.notStarted = reason;
-    report.error = `not started: ${reason}`;
-}
-/** What a failure on the runner's side means for a host's report (one host or several). */
-function recordFailure(report, error) {
-    report.error = error.message;
-    // What went over the wire is reported also when the transfer fails.
-    if (error instanceof transfer_1.TransferError)
-        report.bytesSent = error.bytesSent;
-    // The script ran, but its answer never came: the server may have switched or not.
-    if (error instanceof result_1.ResultError)
-        report.resultLost = true;
-}
-/** Prefixes a host's lines when several hosts run at once; one host's lines stay as they were. */
-function hostLog(log, runs, run) {
-    return runs.length === 1 ? log : (line) => log(`[${run.label}] ${line}`);
-}
-/** Batches of at most `size` hosts, in the order given: a rolling rollout takes one after the other. */
-function batchesOf(items, size) {
-    const batches = [];
-    for (let i = 0; i < items.length; i += size)
-        batches.push(items.slice(i, i + size));
-    return batches;
-}
-/**
- * Connects to every host at once. If any cannot be reached, every session is closed again and each
- * unreachable host's report gets the error: the run changes nothing anywhere.
- */
-async function connectAll(runs, log) {
-    const settled = await Promise.allSettled(runs.map((run) => ssh_1.SshSession.connect(run.ssh, hostLog(log, runs, run))));
-    settled.forEach((s, i) => {
-        if (s.status === 'fulfilled')
-            runs[i].session = s.value;
-        else
-            runs[i].report.error = s.reason.message;
-    });
-    if (settled.every((s) => s.status === 'fulfilled'))
-        return true;
-    const unreachable = runs.filter((r) => r.report.error !== undefined).map((r) => r.label);
-    for (const run of runs) {
-        run.session?.close();
-        run.session = undefined;
-        if (run.report.error === undefined)
-            markNotStarted(run.report, `${unreachable.join(', ')} could not be reached`);
-    }
-    return false;
-}
-/** Sends the image to every host at once, each only what it lacks. False when any transfer failed. */
-async function sendToAll(runs, store, image, log) {
-    await Promise.all(runs.map(async (run) => {
-        const started = Date.now();
-        try {
-            run.report.transfer = await (0, transfer_1.ensureImageOnServer)(run.session, store, image, { log: hostLog(log, runs, run) });
-        }
-        catch (error) {
-            recordFailure(run.report, error);
-        }
-        finally {
-            run.report.phasesSeconds.transfer = (Date.now() - started) / 1000;
-        }
-    }));
-    const failed = runs.filter((r) => r.report.error !== undefined);
-    if (failed.length === 0)
-        return true;
-    for (const run of runs) {
-        if (run.report.error === undefined)
-            markNotStarted(run.report, `the image did not reach ${failed.map((r) => r.label).join(', ')}`);
-    }
-    return false;
-}
-/**
- * Takes the app's rollout lock on every host (rollout-lock.ts) before any host starts. When one
- * cannot be had, that host's report says why and every other host's that it was not started.
- */
-async function lockAll(runs, app, stateDir, timeoutSeconds, log) {
-    try {
-        return await (0, rollout_lock_1.takeRolloutLocks)(runs, app, stateDir, timeoutSeconds, log);
-    }
-    catch (error) {
-        const blocked = error instanceof rollout_lock_1.LockError ? error.host : undefined;
-        for (const run of runs) {
-            if (run === blocked || !blocked)
-                run.report.error = error.message;
-            else
-                markNotStarted(run.report, `the rollout lock of ${blocked.label} could not be taken`);
-        }
-        return undefined;
-    }
-}
-/** Runs the server script on one host and keeps its result (or what failed) in `report`. */
-async function runScriptOn(run, runs, input, report, log, healthy) {
-    const started = Date.now();
-    try {
-        report.remote = await (0, run_1.runRemoteScript)(run.session, { ...input, serverImageId: report.transfer?.serverImageId ?? input.serverImageId }, hostLog(log, runs, run), healthy);
-    }
-    catch (error) {
-        recordFailure(report, error);
-    }
-    finally {
-        report.phasesSeconds.script = (Date.now() - started) / 1000;
-    }
-}
-/** What the hosts not reached are told when the rollout stops early. */
-function markUnreached(runs, reached, why) {
-    for (const run of runs) {
-        if (!reached.includes(run))
-            markNotStarted(run.report, why);
-    }
-}
-/**
- * A rolling rollout: a batch of hosts at a time, the next only when every host of the one before
- * ran the command to its end without failing. At the first failure, or when the run is cancelled,
- * the rollout stops: hosts not yet reached are left as they were, and the hosts that switched to the
- * new version are switched back to the slot they kept (command rollback), so no host is left on
- * another version than the others. Each deploy waits for the runner's word once healthy (as all at
- * once does), and gets it only while the run is not cancelled: a host in the middle of its health
- * check when the cancel comes never switches.
- */
-async function rollOut(runs, input, maxParallel, cancellation, log) {
-    const done = [];
-    const mayGoOn = () => Promise.resolve(cancellation.reason === undefined);
-    for (const batch of batchesOf(runs, maxParallel)) {
-        if (cancellation.reason !== undefined) {
-            markUnreached(runs, done, `the run was cancelled (${cancellation.reason})`);
-            break;
-        }
-        await Promise.all(batch.map((run) => runScriptOn(run, runs, input, run.report, log, mayGoOn)));
-        done.push(...batch);
-        const failed = batch.filter((run) => (0, report_1.outcomeOf)(run.report) === 'failed');
-        if (failed.length === 0)
-            continue;
-        markUnreached(runs, done, cancellation.reason !== undefined ? `the run was cancelled (${cancellation.reason})` : `the rollout stopped when ${failed.map((r) => r.label).join(', ')} failed`);
-        break;
-    }
-    const complete = done.length === runs.length && done.every((run) => (0, report_1.outcomeOf)(run.report) !== 'failed');
-    if (!complete && input.command === 'deploy')
-        await switchBack(done.filter((run) => (0, report_1.outcomeOf)(run.report) === 'switched'), runs, input, log);
-}
-async function switchBack(switched, runs, input, log) {
-    await Promise.all(switched.map(async (run) => {
-        log(`[${run.label}] switching back to the version it ran before, as the rollout did not complete`);
-        run.switchBack = { ...run.report, command: 'rollback', remote: undefined, transfer: undefined, error: undefined, phasesSeconds: {}, totalSeconds: 0 };
-        await runScriptOn(run, runs, { ...input, command: 'rollback', image: '', imageId: '', serverImageId: '' }, run.switchBack, log);
-    }));
-}
-/**
- * All at once: every host starts and health-checks the new version at the same time, and each waits,
- * healthy, until all are; then all switch at the same moment. A host that fails before that calls
- * the rollout off: the others stop their new version and keep the old one, so nothing switched
- * anywhere. A switch that fails after the word was given is undone on the hosts that switched.
- */
-async function rollOutAllAtOnce(runs, input, cancellation, log) {
-    let calledOff = false;
-    let notYetHealthy = runs.length;
-    const waiting = [];
-    const answerAll = (go) => {
-        for (const resolve of waiting.splice(0))
-            resolve(go);
-    };
-    cancellation.onCancel((reason) => {
-        if (!calledOff)
-            log(`the run was cancelled (${reason}): calling the rollout off`);
-        calledOff = true;
-        answerAll(false);
-    });
-    const oneMoreReady = () => {
-        notYetHealthy--;
-        if (notYetHealthy === 0 && !calledOff) {
-            log(`every host is healthy: switching all ${runs.length}`);
-            answerAll(true);
-        }
-    };
-    await Promise.all(runs.map(async (run) => {
-        let reached = false;
-        const healthy = () => new Promise((resolve) => {
-            reached = true;
-            if (calledOff)
-                return resolve(false);
-            waiting.push(resolve);
-            oneMoreReady();
-        });
-        await runScriptOn(run, runs, input, run.report, log, healthy);
-        if (reached)
-            return;
-        // Done without waiting: it failed (call the rollout off), or it had nothing to switch.
-        if ((0, report_1.outcomeOf)(run.report) === 'failed') {
-            if (!calledOff)
-                log(`${run.label} failed before the switch: calling the rollout off`);
-            calledOff = true;
-            answerAll(false);
-        }
-        else {
-            oneMoreReady();
-        }
-    }));
-    if (input.command === 'deploy' && runs.some((run) => (0, report_1.outcomeOf)(run.report) === 'failed')) {
-        await switchBack(runs.filter((run) => (0, report_1.outcomeOf)(run.report) === 'switched'), runs, input, log);
-    }
-}
-
-
-/***/ }),
-
-/***/ 6264:
-/***/ ((__unused_webpack_module, exports) => {
-
-"use strict";
-
-Object.defineProperty(exports, "__esModule", ({ value: true }));
-exports.shortId = shortId;
-/** An image or config digest as logs and summaries show it: its first 12 hex digits ('' for none). */
-function shortId(id) {
-    return id ? id.replace(/^sha256:/, '').slice(0, 12) : '';
-}
-
-
-/***/ }),
-
-/***/ 2626:
-/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
-
-"use strict";
-
-Object.defineProperty(exports, "__esModule", ({ value: true }));
-exports.HOST_KEY_FAMILIES = void 0;
-exports.parseKnownHosts = parseKnownHosts;
-exports.hostKeyAlgorithms = hostKeyAlgorithms;
-exports.fingerprintOf = fingerprintOf;
-exports.knownHostsName = knownHostsName;
-exports.entryMatchesHost = entryMatchesHost;
-exports.verifyHostKey = verifyHostKey;
-const node_crypto_1 = __nccwpck_require__(7598);
-const KEY_TYPES = /^(ssh-(rsa|dss|ed25519)|ecdsa-sha2-nistp(256|384|521)|sk-(ssh-ed25519|ecdsa-sha2-nistp256)@openssh\.com)$/;
-/** Parses known_hosts lines; comments and blank lines are skipped, and @cert-authority lines (not supported). */
-function parseKnownHosts(text) {
-    const entries = [];
-    text.split(/\r?\n/).forEach((raw, index) => {
-        let line = raw.trim();
-        if (line === '' || line.startsWith('#') || line.startsWith('@cert-authority'))
-            return;
-        const revoked = line.startsWith('@revoked');
-        if (revoked)
-            line = line.slice('@revoked'.length).trim();
-        else if (line.startsWith('@'))
-            throw new Error(`line ${index + 1} has an unknown marker ${line.split(/\s/)[0]}`);
-        const [hostPatterns, keyType, keyText] = line.split(/\s+/);
-        if (!keyText || !KEY_TYPES.test(keyType) || !/^[A-Za-z0-9+/]+={0,2}$/.test(keyText)) {
-            throw new Error(`line ${index + 1} is not "${revoked ? '@revoked ' : ''}HOSTS KEYTYPE BASE64KEY"`);
-        }
-        entries.push({ hostPatterns, keyType, key: Buffer.from(keyText, 'base64'), ...(revoked ? { revoked } : {}) });
-    });
-    return entries;
-}
-/** The host key algorithms ssh2 can negotiate for each known_hosts key type. */
-const ALGORITHMS_OF_KEY_TYPE = {
-    'ssh-ed25519': ['ssh-ed25519'],
-    'ecdsa-sha2-nistp256': ['ecdsa-sha2-nistp256'],
-    'ecdsa-sha2-nistp384': ['ecdsa-sha2-nistp384'],
-    'ecdsa-sha2-nistp521': ['ecdsa-sha2-nistp521'],
-    'ssh-rsa': ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'],
-    'ssh-dss': ['ssh-dss'],
-};
-/** Host key algorithm families to offer one at a time when only a fingerprint is pinned. */
-exports.HOST_KEY_FAMILIES = [
-    ['ssh-ed25519'],
-    ['ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521'],
-    ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'],
-];
-/**
- * The host key algorithms to offer: those of the keys known-hosts pins for this host, so a server
- * that also has a key of a type ssh2 prefers (ed25519) shows the pinned one. Undefined: ssh2's own.
- */
-function hostKeyAlgorithms(policy, host, port) {
-    if (policy.kind !== 'known-hosts')
-        return undefined;
-    const pinned = policy.entries.filter((entry) => !entry.revoked && entryMatchesHost(entry, host, port));
-    const algorithms = [...new Set(pinned.flatMap((entry) => ALGORITHMS_OF_KEY_TYPE[entry.keyType] ?? []))];
-    return algorithms.length > 0 ? algorithms : undefined;
-}
-/** OpenSSH's fingerprint of a public key blob: "SHA256:" and unpadded base64. */
-function fingerprintOf(key) {
-    return 'SHA256:' + (0, node_crypto_1.createHash)('sha256').update(key).digest('base64').replace(/=+$/, '');
-}
-/** The name known_hosts uses for a host: "host" on port 22, "[host]:port" otherwise. */
-function knownHostsName(host, port) {
-    return port === 22 ? host : `[${host}]:${port}`;
-}
-function globMatches(pattern, name) {
-    const regex = pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
-    return new RegExp(`^${regex}$`, 'i').test(name);
-}
-function hashedMatches(field, name) {
-    const [, , salt, hash] = field.split('|');
-    if (!salt || !hash)
-        return false;
-    const digest = (0, node_crypto_1.createHmac)('sha1', Buffer.from(salt, 'base64')).update(name).digest('base64');
-    return digest === hash;
-}
-function entryMatchesHost(entry, host, port) {
-    const name = knownHostsName(host, port);
-    if (entry.hostPatterns.startsWith('|1|'))
-        return hashedMatches(entry.hostPatterns, name);
-    let matched = false;
-    for (const pattern of entry.hostPatterns.split(',')) {
-        if (pattern.startsWith('!')) {
-            if (globMatches(pattern.slice(1), name))
-                return false;
-        }
-        else if (globMatches(pattern, name)) {
-            matched = true;
-        }
-    }
-    return matched;
-}
-/** Decides whether the key the server presented is the pinned one. */
-function verifyHostKey(policy, host, port, key) {
-    const presented = fingerprintOf(key);
-    switch (policy.kind) {
-        case 'insecure':
-            return { ok: true };
-        case 'fingerprint':
-            return policy.fingerprint === presented
-                ? { ok: true }
-                : { ok: false, reason: `the server presented host key ${presented}, but host-fingerprint pins ${policy.fingerprint}` };
-        case 'known-hosts': {
-            if (policy.entries.some((entry) => entry.revoked && entry.key.equals(key))) {
-                return { ok: false, reason: `the server presented host key ${presented}, which known-hosts marks @revoked` };
-            }
-            const forHost = policy.entries.filter((entry) => !entry.revoked && entryMatchesHost(entry, host, port));
-            if (forHost.length === 0) {
-                return { ok: false, reason: `known-hosts has no key for ${knownHostsName(host, port)} (the server presented ${presented})` };
-            }
-            return forHost.some((entry) => entry.key.equals(key))
-                ? { ok: true }
-                : { ok: false, reason: `the server presented host key ${presented}, which is not the one known-hosts pins for ${knownHostsName(host, port)}` };
-        }
-    }
-}
-
-
-/***/ }),
-
-/***/ 9892:
-/***/ ((__unused_webpack_module, exports) => {
-
-"use strict";
-
-Object.defineProperty(exports, "__esModule", ({ value: true }));
-exports.USER_NAME = void 0;
-exports.parseHosts = parseHosts;
-exports.hostLabel = hostLabel;
-/** A login name as useradd allows it (a trailing $ for machine accounts). */
-exports.USER_NAME = /^[a-z_][a-z0-9_.-]*\$?$/i;
-// A DNS name or IPv4 address; IPv6 goes in brackets ([2001:db8::1]:22), as in known_hosts.
-const NAME = /^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/;
-const IPV6 = /^\[([0-9A-Fa-f:.]+)\]$/;
-/**
- * Reads the `host` input's lines; `user` and `port` are the defaults of lines that do not say.
- * Throws an Error naming the line that cannot be read, or a host given twice.
- */
-function parseHosts(text, defaults) {
-    const targets = [];
-    for (const raw of text.split('\n')) {
-        const line = raw.trim();
-        if (line === '' || line.startsWith('#'))
-            continue;
-        targets.push(parseHostLine(line, defaults));
-    }
-    const seen = new Set();
-    for (const t of targets) {
-        const key = `${t.host.toLowerCase()}:${t.port}`;
-        if (seen.has(key))
-            throw new Error(`${hostLabel(t)} is given twice`);
-        seen.add(key);
-    }
-    return targets;
-}
-function parseHostLine(line, defaults) {
-    const fail = (why) => {
-        throw new Error(`'${line}' ${why} (expected host, user@host or user@host:port, one per line)`);
-    };
-    if (/\s/.test(line) || line.startsWith('-'))
-        fail('is not a host name or address');
-    let rest = line;
-    let user = defaults.user;
-    const at = rest.lastIndexOf('@');
-    if (at >= 0) {
-        user = rest.slice(0, at);
-        rest = rest.slice(at + 1);
-        if (!exports.USER_NAME.test(user))
-            fail(`has '${user}', which is not a valid user name`);
-    }
-    let port = defaults.port;
-    const portMatch = /^(.*[^:]):(\d+)$/.exec(rest);
-    if (portMatch && (!rest.includes(':', rest.indexOf(':') + 1) || rest.startsWith('['))) {
-        rest = portMatch[1];
-        port = Number(portMatch[2]);
-        if (!(port >= 1 && port <= 65535))
-            fail(`has port ${portMatch[2]}, outside 1-65535`);
-    }
-    const v6 = IPV6.exec(rest);
-    if (v6)
-        return { host: v6[1], port, user };
-    if (!NAME.test(rest))
-        fail('is not a host name or address');
-    return { host: rest, port, user };
-}
-/** How a host is named in logs and the summary: user@host, with :port when it is not 22. */
-function hostLabel(t) {
-    const host = t.host.includes(':') ? `[${t.host}]` : t.host;
-    return `${t.user}@${host}${t.port === 22 ? '' : `:${t.port}`}`;
-}
-
-
-/***/ }),
-
-/***/ 5134:
-/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
-
-"use strict";
-
-var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
-    if (k2 === undefined) k2 = k;
-    var desc = Object.getOwnPropertyDescriptor(m, k);
-    if (!desc || ("get" in desc ? !m.__esModule : desc.writable || desc.configurable)) {
-      desc = { enumerable: true, get: function() { return m[k]; } };
-    }
-    Object.defineProperty(o, k2, desc);
-}) : (function(o, m, k, k2) {
-    if (k2 === undefined) k2 = k;
-    o[k2] = m[k];
-}));
-var __setModuleDefault = (this && this.__setModuleDefault) || (Object.create ? (function(o, v) {
-    Object.defineProperty(o, "default", { enumerable: true, value: v });
-}) : function(o, v) {
-    o["default"] = v;
-});
-var __importStar = (this && this.__importStar) || (function () {
-    var ownKeys = function(o) {
-        ownKeys = Object.getOwnPropertyNames || function (o) {
-            var ar = [];
-            for (var k in o) if (Object.prototype.hasOwnProperty.call(o, k)) ar[ar.length] = k;
-            return ar;
-        };
-        return ownKeys(o);
-    };
-    return function (mod) {
-        if (mod && mod.__esModule) return mod;
-        var result = {};
-        if (mod != null) for (var k = ownKeys(mod), i = 0; i < k.length; i++) if (k[i] !== "default") __createBinding(result, mod, k[i]);
-        __setModuleDefault(result, mod);
-        return result;
-    };
-})();
-var __importDefault = (this && this.__importDefault) || function (mod) {
-    return (mod && mod.__esModule) ? mod : { "default": mod };
-};
-Object.defineProperty(exports, "__esModule", ({ value: true }));
-exports.ImageStore = exports.MissingImageError = void 0;
-exports.resolveManifest = resolveManifest;
-exports.buildArguments = buildArguments;
-exports.shouldBuild = shouldBuild;
-exports.buildImage = buildImage;
-const exec = __importStar(__nccwpck_require__(5236));
-const dockerode_1 = __importDefault(__nccwpck_require__(9040));
-const node_fs_1 = __nccwpck_require__(3024);
-const node_path_1 = __nccwpck_require__(6760);
-const tar = __importStar(__nccwpck_require__(6118));
-const archive_1 = __nccwpck_require__(4473);
-const format_1 = __nccwpck_require__(6264);
-/**
- * The config and layer blobs of the image `top` names (a manifest, or an index of them), given the
- * small JSON blobs of its archive: the platform's image manifest, never an attestation.
- */
-function resolveManifest(top, blobs, platform) {
-    const node = blobs.get(top);
-    if (!node)
-        return undefined;
-    if (node.config && node.layers)
-        return node;
-    const candidates = (node.manifests ?? []).filter((d) => d.annotations?.['vnd.docker.reference.type'] !== 'attestation-manifest');
-    const chosen = candidates.find((d) => d.platform?.os === platform.os && d.platform?.architecture === platform.architecture) ??
-        (candidates.length === 1 ? candidates[0] : undefined);
-    return chosen ? resolveManifest(chosen.digest, blobs, platform) : undefined;
-}
-/** The `docker build` arguments for a build config: a pure function, executed by buildImage. */
-function buildArguments(build, image) {
-    const args = ['build', '--tag', image];
-    if (build.dockerfile)
-        args.push('--file', build.dockerfile);
-    for (const arg of build.buildArgs)
-        args.push('--build-arg', arg);
-    if (build.target)
-        args.push('--target', build.target);
-    args.push(build.context);
-    return args;
-}
-function shouldBuild(build) {
-    if (build.mode !== 'auto')
-        return build.mode === 'always';
-    const dockerfile = build.dockerfile ? (0, node_path_1.resolve)(build.dockerfile) : (0, node_path_1.join)(build.context, 'Dockerfile');
-    return (0, node_fs_1.existsSync)(dockerfile);
-}
-/** The image to deploy is not on the runner, and says how to get it there. */
-class MissingImageError extends Error {
-    constructor(image, build) {
-        super(`image ${image} is not on the runner` +
-            (build.mode === 'never' ? ': build it in an earlier step, or set build: true' : ` and no Dockerfile was found in ${build.context}: set context or dockerfile, or build it in an earlier step`));
-    }
-}
-exports.MissingImageError = MissingImageError;
-/** Builds with the docker CLI, so the runner's BuildKit and buildx setup apply. */
-async function buildImage(build, image) {
-    const code = await exec.exec('docker', buildArguments(build, image), { ignoreReturnCode: true });
-    if (code !== 0)
-        throw new Error(`docker build of ${image} failed (exit code ${code}); see the build output above`);
-}
-class ImageStore {
-    docker;
-    constructor(docker = new dockerode_1.default()) {
-        this.docker = docker;
-    }
-    async inspect(reference) {
-        let info;
-        try {
-            info = await this.docker.getImage(reference).inspect();
-        }
-        catch (error) {
-            if (error.statusCode === 404)
-                return undefined;
-            throw new Error(`cannot ask the runner's Docker about ${reference}: ${error.message}`);
-        }
-        const layers = info.RootFS?.Layers ?? [];
-        const image = {
-            reference, id: info.Id, storeId: info.Id, sizeBytes: info.Size, layers, layerBlobs: layers, compressedLayers: false,
-            exposedPorts: Object.keys(info.Config?.ExposedPorts ?? {}), env: info.Config?.Env ?? [],
-        };
-        // Only the containerd store describes images by a descriptor; its ID is not the config's digest.
-        if (!info.Descriptor)
-            return image;
-        const manifest = await this.manifestFromSave(reference, info.Id, { os: info.Os, architecture: info.Architecture });
-        if (!manifest?.config || !manifest.layers || manifest.layers.length !== layers.length) {
-            throw new Error(`cannot find the manifest of ${reference} (${(0, format_1.shortId)(info.Id)}) in the runner's docker save`);
-        }
-        return {
-            ...image,
-            id: manifest.config.digest,
-            layerBlobs: manifest.layers.map((layer) => layer.digest),
-            compressedLayers: manifest.layers.some((layer, i) => layer.digest !== layers[i]), // an uncompressed blob's digest is its diff ID
-        };
-    }
-    /**
-     * Reads the runner's `docker save` only as far as the image's manifest (blobs come in digest
-     * order, the JSON ones are small): the containerd store tells no config digest otherwise.
-     */
-    async manifestFromSave(reference, top, platform) {
-        const saved = await this.save(reference);
-        const blobs = new Map();
-        const extract = tar.extract();
-        return new Promise((resolve, reject) => {
-            let found;
-            const finish = () => {
-                saved.unpipe(extract);
-                saved.destroy();
-                resolve(found);
-            };
-            extract.on('entry', (header, stream, next) => {
-                const m = header.name.match(archive_1.BLOB);
-                if (!m || (header.size ?? 0) > 4 * 1024 * 1024) {
-                    stream.on('end', next);
-                    stream.resume();
-                    return;
-                }
-                void (0, archive_1.readAll)(stream).then((content) => {
-                    try {
-                        const parsed = JSON.parse(content.toString('utf8'));
-                        if (parsed && typeof parsed === 'object')
-                            blobs.set(`sha256:${m[1]}`, parsed);
-                    }
-                    catch {
-                        // not JSON: a small layer
-                    }
-                    found = resolveManifest(top, blobs, platform);
-                    if (found)
-                        finish();
-                    else
-                        next();
-                });
-            });
-            extract.on('finish', () => resolve(found));
-            extract.on('error', reject);
-            saved.on('error', reject);
-            saved.pipe(extract);
-        });
-    }
-    /** The image as a `docker save` tar stream, tagged with its reference. */
-    async save(reference) {
-        return (await this.docker.getImage(reference).get());
-    }
-}
-exports.ImageStore = ImageStore;
-
-
-/***/ }),
-
-/***/ 9407:
-/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
-
-"use strict";
-
-var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
-    if (k2 === undefined) k2 = k;
-    var desc = Object.getOwnPropertyDescriptor(m, k);
-    if (!desc || ("get" in desc ? !m.__esModule : desc.writable || desc.configurable)) {
-      desc = { enumerable: true, get: function() { return m[k]; } };
-    }
-    Object.defineProperty(o, k2, desc);
-}) : (function(o, m, k, k2) {
-    if (k2 === undefined) k2 = k;
-    o[k2] = m[k];
-}));
-var __setModuleDefault = (this && this.__setModuleDefault) || (Object.create ? (function(o, v) {
-    Object.defineProperty(o, "default", { enumerable: true, value: v });
-}) : function(o, v) {
-    o["default"] = v;
-});
-var __importStar = (this && this.__importStar) || (function () {
-    var ownKeys = function(o) {
-        ownKeys = Object.getOwnPropertyNames || function (o) {
-            var ar = [];
-            for (var k in o) if (Object.prototype.hasOwnProperty.call(o, k)) ar[ar.length] = k;
-            return ar;
-        };
-        return ownKeys(o);
-    };
-    return function (mod) {
-        if (mod && mod.__esModule) return mod;
-        var result = {};
-        if (mod != null) for (var k = ownKeys(mod), i = 0; i < k.length; i++) if (k[i] !== "default") __createBinding(result, mod, k[i]);
-        __setModuleDefault(result, mod);
-        return result;
-    };
-})();
-Object.defineProperty(exports, "__esModule", ({ value: true }));
-const core = __importStar(__nccwpck_require__(7484));
-const main_1 = __nccwpck_require__(1730);
-(0, main_1.run)().catch((error) => core.setFailed(`bluegreen-action crashed: ${error.stack ?? error.message}`));
-
-
-/***/ }),
-
-/***/ 4149:
+/***/ 6067:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
@@ -95620,7 +94301,10 @@ function legacyLayerDirs(diffIds, sampleJson) {
     const ownId = JSON.parse(members.find(([key]) => key === 'id')?.[1] ?? '""');
     const chains = chainIds(diffIds).slice(0, -1); // the top layer's JSON is the image config: never left out
     // Docker 20.10 adds "os" after computing the ID; other versions may not: try both.
-    for (const dropped of [['id', 'parent', 'os'], ['id', 'parent']]) {
+    for (const dropped of [
+        ['id', 'parent', 'os'],
+        ['id', 'parent'],
+    ]) {
         const base = members.filter(([key]) => !dropped.includes(key));
         const ids = [];
         for (const chain of chains) {
@@ -95640,7 +94324,7 @@ function legacyLayerDirs(diffIds, sampleJson) {
 
 /***/ }),
 
-/***/ 1730:
+/***/ 7306:
 /***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
 
 "use strict";
@@ -95678,289 +94362,164 @@ var __importStar = (this && this.__importStar) || (function () {
         return result;
     };
 })();
+var __importDefault = (this && this.__importDefault) || function (mod) {
+    return (mod && mod.__esModule) ? mod : { "default": mod };
+};
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-exports.run = run;
-const core = __importStar(__nccwpck_require__(7484));
-const config_1 = __nccwpck_require__(2973);
-const context_1 = __nccwpck_require__(788);
-const image_1 = __nccwpck_require__(5134);
-const run_1 = __nccwpck_require__(7331);
-const report_1 = __nccwpck_require__(665);
-const ssh_1 = __nccwpck_require__(873);
-const stop_commands_1 = __nccwpck_require__(2058);
-const transfer_1 = __nccwpck_require__(6128);
-const fleet_1 = __nccwpck_require__(3207);
-const cancel_1 = __nccwpck_require__(833);
-const rollout_lock_1 = __nccwpck_require__(8464);
-const hosts_1 = __nccwpck_require__(9892);
-const swarm_1 = __nccwpck_require__(3695);
-const settings_1 = __nccwpck_require__(8750);
-const fleet_report_1 = __nccwpck_require__(8366);
-const masked = new Set();
-/** After a cancel, the summary and outputs are written by then even if hosts are still switching back. */
-const PROVISIONAL_AFTER_CANCEL_MS = 6000;
-/** Registers every secret with the runner before anything can print it. */
-function maskSecrets(values) {
-    for (const value of values) {
-        if (!value || masked.has(value.trim()))
-            continue;
-        masked.add(value.trim());
-        core.setSecret(value);
-        for (const line of value.split('\n'))
-            if (line.trim().length >= 8 && !line.startsWith('-----'))
-                core.setSecret(line.trim());
-    }
-}
-/** A log group whose lines may carry the server's text: shown, never obeyed as workflow commands. */
-function serverGroup(title, work) {
-    return core.group(title, () => (0, stop_commands_1.withCommandsStopped)((line) => core.info(line), work));
-}
-async function timed(report, phase, title, work) {
-    const started = Date.now();
-    try {
-        return await serverGroup(title, work);
-    }
-    finally {
-        report.phasesSeconds[phase] = (Date.now() - started) / 1000;
-    }
-}
-async function localImage(config, report, store) {
-    if ((0, image_1.shouldBuild)(config.build)) {
-        await timed(report, 'build', `Build ${config.image}`, () => (0, image_1.buildImage)(config.build, config.image));
-    }
-    const image = await store.inspect(config.image);
-    if (!image)
-        throw new image_1.MissingImageError(config.image, config.build);
-    core.info(`image ${image.reference}: ${image.id} (${image.layers.length} layers)`);
-    const { containerPort, env, note } = (0, settings_1.portOfImage)(config.deploy, config.given, image.exposedPorts);
-    Object.assign(config.deploy, { containerPort, env });
-    core.info(note);
-    return image;
-}
-/** What the server script is given; serverImageId per host comes from its transfer (fleet.ts, swarm.ts). */
-function scriptInput(config, context, image, serverImageId = '') {
-    return { command: config.command, deploy: config.deploy, image: config.image, imageId: image?.id ?? '', serverImageId, gitSha: context.gitSha, runUrl: context.runUrl, given: config.given, allowMissing: config.allowMissing, logsLines: config.logsLines };
-}
-/** Image, connection, transfer and the server script: fills in the report as it goes. */
-async function deployWith(config, context, report) {
-    const store = new image_1.ImageStore();
-    const image = config.command === 'deploy' ? await localImage(config, report, store) : undefined;
-    if (image)
-        report.imageId = image.id;
-    const ssh = await timed(report, 'connect', `Connect to ${config.ssh.user}@${config.ssh.host}:${config.ssh.port}`, () => ssh_1.SshSession.connect(config.ssh, (line) => core.info(line)));
-    try {
-        if (image) {
-            report.transfer = await timed(report, 'transfer', `Send ${image.reference} to ${config.ssh.host}`, () => (0, transfer_1.ensureImageOnServer)(ssh, store, image, { log: (line) => core.info(line) }));
-        }
-        const input = scriptInput(config, context, image, report.transfer?.serverImageId);
-        const lock = changesApp(config) ? await (0, rollout_lock_1.takeRolloutLocks)([{ ssh: config.ssh, label: (0, hosts_1.hostLabel)(config.ssh), session: ssh }], config.deploy.app, config.deploy.stateDir, config.deploy.lockTimeoutSeconds, (line) => core.info(line)) : undefined;
-        try {
-            report.remote = await serverGroup(`${config.command} ${config.deploy.app} on ${config.ssh.host}`, () => (0, run_1.runRemoteScript)(ssh, input, (line) => core.info(line)));
-        }
-        finally {
-            await lock?.release();
-        }
-    }
-    finally {
-        ssh.close();
-    }
-}
-/** engine: swarm: the image to every node given, the script on the manager (swarm.ts). */
-async function deployToSwarm(config, context, report) {
-    const log = (line) => core.info(line);
-    const store = new image_1.ImageStore();
-    const image = config.command === 'deploy' ? await localImage(config, report, store) : undefined;
-    if (image)
-        report.imageId = image.id;
-    const runs = config.hosts.map((ssh, i) => ({ ssh, label: (0, hosts_1.hostLabel)(ssh), report: i === 0 ? report : { ...report, host: ssh.host, phasesSeconds: {} } }));
-    const input = scriptInput(config, context, image);
-    await serverGroup(`${config.command} ${config.deploy.app} on the Swarm of ${config.ssh.host}`, () => (0, swarm_1.runOnSwarm)(runs, store, image, input, log));
-}
-/** Commands that change what runs on a server take the app's rollout lock first (rollout-lock.ts). */
-function changesApp(config) {
-    return config.command === 'deploy' || config.command === 'rollback' || config.command === 'remove';
-}
+exports.ImageStore = exports.MissingImageError = void 0;
+exports.resolveManifest = resolveManifest;
+exports.buildArguments = buildArguments;
+exports.shouldBuild = shouldBuild;
+exports.buildImage = buildImage;
+const exec = __importStar(__nccwpck_require__(5236));
+const dockerode_1 = __importDefault(__nccwpck_require__(9040));
+const node_fs_1 = __nccwpck_require__(3024);
+const node_path_1 = __nccwpck_require__(6760);
+const tar = __importStar(__nccwpck_require__(6118));
+const archive_1 = __nccwpck_require__(8031);
+const format_1 = __nccwpck_require__(2011);
 /**
- * The same command on several hosts: connect all, send to all, take every host's rollout lock, then
- * roll out (fleet.ts). A cancel (SIGINT/SIGTERM) stops starting hosts and switches back those that
- * switched.
+ * The config and layer blobs of the image `top` names (a manifest, or an index of them), given the
+ * small JSON blobs of its archive: the platform's image manifest, never an attestation.
  */
-async function deployToFleet(config, context, runs, cancellation) {
-    const log = (line) => core.info(line);
-    const store = new image_1.ImageStore();
-    let image;
-    if (config.command === 'deploy') {
+function resolveManifest(top, blobs, platform) {
+    const node = blobs.get(top);
+    if (!node)
+        return undefined;
+    if (node.config && node.layers)
+        return node;
+    const candidates = (node.manifests ?? []).filter((d) => d.annotations?.['vnd.docker.reference.type'] !== 'attestation-manifest');
+    const chosen = candidates.find((d) => d.platform?.os === platform.os && d.platform?.architecture === platform.architecture) ?? (candidates.length === 1 ? candidates[0] : undefined);
+    return chosen ? resolveManifest(chosen.digest, blobs, platform) : undefined;
+}
+/** The `docker build` arguments for a build config: a pure function, executed by buildImage. */
+function buildArguments(build, image) {
+    const args = ['build', '--tag', image];
+    if (build.dockerfile)
+        args.push('--file', build.dockerfile);
+    for (const arg of build.buildArgs)
+        args.push('--build-arg', arg);
+    if (build.target)
+        args.push('--target', build.target);
+    args.push(build.context);
+    return args;
+}
+function shouldBuild(build) {
+    if (build.mode !== 'auto')
+        return build.mode === 'always';
+    const dockerfile = build.dockerfile ? (0, node_path_1.resolve)(build.dockerfile) : (0, node_path_1.join)(build.context, 'Dockerfile');
+    return (0, node_fs_1.existsSync)(dockerfile);
+}
+/** The image to deploy is not on the runner, and says how to get it there. */
+class MissingImageError extends Error {
+    constructor(image, build) {
+        super(`image ${image} is not on the runner` +
+            (build.mode === 'never' ? ': build it in an earlier step, or set build: true' : ` and no Dockerfile was found in ${build.context}: set context or dockerfile, or build it in an earlier step`));
+    }
+}
+exports.MissingImageError = MissingImageError;
+/** Builds with the docker CLI, so the runner's BuildKit and buildx setup apply. */
+async function buildImage(build, image) {
+    const code = await exec.exec('docker', buildArguments(build, image), { ignoreReturnCode: true });
+    if (code !== 0)
+        throw new Error(`docker build of ${image} failed (exit code ${code}); see the build output above`);
+}
+class ImageStore {
+    docker;
+    constructor(docker = new dockerode_1.default()) {
+        this.docker = docker;
+    }
+    async inspect(reference) {
+        let info;
         try {
-            image = await localImage(config, runs[0].report, store);
+            info = await this.docker.getImage(reference).inspect();
         }
         catch (error) {
-            for (const run of runs)
-                run.report.error = error.message;
-            return;
+            if (error.statusCode === 404)
+                return undefined;
+            throw new Error(`cannot ask the runner's Docker about ${reference}: ${error.message}`, { cause: error });
         }
-        for (const run of runs)
-            run.report.imageId = image.id;
-    }
-    const everywhere = `${runs.length} hosts`;
-    try {
-        if (!(await serverGroup(`Connect to ${everywhere}`, () => (0, fleet_1.connectAll)(runs, log))))
-            return;
-        if (image && !(await serverGroup(`Send ${image.reference} to ${everywhere}`, () => (0, fleet_1.sendToAll)(runs, store, image, log))))
-            return;
-        // Each deploy waits, healthy, for the runner's word before it switches (all at once: until every
-        // host is healthy; rolling: unless the run was cancelled meanwhile).
-        const barrierSeconds = config.command === 'deploy' ? Math.ceil(config.deploy.health.timeoutSeconds) + 600 : 0;
-        const input = { ...scriptInput(config, context, image), barrierSeconds };
-        const lock = changesApp(config) ? await serverGroup(`Lock ${config.deploy.app} on ${everywhere}`, () => (0, fleet_1.lockAll)(runs, config.deploy.app, config.deploy.stateDir, config.deploy.lockTimeoutSeconds, log)) : undefined;
-        if (changesApp(config) && !lock)
-            return;
-        try {
-            if (cancellation.reason !== undefined) {
-                for (const run of runs)
-                    (0, fleet_1.markNotStarted)(run.report, `the run was cancelled (${cancellation.reason})`);
-            }
-            else if (config.rollout === 'all-at-once' && config.command === 'deploy') {
-                await serverGroup(`${config.command} ${config.deploy.app} on ${everywhere} at once`, () => (0, fleet_1.rollOutAllAtOnce)(runs, input, cancellation, log));
-            }
-            else {
-                await serverGroup(`${config.command} ${config.deploy.app} on ${everywhere}, ${config.maxParallel} at a time`, () => (0, fleet_1.rollOut)(runs, input, config.maxParallel, cancellation, log));
-            }
+        const layers = info.RootFS?.Layers ?? [];
+        const image = {
+            reference,
+            id: info.Id,
+            storeId: info.Id,
+            sizeBytes: info.Size,
+            layers,
+            layerBlobs: layers,
+            compressedLayers: false,
+            exposedPorts: Object.keys(info.Config?.ExposedPorts ?? {}),
+            env: info.Config?.Env ?? [],
+        };
+        // Only the containerd store describes images by a descriptor; its ID is not the config's digest.
+        if (!info.Descriptor)
+            return image;
+        const manifest = await this.manifestFromSave(reference, info.Id, { os: info.Os, architecture: info.Architecture });
+        if (!manifest?.config || !manifest.layers || manifest.layers.length !== layers.length) {
+            throw new Error(`cannot find the manifest of ${reference} (${(0, format_1.shortId)(info.Id)}) in the runner's docker save`);
         }
-        finally {
-            await lock?.release();
-        }
+        return {
+            ...image,
+            id: manifest.config.digest,
+            layerBlobs: manifest.layers.map((layer) => layer.digest),
+            compressedLayers: manifest.layers.some((layer, i) => layer.digest !== layers[i]), // an uncompressed blob's digest is its diff ID
+        };
     }
-    finally {
-        for (const run of runs)
-            run.session?.close();
-    }
-}
-/** The step outputs, every value redacted. */
-function setOutputs(outputs, secrets) {
-    try {
-        for (const [name, value] of Object.entries(outputs))
-            core.setOutput(name, (0, report_1.redact)(value, secrets));
-    }
-    catch (error) {
-        core.warning(`could not write the step outputs: ${error.message}`);
-    }
-}
-/** The job summary, when the runner gives a file for it; failing to write it only warns. */
-async function writeSummary(context, markdown) {
-    if (!context.summaryFile)
-        return;
-    try {
-        // The step's own summary file: a later write (after a provisional one) replaces it.
-        await core.summary.emptyBuffer().addRaw(markdown(), true).write({ overwrite: true });
-    }
-    catch (error) {
-        core.warning(`could not write the job summary: ${error.message}`);
-    }
-}
-/** What several hosts ran, as outputs and summary: at the end, or earlier after a cancel (then rewritten). */
-async function publishFleet(config, context, runs, totalSeconds, cancelled) {
-    setOutputs((0, fleet_report_1.fleetOutputs)(runs, totalSeconds), config.secrets);
-    await writeSummary(context, () => (0, fleet_report_1.renderFleetSummary)(runs, config.secrets, totalSeconds, cancelled));
-}
-/** The end of a run on several hosts: summary, outputs, exit code. */
-async function finishFleet(config, context, runs, totalSeconds, cancelled) {
-    await publishFleet(config, context, runs, totalSeconds, cancelled);
-    const exitCode = (0, fleet_report_1.fleetExitCode)(runs);
-    if (exitCode !== 0) {
-        core.setFailed((0, report_1.redact)((0, fleet_report_1.fleetHeadline)(runs, cancelled).replace(/^❌ /, ''), config.secrets));
-        process.exitCode = exitCode;
-    }
-    else {
-        core.info((0, fleet_report_1.fleetHeadline)(runs));
-    }
-}
-/** A run refused before it connected (a bad input): result failed, a short summary, exit code 1. */
-async function refuse(message, context, totalSeconds) {
-    setOutputs((0, report_1.refusedOutputs)(totalSeconds), []);
-    await writeSummary(context, () => (0, report_1.renderRefusedSummary)(message));
-    core.setFailed(message);
-}
-/** The whole run: inputs, image, transfer, switch, report. Never throws; sets the exit code. */
-async function run() {
-    const started = Date.now();
-    const context = (0, context_1.runContext)(process.env);
-    maskSecrets([core.getInput('ssh-key'), core.getInput('ssh-key-passphrase')]);
-    let config;
-    try {
-        config = (0, config_1.readConfig)((name) => core.getInput(name), { repository: context.repository });
-    }
-    catch (error) {
-        const message = error instanceof config_1.InputError ? error.message : `Invalid inputs: ${error.message}`;
-        await refuse(message, context, (Date.now() - started) / 1000);
-        return;
-    }
-    maskSecrets(config.secrets);
-    const unchecked = (0, config_1.uncheckedHosts)(config);
-    if (unchecked.length > 0) {
-        core.warning(`insecure-skip-host-key-check is true: the host key of ${unchecked.join(', ')} is not checked, so a man-in-the-middle could receive the image and the env. Pin it with known-hosts (ssh-keyscan -p ${config.ssh.port} ${config.ssh.host})${config.ssh.jump ? ', proxy-jump-known-hosts for the jump host,' : ''} or host-fingerprint.`);
-    }
-    const reportFor = (host) => ({
-        command: config.command,
-        app: config.deploy.app,
-        host,
-        image: config.image,
-        url: (0, report_1.appUrl)(config.deploy, host),
-        phasesSeconds: {},
-        totalSeconds: 0,
-    });
-    if (config.hosts.length > 1 && !config.deploy.swarm) {
-        const runs = config.hosts.map((ssh) => ({ ssh, label: (0, hosts_1.hostLabel)(ssh), report: reportFor(ssh.host) }));
-        const cancellation = new cancel_1.Cancellation();
-        let finished = false;
-        cancellation.onCancel((signal) => {
-            core.warning(`${signal}: the run was cancelled; no further host starts, and hosts that switched are switched back`);
-            // GitHub kills the step 10 s after its first signal: what is known by then is written down.
-            setTimeout(() => {
-                if (finished)
+    /**
+     * Reads the runner's `docker save` only as far as the image's manifest (blobs come in digest
+     * order, the JSON ones are small): the containerd store tells no config digest otherwise.
+     */
+    async manifestFromSave(reference, top, platform) {
+        const saved = await this.save(reference);
+        const blobs = new Map();
+        const extract = tar.extract();
+        return new Promise((resolve, reject) => {
+            let found;
+            const finish = () => {
+                saved.unpipe(extract);
+                saved.destroy();
+                resolve(found);
+            };
+            extract.on('entry', (header, stream, next) => {
+                const m = header.name.match(archive_1.BLOB);
+                if (!m || (header.size ?? 0) > 4 * 1024 * 1024) {
+                    stream.on('end', next);
+                    stream.resume();
                     return;
-                const note = `${signal}; still under way when the runner's grace period ran short`;
-                void publishFleet(config, context, runs, (Date.now() - started) / 1000, note);
-            }, PROVISIONAL_AFTER_CANCEL_MS).unref();
+                }
+                void (0, archive_1.readAll)(stream).then((content) => {
+                    try {
+                        const parsed = JSON.parse(content.toString('utf8'));
+                        if (parsed && typeof parsed === 'object')
+                            blobs.set(`sha256:${m[1]}`, parsed);
+                    }
+                    catch {
+                        // not JSON: a small layer
+                    }
+                    found = resolveManifest(top, blobs, platform);
+                    if (found)
+                        finish();
+                    else
+                        next();
+                });
+            });
+            extract.on('finish', () => resolve(found));
+            extract.on('error', reject);
+            saved.on('error', reject);
+            saved.pipe(extract);
         });
-        await (0, cancel_1.cancellableBy)(cancellation, async () => {
-            await deployToFleet(config, context, runs, cancellation);
-            finished = true;
-            const totalSeconds = (Date.now() - started) / 1000;
-            for (const run of runs)
-                run.report.totalSeconds = totalSeconds;
-            await finishFleet(config, context, runs, totalSeconds, cancellation.reason);
-        });
-        return;
     }
-    const report = reportFor(config.ssh.host);
-    try {
-        if (config.deploy.swarm)
-            await deployToSwarm(config, context, report);
-        else
-            await deployWith(config, context, report);
-    }
-    catch (error) {
-        (0, fleet_1.recordFailure)(report, error);
-    }
-    report.totalSeconds = (Date.now() - started) / 1000;
-    // The same outputs as with several hosts: `hosts` then holds this one.
-    setOutputs((0, fleet_report_1.fleetOutputs)([{ label: (0, hosts_1.hostLabel)(config.ssh), report }], report.totalSeconds), config.secrets);
-    await writeSummary(context, () => (0, report_1.renderSummary)(report, config.secrets));
-    const exitCode = (0, report_1.exitCodeOf)(report);
-    if (exitCode !== 0) {
-        const live = report.remote?.activeSlot ? `${report.remote.activeSlot.toUpperCase()} is still live` : (0, report_1.liveAfterFailure)(report);
-        core.setFailed((0, report_1.redact)(`${config.deploy.app} on ${config.ssh.host}: ${(0, report_1.errorOf)(report) ?? 'the deploy script failed'} (${live})`, config.secrets));
-        process.exitCode = exitCode;
-    }
-    else {
-        core.info(`${config.deploy.app}: ${(0, report_1.outcomeOf)(report)}; live slot ${report.remote?.activeSlot ?? 'none'}; ${(0, report_1.urlOf)(report)}`);
+    /** The image as a `docker save` tar stream, tagged with its reference. */
+    async save(reference) {
+        return (await this.docker.getImage(reference).get());
     }
 }
+exports.ImageStore = ImageStore;
 
 
 /***/ }),
 
-/***/ 2279:
+/***/ 3170:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
@@ -95970,7 +94529,7 @@ exports.ProgressThrottle = void 0;
 exports.formatBytes = formatBytes;
 exports.progressLine = progressLine;
 exports.summaryLine = summaryLine;
-const duration_1 = __nccwpck_require__(7607);
+const duration_1 = __nccwpck_require__(1601);
 const MiB = 1024 * 1024;
 function formatBytes(bytes) {
     if (bytes < 1024)
@@ -96033,6 +94592,1434 @@ exports.ProgressThrottle = ProgressThrottle;
 
 /***/ }),
 
+/***/ 6805:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.configTag = exports.CONFIG_TAG_REPOSITORY = void 0;
+exports.layerListCommand = layerListCommand;
+exports.lookupCommand = lookupCommand;
+exports.loadCommand = loadCommand;
+exports.tagCommand = tagCommand;
+exports.configTagCommand = configTagCommand;
+exports.untagCommand = untagCommand;
+exports.parseLookup = parseLookup;
+exports.loadedImage = loadedImage;
+exports.loadProblem = loadProblem;
+const shell_1 = __nccwpck_require__(648);
+const format_1 = __nccwpck_require__(2011);
+exports.CONFIG_TAG_REPOSITORY = 'bluegreen/by-config';
+/**
+ * On the containerd store an image loaded from an archive is named by its manifest, not its
+ * config: this tag records, on the server, which image a config digest was verified to be.
+ */
+const configTag = (configDigest) => `${exports.CONFIG_TAG_REPOSITORY}:${configDigest.replace(/^sha256:/, '')}`;
+exports.configTag = configTag;
+const INSPECT_FORMAT = '{{.Id}} {{json .RootFS}}';
+// The layer digests of a RootFS JSON on stdin, space-separated: its key order differs between docker CLIs.
+const LAYER_DIGESTS = `grep -o 'sha256:[0-9a-f]*' | tr '\\n' ' '`;
+const layerDigests = (image) => (0, shell_1.shellQuote)(image.layers.join(' ') + ' ');
+/** Every image on the server as `layers <RootFS JSON>`: which layers it already has. */
+function layerListCommand() {
+    return `docker image ls --quiet --no-trunc | sort -u | xargs -r docker image inspect --format 'layers {{json .RootFS}}'`;
+}
+/**
+ * One round trip: `have <id> <RootFS JSON>` for every name the image may have on the server (its
+ * config digest on the classic store; the runner's manifest or index digest, or the config tag, on
+ * the containerd store), in one docker call; the first with exactly the image's layers gets the
+ * workflow's tags there and then (`tagged <id>`). When none exists, the layer list of every image.
+ */
+function lookupCommand(image) {
+    const names = [...new Set([image.id, image.storeId, (0, exports.configTag)(image.id)])].map(shell_1.shellQuote).join(' ');
+    return (`out=$(docker image inspect --format 'have ${INSPECT_FORMAT}' ${names} 2>/dev/null); ` +
+        `if [ -n "$out" ]; then printf '%s\\n' "$out"; ` +
+        `id=$(printf '%s\\n' "$out" | while read -r _ id rootfs; do if [ "$(printf '%s' "$rootfs" | ${LAYER_DIGESTS})" = ${layerDigests(image)} ]; then echo "$id"; break; fi; done); ` +
+        `if [ -n "$id" ] && ${tags('"$id"', image).reference} && { [ "$id" = ${(0, shell_1.shellQuote)(image.id)} ] || ${tags('"$id"', image).config}; }; then echo "tagged $id"; fi; ` +
+        `else ${layerListCommand()}; fi`);
+}
+/**
+ * Loads the archive from stdin, then proves the result before it gets the config tag: its layers,
+ * and, where the store named it otherwise than by its config (the containerd store, which can report
+ * a load whose layers never unpacked as done), that a container can be created from it. Prints
+ * `image <id> <RootFS JSON>`, then `proven`, `layers-differ` or `not-created <why>`.
+ */
+function loadCommand(image, gzipped) {
+    const ref = (0, shell_1.shellQuote)(image.reference);
+    // The RootFS JSON's key order differs between docker CLIs: compare the layer digests alone.
+    return (`${gzipped ? 'gunzip -c | ' : ''}docker load >&2 && echo loaded && ` +
+        `info=$(docker image inspect --format '${INSPECT_FORMAT}' ${ref}) && echo "image $info" && id=\${info%% *} && ` +
+        `if [ "$(printf '%s' "\${info#* }" | ${LAYER_DIGESTS})" != ${layerDigests(image)} ]; then echo layers-differ; ` +
+        `elif [ "$id" = ${(0, shell_1.shellQuote)(image.id)} ]; then echo proven; ` +
+        `elif c=$(docker create --network none --entrypoint /bluegreen-check ${ref} 2>&1); then docker rm "$c" >/dev/null && docker tag "$id" ${(0, shell_1.shellQuote)((0, exports.configTag)(image.id))} && echo proven; ` +
+        `else echo "not-created $c" | tr '\\n' ' '; echo; fi`);
+}
+const tags = (idWord, image) => ({
+    reference: `docker tag ${idWord} ${(0, shell_1.shellQuote)(image.reference)}`,
+    config: `docker tag ${idWord} ${(0, shell_1.shellQuote)((0, exports.configTag)(image.id))}`,
+});
+/** Names the verified image: the workflow's reference, and the config tag where the store needs it. */
+function tagCommand(serverId, image) {
+    const { reference, config } = tags((0, shell_1.shellQuote)(serverId), image);
+    return serverId === image.id ? reference : `${reference} && ${config}`;
+}
+/** engine: swarm: the config tag on every store, the one name of this version on every node. */
+function configTagCommand(serverId, image) {
+    return tags((0, shell_1.shellQuote)(serverId), image).config;
+}
+/** Takes back the tags of an image that did not load whole. */
+function untagCommand(image) {
+    return `docker image rm ${(0, shell_1.shellQuote)(image.reference)} ${(0, shell_1.shellQuote)((0, exports.configTag)(image.id))} >/dev/null 2>&1 || true`;
+}
+function parseImageLine(rest) {
+    const space = rest.indexOf(' ');
+    if (space < 0)
+        return undefined;
+    try {
+        const rootfs = JSON.parse(rest.slice(space + 1));
+        return { id: rest.slice(0, space), layers: rootfs.Layers ?? [] };
+    }
+    catch {
+        return undefined;
+    }
+}
+/** The lookup's answer: the server's copy of the image (only one with exactly its layers), and what layers it has. */
+function parseLookup(stdout, image) {
+    const result = { candidates: 0, layerLists: [] };
+    for (const line of stdout.split('\n')) {
+        if (line.startsWith('have ')) {
+            const candidate = parseImageLine(line.slice(5).trim());
+            if (!candidate)
+                continue;
+            result.candidates++;
+            if (!result.found && sameLayers(candidate.layers, image.layers))
+                result.found = candidate;
+        }
+        else if (line.startsWith('tagged ')) {
+            result.tagged = line.slice(7).trim();
+        }
+        else if (line.startsWith('layers ')) {
+            try {
+                result.layerLists.push(JSON.parse(line.slice(7)).Layers ?? []);
+            }
+            catch {
+                // a line the login shell printed
+            }
+        }
+    }
+    return result;
+}
+const sameLayers = (a, b) => a.length === b.length && a.every((layer, i) => layer === b[i]);
+/** The `image <id> <RootFS JSON>` line the load command printed, parsed. */
+function loadedImage(stdout) {
+    const loaded = stdout.split('\n').find((line) => line.startsWith('image '));
+    return loaded ? parseImageLine(loaded.slice(6).trim()) : undefined;
+}
+/** Whether what the load command printed proves the image complete: undefined if so, else why not. */
+function loadProblem(stdout, image, expectedIds) {
+    const lines = stdout.split('\n');
+    const server = loadedImage(stdout);
+    if (!server)
+        return 'the image is missing after docker load';
+    if (!expectedIds.includes(server.id))
+        return `the loaded image is ${(0, format_1.shortId)(server.id)}, not ${expectedIds.map(format_1.shortId).join(' or ')}`;
+    if (!sameLayers(server.layers, image.layers))
+        return `the loaded image has ${server.layers.length} of its ${image.layers.length} layers`;
+    const notCreated = lines.find((line) => line.startsWith('not-created'));
+    if (notCreated || !lines.includes('proven'))
+        return `no container can be created from it (${notCreated?.slice(12).trim() || 'no answer'})`;
+    return undefined;
+}
+
+
+/***/ }),
+
+/***/ 1922:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.TransferError = void 0;
+exports.ensureImageOnServer = ensureImageOnServer;
+const node_stream_1 = __nccwpck_require__(7075);
+const archive_1 = __nccwpck_require__(8031);
+const compress_1 = __nccwpck_require__(421);
+const layers_1 = __nccwpck_require__(6067);
+const progress_1 = __nccwpck_require__(3170);
+const server_images_1 = __nccwpck_require__(6805);
+const format_1 = __nccwpck_require__(2011);
+class TransferError extends Error {
+    bytesSent;
+    constructor(message, bytesSent = 0) {
+        super(message);
+        this.bytesSent = bytesSent;
+    }
+}
+exports.TransferError = TransferError;
+/** Holds chunks back so that no more than `bytesPerSecond` pass on average. */
+function rateLimit(bytesPerSecond) {
+    const started = Date.now();
+    let passed = 0;
+    return new node_stream_1.Transform({
+        transform(chunk, _encoding, callback) {
+            passed += chunk.length;
+            const due = bytesPerSecond ? started + (passed / bytesPerSecond) * 1000 - Date.now() : 0;
+            if (due > 0)
+                setTimeout(() => callback(null, chunk), due);
+            else
+                callback(null, chunk);
+        },
+    });
+}
+function counter(onBytes) {
+    return new node_stream_1.Transform({
+        transform(chunk, _encoding, callback) {
+            onBytes(chunk.length);
+            callback(null, chunk);
+        },
+    });
+}
+/**
+ * Makes sure the server has the image, proven complete, under the workflow's reference: nothing is
+ * sent when it has it already; else the runner's `docker save`, as an archive either image store
+ * loads, leaves out the layers the server has and streams (gzipped unless its layers are stored
+ * compressed) into `docker load` over SSH. A load that is refused or proves incomplete is undone and
+ * the image sent whole, once. Nothing unproven keeps a tag; the live app is untouched.
+ */
+async function ensureImageOnServer(ssh, store, image, options) {
+    const started = Date.now();
+    const host = ssh.config.host;
+    const short = (0, format_1.shortId)(image.id);
+    let lookup = (0, server_images_1.parseLookup)((await ssh.exec((0, server_images_1.lookupCommand)(image))).stdout, image);
+    const base = { layersTotal: image.layers.length, resentWhole: false };
+    if (lookup.found) {
+        if (lookup.tagged !== lookup.found.id) {
+            // The lookup tags what it finds; asked again here, the error comes back to be reported.
+            const tag = await ssh.exec((0, server_images_1.tagCommand)(lookup.found.id, image));
+            if (tag.code !== 0)
+                throw new TransferError(`${host} has image ${short} but cannot tag it ${image.reference}: ${tag.stderr.trim()}`);
+        }
+        options.log(`${host} already has ${image.reference} (${short}): nothing to send`);
+        return { ...base, skipped: true, serverImageId: lookup.found.id, bytesSent: 0, bytesRead: 0, layersSkipped: image.layers.length, seconds: (Date.now() - started) / 1000 };
+    }
+    if (lookup.candidates > 0)
+        lookup = (0, server_images_1.parseLookup)((await ssh.exec((0, server_images_1.layerListCommand)())).stdout, image); // a name that is not this image
+    let known = (0, layers_1.layersOnServer)(image.layers, lookup.layerLists);
+    let bytesSent = 0;
+    let bytesRead = 0;
+    for (let attempt = 1;; attempt++) {
+        if (known > 0)
+            options.log(`${host} already has ${known} of ${image.layers.length} layers: leaving them out`);
+        const sent = await stream(ssh, store, image, known, options, bytesSent);
+        bytesSent += sent.bytesSent;
+        bytesRead += sent.bytesRead;
+        if (!sent.problem) {
+            const result = {
+                ...base,
+                skipped: false,
+                serverImageId: sent.serverId,
+                bytesSent,
+                bytesRead,
+                layersSkipped: sent.layersSkipped,
+                resentWhole: attempt > 1,
+                seconds: (Date.now() - started) / 1000,
+            };
+            options.log((0, progress_1.summaryLine)({ totalBytes: image.sizeBytes, readBytes: bytesRead, sentBytes: bytesSent, elapsedSeconds: result.seconds }));
+            return result;
+        }
+        await ssh.exec((0, server_images_1.untagCommand)(image));
+        if (attempt === 2)
+            throw new TransferError(`${image.reference} did not load whole on ${host}, also when sent whole: ${sent.problem}`, bytesSent);
+        options.log(`${host}: ${sent.problem}; took its tag back and sending ${image.reference} whole`);
+        known = 0;
+    }
+}
+async function stream(ssh, store, image, knownLayers, options, sentBefore) {
+    const started = Date.now();
+    const host = ssh.config.host;
+    const figures = { totalBytes: image.sizeBytes, readBytes: 0, sentBytes: 0, elapsedSeconds: 0 };
+    const throttle = new progress_1.ProgressThrottle(options.progressEverySeconds ?? 5, 10);
+    const report = () => {
+        figures.elapsedSeconds = (Date.now() - started) / 1000;
+        if (throttle.shouldReport(figures))
+            options.log((0, progress_1.progressLine)(figures));
+    };
+    const timer = setInterval(report, 1000);
+    const saved = await store.save(image.reference);
+    let saveError;
+    saved.on('error', (error) => {
+        saveError = error;
+    });
+    const leaveOut = new Set(image.layerBlobs.slice(0, knownLayers));
+    const { archive, facts } = (0, archive_1.serverArchive)(saved, { reference: image.reference, configDigest: image.id, diffIds: image.layers, leaveOut });
+    const gzipped = !image.compressedLayers;
+    const wire = new node_stream_1.PassThrough({ highWaterMark: 1024 * 1024 });
+    let sourceError;
+    const stages = [
+        archive,
+        counter((bytes) => {
+            figures.readBytes += bytes;
+        }),
+    ];
+    if (gzipped)
+        stages.push(new compress_1.ParallelGzip({ level: 6, blockSize: options.limitBytesPerSecond ? 64 * 1024 : 1024 * 1024 }));
+    stages.push(rateLimit(options.limitBytesPerSecond), wire);
+    (0, node_stream_1.pipeline)(stages, (error) => {
+        if (error) {
+            sourceError = error;
+            wire.destroy(error);
+        }
+    });
+    const how = gzipped ? 'parallel gzip' : 'layers already compressed, no gzip';
+    options.log(`sending ${image.reference} (${(0, format_1.shortId)(image.id)}) to ${host}: docker save | ${how} | ssh docker load`);
+    const result = await ssh
+        .exec((0, server_images_1.loadCommand)(image, gzipped), {
+        stdin: wire,
+        onStdinChunk: (bytes) => {
+            figures.sentBytes += bytes;
+        },
+    })
+        .finally(() => clearInterval(timer));
+    const sentBytes = sentBefore + figures.sentBytes;
+    const progress = `after ${figures.sentBytes} bytes sent (${figures.readBytes} of about ${image.sizeBytes} read)`;
+    if (saveError)
+        throw new TransferError(`reading the image on the runner (docker save) failed ${progress}: ${saveError.message}`, sentBytes);
+    if (result.code === null) {
+        const why = ssh.dropped?.message ?? (result.signal ? `killed by ${result.signal}` : 'connection lost');
+        throw new TransferError(`the connection to ${host} broke ${progress} (${why}); the server keeps serving what it served, run again`, sentBytes);
+    }
+    if (sourceError)
+        throw new TransferError(`preparing the image on the runner failed ${progress}: ${sourceError.message}`, sentBytes);
+    const archiveFacts = await facts;
+    const sent = { bytesSent: figures.sentBytes, bytesRead: figures.readBytes, layersSkipped: archiveFacts.blobsLeftOut };
+    if (result.code !== 0 || !result.stdout.split('\n').includes('loaded')) {
+        const detail = result.stderr.trim().split('\n').slice(-3).join(' ');
+        if (/no space left/i.test(detail)) {
+            throw new TransferError(`docker load on ${host} failed ${progress}: ${detail}. The server's disk is full: free space (docker system prune) and run again.`, sentBytes);
+        }
+        if (knownLayers > 0)
+            return { ...sent, serverId: '', problem: `docker load refused the archive without the layers it has (${detail})` };
+        throw new TransferError(`docker load on ${host} failed ${progress}: ${detail}`, sentBytes);
+    }
+    const expectedIds = [image.id, archiveFacts.topDigest];
+    const serverId = (0, server_images_1.loadedImage)(result.stdout)?.id ?? '';
+    const unpackError = `${result.stdout}\n${result.stderr}`.split('\n').find((line) => /^Error /.test(line));
+    const problem = (0, server_images_1.loadProblem)(result.stdout, image, expectedIds);
+    return { ...sent, serverId, problem: problem && (unpackError ? `${problem}; docker load said: ${unpackError.slice(0, 300)}` : problem) };
+}
+
+
+/***/ }),
+
+/***/ 9407:
+/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
+
+"use strict";
+
+var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    var desc = Object.getOwnPropertyDescriptor(m, k);
+    if (!desc || ("get" in desc ? !m.__esModule : desc.writable || desc.configurable)) {
+      desc = { enumerable: true, get: function() { return m[k]; } };
+    }
+    Object.defineProperty(o, k2, desc);
+}) : (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    o[k2] = m[k];
+}));
+var __setModuleDefault = (this && this.__setModuleDefault) || (Object.create ? (function(o, v) {
+    Object.defineProperty(o, "default", { enumerable: true, value: v });
+}) : function(o, v) {
+    o["default"] = v;
+});
+var __importStar = (this && this.__importStar) || (function () {
+    var ownKeys = function(o) {
+        ownKeys = Object.getOwnPropertyNames || function (o) {
+            var ar = [];
+            for (var k in o) if (Object.prototype.hasOwnProperty.call(o, k)) ar[ar.length] = k;
+            return ar;
+        };
+        return ownKeys(o);
+    };
+    return function (mod) {
+        if (mod && mod.__esModule) return mod;
+        var result = {};
+        if (mod != null) for (var k = ownKeys(mod), i = 0; i < k.length; i++) if (k[i] !== "default") __createBinding(result, mod, k[i]);
+        __setModuleDefault(result, mod);
+        return result;
+    };
+})();
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+const core = __importStar(__nccwpck_require__(7484));
+const main_1 = __nccwpck_require__(1730);
+(0, main_1.run)().catch((error) => core.setFailed(`bluegreen-action crashed: ${error.stack ?? error.message}`));
+
+
+/***/ }),
+
+/***/ 2567:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.MIN_SECRET_LENGTH = void 0;
+exports.secretValues = secretValues;
+exports.dotenvEntry = dotenvEntry;
+exports.readConfig = readConfig;
+const read_1 = __nccwpck_require__(4245);
+const settings_1 = __nccwpck_require__(900);
+const ssh_1 = __nccwpck_require__(8043);
+const tls_1 = __nccwpck_require__(2288);
+/** Env values shorter than this are not masked in logs and summaries. */
+exports.MIN_SECRET_LENGTH = 6;
+const HOSTNAME = /^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/i;
+const PUBLISH_SPEC = /^((\d{1,3}\.){3}\d{1,3}:|\[[0-9a-fA-F:]+\]:)?(\d{1,5}:)?\d{1,5}(\/(tcp|udp))?$/;
+const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const FORBIDDEN_DOCKER_ARGS = ['--name', '--network', '--net', '--restart', '--rm', '-d', '--detach', '-p', '--publish', '-P', '--publish-all', '--env-file', '-i', '-t', '--interactive', '--tty'];
+/** The forbidden option a docker-args word sets, also when short flags are attached (-p8080:80) or bundled (-tP). */
+function forbiddenDockerOption(name) {
+    if (FORBIDDEN_DOCKER_ARGS.includes(name))
+        return name;
+    if (/^-[^-]/.test(name)) {
+        // docker reads -p8080:80 as -p 8080:80 and -tP as -t -P: any forbidden letter in the bundle counts.
+        for (const letter of name.slice(1))
+            if (FORBIDDEN_DOCKER_ARGS.includes(`-${letter}`))
+                return `-${letter}`;
+    }
+    return undefined;
+}
+/** Docker's own networks have no name resolution between containers (or no isolation): refused. */
+const BUILTIN_NETWORKS = ['bridge', 'host', 'none'];
+function appNetwork(read) {
+    const network = (0, read_1.dockerName)(read, 'network');
+    if (BUILTIN_NETWORKS.includes(network)) {
+        throw new read_1.InputError('network', `'${network}' is one of Docker's built-in networks, where the proxy cannot reach the app by name: name one of your own (default bluegreen)`);
+    }
+    return network;
+}
+function defaultAppName(context) {
+    const repo = context.repository?.split('/').pop() ?? '';
+    return repo
+        .toLowerCase()
+        .replace(/[^a-z0-9_.-]+/g, '-')
+        .replace(/^[^a-z0-9]+/, '');
+}
+function readBuild(read) {
+    const mode = { auto: 'auto', true: 'always', false: 'never' };
+    const buildArgs = (0, read_1.lines)(read('build-args'));
+    buildArgs.forEach((arg, index) => {
+        // Never echo the value: build arguments often carry tokens.
+        if (!arg.includes('='))
+            throw new read_1.InputError('build-args', `entry ${index + 1} has no '=': write one KEY=VALUE per line`);
+        if (!ENV_KEY.test(arg.split('=')[0]))
+            throw new read_1.InputError('build-args', `entry ${index + 1} has a key that is not a variable name (letters, digits, _)`);
+    });
+    return {
+        mode: mode[(0, read_1.oneOf)(read, 'build', ['auto', 'true', 'false'])],
+        context: read('context').trim() || '.',
+        dockerfile: read('dockerfile').trim() || undefined,
+        buildArgs,
+        target: read('target').trim() || undefined,
+    };
+}
+const SECRET_KEY = /PASS|PWD|SECRET|TOKEN|KEY|PRIVATE|CREDENTIAL|AUTH/i;
+const URL_PASSWORD = /^[a-z][a-z0-9+.-]*:\/\/[^/@:\s]*:([^/@\s]+)@/i;
+/**
+ * The values of KEY=VALUE entries to keep out of logs and the job summary. Long values are secrets;
+ * short ones (true, info, 8080) only under a secret-sounding key, or every "info" in every log would
+ * turn into ***. A URL's password (postgres://app:pw@db/app) is one of its own, however short.
+ */
+function secretValues(entries) {
+    const found = [];
+    for (const entry of entries) {
+        const eq = entry.indexOf('=');
+        if (eq < 0)
+            continue;
+        const key = entry.slice(0, eq);
+        const value = entry.slice(eq + 1);
+        if (value.length >= exports.MIN_SECRET_LENGTH || (SECRET_KEY.test(key) && value.length >= 3))
+            found.push(value);
+        const password = value.match(URL_PASSWORD)?.[1];
+        if (password && password.length >= 3)
+            found.push(password);
+    }
+    return found;
+}
+/**
+ * One line of env as people paste it from a .env file: `export KEY=VALUE`, or a value wholly in
+ * double or single quotes (the quotes removed, nothing inside expanded; a ` # comment` after the
+ * closing quote dropped). Any other value is taken exactly as given. Returns KEY=VALUE as the app
+ * gets it. Never echoes the line: it may be a secret.
+ */
+function dotenvEntry(line, index) {
+    const entry = line.replace(/^export\s+/, '');
+    const eq = entry.indexOf('=');
+    if (eq < 0)
+        throw new read_1.InputError('env', `entry ${index + 1} has no '=': write one KEY=VALUE per line (export KEY=VALUE and quoted values are accepted too)`);
+    const key = entry.slice(0, eq).trim();
+    if (!ENV_KEY.test(key))
+        throw new read_1.InputError('env', `entry ${index + 1} has a key that is not a variable name (letters, digits, _)`);
+    const value = entry.slice(eq + 1).trim();
+    const quoted = value.match(/^(["'])(.*)\1(\s+#.*)?$/);
+    return `${key}=${quoted ? quoted[2] : value}`;
+}
+function readEnv(read) {
+    const entries = (0, read_1.lines)(read('env')).map(dotenvEntry);
+    return { text: entries.join('\n'), entries };
+}
+function readDockerArgs(read) {
+    const words = [];
+    for (const line of (0, read_1.lines)(read('docker-args'))) {
+        if (!line.startsWith('-'))
+            throw new read_1.InputError('docker-args', `'${line}' is not an option (one option per line, like --memory=512m)`);
+        const space = line.search(/\s/);
+        const option = space < 0 ? line : line.slice(0, space);
+        const name = option.split('=')[0];
+        const forbidden = forbiddenDockerOption(name);
+        if (forbidden) {
+            throw new read_1.InputError('docker-args', `${forbidden} is set by the action itself and cannot be changed`);
+        }
+        words.push(option);
+        if (space >= 0)
+            words.push(line.slice(space).trim());
+    }
+    return words;
+}
+function readHealth(read) {
+    const path = (0, read_1.required)(read, 'health-path');
+    if (!path.startsWith('/') || /\s/.test(path) || (0, read_1.hasControlChars)(path)) {
+        throw new read_1.InputError('health-path', `expected a path starting with '/' and without spaces, got '${path}'`);
+    }
+    const statusText = read('health-status').trim();
+    return {
+        path,
+        status: statusText === '' ? undefined : (0, read_1.integer)(read, 'health-status', 100, 599),
+        successes: (0, read_1.integer)(read, 'health-successes', 1, 100),
+        intervalSeconds: (0, read_1.duration)(read, 'health-interval', 0.1),
+        timeoutSeconds: (0, read_1.duration)(read, 'health-timeout', 1),
+        tryTimeoutSeconds: (0, read_1.duration)(read, 'health-try-timeout', 1),
+    };
+}
+/** engine: swarm: a Swarm service (docker-args are docker run options a service does not take). */
+function readSwarm(read, dockerArgs, rollout) {
+    if ((0, read_1.oneOf)(read, 'engine', ['docker', 'swarm']) === 'docker')
+        return undefined;
+    if (dockerArgs.length > 0) {
+        throw new read_1.InputError('docker-args', 'these are docker run options, which a Swarm service does not take (engine: swarm): remove them');
+    }
+    if (rollout !== 'rolling') {
+        throw new read_1.InputError('rollout', 'with engine: swarm, Swarm rolls the service out itself (start-first, one task at a time): leave rollout at rolling');
+    }
+    return { replicas: (0, read_1.integer)(read, 'replicas', 1, 100), env: (0, read_1.oneOf)(read, 'swarm-env', ['variables', 'secret']) };
+}
+function readDeploy(read, context, env, command, rollout) {
+    const appText = read('app').trim() || defaultAppName(context);
+    if (appText === '')
+        throw new read_1.InputError('app', 'is required outside GitHub Actions (no GITHUB_REPOSITORY to name it after)');
+    if (!/^[a-z0-9][a-z0-9_.-]{0,62}$/.test(appText)) {
+        throw new read_1.InputError('app', `'${appText}' must be lower-case letters, digits, '_', '.' or '-' (at most 63)`);
+    }
+    // Host names are case-insensitive; ACME clients and nginx's server_name want them in lower case.
+    const hostnames = read('hostname')
+        .split(/[\s,]+/)
+        .filter(Boolean)
+        .map((name) => name.toLowerCase());
+    for (const name of hostnames) {
+        if (!HOSTNAME.test(name))
+            throw new read_1.InputError('hostname', `'${name}' is not a host name`);
+    }
+    const proxyImage = (0, read_1.required)(read, 'proxy-image');
+    if (!read_1.IMAGE_REF.test(proxyImage))
+        throw new read_1.InputError('proxy-image', `'${proxyImage}' is not an image reference`);
+    const proxyPorts = (0, read_1.lines)(read('proxy-ports'));
+    if (proxyPorts.length === 0)
+        throw new read_1.InputError('proxy-ports', 'give at least one port to publish, like 80:80');
+    for (const spec of proxyPorts) {
+        if (!PUBLISH_SPEC.test(spec))
+            throw new read_1.InputError('proxy-ports', `'${spec}' is not a docker --publish spec like 80:80 or 127.0.0.1:8080:80`);
+    }
+    const dockerArgs = readDockerArgs(read);
+    const volumes = (0, read_1.lines)(read('volumes'));
+    for (const volume of volumes) {
+        if (!volume.includes(':') || (0, read_1.hasControlChars)(volume))
+            throw new read_1.InputError('volumes', `'${volume}' is not a --volume spec like data:/data or /srv/x:/x:ro`);
+    }
+    const stateDir = (0, read_1.required)(read, 'state-dir');
+    if (!(stateDir === '~' || stateDir.startsWith('~/') || stateDir.startsWith('/')) || (0, read_1.hasControlChars)(stateDir)) {
+        throw new read_1.InputError('state-dir', `expected an absolute path or one under ~/, got '${stateDir}'`);
+    }
+    return {
+        app: appText,
+        hostnames,
+        network: appNetwork(read),
+        proxyName: (0, read_1.dockerName)(read, 'proxy-name'),
+        proxyImage,
+        proxyPorts,
+        containerPort: (0, read_1.integer)(read, 'container-port', 1, 65535),
+        env,
+        volumes,
+        dockerArgs,
+        health: readHealth(read),
+        http: {
+            maxBodySize: (0, read_1.bodySize)(read, 'max-body-size'),
+            timeoutSeconds: (0, read_1.duration)(read, 'proxy-timeout', 1),
+            buffering: (0, read_1.boolean)(read, 'proxy-buffering'),
+            trustedProxies: (0, read_1.cidrs)(read, 'trusted-proxies'),
+        },
+        tls: (0, tls_1.readTls)(read, hostnames, proxyPorts, command),
+        drainSeconds: (0, read_1.duration)(read, 'drain-seconds'),
+        drainLongLivedSeconds: (0, read_1.duration)(read, 'drain-long-lived'),
+        stopTimeoutSeconds: (0, read_1.duration)(read, 'stop-timeout'),
+        keepImages: (0, read_1.integer)(read, 'keep-images', 1, 100),
+        lockTimeoutSeconds: (0, read_1.duration)(read, 'lock-timeout'),
+        stateDir,
+        logs: { maxSize: (0, read_1.logSize)(read, 'log-max-size'), maxFiles: (0, read_1.integer)(read, 'log-max-files', 1, 100) },
+        swarm: readSwarm(read, dockerArgs, rollout),
+    };
+}
+/** Every input, parsed and validated once. Throws InputError naming the first bad input. */
+function readConfig(raw, context = {}) {
+    const given = (0, settings_1.givenRecordedInputs)(raw);
+    const read = (0, settings_1.withRecordedDefaults)(raw);
+    const command = (0, read_1.oneOf)(read, 'command', ['deploy', 'rollback', 'remove', 'status', 'logs']);
+    const hosts = (0, ssh_1.readSsh)(read);
+    const ssh = hosts[0];
+    const env = readEnv(read);
+    const image = command === 'deploy' ? (0, read_1.required)(read, 'image') : read('image').trim();
+    if (image !== '' && !read_1.IMAGE_REF.test(image))
+        throw new read_1.InputError('image', `'${image}' is not an image reference like myapp:1.2`);
+    // Values from ${{ secrets.* }} are masked by the runner anyway; these catch the rest.
+    const build = readBuild(read);
+    const rollout = (0, read_1.oneOf)(read, 'rollout', ['rolling', 'all-at-once']);
+    const deploy = readDeploy(read, context, env.text, command, rollout);
+    const { tls } = deploy;
+    const tlsSecrets = [tls.key?.kind === 'text' ? tls.key.pem.trim() : '', tls.acme?.eab?.hmac ?? ''];
+    const secrets = [ssh.privateKey.trim(), ssh.passphrase ?? '', ssh.jump?.privateKey.trim() ?? '', ...secretValues(env.entries), ...secretValues(build.buildArgs), ...tlsSecrets].filter(Boolean);
+    const maxParallel = (0, read_1.integer)(read, 'max-parallel', 1, 100);
+    const allowMissing = (0, read_1.boolean)(read, 'allow-missing');
+    const logsLines = (0, read_1.integer)(read, 'logs-lines', 1, 10_000);
+    return { command, image, hosts, rollout, maxParallel, build, deploy, given, allowMissing, logsLines, secrets };
+}
+
+
+/***/ }),
+
+/***/ 5722:
+/***/ ((__unused_webpack_module, exports) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.runContext = runContext;
+function runContext(env) {
+    const repository = env.GITHUB_REPOSITORY || undefined;
+    const runUrl = repository && env.GITHUB_RUN_ID ? `${env.GITHUB_SERVER_URL || 'https://github.com'}/${repository}/actions/runs/${env.GITHUB_RUN_ID}` : '';
+    return { repository, gitSha: env.GITHUB_SHA ?? '', runUrl, summaryFile: env.GITHUB_STEP_SUMMARY || undefined };
+}
+
+
+/***/ }),
+
+/***/ 1601:
+/***/ ((__unused_webpack_module, exports) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.parseDuration = parseDuration;
+exports.formatSeconds = formatSeconds;
+const UNIT_SECONDS = { ms: 0.001, s: 1, m: 60, h: 3600 };
+/**
+ * Parses a duration given as seconds ("90", "1.5") or with units ("90s", "2m", "1m30s", "500ms").
+ * Returns seconds, or undefined when the text is not a duration.
+ */
+function parseDuration(text) {
+    const value = text.trim().toLowerCase();
+    if (/^\d+(\.\d+)?$/.test(value))
+        return Number(value);
+    if (!/^(\d+(\.\d+)?(ms|s|m|h))+$/.test(value))
+        return undefined;
+    let seconds = 0;
+    for (const [, amount, unit] of value.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)) {
+        seconds += Number(amount) * UNIT_SECONDS[unit];
+    }
+    return seconds;
+}
+/** "1.2s", "2m 5s", "1h 3m": short and readable, for logs and summaries. */
+function formatSeconds(seconds) {
+    if (seconds < 60)
+        return `${seconds < 10 ? seconds.toFixed(1) : Math.round(seconds)}s`;
+    const s = Math.round(seconds);
+    const h = Math.floor(s / 3600);
+    const m = Math.floor((s % 3600) / 60);
+    const rest = s % 60;
+    return h > 0 ? `${h}h ${m}m` : `${m}m ${rest}s`;
+}
+
+
+/***/ }),
+
+/***/ 9450:
+/***/ ((__unused_webpack_module, exports) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.USER_NAME = void 0;
+exports.parseHosts = parseHosts;
+exports.hostLabel = hostLabel;
+/** A login name as useradd allows it (a trailing $ for machine accounts). */
+exports.USER_NAME = /^[a-z_][a-z0-9_.-]*\$?$/i;
+// A DNS name or IPv4 address; IPv6 goes in brackets ([2001:db8::1]:22), as in known_hosts.
+const NAME = /^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/;
+const IPV6 = /^\[([0-9A-Fa-f:.]+)\]$/;
+/**
+ * Reads the `host` input's lines; `user` and `port` are the defaults of lines that do not say.
+ * Throws an Error naming the line that cannot be read, or a host given twice.
+ */
+function parseHosts(text, defaults) {
+    const targets = [];
+    for (const raw of text.split('\n')) {
+        const line = raw.trim();
+        if (line === '' || line.startsWith('#'))
+            continue;
+        targets.push(parseHostLine(line, defaults));
+    }
+    const seen = new Set();
+    for (const t of targets) {
+        const key = `${t.host.toLowerCase()}:${t.port}`;
+        if (seen.has(key))
+            throw new Error(`${hostLabel(t)} is given twice`);
+        seen.add(key);
+    }
+    return targets;
+}
+function parseHostLine(line, defaults) {
+    const fail = (why) => {
+        throw new Error(`'${line}' ${why} (expected host, user@host or user@host:port, one per line)`);
+    };
+    if (/\s/.test(line) || line.startsWith('-'))
+        fail('is not a host name or address');
+    let rest = line;
+    let user = defaults.user;
+    const at = rest.lastIndexOf('@');
+    if (at >= 0) {
+        user = rest.slice(0, at);
+        rest = rest.slice(at + 1);
+        if (!exports.USER_NAME.test(user))
+            fail(`has '${user}', which is not a valid user name`);
+    }
+    let port = defaults.port;
+    const portMatch = /^(.*[^:]):(\d+)$/.exec(rest);
+    if (portMatch && (!rest.includes(':', rest.indexOf(':') + 1) || rest.startsWith('['))) {
+        rest = portMatch[1];
+        port = Number(portMatch[2]);
+        if (!(port >= 1 && port <= 65535))
+            fail(`has port ${portMatch[2]}, outside 1-65535`);
+    }
+    const v6 = IPV6.exec(rest);
+    if (v6)
+        return { host: v6[1], port, user };
+    if (!NAME.test(rest))
+        fail('is not a host name or address');
+    return { host: rest, port, user };
+}
+/** How a host is named in logs and the summary: user@host, with :port when it is not 22. */
+function hostLabel(t) {
+    const host = t.host.includes(':') ? `[${t.host}]` : t.host;
+    return `${t.user}@${host}${t.port === 22 ? '' : `:${t.port}`}`;
+}
+
+
+/***/ }),
+
+/***/ 4245:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.IPV6_CIDR = exports.IPV4_CIDR = exports.MAX_DURATION_SECONDS = exports.IMAGE_REF = exports.DOCKER_NAME = exports.InputError = void 0;
+exports.lines = lines;
+exports.hasControlChars = hasControlChars;
+exports.integer = integer;
+exports.duration = duration;
+exports.boolean = boolean;
+exports.cidrs = cidrs;
+exports.bodySize = bodySize;
+exports.logSize = logSize;
+exports.required = required;
+exports.oneOf = oneOf;
+exports.dockerName = dockerName;
+// The primitive input readers: each reads one input, validates it, and throws an InputError naming it.
+const duration_1 = __nccwpck_require__(1601);
+/** A bad input: names the input so the user knows which line of the workflow to fix. */
+class InputError extends Error {
+    input;
+    constructor(input, problem) {
+        super(`Input '${input}': ${problem}`);
+        this.input = input;
+        this.name = 'InputError';
+    }
+}
+exports.InputError = InputError;
+exports.DOCKER_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
+exports.IMAGE_REF = /^(?![-.:/])[A-Za-z0-9._/:@-]+(?<![-.:/@])$/;
+function lines(text) {
+    return text
+        .split(/\r?\n/)
+        .map((line) => line.trim())
+        .filter((line) => line !== '' && !line.startsWith('#'));
+}
+function hasControlChars(text) {
+    // eslint-disable-next-line no-control-regex
+    return /[\u0000-\u001f\u007f]/.test(text);
+}
+function integer(read, name, min, max) {
+    const text = read(name).trim();
+    if (!/^\d+$/.test(text) || Number(text) < min || Number(text) > max) {
+        throw new InputError(name, `expected a whole number from ${min} to ${max}, got '${text}'`);
+    }
+    return Number(text);
+}
+/** One day: longer is a typo, and the server script's arithmetic (milliseconds in 64 bits) stays exact. */
+exports.MAX_DURATION_SECONDS = 86_400;
+function duration(read, name, min = 0) {
+    const text = read(name).trim();
+    const seconds = (0, duration_1.parseDuration)(text);
+    if (seconds === undefined || seconds < min || seconds > exports.MAX_DURATION_SECONDS) {
+        throw new InputError(name, `expected a duration such as 90, 90s, 2m or 1m30s (${min > 0 ? `at least ${min}s, ` : ''}at most 24h), got '${text}'`);
+    }
+    return seconds;
+}
+function boolean(read, name) {
+    const text = read(name).trim().toLowerCase();
+    if (['true', 'yes', '1', 'on'].includes(text))
+        return true;
+    if (['false', 'no', '0', 'off', ''].includes(text))
+        return false;
+    throw new InputError(name, `expected true or false, got '${text}'`);
+}
+exports.IPV4_CIDR = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}(\/(3[0-2]|[12]?\d))?$/;
+exports.IPV6_CIDR = /^[0-9a-f:]*:[0-9a-f:.]*(\/(12[0-8]|1[01]\d|\d?\d))?$/i;
+function cidrs(read, name) {
+    const list = read(name)
+        .split(/[\s,]+/)
+        .filter(Boolean);
+    for (const item of list) {
+        if (!exports.IPV4_CIDR.test(item) && !exports.IPV6_CIDR.test(item))
+            throw new InputError(name, `'${item}' is not an IP address or CIDR range such as 10.0.0.0/8`);
+    }
+    return list;
+}
+function bodySize(read, name) {
+    const text = read(name).trim().toLowerCase();
+    if (!/^\d{1,6}[kmg]?$/.test(text))
+        throw new InputError(name, `expected a size such as 100m, 512k, 2g or 0 (no limit), got '${text}'`);
+    return text;
+}
+function logSize(read, name) {
+    const text = read(name).trim().toLowerCase();
+    if (!/^[1-9]\d{0,5}[kmg]$/.test(text))
+        throw new InputError(name, `expected a size such as 10m, 512k or 1g, got '${text}'`);
+    return text;
+}
+function required(read, name) {
+    const value = read(name).trim();
+    if (value === '')
+        throw new InputError(name, 'is required and was not given');
+    return value;
+}
+function oneOf(read, name, allowed) {
+    const value = read(name).trim().toLowerCase();
+    if (!allowed.includes(value))
+        throw new InputError(name, `expected one of ${allowed.join(', ')}, got '${value}'`);
+    return value;
+}
+function dockerName(read, name) {
+    const value = required(read, name);
+    if (!exports.DOCKER_NAME.test(value))
+        throw new InputError(name, `'${value}' is not a valid Docker name (letters, digits, '_', '.', '-')`);
+    return value;
+}
+
+
+/***/ }),
+
+/***/ 900:
+/***/ ((__unused_webpack_module, exports) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.RECORDED_INPUTS = exports.RECORDED_DEFAULTS = void 0;
+exports.withRecordedDefaults = withRecordedDefaults;
+exports.givenRecordedInputs = givenRecordedInputs;
+exports.defaultContainerPort = defaultContainerPort;
+exports.portOfImage = portOfImage;
+/**
+ * The recorded inputs and their defaults. action.yml leaves these inputs empty, so that a value the
+ * workflow gave can be told from a default: a rollback uses the record where an input was not given,
+ * and refuses one that was given and differs from the record.
+ */
+exports.RECORDED_DEFAULTS = {
+    hostname: '',
+    network: 'bluegreen',
+    'proxy-name': 'bluegreen-proxy',
+    'container-port': '8080',
+    'health-path': '/',
+    'health-status': '',
+    'health-successes': '2',
+    'health-interval': '1s',
+    'health-timeout': '60s',
+    'health-try-timeout': '5s',
+    'max-body-size': '100m',
+    'proxy-timeout': '5m',
+    'proxy-buffering': 'false',
+    'trusted-proxies': '',
+    tls: 'off',
+    'tls-redirect': 'true',
+    'drain-seconds': '30',
+    'drain-long-lived': '5',
+    'stop-timeout': '30s',
+};
+exports.RECORDED_INPUTS = Object.keys(exports.RECORDED_DEFAULTS);
+const isRecorded = (name) => name in exports.RECORDED_DEFAULTS;
+/** The reader the config is parsed with: a recorded input that was not given reads as its default. */
+function withRecordedDefaults(read) {
+    return (name) => {
+        const value = read(name);
+        return isRecorded(name) && value.trim() === '' ? exports.RECORDED_DEFAULTS[name] : value;
+    };
+}
+/** The recorded inputs the workflow gave (not left empty). */
+function givenRecordedInputs(read) {
+    return exports.RECORDED_INPUTS.filter((name) => read(name).trim() !== '');
+}
+/** The container port when container-port was not given: the image's only exposed TCP port, else the default. */
+function defaultContainerPort(exposedPorts) {
+    const tcp = exposedPorts.filter((spec) => /^\d+(\/tcp)?$/.test(spec)).map((spec) => Number(spec.split('/')[0]));
+    const unique = [...new Set(tcp)];
+    const fallback = Number(exports.RECORDED_DEFAULTS['container-port']);
+    if (unique.length === 1)
+        return { port: unique[0], why: `the image's EXPOSE ${unique[0]}` };
+    if (unique.length === 0)
+        return { port: fallback, why: `the default; the image exposes no port` };
+    return { port: fallback, why: `the default; the image exposes ${unique.join(', ')}: give container-port to choose one` };
+}
+/**
+ * A deploy's container port and env once the image is known: without container-port, the image's
+ * only exposed port; the app gets PORT (the port it is checked and routed on) unless env sets it.
+ */
+function portOfImage(deploy, given, exposedPorts) {
+    const chosen = given.includes('container-port') ? { port: deploy.containerPort, why: 'container-port' } : defaultContainerPort(exposedPorts);
+    const setsPort = deploy.env.split('\n').some((line) => line.startsWith('PORT='));
+    const env = setsPort ? deploy.env : [deploy.env, `PORT=${chosen.port}`].filter(Boolean).join('\n');
+    return { containerPort: chosen.port, env, note: `container port ${chosen.port} (${chosen.why})${setsPort ? '' : `; the app gets PORT=${chosen.port}`}` };
+}
+
+
+/***/ }),
+
+/***/ 8043:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.readSsh = readSsh;
+exports.uncheckedHosts = uncheckedHosts;
+// The connection inputs: hosts, user and port, the key, the pinned host keys, the jump host, the limits.
+const ssh2_1 = __nccwpck_require__(5472);
+const hostkey_1 = __nccwpck_require__(8207);
+const hosts_1 = __nccwpck_require__(9450);
+const read_1 = __nccwpck_require__(4245);
+function readSsh(read) {
+    const user = (0, read_1.required)(read, 'user');
+    if (!hosts_1.USER_NAME.test(user))
+        throw new read_1.InputError('user', `'${user}' is not a valid user name`);
+    const port = (0, read_1.integer)(read, 'port', 1, 65535);
+    let targets;
+    try {
+        targets = (0, hosts_1.parseHosts)((0, read_1.required)(read, 'host'), { user, port });
+    }
+    catch (error) {
+        throw new read_1.InputError('host', error.message);
+    }
+    if (targets.length === 0)
+        throw new read_1.InputError('host', 'names no host');
+    const passphrase = read('ssh-key-passphrase') || undefined;
+    const privateKey = readPrivateKey(read, 'ssh-key', passphrase);
+    const knownHosts = read('known-hosts').trim();
+    const fingerprint = read('host-fingerprint').trim();
+    const insecure = (0, read_1.boolean)(read, 'insecure-skip-host-key-check');
+    let hostKey;
+    if (knownHosts !== '') {
+        hostKey = knownHostsPolicy(read, 'known-hosts');
+    }
+    else if (fingerprint !== '') {
+        if (targets.length > 1)
+            throw new read_1.InputError('host-fingerprint', `pins one host key, and ${targets.length} hosts are given: give known-hosts with a line per host (ssh-keyscan -p PORT HOST for each)`);
+        if (!/^SHA256:[A-Za-z0-9+/]{43}=?$/.test(fingerprint)) {
+            throw new read_1.InputError('host-fingerprint', `expected 'SHA256:' and 43 base64 characters (as ssh-keygen -lf prints), got '${fingerprint}'`);
+        }
+        hostKey = { kind: 'fingerprint', fingerprint: fingerprint.replace(/=$/, '') };
+    }
+    else if (insecure) {
+        hostKey = { kind: 'insecure' };
+    }
+    else {
+        throw new read_1.InputError('known-hosts', "the server's host key is not pinned: give known-hosts (e.g. from ssh-keyscan) or host-fingerprint, or set insecure-skip-host-key-check: true for a throwaway server");
+    }
+    const limits = { connectTimeoutSeconds: (0, read_1.duration)(read, 'connect-timeout', 1), connectRetries: (0, read_1.integer)(read, 'connect-retries', 0, 20) };
+    const jump = readJump(read, { user, privateKey, passphrase, hostKey }, limits);
+    return targets.map(({ host, port, user }) => ({ host, port, user, privateKey, passphrase, hostKey, ...limits, jump }));
+}
+/** A private key input: present, PEM-shaped, readable (with the passphrase); with a final newline. */
+function readPrivateKey(read, name, passphrase) {
+    const privateKey = read(name).trim();
+    if (privateKey === '')
+        throw new read_1.InputError(name, 'is required and was not given');
+    if (!/PRIVATE KEY-----/.test(privateKey)) {
+        throw new read_1.InputError(name, 'does not look like a private key (expected a "-----BEGIN ... PRIVATE KEY-----" block)');
+    }
+    const parsed = ssh2_1.utils.parseKey(privateKey + '\n', passphrase);
+    if (parsed instanceof Error) {
+        const hint = !/encrypted|passphrase/i.test(parsed.message) ? '' : name === 'ssh-key' ? ' (is ssh-key-passphrase right?)' : ' (it must not be encrypted)';
+        throw new read_1.InputError(name, `cannot be read: ${parsed.message}${hint}`);
+    }
+    return privateKey + '\n';
+}
+function knownHostsPolicy(read, name) {
+    try {
+        const entries = (0, hostkey_1.parseKnownHosts)(read(name).trim());
+        if (entries.length === 0)
+            throw new Error('it holds no key');
+        return { kind: 'known-hosts', entries };
+    }
+    catch (error) {
+        throw new read_1.InputError(name, error.message);
+    }
+}
+/**
+ * proxy-jump: user@host:port of a bastion every connection goes through; its key is proxy-jump-key
+ * (else ssh-key), its host key pinned by proxy-jump-known-hosts (else the servers' own pinning).
+ */
+function readJump(read, servers, limits) {
+    const text = read('proxy-jump').trim();
+    if (text === '')
+        return undefined;
+    let targets;
+    try {
+        targets = (0, hosts_1.parseHosts)(text, { user: servers.user, port: 22 });
+    }
+    catch (error) {
+        throw new read_1.InputError('proxy-jump', error.message);
+    }
+    if (targets.length !== 1)
+        throw new read_1.InputError('proxy-jump', 'names one jump host (user@host:port)');
+    const ownKey = read('proxy-jump-key').trim() !== '';
+    let hostKey = servers.hostKey;
+    if (read('proxy-jump-known-hosts').trim() !== '')
+        hostKey = knownHostsPolicy(read, 'proxy-jump-known-hosts');
+    else if (hostKey.kind === 'fingerprint')
+        throw new read_1.InputError('proxy-jump-known-hosts', "pins the jump host's key, which host-fingerprint (the server's) cannot: give its known_hosts line (ssh-keyscan -p PORT HOST)");
+    return {
+        ...targets[0],
+        privateKey: ownKey ? readPrivateKey(read, 'proxy-jump-key', undefined) : servers.privateKey,
+        passphrase: ownKey ? undefined : servers.passphrase,
+        hostKey,
+        ...limits,
+    };
+}
+/** Every host whose key is not checked (insecure-skip-host-key-check), the jump host named as such. */
+function uncheckedHosts(config) {
+    const servers = config.hosts.filter((h) => h.hostKey.kind === 'insecure').map((h) => h.host);
+    const jump = config.hosts[0].jump;
+    return jump?.hostKey.kind === 'insecure' ? [...servers, `the jump host ${jump.host}`] : servers;
+}
+
+
+/***/ }),
+
+/***/ 2288:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.LETS_ENCRYPT_STAGING = exports.LETS_ENCRYPT = void 0;
+exports.certificateProblem = certificateProblem;
+exports.certificateFacts = certificateFacts;
+exports.publishedContainerPort = publishedContainerPort;
+exports.readTls = readTls;
+const node_crypto_1 = __nccwpck_require__(7598);
+const read_1 = __nccwpck_require__(4245);
+exports.LETS_ENCRYPT = 'https://acme-v02.api.letsencrypt.org/directory';
+exports.LETS_ENCRYPT_STAGING = 'https://acme-staging-v02.api.letsencrypt.org/directory';
+/** What is wrong with a PEM certificate chain and key, or undefined when nginx can serve them for every host name. */
+function certificateProblem(chainPem, keyPem, hostnames, now = new Date()) {
+    const blocks = chainPem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g);
+    if (!blocks)
+        return 'tls-certificate holds no "-----BEGIN CERTIFICATE-----" block';
+    let leaf;
+    try {
+        leaf = new node_crypto_1.X509Certificate(blocks[0]);
+        for (const block of blocks.slice(1))
+            new node_crypto_1.X509Certificate(block);
+    }
+    catch (error) {
+        return `tls-certificate cannot be read: ${error.message}`;
+    }
+    let key;
+    try {
+        key = (0, node_crypto_1.createPrivateKey)(keyPem);
+    }
+    catch (error) {
+        return `tls-key cannot be read (an unencrypted PEM private key is needed): ${error.message}`;
+    }
+    if (!leaf.checkPrivateKey(key))
+        return 'tls-key is not the key of the first certificate in tls-certificate';
+    if (new Date(leaf.validTo) <= now)
+        return `the certificate expired on ${new Date(leaf.validTo).toISOString().slice(0, 10)}`;
+    if (new Date(leaf.validFrom) > now)
+        return `the certificate is not valid before ${new Date(leaf.validFrom).toISOString().slice(0, 10)}`;
+    for (const name of hostnames) {
+        // A wildcard host name is served for every name under it: one of them stands for all.
+        const probe = name.startsWith('*.') ? `bluegreen-check${name.slice(1)}` : name;
+        if (leaf.checkHost(probe) === undefined)
+            return `the certificate does not cover the host name ${name} (it is for ${leaf.subjectAltName ?? leaf.subject})`;
+    }
+    return undefined;
+}
+/** Issuer, expiry and names of a PEM certificate, for the summary and status. */
+function certificateFacts(pem, now = new Date()) {
+    try {
+        const cert = new node_crypto_1.X509Certificate(pem);
+        const issuer = /(?:^|\n)O=([^\n]+)/.exec(cert.issuer)?.[1] ?? /(?:^|\n)CN=([^\n]+)/.exec(cert.issuer)?.[1] ?? cert.issuer;
+        const cn = /(?:^|\n)CN=([^\n]+)/.exec(cert.issuer)?.[1];
+        const notAfter = new Date(cert.validTo);
+        const hosts = (cert.subjectAltName ?? '')
+            .split(', ')
+            .filter((s) => s.startsWith('DNS:'))
+            .map((s) => s.slice(4));
+        return {
+            hosts,
+            issuer: cn && cn !== issuer ? `${issuer} (${cn})` : issuer,
+            notAfter: notAfter.toISOString(),
+            daysLeft: Math.floor((notAfter.getTime() - now.getTime()) / 86_400_000),
+        };
+    }
+    catch {
+        return undefined;
+    }
+}
+// The tls inputs, read and checked on the runner.
+/** The container port of a --publish spec (80 in 127.0.0.1:8080:80). */
+function publishedContainerPort(spec) {
+    return Number(spec
+        .replace(/\/(tcp|udp)$/, '')
+        .split(':')
+        .pop());
+}
+function pemOrPath(read, name, label) {
+    const value = read(name).trim();
+    if (value === '')
+        throw new read_1.InputError(name, `is required with tls: own (the ${label} as PEM text from a secret, or the path of a file on the server)`);
+    if (value.startsWith('-----BEGIN'))
+        return { kind: 'text', pem: value + '\n' };
+    // Never echo it: a pasted key that lost its BEGIN line is still a secret.
+    if (!value.startsWith('/') || /\s/.test(value) || (0, read_1.hasControlChars)(value)) {
+        throw new read_1.InputError(name, `expected PEM text starting with "-----BEGIN" or an absolute path on the server without spaces`);
+    }
+    return { kind: 'path', path: value };
+}
+const ACME_TOKEN = /^[A-Za-z0-9_=+/-]{1,512}$/;
+function acmeDirectory(read) {
+    const text = read('acme-directory').trim();
+    if (text === '' || text === 'production')
+        return exports.LETS_ENCRYPT;
+    if (text === 'staging')
+        return exports.LETS_ENCRYPT_STAGING;
+    if (!/^https:\/\/[A-Za-z0-9.-]+(:\d{1,5})?(\/[A-Za-z0-9._~/-]*)?$/.test(text)) {
+        throw new read_1.InputError('acme-directory', `expected an https:// directory URL, production or staging, got '${text}'`);
+    }
+    return text;
+}
+function readTls(read, hostnames, proxyPorts, command) {
+    const mode = (0, read_1.oneOf)(read, 'tls', ['off', 'own', 'acme']);
+    const redirect = (0, read_1.boolean)(read, 'tls-redirect');
+    // Only a deploy puts a certificate in place; other commands serve the one there (deploy.sh).
+    if (mode === 'off' || command !== 'deploy')
+        return { mode, redirect };
+    if (!proxyPorts.some((spec) => publishedContainerPort(spec) === 443)) {
+        throw new read_1.InputError('proxy-ports', `tls: ${mode} needs the proxy's port 443 published: add a line such as 443:443`);
+    }
+    if (mode === 'own') {
+        const certificate = pemOrPath(read, 'tls-certificate', 'certificate chain');
+        const key = pemOrPath(read, 'tls-key', 'private key');
+        if (certificate.kind === 'text' && key.kind === 'text') {
+            const problem = certificateProblem(certificate.pem, key.pem, hostnames);
+            if (problem)
+                throw new read_1.InputError('tls-certificate', problem);
+        }
+        return { mode, redirect, certificate, key };
+    }
+    if (hostnames.length === 0)
+        throw new read_1.InputError('hostname', 'tls: acme needs the host names to get a certificate for');
+    const wildcard = hostnames.find((name) => name.startsWith('*.'));
+    if (wildcard)
+        throw new read_1.InputError('hostname', `'${wildcard}' is a wildcard: an ACME HTTP-01 challenge cannot prove it; use tls: own with a wildcard certificate`);
+    const email = (0, read_1.required)(read, 'acme-email');
+    if (!/^[^\s@'"\\]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$/.test(email))
+        throw new read_1.InputError('acme-email', `'${email}' is not an email address`);
+    const kid = read('acme-eab-kid').trim();
+    const hmac = read('acme-eab-hmac').trim();
+    if ((kid === '') !== (hmac === ''))
+        throw new read_1.InputError(kid ? 'acme-eab-hmac' : 'acme-eab-kid', 'External Account Binding needs both acme-eab-kid and acme-eab-hmac');
+    if (kid && !ACME_TOKEN.test(kid))
+        throw new read_1.InputError('acme-eab-kid', 'expected the key identifier your CA gave (letters, digits, - and _)');
+    if (hmac && !ACME_TOKEN.test(hmac))
+        throw new read_1.InputError('acme-eab-hmac', 'expected the base64url MAC key your CA gave');
+    const serverCa = read('acme-ca-certificate').trim();
+    if (serverCa && !/^-----BEGIN CERTIFICATE-----[\s\S]+-----END CERTIFICATE-----$/.test(serverCa)) {
+        throw new read_1.InputError('acme-ca-certificate', 'expected PEM text starting with "-----BEGIN CERTIFICATE-----"');
+    }
+    const image = (0, read_1.required)(read, 'acme-image');
+    if (!read_1.IMAGE_REF.test(image))
+        throw new read_1.InputError('acme-image', `'${image}' is not an image reference`);
+    return {
+        mode,
+        redirect,
+        acme: { email, directory: acmeDirectory(read), eab: kid ? { kid, hmac } : undefined, serverCa: serverCa ? serverCa + '\n' : undefined, image },
+    };
+}
+
+
+/***/ }),
+
+/***/ 1730:
+/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
+
+"use strict";
+
+var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    var desc = Object.getOwnPropertyDescriptor(m, k);
+    if (!desc || ("get" in desc ? !m.__esModule : desc.writable || desc.configurable)) {
+      desc = { enumerable: true, get: function() { return m[k]; } };
+    }
+    Object.defineProperty(o, k2, desc);
+}) : (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    o[k2] = m[k];
+}));
+var __setModuleDefault = (this && this.__setModuleDefault) || (Object.create ? (function(o, v) {
+    Object.defineProperty(o, "default", { enumerable: true, value: v });
+}) : function(o, v) {
+    o["default"] = v;
+});
+var __importStar = (this && this.__importStar) || (function () {
+    var ownKeys = function(o) {
+        ownKeys = Object.getOwnPropertyNames || function (o) {
+            var ar = [];
+            for (var k in o) if (Object.prototype.hasOwnProperty.call(o, k)) ar[ar.length] = k;
+            return ar;
+        };
+        return ownKeys(o);
+    };
+    return function (mod) {
+        if (mod && mod.__esModule) return mod;
+        var result = {};
+        if (mod != null) for (var k = ownKeys(mod), i = 0; i < k.length; i++) if (k[i] !== "default") __createBinding(result, mod, k[i]);
+        __setModuleDefault(result, mod);
+        return result;
+    };
+})();
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.run = run;
+const core = __importStar(__nccwpck_require__(7484));
+const config_1 = __nccwpck_require__(2567);
+const read_1 = __nccwpck_require__(4245);
+const ssh_1 = __nccwpck_require__(8043);
+const context_1 = __nccwpck_require__(5722);
+const publish_1 = __nccwpck_require__(4496);
+const stop_commands_1 = __nccwpck_require__(8127);
+const cancel_1 = __nccwpck_require__(139);
+const host_1 = __nccwpck_require__(227);
+const plan_1 = __nccwpck_require__(5762);
+const rollout_1 = __nccwpck_require__(348);
+/** After a cancel, the summary and outputs are written by then even if hosts are still switching back. */
+const PROVISIONAL_AFTER_CANCEL_MS = 6000;
+/** The whole run: inputs → plan → roll out → publish. Never throws; sets the exit code. */
+async function run() {
+    const started = Date.now();
+    const seconds = () => (Date.now() - started) / 1000;
+    const context = (0, context_1.runContext)(process.env);
+    maskSecrets([core.getInput('ssh-key'), core.getInput('ssh-key-passphrase')]);
+    let config;
+    try {
+        config = (0, config_1.readConfig)((name) => core.getInput(name), { repository: context.repository });
+    }
+    catch (error) {
+        await (0, publish_1.refuseRun)(context, error instanceof read_1.InputError ? error.message : `Invalid inputs: ${error.message}`, seconds());
+        return;
+    }
+    maskSecrets(config.secrets);
+    warnUncheckedHosts(config);
+    const plan = (0, plan_1.planOf)(config);
+    const runs = (0, host_1.hostRunsOf)(config);
+    const published = plan.engine.targets(runs);
+    const end = { context, app: config.deploy.app, secrets: config.secrets };
+    const cancellation = new cancel_1.Cancellation();
+    let finished = false;
+    cancellation.onCancel((signal) => {
+        core.warning(`${signal}: the run was cancelled; no further host starts, and hosts that switched are switched back`);
+        // GitHub kills the step 10 s after its first signal: what is known by then is written down.
+        setTimeout(() => {
+            if (!finished)
+                void (0, publish_1.publishRun)(end, published, seconds(), `${signal}; still under way when the runner's grace period ran short`);
+        }, PROVISIONAL_AFTER_CANCEL_MS).unref();
+    });
+    const rollout = () => (0, rollout_1.rollOut)(plan, config, context, runs, cancellation, { log: (line) => core.info(line), group: serverGroup }).catch((error) => failUnfinished(published, error));
+    await (plan.cancellable ? (0, cancel_1.cancellableBy)(cancellation, rollout) : rollout());
+    finished = true;
+    for (const run of runs)
+        run.finish(seconds());
+    await (0, publish_1.finishRun)(end, published, seconds(), cancellation.reason);
+}
+/** What the rollout did not expect: the hosts still without a result fail with it. */
+function failUnfinished(hosts, error) {
+    for (const run of hosts)
+        if (!run.report.remote)
+            run.failed(error);
+}
+const masked = new Set();
+/** Registers every secret with the runner before anything can print it. */
+function maskSecrets(values) {
+    for (const value of values) {
+        if (!value || masked.has(value.trim()))
+            continue;
+        masked.add(value.trim());
+        core.setSecret(value);
+        for (const line of value.split('\n'))
+            if (line.trim().length >= 8 && !line.startsWith('-----'))
+                core.setSecret(line.trim());
+    }
+}
+function warnUncheckedHosts(config) {
+    const unchecked = (0, ssh_1.uncheckedHosts)(config);
+    if (unchecked.length === 0)
+        return;
+    const [first] = config.hosts;
+    core.warning(`insecure-skip-host-key-check is true: the host key of ${unchecked.join(', ')} is not checked, so a man-in-the-middle could receive the image and the env. Pin it with known-hosts (ssh-keyscan -p ${first.port} ${first.host})${first.jump ? ', proxy-jump-known-hosts for the jump host,' : ''} or host-fingerprint.`);
+}
+/** A log group whose lines may carry the server's text: shown, never obeyed as workflow commands. */
+function serverGroup(title, work) {
+    return core.group(title, () => (0, stop_commands_1.withCommandsStopped)((line) => core.info(line), work));
+}
+
+
+/***/ }),
+
+/***/ 4496:
+/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
+
+"use strict";
+
+var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    var desc = Object.getOwnPropertyDescriptor(m, k);
+    if (!desc || ("get" in desc ? !m.__esModule : desc.writable || desc.configurable)) {
+      desc = { enumerable: true, get: function() { return m[k]; } };
+    }
+    Object.defineProperty(o, k2, desc);
+}) : (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    o[k2] = m[k];
+}));
+var __setModuleDefault = (this && this.__setModuleDefault) || (Object.create ? (function(o, v) {
+    Object.defineProperty(o, "default", { enumerable: true, value: v });
+}) : function(o, v) {
+    o["default"] = v;
+});
+var __importStar = (this && this.__importStar) || (function () {
+    var ownKeys = function(o) {
+        ownKeys = Object.getOwnPropertyNames || function (o) {
+            var ar = [];
+            for (var k in o) if (Object.prototype.hasOwnProperty.call(o, k)) ar[ar.length] = k;
+            return ar;
+        };
+        return ownKeys(o);
+    };
+    return function (mod) {
+        if (mod && mod.__esModule) return mod;
+        var result = {};
+        if (mod != null) for (var k = ownKeys(mod), i = 0; i < k.length; i++) if (k[i] !== "default") __createBinding(result, mod, k[i]);
+        __setModuleDefault(result, mod);
+        return result;
+    };
+})();
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.publishRun = publishRun;
+exports.finishRun = finishRun;
+exports.refuseRun = refuseRun;
+const core = __importStar(__nccwpck_require__(7484));
+const fleet_1 = __nccwpck_require__(2886);
+const report_1 = __nccwpck_require__(8850);
+const run_1 = __nccwpck_require__(4227);
+/** The step outputs, every value redacted; failing to write them only warns. */
+function setOutputs(outputs, secrets) {
+    try {
+        for (const [name, value] of Object.entries(outputs))
+            core.setOutput(name, (0, report_1.redact)(value, secrets));
+    }
+    catch (error) {
+        core.warning(`could not write the step outputs: ${error.message}`);
+    }
+}
+/** The job summary, when the runner gives a file for it; failing to write it only warns. */
+async function writeSummary(context, markdown) {
+    if (!context.summaryFile)
+        return;
+    try {
+        // The step's own summary file: a later write (after a provisional one) replaces it.
+        await core.summary.emptyBuffer().addRaw(markdown(), true).write({ overwrite: true });
+    }
+    catch (error) {
+        core.warning(`could not write the job summary: ${error.message}`);
+    }
+}
+/** What the hosts ran, as outputs and summary: at the end, or earlier after a cancel (then rewritten). */
+async function publishRun(end, hosts, totalSeconds, cancelled) {
+    setOutputs((0, fleet_1.fleetOutputs)(hosts, totalSeconds), end.secrets);
+    await writeSummary(end.context, () => (0, run_1.runSummary)(hosts, end.secrets, totalSeconds, cancelled));
+}
+/** The end of every run: outputs, summary, exit code and its last line. */
+async function finishRun(end, hosts, totalSeconds, cancelled) {
+    await publishRun(end, hosts, totalSeconds, cancelled);
+    const exitCode = (0, run_1.runExitCode)(hosts);
+    const verdict = (0, run_1.runVerdict)(hosts, end.app, cancelled);
+    if (exitCode === 0) {
+        core.info(verdict);
+        return;
+    }
+    core.setFailed((0, report_1.redact)(verdict, end.secrets));
+    process.exitCode = exitCode;
+}
+/** A run refused before it connected (a bad input): result failed, a short summary, exit code 1. */
+async function refuseRun(context, message, totalSeconds) {
+    setOutputs((0, report_1.refusedOutputs)(totalSeconds), []);
+    await writeSummary(context, () => (0, report_1.renderRefusedSummary)(message));
+    core.setFailed(message);
+}
+
+
+/***/ }),
+
 /***/ 8277:
 /***/ ((__unused_webpack_module, exports) => {
 
@@ -96081,7 +96068,10 @@ function parseRemoteResult(stdout) {
     if (begin < 0 || end < 0) {
         throw new ResultError('the server-side script ended without reporting a result (was it killed, or did the connection drop?)');
     }
-    const text = lines.slice(begin + 1, end).join('\n').trim();
+    const text = lines
+        .slice(begin + 1, end)
+        .join('\n')
+        .trim();
     let value;
     try {
         value = JSON.parse(text);
@@ -96134,7 +96124,8 @@ healthy) {
         if (stdin && !stdin.writableEnded)
             stdin.end(go ? `${result_1.BARRIER_GO}\n` : 'called-off\n');
     };
-    const result = await ssh.exec(START_BASH, {
+    const result = await ssh
+        .exec(START_BASH, {
         stdin: stdin ?? script,
         onStdoutLine: (line) => {
             if (line === result_1.BARRIER_LINE) {
@@ -96153,7 +96144,8 @@ healthy) {
                 inResult = false;
         },
         onStderrLine: (line) => log(line),
-    }).finally(() => answer(false));
+    })
+        .finally(() => answer(false));
     if (result.code === 127 && /bash is not installed/.test(result.stderr)) {
         throw new Error(`${ssh.config.host} has no bash; install it (apt-get install bash) to deploy there`);
     }
@@ -96184,14 +96176,26 @@ const node_crypto_1 = __nccwpck_require__(7598);
 const node_fs_1 = __nccwpck_require__(3024);
 const result_1 = __nccwpck_require__(8277);
 const node_path_1 = __nccwpck_require__(6760);
-const server_images_1 = __nccwpck_require__(4299);
-const shell_1 = __nccwpck_require__(997);
+const server_images_1 = __nccwpck_require__(6805);
+const shell_1 = __nccwpck_require__(648);
 /** The server script's files, in the order they are sent (main.sh first to find; the engine's last). */
 exports.SCRIPT_FILES = ['main.sh', 'lib.sh', 'state.sh', 'proxy.sh', 'proxy-config.sh', 'tls.sh', 'health.sh', 'switch.sh'];
 const engineFile = (engine) => `engine-${engine}.sh`;
 exports.engineFile = engineFile;
 /** What every engine file defines and the common files call (an engine is one TS module and one such file). */
-exports.ENGINE_FUNCTIONS = ['engine_check', 'engine_network', 'engine_live_slot', 'engine_upstream', 'engine_deploy', 'engine_rollback', 'engine_discard', 'engine_remove', 'engine_status', 'engine_logs', 'engine_finish'];
+exports.ENGINE_FUNCTIONS = [
+    'engine_check',
+    'engine_network',
+    'engine_live_slot',
+    'engine_upstream',
+    'engine_deploy',
+    'engine_rollback',
+    'engine_discard',
+    'engine_remove',
+    'engine_status',
+    'engine_logs',
+    'engine_finish',
+];
 /**
  * The sh programs that run inside the proxy container (scripts/proxy/), each handed to the script as
  * a parameter: BG_PROXY_START_SH, BG_PROXY_RELOAD_SH, … (tls-pairs.sh is written as a file there).
@@ -96208,7 +96212,9 @@ function shipped(name) {
 /** The server script's body for an engine: its files joined, then the call of main. */
 function deployScriptBody(engine) {
     const files = [...exports.SCRIPT_FILES, (0, exports.engineFile)(engine)].map((name) => `# --- ${name} ${'-'.repeat(Math.max(3, 94 - name.length))}\n${shipped(name).replace(/\n+$/, '')}`);
-    return [...files, '# Sourced with BG_SOURCE_ONLY=1 (unit tests), it only defines its functions.', '[[ ${BG_SOURCE_ONLY:-0} == 1 ]] || main', ''].join('\n\n');
+    // Nothing may follow the call of main: bash reads its script from standard input, and with several
+    // hosts what follows there is the runner's word to switch (a blank line would be read as none).
+    return `${files.join('\n\n')}\n\n# Sourced with BG_SOURCE_ONLY=1 (unit tests), it only defines its functions.\n[[ \${BG_SOURCE_ONLY:-0} == 1 ]] || main\n`;
 }
 /** The renewer's sh file (tls.sh writes it on the server), read once. */
 const renewScriptBody = () => shipped('renew.sh').replace(/\n+$/, '');
@@ -96357,15 +96363,232 @@ function tlsParameters(tls) {
 }
 /** The whole script sent to `bash -s`: a shebang, the parameters, then the bash file. */
 function renderDeployScript(input) {
-    return ['#!/usr/bin/env bash', '# Generated by bluegreen-action: parameters of this run. They are data: nothing in them expands.',
-        '# shellcheck disable=SC2016,SC2088', '# shellcheck disable=SC2034 # every engine\'s parameters; each engine reads its own', '{',
-        ...scriptParameters(input), '}', '', deployScriptBody(input.deploy.swarm ? 'swarm' : 'docker')].join('\n');
+    return [
+        '#!/usr/bin/env bash',
+        '# Generated by bluegreen-action: parameters of this run. They are data: nothing in them expands.',
+        '# shellcheck disable=SC2016,SC2088',
+        "# shellcheck disable=SC2034 # every engine's parameters; each engine reads its own",
+        '{',
+        ...scriptParameters(input),
+        '}',
+        '',
+        deployScriptBody(input.deploy.swarm ? 'swarm' : 'docker'),
+    ].join('\n');
 }
 
 
 /***/ }),
 
-/***/ 665:
+/***/ 648:
+/***/ ((__unused_webpack_module, exports) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.shellQuote = shellQuote;
+/**
+ * Quotes a value for bash so that it is always one word with exactly this content, whatever it
+ * holds (quotes, $, backticks, newlines, globs). Every value that reaches the server goes through here.
+ */
+function shellQuote(value) {
+    if (value.includes('\0'))
+        throw new Error('a value for the server contains a NUL byte');
+    if (value !== '' && /^[A-Za-z0-9_@%+=:,./-]+$/.test(value))
+        return value;
+    return `'${value.replace(/'/g, `'\\''`)}'`;
+}
+
+
+/***/ }),
+
+/***/ 2886:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.fleetOutcome = fleetOutcome;
+exports.fleetExitCode = fleetExitCode;
+exports.fleetHeadline = fleetHeadline;
+exports.renderFleetSummary = renderFleetSummary;
+exports.fleetOutputs = fleetOutputs;
+// The summary and outputs of a run on several hosts: one row per host, the overall result first.
+const duration_1 = __nccwpck_require__(1601);
+const progress_1 = __nccwpck_require__(3170);
+const result_1 = __nccwpck_require__(8277);
+const report_1 = __nccwpck_require__(8850);
+const notStarted = (h) => h.report.notStarted !== undefined;
+/** Healthy, but told not to switch: another host failed first (all at once), or the run was cancelled. */
+const calledOff = (h) => h.report.remote?.exitCode === result_1.SCRIPT_EXIT.calledOff;
+/** Its script still running (a summary written while a cancelled run winds down). */
+const underWay = (h) => h.report.remote === undefined && h.report.error === undefined;
+/** Failed of its own accord (not merely stopped because of another host). */
+const failedHere = (h) => (0, report_1.outcomeOf)(h.report) === 'failed' && !notStarted(h) && !calledOff(h) && !underWay(h);
+const switchedBack = (h) => h.switchBack !== undefined && (0, report_1.outcomeOf)(h.switchBack) === 'switched';
+/** A switch back still running (a summary written while a cancelled run winds down). */
+const switchingBack = (h) => h.switchBack !== undefined && h.switchBack.remote === undefined && h.switchBack.error === undefined;
+/** On the new version after the run: switched, and not (successfully) switched back. */
+const onNewVersion = (h) => (0, report_1.outcomeOf)(h.report) === 'switched' && !switchedBack(h) && !switchingBack(h);
+/** The run's outcome over all hosts: failed if any host failed; else what they all did. */
+function fleetOutcome(hosts) {
+    const outcomes = hosts.map((h) => (0, report_1.outcomeOf)(h.report));
+    if (outcomes.includes('failed'))
+        return 'failed';
+    if (outcomes.every((o) => o === 'unchanged'))
+        return 'unchanged';
+    if (outcomes.every((o) => o === 'removed'))
+        return 'removed';
+    return 'switched';
+}
+function fleetExitCode(hosts) {
+    const failed = hosts.find(failedHere);
+    return failed ? (0, report_1.exitCodeOf)(failed.report) : hosts.some((h) => (0, report_1.outcomeOf)(h.report) === 'failed') ? 1 : 0;
+}
+const names = (hosts) => hosts.map((h) => h.label).join(', ');
+/** The first line: the overall result, and on failure which hosts run which version. */
+function fleetHeadline(hosts, cancelled) {
+    const app = hosts[0].report.app;
+    const command = hosts[0].report.command;
+    const outcome = fleetOutcome(hosts);
+    if (outcome !== 'failed') {
+        const verb = { switched: command === 'rollback' ? 'rolled back' : 'switched', unchanged: command === 'status' ? 'status of' : 'already ran this version on', removed: 'removed from' }[outcome];
+        return `${outcome === 'removed' ? '🗑️' : command === 'status' ? 'ℹ️' : '✅'} ${app}: ${verb} ${outcome === 'switched' ? 'on ' : ''}${hosts.length} hosts`;
+    }
+    const failed = hosts.filter(failedHere);
+    const parts = cancelled !== undefined ? [`❌ ${app}: ${command} cancelled (${cancelled})${failed.length ? `; failed on ${names(failed)}` : ''}`] : [`❌ ${app}: ${command} failed on ${names(failed)}`];
+    const off = hosts.filter(calledOff);
+    if (off.length)
+        parts.push(`called off, not switched: ${names(off)}`);
+    const back = hosts.filter(switchedBack);
+    if (back.length)
+        parts.push(`switched back: ${names(back)}`);
+    const going = hosts.filter(switchingBack);
+    if (going.length)
+        parts.push(`switching back: ${names(going)}`);
+    const running = hosts.filter(underWay);
+    if (running.length)
+        parts.push(`under way: ${names(running)}`);
+    const untouched = hosts.filter(notStarted);
+    if (untouched.length)
+        parts.push(`not started: ${names(untouched)}`);
+    const mixed = hosts.filter(onNewVersion);
+    if (mixed.length)
+        parts.push(`⚠️ ${command === 'rollback' ? 'rolled back only on' : 'still on the new version'}: ${names(mixed)}`);
+    return parts.join('; ');
+}
+function resultText(h) {
+    if (notStarted(h))
+        return 'not started';
+    if (underWay(h))
+        return 'under way';
+    if (calledOff(h))
+        return 'healthy, called off: not switched';
+    const outcome = (0, report_1.outcomeOf)(h.report);
+    if (switchingBack(h))
+        return 'switched; switching back';
+    if (h.switchBack)
+        return switchedBack(h) ? 'switched, then switched back' : `switched; switching back failed: ${(0, report_1.errorOf)(h.switchBack) ?? ''}`;
+    if (outcome === 'failed')
+        return `failed${h.report.remote?.failedPhase ? ` (${h.report.remote.failedPhase})` : ''}: ${(0, report_1.errorOf)(h.report) ?? ''}`;
+    return outcome;
+}
+function slotsText(h) {
+    const remote = h.switchBack?.remote ?? h.report.remote;
+    if (!remote)
+        return '';
+    if (h.report.command === 'status')
+        return `${(0, report_1.slotName)(remote.activeSlot)} live`;
+    return `${(0, report_1.slotName)(h.report.remote?.previousSlot)} → ${(0, report_1.slotName)(h.report.remote?.activeSlot)}${h.switchBack ? ` → ${(0, report_1.slotName)(h.switchBack.remote?.activeSlot)}` : ''}`;
+}
+function healthText(r) {
+    const tries = r.remote?.health ?? [];
+    if (tries.length === 0)
+        return '';
+    const last = tries[tries.length - 1];
+    return `${tries.length} ${tries.length === 1 ? 'try' : 'tries'}, last ${last.status ?? last.error ?? 'error'}`;
+}
+/** A host's time as the runner saw it: its phases and its script. */
+function runnerSeconds(report) {
+    return Object.values(report.phasesSeconds).reduce((a, b) => a + b, 0) + (report.scriptSeconds ?? 0);
+}
+/** The job summary: the headline, a row per host, then each host's own summary folded. */
+function renderFleetSummary(hosts, secrets = [], totalSeconds = 0, cancelled) {
+    const parts = [`## ${(0, report_1.cell)(fleetHeadline(hosts, cancelled))}`, ''];
+    parts.push('| host | result | slots | sent | health | time |', '| --- | --- | --- | ---: | --- | ---: |');
+    for (const h of hosts) {
+        const t = h.report.transfer;
+        const sent = t ? (t.skipped ? 'already there' : (0, progress_1.formatBytes)(t.bytesSent)) : h.report.bytesSent ? (0, progress_1.formatBytes)(h.report.bytesSent) : '';
+        const seconds = runnerSeconds(h.report) + (h.switchBack ? runnerSeconds(h.switchBack) : 0);
+        parts.push(`| ${(0, report_1.cell)(h.label)} | ${(0, report_1.cell)(resultText(h))} | ${(0, report_1.cell)(slotsText(h))} | ${sent} | ${(0, report_1.cell)(healthText(h.report))} | ${(0, duration_1.formatSeconds)(seconds)} |`);
+    }
+    parts.push('', `Total: ${(0, duration_1.formatSeconds)(totalSeconds)}`, '');
+    for (const h of hosts) {
+        if (notStarted(h))
+            continue;
+        // A host switched back after another failed: its deploy, then what serves there now.
+        const back = h.switchBack ? ['', (0, report_1.renderSummary)(h.switchBack, secrets).replace(/^## /, '### Then, as the rollout did not complete: ')] : [];
+        parts.push(`<details><summary>${(0, report_1.cell)(h.label)}</summary>`, '', (0, report_1.renderSummary)(h.report, secrets).replace(/^## /, '### '), ...back, '</details>', '');
+    }
+    return (0, report_1.finalSummary)(parts.join('\n'), secrets);
+}
+/** The step outputs: `result` is the overall one, the others are the first host's, `hosts` has each host's. */
+function fleetOutputs(hosts, totalSeconds) {
+    // The first host's outputs, but what serves there now: after a switch back, the version it went back to.
+    const deployedFirst = (0, report_1.stepOutputs)(hosts[0].report);
+    const back = hosts[0].switchBack ? (0, report_1.stepOutputs)(hosts[0].switchBack) : undefined;
+    const first = back ? { ...deployedFirst, 'active-slot': back['active-slot'], 'image-id': back['image-id'] } : deployedFirst;
+    const perHost = hosts.map((h) => {
+        const deployed = (0, report_1.stepOutputs)(h.report);
+        const now = h.switchBack ? (0, report_1.stepOutputs)(h.switchBack) : deployed;
+        return {
+            host: h.label,
+            result: notStarted(h)
+                ? 'not-started'
+                : calledOff(h)
+                    ? 'called-off'
+                    : underWay(h)
+                        ? 'under-way'
+                        : switchingBack(h)
+                            ? 'switching-back'
+                            : h.switchBack
+                                ? switchedBack(h)
+                                    ? 'switched-back'
+                                    : 'failed'
+                                : now.result,
+            activeSlot: now['active-slot'],
+            previousSlot: deployed['previous-slot'],
+            bytesSent: Number(deployed['bytes-sent']),
+            error: (0, report_1.errorOf)(h.report) ?? null,
+        };
+    });
+    return {
+        ...first,
+        result: fleetOutcome(hosts),
+        'bytes-sent': String(perHost.reduce((sum, h) => sum + h.bytesSent, 0)),
+        'duration-seconds': totalSeconds.toFixed(1),
+        hosts: JSON.stringify(perHost),
+    };
+}
+
+
+/***/ }),
+
+/***/ 2011:
+/***/ ((__unused_webpack_module, exports) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.shortId = shortId;
+/** An image or config digest as logs and summaries show it: its first 12 hex digits ('' for none). */
+function shortId(id) {
+    return id ? id.replace(/^sha256:/, '').slice(0, 12) : '';
+}
+
+
+/***/ }),
+
+/***/ 8850:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
@@ -96388,11 +96611,11 @@ exports.renderSummary = renderSummary;
 exports.renderRefusedSummary = renderRefusedSummary;
 exports.refusedOutputs = refusedOutputs;
 exports.stepOutputs = stepOutputs;
-const duration_1 = __nccwpck_require__(7607);
-const progress_1 = __nccwpck_require__(2279);
+const duration_1 = __nccwpck_require__(1601);
+const progress_1 = __nccwpck_require__(3170);
 const result_1 = __nccwpck_require__(8277);
-const tls_1 = __nccwpck_require__(98);
-const format_1 = __nccwpck_require__(6264);
+const tls_1 = __nccwpck_require__(2288);
+const format_1 = __nccwpck_require__(2011);
 /** The run's outcome: the server's, unless the runner failed first. */
 function outcomeOf(report) {
     return report.error !== undefined || !report.remote ? 'failed' : report.remote.outcome;
@@ -96430,7 +96653,7 @@ exports.SUMMARY_LIMIT = 512 * 1024; // GitHub refuses summaries over 1 MiB; stay
 /** The summary's Markdown, secrets redacted, cut to SUMMARY_LIMIT (saying so) when longer. */
 function finalSummary(markdown, secrets) {
     const text = redact(markdown, secrets);
-    return text.length > exports.SUMMARY_LIMIT ? text.slice(0, exports.SUMMARY_LIMIT) + '\n\n_(summary cut to stay under GitHub\'s size limit)_\n' : text;
+    return text.length > exports.SUMMARY_LIMIT ? text.slice(0, exports.SUMMARY_LIMIT) + "\n\n_(summary cut to stay under GitHub's size limit)_\n" : text;
 }
 const HEALTH_ROWS_OPEN = 10;
 const HEALTH_ROWS_MAX = 300;
@@ -96629,7 +96852,264 @@ function stepOutputs(report) {
 
 /***/ }),
 
-/***/ 8464:
+/***/ 4227:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.runSummary = runSummary;
+exports.runExitCode = runExitCode;
+exports.runVerdict = runVerdict;
+const fleet_1 = __nccwpck_require__(2886);
+const report_1 = __nccwpck_require__(8850);
+/**
+ * The ending of every run, whatever its shape: the hosts whose reports are the run's (one host, the
+ * Swarm's manager, or several hosts) as job summary, exit code and closing line (the step outputs
+ * are fleetOutputs for every shape). One
+ * host gets its own summary; several, a row each and their summaries folded.
+ */
+function runSummary(hosts, secrets, totalSeconds, cancelled) {
+    return hosts.length === 1 ? (0, report_1.renderSummary)(hosts[0].report, secrets) : (0, fleet_1.renderFleetSummary)(hosts, secrets, totalSeconds, cancelled);
+}
+function runExitCode(hosts) {
+    return hosts.length === 1 ? (0, report_1.exitCodeOf)(hosts[0].report) : (0, fleet_1.fleetExitCode)(hosts);
+}
+/** The run's last line: why it failed (the step's error), or what is live now. */
+function runVerdict(hosts, app, cancelled) {
+    if (hosts.length > 1)
+        return (0, fleet_1.fleetHeadline)(hosts, runExitCode(hosts) === 0 ? undefined : cancelled).replace(/^❌ /, '');
+    const { report } = hosts[0];
+    if (runExitCode(hosts) === 0)
+        return `${app}: ${(0, report_1.outcomeOf)(report)}; live slot ${report.remote?.activeSlot ?? 'none'}; ${(0, report_1.urlOf)(report)}`;
+    const live = report.remote?.activeSlot ? `${report.remote.activeSlot.toUpperCase()} is still live` : (0, report_1.liveAfterFailure)(report);
+    return `${app} on ${report.host}: ${(0, report_1.errorOf)(report) ?? 'the deploy script failed'} (${live})`;
+}
+
+
+/***/ }),
+
+/***/ 8127:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.withCommandsStopped = withCommandsStopped;
+const node_crypto_1 = __nccwpck_require__(7598);
+/**
+ * Runs work while the runner ignores workflow commands, so a line from the server (a login script's
+ * output, an app's text in a log line, anything after a `\r`, which the runner also splits on) is
+ * only ever shown, never obeyed. The token is random, so the server cannot resume commands itself.
+ * Groups and masks must be opened before and closed after: they are workflow commands too.
+ */
+async function withCommandsStopped(write, work) {
+    const token = (0, node_crypto_1.randomBytes)(16).toString('hex');
+    write(`::stop-commands::${token}`);
+    try {
+        return await work();
+    }
+    finally {
+        write(`::${token}::`);
+    }
+}
+
+
+/***/ }),
+
+/***/ 139:
+/***/ ((__unused_webpack_module, exports) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.Cancellation = void 0;
+exports.cancellableBy = cancellableBy;
+/**
+ * A run's cancellation: GitHub cancels a job with SIGINT, then SIGTERM 7.5 s later and SIGKILL 2.5 s
+ * after that. The first signal is recorded here; the work in progress looks at it and stops starting.
+ */
+class Cancellation {
+    why;
+    listeners = [];
+    /** Why the run was cancelled (e.g. 'SIGINT'), or undefined while it goes on. */
+    get reason() {
+        return this.why;
+    }
+    cancel(reason) {
+        if (this.why !== undefined)
+            return;
+        this.why = reason;
+        for (const listener of this.listeners.splice(0))
+            listener(reason);
+    }
+    /** Calls `listener` once, when the run is cancelled (at once if it already is). */
+    onCancel(listener) {
+        if (this.why !== undefined)
+            listener(this.why);
+        else
+            this.listeners.push(listener);
+    }
+}
+exports.Cancellation = Cancellation;
+/** Turns SIGINT and SIGTERM into `cancellation` while `work` runs (instead of ending the process). */
+async function cancellableBy(cancellation, work) {
+    const onSignal = (signal) => cancellation.cancel(signal);
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    try {
+        return await work();
+    }
+    finally {
+        process.removeListener('SIGINT', onSignal);
+        process.removeListener('SIGTERM', onSignal);
+    }
+}
+
+
+/***/ }),
+
+/***/ 227:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.HostRun = void 0;
+exports.hostRunsOf = hostRunsOf;
+exports.hostLog = hostLog;
+const transfer_1 = __nccwpck_require__(1922);
+const hosts_1 = __nccwpck_require__(9450);
+const result_1 = __nccwpck_require__(8277);
+const run_1 = __nccwpck_require__(7331);
+const report_1 = __nccwpck_require__(8850);
+const session_1 = __nccwpck_require__(7921);
+/**
+ * One host of a run, and the only code that writes its report: connected, sent the image, its
+ * server script run (and, when a rollout does not complete, switched back), or never started.
+ */
+class HostRun {
+    ssh;
+    report;
+    label;
+    session;
+    /** The rollback that put it back on its previous version, when the rollout did not complete. */
+    switchBack;
+    constructor(ssh, report) {
+        this.ssh = ssh;
+        this.report = report;
+        this.label = (0, hosts_1.hostLabel)(ssh);
+    }
+    get hasFailed() {
+        return this.report.error !== undefined;
+    }
+    /** Its run never starts: its status, and the error its report shows. */
+    notStarted(reason) {
+        this.report.notStarted = reason;
+        this.report.error = `not started: ${reason}`;
+    }
+    /** What a failure on the runner's side means for its report. */
+    failed(error, bytesSent) {
+        failInto(this.report, error);
+        if (bytesSent !== undefined)
+            this.report.bytesSent = bytesSent;
+    }
+    /** A runner's phase (build, connect, transfer) timed into its report. */
+    async timed(phase, work) {
+        const started = Date.now();
+        try {
+            return await work();
+        }
+        finally {
+            this.report.phasesSeconds[phase] = (this.report.phasesSeconds[phase] ?? 0) + (Date.now() - started) / 1000;
+        }
+    }
+    /** The image a deploy sends (its config digest), known before any host is reached. */
+    sends(image) {
+        this.report.imageId = image.id;
+    }
+    async connect(log) {
+        try {
+            this.session = await this.timed('connect', () => session_1.SshSession.connect(this.ssh, log));
+            return true;
+        }
+        catch (error) {
+            this.failed(error);
+            return false;
+        }
+    }
+    /** Only what the server lacks goes; false when the transfer failed. */
+    async send(store, image, log) {
+        try {
+            this.report.transfer = await this.timed('transfer', () => (0, transfer_1.ensureImageOnServer)(this.connected, store, image, { log }));
+            return true;
+        }
+        catch (error) {
+            this.failed(error);
+            return false;
+        }
+    }
+    /** Transfers to several hosts told as one (engine swarm: the manager's report carries every node's). */
+    tookTransfer(transfer) {
+        this.report.transfer = transfer;
+    }
+    /** The server script, its result (or what failed) kept in the report. */
+    async runScript(input, log, healthy) {
+        await this.runInto(this.report, input, log, healthy);
+    }
+    /** A deploy undone: the rollback to the slot it kept, reported apart as its switch back. */
+    async switchBackTo(input, log) {
+        this.switchBack = { ...this.report, command: 'rollback', remote: undefined, transfer: undefined, error: undefined, phasesSeconds: {}, scriptSeconds: undefined, totalSeconds: 0 };
+        await this.runInto(this.switchBack, { ...input, command: 'rollback', image: '', imageId: '', serverImageId: '' }, log);
+    }
+    finish(totalSeconds) {
+        this.report.totalSeconds = totalSeconds;
+    }
+    close() {
+        this.session?.close();
+        this.session = undefined;
+    }
+    get connected() {
+        if (!this.session)
+            throw new Error(`${this.label} is not connected`);
+        return this.session;
+    }
+    async runInto(report, input, log, healthy) {
+        const started = Date.now();
+        try {
+            report.remote = await (0, run_1.runRemoteScript)(this.connected, { ...input, serverImageId: report.transfer?.serverImageId ?? input.serverImageId }, log, healthy);
+        }
+        catch (error) {
+            failInto(report, error);
+        }
+        finally {
+            report.scriptSeconds = (Date.now() - started) / 1000;
+        }
+    }
+}
+exports.HostRun = HostRun;
+function failInto(report, error) {
+    report.error = error instanceof Error ? error.message : String(error);
+    // What went over the wire is reported also when the transfer fails.
+    if (error instanceof transfer_1.TransferError)
+        report.bytesSent = error.bytesSent;
+    // The script ran, but its answer never came: the server may have switched or not.
+    if (error instanceof result_1.ResultError)
+        report.resultLost = true;
+}
+/** A run's hosts, in the order given, each with an empty report. */
+function hostRunsOf(config) {
+    return config.hosts.map((ssh) => new HostRun(ssh, { command: config.command, app: config.deploy.app, host: ssh.host, image: config.image, url: (0, report_1.appUrl)(config.deploy, ssh.host), phasesSeconds: {}, totalSeconds: 0 }));
+}
+/** Prefixes a host's lines when several hosts run at once; one host's lines stay as they were. */
+function hostLog(log, runs, run) {
+    return runs.length === 1 ? log : (line) => log(`[${run.label}] ${line}`);
+}
+
+
+/***/ }),
+
+/***/ 678:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
@@ -96646,7 +97126,7 @@ exports.takeRolloutLocks = takeRolloutLocks;
 // re-run of an older job) never interleave across hosts, and never deadlock at each other's hosts.
 // The server script's own per-app lock still orders the steps on each host.
 const node_stream_1 = __nccwpck_require__(7075);
-const shell_1 = __nccwpck_require__(997);
+const shell_1 = __nccwpck_require__(648);
 exports.LOCKED_LINE = 'bluegreen-rollout-locked';
 exports.BUSY_LINE = 'bluegreen-rollout-busy';
 /** The lock command's exit codes when it could not take the lock. */
@@ -96755,247 +97235,450 @@ async function takeRolloutLocks(hosts, app, stateDir, timeoutSeconds, log) {
 
 /***/ }),
 
-/***/ 4299:
+/***/ 5762:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-exports.configTag = exports.CONFIG_TAG_REPOSITORY = void 0;
-exports.layerListCommand = layerListCommand;
-exports.lookupCommand = lookupCommand;
-exports.loadCommand = loadCommand;
-exports.tagCommand = tagCommand;
-exports.configTagCommand = configTagCommand;
-exports.untagCommand = untagCommand;
-exports.parseLookup = parseLookup;
-exports.loadedImage = loadedImage;
-exports.loadProblem = loadProblem;
-const shell_1 = __nccwpck_require__(997);
-const format_1 = __nccwpck_require__(6264);
-exports.CONFIG_TAG_REPOSITORY = 'bluegreen/by-config';
-/**
- * On the containerd store an image loaded from an archive is named by its manifest, not its
- * config: this tag records, on the server, which image a config digest was verified to be.
- */
-const configTag = (configDigest) => `${exports.CONFIG_TAG_REPOSITORY}:${configDigest.replace(/^sha256:/, '')}`;
-exports.configTag = configTag;
-const INSPECT_FORMAT = '{{.Id}} {{json .RootFS}}';
-// The layer digests of a RootFS JSON on stdin, space-separated: its key order differs between docker CLIs.
-const LAYER_DIGESTS = `grep -o 'sha256:[0-9a-f]*' | tr '\\n' ' '`;
-const layerDigests = (image) => (0, shell_1.shellQuote)(image.layers.join(' ') + ' ');
-/** Every image on the server as `layers <RootFS JSON>`: which layers it already has. */
-function layerListCommand() {
-    return `docker image ls --quiet --no-trunc | sort -u | xargs -r docker image inspect --format 'layers {{json .RootFS}}'`;
+exports.engineFor = engineFor;
+exports.changesApp = changesApp;
+exports.planOf = planOf;
+const docker_1 = __nccwpck_require__(3095);
+const swarm_1 = __nccwpck_require__(2775);
+function engineFor(config) {
+    return config.deploy.swarm ? swarm_1.swarmEngine : docker_1.dockerEngine;
 }
-/**
- * One round trip: `have <id> <RootFS JSON>` for every name the image may have on the server (its
- * config digest on the classic store; the runner's manifest or index digest, or the config tag, on
- * the containerd store), in one docker call; the first with exactly the image's layers gets the
- * workflow's tags there and then (`tagged <id>`). When none exists, the layer list of every image.
- */
-function lookupCommand(image) {
-    const names = [...new Set([image.id, image.storeId, (0, exports.configTag)(image.id)])].map(shell_1.shellQuote).join(' ');
-    return (`out=$(docker image inspect --format 'have ${INSPECT_FORMAT}' ${names} 2>/dev/null); ` +
-        `if [ -n "$out" ]; then printf '%s\\n' "$out"; ` +
-        `id=$(printf '%s\\n' "$out" | while read -r _ id rootfs; do if [ "$(printf '%s' "$rootfs" | ${LAYER_DIGESTS})" = ${layerDigests(image)} ]; then echo "$id"; break; fi; done); ` +
-        `if [ -n "$id" ] && ${tags('"$id"', image).reference} && { [ "$id" = ${(0, shell_1.shellQuote)(image.id)} ] || ${tags('"$id"', image).config}; }; then echo "tagged $id"; fi; ` +
-        `else ${layerListCommand()}; fi`);
+/** Commands that change what runs on a server take the app's rollout lock first (rollout/lock.ts). */
+function changesApp(command) {
+    return command === 'deploy' || command === 'rollback' || command === 'remove';
 }
-/**
- * Loads the archive from stdin, then proves the result before it gets the config tag: its layers,
- * and, where the store named it otherwise than by its config (the containerd store, which can report
- * a load whose layers never unpacked as done), that a container can be created from it. Prints
- * `image <id> <RootFS JSON>`, then `proven`, `layers-differ` or `not-created <why>`.
- */
-function loadCommand(image, gzipped) {
-    const ref = (0, shell_1.shellQuote)(image.reference);
-    // The RootFS JSON's key order differs between docker CLIs: compare the layer digests alone.
-    return (`${gzipped ? 'gunzip -c | ' : ''}docker load >&2 && echo loaded && ` +
-        `info=$(docker image inspect --format '${INSPECT_FORMAT}' ${ref}) && echo "image $info" && id=\${info%% *} && ` +
-        `if [ "$(printf '%s' "\${info#* }" | ${LAYER_DIGESTS})" != ${layerDigests(image)} ]; then echo layers-differ; ` +
-        `elif [ "$id" = ${(0, shell_1.shellQuote)(image.id)} ]; then echo proven; ` +
-        `elif c=$(docker create --network none --entrypoint /bluegreen-check ${ref} 2>&1); then docker rm "$c" >/dev/null && docker tag "$id" ${(0, shell_1.shellQuote)((0, exports.configTag)(image.id))} && echo proven; ` +
-        `else echo "not-created $c" | tr '\\n' ' '; echo; fi`);
-}
-const tags = (idWord, image) => ({
-    reference: `docker tag ${idWord} ${(0, shell_1.shellQuote)(image.reference)}`,
-    config: `docker tag ${idWord} ${(0, shell_1.shellQuote)((0, exports.configTag)(image.id))}`,
-});
-/** Names the verified image: the workflow's reference, and the config tag where the store needs it. */
-function tagCommand(serverId, image) {
-    const { reference, config } = tags((0, shell_1.shellQuote)(serverId), image);
-    return serverId === image.id ? reference : `${reference} && ${config}`;
-}
-/** engine: swarm: the config tag on every store, the one name of this version on every node. */
-function configTagCommand(serverId, image) {
-    return tags((0, shell_1.shellQuote)(serverId), image).config;
-}
-/** Takes back the tags of an image that did not load whole. */
-function untagCommand(image) {
-    return `docker image rm ${(0, shell_1.shellQuote)(image.reference)} ${(0, shell_1.shellQuote)((0, exports.configTag)(image.id))} >/dev/null 2>&1 || true`;
-}
-function parseImageLine(rest) {
-    const space = rest.indexOf(' ');
-    if (space < 0)
-        return undefined;
-    try {
-        const rootfs = JSON.parse(rest.slice(space + 1));
-        return { id: rest.slice(0, space), layers: rootfs.Layers ?? [] };
-    }
-    catch {
-        return undefined;
-    }
-}
-/** The lookup's answer: the server's copy of the image (only one with exactly its layers), and what layers it has. */
-function parseLookup(stdout, image) {
-    const result = { candidates: 0, layerLists: [] };
-    for (const line of stdout.split('\n')) {
-        if (line.startsWith('have ')) {
-            const candidate = parseImageLine(line.slice(5).trim());
-            if (!candidate)
-                continue;
-            result.candidates++;
-            if (!result.found && sameLayers(candidate.layers, image.layers))
-                result.found = candidate;
-        }
-        else if (line.startsWith('tagged ')) {
-            result.tagged = line.slice(7).trim();
-        }
-        else if (line.startsWith('layers ')) {
-            try {
-                result.layerLists.push(JSON.parse(line.slice(7)).Layers ?? []);
-            }
-            catch {
-                // a line the login shell printed
-            }
-        }
-    }
-    return result;
-}
-const sameLayers = (a, b) => a.length === b.length && a.every((layer, i) => layer === b[i]);
-/** The `image <id> <RootFS JSON>` line the load command printed, parsed. */
-function loadedImage(stdout) {
-    const loaded = stdout.split('\n').find((line) => line.startsWith('image '));
-    return loaded ? parseImageLine(loaded.slice(6).trim()) : undefined;
-}
-/** Whether what the load command printed proves the image complete: undefined if so, else why not. */
-function loadProblem(stdout, image, expectedIds) {
-    const lines = stdout.split('\n');
-    const server = loadedImage(stdout);
-    if (!server)
-        return 'the image is missing after docker load';
-    if (!expectedIds.includes(server.id))
-        return `the loaded image is ${(0, format_1.shortId)(server.id)}, not ${expectedIds.map(format_1.shortId).join(' or ')}`;
-    if (!sameLayers(server.layers, image.layers))
-        return `the loaded image has ${server.layers.length} of its ${image.layers.length} layers`;
-    const notCreated = lines.find((line) => line.startsWith('not-created'));
-    if (notCreated || !lines.includes('proven'))
-        return `no container can be created from it (${notCreated?.slice(12).trim() || 'no answer'})`;
-    return undefined;
-}
-
-
-/***/ }),
-
-/***/ 8750:
-/***/ ((__unused_webpack_module, exports) => {
-
-"use strict";
-
-Object.defineProperty(exports, "__esModule", ({ value: true }));
-exports.RECORDED_INPUTS = exports.RECORDED_DEFAULTS = void 0;
-exports.withRecordedDefaults = withRecordedDefaults;
-exports.givenRecordedInputs = givenRecordedInputs;
-exports.defaultContainerPort = defaultContainerPort;
-exports.portOfImage = portOfImage;
-/**
- * The recorded inputs and their defaults. action.yml leaves these inputs empty, so that a value the
- * workflow gave can be told from a default: a rollback uses the record where an input was not given,
- * and refuses one that was given and differs from the record.
- */
-exports.RECORDED_DEFAULTS = {
-    hostname: '',
-    network: 'bluegreen',
-    'proxy-name': 'bluegreen-proxy',
-    'container-port': '8080',
-    'health-path': '/',
-    'health-status': '',
-    'health-successes': '2',
-    'health-interval': '1s',
-    'health-timeout': '60s',
-    'health-try-timeout': '5s',
-    'max-body-size': '100m',
-    'proxy-timeout': '5m',
-    'proxy-buffering': 'false',
-    'trusted-proxies': '',
-    tls: 'off',
-    'tls-redirect': 'true',
-    'drain-seconds': '30',
-    'drain-long-lived': '5',
-    'stop-timeout': '30s',
-};
-exports.RECORDED_INPUTS = Object.keys(exports.RECORDED_DEFAULTS);
-const isRecorded = (name) => name in exports.RECORDED_DEFAULTS;
-/** The reader the config is parsed with: a recorded input that was not given reads as its default. */
-function withRecordedDefaults(read) {
-    return (name) => {
-        const value = read(name);
-        return isRecorded(name) && value.trim() === '' ? exports.RECORDED_DEFAULTS[name] : value;
+function planOf(config) {
+    const engine = engineFor(config);
+    const targets = engine.targets(config.hosts).length;
+    const several = targets > 1;
+    return {
+        engine,
+        targets,
+        strategy: several && config.command === 'deploy' ? config.rollout : 'rolling',
+        maxParallel: config.maxParallel,
+        locks: changesApp(config.command),
+        barrierSeconds: several && config.command === 'deploy' ? Math.ceil(config.deploy.health.timeoutSeconds) + 600 : 0,
+        cancellable: several,
     };
 }
-/** The recorded inputs the workflow gave (not left empty). */
-function givenRecordedInputs(read) {
-    return exports.RECORDED_INPUTS.filter((name) => read(name).trim() !== '');
-}
-/** The container port when container-port was not given: the image's only exposed TCP port, else the default. */
-function defaultContainerPort(exposedPorts) {
-    const tcp = exposedPorts.filter((spec) => /^\d+(\/tcp)?$/.test(spec)).map((spec) => Number(spec.split('/')[0]));
-    const unique = [...new Set(tcp)];
-    const fallback = Number(exports.RECORDED_DEFAULTS['container-port']);
-    if (unique.length === 1)
-        return { port: unique[0], why: `the image's EXPOSE ${unique[0]}` };
-    if (unique.length === 0)
-        return { port: fallback, why: `the default; the image exposes no port` };
-    return { port: fallback, why: `the default; the image exposes ${unique.join(', ')}: give container-port to choose one` };
-}
-/**
- * A deploy's container port and env once the image is known: without container-port, the image's
- * only exposed port; the app gets PORT (the port it is checked and routed on) unless env sets it.
- */
-function portOfImage(deploy, given, exposedPorts) {
-    const chosen = given.includes('container-port') ? { port: deploy.containerPort, why: 'container-port' } : defaultContainerPort(exposedPorts);
-    const setsPort = deploy.env.split('\n').some((line) => line.startsWith('PORT='));
-    const env = setsPort ? deploy.env : [deploy.env, `PORT=${chosen.port}`].filter(Boolean).join('\n');
-    return { containerPort: chosen.port, env, note: `container port ${chosen.port} (${chosen.why})${setsPort ? '' : `; the app gets PORT=${chosen.port}`}` };
-}
 
 
 /***/ }),
 
-/***/ 997:
-/***/ ((__unused_webpack_module, exports) => {
+/***/ 348:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-exports.shellQuote = shellQuote;
+exports.rollOut = rollOut;
+const local_1 = __nccwpck_require__(7306);
+const settings_1 = __nccwpck_require__(900);
+const host_1 = __nccwpck_require__(227);
+const lock_1 = __nccwpck_require__(678);
+const strategies_1 = __nccwpck_require__(8440);
 /**
- * Quotes a value for bash so that it is always one word with exactly this content, whatever it
- * holds (quotes, $, backticks, newlines, globs). Every value that reaches the server goes through here.
+ * The one way a run goes, for one host or many and for every engine: the image built or found,
+ * every host the command needs connected, the image sent to each (only what it lacks), the app's
+ * rollout lock taken on every target, then the server script run on the targets (one batch at a
+ * time, or all at once). A stage that fails on any host stops the run before the next: the hosts
+ * it did not reach are reported "not started", and nothing changed anywhere.
  */
-function shellQuote(value) {
-    if (value.includes('\0'))
-        throw new Error('a value for the server contains a NUL byte');
-    if (value !== '' && /^[A-Za-z0-9_@%+=:,./-]+$/.test(value))
-        return value;
-    return `'${value.replace(/'/g, `'\\''`)}'`;
+async function rollOut(plan, config, context, runs, cancellation, out) {
+    const { engine } = plan;
+    const connected = engine.connects(runs, config.command);
+    const targets = engine.targets(runs);
+    const store = new local_1.ImageStore();
+    let image;
+    if (config.command === 'deploy') {
+        try {
+            image = await localImage(config, runs[0], store, out);
+        }
+        catch (error) {
+            for (const run of runs)
+                run.failed(error);
+            return;
+        }
+        for (const run of runs)
+            run.sends(image);
+    }
+    try {
+        if (!(await out.group(`Connect to ${where(connected)}`, () => connectAll(connected, out.log))))
+            return;
+        if (image) {
+            const sent = image;
+            if (!(await engine.beforeSend(connected, out.log)))
+                return;
+            if (!(await out.group(`Send ${sent.reference} to ${where(connected)}`, () => sendToAll(connected, store, sent, out.log)))) {
+                engine.sendFailed(connected);
+                return;
+            }
+            if (!(await engine.afterSend(connected, sent)))
+                return;
+        }
+        const input = { ...scriptInput(config, context, image), barrierSeconds: plan.barrierSeconds };
+        const app = config.deploy.app;
+        let lock;
+        if (plan.locks) {
+            lock = await out.group(`Lock ${app} on ${where(targets)}`, () => lockAll(targets, config, out.log));
+            if (!lock)
+                return;
+        }
+        try {
+            if (cancellation.reason !== undefined) {
+                for (const run of targets)
+                    run.notStarted(`the run was cancelled (${cancellation.reason})`);
+            }
+            else if (plan.strategy === 'all-at-once') {
+                await out.group(`${config.command} ${app} on ${where(targets)} at once`, () => (0, strategies_1.allAtOnce)(targets, input, cancellation, out.log));
+            }
+            else {
+                const pace = targets.length > 1 ? `, ${plan.maxParallel} at a time` : '';
+                await out.group(`${config.command} ${app} on ${where(targets)}${pace}`, () => (0, strategies_1.rolling)(targets, input, plan.maxParallel, cancellation, out.log));
+            }
+        }
+        finally {
+            await lock?.release();
+        }
+    }
+    finally {
+        for (const run of runs)
+            run.close();
+    }
+}
+/** One host by its label, several by their number. */
+function where(runs) {
+    return runs.length === 1 ? runs[0].label : `${runs.length} hosts`;
+}
+/** The image built (when asked) and inspected; its EXPOSEd port fills in container-port. */
+async function localImage(config, first, store, out) {
+    if ((0, local_1.shouldBuild)(config.build)) {
+        await first.timed('build', () => out.group(`Build ${config.image}`, () => (0, local_1.buildImage)(config.build, config.image)));
+    }
+    const image = await store.inspect(config.image);
+    if (!image)
+        throw new local_1.MissingImageError(config.image, config.build);
+    out.log(`image ${image.reference}: ${image.id} (${image.layers.length} layers)`);
+    const { containerPort, env, note } = (0, settings_1.portOfImage)(config.deploy, config.given, image.exposedPorts);
+    Object.assign(config.deploy, { containerPort, env });
+    out.log(note);
+    return image;
+}
+/** What the server script is given; each host's serverImageId comes from its own transfer. */
+function scriptInput(config, context, image) {
+    return {
+        command: config.command,
+        deploy: config.deploy,
+        image: config.image,
+        imageId: image?.id ?? '',
+        serverImageId: '',
+        gitSha: context.gitSha,
+        runUrl: context.runUrl,
+        given: config.given,
+        allowMissing: config.allowMissing,
+        logsLines: config.logsLines,
+    };
+}
+/**
+ * Connects to every host at once. If any cannot be reached, every session is closed again and each
+ * unreachable host's report gets the error: the run changes nothing anywhere.
+ */
+async function connectAll(runs, log) {
+    const reached = await Promise.all(runs.map((run) => run.connect((0, host_1.hostLog)(log, runs, run))));
+    if (reached.every(Boolean))
+        return true;
+    const unreachable = runs.filter((run) => run.hasFailed).map((run) => run.label);
+    for (const run of runs) {
+        run.close();
+        if (!run.hasFailed)
+            run.notStarted(`${unreachable.join(', ')} could not be reached`);
+    }
+    return false;
+}
+/** Sends the image to every host at once, each only what it lacks. False when any transfer failed. */
+async function sendToAll(runs, store, image, log) {
+    const sent = await Promise.all(runs.map((run) => run.send(store, image, (0, host_1.hostLog)(log, runs, run))));
+    if (sent.every(Boolean))
+        return true;
+    const failed = runs.filter((run) => run.hasFailed).map((run) => run.label);
+    for (const run of runs) {
+        if (!run.hasFailed)
+            run.notStarted(`the image did not reach ${failed.join(', ')}`);
+    }
+    return false;
+}
+/**
+ * Takes the app's rollout lock on every target (rollout/lock.ts) before any starts. When one cannot
+ * be had, that host's report says why and every other's that it was not started.
+ */
+async function lockAll(runs, config, log) {
+    const { app, stateDir, lockTimeoutSeconds } = config.deploy;
+    try {
+        return await (0, lock_1.takeRolloutLocks)(runs, app, stateDir, lockTimeoutSeconds, log);
+    }
+    catch (error) {
+        const blocked = error instanceof lock_1.LockError ? error.host : undefined;
+        for (const run of runs) {
+            if (run === blocked || !blocked)
+                run.failed(error);
+            else
+                run.notStarted(`the rollout lock of ${blocked.label} could not be taken`);
+        }
+        return undefined;
+    }
 }
 
 
 /***/ }),
 
-/***/ 873:
+/***/ 8440:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.batchesOf = batchesOf;
+exports.rolling = rolling;
+exports.allAtOnce = allAtOnce;
+const report_1 = __nccwpck_require__(8850);
+const host_1 = __nccwpck_require__(227);
+/** Batches of at most `size` hosts, in the order given: a rolling rollout takes one after the other. */
+function batchesOf(items, size) {
+    const batches = [];
+    for (let i = 0; i < items.length; i += size)
+        batches.push(items.slice(i, i + size));
+    return batches;
+}
+/** What the hosts not reached are told when the rollout stops early. */
+function markUnreached(runs, reached, why) {
+    for (const run of runs) {
+        if (!reached.includes(run))
+            run.notStarted(why);
+    }
+}
+const switched = (runs) => runs.filter((run) => (0, report_1.outcomeOf)(run.report) === 'switched');
+/** The hosts that switched to the new version go back to the slot they kept (command rollback). */
+async function switchBack(hosts, runs, input, log) {
+    await Promise.all(hosts.map(async (run) => {
+        log(`[${run.label}] switching back to the version it ran before, as the rollout did not complete`);
+        await run.switchBackTo(input, (0, host_1.hostLog)(log, runs, run));
+    }));
+}
+/**
+ * A rolling rollout (one host is a rollout of one): a batch of hosts at a time, the next only when
+ * every host of the one before ran the command to its end without failing. At the first failure, or
+ * when the run is cancelled, the rollout stops: hosts not yet reached are left as they were, and the
+ * hosts that switched to the new version are switched back to the slot they kept (command
+ * rollback), so no host is left on another version than the others. With several hosts each deploy
+ * waits for the runner's word once healthy, and gets it only while the run is not cancelled: a host
+ * in the middle of its health check when the cancel comes never switches.
+ */
+async function rolling(runs, input, maxParallel, cancellation, log) {
+    const done = [];
+    const mayGoOn = () => Promise.resolve(cancellation.reason === undefined);
+    for (const batch of batchesOf(runs, maxParallel)) {
+        if (cancellation.reason !== undefined) {
+            markUnreached(runs, done, `the run was cancelled (${cancellation.reason})`);
+            break;
+        }
+        await Promise.all(batch.map((run) => run.runScript(input, (0, host_1.hostLog)(log, runs, run), mayGoOn)));
+        done.push(...batch);
+        const failed = batch.filter((run) => (0, report_1.outcomeOf)(run.report) === 'failed');
+        if (failed.length === 0)
+            continue;
+        markUnreached(runs, done, cancellation.reason !== undefined ? `the run was cancelled (${cancellation.reason})` : `the rollout stopped when ${failed.map((r) => r.label).join(', ')} failed`);
+        break;
+    }
+    const complete = done.length === runs.length && done.every((run) => (0, report_1.outcomeOf)(run.report) !== 'failed');
+    if (!complete && input.command === 'deploy')
+        await switchBack(switched(done), runs, input, log);
+}
+/**
+ * All at once: every host starts and health-checks the new version at the same time, and each waits,
+ * healthy, until all are; then all switch at the same moment. A host that fails before that calls
+ * the rollout off: the others stop their new version and keep the old one, so nothing switched
+ * anywhere. A switch that fails after the word was given is undone on the hosts that switched.
+ */
+async function allAtOnce(runs, input, cancellation, log) {
+    let calledOff = false;
+    let notYetHealthy = runs.length;
+    const waiting = [];
+    const answerAll = (go) => {
+        for (const resolve of waiting.splice(0))
+            resolve(go);
+    };
+    cancellation.onCancel((reason) => {
+        if (!calledOff)
+            log(`the run was cancelled (${reason}): calling the rollout off`);
+        calledOff = true;
+        answerAll(false);
+    });
+    const oneMoreReady = () => {
+        notYetHealthy--;
+        if (notYetHealthy === 0 && !calledOff) {
+            log(`every host is healthy: switching all ${runs.length}`);
+            answerAll(true);
+        }
+    };
+    await Promise.all(runs.map(async (run) => {
+        let reached = false;
+        const healthy = () => new Promise((resolve) => {
+            reached = true;
+            if (calledOff)
+                return resolve(false);
+            waiting.push(resolve);
+            oneMoreReady();
+        });
+        await run.runScript(input, (0, host_1.hostLog)(log, runs, run), healthy);
+        if (reached)
+            return;
+        // Done without waiting: it failed (call the rollout off), or it had nothing to switch.
+        if ((0, report_1.outcomeOf)(run.report) === 'failed') {
+            if (!calledOff)
+                log(`${run.label} failed before the switch: calling the rollout off`);
+            calledOff = true;
+            answerAll(false);
+        }
+        else {
+            oneMoreReady();
+        }
+    }));
+    if (input.command === 'deploy' && runs.some((run) => (0, report_1.outcomeOf)(run.report) === 'failed')) {
+        await switchBack(switched(runs), runs, input, log);
+    }
+}
+
+
+/***/ }),
+
+/***/ 8207:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.HOST_KEY_FAMILIES = void 0;
+exports.parseKnownHosts = parseKnownHosts;
+exports.hostKeyAlgorithms = hostKeyAlgorithms;
+exports.fingerprintOf = fingerprintOf;
+exports.knownHostsName = knownHostsName;
+exports.entryMatchesHost = entryMatchesHost;
+exports.verifyHostKey = verifyHostKey;
+const node_crypto_1 = __nccwpck_require__(7598);
+const KEY_TYPES = /^(ssh-(rsa|dss|ed25519)|ecdsa-sha2-nistp(256|384|521)|sk-(ssh-ed25519|ecdsa-sha2-nistp256)@openssh\.com)$/;
+/** Parses known_hosts lines; comments and blank lines are skipped, and @cert-authority lines (not supported). */
+function parseKnownHosts(text) {
+    const entries = [];
+    text.split(/\r?\n/).forEach((raw, index) => {
+        let line = raw.trim();
+        if (line === '' || line.startsWith('#') || line.startsWith('@cert-authority'))
+            return;
+        const revoked = line.startsWith('@revoked');
+        if (revoked)
+            line = line.slice('@revoked'.length).trim();
+        else if (line.startsWith('@'))
+            throw new Error(`line ${index + 1} has an unknown marker ${line.split(/\s/)[0]}`);
+        const [hostPatterns, keyType, keyText] = line.split(/\s+/);
+        if (!keyText || !KEY_TYPES.test(keyType) || !/^[A-Za-z0-9+/]+={0,2}$/.test(keyText)) {
+            throw new Error(`line ${index + 1} is not "${revoked ? '@revoked ' : ''}HOSTS KEYTYPE BASE64KEY"`);
+        }
+        entries.push({ hostPatterns, keyType, key: Buffer.from(keyText, 'base64'), ...(revoked ? { revoked } : {}) });
+    });
+    return entries;
+}
+/** The host key algorithms ssh2 can negotiate for each known_hosts key type. */
+const ALGORITHMS_OF_KEY_TYPE = {
+    'ssh-ed25519': ['ssh-ed25519'],
+    'ecdsa-sha2-nistp256': ['ecdsa-sha2-nistp256'],
+    'ecdsa-sha2-nistp384': ['ecdsa-sha2-nistp384'],
+    'ecdsa-sha2-nistp521': ['ecdsa-sha2-nistp521'],
+    'ssh-rsa': ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'],
+    'ssh-dss': ['ssh-dss'],
+};
+/** Host key algorithm families to offer one at a time when only a fingerprint is pinned. */
+exports.HOST_KEY_FAMILIES = [['ssh-ed25519'], ['ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521'], ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa']];
+/**
+ * The host key algorithms to offer: those of the keys known-hosts pins for this host, so a server
+ * that also has a key of a type ssh2 prefers (ed25519) shows the pinned one. Undefined: ssh2's own.
+ */
+function hostKeyAlgorithms(policy, host, port) {
+    if (policy.kind !== 'known-hosts')
+        return undefined;
+    const pinned = policy.entries.filter((entry) => !entry.revoked && entryMatchesHost(entry, host, port));
+    const algorithms = [...new Set(pinned.flatMap((entry) => ALGORITHMS_OF_KEY_TYPE[entry.keyType] ?? []))];
+    return algorithms.length > 0 ? algorithms : undefined;
+}
+/** OpenSSH's fingerprint of a public key blob: "SHA256:" and unpadded base64. */
+function fingerprintOf(key) {
+    return 'SHA256:' + (0, node_crypto_1.createHash)('sha256').update(key).digest('base64').replace(/=+$/, '');
+}
+/** The name known_hosts uses for a host: "host" on port 22, "[host]:port" otherwise. */
+function knownHostsName(host, port) {
+    return port === 22 ? host : `[${host}]:${port}`;
+}
+function globMatches(pattern, name) {
+    const regex = pattern
+        .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+        .replace(/\*/g, '.*')
+        .replace(/\?/g, '.');
+    return new RegExp(`^${regex}$`, 'i').test(name);
+}
+function hashedMatches(field, name) {
+    const [, , salt, hash] = field.split('|');
+    if (!salt || !hash)
+        return false;
+    const digest = (0, node_crypto_1.createHmac)('sha1', Buffer.from(salt, 'base64')).update(name).digest('base64');
+    return digest === hash;
+}
+function entryMatchesHost(entry, host, port) {
+    const name = knownHostsName(host, port);
+    if (entry.hostPatterns.startsWith('|1|'))
+        return hashedMatches(entry.hostPatterns, name);
+    let matched = false;
+    for (const pattern of entry.hostPatterns.split(',')) {
+        if (pattern.startsWith('!')) {
+            if (globMatches(pattern.slice(1), name))
+                return false;
+        }
+        else if (globMatches(pattern, name)) {
+            matched = true;
+        }
+    }
+    return matched;
+}
+/** Decides whether the key the server presented is the pinned one. */
+function verifyHostKey(policy, host, port, key) {
+    const presented = fingerprintOf(key);
+    switch (policy.kind) {
+        case 'insecure':
+            return { ok: true };
+        case 'fingerprint':
+            return policy.fingerprint === presented ? { ok: true } : { ok: false, reason: `the server presented host key ${presented}, but host-fingerprint pins ${policy.fingerprint}` };
+        case 'known-hosts': {
+            if (policy.entries.some((entry) => entry.revoked && entry.key.equals(key))) {
+                return { ok: false, reason: `the server presented host key ${presented}, which known-hosts marks @revoked` };
+            }
+            const forHost = policy.entries.filter((entry) => !entry.revoked && entryMatchesHost(entry, host, port));
+            if (forHost.length === 0) {
+                return { ok: false, reason: `known-hosts has no key for ${knownHostsName(host, port)} (the server presented ${presented})` };
+            }
+            return forHost.some((entry) => entry.key.equals(key))
+                ? { ok: true }
+                : { ok: false, reason: `the server presented host key ${presented}, which is not the one known-hosts pins for ${knownHostsName(host, port)}` };
+        }
+    }
+}
+
+
+/***/ }),
+
+/***/ 7921:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
@@ -97004,7 +97687,7 @@ Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.SshSession = exports.HostKeyError = exports.SshConnectError = void 0;
 const ssh2_1 = __nccwpck_require__(5472);
 const node_stream_1 = __nccwpck_require__(7075);
-const hostkey_1 = __nccwpck_require__(2626);
+const hostkey_1 = __nccwpck_require__(8207);
 /** A failure to connect, with a message that says what to fix. `retryable`: worth another try. */
 class SshConnectError extends Error {
     retryable;
@@ -97274,394 +97957,6 @@ class SshSession {
     }
 }
 exports.SshSession = SshSession;
-
-
-/***/ }),
-
-/***/ 2058:
-/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
-
-"use strict";
-
-Object.defineProperty(exports, "__esModule", ({ value: true }));
-exports.withCommandsStopped = withCommandsStopped;
-const node_crypto_1 = __nccwpck_require__(7598);
-/**
- * Runs work while the runner ignores workflow commands, so a line from the server (a login script's
- * output, an app's text in a log line, anything after a `\r`, which the runner also splits on) is
- * only ever shown, never obeyed. The token is random, so the server cannot resume commands itself.
- * Groups and masks must be opened before and closed after: they are workflow commands too.
- */
-async function withCommandsStopped(write, work) {
-    const token = (0, node_crypto_1.randomBytes)(16).toString('hex');
-    write(`::stop-commands::${token}`);
-    try {
-        return await work();
-    }
-    finally {
-        write(`::${token}::`);
-    }
-}
-
-
-/***/ }),
-
-/***/ 3695:
-/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
-
-"use strict";
-
-Object.defineProperty(exports, "__esModule", ({ value: true }));
-exports.NODE_ID_COMMAND = exports.NODE_LIST_COMMAND = void 0;
-exports.parseNodes = parseNodes;
-exports.nodesWithoutImage = nodesWithoutImage;
-exports.missingNodesError = missingNodesError;
-exports.mergeTransfers = mergeTransfers;
-exports.runOnSwarm = runOnSwarm;
-const fleet_1 = __nccwpck_require__(3207);
-const server_images_1 = __nccwpck_require__(4299);
-exports.NODE_LIST_COMMAND = `docker node ls --format '{{.ID}}|{{.Hostname}}|{{.Status}}|{{.Availability}}'`;
-exports.NODE_ID_COMMAND = `docker info --format '{{.Swarm.NodeID}}'`;
-function parseNodes(text) {
-    return text
-        .split('\n')
-        .filter((line) => line.includes('|'))
-        .map((line) => {
-        const [id, hostname, status, availability] = line.trim().split('|');
-        return { id, hostname, status, availability };
-    });
-}
-/**
- * The nodes Swarm may start a task on (Ready and Active) that did not get the image: with no
- * registry, a task placed there could never start. The image goes only over SSH, to the hosts given.
- */
-function nodesWithoutImage(nodes, reached) {
-    return nodes.filter((node) => node.status === 'Ready' && node.availability === 'Active' && !reached.has(node.id));
-}
-function missingNodesError(missing) {
-    const names = missing.map((node) => `${node.hostname} (${node.id.slice(0, 12)})`).join(', ');
-    return (`not started: Swarm may run the service on ${names}, which ${missing.length === 1 ? 'is' : 'are'} not in host, so the image cannot reach ${missing.length === 1 ? 'it' : 'them'} ` +
-        '(it goes over SSH; no registry is used): add each node as a line of host, or drain it (docker node update --availability drain)');
-}
-/** The image's transfers to every node as one: bytes summed, the slowest node's time. */
-function mergeTransfers(transfers) {
-    const sum = (pick) => transfers.reduce((total, t) => total + pick(t), 0);
-    return {
-        skipped: transfers.every((t) => t.skipped),
-        serverImageId: transfers[0].serverImageId,
-        bytesSent: sum((t) => t.bytesSent),
-        bytesRead: sum((t) => t.bytesRead),
-        layersTotal: sum((t) => t.layersTotal),
-        layersSkipped: sum((t) => t.layersSkipped),
-        resentWhole: transfers.some((t) => t.resentWhole),
-        seconds: Math.max(...transfers.map((t) => t.seconds)),
-    };
-}
-async function output(session, command, what) {
-    const result = await session.exec(command);
-    if (result.code !== 0)
-        throw new Error(`${what} failed on ${session.config.host}: ${result.stderr.trim().split('\n').pop() ?? `exit ${result.code}`}`);
-    return result.stdout.trim();
-}
-/** True when every node that may run the service is among the hosts; else the manager's report says why. */
-async function checkNodes(runs, log) {
-    const [manager] = runs;
-    try {
-        const nodes = parseNodes(await output(manager.session, exports.NODE_LIST_COMMAND, 'docker node ls (is it a Swarm manager?)'));
-        const ids = await Promise.all(runs.map((run) => output(run.session, exports.NODE_ID_COMMAND, 'docker info')));
-        runs.forEach((run, i) => (0, fleet_1.hostLog)(log, runs, run)(ids[i] ? `Swarm node ${ids[i].slice(0, 12)}` : 'not in a Swarm'));
-        const missing = nodesWithoutImage(nodes, new Set(ids.filter(Boolean)));
-        if (missing.length === 0)
-            return true;
-        manager.report.error = missingNodesError(missing);
-    }
-    catch (error) {
-        manager.report.error = error.message;
-    }
-    return false;
-}
-/** Names the version on every node by its config digest: the service's image, the same everywhere. */
-async function pinVersion(runs, image) {
-    await Promise.all(runs.map((run) => output(run.session, (0, server_images_1.configTagCommand)(run.report.transfer?.serverImageId ?? image.id, image), 'docker tag')));
-}
-/**
- * engine: swarm. Deploy: every host (the manager first, then other nodes) is connected and checked
- * to cover every node Swarm may use, gets the image, and the script runs on the manager. Other
- * commands need only the manager. The manager's report carries the run (transfers merged into it).
- */
-async function runOnSwarm(runs, store, image, input, log) {
-    const [manager] = runs;
-    const needed = image ? runs : [manager];
-    try {
-        if (!(await (0, fleet_1.connectAll)(needed, log))) {
-            if (manager.report.error === undefined)
-                manager.report.error = needed.find((r) => r.report.error)?.report.error;
-            return;
-        }
-        if (image) {
-            if (!(await checkNodes(runs, log)))
-                return;
-            if (!(await (0, fleet_1.sendToAll)(runs, store, image, log))) {
-                const failed = runs.filter((r) => r.report.transfer === undefined);
-                manager.report.error = `the image did not reach every node, so nothing changed: ${failed.map((r) => `${r.label}: ${r.report.error}`).join('; ')}`;
-                manager.report.bytesSent = runs.reduce((total, r) => total + (r.report.transfer?.bytesSent ?? r.report.bytesSent ?? 0), 0);
-                return;
-            }
-            manager.report.transfer = mergeTransfers(runs.map((r) => r.report.transfer));
-            try {
-                await pinVersion(runs, image);
-            }
-            catch (error) {
-                manager.report.error = error.message;
-                return;
-            }
-        }
-        await (0, fleet_1.runScriptOn)(manager, [manager], input, manager.report, log);
-    }
-    finally {
-        for (const run of runs)
-            run.session?.close();
-    }
-}
-
-
-/***/ }),
-
-/***/ 98:
-/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
-
-"use strict";
-
-Object.defineProperty(exports, "__esModule", ({ value: true }));
-exports.LETS_ENCRYPT_STAGING = exports.LETS_ENCRYPT = void 0;
-exports.certificateProblem = certificateProblem;
-exports.certificateFacts = certificateFacts;
-const node_crypto_1 = __nccwpck_require__(7598);
-exports.LETS_ENCRYPT = 'https://acme-v02.api.letsencrypt.org/directory';
-exports.LETS_ENCRYPT_STAGING = 'https://acme-staging-v02.api.letsencrypt.org/directory';
-/** What is wrong with a PEM certificate chain and key, or undefined when nginx can serve them for every host name. */
-function certificateProblem(chainPem, keyPem, hostnames, now = new Date()) {
-    const blocks = chainPem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g);
-    if (!blocks)
-        return 'tls-certificate holds no "-----BEGIN CERTIFICATE-----" block';
-    let leaf;
-    try {
-        leaf = new node_crypto_1.X509Certificate(blocks[0]);
-        for (const block of blocks.slice(1))
-            new node_crypto_1.X509Certificate(block);
-    }
-    catch (error) {
-        return `tls-certificate cannot be read: ${error.message}`;
-    }
-    let key;
-    try {
-        key = (0, node_crypto_1.createPrivateKey)(keyPem);
-    }
-    catch (error) {
-        return `tls-key cannot be read (an unencrypted PEM private key is needed): ${error.message}`;
-    }
-    if (!leaf.checkPrivateKey(key))
-        return 'tls-key is not the key of the first certificate in tls-certificate';
-    if (new Date(leaf.validTo) <= now)
-        return `the certificate expired on ${new Date(leaf.validTo).toISOString().slice(0, 10)}`;
-    if (new Date(leaf.validFrom) > now)
-        return `the certificate is not valid before ${new Date(leaf.validFrom).toISOString().slice(0, 10)}`;
-    for (const name of hostnames) {
-        // A wildcard host name is served for every name under it: one of them stands for all.
-        const probe = name.startsWith('*.') ? `bluegreen-check${name.slice(1)}` : name;
-        if (leaf.checkHost(probe) === undefined)
-            return `the certificate does not cover the host name ${name} (it is for ${leaf.subjectAltName ?? leaf.subject})`;
-    }
-    return undefined;
-}
-/** Issuer, expiry and names of a PEM certificate, for the summary and status. */
-function certificateFacts(pem, now = new Date()) {
-    try {
-        const cert = new node_crypto_1.X509Certificate(pem);
-        const issuer = /(?:^|\n)O=([^\n]+)/.exec(cert.issuer)?.[1] ?? /(?:^|\n)CN=([^\n]+)/.exec(cert.issuer)?.[1] ?? cert.issuer;
-        const cn = /(?:^|\n)CN=([^\n]+)/.exec(cert.issuer)?.[1];
-        const notAfter = new Date(cert.validTo);
-        const hosts = (cert.subjectAltName ?? '').split(', ').filter((s) => s.startsWith('DNS:')).map((s) => s.slice(4));
-        return {
-            hosts,
-            issuer: cn && cn !== issuer ? `${issuer} (${cn})` : issuer,
-            notAfter: notAfter.toISOString(),
-            daysLeft: Math.floor((notAfter.getTime() - now.getTime()) / 86_400_000),
-        };
-    }
-    catch {
-        return undefined;
-    }
-}
-
-
-/***/ }),
-
-/***/ 6128:
-/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
-
-"use strict";
-
-Object.defineProperty(exports, "__esModule", ({ value: true }));
-exports.TransferError = void 0;
-exports.ensureImageOnServer = ensureImageOnServer;
-const node_stream_1 = __nccwpck_require__(7075);
-const archive_1 = __nccwpck_require__(4473);
-const compress_1 = __nccwpck_require__(3723);
-const layers_1 = __nccwpck_require__(4149);
-const progress_1 = __nccwpck_require__(2279);
-const server_images_1 = __nccwpck_require__(4299);
-const format_1 = __nccwpck_require__(6264);
-class TransferError extends Error {
-    bytesSent;
-    constructor(message, bytesSent = 0) {
-        super(message);
-        this.bytesSent = bytesSent;
-    }
-}
-exports.TransferError = TransferError;
-/** Holds chunks back so that no more than `bytesPerSecond` pass on average. */
-function rateLimit(bytesPerSecond) {
-    const started = Date.now();
-    let passed = 0;
-    return new node_stream_1.Transform({
-        transform(chunk, _encoding, callback) {
-            passed += chunk.length;
-            const due = bytesPerSecond ? started + (passed / bytesPerSecond) * 1000 - Date.now() : 0;
-            if (due > 0)
-                setTimeout(() => callback(null, chunk), due);
-            else
-                callback(null, chunk);
-        },
-    });
-}
-function counter(onBytes) {
-    return new node_stream_1.Transform({
-        transform(chunk, _encoding, callback) {
-            onBytes(chunk.length);
-            callback(null, chunk);
-        },
-    });
-}
-/**
- * Makes sure the server has the image, proven complete, under the workflow's reference: nothing is
- * sent when it has it already; else the runner's `docker save`, as an archive either image store
- * loads, leaves out the layers the server has and streams (gzipped unless its layers are stored
- * compressed) into `docker load` over SSH. A load that is refused or proves incomplete is undone and
- * the image sent whole, once. Nothing unproven keeps a tag; the live app is untouched.
- */
-async function ensureImageOnServer(ssh, store, image, options) {
-    const started = Date.now();
-    const host = ssh.config.host;
-    const short = (0, format_1.shortId)(image.id);
-    let lookup = (0, server_images_1.parseLookup)((await ssh.exec((0, server_images_1.lookupCommand)(image))).stdout, image);
-    const base = { layersTotal: image.layers.length, resentWhole: false };
-    if (lookup.found) {
-        if (lookup.tagged !== lookup.found.id) {
-            // The lookup tags what it finds; asked again here, the error comes back to be reported.
-            const tag = await ssh.exec((0, server_images_1.tagCommand)(lookup.found.id, image));
-            if (tag.code !== 0)
-                throw new TransferError(`${host} has image ${short} but cannot tag it ${image.reference}: ${tag.stderr.trim()}`);
-        }
-        options.log(`${host} already has ${image.reference} (${short}): nothing to send`);
-        return { ...base, skipped: true, serverImageId: lookup.found.id, bytesSent: 0, bytesRead: 0, layersSkipped: image.layers.length, seconds: (Date.now() - started) / 1000 };
-    }
-    if (lookup.candidates > 0)
-        lookup = (0, server_images_1.parseLookup)((await ssh.exec((0, server_images_1.layerListCommand)())).stdout, image); // a name that is not this image
-    let known = (0, layers_1.layersOnServer)(image.layers, lookup.layerLists);
-    let bytesSent = 0;
-    let bytesRead = 0;
-    for (let attempt = 1;; attempt++) {
-        if (known > 0)
-            options.log(`${host} already has ${known} of ${image.layers.length} layers: leaving them out`);
-        const sent = await stream(ssh, store, image, known, options, bytesSent);
-        bytesSent += sent.bytesSent;
-        bytesRead += sent.bytesRead;
-        if (!sent.problem) {
-            const result = { ...base, skipped: false, serverImageId: sent.serverId, bytesSent, bytesRead, layersSkipped: sent.layersSkipped, resentWhole: attempt > 1, seconds: (Date.now() - started) / 1000 };
-            options.log((0, progress_1.summaryLine)({ totalBytes: image.sizeBytes, readBytes: bytesRead, sentBytes: bytesSent, elapsedSeconds: result.seconds }));
-            return result;
-        }
-        await ssh.exec((0, server_images_1.untagCommand)(image));
-        if (attempt === 2)
-            throw new TransferError(`${image.reference} did not load whole on ${host}, also when sent whole: ${sent.problem}`, bytesSent);
-        options.log(`${host}: ${sent.problem}; took its tag back and sending ${image.reference} whole`);
-        known = 0;
-    }
-}
-async function stream(ssh, store, image, knownLayers, options, sentBefore) {
-    const started = Date.now();
-    const host = ssh.config.host;
-    const figures = { totalBytes: image.sizeBytes, readBytes: 0, sentBytes: 0, elapsedSeconds: 0 };
-    const throttle = new progress_1.ProgressThrottle(options.progressEverySeconds ?? 5, 10);
-    const report = () => {
-        figures.elapsedSeconds = (Date.now() - started) / 1000;
-        if (throttle.shouldReport(figures))
-            options.log((0, progress_1.progressLine)(figures));
-    };
-    const timer = setInterval(report, 1000);
-    const saved = await store.save(image.reference);
-    let saveError;
-    saved.on('error', (error) => {
-        saveError = error;
-    });
-    const leaveOut = new Set(image.layerBlobs.slice(0, knownLayers));
-    const { archive, facts } = (0, archive_1.serverArchive)(saved, { reference: image.reference, configDigest: image.id, diffIds: image.layers, leaveOut });
-    const gzipped = !image.compressedLayers;
-    const wire = new node_stream_1.PassThrough({ highWaterMark: 1024 * 1024 });
-    let sourceError;
-    const stages = [
-        archive,
-        counter((bytes) => {
-            figures.readBytes += bytes;
-        }),
-    ];
-    if (gzipped)
-        stages.push(new compress_1.ParallelGzip({ level: 6, blockSize: options.limitBytesPerSecond ? 64 * 1024 : 1024 * 1024 }));
-    stages.push(rateLimit(options.limitBytesPerSecond), wire);
-    (0, node_stream_1.pipeline)(stages, (error) => {
-        if (error) {
-            sourceError = error;
-            wire.destroy(error);
-        }
-    });
-    const how = gzipped ? 'parallel gzip' : 'layers already compressed, no gzip';
-    options.log(`sending ${image.reference} (${(0, format_1.shortId)(image.id)}) to ${host}: docker save | ${how} | ssh docker load`);
-    const result = await ssh
-        .exec((0, server_images_1.loadCommand)(image, gzipped), {
-        stdin: wire,
-        onStdinChunk: (bytes) => {
-            figures.sentBytes += bytes;
-        },
-    })
-        .finally(() => clearInterval(timer));
-    const sentBytes = sentBefore + figures.sentBytes;
-    const progress = `after ${figures.sentBytes} bytes sent (${figures.readBytes} of about ${image.sizeBytes} read)`;
-    if (saveError)
-        throw new TransferError(`reading the image on the runner (docker save) failed ${progress}: ${saveError.message}`, sentBytes);
-    if (result.code === null) {
-        const why = ssh.dropped?.message ?? (result.signal ? `killed by ${result.signal}` : 'connection lost');
-        throw new TransferError(`the connection to ${host} broke ${progress} (${why}); the server keeps serving what it served, run again`, sentBytes);
-    }
-    if (sourceError)
-        throw new TransferError(`preparing the image on the runner failed ${progress}: ${sourceError.message}`, sentBytes);
-    const archiveFacts = await facts;
-    const sent = { bytesSent: figures.sentBytes, bytesRead: figures.readBytes, layersSkipped: archiveFacts.blobsLeftOut };
-    if (result.code !== 0 || !result.stdout.split('\n').includes('loaded')) {
-        const detail = result.stderr.trim().split('\n').slice(-3).join(' ');
-        if (/no space left/i.test(detail)) {
-            throw new TransferError(`docker load on ${host} failed ${progress}: ${detail}. The server's disk is full: free space (docker system prune) and run again.`, sentBytes);
-        }
-        if (knownLayers > 0)
-            return { ...sent, serverId: '', problem: `docker load refused the archive without the layers it has (${detail})` };
-        throw new TransferError(`docker load on ${host} failed ${progress}: ${detail}`, sentBytes);
-    }
-    const expectedIds = [image.id, archiveFacts.topDigest];
-    const serverId = (0, server_images_1.loadedImage)(result.stdout)?.id ?? '';
-    const unpackError = `${result.stdout}\n${result.stderr}`.split('\n').find((line) => /^Error /.test(line));
-    const problem = (0, server_images_1.loadProblem)(result.stdout, image, expectedIds);
-    return { ...sent, serverId, problem: problem && (unpackError ? `${problem}; docker load said: ${unpackError.slice(0, 300)}` : problem) };
-}
 
 
 /***/ }),

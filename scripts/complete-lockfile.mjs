@@ -15,7 +15,9 @@ for (const [path, entry] of Object.entries(lock.packages)) {
     let meta = {};
     try {
       meta = JSON.parse(execFileSync('npm', ['view', `${name}@${version}`, 'os', 'cpu', 'libc', '--json'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }) || '{}');
-    } catch { /* unknown to this registry: guess from the name below */ }
+    } catch {
+      /* unknown to this registry: guess from the name below */
+    }
     const guess = name.match(/-(android|darwin|freebsd|linux|win32|openbsd|sunos|aix|netbsd|openharmony)-([a-z0-9]+)/);
     lock.packages[key] = {
       version: String(version).replace(/^[\^~]/, ''),

@@ -20,8 +20,11 @@ async function main(): Promise<void> {
     console.log(run.summary);
     if (run.code !== 0) process.exitCode = run.code ?? 1;
   }
-  const body = await fetch(`http://127.0.0.1:${server.proxyPort}/`).then((r) => r.text(), (e: Error) => e.message);
+  const body = await fetch(`http://127.0.0.1:${server.proxyPort}/`).then(
+    (r) => r.text(),
+    (e: Error) => e.message,
+  );
   console.log(`curl http://127.0.0.1:${server.proxyPort}/ -> ${body.trim()}`);
 }
 
-main();
+void main();

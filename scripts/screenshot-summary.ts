@@ -28,11 +28,24 @@ function screenshot(markdown: string, title: string, file: string): void {
   const html = `<!doctype html><html><head><meta charset="utf-8"><style>${CSS}</style></head><body>
 <div class="title">${title}</div><div class="frame">${marked.parse(markdown, { gfm: true })}</div></body></html>`;
   writeFileSync(join(dir, 'index.html'), html);
-  execFileSync('chromium', [
-    '--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
-    '--disable-sync', '--no-first-run', `--user-data-dir=${join(dir, 'profile')}`, '--hide-scrollbars',
-    '--window-size=940,1000', `--screenshot=${file}`, `file://${join(dir, 'index.html')}`,
-  ], { stdio: 'ignore' });
+  execFileSync(
+    'chromium',
+    [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+      `--user-data-dir=${join(dir, 'profile')}`,
+      '--hide-scrollbars',
+      '--window-size=940,1000',
+      `--screenshot=${file}`,
+      `file://${join(dir, 'index.html')}`,
+    ],
+    { stdio: 'ignore' },
+  );
   console.log(`wrote ${file}`);
 }
 
@@ -47,4 +60,4 @@ async function main(): Promise<void> {
   screenshot(failed.summary, 'Deploy · Summary (v3 never becomes healthy)', join(__dirname, '../docs/summary-failed.png'));
 }
 
-main();
+void main();

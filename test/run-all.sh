@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# The whole test suite: unit tests, then the end-to-end tests against a real throwaway server
+# The whole test suite: lint and format check, unit tests, then the end-to-end tests against a real throwaway server
 # (test/server/up.sh installs and starts it; it stays up for the next run, stop it with
 # test/server/down.sh). Needs root on a Debian/Ubuntu machine.
 # shellcheck disable=SC2016 # JavaScript in single quotes is meant literally
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -d node_modules ] || npm ci
+# Lint and format first: a minute, and nothing else is worth running on code that fails them.
+npm run lint
 bash test/server/up.sh
 # The end-to-end tests run the bundle GitHub runs: make sure it is current.
 npm run build --silent >/dev/null

@@ -213,20 +213,19 @@ CONF
 CONF
 }
 
-PROXY_COMPLAINT=''
-PROXY_UNWRITTEN=0 # 1 when point_proxy_at failed before nginx saw anything (a file it could not write)
+OLD_WORKERS='' # the previous config's nginx workers after the last reload (drain_previous waits for them)
 
-OLD_WORKERS=''
-
-proxy_test_and_reload() { # sets PROXY_COMPLAINT and returns 1 when nginx refuses the config; sets OLD_WORKERS
+# A function here that can fail returns non-zero and puts its message in the variable its caller
+# names (set with printf -v): no message travels in a global.
+proxy_test_and_reload() { # proxy_test_and_reload [WHY_VARIABLE]: 1 when nginx refuses the config; sets OLD_WORKERS
   local out
   # One exec for both nginx -t and the graceful reload (proxy/reload.sh), which waits for the previous
-  # config's workers to stop accepting and prints their PIDs. Nothing of it may reach this script's stderr: once the runner is gone (a cancelled job) that is a
-  # closed channel, and docker exec would fail on writing there (a process that vanished during the
+  # config's workers to stop accepting and prints their PIDs. Nothing of it may reach this script's
+  # stderr: once the runner is gone (a cancelled job) that is a closed channel, and docker exec would fail on writing there (a process that vanished during the
   # /proc scan made the shell complain, and a cancelled deploy's switch was undone).
   if ! out=$(docker exec "$BG_PROXY_NAME" sh -c "$BG_PROXY_RELOAD_SH" sh "$TLS_MOUNT" "$PAIRS_DIR" 2>&1); then
     warn_unloadable_pairs "$out"
-    PROXY_COMPLAINT=$(printf '%s\n' "$out" | grep -v 'test failed' | sed 's/^nginx: //' | tail -n 2 | tr '\n' ' ')
+    if [[ -n ${1:-} ]]; then printf -v "$1" '%s' "$(printf '%s\n' "$out" | grep -v 'test failed' | sed 's/^nginx: //' | tail -n 2 | tr '\n' ' ')"; fi
     return 1
   fi
   warn_unloadable_pairs "$out"
@@ -293,10 +292,11 @@ write_proxy_config() { # write_proxy_config SLOT (none: the app has no live slot
 }
 
 # Points the proxy at SLOT (or drops the app's config when SLOT is empty); puts the previous
-# config back when nginx refuses the new one. One lock serialises this across apps.
-point_proxy_at() { # point_proxy_at SLOT
-  local slot=$1 had_config=0 status=0
-  PROXY_UNWRITTEN=1
+# config back when nginx refuses the new one. One lock serialises this across apps. Returns 1 when
+# nginx refused the new config (the previous one is back), 2 when it could not be written (nginx saw
+# nothing); either way the message is in WHY_VARIABLE.
+point_proxy_at() { # point_proxy_at SLOT WHY_VARIABLE
+  local slot=$1 why_variable=$2 had_config=0 status=0 complaint=''
   lock_proxy
   # Called in conditions, where bash ignores set -e: every step checks its own status.
   if [[ -f $CONF_FILE ]]; then
@@ -304,28 +304,28 @@ point_proxy_at() { # point_proxy_at SLOT
     if ! cp -p "$CONF_FILE" "$CONF_FILE.prev"; then
       rm -f "$CONF_FILE.prev"
       unlock_proxy
-      PROXY_COMPLAINT="cannot copy $CONF_FILE (is the disk full?); nothing was changed"
-      return 1
+      printf -v "$why_variable" '%s' "cannot copy $CONF_FILE (is the disk full?); nothing was changed"
+      return 2
     fi
   fi
   if [[ -n $slot ]]; then
     if ! write_proxy_config "$slot"; then
       rm -f "$CONF_FILE.new" "$CONF_FILE.prev"
       unlock_proxy
-      PROXY_COMPLAINT="cannot write $CONF_FILE.new (is the disk full?); nothing was changed"
-      return 1
+      printf -v "$why_variable" '%s' "cannot write $CONF_FILE.new (is the disk full?); nothing was changed"
+      return 2
     fi
   elif ! rm -f "$CONF_FILE"; then
     unlock_proxy
-    PROXY_COMPLAINT="cannot remove $CONF_FILE"
-    return 1
+    printf -v "$why_variable" '%s' "cannot remove $CONF_FILE"
+    return 2
   fi
-  PROXY_UNWRITTEN=0
   sync_default_server
-  if ! proxy_test_and_reload; then
+  if ! proxy_test_and_reload complaint; then
     if ((had_config)); then mv -f "$CONF_FILE.prev" "$CONF_FILE"; else rm -f "$CONF_FILE"; fi
     sync_default_server
-    log "nginx refused the new config: $PROXY_COMPLAINT; the previous config is back"
+    log "nginx refused the new config: $complaint; the previous config is back"
+    printf -v "$why_variable" '%s' "$complaint"
     status=1
   fi
   rm -f "$CONF_FILE.prev"

@@ -42,29 +42,34 @@ refresh_proxy_config() {
   else
     log "the proxy config of $BG_APP is not what this run writes; rewriting it for $PREVIOUS_SLOT"
   fi
-  if ! point_proxy_at "$PREVIOUS_SLOT"; then
-    ((PROXY_UNWRITTEN == 0)) || fail "$BG_EXIT_SWITCH_UNDONE" "cannot update the proxy config of $BG_APP: $PROXY_COMPLAINT"
-    fail "$BG_EXIT_SWITCH_UNDONE" "nginx -t refused the updated config for $PREVIOUS_SLOT ($PROXY_COMPLAINT); the previous config is back"
-  fi
+  local why='' status=0
+  point_proxy_at "$PREVIOUS_SLOT" why || status=$?
+  case $status in
+    0) ;;
+    2) fail "$BG_EXIT_SWITCH_UNDONE" "cannot update the proxy config of $BG_APP: $why" ;;
+    *) fail "$BG_EXIT_SWITCH_UNDONE" "nginx -t refused the updated config for $PREVIOUS_SLOT ($why); the previous config is back" ;;
+  esac
 }
 
 switch_proxy() {
-  if ! point_proxy_at "$CANDIDATE_SLOT"; then
-    local hint=''
-    case $PROXY_COMPLAINT in
-      *"duplicate default server"*) hint=': another app is already the default server, give this one a hostname' ;;
-      *"conflicting server name"*) hint=': another app on this proxy already has that host name' ;;
-    esac
-    ((PROXY_UNWRITTEN == 0)) || fail "$BG_EXIT_SWITCH_UNDONE" "cannot switch to $CANDIDATE_SLOT: $PROXY_COMPLAINT"
-    fail "$BG_EXIT_SWITCH_UNDONE" "nginx -t refused the config for $CANDIDATE_SLOT ($PROXY_COMPLAINT); the previous config is back$hint"
-  fi
+  local why='' status=0 hint=''
+  point_proxy_at "$CANDIDATE_SLOT" why || status=$?
+  case $why in
+    *"duplicate default server"*) hint=': another app is already the default server, give this one a hostname' ;;
+    *"conflicting server name"*) hint=': another app on this proxy already has that host name' ;;
+  esac
+  case $status in
+    0) ;;
+    2) fail "$BG_EXIT_SWITCH_UNDONE" "cannot switch to $CANDIDATE_SLOT: $why" ;;
+    *) fail "$BG_EXIT_SWITCH_UNDONE" "nginx -t refused the config for $CANDIDATE_SLOT ($why); the previous config is back$hint" ;;
+  esac
   SWITCHED=1
   ACTIVE_SLOT=$CANDIDATE_SLOT
   log "proxy switched ${PREVIOUS_SLOT:-none} -> $CANDIDATE_SLOT"
   if ! verify_through_proxy; then
     SWITCHED=0
     ACTIVE_SLOT=$PREVIOUS_SLOT
-    point_proxy_at "$PREVIOUS_SLOT" || true
+    point_proxy_at "$PREVIOUS_SLOT" why || true
     fail "$BG_EXIT_SWITCH_UNDONE" "after the reload the proxy did not answer healthy from $CANDIDATE_SLOT; switched back to ${PREVIOUS_SLOT:-nothing}"
   fi
 }
@@ -72,22 +77,17 @@ switch_proxy() {
 # After the switch the new version is live: a later step that fails (a container removed meanwhile,
 # a full disk) is a warning, never a failed deploy that would invite a rollback of a good version.
 after_switch() { # after_switch NAME COMMAND...
-  local status why
+  local status=0 why
   PHASE=$1
   shift
   PHASE_STARTED=$(now_ms)
-  # In a subshell with errexit on (not in a condition, where bash would switch it off); the main
-  # shell's ERR trap is off meanwhile, as the subshell's exit status is handled here.
-  trap - ERR
-  set +e
+  # A background job waited for, not a condition: inside it errexit and the ERR trap hold (bash turns
+  # them off in a condition), and `wait ... ||` takes its status without failing this shell.
   (
     arm_err_trap
-    set -e
     "$@"
-  )
-  status=$?
-  set -e
-  arm_err_trap
+  ) &
+  wait "$!" || status=$?
   PHASES+=("$(json_str "$PHASE"):$(($(now_ms) - PHASE_STARTED))")
   if ((status != 0)); then
     why=$(take_fail_note) && why=${why#*$'\n'} || why="exit $status"

@@ -143,10 +143,11 @@ ensure_acme_certificate() {
   if [[ $(cat "$LIVE_TLS/domains" 2>/dev/null) != "${BG_HOSTNAMES[*]}" ]] || ! grep -q 'acme-challenge' "$CONF_FILE" 2>/dev/null; then
     if [[ -f $CONF_FILE ]]; then cp -p "$CONF_FILE" "$CONF_FILE.before-acme" && saved=1; fi
     log "serving the ACME challenge for ${BG_HOSTNAMES[*]}"
-    if ! point_proxy_at "${PREVIOUS_SLOT:-none}"; then
+    local why=''
+    if ! point_proxy_at "${PREVIOUS_SLOT:-none}" why; then
       rm -f "$CONF_FILE.before-acme"
       put_back_acme_settings
-      fail "$BG_EXIT_SERVER_UNUSABLE" "cannot serve the ACME challenge: $PROXY_COMPLAINT"
+      fail "$BG_EXIT_SERVER_UNUSABLE" "cannot serve the ACME challenge: $why"
     fi
   fi
   log "asking $BG_ACME_DIRECTORY for a certificate for ${BG_HOSTNAMES[*]}"

@@ -102,7 +102,10 @@ export function parseRemoteResult(stdout: string): RemoteResult {
   if (begin < 0 || end < 0) {
     throw new ResultError('the server-side script ended without reporting a result (was it killed, or did the connection drop?)');
   }
-  const text = lines.slice(begin + 1, end).join('\n').trim();
+  const text = lines
+    .slice(begin + 1, end)
+    .join('\n')
+    .trim();
   let value: RemoteResult & { version?: unknown };
   try {
     value = JSON.parse(text) as RemoteResult;

@@ -1,4 +1,4 @@
-import type { SshSession } from '../ssh';
+import type { SshSession } from '../ssh/session';
 import { PassThrough } from 'node:stream';
 import { BARRIER_GO, BARRIER_LINE, RESULT_BEGIN, RESULT_END, RemoteResult, ResultError, parseRemoteResult } from './result';
 import { ScriptInput, renderDeployScript } from './script';
@@ -28,23 +28,25 @@ export async function runRemoteScript(
   const answer = (go: boolean) => {
     if (stdin && !stdin.writableEnded) stdin.end(go ? `${BARRIER_GO}\n` : 'called-off\n');
   };
-  const result = await ssh.exec(START_BASH, {
-    stdin: stdin ?? script,
-    onStdoutLine: (line) => {
-      if (line === BARRIER_LINE) {
-        (healthy ?? (() => Promise.resolve(false)))().then(answer, () => answer(false));
-        return;
-      }
-      if (line === RESULT_BEGIN) {
-        inResult = true;
-        resultBlock = [];
-      }
-      if (inResult) resultBlock.push(line);
-      else log(line);
-      if (line === RESULT_END) inResult = false;
-    },
-    onStderrLine: (line) => log(line),
-  }).finally(() => answer(false));
+  const result = await ssh
+    .exec(START_BASH, {
+      stdin: stdin ?? script,
+      onStdoutLine: (line) => {
+        if (line === BARRIER_LINE) {
+          (healthy ?? (() => Promise.resolve(false)))().then(answer, () => answer(false));
+          return;
+        }
+        if (line === RESULT_BEGIN) {
+          inResult = true;
+          resultBlock = [];
+        }
+        if (inResult) resultBlock.push(line);
+        else log(line);
+        if (line === RESULT_END) inResult = false;
+      },
+      onStderrLine: (line) => log(line),
+    })
+    .finally(() => answer(false));
   if (result.code === 127 && /bash is not installed/.test(result.stderr)) {
     throw new Error(`${ssh.config.host} has no bash; install it (apt-get install bash) to deploy there`);
   }

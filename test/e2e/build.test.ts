@@ -15,10 +15,7 @@ describe('building the image on the runner', () => {
 
   it('builds from the context when it has a Dockerfile (build: auto), with build args and target, then deploys it', async () => {
     const context = mkdtempSync(join(tmpdir(), 'bluegreen-ctx-'));
-    writeFileSync(
-      join(context, 'Dockerfile'),
-      `FROM ${server.appImage}:v1 AS base\nARG VERSION\nRUN echo "$VERSION" > /version\nFROM base AS final\nRUN echo never-built > /version\n`,
-    );
+    writeFileSync(join(context, 'Dockerfile'), `FROM ${server.appImage}:v1 AS base\nARG VERSION\nRUN echo "$VERSION" > /version\nFROM base AS final\nRUN echo never-built > /version\n`);
     const tag = `bluegreen-test/built:${Date.now()}`;
     const run = await runAction(serverInputs(server, { app: 'built', image: tag, build: 'auto', context, 'build-args': 'VERSION=v7-built', target: 'base' }));
     expect(run.code, run.stdout).toBe(0);

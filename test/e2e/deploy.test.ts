@@ -86,9 +86,7 @@ describe('blue-green deploys under load', () => {
     expect(broken.outputs).toMatchObject({ result: 'failed', 'active-slot': 'blue' });
     expect(broken.stdout).toMatch(/did not become healthy/);
     // The broken candidate is gone; GREEN holds v2 again (stopped), still the version to roll back to.
-    expect(remoteDocker(server, ['ps', '-a', '--filter', 'name=shop-green', '--format', '{{.Names}} {{.State}} {{.Label "bluegreen.image"}}']).trim()).toBe(
-      `shop-green exited ${server.appImage}:v2`,
-    );
+    expect(remoteDocker(server, ['ps', '-a', '--filter', 'name=shop-green', '--format', '{{.Names}} {{.State}} {{.Label "bluegreen.image"}}']).trim()).toBe(`shop-green exited ${server.appImage}:v2`);
 
     const slow = samples.filter((s) => s.kind === 'slow');
     console.log(`load: ${samples.length} requests (${slow.length} slow), ${failures(samples).length} failed`);
@@ -96,7 +94,12 @@ describe('blue-green deploys under load', () => {
     expect(slow.length).toBeGreaterThan(10);
     expect(failures(samples)).toEqual([]);
     expectSwitchAt(samples, toV2, 'v1', 'v2', backToV1.healthyAt! - LOG_LAG_MS);
-    expectSwitchAt(samples.filter((s) => s.start > toV2.servingAt!), backToV1, 'v2', 'v1');
+    expectSwitchAt(
+      samples.filter((s) => s.start > toV2.servingAt!),
+      backToV1,
+      'v2',
+      'v1',
+    );
     // v3 never got traffic: after the switch back to v1, v1 answered everything.
     expect(versionsOf(samples.filter((s) => s.start > backToV1.servingAt!))).toEqual(['v1']);
   }, 240_000);
@@ -170,6 +173,5 @@ describe('a job cancelled in the middle of a deploy', () => {
     }
     expect(JSON.parse(history)).toMatchObject({ command: 'deploy', outcome: 'switched', from: liveSlot, to: target });
     expect((await fetch(`http://127.0.0.1:${server.proxyPort}/`).then((r) => r.text())).trim()).toBe(next);
-
   }, 90_000);
 });

@@ -45,8 +45,13 @@ describe('a full disk under the state directory (classic server)', () => {
   const deploy = (version: string, options: Parameters<typeof runAction>[1] = {}): Promise<ActionRun> =>
     runAction(
       serverInputs(server, {
-        app: 'diskfull', hostname: 'diskfull.test', image: `${server.appImage}:${version}`, 'state-dir': STATE_DIR,
-        'proxy-name': 'diskfull-proxy', 'proxy-ports': `127.0.0.1:${PROXY_PORT}:80`, 'health-successes': '3',
+        app: 'diskfull',
+        hostname: 'diskfull.test',
+        image: `${server.appImage}:${version}`,
+        'state-dir': STATE_DIR,
+        'proxy-name': 'diskfull-proxy',
+        'proxy-ports': `127.0.0.1:${PROXY_PORT}:80`,
+        'health-successes': '3',
       }),
       options,
     );

@@ -21,7 +21,10 @@ function fleetInputs(version: string, extra: Record<string, string> = {}): Recor
     host: `${classic.host}:${classic.sshPort}\n${modern.user}@${modern.host}:${modern.sshPort}\n${third.host}:${third.sshPort}`,
     port: '22',
     'known-hosts': all.map((server) => readFileSync(server.knownHosts, 'utf8')).join(''),
-    app: 'shop', hostname: 'shop.test', image: `${classic.appImage}:${version}`, 'health-timeout': '8s',
+    app: 'shop',
+    hostname: 'shop.test',
+    image: `${classic.appImage}:${version}`,
+    'health-timeout': '8s',
     ...extra,
   });
 }
@@ -31,9 +34,13 @@ const bodyOn = (server: TestServer) => getThroughProxy(server, 'shop.test');
 /** Kills every container of `app` that starts on the server meanwhile (bounded: stops by itself after `seconds`). */
 function killOnStart(server: TestServer, app: string, seconds: number): ChildProcess {
   const now = Math.floor(Date.now() / 1000);
-  const events = spawn('docker', ['events', '--filter', 'event=start', '--filter', `label=bluegreen.app=${app}`, '--format', '{{.Actor.ID}}', '--since', String(now), '--until', String(now + seconds)], {
-    env: { ...process.env, DOCKER_HOST: server.remoteDockerHost },
-  });
+  const events = spawn(
+    'docker',
+    ['events', '--filter', 'event=start', '--filter', `label=bluegreen.app=${app}`, '--format', '{{.Actor.ID}}', '--since', String(now), '--until', String(now + seconds)],
+    {
+      env: { ...process.env, DOCKER_HOST: server.remoteDockerHost },
+    },
+  );
   events.stdout.setEncoding('utf8');
   events.stdout.on('data', (chunk: string) => {
     for (const id of chunk.split('\n').filter(Boolean)) {
@@ -171,13 +178,23 @@ describe('several hosts, all at once', () => {
 describe('through a jump host (proxy-jump)', () => {
   // The bastion of test/server/up.sh: 127.0.0.1:BG_JUMP_PORT, forwards only to the modern server's
   // sshd, accepts only the key the servers refuse, and logs every forwarded channel.
-  const env = Object.fromEntries(readFileSync('/run/bluegreen-test/env', 'utf8').split('\n').filter((l) => l.includes('=')).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1).replace(/^'(.*)'$/, '$1')]));
+  const env = Object.fromEntries(
+    readFileSync('/run/bluegreen-test/env', 'utf8')
+      .split('\n')
+      .filter((l) => l.includes('='))
+      .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1).replace(/^'(.*)'$/, '$1')]),
+  );
   const jumpLog = '/run/bluegreen-test/jump-sshd.log';
   const viaJump = (extra: Record<string, string> = {}) =>
     serverInputs(modern, {
-      app: 'shop', hostname: 'shop.test', image: `${modern.appImage}:v2`, 'health-timeout': '8s',
-      'proxy-jump': `deploy@127.0.0.1:${env.BG_JUMP_PORT}`, 'proxy-jump-key': readFileSync(env.BG_KEY_UNAUTHORIZED, 'utf8'),
-      'proxy-jump-known-hosts': readFileSync(env.BG_JUMP_KNOWN_HOSTS, 'utf8'), ...extra,
+      app: 'shop',
+      hostname: 'shop.test',
+      image: `${modern.appImage}:v2`,
+      'health-timeout': '8s',
+      'proxy-jump': `deploy@127.0.0.1:${env.BG_JUMP_PORT}`,
+      'proxy-jump-key': readFileSync(env.BG_KEY_UNAUTHORIZED, 'utf8'),
+      'proxy-jump-known-hosts': readFileSync(env.BG_JUMP_KNOWN_HOSTS, 'utf8'),
+      ...extra,
     });
 
   it('deploys through the bastion with its own key and pinned host key; the bastion forwarded the connection', async () => {
@@ -191,7 +208,12 @@ describe('through a jump host (proxy-jump)', () => {
     expect(logged).toContain(`target 127.0.0.1 port ${modern.sshPort}`);
     // The jump key is a secret like ssh-key.
     const keyLine = readFileSync(env.BG_KEY_UNAUTHORIZED, 'utf8').split('\n')[1];
-    expect(run.stdout.split('\n').filter((l) => !l.startsWith('::add-mask::')).join('\n')).not.toContain(keyLine);
+    expect(
+      run.stdout
+        .split('\n')
+        .filter((l) => !l.startsWith('::add-mask::'))
+        .join('\n'),
+    ).not.toContain(keyLine);
   }, 120_000);
 
   it('refuses a bastion whose host key is not the pinned one, and one that refuses the key, changing nothing', async () => {
@@ -246,7 +268,10 @@ describe('a rolling run cancelled after its first host switched (issue 27)', () 
           if (signalledAt === 0 && line.startsWith(`[${label(classic)}] [switch] proxy switched`)) {
             signalledAt = Date.now();
             send('SIGINT');
-            timers.push(setTimeout(() => send('SIGTERM'), 7500), setTimeout(() => send('SIGKILL'), 10_000));
+            timers.push(
+              setTimeout(() => send('SIGTERM'), 7500),
+              setTimeout(() => send('SIGKILL'), 10_000),
+            );
           }
         },
       }).finally(() => timers.forEach(clearTimeout)),

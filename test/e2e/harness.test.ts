@@ -31,7 +31,12 @@ describe('the test server itself', () => {
       let body = '';
       for (let i = 0; i < 50 && body !== 'v1'; i++) {
         await new Promise((r) => setTimeout(r, 100));
-        body = await fetch(`http://127.0.0.1:${server.proxyPort}/`).then((r) => (r.ok ? r.text() : ''), () => '').then((t) => t.trim());
+        body = await fetch(`http://127.0.0.1:${server.proxyPort}/`)
+          .then(
+            (r) => (r.ok ? r.text() : ''),
+            () => '',
+          )
+          .then((t) => t.trim());
       }
       expect(body).toBe('v1');
     } finally {
@@ -57,7 +62,10 @@ describe('the test server itself', () => {
       const url = 'http://127.0.0.1:18099';
       let first = 0;
       for (let i = 0; i < 30 && first === 0; i++) {
-        first = await fetch(url).then((r) => r.status, () => 0);
+        first = await fetch(url).then(
+          (r) => r.status,
+          () => 0,
+        );
         if (first === 0) await new Promise((r) => setTimeout(r, 50));
       }
       expect(first).toBe(503);

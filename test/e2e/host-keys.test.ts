@@ -5,8 +5,8 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readConfig } from '../../src/config';
-import { SshSession } from '../../src/ssh';
+import { readConfig } from '../../src/inputs/config';
+import { SshSession } from '../../src/ssh/session';
 import { readerFor } from '../helpers/action-inputs';
 import { baseInputs } from '../helpers/fixtures';
 import { testServer } from '../helpers/server';
@@ -17,7 +17,11 @@ describe('a server with an Ed25519 and an RSA host key', () => {
   const server = testServer('classic');
   const dir = mkdtempSync(join(tmpdir(), 'bg-hostkeys-'));
   let sshd: ChildProcess;
-  const line = (type: 'rsa' | 'ed25519') => `[127.0.0.1]:${PORT} ${readFileSync(join(dir, `host_${type}.pub`), 'utf8').split(' ').slice(0, 2).join(' ')}`;
+  const line = (type: 'rsa' | 'ed25519') =>
+    `[127.0.0.1]:${PORT} ${readFileSync(join(dir, `host_${type}.pub`), 'utf8')
+      .split(' ')
+      .slice(0, 2)
+      .join(' ')}`;
   const fingerprint = (type: 'rsa' | 'ed25519') => execFileSync('ssh-keygen', ['-lf', join(dir, `host_${type}.pub`)], { encoding: 'utf8' }).split(' ')[1];
 
   beforeAll(async () => {
@@ -25,11 +29,23 @@ describe('a server with an Ed25519 and an RSA host key', () => {
     const authorized = readFileSync(`${server.key}.pub`, 'utf8');
     writeFileSync(join(dir, 'authorized_keys'), authorized, { mode: 0o644 });
     chmodSync(dir, 0o755); // sshd reads authorized_keys as the user
-    writeFileSync(join(dir, 'sshd_config'), [
-      'ListenAddress 127.0.0.1', `Port ${PORT}`, `HostKey ${dir}/host_ed25519`, `HostKey ${dir}/host_rsa`,
-      `PidFile ${dir}/sshd.pid`, `AuthorizedKeysFile ${dir}/authorized_keys`, 'PasswordAuthentication no',
-      'KbdInteractiveAuthentication no', 'UsePAM no', 'StrictModes no', `AllowUsers ${server.user}`, '',
-    ].join('\n'));
+    writeFileSync(
+      join(dir, 'sshd_config'),
+      [
+        'ListenAddress 127.0.0.1',
+        `Port ${PORT}`,
+        `HostKey ${dir}/host_ed25519`,
+        `HostKey ${dir}/host_rsa`,
+        `PidFile ${dir}/sshd.pid`,
+        `AuthorizedKeysFile ${dir}/authorized_keys`,
+        'PasswordAuthentication no',
+        'KbdInteractiveAuthentication no',
+        'UsePAM no',
+        'StrictModes no',
+        `AllowUsers ${server.user}`,
+        '',
+      ].join('\n'),
+    );
     sshd = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', join(dir, 'sshd_config')], { stdio: 'ignore' });
     const end = Date.now() + 10_000;
     while (Date.now() < end) {
@@ -49,8 +65,10 @@ describe('a server with an Ed25519 and an RSA host key', () => {
   });
 
   const connect = async (pin: Record<string, string>): Promise<string> => {
-    const config = readConfig(readerFor({ ...baseInputs(), host: '127.0.0.1', port: String(PORT), user: server.user, 'ssh-key': readFileSync(server.key, 'utf8'), 'connect-retries': '0', 'known-hosts': '', ...pin }));
-    const session = await SshSession.connect(config.ssh);
+    const config = readConfig(
+      readerFor({ ...baseInputs(), host: '127.0.0.1', port: String(PORT), user: server.user, 'ssh-key': readFileSync(server.key, 'utf8'), 'connect-retries': '0', 'known-hosts': '', ...pin }),
+    );
+    const session = await SshSession.connect(config.hosts[0]);
     try {
       return (await session.exec('echo connected')).stdout.trim();
     } finally {
@@ -63,9 +81,13 @@ describe('a server with an Ed25519 and an RSA host key', () => {
     ['known-hosts with only the Ed25519 key', () => ({ 'known-hosts': line('ed25519') })],
     ['host-fingerprint of the RSA key', () => ({ 'host-fingerprint': fingerprint('rsa') })],
     ['the Ed25519 key revoked, the RSA key pinned', () => ({ 'known-hosts': `@revoked * ${line('ed25519').split(' ').slice(1).join(' ')}\n${line('rsa')}` })],
-  ])('connects with %s', async (_name, pin) => {
-    expect(await connect(pin())).toBe('connected');
-  }, 30_000);
+  ])(
+    'connects with %s',
+    async (_name, pin) => {
+      expect(await connect(pin())).toBe('connected');
+    },
+    30_000,
+  );
 
   it('refuses when the only pinned key is revoked', async () => {
     const revoked = line('ed25519');

@@ -148,13 +148,17 @@ describe('hostile and broken inputs (classic server)', () => {
       UNICODE: 'ünïcødé ✓',
     };
     const label = `x=$(${touch('label')}) "q" 'q'`;
-    const run = await runAction(app({
-      image: `${server.appImage}:v2`,
-      // A value wholly in quotes is a .env quoted value (its quotes go): QUOTES is given that way, in quotes of its own.
-      env: Object.entries(env).map(([k, v]) => (k === 'QUOTES' ? `${k}="${v}"` : `${k}=${v}`)).join('\n'),
-      'docker-args': `--label ${label}`,
-      'health-path': `/health?q=$(${touch('hp').replace(/ /g, '${IFS}')})&x=\`id\`;'"`,
-    }));
+    const run = await runAction(
+      app({
+        image: `${server.appImage}:v2`,
+        // A value wholly in quotes is a .env quoted value (its quotes go): QUOTES is given that way, in quotes of its own.
+        env: Object.entries(env)
+          .map(([k, v]) => (k === 'QUOTES' ? `${k}="${v}"` : `${k}=${v}`))
+          .join('\n'),
+        'docker-args': `--label ${label}`,
+        'health-path': `/health?q=$(${touch('hp').replace(/ /g, '${IFS}')})&x=\`id\`;'"`,
+      }),
+    );
     expect(run.code, run.stdout).toBe(0);
     const seen = JSON.parse(remoteDocker(server, ['inspect', '-f', '{{json .Config.Env}}', 'hostile-green'])) as string[];
     for (const [key, value] of Object.entries(env)) expect(seen).toContain(`${key}=${value}`);

@@ -159,7 +159,7 @@ describe.each(SERVER_KINDS)('complete HTTP through the proxy (%s server)', (kind
     expect(held.firstMs).toBeGreaterThan(1500);
   }, 60_000);
 
-  it('passes X-Forwarded-Host, and believes a client\'s X-Forwarded-For and -Proto only from the trusted-proxies the user names', async () => {
+  it("passes X-Forwarded-Host, and believes a client's X-Forwarded-For and -Proto only from the trusted-proxies the user names", async () => {
     const claims = { 'X-Forwarded-Proto': 'https', 'X-Forwarded-For': '203.0.113.7', 'X-Forwarded-Host': 'evil.test' };
     // The test traffic reaches the proxy from a private address (through docker-proxy).
     const ip = String.raw`(?:10|172|192)\.\d+\.\d+\.\d+`;

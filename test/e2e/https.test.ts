@@ -16,7 +16,12 @@ import { until } from '../helpers/wait';
 const HTTPS_PORT = 18443;
 const PEBBLE = 'bluegreen-test-pebble';
 const RENEWER = 'bluegreen-proxy-acme';
-const env = Object.fromEntries(readFileSync('/run/bluegreen-test/env', 'utf8').split('\n').filter((l) => l.includes('=')).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+const env = Object.fromEntries(
+  readFileSync('/run/bluegreen-test/env', 'utf8')
+    .split('\n')
+    .filter((l) => l.includes('='))
+    .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+);
 
 let server: TestServer;
 let pebbleRoot = '';
@@ -41,30 +46,48 @@ async function fetchPebbleRoot(srv = server): Promise<string> {
 
 const acmeInputs = (app: string, hostname: string, version: string, extra: Record<string, string> = {}, srv = server) =>
   serverInputs(srv, {
-    app, hostname, image: `${srv.appImage}:${version}`, 'health-timeout': '10s',
+    app,
+    hostname,
+    image: `${srv.appImage}:${version}`,
+    'health-timeout': '10s',
     'proxy-ports': srv.kind === 'classic' ? `${srv.proxyPorts}\n127.0.0.1:${HTTPS_PORT}:443` : `${srv.proxyPorts}\n${env.BG_MODERN_HTTPS_PORT}:443`,
-    tls: 'acme', 'acme-email': 'ops@example.test', 'acme-directory': 'https://pebble:14000/dir',
-    'acme-ca-certificate': readFileSync(env.BG_PEBBLE_API_CA, 'utf8'), 'acme-image': env.BG_LEGO_IMAGE, ...extra,
+    tls: 'acme',
+    'acme-email': 'ops@example.test',
+    'acme-directory': 'https://pebble:14000/dir',
+    'acme-ca-certificate': readFileSync(env.BG_PEBBLE_API_CA, 'utf8'),
+    'acme-image': env.BG_LEGO_IMAGE,
+    ...extra,
   });
 
-interface Answer { status: number; body: string; location?: string; cert?: X509Certificate }
+interface Answer {
+  status: number;
+  body: string;
+  location?: string;
+  cert?: X509Certificate;
+}
 
 /** GET over HTTPS to the proxy's published port with SNI and Host set to `host`, checked against `ca`. */
 const getHttps = (host: string, path = '/', ca = pebbleRoot, port = HTTPS_PORT): Promise<Answer> => getHttpsThroughProxy(port, host, ca, path);
 
 function getHttp(host: string, path = '/'): Promise<Answer> {
   return new Promise((resolve, reject) => {
-    http.get({ host: '127.0.0.1', port: server.proxyPort, path, headers: { Host: host }, agent: false }, (res) => {
-      let body = '';
-      res.on('data', (c) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: body.trim(), location: res.headers.location }));
-    }).on('error', reject);
+    http
+      .get({ host: '127.0.0.1', port: server.proxyPort, path, headers: { Host: host }, agent: false }, (res) => {
+        let body = '';
+        res.on('data', (c) => (body += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: body.trim(), location: res.headers.location }));
+      })
+      .on('error', reject);
   });
 }
 
 function alpnOf(host: string, ca = pebbleRoot, port = HTTPS_PORT): Promise<string> {
   return new Promise((resolve, reject) => {
-    const session = http2.connect(`https://${host}:${port}`, { ca, servername: host, lookup: ((_h: string, o: { all?: boolean }, cb: (...a: unknown[]) => void) => (o.all ? cb(null, [{ address: '127.0.0.1', family: 4 }]) : cb(null, '127.0.0.1', 4))) as never });
+    const session = http2.connect(`https://${host}:${port}`, {
+      ca,
+      servername: host,
+      lookup: ((_h: string, o: { all?: boolean }, cb: (...a: unknown[]) => void) => (o.all ? cb(null, [{ address: '127.0.0.1', family: 4 }]) : cb(null, '127.0.0.1', 4))) as never,
+    });
     session.on('error', reject);
     session.on('connect', () => {
       resolve(session.alpnProtocol ?? '');
@@ -76,8 +99,12 @@ function alpnOf(host: string, ca = pebbleRoot, port = HTTPS_PORT): Promise<strin
 /** One pass of the renewer with every certificate due and no random delay, as its loop would run it. */
 function forcedPass(srv = server): Promise<string> {
   return new Promise((resolve) => {
-    execFile('docker', ['exec', '-e', 'BG_RENEW_DAYS=100000', RENEWER, 'sh', '/etc/nginx/bluegreen-tls/renew.sh', 'pass'],
-      { env: { ...process.env, DOCKER_HOST: srv.remoteDockerHost } }, (_error, stdout, stderr) => resolve(stdout + stderr));
+    execFile(
+      'docker',
+      ['exec', '-e', 'BG_RENEW_DAYS=100000', RENEWER, 'sh', '/etc/nginx/bluegreen-tls/renew.sh', 'pass'],
+      { env: { ...process.env, DOCKER_HOST: srv.remoteDockerHost } },
+      (_error, stdout, stderr) => resolve(stdout + stderr),
+    );
   });
 }
 
@@ -106,7 +133,12 @@ describe('tls: acme with pebble', () => {
     const preview = await runAction(acmeInputs('shop-pr-7', 'pr-7.preview.test', 'v2'));
     expect(preview.code, preview.stdout).toBe(0);
 
-    for (const [host, body] of [['shop.test', 'v1'], ['www.shop.test', 'v1'], ['blog.test', 'v2'], ['pr-7.preview.test', 'v2']]) {
+    for (const [host, body] of [
+      ['shop.test', 'v1'],
+      ['www.shop.test', 'v1'],
+      ['blog.test', 'v2'],
+      ['pr-7.preview.test', 'v2'],
+    ]) {
       const answer = await getHttps(host);
       expect(answer, host).toMatchObject({ status: 200, body });
       expect(answer.cert?.checkHost(host), host).toBe(host);
@@ -160,7 +192,7 @@ describe('tls: acme with pebble', () => {
     expect(failed).toEqual([]);
   }, 90_000);
 
-  it('a failed renewal shows in status and in the next run\'s summary, and the next pass renews', async () => {
+  it("a failed renewal shows in status and in the next run's summary, and the next pass renews", async () => {
     // The CA's HTTPS cannot be trusted (a wrong root): lego fails at once, as with any CA outage.
     const ca = `${server.home}/.bluegreen/tls/apps/shop.ca.pem`;
     const good = readFileSync(ca, 'utf8');
@@ -181,7 +213,7 @@ describe('tls: acme with pebble', () => {
     // The last pass renewed blog's certificate: wait until the proxy's reload serves it (the watcher
     // looks every 2 s), rather than for a fixed time.
     const before = new X509Certificate(readFileSync(`${tlsDir()}/live/blog/fullchain.pem`)).serialNumber;
-    await until('the last pass\'s certificate served', 15, async () => (await serial('blog.test')) === before);
+    await until("the last pass's certificate served", 15, async () => (await serial('blog.test')) === before);
     const renewerStarted = remoteDocker(server, ['inspect', '-f', '{{.State.StartedAt}}', RENEWER]).trim();
     remoteDocker(server, ['rm', '-f', 'bluegreen-proxy']);
     const heal = await runAction(acmeInputs('blog', 'blog.test', 'v2'));
@@ -237,7 +269,7 @@ describe('tls: acme with pebble', () => {
     expect((await getHttps('blog.test')).body).toBe('v2');
   }, 120_000);
 
-  it('an app moved from acme to own leaves the renewer; remove takes certificate, key and lego\'s files; the renewer stops with no ACME app left', async () => {
+  it("an app moved from acme to own leaves the renewer; remove takes certificate, key and lego's files; the renewer stops with no ACME app left", async () => {
     const legoFiles = () => readdirSync(`${tlsDir()}/lego/certificates`).sort();
     expect(legoFiles()).toContain('pr-7.preview.test.crt');
     const ca = makeCa('moved to own');
@@ -271,7 +303,16 @@ describe('tls: own, with a CA made by openssl', () => {
   const wild = makeLeaf(ca, 'wild', ['*.own.test']);
   const other = makeLeaf(ca, 'other', ['x.own.test']);
   const ownInputs = (app: string, hostname: string, version: string, cert: string, key: string) =>
-    serverInputs(server, { app, hostname, image: `${server.appImage}:${version}`, 'health-timeout': '10s', 'proxy-ports': `${server.proxyPorts}\n127.0.0.1:${HTTPS_PORT}:443`, tls: 'own', 'tls-certificate': cert, 'tls-key': key });
+    serverInputs(server, {
+      app,
+      hostname,
+      image: `${server.appImage}:${version}`,
+      'health-timeout': '10s',
+      'proxy-ports': `${server.proxyPorts}\n127.0.0.1:${HTTPS_PORT}:443`,
+      tls: 'own',
+      'tls-certificate': cert,
+      'tls-key': key,
+    });
 
   it('serves a wildcard certificate given as text to a preview host; the key never shows', async () => {
     const run = await runAction(ownInputs('own-pr-1', 'pr-1.own.test', 'v1', wild.cert, wild.key));
@@ -281,11 +322,18 @@ describe('tls: own, with a CA made by openssl', () => {
     expect(answer.cert?.checkHost('pr-1.own.test')).toBe('*.own.test');
     const keyBody = wild.key.split('\n')[1];
     // Registered with the runner as a secret (::add-mask::, which the runner never prints), else nowhere.
-    const shown = run.stdout.split('\n').filter((line) => !line.startsWith('::add-mask::')).join('\n');
+    const shown = run.stdout
+      .split('\n')
+      .filter((line) => !line.startsWith('::add-mask::'))
+      .join('\n');
     expect(run.stdout).toContain(`::add-mask::${keyBody}`);
     expect(shown + run.summary + JSON.stringify(run.outputs)).not.toContain(keyBody);
     const live = `${server.home}/.bluegreen/tls/live/own-pr-1`;
-    expect(execFileSync('stat', ['-c', '%a', `${live}/key.pem`, live], { encoding: 'utf8' }).split('\n').slice(0, 2)).toEqual(['600', '700']);
+    expect(
+      execFileSync('stat', ['-c', '%a', `${live}/key.pem`, live], { encoding: 'utf8' })
+        .split('\n')
+        .slice(0, 2),
+    ).toEqual(['600', '700']);
   }, 60_000);
 
   it('a certificate and key on the server that do not match are refused by nginx before anything changes', async () => {
@@ -307,7 +355,10 @@ describe('tls: own, with a CA made by openssl', () => {
   it('an expired certificate, or one for another host name, given as a server path is refused before anything changes', async () => {
     const dir = `${server.home}/certs`;
     const expired = makeLeaf(ca, 'expired-path', ['pr-1.own.test'], { startDaysAgo: 40, days: 30 });
-    execFileSync('bash', ['-c', `mkdir -p ${dir} && cp ${expired.certPath} ${dir}/expired.pem && cp ${expired.keyPath} ${dir}/expired.key && cp ${other.certPath} ${dir}/other.pem && cp ${other.keyPath} ${dir}/other.key && chown -R ${server.user} ${dir}`]);
+    execFileSync('bash', [
+      '-c',
+      `mkdir -p ${dir} && cp ${expired.certPath} ${dir}/expired.pem && cp ${expired.keyPath} ${dir}/expired.key && cp ${other.certPath} ${dir}/other.pem && cp ${other.keyPath} ${dir}/other.key && chown -R ${server.user} ${dir}`,
+    ]);
     const before = (await getHttps('pr-1.own.test', '/', ca.cert)).cert?.serialNumber;
     const old = await runAction(ownInputs('own-pr-1', 'pr-1.own.test', 'v2', `${dir}/expired.pem`, `${dir}/expired.key`));
     expect(old.code).toBe(1);
@@ -319,7 +370,7 @@ describe('tls: own, with a CA made by openssl', () => {
     expect(answer).toMatchObject({ status: 200, body: 'v1' });
     expect(answer.cert?.serialNumber).toBe(before);
   }, 90_000);
-  it('one app\'s certificate files removed by hand cost only that app its HTTPS: others deploy, a proxy restart serves them all (issue 27)', async () => {
+  it("one app's certificate files removed by hand cost only that app its HTTPS: others deploy, a proxy restart serves them all (issue 27)", async () => {
     const second = await runAction(ownInputs('own-pr-2', 'pr-2.own.test', 'v1', wild.cert, wild.key));
     expect(second.code, second.stdout).toBe(0);
     const live = `${server.home}/.bluegreen/tls/live/own-pr-1`;
@@ -393,8 +444,14 @@ describe('tls: acme with External Account Binding (a CA that requires it)', () =
     expect(answer).toMatchObject({ status: 200, body: 'v1' });
     expect(answer.cert?.issuer).toContain('Pebble');
 
-    for (const [r, secret] of [[wrong, WRONG], [run, HMAC]] as const) {
-      const shown = r.stdout.split('\n').filter((line) => !line.startsWith('::add-mask::')).join('\n');
+    for (const [r, secret] of [
+      [wrong, WRONG],
+      [run, HMAC],
+    ] as const) {
+      const shown = r.stdout
+        .split('\n')
+        .filter((line) => !line.startsWith('::add-mask::'))
+        .join('\n');
       expect(r.stdout).toContain(`::add-mask::${secret}`);
       for (const text of [shown, r.summary, JSON.stringify(r.outputs)]) {
         expect(text).not.toContain(HMAC);

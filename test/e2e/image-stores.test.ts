@@ -3,11 +3,11 @@
 import { execSync } from 'node:child_process';
 import Docker from 'dockerode';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { readConfig } from '../../src/config';
-import { ImageStore, LocalImage } from '../../src/image';
-import { SshSession } from '../../src/ssh';
-import { configTag } from '../../src/server-images';
-import { TransferError, ensureImageOnServer } from '../../src/transfer';
+import { readConfig } from '../../src/inputs/config';
+import { ImageStore, LocalImage } from '../../src/image/local';
+import { SshSession } from '../../src/ssh/session';
+import { configTag } from '../../src/image/server-images';
+import { TransferError, ensureImageOnServer } from '../../src/image/transfer';
 import { readerFor } from '../helpers/action-inputs';
 import { ActionRun, runAction } from '../helpers/action-runner';
 import { failures, startLoad } from '../helpers/load';
@@ -45,7 +45,7 @@ function storeOf(runner: RunnerKind): ImageStore {
 }
 
 async function connect(server: TestServer): Promise<SshSession> {
-  const config = readConfig(readerFor(serverInputs(server, { image: 'x:1', app: 'stores' }))).ssh;
+  const config = readConfig(readerFor(serverInputs(server, { image: 'x:1', app: 'stores' }))).hosts[0];
   const session = await SshSession.connect(config);
   sessions.push(session);
   return session;
@@ -59,8 +59,7 @@ function configDigestBySave(runner: RunnerKind, reference: string): string {
   return `sha256:${(JSON.parse(saved) as Array<{ Config: string }>)[0].Config.replace(/^blobs\/sha256\//, '')}`;
 }
 
-const version = (server: TestServer, reference: string) =>
-  remoteDocker(server, ['run', '--rm', '--network', 'none', '--entrypoint', '/bin/cat', reference, '/version']).trim();
+const version = (server: TestServer, reference: string) => remoteDocker(server, ['run', '--rm', '--network', 'none', '--entrypoint', '/bin/cat', reference, '/version']).trim();
 
 describe.each(COMBINATIONS)('image transfer, runner %s -> server %s', (runner, kind) => {
   let server: TestServer;
@@ -74,7 +73,7 @@ describe.each(COMBINATIONS)('image transfer, runner %s -> server %s', (runner, k
     resetServerAndImages(server);
   });
 
-  it('identifies the image by its config digest, as the runner\'s own docker save names it', async () => {
+  it("identifies the image by its config digest, as the runner's own docker save names it", async () => {
     const v1 = await image('v1');
     expect(v1.id).toBe(configDigestBySave(runner, `${server.appImage}:v1`));
     expect(v1.compressedLayers).toBe(runner === 'modern'); // BuildKit on the containerd store keeps layers compressed
@@ -114,7 +113,7 @@ describe.each(COMBINATIONS)('image transfer, runner %s -> server %s', (runner, k
     }
   }, 180_000);
 
-  it('sends the image again when the server\'s store was emptied between runs', async () => {
+  it("sends the image again when the server's store was emptied between runs", async () => {
     resetServerAndImages(server);
     const ssh = await connect(server);
     const again = await ensureImageOnServer(ssh, store, await image('v1'), { log: () => undefined });
@@ -201,7 +200,9 @@ describe.each(SERVER_KINDS)('deploying to the %s server', (kind) => {
 
     const removed = await command('remove');
     expect(removed.code, removed.stdout).toBe(0);
-    const left = remoteDocker(server, ['image', 'ls', '--format', '{{.Repository}}:{{.Tag}}']).split('\n').filter((n) => n.includes('bluegreen/by-config') || n.includes('app:v'));
+    const left = remoteDocker(server, ['image', 'ls', '--format', '{{.Repository}}:{{.Tag}}'])
+      .split('\n')
+      .filter((n) => n.includes('bluegreen/by-config') || n.includes('app:v'));
     expect(left).toEqual([]);
   }, 300_000);
 
@@ -224,7 +225,10 @@ describe.each(SERVER_KINDS)('deploying to the %s server', (kind) => {
     const transfer = ensureImageOnServer(ssh, storeOf('classic'), v1, { log: () => undefined, limitBytesPerSecond: 4 * 1024 * 1024 });
     await new Promise((r) => setTimeout(r, 2000));
     ssh.close(); // the real fault: the connection goes away with half the image sent
-    const error = await transfer.then(() => undefined, (e: unknown) => e as TransferError);
+    const error = await transfer.then(
+      () => undefined,
+      (e: unknown) => e as TransferError,
+    );
     expect(error).toBeInstanceOf(TransferError);
     expect(error!.bytesSent).toBeGreaterThan(4 * 1024 * 1024);
     expect(error!.bytesSent).toBeLessThan(30 * 1024 * 1024);

@@ -16,7 +16,11 @@ const command = (app: string, name: string, extra: Record<string, string> = {}) 
 const get = (host: string) => getThroughProxy(server, host);
 
 const containers = (app: string) =>
-  remoteDocker(server, ['ps', '-a', '--filter', `label=bluegreen.app=${app}`, '--format', '{{.Names}} {{.State}}']).trim().split('\n').filter(Boolean).sort();
+  remoteDocker(server, ['ps', '-a', '--filter', `label=bluegreen.app=${app}`, '--format', '{{.Names}} {{.State}}'])
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .sort();
 
 describe('many apps, previews, rollback, removal and status', () => {
   beforeAll(() => {
@@ -54,7 +58,10 @@ describe('many apps, previews, rollback, removal and status', () => {
     expect(existsSync(`${stateDir()}/nginx/beta.conf`)).toBe(false);
     // A removed app's host name is refused by the catch-all, not served by another app (alpha).
     await expect(get('beta.test')).rejects.toThrow(/socket hang up/);
-    const history = readFileSync(`${stateDir()}/apps/beta/history.jsonl`, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const history = readFileSync(`${stateDir()}/apps/beta/history.jsonl`, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(history.map((h) => `${h.command} ${h.outcome}`)).toEqual(['deploy switched', 'deploy switched', 'remove removed']);
   }, 180_000);
 

@@ -35,7 +35,7 @@ describe('deploy options', () => {
     expect(JSON.parse(run.outputs['health-log']).length).toBeGreaterThan(6);
   }, 90_000);
 
-  it('fails at once when the image\'s HEALTHCHECK says unhealthy, keeping the live version', async () => {
+  it("fails at once when the image's HEALTHCHECK says unhealthy, keeping the live version", async () => {
     derivedImage('bluegreen-test/healthcheck:2', 'v1', ['HEALTHCHECK --interval=1s --timeout=1s --retries=2 CMD ["/bin/sh", "-c", "echo database unreachable; exit 1"]']);
     const run = await runAction(serverInputs(server, { app: 'hc', image: 'bluegreen-test/healthcheck:2', 'health-timeout': '60s' }));
     expect(run.code).toBe(3);
@@ -70,9 +70,7 @@ describe('deploy options', () => {
 
   it('passes volumes and extra docker run options to the app container', async () => {
     resetServer(server); // one app without a host name at a time: it is the proxy's default server
-    const run = await runAction(
-      serverInputs(server, { app: 'opts', image: `${server.appImage}:v1`, volumes: 'bluegreen-test-data:/data/app', 'docker-args': '--memory=64m\n--label team=payments' }),
-    );
+    const run = await runAction(serverInputs(server, { app: 'opts', image: `${server.appImage}:v1`, volumes: 'bluegreen-test-data:/data/app', 'docker-args': '--memory=64m\n--label team=payments' }));
     expect(run.code, run.stdout).toBe(0);
     const [mounts, memory, team] = remoteDocker(server, ['inspect', '-f', '{{json .Mounts}}|{{.HostConfig.Memory}}|{{index .Config.Labels "team"}}', 'opts-blue']).trim().split('|');
     expect(JSON.parse(mounts)).toEqual([expect.objectContaining({ Type: 'volume', Name: 'bluegreen-test-data', Destination: '/data/app' })]);

@@ -52,7 +52,7 @@ describe.each(['classic', 'modern'] as const)('the proxy when one app fails (%s 
     expect(await get('alpha')).toBe('200 v2');
   }, 240_000);
 
-  it('sends the app\'s own host name in the health check, so host checks (ALLOWED_HOSTS) pass', async () => {
+  it("sends the app's own host name in the health check, so host checks (ALLOWED_HOSTS) pass", async () => {
     const strict = await deploy('strict', 'v1', { env: 'ALLOWED_HOSTS=strict.test' });
     expect(strict.code, strict.stdout).toBe(0);
     expect(strict.stdout).toContain('(Host: strict.test)');
@@ -60,7 +60,7 @@ describe.each(['classic', 'modern'] as const)('the proxy when one app fails (%s 
   }, 60_000);
 });
 
-describe('the server\'s Docker daemon restarted (classic server, live-restore)', () => {
+describe("the server's Docker daemon restarted (classic server, live-restore)", () => {
   let server: TestServer;
   const deploy = (app: string, version: string): Promise<ActionRun> =>
     runAction(serverInputs(server, { app, hostname: `${app}.test`, image: `${server.appImage}:${version}`, 'health-timeout': '8s' }));
@@ -77,7 +77,7 @@ describe('the server\'s Docker daemon restarted (classic server, live-restore)',
     const address = remoteDocker(server, ['inspect', '-f', '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}', 'bluegreen-proxy']).trim();
     const load = startLoad({ address, port: 80, hostHeader: 'alpha.test', steadyWorkers: 3, slowWorkers: 1, slowMs: 1000, maxSeconds: 60 });
     let stoppedAt = 0;
-    let backAt = 0;
+    let backAt: number;
     try {
       await new Promise((r) => setTimeout(r, 1000));
       const pid = Number(readFileSync('/run/bluegreen-test/remote-dockerd.pid', 'utf8'));
@@ -97,7 +97,9 @@ describe('the server\'s Docker daemon restarted (classic server, live-restore)',
       await load.stop();
     }
     const failed = failures(load.samples);
-    console.log(`dockerd restart (down ${((backAt - stoppedAt) / 1000).toFixed(1)} s): ${load.samples.length} requests, ${failed.length} failed ${JSON.stringify([...new Set(failed.map((f) => f.status ?? f.error))])}`);
+    console.log(
+      `dockerd restart (down ${((backAt - stoppedAt) / 1000).toFixed(1)} s): ${load.samples.length} requests, ${failed.length} failed ${JSON.stringify([...new Set(failed.map((f) => f.status ?? f.error))])}`,
+    );
     // Docker's DNS lives in dockerd: a name looked up while it is down gets a 502 (after at most the
     // 2 s resolver timeout). Nothing fails before the fault, nor once a lookup can reach it again.
     const settled = backAt + 2500;
@@ -138,7 +140,7 @@ describe('Docker reset or rebooted under the state (modern server)', () => {
     await until('the server serving alpha and beta after its reboot', 90, async () => (await get('alpha')) === '200 v1' && (await get('beta')) === '200 v2');
   }, 180_000);
 
-  it('with Docker\'s data reset and the state directory kept, the next deploy heals and says what is really live', async () => {
+  it("with Docker's data reset and the state directory kept, the next deploy heals and says what is really live", async () => {
     const ids = remoteDocker(server, ['ps', '-aq']).split('\n').filter(Boolean);
     remoteDocker(server, ['rm', '-f', ...ids]); // every container gone, the proxy too
     remoteDockerStatus(server, ['network', 'rm', 'bluegreen']);

@@ -36,14 +36,20 @@ function buildPortImages(): void {
 
 function getHttp(host: string): Promise<{ status: number; location?: string }> {
   return new Promise((resolve, reject) => {
-    http.get({ host: '127.0.0.1', port: server.proxyPort, path: '/', headers: { Host: host }, agent: false }, (res) => {
-      res.resume();
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, location: res.headers.location }));
-    }).on('error', reject);
+    http
+      .get({ host: '127.0.0.1', port: server.proxyPort, path: '/', headers: { Host: host }, agent: false }, (res) => {
+        res.resume();
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, location: res.headers.location }));
+      })
+      .on('error', reject);
   });
 }
 
-const appContainers = (app: string) => remoteDocker(server, ['ps', '-a', '--format', '{{.Names}}', '--filter', `label=bluegreen.app=${app}`]).split('\n').filter(Boolean).sort();
+const appContainers = (app: string) =>
+  remoteDocker(server, ['ps', '-a', '--format', '{{.Names}}', '--filter', `label=bluegreen.app=${app}`])
+    .split('\n')
+    .filter(Boolean)
+    .sort();
 
 describe('settings recorded at deploy (classic server)', () => {
   beforeAll(() => {
@@ -55,8 +61,7 @@ describe('settings recorded at deploy (classic server)', () => {
   const proxyPorts = () => `${server.proxyPorts}\n127.0.0.1:${HTTPS_PORT}:443`;
 
   it('an app on port 3000 that EXPOSEs it: deployed without container-port; rollback, status and remove given only the connection and app', async () => {
-    const deploy = (version: string) =>
-      runAction(serverInputs(server, { app: 'rec', hostname: 'rec.test', image: `${PORT_IMAGE}:${version}`, 'health-timeout': '15s', 'proxy-ports': proxyPorts() }));
+    const deploy = (version: string) => runAction(serverInputs(server, { app: 'rec', hostname: 'rec.test', image: `${PORT_IMAGE}:${version}`, 'health-timeout': '15s', 'proxy-ports': proxyPorts() }));
     const first = await deploy('v1');
     expect(first.code, first.stdout).toBe(0);
     expect(first.stdout).toContain("container port 3000 (the image's EXPOSE 3000); the app gets PORT=3000");
@@ -112,10 +117,18 @@ describe('settings recorded at deploy (classic server)', () => {
     const ca = makeCa('bluegreen recorded CA');
     const leaf = makeLeaf(ca, 'secure', ['secure.rec.test']);
     const deploy = (version: string) =>
-      runAction(serverInputs(server, {
-        app: 'rec-tls', hostname: 'secure.rec.test', image: `${server.appImage}:${version}`, 'health-timeout': '15s',
-        'proxy-ports': proxyPorts(), tls: 'own', 'tls-certificate': leaf.cert, 'tls-key': leaf.key,
-      }));
+      runAction(
+        serverInputs(server, {
+          app: 'rec-tls',
+          hostname: 'secure.rec.test',
+          image: `${server.appImage}:${version}`,
+          'health-timeout': '15s',
+          'proxy-ports': proxyPorts(),
+          tls: 'own',
+          'tls-certificate': leaf.cert,
+          'tls-key': leaf.key,
+        }),
+      );
     expect((await deploy('v1')).code).toBe(0);
     const second = await deploy('v2');
     expect(second.code, second.stdout).toBe(0);
@@ -170,13 +183,16 @@ describe('what a deploy leaves on the server (classic server)', () => {
     expect(imageOnServer(v3)).toBe(false);
   }, 240_000);
 
-  it('an app container\'s log is bounded by log-max-size and log-max-files', async () => {
+  it("an app container's log is bounded by log-max-size and log-max-files", async () => {
     const dir = mkdtempSync(join(tmpdir(), 'bg-chatty-'));
     // The test app, and beside it about 40 MB of log lines written as fast as the shell can (bounded).
-    writeFileSync(join(dir, 'chatty.sh'), String.raw`s=$(head -c 2000 /dev/zero | tr '\0' x)
+    writeFileSync(
+      join(dir, 'chatty.sh'),
+      String.raw`s=$(head -c 2000 /dev/zero | tr '\0' x)
 ( i=0; while [ $i -lt 20000 ]; do echo "$s"; i=$((i+1)); done; echo done-writing ) &
 exec /testapp
-`);
+`,
+    );
     writeFileSync(join(dir, 'Dockerfile'), `FROM ${server.appImage}:v1\nCOPY chatty.sh /chatty.sh\nCMD ["sh", "/chatty.sh"]\n`);
     localDocker(['build', '-q', '-t', 'bluegreen-test/chatty:1', dir]);
     const run = await runAction(serverInputs(server, { app: 'chatty', image: 'bluegreen-test/chatty:1', hostname: 'chatty.test', 'log-max-size': '100k', 'log-max-files': '2' }));
@@ -202,7 +218,7 @@ describe.each(SERVER_KINDS)('host names no app claims (%s server)', (kind) => {
     resetServer(server);
   });
 
-  it('are refused on 80 and 443, never served by another app; a removed preview\'s name too; an app without host names stays the default', async () => {
+  it("are refused on 80 and 443, never served by another app; a removed preview's name too; an app without host names stays the default", async () => {
     const ca = makeCa('bluegreen catch-all CA');
     const leaf = makeLeaf(ca, 'shop', ['shop.catch.test']);
     const ports = `${server.proxyPorts}\n${kind === 'classic' ? `127.0.0.1:${HTTPS_PORT}` : MODERN_HTTPS_PORT}:443`;

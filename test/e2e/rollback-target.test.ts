@@ -9,8 +9,7 @@ import { TestServer, getThroughProxy, remoteDocker, resetServer, serverInputs, t
 const server: TestServer = testServer();
 const APP = 'keeper';
 const HOST = 'keeper.test';
-const run = (extra: Record<string, string>): Promise<ActionRun> =>
-  runAction(serverInputs(server, { app: APP, hostname: HOST, 'health-timeout': '4s', ...extra }));
+const run = (extra: Record<string, string>): Promise<ActionRun> => runAction(serverInputs(server, { app: APP, hostname: HOST, 'health-timeout': '4s', ...extra }));
 const deploy = (version: string) => run({ image: `${server.appImage}:${version}` });
 const command = (name: string) => run({ command: name, image: '' });
 

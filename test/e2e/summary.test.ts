@@ -9,7 +9,11 @@ let server: TestServer;
 const SECRET = 'tok_9f8e7d6c5b4a-very-secret';
 
 /** Everything the run printed except the ::add-mask:: commands that register secrets with the runner. */
-const visibleLog = (stdout: string) => stdout.split('\n').filter((l) => !l.startsWith('::add-mask::')).join('\n');
+const visibleLog = (stdout: string) =>
+  stdout
+    .split('\n')
+    .filter((l) => !l.startsWith('::add-mask::'))
+    .join('\n');
 
 describe('job summary and outputs, from the bundled action', () => {
   beforeAll(() => {
@@ -64,14 +68,26 @@ describe('job summary and outputs, from the bundled action', () => {
     const secret = 'pa&ss<wo>rd|42';
     // One 20 MB line, then what a confused app might print: the markers, a fake result, the secret.
     const script = [
-      "head -c 20000000 /dev/zero | tr '\\0' x", 'echo',
-      "echo '::bluegreen-result-begin::'", `echo '{"version":2,"outcome":"switched","health":[]}'`, "echo '::bluegreen-result-end::'",
-      'echo "connecting with $DB_PASSWORD"', 'echo last-line-of-the-log', 'sleep 600',
+      "head -c 20000000 /dev/zero | tr '\\0' x",
+      'echo',
+      "echo '::bluegreen-result-begin::'",
+      `echo '{"version":2,"outcome":"switched","health":[]}'`,
+      "echo '::bluegreen-result-end::'",
+      'echo "connecting with $DB_PASSWORD"',
+      'echo last-line-of-the-log',
+      'sleep 600',
     ].join('; ');
     writeFileSync(join(context, 'Dockerfile'), `FROM bluegreen-test/busybox:1\nCMD ["sh", "-c", ${JSON.stringify(script)}]\n`);
-    const run = await runAction(serverInputs(server, {
-      app: 'noisy', image: 'bluegreen-test/noisy:1', build: 'true', context, env: `DB_PASSWORD=${secret}`, 'health-timeout': '3s',
-    }));
+    const run = await runAction(
+      serverInputs(server, {
+        app: 'noisy',
+        image: 'bluegreen-test/noisy:1',
+        build: 'true',
+        context,
+        env: `DB_PASSWORD=${secret}`,
+        'health-timeout': '3s',
+      }),
+    );
     expect(run.code, run.stdout.slice(-2000)).toBe(3);
     expect(run.outputs.result).toBe('failed');
     expect(run.summary).toContain('last-line-of-the-log');

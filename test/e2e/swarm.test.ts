@@ -21,8 +21,13 @@ function swarmInputs(version: string, extra: Record<string, string> = {}): Recor
     host: `${manager.host}:${manager.sshPort}\n${worker.host}:${worker.sshPort}`,
     port: '22',
     'known-hosts': [manager, worker].map((server) => readFileSync(server.knownHosts, 'utf8')).join(''),
-    app: 'shop', hostname: 'shop.test', image: version ? `${manager.appImage}:${version}` : '', network: NETWORK,
-    replicas: '2', 'health-timeout': '10s', 'health-interval': '500ms',
+    app: 'shop',
+    hostname: 'shop.test',
+    image: version ? `${manager.appImage}:${version}` : '',
+    network: NETWORK,
+    replicas: '2',
+    'health-timeout': '10s',
+    'health-interval': '500ms',
     // The modern server publishes 127.0.0.1:18444 to this port for its proxy's 443.
     'proxy-ports': `${manager.proxyPorts}\n${HTTPS_PORT}:443`,
     ...extra,
@@ -40,7 +45,10 @@ function leaveSwarm(): void {
 /** "IMAGE NODE" of each running task of the service, sorted. */
 function tasks(): string[] {
   return remoteDocker(manager, ['service', 'ps', '--filter', 'desired-state=running', '--format', '{{.Image}} {{.Node}} {{.CurrentState}}', 'shop'])
-    .split('\n').filter(Boolean).map((line) => line.split(' ').slice(0, 3).join(' ')).sort();
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => line.split(' ').slice(0, 3).join(' '))
+    .sort();
 }
 
 const specOf = (path: string) => remoteDocker(manager, ['service', 'inspect', '-f', `{{json ${path}}}`, 'shop']).trim();

@@ -4,8 +4,7 @@ import { runAction } from '../helpers/action-runner';
 import { TestServer, remoteDocker, resetServer, serverInputs, testServer, getThroughProxy } from '../helpers/server';
 
 let server: TestServer;
-const deploy = (app: string, version: string, extra: Record<string, string> = {}) =>
-  runAction(serverInputs(server, { app, image: `${server.appImage}:${version}`, ...extra }));
+const deploy = (app: string, version: string, extra: Record<string, string> = {}) => runAction(serverInputs(server, { app, image: `${server.appImage}:${version}`, ...extra }));
 const confOf = (app: string) => `/home/${server.user}/.bluegreen/nginx/${app}.conf`;
 const names = (app: string) => remoteDocker(server, ['ps', '-a', '--filter', `label=bluegreen.app=${app}`, '--format', '{{.Names}}']).trim();
 
@@ -23,7 +22,9 @@ describe('a proxy switch that goes wrong is undone', () => {
     const run = await deploy('second', 'v2');
     expect(run.code).toBe(1);
     expect(run.outputs.result).toBe('failed');
-    expect(run.stdout).toMatch(/::error::second on 127\.0\.0\.1: nginx -t refused the config for blue \(.*duplicate default server.*\); the previous config is back: another app is already the default server, give this one a hostname/);
+    expect(run.stdout).toMatch(
+      /::error::second on 127\.0\.0\.1: nginx -t refused the config for blue \(.*duplicate default server.*\); the previous config is back: another app is already the default server, give this one a hostname/,
+    );
     expect(existsSync(confOf('second'))).toBe(false);
     expect(names('second')).toBe('');
     expect(await get('anything.test')).toBe('200 v1');
@@ -35,7 +36,11 @@ describe('a proxy switch that goes wrong is undone', () => {
       // nginx itself only warns and routes the name to whichever file it reads first.
       const run = await deploy(intruder, 'v2', { hostname: 'shared.test' });
       expect(run.code).toBe(1);
-      expect(run.stdout).toMatch(new RegExp(`::error::${intruder} on 127\\.0\\.0\\.1: nginx -t refused the config for blue \\(.*conflicting server name "shared.test".*\\); the previous config is back: another app on this proxy already has that host name`));
+      expect(run.stdout).toMatch(
+        new RegExp(
+          `::error::${intruder} on 127\\.0\\.0\\.1: nginx -t refused the config for blue \\(.*conflicting server name "shared.test".*\\); the previous config is back: another app on this proxy already has that host name`,
+        ),
+      );
       expect(existsSync(confOf(intruder))).toBe(false);
       expect(names(intruder)).toBe('');
       expect(await get('shared.test')).toBe('200 v1');

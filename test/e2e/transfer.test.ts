@@ -1,10 +1,11 @@
 import { execSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { SshConfig, readConfig } from '../../src/config';
-import { ImageStore, LocalImage } from '../../src/image';
-import { SshConnectError, SshSession } from '../../src/ssh';
-import { TransferError, ensureImageOnServer } from '../../src/transfer';
+import { readConfig } from '../../src/inputs/config';
+import type { SshConfig } from '../../src/ssh/session';
+import { ImageStore, LocalImage } from '../../src/image/local';
+import { SshConnectError, SshSession } from '../../src/ssh/session';
+import { TransferError, ensureImageOnServer } from '../../src/image/transfer';
 import { readerFor } from '../helpers/action-inputs';
 import { TestServer, remoteDocker, remoteDockerStatus, resetServerAndImages, serverInputs, testServer } from '../helpers/server';
 
@@ -13,7 +14,7 @@ const store = new ImageStore();
 const sessions: SshSession[] = [];
 
 function sshConfig(extra: Record<string, string> = {}): SshConfig {
-  return readConfig(readerFor({ ...serverInputs(server, { image: 'x:1', app: 'transfer' }), ...extra })).ssh;
+  return readConfig(readerFor({ ...serverInputs(server, { image: 'x:1', app: 'transfer' }), ...extra })).hosts[0];
 }
 
 async function connect(extra: Record<string, string> = {}): Promise<SshSession> {
@@ -94,7 +95,10 @@ describe('sending an image to the server', () => {
     // The server side of the session dies: every process below the test sshd's listener, found by
     // the listener's PID (its pid file), never by name.
     const children = (pid: string): string[] =>
-      execSync(`ps -o pid= --ppid ${pid} || true`, { encoding: 'utf8' }).split('\n').map((p) => p.trim()).filter(Boolean);
+      execSync(`ps -o pid= --ppid ${pid} || true`, { encoding: 'utf8' })
+        .split('\n')
+        .map((p) => p.trim())
+        .filter(Boolean);
     const below = (pid: string): string[] => children(pid).flatMap((child) => [child, ...below(child)]);
     const listener = readFileSync(`${process.env.BG_RUN ?? '/run/bluegreen-test'}/sshd.pid`, 'utf8').trim();
     for (const pid of below(listener)) {
@@ -104,7 +108,10 @@ describe('sending an image to the server', () => {
         // already gone with its parent
       }
     }
-    const error = await transfer.then(() => undefined, (e: Error) => e);
+    const error = await transfer.then(
+      () => undefined,
+      (e: Error) => e,
+    );
     expect(error).toBeInstanceOf(TransferError);
     expect(error!.message).toMatch(/connection to 127\.0\.0\.1 broke after \d+ bytes sent|docker load on 127\.0\.0\.1 failed/);
     expect(remoteId(`${server.appImage}:v1`).code).not.toBe(0);

@@ -33,7 +33,10 @@ describe('lines from the server', () => {
     expect(injected.length).toBeGreaterThanOrEqual(2);
     for (const line of injected) {
       const at = lines.indexOf(line);
-      const stop = lines.slice(0, at).reverse().find((l) => /^::stop-commands::[0-9a-f]{32}$/.test(l) || /^::[0-9a-f]{32}::$/.test(l));
+      const stop = lines
+        .slice(0, at)
+        .reverse()
+        .find((l) => /^::stop-commands::[0-9a-f]{32}$/.test(l) || /^::[0-9a-f]{32}::$/.test(l));
       expect(stop, `no stop-commands before: ${line}`).toMatch(/^::stop-commands::/); // the last command switch before it stopped them
       const token = stop!.slice('::stop-commands::'.length);
       expect(lines.slice(at).some((l) => l === `::${token}::`)).toBe(true);

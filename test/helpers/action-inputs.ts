@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parse } from 'yaml';
-import type { InputReader } from '../../src/config';
+import type { InputReader } from '../../src/inputs/read';
 
 interface ActionInput {
   description: string;

@@ -1,4 +1,4 @@
-import { InputError } from '../../src/config';
+import { InputError } from '../../src/inputs/read';
 
 /** The InputError that reading the inputs throws; any other outcome fails the test. */
 export function inputErrorOf(read: () => unknown): InputError {

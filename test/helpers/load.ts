@@ -96,16 +96,13 @@ export function slowUpload(port: number, hostHeader: string, bytes: number, byte
   return new Promise((resolve) => {
     const chunk = Buffer.alloc(64 * 1024, 'u');
     const pauseMs = (chunk.length / bytesPerSecond) * 1000;
-    const req = http.request(
-      { host: '127.0.0.1', port, path: '/upload', method: 'POST', agent: false, timeout: 120_000, headers: { Host: hostHeader, 'Content-Length': bytes } },
-      (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (c) => (body += c));
-        res.on('end', () => resolve(`${res.statusCode} ${body.trim()}`));
-        res.on('error', (error) => resolve(`error ${error.message}`));
-      },
-    );
+    const req = http.request({ host: '127.0.0.1', port, path: '/upload', method: 'POST', agent: false, timeout: 120_000, headers: { Host: hostHeader, 'Content-Length': bytes } }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c) => (body += c));
+      res.on('end', () => resolve(`${res.statusCode} ${body.trim()}`));
+      res.on('error', (error) => resolve(`error ${error.message}`));
+    });
     req.on('timeout', () => req.destroy(new Error('timeout')));
     req.on('error', (error) => resolve(`error ${error.message}`));
     let sent = 0;
@@ -126,7 +123,12 @@ export function openUpgraded(port: number, hostHeader: string): Promise<{ closed
     const req = http.request({ host: '127.0.0.1', port, path: '/upgrade', agent: false, headers: { Host: hostHeader, Connection: 'Upgrade', Upgrade: 'websocket' } });
     req.on('upgrade', (_res, socket) => {
       const limit = setTimeout(() => socket.destroy(), 120_000);
-      const closed = new Promise<number>((done) => socket.on('close', () => { clearTimeout(limit); done(Date.now()); }));
+      const closed = new Promise<number>((done) =>
+        socket.on('close', () => {
+          clearTimeout(limit);
+          done(Date.now());
+        }),
+      );
       socket.on('error', () => undefined);
       socket.resume();
       resolve({ closed, close: () => socket.destroy() });

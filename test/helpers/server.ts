@@ -159,7 +159,13 @@ export function resetServerAndImages(server: TestServer): void {
   // The test server's own parts stay: the proxy, and the ACME test CA and client (https.test.ts).
   const env = readEnv();
   const keep = new Set([server.proxyImage, env.BG_LEGO_IMAGE, env.BG_PEBBLE_IMAGE].map((image) => remoteDockerStatus(server, ['image', 'inspect', '-f', '{{.Id}}', image]).out.trim()));
-  const unkept = () => [...new Set(remoteDocker(server, ['image', 'ls', '-aq', '--no-trunc']).split('\n').filter((id) => id && !keep.has(id)))];
+  const unkept = () => [
+    ...new Set(
+      remoteDocker(server, ['image', 'ls', '-aq', '--no-trunc'])
+        .split('\n')
+        .filter((id) => id && !keep.has(id)),
+    ),
+  ];
   const ids = unkept();
   const removed = ids.length ? remoteDockerStatus(server, ['image', 'rm', '-f', ...ids]) : { code: 0, out: '' };
   // The containerd store keeps the layers of an interrupted load under a lease for hours, where a

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { fleetOutputs } from '../../src/fleet-report';
+import { fleetOutputs } from '../../src/report/fleet';
 import { actionYml } from '../helpers/action-inputs';
 
 const root = join(__dirname, '../..');

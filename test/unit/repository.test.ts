@@ -8,7 +8,9 @@ import { parse } from 'yaml';
 const root = join(__dirname, '../..');
 const read = (path: string) => readFileSync(join(root, path), 'utf8');
 const workflows = ['.github/workflows', '.github/workflows/examples'].flatMap((dir) =>
-  readdirSync(join(root, dir)).filter((f) => /\.ya?ml$/.test(f)).map((f) => `${dir}/${f}`),
+  readdirSync(join(root, dir))
+    .filter((f) => /\.ya?ml$/.test(f))
+    .map((f) => `${dir}/${f}`),
 );
 
 /** Every `uses:` of a workflow file, with the comment after it. */

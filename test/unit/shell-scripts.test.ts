@@ -11,7 +11,9 @@ const scripts = [
   // The sh programs that run inside the proxy container.
   ...readdirSync(join(root, 'src/remote/scripts/proxy')).map((f) => `src/remote/scripts/proxy/${f}`),
   ...['bench', 'scripts', 'test', 'test/server'].flatMap((dir) =>
-    readdirSync(join(root, dir)).filter((f) => f.endsWith('.sh')).map((f) => `${dir}/${f}`),
+    readdirSync(join(root, dir))
+      .filter((f) => f.endsWith('.sh'))
+      .map((f) => `${dir}/${f}`),
   ),
 ];
 

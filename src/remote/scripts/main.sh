@@ -117,10 +117,13 @@ cmd_remove() {
   if [[ -f $CONF_FILE ]]; then
     found=1
     if docker inspect "$BG_PROXY_NAME" >/dev/null 2>&1; then
-      if ! point_proxy_at ''; then
-        ((PROXY_UNWRITTEN == 0)) || fail "$BG_EXIT_SWITCH_UNDONE" "cannot remove $BG_APP from the proxy: $PROXY_COMPLAINT"
-        fail "$BG_EXIT_SWITCH_UNDONE" "nginx refused the config without $BG_APP; nothing was removed"
-      fi
+      local why='' status=0
+      point_proxy_at '' why || status=$?
+      case $status in
+        0) ;;
+        2) fail "$BG_EXIT_SWITCH_UNDONE" "cannot remove $BG_APP from the proxy: $why" ;;
+        *) fail "$BG_EXIT_SWITCH_UNDONE" "nginx refused the config without $BG_APP; nothing was removed" ;;
+      esac
     else
       rm -f "$CONF_FILE"
     fi

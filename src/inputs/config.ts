@@ -1,0 +1,320 @@
+import type { RunContext } from './context';
+import { IMAGE_REF, InputError, type InputReader, bodySize, boolean, cidrs, dockerName, duration, hasControlChars, integer, lines, logSize, oneOf, required } from './read';
+import { type RecordedInput, givenRecordedInputs, withRecordedDefaults } from './settings';
+import { readSsh } from './ssh';
+import { type TlsConfig, readTls } from './tls';
+import type { SshConfig } from '../ssh/session';
+
+export type Command = 'deploy' | 'rollback' | 'remove' | 'status' | 'logs';
+
+/** With several hosts: rolling (max-parallel at a time) or all at once (all healthy, then all switched). */
+export type Rollout = 'rolling' | 'all-at-once';
+
+export interface BuildConfig {
+  mode: 'auto' | 'always' | 'never';
+  context: string;
+  dockerfile?: string;
+  buildArgs: string[]; // KEY=VALUE
+  target?: string;
+}
+
+export interface HealthConfig {
+  path: string;
+  status?: number; // undefined: any 2xx or 3xx
+  successes: number;
+  intervalSeconds: number;
+  timeoutSeconds: number;
+  tryTimeoutSeconds: number;
+}
+
+/** How the proxy carries the app's traffic (WebSockets and HTTP/1.1 to the app always). */
+export interface HttpConfig {
+  maxBodySize: string; // nginx size: 100m, 512k, 0 (no limit)
+  timeoutSeconds: number; // read and send timeout towards the app (also an idle WebSocket's)
+  buffering: boolean; // buffer the app's responses (off: streamed as they come, e.g. server-sent events)
+  trustedProxies: string[]; // addresses (CIDR) whose X-Forwarded-For/-Proto are believed
+}
+
+/** Everything the server-side script needs; it becomes the script's read-only parameters. */
+export interface DeployConfig {
+  app: string;
+  hostnames: string[];
+  network: string;
+  proxyName: string;
+  proxyImage: string;
+  proxyPorts: string[];
+  containerPort: number;
+  env: string; // KEY=VALUE lines, validated; secret
+  volumes: string[];
+  dockerArgs: string[]; // argv words
+  health: HealthConfig;
+  http: HttpConfig;
+  tls: TlsConfig;
+  drainSeconds: number; // requests that end by themselves
+  drainLongLivedSeconds: number; // WebSockets and event streams
+  stopTimeoutSeconds: number;
+  keepImages: number;
+  lockTimeoutSeconds: number;
+  stateDir: string;
+  /** The app containers' log files (json-file and local drivers): bounded so request logs cannot fill the disk. */
+  logs: { maxSize: string; maxFiles: number };
+  /** engine: swarm: the app is a Swarm service run from a manager (undefined: containers on each host). */
+  swarm?: SwarmConfig;
+}
+
+/** How the app runs as a Docker Swarm service. */
+export interface SwarmConfig {
+  replicas: number;
+  /** variables: env as the service's environment; secret: a Docker secret file, never in the service spec. */
+  env: 'variables' | 'secret';
+}
+
+export interface Config {
+  command: Command;
+  image: string;
+  /** One per line of the `host` input, in its order; the key, the pinned host keys and the limits are shared. */
+  hosts: SshConfig[];
+  /** With several hosts: rolling (max-parallel at a time) or all at once (all healthy, then all switched). */
+  rollout: Rollout;
+  /** With several hosts, rolling: how many are deployed at a time. */
+  maxParallel: number;
+  build: BuildConfig;
+  deploy: DeployConfig;
+  /** The recorded settings' inputs the workflow gave (rollback, status and remove use the record for the rest). */
+  given: RecordedInput[];
+  /** status: an app the server has never seen is not an error. */
+  allowMissing: boolean;
+  /** logs: how many of the live container's last lines. */
+  logsLines: number;
+  /** Values that must never appear in a log, output or summary. */
+  secrets: string[];
+}
+
+/** What the inputs need of the workflow's context: the repository names an app left unnamed. */
+type InputContext = Pick<RunContext, 'repository'>;
+
+/** Env values shorter than this are not masked in logs and summaries. */
+export const MIN_SECRET_LENGTH = 6;
+
+const HOSTNAME = /^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/i;
+const PUBLISH_SPEC = /^((\d{1,3}\.){3}\d{1,3}:|\[[0-9a-fA-F:]+\]:)?(\d{1,5}:)?\d{1,5}(\/(tcp|udp))?$/;
+const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const FORBIDDEN_DOCKER_ARGS = ['--name', '--network', '--net', '--restart', '--rm', '-d', '--detach', '-p', '--publish', '-P', '--publish-all', '--env-file', '-i', '-t', '--interactive', '--tty'];
+
+/** The forbidden option a docker-args word sets, also when short flags are attached (-p8080:80) or bundled (-tP). */
+function forbiddenDockerOption(name: string): string | undefined {
+  if (FORBIDDEN_DOCKER_ARGS.includes(name)) return name;
+  if (/^-[^-]/.test(name)) {
+    // docker reads -p8080:80 as -p 8080:80 and -tP as -t -P: any forbidden letter in the bundle counts.
+    for (const letter of name.slice(1)) if (FORBIDDEN_DOCKER_ARGS.includes(`-${letter}`)) return `-${letter}`;
+  }
+  return undefined;
+}
+
+/** Docker's own networks have no name resolution between containers (or no isolation): refused. */
+const BUILTIN_NETWORKS = ['bridge', 'host', 'none'];
+
+function appNetwork(read: InputReader): string {
+  const network = dockerName(read, 'network');
+  if (BUILTIN_NETWORKS.includes(network)) {
+    throw new InputError('network', `'${network}' is one of Docker's built-in networks, where the proxy cannot reach the app by name: name one of your own (default bluegreen)`);
+  }
+  return network;
+}
+
+function defaultAppName(context: InputContext): string {
+  const repo = context.repository?.split('/').pop() ?? '';
+  return repo
+    .toLowerCase()
+    .replace(/[^a-z0-9_.-]+/g, '-')
+    .replace(/^[^a-z0-9]+/, '');
+}
+
+function readBuild(read: InputReader): BuildConfig {
+  const mode = { auto: 'auto', true: 'always', false: 'never' } as const;
+  const buildArgs = lines(read('build-args'));
+  buildArgs.forEach((arg, index) => {
+    // Never echo the value: build arguments often carry tokens.
+    if (!arg.includes('=')) throw new InputError('build-args', `entry ${index + 1} has no '=': write one KEY=VALUE per line`);
+    if (!ENV_KEY.test(arg.split('=')[0])) throw new InputError('build-args', `entry ${index + 1} has a key that is not a variable name (letters, digits, _)`);
+  });
+  return {
+    mode: mode[oneOf(read, 'build', ['auto', 'true', 'false'] as const)],
+    context: read('context').trim() || '.',
+    dockerfile: read('dockerfile').trim() || undefined,
+    buildArgs,
+    target: read('target').trim() || undefined,
+  };
+}
+
+const SECRET_KEY = /PASS|PWD|SECRET|TOKEN|KEY|PRIVATE|CREDENTIAL|AUTH/i;
+const URL_PASSWORD = /^[a-z][a-z0-9+.-]*:\/\/[^/@:\s]*:([^/@\s]+)@/i;
+
+/**
+ * The values of KEY=VALUE entries to keep out of logs and the job summary. Long values are secrets;
+ * short ones (true, info, 8080) only under a secret-sounding key, or every "info" in every log would
+ * turn into ***. A URL's password (postgres://app:pw@db/app) is one of its own, however short.
+ */
+export function secretValues(entries: readonly string[]): string[] {
+  const found: string[] = [];
+  for (const entry of entries) {
+    const eq = entry.indexOf('=');
+    if (eq < 0) continue;
+    const key = entry.slice(0, eq);
+    const value = entry.slice(eq + 1);
+    if (value.length >= MIN_SECRET_LENGTH || (SECRET_KEY.test(key) && value.length >= 3)) found.push(value);
+    const password = value.match(URL_PASSWORD)?.[1];
+    if (password && password.length >= 3) found.push(password);
+  }
+  return found;
+}
+
+/**
+ * One line of env as people paste it from a .env file: `export KEY=VALUE`, or a value wholly in
+ * double or single quotes (the quotes removed, nothing inside expanded; a ` # comment` after the
+ * closing quote dropped). Any other value is taken exactly as given. Returns KEY=VALUE as the app
+ * gets it. Never echoes the line: it may be a secret.
+ */
+export function dotenvEntry(line: string, index: number): string {
+  const entry = line.replace(/^export\s+/, '');
+  const eq = entry.indexOf('=');
+  if (eq < 0) throw new InputError('env', `entry ${index + 1} has no '=': write one KEY=VALUE per line (export KEY=VALUE and quoted values are accepted too)`);
+  const key = entry.slice(0, eq).trim();
+  if (!ENV_KEY.test(key)) throw new InputError('env', `entry ${index + 1} has a key that is not a variable name (letters, digits, _)`);
+  const value = entry.slice(eq + 1).trim();
+  const quoted = value.match(/^(["'])(.*)\1(\s+#.*)?$/);
+  return `${key}=${quoted ? quoted[2] : value}`;
+}
+
+function readEnv(read: InputReader): { text: string; entries: string[] } {
+  const entries = lines(read('env')).map(dotenvEntry);
+  return { text: entries.join('\n'), entries };
+}
+
+function readDockerArgs(read: InputReader): string[] {
+  const words: string[] = [];
+  for (const line of lines(read('docker-args'))) {
+    if (!line.startsWith('-')) throw new InputError('docker-args', `'${line}' is not an option (one option per line, like --memory=512m)`);
+    const space = line.search(/\s/);
+    const option = space < 0 ? line : line.slice(0, space);
+    const name = option.split('=')[0];
+    const forbidden = forbiddenDockerOption(name);
+    if (forbidden) {
+      throw new InputError('docker-args', `${forbidden} is set by the action itself and cannot be changed`);
+    }
+    words.push(option);
+    if (space >= 0) words.push(line.slice(space).trim());
+  }
+  return words;
+}
+
+function readHealth(read: InputReader): HealthConfig {
+  const path = required(read, 'health-path');
+  if (!path.startsWith('/') || /\s/.test(path) || hasControlChars(path)) {
+    throw new InputError('health-path', `expected a path starting with '/' and without spaces, got '${path}'`);
+  }
+  const statusText = read('health-status').trim();
+  return {
+    path,
+    status: statusText === '' ? undefined : integer(read, 'health-status', 100, 599),
+    successes: integer(read, 'health-successes', 1, 100),
+    intervalSeconds: duration(read, 'health-interval', 0.1),
+    timeoutSeconds: duration(read, 'health-timeout', 1),
+    tryTimeoutSeconds: duration(read, 'health-try-timeout', 1),
+  };
+}
+
+/** engine: swarm: a Swarm service (docker-args are docker run options a service does not take). */
+function readSwarm(read: InputReader, dockerArgs: readonly string[], rollout: Rollout): SwarmConfig | undefined {
+  if (oneOf(read, 'engine', ['docker', 'swarm'] as const) === 'docker') return undefined;
+  if (dockerArgs.length > 0) {
+    throw new InputError('docker-args', 'these are docker run options, which a Swarm service does not take (engine: swarm): remove them');
+  }
+  if (rollout !== 'rolling') {
+    throw new InputError('rollout', 'with engine: swarm, Swarm rolls the service out itself (start-first, one task at a time): leave rollout at rolling');
+  }
+  return { replicas: integer(read, 'replicas', 1, 100), env: oneOf(read, 'swarm-env', ['variables', 'secret'] as const) };
+}
+
+function readDeploy(read: InputReader, context: InputContext, env: string, command: Command, rollout: Rollout): DeployConfig {
+  const appText = read('app').trim() || defaultAppName(context);
+  if (appText === '') throw new InputError('app', 'is required outside GitHub Actions (no GITHUB_REPOSITORY to name it after)');
+  if (!/^[a-z0-9][a-z0-9_.-]{0,62}$/.test(appText)) {
+    throw new InputError('app', `'${appText}' must be lower-case letters, digits, '_', '.' or '-' (at most 63)`);
+  }
+  // Host names are case-insensitive; ACME clients and nginx's server_name want them in lower case.
+  const hostnames = read('hostname')
+    .split(/[\s,]+/)
+    .filter(Boolean)
+    .map((name) => name.toLowerCase());
+  for (const name of hostnames) {
+    if (!HOSTNAME.test(name)) throw new InputError('hostname', `'${name}' is not a host name`);
+  }
+  const proxyImage = required(read, 'proxy-image');
+  if (!IMAGE_REF.test(proxyImage)) throw new InputError('proxy-image', `'${proxyImage}' is not an image reference`);
+  const proxyPorts = lines(read('proxy-ports'));
+  if (proxyPorts.length === 0) throw new InputError('proxy-ports', 'give at least one port to publish, like 80:80');
+  for (const spec of proxyPorts) {
+    if (!PUBLISH_SPEC.test(spec)) throw new InputError('proxy-ports', `'${spec}' is not a docker --publish spec like 80:80 or 127.0.0.1:8080:80`);
+  }
+  const dockerArgs = readDockerArgs(read);
+  const volumes = lines(read('volumes'));
+  for (const volume of volumes) {
+    if (!volume.includes(':') || hasControlChars(volume)) throw new InputError('volumes', `'${volume}' is not a --volume spec like data:/data or /srv/x:/x:ro`);
+  }
+  const stateDir = required(read, 'state-dir');
+  if (!(stateDir === '~' || stateDir.startsWith('~/') || stateDir.startsWith('/')) || hasControlChars(stateDir)) {
+    throw new InputError('state-dir', `expected an absolute path or one under ~/, got '${stateDir}'`);
+  }
+  return {
+    app: appText,
+    hostnames,
+    network: appNetwork(read),
+    proxyName: dockerName(read, 'proxy-name'),
+    proxyImage,
+    proxyPorts,
+    containerPort: integer(read, 'container-port', 1, 65535),
+    env,
+    volumes,
+    dockerArgs,
+    health: readHealth(read),
+    http: {
+      maxBodySize: bodySize(read, 'max-body-size'),
+      timeoutSeconds: duration(read, 'proxy-timeout', 1),
+      buffering: boolean(read, 'proxy-buffering'),
+      trustedProxies: cidrs(read, 'trusted-proxies'),
+    },
+    tls: readTls(read, hostnames, proxyPorts, command),
+    drainSeconds: duration(read, 'drain-seconds'),
+    drainLongLivedSeconds: duration(read, 'drain-long-lived'),
+    stopTimeoutSeconds: duration(read, 'stop-timeout'),
+    keepImages: integer(read, 'keep-images', 1, 100),
+    lockTimeoutSeconds: duration(read, 'lock-timeout'),
+    stateDir,
+    logs: { maxSize: logSize(read, 'log-max-size'), maxFiles: integer(read, 'log-max-files', 1, 100) },
+    swarm: readSwarm(read, dockerArgs, rollout),
+  };
+}
+
+/** Every input, parsed and validated once. Throws InputError naming the first bad input. */
+export function readConfig(raw: InputReader, context: InputContext = {}): Config {
+  const given = givenRecordedInputs(raw);
+  const read = withRecordedDefaults(raw);
+  const command = oneOf(read, 'command', ['deploy', 'rollback', 'remove', 'status', 'logs'] as const);
+  const hosts = readSsh(read);
+  const ssh = hosts[0];
+  const env = readEnv(read);
+  const image = command === 'deploy' ? required(read, 'image') : read('image').trim();
+  if (image !== '' && !IMAGE_REF.test(image)) throw new InputError('image', `'${image}' is not an image reference like myapp:1.2`);
+  // Values from ${{ secrets.* }} are masked by the runner anyway; these catch the rest.
+  const build = readBuild(read);
+  const rollout = oneOf(read, 'rollout', ['rolling', 'all-at-once'] as const);
+  const deploy = readDeploy(read, context, env.text, command, rollout);
+  const { tls } = deploy;
+  const tlsSecrets = [tls.key?.kind === 'text' ? tls.key.pem.trim() : '', tls.acme?.eab?.hmac ?? ''];
+  const secrets = [ssh.privateKey.trim(), ssh.passphrase ?? '', ssh.jump?.privateKey.trim() ?? '', ...secretValues(env.entries), ...secretValues(build.buildArgs), ...tlsSecrets].filter(Boolean);
+  const maxParallel = integer(read, 'max-parallel', 1, 100);
+  const allowMissing = boolean(read, 'allow-missing');
+  const logsLines = integer(read, 'logs-lines', 1, 10_000);
+  return { command, image, hosts, rollout, maxParallel, build, deploy, given, allowMissing, logsLines, secrets };
+}

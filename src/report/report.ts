@@ -1,0 +1,273 @@
+import type { Command, DeployConfig } from '../inputs/config';
+import { formatSeconds } from '../inputs/duration';
+import { formatBytes } from '../image/progress';
+import { type HealthTry, type Outcome, type RemoteResult, SCRIPT_EXIT } from '../remote/result';
+import { type CertificateFacts, certificateFacts } from '../inputs/tls';
+import type { TransferResult } from '../image/transfer';
+import { shortId } from './format';
+
+/**
+ * Everything a person or a later step needs to know about one run: what the runner did, and the
+ * server script's own report, kept whole (the views below read it; nothing is copied out of it).
+ */
+export interface RunReport {
+  command: Command;
+  app: string;
+  host: string;
+  image: string;
+  imageId?: string; // the config digest the runner sent (deploy); other commands learn it from the server
+  url?: string;
+  transfer?: TransferResult;
+  bytesSent?: number; // on the wire before a transfer failed (a finished one reports in `transfer`)
+  /** The server script's result, once it arrived. */
+  remote?: RemoteResult;
+  /** What failed on the runner's side: inputs, build, connection, transfer, or the result lost. */
+  error?: string;
+  /** Why this host's run never started (another host could not be reached, the run was cancelled, …). */
+  notStarted?: string;
+  /** The deploy script ran but its result never arrived (a cut connection): what is live is unknown. */
+  resultLost?: boolean;
+  phasesSeconds: Record<string, number>; // the runner's phases; the server's come with `remote`
+  /** How long the server script ran, as the runner saw it (its own phases are in `remote`). */
+  scriptSeconds?: number;
+  totalSeconds: number;
+}
+
+/** The run's outcome: the server's, unless the runner failed first. */
+export function outcomeOf(report: RunReport): Outcome {
+  return report.error !== undefined || !report.remote ? 'failed' : report.remote.outcome;
+}
+
+export function errorOf(report: RunReport): string | undefined {
+  return report.error ?? report.remote?.error ?? undefined;
+}
+
+/** The job's exit code: 0, EXIT_UNHEALTHY when the new version failed its health check, else 1. */
+export function exitCodeOf(report: RunReport): number {
+  if (outcomeOf(report) !== 'failed') return 0;
+  return report.error === undefined && report.remote?.exitCode === SCRIPT_EXIT.unhealthy ? EXIT_UNHEALTHY : 1;
+}
+
+/** Every phase, the runner's and the server's, in seconds. */
+function phasesOf(report: RunReport): Record<string, number> {
+  const phases = { ...report.phasesSeconds };
+  for (const [phase, ms] of Object.entries(report.remote?.phasesMs ?? {})) phases[phase] = (phases[phase] ?? 0) + ms / 1000;
+  return phases;
+}
+
+export interface CertificateReport extends CertificateFacts {
+  renewal: string | null; // the renewer's last word: "ok|error TIME MESSAGE"
+}
+
+/** The certificate the proxy serves for the app, as the server reported it. */
+export function certificateOf(report: RunReport): CertificateReport | undefined {
+  const given = report.remote?.certificate;
+  const facts = given ? certificateFacts(given.pem) : undefined;
+  return facts && given ? { ...facts, renewal: given.renewal } : undefined;
+}
+
+function certificateText(cert: CertificateReport): string {
+  const warn = cert.daysLeft < 14 || cert.renewal?.startsWith('error') ? '⚠️ ' : '';
+  const renewal = cert.renewal ? ` · last renewal: ${cert.renewal}` : '';
+  return `${warn}${cert.hosts.join(', ')}: ${cert.issuer}, expires ${cert.notAfter.slice(0, 10)} (${cert.daysLeft} days left)${renewal}`;
+}
+
+/** Exit code of a run whose new version failed its health check (the live version kept serving). */
+export const EXIT_UNHEALTHY = SCRIPT_EXIT.unhealthy;
+
+export const SUMMARY_LIMIT = 512 * 1024; // GitHub refuses summaries over 1 MiB; stay well under it
+
+/** The summary's Markdown, secrets redacted, cut to SUMMARY_LIMIT (saying so) when longer. */
+export function finalSummary(markdown: string, secrets: readonly string[]): string {
+  const text = redact(markdown, secrets);
+  return text.length > SUMMARY_LIMIT ? text.slice(0, SUMMARY_LIMIT) + "\n\n_(summary cut to stay under GitHub's size limit)_\n" : text;
+}
+const HEALTH_ROWS_OPEN = 10;
+const HEALTH_ROWS_MAX = 300;
+
+/** The address of the app through the proxy: its first host name, else the first published port. */
+export function appUrl(deploy: DeployConfig, sshHost: string): string {
+  const name = deploy.hostnames[0];
+  if (name) return hostUrl(name, deploy.tls.mode);
+  const spec = deploy.proxyPorts[0].replace(/\/(tcp|udp)$/, '');
+  const parts = spec.startsWith('[') ? [spec.slice(0, spec.indexOf(']') + 1), ...spec.slice(spec.indexOf(']') + 2).split(':')] : spec.split(':');
+  const [address, hostPort] = parts.length === 3 ? [parts[0], parts[1]] : [sshHost, parts[0]];
+  const host = address === '0.0.0.0' || address === '[::]' ? sshHost : address;
+  // An IPv6 address goes in brackets in a URL (http://[::1]:8080/).
+  const inUrl = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
+  return `http://${inUrl}${hostPort === '80' ? '' : `:${hostPort}`}/`;
+}
+
+function hostUrl(name: string, tls: string): string {
+  return `${tls === 'off' ? 'http' : 'https'}://${name.replace(/^\*\./, '')}/`;
+}
+
+/** The app's address as the server routed it: a rollback's comes from the settings the deploy recorded. */
+export function urlOf(report: RunReport): string {
+  const used = report.remote?.settings;
+  const name = used?.hostnames[0];
+  return used?.recorded && name ? hostUrl(name, used.tls) : (report.url ?? '');
+}
+
+/** Replaces every secret value with ***, however it got into the text. */
+export function redact(text: string, secrets: readonly string[]): string {
+  let out = text;
+  for (const secret of [...secrets].sort((a, b) => b.length - a.length)) {
+    if (secret.length > 0) out = out.split(secret).join('***');
+  }
+  return out;
+}
+
+export function cell(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
+}
+
+/**
+ * What a failed run left live, as far as is known: the server's answer (a slot, or none), or nothing
+ * known when the script never ran (nothing changed there) or its result was lost.
+ */
+export function liveAfterFailure(report: RunReport): string {
+  if (report.resultLost) return 'what is live is unknown (run command: status)';
+  if (!report.remote) return 'nothing changed on the server';
+  return report.remote.activeSlot ? `${slotName(report.remote.activeSlot)} still live` : 'nothing live';
+}
+
+export function slotName(slot: string | null | undefined): string {
+  if (!slot) return 'none';
+  // Swarm's "slots" are versions (short image IDs), shown as they are.
+  return slot === 'blue' || slot === 'green' ? slot.toUpperCase() : slot;
+}
+
+export function headline(report: RunReport): string {
+  const { app, remote } = report;
+  const from = slotName(remote?.previousSlot);
+  const to = slotName(remote?.activeSlot);
+  switch (outcomeOf(report)) {
+    case 'switched':
+      return report.command === 'rollback' ? `✅ ${app}: rolled back ${from} → ${to}` : `✅ ${app}: switched ${from} → ${to}`;
+    case 'unchanged':
+      if (report.command === 'logs') return `ℹ️ ${app}: the last log lines of ${to}`;
+      return report.command === 'status' ? `ℹ️ ${app}: ${remote?.activeSlot ? `${to} is live` : 'not deployed'}` : `✅ ${app}: ${to} already runs this version`;
+    case 'removed':
+      return `🗑️ ${app}: removed`;
+    case 'failed': {
+      const still = liveAfterFailure(report);
+      const phase = report.error === undefined ? remote?.failedPhase : undefined;
+      if (phase === 'health') return `❌ ${app}: ${report.image || 'the new version'} failed its health check; ${still}`;
+      return `❌ ${app}: ${report.command} failed${phase ? ` during ${phase}` : ''}; ${still}`;
+    }
+  }
+}
+
+function healthTable(tries: HealthTry[]): string {
+  const shown = tries.slice(-HEALTH_ROWS_MAX);
+  const rows = shown.map((t) => `| ${t.try} | ${(t.ms / 1000).toFixed(1)}s | ${t.status ?? cell(t.error ?? 'error')} | ${t.latencyMs} ms |`);
+  const cut = tries.length > shown.length ? `\n_${tries.length - shown.length} earlier tries left out._\n` : '';
+  const table = `| try | since start | answer | latency |\n| ---: | ---: | --- | ---: |\n${rows.join('\n')}\n${cut}`;
+  if (tries.length <= HEALTH_ROWS_OPEN) return `### Health checks\n\n${table}`;
+  return `### Health checks\n\n<details><summary>${tries.length} tries (click to open)</summary>\n\n${table}\n</details>\n`;
+}
+
+function phasesText(phases: Record<string, number>): string {
+  return Object.entries(phases)
+    .filter(([, seconds]) => seconds >= 0.05)
+    .map(([name, seconds]) => `${name} ${formatSeconds(seconds)}`)
+    .join(' · ');
+}
+
+/** The job summary as Markdown: a headline, the facts, the health log, and on failure the logs. */
+export function renderSummary(given: RunReport, secrets: readonly string[] = []): string {
+  // Secrets go before any escaping: an escaped secret (&amp; for &) would no longer match.
+  const report = JSON.parse(JSON.stringify(given), (_key, value: unknown) => (typeof value === 'string' ? redact(value, secrets) : value)) as RunReport;
+  const facts: Array<[string, string]> = [
+    ['App', report.app],
+    ['Server', report.host],
+  ];
+  const remote = report.remote;
+  const imageId = report.imageId ?? remote?.imageId;
+  if (report.image) facts.push(['Image', `\`${report.image}\`${imageId ? ` (${shortId(imageId)})` : ''}`]);
+  if (report.command === 'status' || report.command === 'logs') {
+    facts.push(['Live slot', slotName(remote?.activeSlot)]);
+  } else if (outcomeOf(report) === 'failed') {
+    facts.push(['Slots', remote?.activeSlot ? `${slotName(remote.activeSlot)} still live, not switched` : liveAfterFailure(report)]);
+  } else {
+    facts.push(['Slots', `${slotName(remote?.previousSlot)} → ${slotName(remote?.activeSlot)}`]);
+  }
+  if (urlOf(report)) facts.push(['URL', urlOf(report)]);
+  if (report.transfer) {
+    const t = report.transfer;
+    const sent = t.skipped
+      ? 'already on server'
+      : `${formatBytes(t.bytesSent)}${t.layersSkipped > 0 ? ` (${t.layersSkipped} of ${t.layersTotal} layers already on server)` : ''}` +
+        (t.resentWhole ? ', sent whole again after an incomplete load' : '');
+    facts.push(['Sent', sent]);
+  } else if (report.bytesSent) {
+    facts.push(['Sent', `${formatBytes(report.bytesSent)} before the transfer failed`]);
+  }
+  const live = remote?.live;
+  if (live) {
+    facts.push(['Live container', `${live.container} (${live.running ? 'running' : 'stopped'}), ${live.image} ${shortId(live.imageId)}`]);
+    if (live.deployedAt) facts.push(['Deployed', `${live.deployedAt}${live.runUrl ? ` by ${live.runUrl}` : ''}`]);
+  }
+  const cert = certificateOf(report);
+  if (cert) facts.push(['Certificate', certificateText(cert)]);
+  if (remote?.drain) facts.push(['Drain', remote.drain]);
+  const phases = phasesText(phasesOf(report));
+  if (phases) facts.push(['Phases', phases]);
+  facts.push(['Total', formatSeconds(report.totalSeconds)]);
+
+  const parts = [`## ${cell(headline(report))}`, ''];
+  const error = errorOf(report);
+  if (error) parts.push(`> **Error:** ${cell(error)}`, '');
+  // GFM tables need a header row: the first fact is it.
+  const rows = facts.map(([name, value]) => `| **${name}** | ${cell(value)} |`);
+  parts.push(rows[0], '| :--- | :--- |', ...rows.slice(1), '');
+  if (remote && remote.health.length > 0) parts.push(healthTable(remote.health), '');
+  if (remote?.logTail) {
+    const tail = remote.logTail.split('\n').slice(-40).join('\n').replace(/```/g, "'''");
+    parts.push('### Last log lines of the failed container', '', '```text', tail, '```', '');
+  }
+  if (remote?.logs) {
+    parts.push('### Last log lines of the live container', '', '```text', remote.logs.replace(/```/g, "'''"), '```', '');
+  }
+  if (remote && remote.history.length > 0) {
+    parts.push('### Recent runs', '', '| time | command | outcome | image | slots |', '| --- | --- | --- | --- | --- |');
+    for (const h of [...remote.history].reverse()) {
+      parts.push(`| ${cell(h.time)} | ${cell(h.command)} | ${cell(h.outcome)} | ${cell(h.image ?? '')} ${shortId(h.imageId)} | ${slotName(h.from)} → ${slotName(h.to)} |`);
+    }
+    parts.push('');
+  }
+  return finalSummary(parts.join('\n'), secrets);
+}
+
+/** The job summary of a run refused before it connected anywhere (a bad input): what to fix, and that nothing changed. */
+export function renderRefusedSummary(message: string, secrets: readonly string[] = []): string {
+  return redact(`## ❌ ${cell(message.split('\n')[0])}\n\nNothing was connected to or changed on any server: fix the input and run again.\n`, secrets);
+}
+
+/** The step outputs of a run refused before it connected anywhere: result failed, the rest empty. */
+export function refusedOutputs(totalSeconds: number): Record<string, string> {
+  const refused: RunReport = { command: 'deploy', app: '', host: '', image: '', error: 'refused', phasesSeconds: {}, totalSeconds };
+  return { ...stepOutputs(refused), hosts: '[]' };
+}
+
+/** The step outputs, as documented in action.yml. */
+export function stepOutputs(report: RunReport): Record<string, string> {
+  const { remote } = report;
+  return {
+    result: outcomeOf(report),
+    'active-slot': remote?.activeSlot ?? '',
+    'previous-slot': remote?.previousSlot ?? '',
+    'image-id': report.imageId ?? remote?.imageId ?? remote?.live?.imageId ?? '',
+    url: urlOf(report),
+    'bytes-sent': String(report.transfer?.bytesSent ?? report.bytesSent ?? 0),
+    'duration-seconds': report.totalSeconds.toFixed(1),
+    'health-log': JSON.stringify(remote?.health ?? []),
+    history: JSON.stringify(remote?.history ?? []),
+    logs: remote?.logs ?? '',
+    certificate: (() => {
+      const cert = certificateOf(report);
+      return cert ? JSON.stringify(cert) : '';
+    })(),
+  };
+}

@@ -1,0 +1,424 @@
+// The server script's functions, called one by one: the rendered script sourced with BG_SOURCE_ONLY=1 defines them and runs nothing.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { readConfig } from '../../../../src/inputs/config';
+import { LABEL_PREFIX, RESULT_VERSION, SCRIPT_EXIT } from '../../../../src/remote/result';
+import { SCRIPT_FILES, engineFile, proxyProgram, renderDeployScript } from '../../../../src/remote/script';
+import { readerFor } from '../../../helpers/action-inputs';
+import { baseInputs } from '../../../helpers/fixtures';
+import { makeCa, makeLeaf } from '../../../helpers/certs';
+import { shellQuote } from '../../../../src/remote/shell';
+import { X509Certificate } from 'node:crypto';
+
+/** Runs shell code after the script for these inputs, with its functions defined; returns stdout (throws on a non-zero exit). */
+function callScript(given: Record<string, string>, code: string): { status: number | null; stdout: string } {
+  const config = readConfig(readerFor({ ...baseInputs(), ...given }));
+  const script = renderDeployScript({
+    command: 'deploy',
+    deploy: config.deploy,
+    image: config.image,
+    imageId: 'sha256:' + 'ab'.repeat(32),
+    serverImageId: '',
+    gitSha: '0123456789abcdef',
+    runUrl: '',
+  });
+  const home = mkdtempSync(join(tmpdir(), 'bg-fn-')); // the state directory (~/.bluegreen) lives under it
+  try {
+    const r = spawnSync('bash', ['-s'], { input: `${script}\n${code}\n`, env: { PATH: process.env.PATH, HOME: home, BG_SOURCE_ONLY: '1' }, encoding: 'utf8' });
+    return { status: r.status, stdout: r.stdout };
+  } finally {
+    rmSync(home, { recursive: true, force: true });
+  }
+}
+
+describe('nginx_id: an app name as part of an nginx variable or upstream name', () => {
+  const cases: Array<[string, string]> = [
+    ['shop', 'shop'],
+    ['my-app', 'my_happ'],
+    ['my_app', 'my__app'],
+    ['my.app', 'my_dapp'],
+    ['a_h', 'a__h'],
+    ['a-h', 'a_hh'],
+  ];
+  it.each(cases)('%s -> %s', (app, id) => {
+    expect(callScript({ app }, 'nginx_id').stdout).toBe(id);
+  });
+  it('never gives two app names one id', () => {
+    const names = ['a-b', 'a_b', 'a.b', 'a__b', 'a_hb', 'a-hb', 'a_db', 'a.db', 'a-_b', 'a_-b'];
+    const ids = names.map((app) => callScript({ app }, 'nginx_id').stdout);
+    expect(new Set(ids).size).toBe(names.length);
+    for (const id of ids) expect(id).toMatch(/^[a-z0-9_]+$/);
+  });
+});
+
+describe('render_proxy_config', () => {
+  const conf = callScript({ app: 'my-app', hostname: 'shop.example.com' }, 'render_proxy_config green my-app-green').stdout;
+
+  it('names the live slot on its first line (recorded_slot reads it)', () => {
+    expect(conf.split('\n')[0]).toBe('# bluegreen: app=my-app slot=green container=my-app-green');
+    expect(callScript({ app: 'my-app' }, `mkdir -p "$CONF_DIR" && render_proxy_config green my-app-green >"$CONF_FILE" && recorded_slot`).stdout).toBe('green\n');
+  });
+
+  it('resolves the container per request through a variable, with no upstream block to hold an address', () => {
+    expect(conf).not.toMatch(/^upstream /m);
+    expect(conf).toContain('    resolver 127.0.0.11 valid=1s ipv6=off;\n    resolver_timeout 2s;\n');
+    expect(conf).toContain('        set $bluegreen_upstream my-app-green:8080;\n        proxy_pass http://$bluegreen_upstream;\n');
+  });
+
+  it('passes an upgrade on and asks the app to close any other connection', () => {
+    expect(conf).toContain('map $http_upgrade $bluegreen_connection_my_happ {\n    default upgrade;\n    "" close;\n}\n');
+    expect(conf).toContain('        proxy_set_header Connection $bluegreen_connection_my_happ;\n');
+  });
+
+  it("names its variables after the app, so two apps' configs load side by side", () => {
+    for (const name of ['trusted', 'proto', 'for', 'connection']) expect(conf).toContain(`$bluegreen_${name}_my_happ`);
+    expect(conf).not.toMatch(/\$bluegreen_(trusted|proto|for|connection)_(?!my_happ\b)/);
+  });
+});
+
+describe("render_proxy_config with TLS: HTTP/2 as the proxy's nginx wants it", () => {
+  const acme = { app: 'my-app', hostname: 'shop.example.com', tls: 'acme', 'acme-email': 'ops@example.com' };
+  const withCertificate = (http2Directive: 0 | 1) =>
+    callScript(acme, `mkdir -p "$LIVE_TLS" && touch "$LIVE_TLS/fullchain.pem" "$LIVE_TLS/key.pem" && HTTP2_DIRECTIVE=${http2Directive} && render_proxy_config green my-app-green`).stdout;
+  const cases: Array<[string, 0 | 1, string]> = [
+    ['nginx >= 1.25.1: "http2 on;"', 1, 'server {\n    listen 443 ssl;\n    http2 on;\n    server_name shop.example.com;\n'],
+    ['older nginx: "listen ... http2"', 0, 'server {\n    listen 443 ssl http2;\n    server_name shop.example.com;\n'],
+  ];
+  it.each(cases)('%s', (_name, directive, block) => {
+    const conf = withCertificate(directive);
+    expect(conf).toContain(block);
+    expect(conf).not.toContain("$'");
+    expect(conf.match(/http2/g)?.length).toBe(1);
+  });
+
+  it("takes its certificate from the proxy's pair file (tls-pairs.sh), never names the key directly", () => {
+    const conf = withCertificate(1);
+    expect(conf).toContain('    include /tmp/bluegreen-tls-pairs/my-app.conf;\n');
+    expect(conf).not.toContain('ssl_certificate');
+  });
+});
+
+describe('failure handling (issue 11, defects 1 and 2)', () => {
+  const results = (out: string) => out.split('\n').filter((l) => l === '::bluegreen-result-begin::').length;
+
+  it('a command failing inside $(…) is reported once, by the main shell, naming the command', () => {
+    const r = callScript({ app: 'shop' }, ['mkdir -p "$APP_DIR"', 'FAIL_NOTE=$(mktemp)', 'arm_err_trap', 'PHASE=prune', 'x=$(echo before; false; echo after)', 'echo "not reached: $x"'].join('\n'));
+    expect(r.status).toBe(1);
+    expect(results(r.stdout)).toBe(1);
+    expect(r.stdout).not.toContain('not reached');
+    const result = JSON.parse(r.stdout.split('::bluegreen-result-begin::\n')[1].split('\n')[0]);
+    expect(result).toMatchObject({ outcome: 'failed', exitCode: 1, failedPhase: 'prune' });
+    expect(result.error).toMatch(/^unexpected failure \(exit 1\) at deploy\.sh line \d+: false$/);
+  });
+
+  it('fail inside $(…) hands its own code and message to the main shell', () => {
+    const r = callScript({ app: 'shop' }, ['mkdir -p "$APP_DIR"', 'FAIL_NOTE=$(mktemp)', 'arm_err_trap', 'x=$(fail 2 "the server said no")'].join('\n'));
+    expect(r.status).toBe(2);
+    expect(results(r.stdout)).toBe(1);
+    expect(r.stdout).toContain('"error":"the server said no"');
+  });
+
+  it('a step after the switch that fails is a warning: the run goes on and stays switched', () => {
+    const r = callScript(
+      { app: 'shop' },
+      ['FAIL_NOTE=$(mktemp)', 'arm_err_trap', 'OUTCOME=switched', 'broken() { echo step-started; false; echo step-went-on; }', 'after_switch prune broken', 'echo "after: $? $OUTCOME"'].join('\n'),
+    );
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain('step-started');
+    expect(r.stdout).not.toContain('step-went-on'); // errexit holds inside the step
+    expect(r.stdout).toMatch(/\[prune\] warning: prune did not finish \(unexpected failure \(exit 1\) at deploy\.sh line \d+: false\); the new version is live/);
+    expect(r.stdout).toContain('after: 0 switched');
+    expect(results(r.stdout)).toBe(0);
+  });
+
+  it('a full disk while writing the proxy config leaves the old config whole and says so', () => {
+    const r = callScript(
+      { app: 'shop', hostname: 'shop.test' },
+      [
+        'mkdir -p "$CONF_DIR"',
+        'printf "# bluegreen: app=shop slot=blue container=shop-blue\\nold config\\n}\\n" >"$CONF_FILE"',
+        'ln -s /dev/full "$CONF_FILE.new"', // every write to it fails with ENOSPC
+        'status=0; why=""; point_proxy_at green why || status=$?; if ((status == 0)); then echo "pointed"; else echo "refused ($status): $why"; fi',
+        'cat "$CONF_FILE"',
+        'ls "$CONF_DIR"',
+      ].join('\n'),
+    );
+    expect(r.stdout).toContain('refused (2): cannot write'); // 2: nginx never saw it
+    expect(r.stdout).toContain('is the disk full?');
+    expect(r.stdout).toContain('# bluegreen: app=shop slot=blue container=shop-blue\nold config\n}\n');
+    expect(r.stdout).not.toContain('shop.conf.prev');
+    expect(r.stdout).not.toContain('pointed');
+  });
+});
+
+describe('json_str', () => {
+  const cases: Array<[string, string]> = [
+    ['plain', 'plain'],
+    ['say "hi"', 'say "hi"'],
+    ['back\\slash', 'back\\slash'],
+    ['two\nlines\n', 'two\nlines\n'],
+    ['tab\tcr\r', 'tab\tcr\r'],
+    ['bell\u0007 and esc\u001b[0m', 'bell and esc[0m'], // other control characters are dropped
+    ['ünïcødé ✓', 'ünïcødé ✓'],
+    ['', ''],
+  ];
+  it.each(cases)('%j', (text, expected) => {
+    const out = callScript({}, `json_str ${shellWord(text)}`).stdout;
+    expect(JSON.parse(out)).toBe(expected);
+  });
+
+  it('escapes a quote-heavy 1 MB log in well under a second (was quadratic: ~10 s)', () => {
+    const started = Date.now();
+    const out = callScript({}, `s=$(head -c 1000000 /dev/zero | tr '\\0' '"'); json_str "$s" | wc -c`).stdout;
+    expect(Number(out.trim())).toBe(2_000_002);
+    expect(Date.now() - started).toBeLessThan(3000);
+  });
+});
+
+/** A bash word that stands for text exactly ($'…' quoting). */
+function shellWord(text: string): string {
+  return `$'${[...Buffer.from(text, 'utf8')].map((b) => `\\x${b.toString(16).padStart(2, '0')}`).join('')}'`;
+}
+
+describe('one contract between TypeScript and bash (issue 11)', () => {
+  const body = [...SCRIPT_FILES, engineFile('docker'), engineFile('swarm')].map((f) => readFileSync(join(__dirname, '../../../../src/remote/scripts', f), 'utf8')).join('\n');
+
+  it('the script takes exit codes, outcome names and the label prefix from result.ts, never its own', () => {
+    expect(body).not.toMatch(/\bfail [0-9]/);
+    expect(body).not.toMatch(/OUTCOME=(switched|unchanged|removed|failed)\b/);
+    expect(body).not.toMatch(/== (switched|unchanged|removed|failed)\b/);
+    expect(body.split('\n').filter((l) => !l.startsWith('#') && /\bbluegreen\./.test(l))).toEqual([]);
+    expect(body).not.toContain('::bluegreen-result');
+  });
+
+  it('gets them as parameters with the values TypeScript uses', () => {
+    const out = callScript({}, 'echo "$BG_EXIT_UNHEALTHY $BG_EXIT_NOTHING_TO_ROLL_BACK $BG_OUTCOME_SWITCHED $LABEL $BG_RESULT_VERSION"; label_of image-id').stdout;
+    expect(out).toBe(`${SCRIPT_EXIT.unhealthy} ${SCRIPT_EXIT.nothingToRollBack} switched ${LABEL_PREFIX} ${RESULT_VERSION}\n(index .Config.Labels "${LABEL_PREFIX}.image-id")`);
+  });
+});
+
+describe('verify_through_proxy: the check after the switch (issue 11, defect 3)', () => {
+  // docker exec runs its command here, with a wget that answers the slot probe with the given
+  // text and the health probe with 200.
+  const probe = (answer: string) =>
+    callScript(
+      { app: 'shop', hostname: 'shop.test' },
+      `mkdir -p "$HOME/bin" && cat >"$HOME/bin/wget" <<'FAKE'
+#!/bin/sh
+case "$*" in
+  *__bluegreen/slot*) printf '%s\\n' ${JSON.stringify(answer)} ;;
+  *) echo '  HTTP/1.1 200 OK' >&2 ;;
+esac
+FAKE
+printf '#!/bin/sh\\nshift\\nexec "$@"\\n' >"$HOME/bin/timeout"
+chmod +x "$HOME/bin/wget" "$HOME/bin/timeout"; PATH=$HOME/bin:$PATH; hash -r
+docker() { shift 2; "$@"; }; sleep() { :; }
+CANDIDATE_SLOT=green; if verify_through_proxy; then echo verified; else echo refused; fi`,
+    ).stdout;
+
+  it.each([
+    ['shop green', 'verified'],
+    ['other green', 'refused'], // the right colour of another app's server block is a wrong route
+    ['shop blue', 'refused'],
+    ['', 'refused'],
+  ])('a route to %j is %s', (answer, verdict) => {
+    const out = probe(answer);
+    expect(out.trim().split('\n').at(-1)).toBe(verdict);
+    if (verdict === 'refused') expect(out).toContain(`(it routes to ${answer || 'nothing we know'})`);
+    else expect(out).toContain('the proxy serves green for shop.test (check 1: 200)');
+  });
+});
+
+describe('images_in_use while containers come and go (issue 11, defect 2)', () => {
+  // A docker on the PATH (xargs runs it, not a shell function): c2 was removed between ps and inspect.
+  const withDocker = (ps: string, code: string, given: Record<string, string> = {}) =>
+    callScript(
+      given,
+      `mkdir -p "$HOME/bin" && cat >"$HOME/bin/docker" <<'FAKE'
+#!/bin/bash
+case $1 in
+  ps) ${ps} ;;
+  inspect) shift 3; rc=0; for id in "$@"; do if [[ $id == c2 ]]; then echo "Error: No such object: c2" >&2; rc=1; else echo "sha256:image-of-$id"; fi; done; exit $rc ;;
+  image) echo "docker image $*" >>"$HOME/image-calls" ;;
+esac
+FAKE
+chmod +x "$HOME/bin/docker"; PATH=$HOME/bin:$PATH; hash -r
+${code}`,
+    );
+
+  it('counts the containers that are still there, and is not a failure', () => {
+    const r = withDocker(`printf '%s\\n' c1 c2 c3`, 'images_in_use; echo "status $?"');
+    expect(r.stdout).toBe('sha256:image-of-c1\nsha256:image-of-c3\nstatus 0\n');
+  });
+
+  it('fails when the containers cannot be listed, and pruning then removes nothing', () => {
+    expect(withDocker('exit 1', 'if images_in_use; then echo listed; else echo "status $?"; fi').stdout).toBe('status 1\n');
+    const pruned = withDocker(
+      'exit 1',
+      `mkdir -p "$APP_DIR"; printf 'sha256:old%s\\n' 1 2 3 4 5 >"$APP_DIR/images"; prune_images; echo "status $?"; cat "$HOME/image-calls" 2>/dev/null || true; wc -l <"$APP_DIR/images"`,
+      { 'keep-images': '1' },
+    ).stdout;
+    expect(pruned).toContain('warning: cannot list the containers, so no image is pruned this time');
+    expect(pruned).not.toContain('docker image rm');
+    expect(pruned.trim().split('\n').slice(-2)).toEqual(['status 0', '5']);
+  });
+});
+
+describe('docker_error: what a failed docker command said, in one line', () => {
+  const cases: Array<[string, string, string]> = [
+    ['Docker 28', "docker: Error response from daemon: No such image: nginx:1\n\nRun 'docker run --help' for more information", 'Error response from daemon: No such image: nginx:1'],
+    [
+      'Docker 20.10',
+      'docker: Error response from daemon: Conflict. The container name "/x" is already in use.\nSee \'docker run --help\'.',
+      'Error response from daemon: Conflict. The container name "/x" is already in use.',
+    ],
+    ['one line', 'Error: No such container: x', 'Error: No such container: x'],
+  ];
+  it.each(cases)('%s', (_name, output, said) => {
+    const quoted = `'${output.replace(/'/g, "'\\''")}'`; // newlines and all, as $(docker ...) captured them
+    expect(callScript({ app: 'shop' }, `docker_error ${quoted}`).stdout).toBe(said);
+  });
+});
+
+describe('engine: swarm, the server functions', () => {
+  const swarm = { engine: 'swarm', hostname: 'shop.example.com', 'health-path': '/health', 'container-port': '8080' };
+  it.each([
+    ['', 'mode=0400'],
+    ['root', 'mode=0400'],
+    ['1000', 'uid=1000,gid=1000,mode=0400'],
+    ['1000:2000', 'uid=1000,gid=2000,mode=0400'],
+    ['node', 'mode=0444'],
+  ])('mounts the env secret readable by the image user %j: %s', (user, options) => {
+    const out = callScript({ ...swarm, 'swarm-env': 'secret', env: 'A=1' }, `secret_mount_spec '${user}'`).stdout;
+    expect(out).toMatch(new RegExp(`^source=shop-env-[0-9a-f]{12},target=shop\\.env,${options}$`));
+  });
+  it('health_command: wget or curl from the image, the health path with the app host name; a wanted status is compared', () => {
+    expect(callScript(swarm, 'health_command').stdout).toBe(
+      "if command -v wget >/dev/null 2>&1; then wget -q -O /dev/null --header 'Host: shop.example.com' 'http://127.0.0.1:8080/health'; else curl -fsS -o /dev/null -H 'Host: shop.example.com' 'http://127.0.0.1:8080/health'; fi",
+    );
+    expect(callScript({ ...swarm, 'health-status': '204' }, 'health_command').stdout).toBe(
+      "if command -v wget >/dev/null 2>&1; then wget -q -S -O /dev/null --header 'Host: shop.example.com' 'http://127.0.0.1:8080/health' 2>&1 | grep -q \"HTTP/1.[01] 204 \"; else [ \"$(curl -s -o /dev/null -w \"%{http_code}\" -H 'Host: shop.example.com' 'http://127.0.0.1:8080/health')\" = 204 ]; fi",
+    );
+    // A quote in the health path stays data in the task's sh.
+    expect(callScript({ ...swarm, 'health-path': "/h'x" }, 'health_command').stdout).toContain("'http://127.0.0.1:8080/h'\\''x'");
+  });
+
+  it.each([
+    ['data:/data', 'type=volume,source=data,target=/data'],
+    ['/srv/x:/x:ro', 'type=bind,source=/srv/x,target=/x,readonly'],
+    ['/srv/y:/y:rw', 'type=bind,source=/srv/y,target=/y'],
+  ])('mount_spec %s -> %s', (volume, mount) => {
+    expect(callScript(swarm, `mount_spec '${volume}'`).stdout).toBe(mount);
+  });
+
+  it('mount_spec refuses volume options a Swarm mount cannot take', () => {
+    const r = callScript(swarm, "mount_spec '/srv/z:/z:z' || echo refused");
+    expect(r.stdout).toContain('a Swarm mount takes only :ro or :rw');
+  });
+
+  it('version_before: the version live before the given one, from the history, when its tag is still here', () => {
+    const id = (c: string) => 'sha256:' + c.repeat(64);
+    const line = (image: string, from: string, to: string, outcome = 'switched') =>
+      `{"time":"t","command":"deploy","outcome":"${outcome}","image":"${image}","imageId":"${id(to[0])}","from":${from ? `"${from}"` : 'null'},"to":"${to}","gitSha":null,"runUrl":null,"error":null}`;
+    const history = [line('app:v1', '', '111111111111'), line('app:v2', '111111111111', '222222222222'), line('app:v3', '222222222222', '222222222222', 'failed')].join('\n');
+    // A stand-in docker that lists the config tags on this manager.
+    const code = (tags: string) => `docker() { printf '%s\\n' ${tags}; }; mkdir -p "$APP_DIR"; printf '%s\\n' '${history}' >"$APP_DIR/history.jsonl"; version_before 222222222222`;
+    expect(callScript(swarm, code(`${'1'.repeat(64)} ${'2'.repeat(64)}`)).stdout).toBe(`${id('1')} app:v1`);
+    expect(callScript(swarm, code('2'.repeat(64))).stdout).toBe(''); // v1's tag is gone from the manager
+    expect(callScript(swarm, code('1'.repeat(64)).replace('version_before 222222222222', 'version_before 111111111111')).stdout).toBe(''); // nothing before v1
+  });
+});
+
+describe("cert_days_left: a certificate's end read on the server without openssl", () => {
+  const ca = makeCa('days left CA');
+  it.each([
+    ['valid 90 days, from yesterday', { days: 90 }, 89],
+    ['valid 10 days, from yesterday', { days: 10 }, 9],
+    ['expired 5 days ago', { startDaysAgo: 35, days: 30 }, -5],
+  ])('%s', (_what, options, days) => {
+    const leaf = makeLeaf(ca, `d${days}`, ['days.example.com'], options);
+    const out = callScript({}, `cert_days_left ${shellQuote(leaf.certPath)}`).stdout;
+    expect(Math.abs(Number(out) - days)).toBeLessThanOrEqual(1);
+    const end = new X509Certificate(leaf.cert).validTo;
+    expect(Number(callScript({}, `cert_not_after ${shellQuote(leaf.certPath)}`).stdout)).toBe(Date.parse(end) / 1000);
+  });
+  it('is empty for a file that holds no certificate', () => {
+    expect(callScript({}, `cert_days_left /nonexistent; printf 'x'; printf 'not a pem' >"$HOME/f"; cert_days_left "$HOME/f"`).stdout).toBe('x');
+  });
+});
+
+describe('cert_dns_names and cert_covers: which host names a certificate on the server serves', () => {
+  const ca = makeCa('names CA');
+  it('reads the DNS names of the subjectAltName', () => {
+    const leaf = makeLeaf(ca, 'names', ['shop.example.com', '*.preview.example.com', 'a-very-long-label-to-make-the-extension-longer-than-127-bytes.example.com', 'www.example.com']);
+    expect(callScript({}, `cert_dns_names ${shellQuote(leaf.certPath)}`).stdout).toBe(
+      'shop.example.com\n*.preview.example.com\na-very-long-label-to-make-the-extension-longer-than-127-bytes.example.com\nwww.example.com\n',
+    );
+  });
+  it.each([
+    ['shop.example.com', true],
+    ['pr-7.preview.example.com', true],
+    ['*.preview.example.com', true],
+    ['a.b.preview.example.com', false],
+    ['preview.example.com', false],
+    ['other.example.com', false],
+  ])('%s covered: %s', (host, covered) => {
+    const names = 'shop.example.com\n*.preview.example.com';
+    expect(callScript({}, `cert_covers ${shellQuote(names)} ${shellQuote(host)} && echo yes || echo no`).stdout).toBe(covered ? 'yes\n' : 'no\n');
+  });
+});
+
+describe("hop_base: each app's loopback port pair for long-lived requests", () => {
+  it("is kept in the app's config, and moves to the next free pair when another app has it", () => {
+    const out = callScript(
+      { app: 'shop' },
+      [
+        'mkdir -p "$CONF_DIR"',
+        'first=$(hop_base)',
+        'printf "# bluegreen: app=other slot=blue container=x\\n# bluegreen-hop-ports: %s\\n" "$first" >"$CONF_DIR/other.conf"',
+        'second=$(hop_base)',
+        'render_proxy_config green shop-green >"$CONF_FILE"',
+        'kept=$(hop_base)',
+        'echo "$first $second $kept $(hop_port blue) $(hop_port green)"',
+        'grep -c "listen 127.0.0.1:$((second + 1));" "$CONF_FILE"',
+        'grep -c "proxy_pass http://127.0.0.1:$((second + 1));" "$CONF_FILE"',
+      ].join('\n'),
+    )
+      .stdout.trim()
+      .split('\n');
+    const [first, second, kept, blue, green] = out[0].split(' ').map(Number);
+    expect(first).toBeGreaterThanOrEqual(30000);
+    expect(first).toBeLessThan(58000);
+    expect(first % 2).toBe(0);
+    expect(second).toBe(first + 2);
+    expect([kept, blue, green]).toEqual([second, second, second + 1]);
+    expect(out.slice(1)).toEqual(['1', '1']); // one hop server; the one location routes long-lived requests to it
+  });
+});
+
+describe('the result, with either engine', () => {
+  it.each([
+    ['docker', {}],
+    ['swarm', { engine: 'swarm' }],
+  ] as const)('render_result writes one JSON object between the markers (engine %s)', (_engine, given) => {
+    const out = callScript(given, 'render_result');
+    expect(out.status).toBe(0);
+    const [, json] = out.stdout.trim().split('\n');
+    expect(JSON.parse(json)).toMatchObject({ app: 'shop', outcome: 'failed', drain: null, logs: null });
+  });
+});
+
+describe("proxy_run_args: the proxy container's command", () => {
+  it('is proxy/start.sh, whole, as the one argument after -c', () => {
+    const out = callScript({}, `args=(); while IFS= read -r -d '' a; do args+=("$a"); done < <(proxy_run_args); printf '%s' "\${args[-5]}|\${args[-4]}|\${args[-3]}"`);
+    expect(out.status).toBe(0);
+    expect(out.stdout).toBe(`-c|${proxyProgram('start')}|/etc/nginx/bluegreen-tls/reload`);
+  });
+
+  it('is the command proxies of earlier versions run: its checksum (label bluegreen.start) unchanged, so none is replaced', () => {
+    expect(callScript({}, 'printf %s "$PROXY_START_ID"').stdout).toBe('1862854353');
+  });
+});

@@ -1,0 +1,269 @@
+import { describe, expect, it } from 'vitest';
+import { readConfig, secretValues } from '../../../src/inputs/config';
+import { RESULT_BEGIN, RESULT_END, RESULT_VERSION, RemoteResult, SCRIPT_EXIT, parseRemoteResult } from '../../../src/remote/result';
+import { EXIT_UNHEALTHY, RunReport, appUrl, exitCodeOf, headline, outcomeOf, redact, refusedOutputs, renderSummary, stepOutputs } from '../../../src/report/report';
+import { readerFor } from '../../helpers/action-inputs';
+import { baseInputs } from '../../helpers/fixtures';
+
+const deployOf = (given: Record<string, string>) => readConfig(readerFor({ ...baseInputs(), ...given })).deploy;
+
+const remoteResult = (over: Partial<RemoteResult> = {}): RemoteResult => ({
+  command: 'deploy',
+  app: 'shop',
+  outcome: 'switched',
+  exitCode: 0,
+  error: null,
+  failedPhase: null,
+  previousSlot: 'blue',
+  activeSlot: 'green',
+  candidate: 'shop-green',
+  imageId: 'sha256:' + 'ab'.repeat(32),
+  health: [
+    { try: 1, ms: 10, status: 503, error: null, latencyMs: 12 },
+    { try: 2, ms: 1010, status: 200, error: null, latencyMs: 9 },
+  ],
+  phasesMs: { health: 1200, switch: 300 },
+  totalMs: 1500,
+  logTail: null,
+  live: null,
+  history: [],
+  ...over,
+});
+
+/** A run's report: `over` for the runner's side, `remote` for the server script's result. */
+function report(over: Partial<RunReport> = {}, remote: Partial<RemoteResult> = {}): RunReport {
+  return {
+    command: 'deploy',
+    app: 'shop',
+    host: 'srv.example.com',
+    image: 'shop:1.2',
+    imageId: 'sha256:' + 'ab'.repeat(32),
+    url: 'http://shop.example.com/',
+    transfer: { skipped: false, serverImageId: 'sha256:' + 'ab'.repeat(32), bytesSent: 3 * 1024 * 1024, bytesRead: 9 * 1024 * 1024, layersTotal: 5, layersSkipped: 4, resentWhole: false, seconds: 2 },
+    remote: remoteResult(remote),
+    phasesSeconds: { build: 0, transfer: 2 },
+    totalSeconds: 9.5,
+    ...over,
+  };
+}
+
+describe('the job summary', () => {
+  it('says what happened in the headline', () => {
+    expect(headline(report())).toBe('✅ shop: switched BLUE → GREEN');
+    expect(headline(report({}, { previousSlot: null, activeSlot: 'blue' }))).toBe('✅ shop: switched none → BLUE');
+    expect(headline(report({}, { outcome: 'unchanged' }))).toBe('✅ shop: GREEN already runs this version');
+    expect(headline(report({ image: 'shop:3' }, { outcome: 'failed', exitCode: 3, failedPhase: 'health', activeSlot: 'blue' }))).toBe('❌ shop: shop:3 failed its health check; BLUE still live');
+    expect(headline(report({}, { outcome: 'failed', exitCode: 1, activeSlot: null }))).toBe('❌ shop: deploy failed; nothing live');
+    // Unknown is not "nothing": no answer from the script, or none asked for.
+    expect(headline(report({ remote: undefined, error: 'cut', resultLost: true }))).toBe('❌ shop: deploy failed; what is live is unknown (run command: status)');
+    expect(headline(report({ remote: undefined, error: 'connection refused' }))).toBe('❌ shop: deploy failed; nothing changed on the server');
+    expect(headline(report({ command: 'rollback' }))).toBe('✅ shop: rolled back BLUE → GREEN');
+    expect(headline(report({ command: 'status' }, { outcome: 'unchanged' }))).toBe('ℹ️ shop: GREEN is live');
+    expect(headline(report({ command: 'remove' }, { outcome: 'removed' }))).toBe('🗑️ shop: removed');
+  });
+
+  it('lists the facts, phases and health tries', () => {
+    const md = renderSummary(report());
+    expect(md).toContain('| **Slots** | BLUE → GREEN |');
+    expect(md).toContain('| **Image** | `shop:1.2` (abababababab) |');
+    expect(md).toContain('| **Sent** | 3.0 MiB (4 of 5 layers already on server) |');
+    expect(md).toContain('| **Phases** | transfer 2.0s · health 1.2s · switch 0.3s |');
+    expect(md).toContain('| 1 | 0.0s | 503 | 12 ms |');
+    expect(md).toContain('| 2 | 1.0s | 200 | 9 ms |');
+    expect(md).not.toContain('<details>');
+    const resent = renderSummary(report({ transfer: { ...report().transfer!, resentWhole: true } }));
+    expect(resent).toContain('sent whole again after an incomplete load');
+    const failed = report({ transfer: undefined, bytesSent: 5 * 1024 * 1024, remote: undefined, error: 'cut' });
+    expect(renderSummary(failed)).toContain('| **Sent** | 5.0 MiB before the transfer failed |');
+    expect(stepOutputs(failed)['bytes-sent']).toBe(String(5 * 1024 * 1024));
+    expect(
+      renderSummary(report({ transfer: { skipped: true, serverImageId: 'sha256:' + 'ab'.repeat(32), bytesSent: 0, bytesRead: 0, layersTotal: 5, layersSkipped: 5, resentWhole: false, seconds: 0 } })),
+    ).toContain('| **Sent** | already on server |');
+  });
+
+  it('folds a long health log and keeps it bounded', () => {
+    const health = Array.from({ length: 1000 }, (_, i) => ({ try: i + 1, ms: i * 1000, status: null, error: 'Connection refused', latencyMs: 3 }));
+    const md = renderSummary(report({}, { health }));
+    expect(md).toContain('<details><summary>1000 tries');
+    expect(md).toContain('700 earlier tries left out');
+    expect(md.length).toBeLessThan(100_000);
+  });
+
+  it("shows the failed container's logs, escaped, and never a secret", () => {
+    const md = renderSummary(
+      report({}, { outcome: 'failed', exitCode: 3, failedPhase: 'health', error: 'did not become healthy | token=s3cr3t-value', logTail: 'boot\nusing token s3cr3t-value\n```\npanic: <oops>' }),
+      ['s3cr3t-value'],
+    );
+    expect(md).not.toContain('s3cr3t-value');
+    expect(md).toContain('> **Error:** did not become healthy \\| token=***');
+    expect(md).toContain('### Last log lines of the failed container');
+    expect(md).toContain("using token ***\n'''\npanic: <oops>");
+  });
+
+  it("stays under GitHub's 1 MiB limit whatever it is given", () => {
+    const md = renderSummary(report({ error: 'x'.repeat(2_000_000) }));
+    expect(md.length).toBeLessThan(1024 * 1024);
+    expect(md).toContain('summary cut');
+  });
+
+  it('redacts longer secrets first', () => {
+    expect(redact('abc abcdef', ['abc', 'abcdef'])).toBe('*** ***');
+  });
+});
+
+describe('the outcome and exit code, read from the report', () => {
+  const cases: Array<[string, RunReport, string, number]> = [
+    ['switched', report(), 'switched', 0],
+    ['nothing to do', report({}, { outcome: 'unchanged' }), 'unchanged', 0],
+    ['unhealthy on the server', report({}, { outcome: 'failed', exitCode: SCRIPT_EXIT.unhealthy, error: 'x' }), 'failed', EXIT_UNHEALTHY],
+    ['switch undone on the server', report({}, { outcome: 'failed', exitCode: SCRIPT_EXIT.switchUndone, error: 'x' }), 'failed', 1],
+    ['failed on the runner', report({ remote: undefined, error: 'no such image' }), 'failed', 1],
+    ['result lost', report({ remote: undefined, error: 'cut', resultLost: true }), 'failed', 1],
+  ];
+  it.each(cases)('%s', (_name, given, outcome, code) => {
+    expect(outcomeOf(given)).toBe(outcome);
+    expect(exitCodeOf(given)).toBe(code);
+    expect(stepOutputs(given).result).toBe(outcome);
+  });
+
+  it('takes the error from the runner, else from the server', () => {
+    expect(renderSummary(report({ error: 'runner broke' }, { error: 'server said' }))).toContain('> **Error:** runner broke');
+    expect(renderSummary(report({}, { outcome: 'failed', exitCode: 4, error: 'nginx -t refused' }))).toContain('> **Error:** nginx -t refused');
+  });
+});
+
+describe('step outputs', () => {
+  it('gives every documented output as text', () => {
+    expect(stepOutputs(report())).toEqual({
+      result: 'switched',
+      'active-slot': 'green',
+      'previous-slot': 'blue',
+      'image-id': 'sha256:' + 'ab'.repeat(32),
+      url: 'http://shop.example.com/',
+      'bytes-sent': String(3 * 1024 * 1024),
+      'duration-seconds': '9.5',
+      'health-log': JSON.stringify(report().remote!.health),
+      history: '[]',
+      logs: '',
+      certificate: '',
+    });
+  });
+});
+
+describe('refusedOutputs', () => {
+  it('gives every output a run gives, result failed and the rest empty', () => {
+    const out = refusedOutputs(0.4);
+    expect(Object.keys(out).sort()).toEqual([...Object.keys(stepOutputs(report())), 'hosts'].sort());
+    expect(out).toMatchObject({ result: 'failed', 'active-slot': '', 'image-id': '', url: '', 'bytes-sent': '0', 'duration-seconds': '0.4', 'health-log': '[]', hosts: '[]' });
+  });
+});
+
+describe('appUrl', () => {
+  it.each([
+    [{}, 'http://srv.example.com/'],
+    [{ 'proxy-ports': '8080:80' }, 'http://srv.example.com:8080/'],
+    [{ 'proxy-ports': '127.0.0.1:18080:80' }, 'http://127.0.0.1:18080/'],
+    [{ 'proxy-ports': '0.0.0.0:80:80/tcp' }, 'http://srv.example.com/'],
+    [{ hostname: 'pr-7.preview.example.com' }, 'http://pr-7.preview.example.com/'],
+    [{ hostname: 'shop.example.com', tls: 'acme', 'acme-email': 'ops@example.com' }, 'https://shop.example.com/'],
+  ])('%o -> %s', (given, url) => expect(appUrl(deployOf(given as Record<string, string>), 'srv.example.com')).toBe(url));
+  it.each([
+    ['::1', '18590:80', 'http://[::1]:18590/'],
+    ['2001:db8::7', '80:80', 'http://[2001:db8::7]/'],
+    ['::1', '[::1]:8080:80', 'http://[::1]:8080/'],
+    ['::1', '[::]:8080:80', 'http://[::1]:8080/'],
+  ])('an IPv6 host %s with %s -> %s', (host, ports, url) => expect(appUrl(deployOf({ 'proxy-ports': ports }), host)).toBe(url));
+});
+
+describe('parseRemoteResult', () => {
+  const result = {
+    version: RESULT_VERSION,
+    command: 'deploy',
+    app: 'shop',
+    outcome: 'switched',
+    exitCode: 0,
+    error: null,
+    failedPhase: null,
+    previousSlot: 'blue',
+    activeSlot: 'green',
+    candidate: 'shop-green',
+    imageId: 'sha256:x',
+    health: [],
+    phasesMs: { health: 5 },
+    totalMs: 9,
+    logTail: null,
+    live: { container: '/shop-green', running: true, imageId: 'sha256:x', image: 'shop:1', gitSha: '', runUrl: '', deployedAt: '' },
+    history: [],
+  };
+  it('finds the JSON between the markers among progress lines', () => {
+    const parsed = parseRemoteResult(`[start] a\n[health] b\n${RESULT_BEGIN}\n${JSON.stringify(result)}\n${RESULT_END}\n`);
+    expect(parsed.outcome).toBe('switched');
+    expect(parsed.live?.container).toBe('shop-green');
+  });
+  it('says clearly when there is no result or a broken one', () => {
+    expect(() => parseRemoteResult('[start] a\n')).toThrow(/without reporting a result/);
+    expect(() => parseRemoteResult(`${RESULT_BEGIN}\n{nope\n${RESULT_END}`)).toThrow(/not JSON/);
+    expect(() => parseRemoteResult(`${RESULT_BEGIN}\n{"version":${RESULT_VERSION},"outcome":"exploded","health":[]}\n${RESULT_END}`)).toThrow(/unknown shape/);
+    expect(() => parseRemoteResult(`${RESULT_BEGIN}\n${JSON.stringify({ ...result, version: 1 })}\n${RESULT_END}`)).toThrow(/version 1, expected/);
+  });
+  it('counts markers only as whole lines: an app log that prints them stays part of the result (issue 11, defect 5)', () => {
+    const logTail = `boot\n${RESULT_BEGIN}\n{"outcome":"switched"}\n${RESULT_END}\nunhealthy`;
+    const failed = { ...result, outcome: 'failed', exitCode: 3, logTail };
+    const parsed = parseRemoteResult(`[health] x ${RESULT_END} y\n${RESULT_BEGIN}\n${JSON.stringify(failed)}\n${RESULT_END}\n`);
+    expect(parsed.outcome).toBe('failed');
+    expect(parsed.logTail).toBe(logTail);
+  });
+});
+
+describe('secrets in the job summary (issue 11, defect 7)', () => {
+  const secret = 'p&ss<w>rd|1';
+  const failing = report(
+    {},
+    {
+      outcome: 'failed',
+      error: `health check failed; the app printed ${secret}`,
+      logTail: `connecting with password=${secret}\nDATABASE_URL=postgres://app:hunter@db/app`,
+      health: [{ try: 1, ms: 0, status: null, error: `refused ${secret}`, latencyMs: 3 }],
+    },
+  );
+
+  it('redacts a secret with & < > | wherever it appears, before any escaping', () => {
+    const md = renderSummary(failing, [secret]);
+    for (const form of [secret, 'p&amp;ss&lt;w&gt;rd\\|1', 'p&amp;ss', 'rd\\|1']) expect(md).not.toContain(form);
+    expect(md.match(/\*\*\*/g)?.length).toBeGreaterThanOrEqual(3);
+  });
+
+  it('redacts the password inside a URL, taken from the env input', () => {
+    const config = readConfig(readerFor({ ...baseInputs(), env: 'DATABASE_URL=postgres://app:hunter@db/app\nDEBUG=true\nAPI_KEY=abc' }));
+    expect(config.secrets).toEqual(expect.arrayContaining(['postgres://app:hunter@db/app', 'hunter', 'abc']));
+    expect(config.secrets).not.toContain('true');
+    const md = renderSummary(failing, config.secrets);
+    expect(md).not.toContain('hunter');
+  });
+});
+
+describe('secretValues', () => {
+  const cases: Array<[string, string[]]> = [
+    ['LONG=abcdefgh', ['abcdefgh']],
+    ['DEBUG=true', []],
+    ['PORT=8080', []],
+    ['DB_PASSWORD=abc', ['abc']],
+    ['GITHUB_TOKEN=xy', []], // two characters would redact every "xy"
+    ['SECRET_KEY_BASE=s3cr', ['s3cr']],
+    ['URL=redis://:pw1@cache:6379', ['redis://:pw1@cache:6379', 'pw1']],
+    ['URL=https://example.com/a@b', ['https://example.com/a@b']],
+  ];
+  it.each(cases)('%s -> %j', (entry, expected) => {
+    expect(secretValues([entry])).toEqual(expected);
+  });
+});
+
+describe('finalSummary', () => {
+  it('redacts, and cuts what is over the limit, saying so', async () => {
+    const { finalSummary, SUMMARY_LIMIT } = await import('../../../src/report/report');
+    expect(finalSummary('token s3cr3t-value here', ['s3cr3t-value'])).toBe('token *** here');
+    const long = finalSummary('x'.repeat(SUMMARY_LIMIT + 10), []);
+    expect(long.startsWith('x'.repeat(SUMMARY_LIMIT) + '\n\n_(summary cut')).toBe(true);
+    expect(long.length).toBeLessThan(SUMMARY_LIMIT + 100);
+  });
+});
