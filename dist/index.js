@@ -95752,7 +95752,7 @@ function acmeDirectory(read) {
 function readTls(read, hostnames, proxyPorts, command) {
     const mode = (0, read_1.oneOf)(read, 'tls', ['off', 'own', 'acme']);
     const redirect = (0, read_1.boolean)(read, 'tls-redirect');
-    // Only a deploy puts a certificate in place; other commands serve the one there (deploy.sh).
+    // Only a deploy puts a certificate in place; other commands serve the one there (tls.sh).
     if (mode === 'off' || command !== 'deploy')
         return { mode, redirect };
     if (!proxyPorts.some((spec) => publishedContainerPort(spec) === 443)) {
@@ -96030,7 +96030,7 @@ exports.ResultError = exports.LABEL_PREFIX = exports.BARRIER_GO = exports.BARRIE
 exports.parseRemoteResult = parseRemoteResult;
 exports.RESULT_BEGIN = '::bluegreen-result-begin::';
 exports.RESULT_END = '::bluegreen-result-end::';
-/** The shape's version: deploy.sh writes it, parseRemoteResult accepts only this one. */
+/** The shape's version: the server script (lib.sh, render_result) writes it, parseRemoteResult accepts only this one. */
 exports.RESULT_VERSION = 2;
 /** What a run did. */
 exports.OUTCOMES = ['switched', 'unchanged', 'removed', 'failed'];
@@ -96290,7 +96290,7 @@ function scriptParameters(input) {
 }
 /**
  * The recorded settings as the script's variables, by the input each comes from. A deploy records
- * them on the server; rollback, status and remove load the record over them (deploy.sh,
+ * them on the server; rollback, status and remove load the record over them (state.sh,
  * load_settings), which is why they are not read-only until then.
  */
 function settingVariables(deploy) {

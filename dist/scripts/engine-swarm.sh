@@ -146,10 +146,8 @@ service_options() { # service_options ADD
     health_interval=5
   fi
   printf '%s\n' --health-interval "${health_interval}s"
-  printf '%s\n' "--label$add" "$LABEL.app=$BG_APP" "--label$add" "$LABEL.image-id=$BG_IMAGE_ID" \
-    "--label$add" "$LABEL.image=$BG_IMAGE" "--label$add" "$LABEL.config=$BG_CONFIG_HASH" \
-    "--label$add" "$LABEL.git-sha=$BG_GIT_SHA" "--label$add" "$LABEL.run-url=$BG_RUN_URL" \
-    "--label$add" "$LABEL.deployed-at=$(date -u +%Y-%m-%dT%H:%M:%SZ)" "--container-label$add" "$LABEL.app=$BG_APP"
+  while IFS= read -r line; do printf '%s\n' "--label$add" "$line"; done < <(version_labels)
+  printf '%s\n' "--container-label$add" "$LABEL.app=$BG_APP"
   for line in "${BG_VOLUMES[@]}"; do printf '%s\n' "--mount$add" "$(mount_spec "$line")"; done
   if [[ -n $BG_ENV && $BG_SWARM_ENV == secret ]]; then
     [[ -n $add ]] && grep -qxF "$(env_secret_name)" <<<"$(service_secrets)" ||
@@ -415,6 +413,6 @@ describe_service() { # LIVE_INFO for the service, and its tasks in the log
   tasks=$(running_tasks)
   running=$(grep -c '|Running ' <<<"$tasks" || true)
   log_tasks "$tasks"
-  LIVE_INFO=$(docker service inspect -f "{\"container\":{{json .Spec.Name}},\"running\":$( ((running > 0)) && echo true || echo false),\"imageId\":{{json (index .Spec.Labels \"$LABEL.image-id\")}},\"image\":{{json (index .Spec.Labels \"$LABEL.image\")}},\"gitSha\":{{json (index .Spec.Labels \"$LABEL.git-sha\")}},\"runUrl\":{{json (index .Spec.Labels \"$LABEL.run-url\")}},\"deployedAt\":{{json (index .Spec.Labels \"$LABEL.deployed-at\")}}}" "$BG_APP" 2>/dev/null || true)
+  LIVE_INFO=$(docker service inspect -f "$(live_template .Spec.Name "$( ((running > 0)) && echo true || echo false)" .Spec.Labels)" "$BG_APP" 2>/dev/null || true)
   log "service $BG_APP: $running task(s) running"
 }

@@ -99,6 +99,22 @@ docker_error() {
 
 short_id() { local id=${1#sha256:}; printf '%s' "${id:0:12}"; } # short_id sha256:HEX: the first 12 hex digits
 
+# The labels that say which version runs (engine docker puts them on its container, engine swarm on
+# its service), one NAME=VALUE a line; and the Go template that reads them back as the result's "live".
+version_labels() {
+  printf '%s\n' "$LABEL.app=$BG_APP" "$LABEL.image=$BG_IMAGE" "$LABEL.image-id=$BG_IMAGE_ID" "$LABEL.config=$BG_CONFIG_HASH" \
+    "$LABEL.git-sha=$BG_GIT_SHA" "$LABEL.run-url=$BG_RUN_URL" "$LABEL.deployed-at=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+}
+
+live_template() { # live_template NAME RUNNING LABELS: Go template fields (e.g. .Name, {{.State.Running}}, .Config.Labels)
+  local pair
+  printf '{"container":{{json %s}},"running":%s' "$1" "$2"
+  for pair in imageId:image-id image:image gitSha:git-sha runUrl:run-url deployedAt:deployed-at; do
+    printf ',"%s":{{json (index %s "%s.%s")}}' "${pair%%:*}" "$3" "$LABEL" "${pair#*:}"
+  done
+  printf '}'
+}
+
 container_name() { printf '%s-%s' "$BG_APP" "$1"; }
 
 # Where a slot's old container waits while a new one is tried in its place: put back if the new one

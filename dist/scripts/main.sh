@@ -119,11 +119,7 @@ cmd_remove() {
     if docker inspect "$BG_PROXY_NAME" >/dev/null 2>&1; then
       local why='' status=0
       point_proxy_at '' why || status=$?
-      case $status in
-        0) ;;
-        2) fail "$BG_EXIT_SWITCH_UNDONE" "cannot remove $BG_APP from the proxy: $why" ;;
-        *) fail "$BG_EXIT_SWITCH_UNDONE" "nginx refused the config without $BG_APP; nothing was removed" ;;
-      esac
+      fail_unless_pointed "$status" "cannot remove $BG_APP from the proxy: $why" "nginx refused the config without $BG_APP; nothing was removed"
     else
       rm -f "$CONF_FILE"
     fi

@@ -44,11 +44,8 @@ refresh_proxy_config() {
   fi
   local why='' status=0
   point_proxy_at "$PREVIOUS_SLOT" why || status=$?
-  case $status in
-    0) ;;
-    2) fail "$BG_EXIT_SWITCH_UNDONE" "cannot update the proxy config of $BG_APP: $why" ;;
-    *) fail "$BG_EXIT_SWITCH_UNDONE" "nginx -t refused the updated config for $PREVIOUS_SLOT ($why); the previous config is back" ;;
-  esac
+  fail_unless_pointed "$status" "cannot update the proxy config of $BG_APP: $why" \
+    "nginx -t refused the updated config for $PREVIOUS_SLOT ($why); the previous config is back"
 }
 
 switch_proxy() {
@@ -58,11 +55,8 @@ switch_proxy() {
     *"duplicate default server"*) hint=': another app is already the default server, give this one a hostname' ;;
     *"conflicting server name"*) hint=': another app on this proxy already has that host name' ;;
   esac
-  case $status in
-    0) ;;
-    2) fail "$BG_EXIT_SWITCH_UNDONE" "cannot switch to $CANDIDATE_SLOT: $why" ;;
-    *) fail "$BG_EXIT_SWITCH_UNDONE" "nginx -t refused the config for $CANDIDATE_SLOT ($why); the previous config is back$hint" ;;
-  esac
+  fail_unless_pointed "$status" "cannot switch to $CANDIDATE_SLOT: $why" \
+    "nginx -t refused the config for $CANDIDATE_SLOT ($why); the previous config is back$hint"
   SWITCHED=1
   ACTIVE_SLOT=$CANDIDATE_SLOT
   log "proxy switched ${PREVIOUS_SLOT:-none} -> $CANDIDATE_SLOT"

@@ -123,7 +123,7 @@ function acmeDirectory(read: InputReader): string {
 export function readTls(read: InputReader, hostnames: string[], proxyPorts: string[], command: Command): TlsConfig {
   const mode = oneOf(read, 'tls', ['off', 'own', 'acme'] as const);
   const redirect = boolean(read, 'tls-redirect');
-  // Only a deploy puts a certificate in place; other commands serve the one there (deploy.sh).
+  // Only a deploy puts a certificate in place; other commands serve the one there (tls.sh).
   if (mode === 'off' || command !== 'deploy') return { mode, redirect };
   if (!proxyPorts.some((spec) => publishedContainerPort(spec) === 443)) {
     throw new InputError('proxy-ports', `tls: ${mode} needs the proxy's port 443 published: add a line such as 443:443`);

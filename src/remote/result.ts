@@ -1,6 +1,6 @@
 export const RESULT_BEGIN = '::bluegreen-result-begin::';
 export const RESULT_END = '::bluegreen-result-end::';
-/** The shape's version: deploy.sh writes it, parseRemoteResult accepts only this one. */
+/** The shape's version: the server script (lib.sh, render_result) writes it, parseRemoteResult accepts only this one. */
 export const RESULT_VERSION = 2;
 
 /** What a run did. */

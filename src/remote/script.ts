@@ -148,7 +148,7 @@ export function scriptParameters(input: ScriptInput): string[] {
 
 /**
  * The recorded settings as the script's variables, by the input each comes from. A deploy records
- * them on the server; rollback, status and remove load the record over them (deploy.sh,
+ * them on the server; rollback, status and remove load the record over them (state.sh,
  * load_settings), which is why they are not read-only until then.
  */
 export function settingVariables(deploy: DeployConfig): Record<RecordedInput, Record<string, string | number | readonly string[]>> {

@@ -4,7 +4,7 @@ import { formatBytes } from '../image/progress';
 import { type Outcome, SCRIPT_EXIT } from '../remote/result';
 import { type RunReport, cell, errorOf, exitCodeOf, finalSummary, outcomeOf, renderSummary, slotName, stepOutputs } from './report';
 
-/** A host's run as the report reads it (fleet.ts's HostRun adds where it is and its session). */
+/** A host's run as the report reads it (rollout/host.ts's HostRun adds where it is and its session). */
 export interface HostOutcome {
   label: string; // user@host[:port], as logs and the summary name it
   report: RunReport;

@@ -1,10 +1,10 @@
 #!/bin/sh
 # Which certificate each app's HTTPS server block gets, run by sh inside the proxy container before
-# nginx starts and before every reload (deploy.sh writes this file into the TLS directory).
+# nginx starts and before every reload (proxy.sh writes this file into the TLS directory).
 #
 #   tls-pairs.sh TLS_DIR PAIRS_DIR [CONF_DIR]
 #
-# An app's 443 server block includes PAIRS_DIR/APP.conf (deploy.sh renders that include). For each
+# An app's 443 server block includes PAIRS_DIR/APP.conf (proxy-config.sh renders that include). For each
 # such app this writes that file: its certificate pair (TLS_DIR/live/APP/pair.pem, key and chain in
 # one file, replaced by one rename) when nginx can load it; else `ssl_reject_handshake on;`, so a
 # missing or broken pair costs that app its HTTPS and nothing else: nginx still starts, reloads and

@@ -93,11 +93,10 @@ note_state_mismatch() {
   fi
 }
 
-label_args() {
-  printf '%s\n' --label "$LABEL.app=$BG_APP" --label "$LABEL.slot=$1" --label "$LABEL.image=$BG_IMAGE" \
-    --label "$LABEL.image-id=$BG_IMAGE_ID" --label "$LABEL.config=$BG_CONFIG_HASH" \
-    --label "$LABEL.git-sha=$BG_GIT_SHA" --label "$LABEL.run-url=$BG_RUN_URL" --label "$LABEL.state-dir=$STATE_DIR" \
-    --label "$LABEL.deployed-at=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+label_args() { # label_args SLOT: the version's labels, its slot and the state-dir it keeps its state in
+  local label
+  while IFS= read -r label; do printf '%s\n' --label "$label"; done < <(version_labels)
+  printf '%s\n' --label "$LABEL.slot=$1" --label "$LABEL.state-dir=$STATE_DIR"
 }
 
 # The candidate's slot may hold the version before the live one (the one to roll back to): it is
@@ -307,7 +306,7 @@ describe_live() { # sets LIVE_INFO to a JSON object describing the live containe
   local slot=$1 container
   [[ -n $slot ]] || return 0
   container=$(container_name "$slot")
-  LIVE_INFO=$(docker inspect -f "{\"container\":{{json .Name}},\"running\":{{.State.Running}},\"imageId\":{{json $(label_of image-id)}},\"image\":{{json $(label_of image)}},\"gitSha\":{{json $(label_of git-sha)}},\"runUrl\":{{json $(label_of run-url)}},\"deployedAt\":{{json $(label_of deployed-at)}}}" "$container" 2>/dev/null || true)
+  LIVE_INFO=$(docker inspect -f "$(live_template .Name '{{.State.Running}}' .Config.Labels)" "$container" 2>/dev/null || true)
 }
 
 is_unchanged() { # the live slot already runs this exact image with this exact configuration

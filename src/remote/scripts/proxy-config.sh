@@ -291,6 +291,16 @@ write_proxy_config() { # write_proxy_config SLOT (none: the app has no live slot
   mv -f "$CONF_FILE.new" "$CONF_FILE" || return 1
 }
 
+# After point_proxy_at: nothing when it pointed the proxy; else the run fails with the message for how
+# (2: the config was not written, nginx saw nothing; 1: nginx refused it, the previous one is back).
+fail_unless_pointed() { # fail_unless_pointed STATUS NOT_WRITTEN_MESSAGE REFUSED_MESSAGE
+  case $1 in
+    0) ;;
+    2) fail "$BG_EXIT_SWITCH_UNDONE" "$2" ;;
+    *) fail "$BG_EXIT_SWITCH_UNDONE" "$3" ;;
+  esac
+}
+
 # Points the proxy at SLOT (or drops the app's config when SLOT is empty); puts the previous
 # config back when nginx refuses the new one. One lock serialises this across apps. Returns 1 when
 # nginx refused the new config (the previous one is back), 2 when it could not be written (nginx saw

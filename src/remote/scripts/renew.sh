@@ -1,7 +1,7 @@
 #!/bin/sh
 # The certificate keeper of bluegreen-action, run by sh in the container <proxy-name>-acme (a lego
 # image). A renewed certificate is put in use by a graceful reload of nginx, which the proxy's own
-# watcher does when this script writes a new number into BG_RELOAD_REQUEST. deploy.sh writes this
+# watcher does when this script writes a new number into BG_RELOAD_REQUEST. tls.sh writes this
 # file into the TLS directory and starts the container; its restart policy brings it back after a
 # crash or a reboot, independently of the proxy.
 #
@@ -12,7 +12,7 @@
 #   renew.sh loop         pass at start, then every BG_RENEW_INTERVAL seconds (12 h); after a failure
 #                         again in BG_RENEW_RETRY seconds (1 h)
 #
-# Layout under $BG_TLS_DIR: apps/APP.env (the app's ACME settings, written by deploy.sh), apps/APP.ca.pem
+# Layout under $BG_TLS_DIR: apps/APP.env (the app's ACME settings, written by tls.sh), apps/APP.ca.pem
 # (a private ACME server's root), lego/ (lego's accounts and certificates), challenges/ (the HTTP-01
 # webroot the proxy serves), live/APP/ (what nginx serves: pair.pem, with fullchain.pem and key.pem),
 # status/APP (the last attempt's outcome).

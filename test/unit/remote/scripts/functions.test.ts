@@ -422,3 +422,48 @@ describe("proxy_run_args: the proxy container's command", () => {
     expect(callScript({}, 'printf %s "$PROXY_START_ID"').stdout).toBe('1862854353');
   });
 });
+
+describe('fail_unless_pointed: what a proxy change that did not happen means for the run', () => {
+  it.each([
+    [0, null, 'went on'],
+    [2, 'the config was not written', null],
+    [1, 'nginx refused it', null],
+  ])('status %i', (status, error, after) => {
+    const r = callScript({ app: 'shop' }, `mkdir -p "$APP_DIR"; fail_unless_pointed ${status} 'the config was not written' 'nginx refused it'; echo 'went on'`);
+    if (after) expect(r.stdout).toContain(after);
+    else expect(r.stdout).not.toContain('went on');
+    expect(r.status).toBe(error ? SCRIPT_EXIT.switchUndone : 0);
+    if (error) expect(r.stdout).toContain(`"error":"${error}"`);
+  });
+});
+
+describe("a version's labels and how the result reads them back, one definition for both engines", () => {
+  const l = LABEL_PREFIX;
+  it('live_template: the Go template of the result\'s "live", for a container or a service', () => {
+    expect(callScript({}, `live_template .Name '{{.State.Running}}' .Config.Labels`).stdout).toBe(
+      `{"container":{{json .Name}},"running":{{.State.Running}},"imageId":{{json (index .Config.Labels "${l}.image-id")}},"image":{{json (index .Config.Labels "${l}.image")}},` +
+        `"gitSha":{{json (index .Config.Labels "${l}.git-sha")}},"runUrl":{{json (index .Config.Labels "${l}.run-url")}},"deployedAt":{{json (index .Config.Labels "${l}.deployed-at")}}}`,
+    );
+  });
+
+  it('label_args (engine docker): the version labels, its slot and its state-dir', () => {
+    const out = callScript({ app: 'shop' }, 'label_args green').stdout.trim().split('\n');
+    const labels = out.filter((_, i) => i % 2 === 1).map((kv) => kv.split('=')[0]);
+    expect(out.filter((_, i) => i % 2 === 0).every((flag) => flag === '--label')).toBe(true);
+    expect(labels.sort()).toEqual(['app', 'config', 'deployed-at', 'git-sha', 'image', 'image-id', 'run-url', 'slot', 'state-dir'].map((k) => `${l}.${k}`));
+    expect(out).toContain(`${l}.slot=green`);
+    expect(out).toContain(`${l}.image-id=sha256:${'ab'.repeat(32)}`);
+  });
+});
+
+describe('service_options (engine swarm): the same version labels on the service', () => {
+  it.each([
+    ['', '--label'],
+    ['-add', '--label-add'],
+  ])("ADD '%s'", (add, flag) => {
+    const out = callScript({ app: 'shop', engine: 'swarm' }, `PATH=/nonexistent; service_options '${add}'`).stdout.trim().split('\n');
+    const labels = out.flatMap((line, i) => (line === flag ? [out[i + 1].split('=')[0]] : []));
+    expect(labels.sort()).toEqual(['app', 'config', 'deployed-at', 'git-sha', 'image', 'image-id', 'run-url'].map((k) => `${LABEL_PREFIX}.${k}`));
+    expect(out).toContain(`--container-label${add}`);
+  });
+});
