@@ -93835,6 +93835,45 @@ exports.swarmEngine = {
 
 /***/ }),
 
+/***/ 6264:
+/***/ ((__unused_webpack_module, exports) => {
+
+"use strict";
+
+// How numbers and ids are shown to people, in logs, summaries and outputs.
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.shortId = shortId;
+exports.formatSeconds = formatSeconds;
+exports.formatBytes = formatBytes;
+/** An image or config digest as logs and summaries show it: its first 12 hex digits ('' for none). */
+function shortId(id) {
+    return id ? id.replace(/^sha256:/, '').slice(0, 12) : '';
+}
+/** "1.2s", "2m 5s", "1h 3m": short and readable, for logs and summaries. */
+function formatSeconds(seconds) {
+    if (seconds < 60)
+        return `${seconds < 10 ? seconds.toFixed(1) : Math.round(seconds)}s`;
+    const s = Math.round(seconds);
+    const h = Math.floor(s / 3600);
+    const m = Math.floor((s % 3600) / 60);
+    const rest = s % 60;
+    return h > 0 ? `${h}h ${m}m` : `${m}m ${rest}s`;
+}
+const MiB = 1024 * 1024;
+/** "10 B", "2.0 KiB", "3.0 MiB", "1.50 GiB". */
+function formatBytes(bytes) {
+    if (bytes < 1024)
+        return `${bytes} B`;
+    if (bytes < MiB)
+        return `${(bytes / 1024).toFixed(1)} KiB`;
+    if (bytes < 1024 * MiB)
+        return `${(bytes / MiB).toFixed(1)} MiB`;
+    return `${(bytes / 1024 / MiB).toFixed(2)} GiB`;
+}
+
+
+/***/ }),
+
 /***/ 8031:
 /***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
 
@@ -93884,7 +93923,7 @@ const node_crypto_1 = __nccwpck_require__(7598);
 const node_stream_1 = __nccwpck_require__(7075);
 const tar = __importStar(__nccwpck_require__(6118));
 const layers_1 = __nccwpck_require__(6067);
-const format_1 = __nccwpck_require__(2011);
+const format_1 = __nccwpck_require__(6264);
 class ArchiveError extends Error {
 }
 exports.ArchiveError = ArchiveError;
@@ -94377,7 +94416,7 @@ const node_fs_1 = __nccwpck_require__(3024);
 const node_path_1 = __nccwpck_require__(6760);
 const tar = __importStar(__nccwpck_require__(6118));
 const archive_1 = __nccwpck_require__(8031);
-const format_1 = __nccwpck_require__(2011);
+const format_1 = __nccwpck_require__(6264);
 /**
  * The config and layer blobs of the image `top` names (a manifest, or an index of them), given the
  * small JSON blobs of its archive: the platform's image manifest, never an attestation.
@@ -94526,20 +94565,10 @@ exports.ImageStore = ImageStore;
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.ProgressThrottle = void 0;
-exports.formatBytes = formatBytes;
 exports.progressLine = progressLine;
 exports.summaryLine = summaryLine;
-const duration_1 = __nccwpck_require__(1601);
+const format_1 = __nccwpck_require__(6264);
 const MiB = 1024 * 1024;
-function formatBytes(bytes) {
-    if (bytes < 1024)
-        return `${bytes} B`;
-    if (bytes < MiB)
-        return `${(bytes / 1024).toFixed(1)} KiB`;
-    if (bytes < 1024 * MiB)
-        return `${(bytes / MiB).toFixed(1)} MiB`;
-    return `${(bytes / 1024 / MiB).toFixed(2)} GiB`;
-}
 /** One human line about a transfer under way: share done, bytes, compression, rate, time left. */
 function progressLine(f) {
     const fraction = f.totalBytes > 0 ? Math.min(f.readBytes / f.totalBytes, 0.99) : 0;
@@ -94551,17 +94580,17 @@ function progressLine(f) {
     const eta = rate > 0 && !past ? Math.max(f.totalBytes - f.readBytes, 0) / rate : undefined;
     return [
         `${Math.floor(fraction * 100)}%`,
-        past ? `${formatBytes(f.readBytes)} read (more than the ${formatBytes(f.totalBytes)} estimated)` : `${formatBytes(f.readBytes)} of ${formatBytes(f.totalBytes)} read`,
-        `${formatBytes(f.sentBytes)} sent (ratio ${ratio.toFixed(2)})`,
+        past ? `${(0, format_1.formatBytes)(f.readBytes)} read (more than the ${(0, format_1.formatBytes)(f.totalBytes)} estimated)` : `${(0, format_1.formatBytes)(f.readBytes)} of ${(0, format_1.formatBytes)(f.totalBytes)} read`,
+        `${(0, format_1.formatBytes)(f.sentBytes)} sent (ratio ${ratio.toFixed(2)})`,
         `${(rate / MiB).toFixed(1)} MiB/s`,
-        `ETA ${eta === undefined ? '?' : (0, duration_1.formatSeconds)(eta)}`,
+        `ETA ${eta === undefined ? '?' : (0, format_1.formatSeconds)(eta)}`,
     ].join(' · ');
 }
 /** The closing line of a transfer. */
 function summaryLine(f) {
     const ratio = f.readBytes > 0 ? f.sentBytes / f.readBytes : 1;
     const rate = f.elapsedSeconds > 0 ? f.readBytes / f.elapsedSeconds / MiB : 0;
-    return `sent ${formatBytes(f.sentBytes)} for ${formatBytes(f.readBytes)} of image (ratio ${ratio.toFixed(2)}) in ${(0, duration_1.formatSeconds)(f.elapsedSeconds)}, ${rate.toFixed(1)} MiB/s`;
+    return `sent ${(0, format_1.formatBytes)(f.sentBytes)} for ${(0, format_1.formatBytes)(f.readBytes)} of image (ratio ${ratio.toFixed(2)}) in ${(0, format_1.formatSeconds)(f.elapsedSeconds)}, ${rate.toFixed(1)} MiB/s`;
 }
 /**
  * Decides when to print: at least every `everySeconds`, and each time another `stepPercent` of the
@@ -94609,7 +94638,7 @@ exports.parseLookup = parseLookup;
 exports.loadedImage = loadedImage;
 exports.loadProblem = loadProblem;
 const shell_1 = __nccwpck_require__(648);
-const format_1 = __nccwpck_require__(2011);
+const format_1 = __nccwpck_require__(6264);
 exports.CONFIG_TAG_REPOSITORY = 'bluegreen/by-config';
 /**
  * On the containerd store an image loaded from an archive is named by its manifest, not its
@@ -94749,7 +94778,7 @@ const compress_1 = __nccwpck_require__(421);
 const layers_1 = __nccwpck_require__(6067);
 const progress_1 = __nccwpck_require__(3170);
 const server_images_1 = __nccwpck_require__(6805);
-const format_1 = __nccwpck_require__(2011);
+const format_1 = __nccwpck_require__(6264);
 class TransferError extends Error {
     bytesSent;
     constructor(message, bytesSent = 0) {
@@ -95230,7 +95259,6 @@ function runContext(env) {
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.parseDuration = parseDuration;
-exports.formatSeconds = formatSeconds;
 const UNIT_SECONDS = { ms: 0.001, s: 1, m: 60, h: 3600 };
 /**
  * Parses a duration given as seconds ("90", "1.5") or with units ("90s", "2m", "1m30s", "500ms").
@@ -95247,16 +95275,6 @@ function parseDuration(text) {
         seconds += Number(amount) * UNIT_SECONDS[unit];
     }
     return seconds;
-}
-/** "1.2s", "2m 5s", "1h 3m": short and readable, for logs and summaries. */
-function formatSeconds(seconds) {
-    if (seconds < 60)
-        return `${seconds < 10 ? seconds.toFixed(1) : Math.round(seconds)}s`;
-    const s = Math.round(seconds);
-    const h = Math.floor(s / 3600);
-    const m = Math.floor((s % 3600) / 60);
-    const rest = s % 60;
-    return h > 0 ? `${h}h ${m}m` : `${m}m ${rest}s`;
 }
 
 
@@ -96413,8 +96431,7 @@ exports.fleetHeadline = fleetHeadline;
 exports.renderFleetSummary = renderFleetSummary;
 exports.fleetOutputs = fleetOutputs;
 // The summary and outputs of a run on several hosts: one row per host, the overall result first.
-const duration_1 = __nccwpck_require__(1601);
-const progress_1 = __nccwpck_require__(3170);
+const format_1 = __nccwpck_require__(6264);
 const result_1 = __nccwpck_require__(8277);
 const report_1 = __nccwpck_require__(8850);
 const notStarted = (h) => h.report.notStarted !== undefined;
@@ -96517,11 +96534,11 @@ function renderFleetSummary(hosts, secrets = [], totalSeconds = 0, cancelled) {
     parts.push('| host | result | slots | sent | health | time |', '| --- | --- | --- | ---: | --- | ---: |');
     for (const h of hosts) {
         const t = h.report.transfer;
-        const sent = t ? (t.skipped ? 'already there' : (0, progress_1.formatBytes)(t.bytesSent)) : h.report.bytesSent ? (0, progress_1.formatBytes)(h.report.bytesSent) : '';
+        const sent = t ? (t.skipped ? 'already there' : (0, format_1.formatBytes)(t.bytesSent)) : h.report.bytesSent ? (0, format_1.formatBytes)(h.report.bytesSent) : '';
         const seconds = runnerSeconds(h.report) + (h.switchBack ? runnerSeconds(h.switchBack) : 0);
-        parts.push(`| ${(0, report_1.cell)(h.label)} | ${(0, report_1.cell)(resultText(h))} | ${(0, report_1.cell)(slotsText(h))} | ${sent} | ${(0, report_1.cell)(healthText(h.report))} | ${(0, duration_1.formatSeconds)(seconds)} |`);
+        parts.push(`| ${(0, report_1.cell)(h.label)} | ${(0, report_1.cell)(resultText(h))} | ${(0, report_1.cell)(slotsText(h))} | ${sent} | ${(0, report_1.cell)(healthText(h.report))} | ${(0, format_1.formatSeconds)(seconds)} |`);
     }
-    parts.push('', `Total: ${(0, duration_1.formatSeconds)(totalSeconds)}`, '');
+    parts.push('', `Total: ${(0, format_1.formatSeconds)(totalSeconds)}`, '');
     for (const h of hosts) {
         if (notStarted(h))
             continue;
@@ -96573,21 +96590,6 @@ function fleetOutputs(hosts, totalSeconds) {
 
 /***/ }),
 
-/***/ 2011:
-/***/ ((__unused_webpack_module, exports) => {
-
-"use strict";
-
-Object.defineProperty(exports, "__esModule", ({ value: true }));
-exports.shortId = shortId;
-/** An image or config digest as logs and summaries show it: its first 12 hex digits ('' for none). */
-function shortId(id) {
-    return id ? id.replace(/^sha256:/, '').slice(0, 12) : '';
-}
-
-
-/***/ }),
-
 /***/ 8850:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
@@ -96611,11 +96613,10 @@ exports.renderSummary = renderSummary;
 exports.renderRefusedSummary = renderRefusedSummary;
 exports.refusedOutputs = refusedOutputs;
 exports.stepOutputs = stepOutputs;
-const duration_1 = __nccwpck_require__(1601);
-const progress_1 = __nccwpck_require__(3170);
+const format_1 = __nccwpck_require__(6264);
 const result_1 = __nccwpck_require__(8277);
 const tls_1 = __nccwpck_require__(2288);
-const format_1 = __nccwpck_require__(2011);
+const format_2 = __nccwpck_require__(6264);
 /** The run's outcome: the server's, unless the runner failed first. */
 function outcomeOf(report) {
     return report.error !== undefined || !report.remote ? 'failed' : report.remote.outcome;
@@ -96742,7 +96743,7 @@ function healthTable(tries) {
 function phasesText(phases) {
     return Object.entries(phases)
         .filter(([, seconds]) => seconds >= 0.05)
-        .map(([name, seconds]) => `${name} ${(0, duration_1.formatSeconds)(seconds)}`)
+        .map(([name, seconds]) => `${name} ${(0, format_1.formatSeconds)(seconds)}`)
         .join(' · ');
 }
 /** The job summary as Markdown: a headline, the facts, the health log, and on failure the logs. */
@@ -96756,7 +96757,7 @@ function renderSummary(given, secrets = []) {
     const remote = report.remote;
     const imageId = report.imageId ?? remote?.imageId;
     if (report.image)
-        facts.push(['Image', `\`${report.image}\`${imageId ? ` (${(0, format_1.shortId)(imageId)})` : ''}`]);
+        facts.push(['Image', `\`${report.image}\`${imageId ? ` (${(0, format_2.shortId)(imageId)})` : ''}`]);
     if (report.command === 'status' || report.command === 'logs') {
         facts.push(['Live slot', slotName(remote?.activeSlot)]);
     }
@@ -96772,16 +96773,16 @@ function renderSummary(given, secrets = []) {
         const t = report.transfer;
         const sent = t.skipped
             ? 'already on server'
-            : `${(0, progress_1.formatBytes)(t.bytesSent)}${t.layersSkipped > 0 ? ` (${t.layersSkipped} of ${t.layersTotal} layers already on server)` : ''}` +
+            : `${(0, format_1.formatBytes)(t.bytesSent)}${t.layersSkipped > 0 ? ` (${t.layersSkipped} of ${t.layersTotal} layers already on server)` : ''}` +
                 (t.resentWhole ? ', sent whole again after an incomplete load' : '');
         facts.push(['Sent', sent]);
     }
     else if (report.bytesSent) {
-        facts.push(['Sent', `${(0, progress_1.formatBytes)(report.bytesSent)} before the transfer failed`]);
+        facts.push(['Sent', `${(0, format_1.formatBytes)(report.bytesSent)} before the transfer failed`]);
     }
     const live = remote?.live;
     if (live) {
-        facts.push(['Live container', `${live.container} (${live.running ? 'running' : 'stopped'}), ${live.image} ${(0, format_1.shortId)(live.imageId)}`]);
+        facts.push(['Live container', `${live.container} (${live.running ? 'running' : 'stopped'}), ${live.image} ${(0, format_2.shortId)(live.imageId)}`]);
         if (live.deployedAt)
             facts.push(['Deployed', `${live.deployedAt}${live.runUrl ? ` by ${live.runUrl}` : ''}`]);
     }
@@ -96793,7 +96794,7 @@ function renderSummary(given, secrets = []) {
     const phases = phasesText(phasesOf(report));
     if (phases)
         facts.push(['Phases', phases]);
-    facts.push(['Total', (0, duration_1.formatSeconds)(report.totalSeconds)]);
+    facts.push(['Total', (0, format_1.formatSeconds)(report.totalSeconds)]);
     const parts = [`## ${cell(headline(report))}`, ''];
     const error = errorOf(report);
     if (error)
@@ -96813,7 +96814,7 @@ function renderSummary(given, secrets = []) {
     if (remote && remote.history.length > 0) {
         parts.push('### Recent runs', '', '| time | command | outcome | image | slots |', '| --- | --- | --- | --- | --- |');
         for (const h of [...remote.history].reverse()) {
-            parts.push(`| ${cell(h.time)} | ${cell(h.command)} | ${cell(h.outcome)} | ${cell(h.image ?? '')} ${(0, format_1.shortId)(h.imageId)} | ${slotName(h.from)} → ${slotName(h.to)} |`);
+            parts.push(`| ${cell(h.time)} | ${cell(h.command)} | ${cell(h.outcome)} | ${cell(h.image ?? '')} ${(0, format_2.shortId)(h.imageId)} | ${slotName(h.from)} → ${slotName(h.to)} |`);
         }
         parts.push('');
     }

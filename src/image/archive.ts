@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { Readable, pipeline } from 'node:stream';
 import * as tar from 'tar-stream';
 import { legacyLayerDirs } from './layers';
-import { shortId } from '../report/format';
+import { shortId } from '../format';
 
 /**
  * The archive the server loads, whatever the runner's `docker save` wrote: an OCI image layout

@@ -6,7 +6,7 @@ import type { Readable } from 'node:stream';
 import * as tar from 'tar-stream';
 import { BLOB, readAll } from './archive';
 import type { BuildConfig } from '../inputs/config';
-import { shortId } from '../report/format';
+import { shortId } from '../format';
 
 /** The image on the runner, identified by the digest of its config on every image store. */
 export interface LocalImage {

@@ -1,4 +1,4 @@
-import { formatSeconds } from '../inputs/duration';
+import { formatBytes, formatSeconds } from '../format';
 
 export interface TransferFigures {
   totalBytes: number; // expected uncompressed bytes (the image's size)
@@ -8,13 +8,6 @@ export interface TransferFigures {
 }
 
 const MiB = 1024 * 1024;
-
-export function formatBytes(bytes: number): string {
-  if (bytes < 1024) return `${bytes} B`;
-  if (bytes < MiB) return `${(bytes / 1024).toFixed(1)} KiB`;
-  if (bytes < 1024 * MiB) return `${(bytes / MiB).toFixed(1)} MiB`;
-  return `${(bytes / 1024 / MiB).toFixed(2)} GiB`;
-}
 
 /** One human line about a transfer under way: share done, bytes, compression, rate, time left. */
 export function progressLine(f: TransferFigures): string {

@@ -2,7 +2,7 @@
 // their answers. transfer.ts runs them over SSH; nothing here does IO.
 import type { LocalImage } from './local';
 import { shellQuote } from '../remote/shell';
-import { shortId } from '../report/format';
+import { shortId } from '../format';
 
 export const CONFIG_TAG_REPOSITORY = 'bluegreen/by-config';
 /**

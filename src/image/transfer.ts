@@ -6,7 +6,7 @@ import { layersOnServer } from './layers';
 import { ProgressThrottle, TransferFigures, progressLine, summaryLine } from './progress';
 import { layerListCommand, loadCommand, loadProblem, loadedImage, lookupCommand, parseLookup, tagCommand, untagCommand } from './server-images';
 import type { SshSession } from '../ssh/session';
-import { shortId } from '../report/format';
+import { shortId } from '../format';
 
 export interface TransferResult {
   skipped: boolean; // the server already had the image

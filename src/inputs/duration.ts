@@ -14,13 +14,3 @@ export function parseDuration(text: string): number | undefined {
   }
   return seconds;
 }
-
-/** "1.2s", "2m 5s", "1h 3m": short and readable, for logs and summaries. */
-export function formatSeconds(seconds: number): string {
-  if (seconds < 60) return `${seconds < 10 ? seconds.toFixed(1) : Math.round(seconds)}s`;
-  const s = Math.round(seconds);
-  const h = Math.floor(s / 3600);
-  const m = Math.floor((s % 3600) / 60);
-  const rest = s % 60;
-  return h > 0 ? `${h}h ${m}m` : `${m}m ${rest}s`;
-}

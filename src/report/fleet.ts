@@ -1,6 +1,5 @@
 // The summary and outputs of a run on several hosts: one row per host, the overall result first.
-import { formatSeconds } from '../inputs/duration';
-import { formatBytes } from '../image/progress';
+import { formatBytes, formatSeconds } from '../format';
 import { type Outcome, SCRIPT_EXIT } from '../remote/result';
 import { type RunReport, cell, errorOf, exitCodeOf, finalSummary, outcomeOf, renderSummary, slotName, stepOutputs } from './report';
 

@@ -1,10 +1,9 @@
 import type { Command, DeployConfig } from '../inputs/config';
-import { formatSeconds } from '../inputs/duration';
-import { formatBytes } from '../image/progress';
+import { formatBytes, formatSeconds } from '../format';
 import { type HealthTry, type Outcome, type RemoteResult, SCRIPT_EXIT } from '../remote/result';
 import { type CertificateFacts, certificateFacts } from '../inputs/tls';
 import type { TransferResult } from '../image/transfer';
-import { shortId } from './format';
+import { shortId } from '../format';
 
 /**
  * Everything a person or a later step needs to know about one run: what the runner did, and the

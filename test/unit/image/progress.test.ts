@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ProgressThrottle, formatBytes, progressLine, summaryLine } from '../../../src/image/progress';
+import { ProgressThrottle, progressLine, summaryLine } from '../../../src/image/progress';
 
 describe('progress', () => {
   const MiB = 1024 * 1024;
@@ -8,7 +8,6 @@ describe('progress', () => {
       '40% · 40.0 MiB of 100.0 MiB read · 10.0 MiB sent (ratio 0.25) · 10.0 MiB/s · ETA 6.0s',
     );
     expect(summaryLine({ totalBytes: 100 * MiB, readBytes: 100 * MiB, sentBytes: 50 * MiB, elapsedSeconds: 10 })).toBe('sent 50.0 MiB for 100.0 MiB of image (ratio 0.50) in 10s, 10.0 MiB/s');
-    expect([formatBytes(10), formatBytes(2048), formatBytes(3 * 1024 * MiB)]).toEqual(['10 B', '2.0 KiB', '3.00 GiB']);
   });
   it('never claims 100% before the end, even when the tar is larger than the image', () => {
     expect(progressLine({ totalBytes: 10, readBytes: 12, sentBytes: 5, elapsedSeconds: 1 })).toMatch(/^99% /);
