@@ -95894,14 +95894,17 @@ async function run() {
     const end = { context, app: config.deploy.app, secrets: config.secrets };
     const cancellation = new cancel_1.Cancellation();
     let finished = false;
-    cancellation.onCancel((signal) => {
-        core.warning(`${signal}: the run was cancelled; no further host starts, and hosts that switched are switched back`);
-        // GitHub kills the step 10 s after its first signal: what is known by then is written down.
-        setTimeout(() => {
-            if (!finished)
-                void (0, publish_1.publishRun)(end, published, seconds(), `${signal}; still under way when the runner's grace period ran short`);
-        }, PROVISIONAL_AFTER_CANCEL_MS).unref();
-    });
+    // Only a run the signals can call off (several targets) has anything to say before it ends.
+    if (plan.cancellable) {
+        cancellation.onCancel((signal) => {
+            core.warning(`${signal}: the run was cancelled; no further host starts, and hosts that switched are switched back`);
+            // GitHub kills the step 10 s after its first signal: what is known by then is written down.
+            setTimeout(() => {
+                if (!finished)
+                    void (0, publish_1.publishRun)(end, published, seconds(), `${signal}; still under way when the runner's grace period ran short`);
+            }, PROVISIONAL_AFTER_CANCEL_MS).unref();
+        });
+    }
     const rollout = () => (0, rollout_1.rollOut)(plan, config, context, runs, cancellation, { log: (line) => core.info(line), group: serverGroup }).catch((error) => failUnfinished(published, error));
     await (plan.cancellable ? (0, cancel_1.cancellableBy)(cancellation, rollout) : rollout());
     finished = true;
@@ -96878,10 +96881,11 @@ function runExitCode(hosts) {
 }
 /** The run's last line: why it failed (the step's error), or what is live now. */
 function runVerdict(hosts, app, cancelled) {
+    const ok = runExitCode(hosts) === 0;
     if (hosts.length > 1)
-        return (0, fleet_1.fleetHeadline)(hosts, runExitCode(hosts) === 0 ? undefined : cancelled).replace(/^❌ /, '');
+        return (0, fleet_1.fleetHeadline)(hosts, ok ? undefined : cancelled).replace(/^❌ /, '');
     const { report } = hosts[0];
-    if (runExitCode(hosts) === 0)
+    if (ok)
         return `${app}: ${(0, report_1.outcomeOf)(report)}; live slot ${report.remote?.activeSlot ?? 'none'}; ${(0, report_1.urlOf)(report)}`;
     const live = report.remote?.activeSlot ? `${report.remote.activeSlot.toUpperCase()} is still live` : (0, report_1.liveAfterFailure)(report);
     return `${app} on ${report.host}: ${(0, report_1.errorOf)(report) ?? 'the deploy script failed'} (${live})`;
@@ -97243,7 +97247,6 @@ async function takeRolloutLocks(hosts, app, stateDir, timeoutSeconds, log) {
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.engineFor = engineFor;
-exports.changesApp = changesApp;
 exports.planOf = planOf;
 const docker_1 = __nccwpck_require__(3095);
 const swarm_1 = __nccwpck_require__(2775);

@@ -35,13 +35,16 @@ export async function run(): Promise<void> {
   const end: Ending = { context, app: config.deploy.app, secrets: config.secrets };
   const cancellation = new Cancellation();
   let finished = false;
-  cancellation.onCancel((signal) => {
-    core.warning(`${signal}: the run was cancelled; no further host starts, and hosts that switched are switched back`);
-    // GitHub kills the step 10 s after its first signal: what is known by then is written down.
-    setTimeout(() => {
-      if (!finished) void publishRun(end, published, seconds(), `${signal}; still under way when the runner's grace period ran short`);
-    }, PROVISIONAL_AFTER_CANCEL_MS).unref();
-  });
+  // Only a run the signals can call off (several targets) has anything to say before it ends.
+  if (plan.cancellable) {
+    cancellation.onCancel((signal) => {
+      core.warning(`${signal}: the run was cancelled; no further host starts, and hosts that switched are switched back`);
+      // GitHub kills the step 10 s after its first signal: what is known by then is written down.
+      setTimeout(() => {
+        if (!finished) void publishRun(end, published, seconds(), `${signal}; still under way when the runner's grace period ran short`);
+      }, PROVISIONAL_AFTER_CANCEL_MS).unref();
+    });
+  }
   const rollout = () => rollOut(plan, config, context, runs, cancellation, { log: (line) => core.info(line), group: serverGroup }).catch((error) => failUnfinished(published, error));
   await (plan.cancellable ? cancellableBy(cancellation, rollout) : rollout());
   finished = true;

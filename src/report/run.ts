@@ -17,9 +17,10 @@ export function runExitCode(hosts: readonly HostOutcome[]): number {
 
 /** The run's last line: why it failed (the step's error), or what is live now. */
 export function runVerdict(hosts: readonly HostOutcome[], app: string, cancelled?: string): string {
-  if (hosts.length > 1) return fleetHeadline(hosts, runExitCode(hosts) === 0 ? undefined : cancelled).replace(/^❌ /, '');
+  const ok = runExitCode(hosts) === 0;
+  if (hosts.length > 1) return fleetHeadline(hosts, ok ? undefined : cancelled).replace(/^❌ /, '');
   const { report } = hosts[0];
-  if (runExitCode(hosts) === 0) return `${app}: ${outcomeOf(report)}; live slot ${report.remote?.activeSlot ?? 'none'}; ${urlOf(report)}`;
+  if (ok) return `${app}: ${outcomeOf(report)}; live slot ${report.remote?.activeSlot ?? 'none'}; ${urlOf(report)}`;
   const live = report.remote?.activeSlot ? `${report.remote.activeSlot.toUpperCase()} is still live` : liveAfterFailure(report);
   return `${app} on ${report.host}: ${errorOf(report) ?? 'the deploy script failed'} (${live})`;
 }

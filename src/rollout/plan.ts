@@ -24,7 +24,7 @@ export function engineFor(config: Pick<Config, 'deploy'>): Engine {
 }
 
 /** Commands that change what runs on a server take the app's rollout lock first (rollout/lock.ts). */
-export function changesApp(command: Command): boolean {
+function changesApp(command: Command): boolean {
   return command === 'deploy' || command === 'rollback' || command === 'remove';
 }
 
