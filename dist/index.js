@@ -94994,14 +94994,16 @@ const main_1 = __nccwpck_require__(1730);
 "use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-exports.MIN_SECRET_LENGTH = void 0;
+exports.MIN_SECRET_LENGTH = exports.COMMANDS = void 0;
 exports.secretValues = secretValues;
 exports.dotenvEntry = dotenvEntry;
 exports.readConfig = readConfig;
 const read_1 = __nccwpck_require__(4245);
 const settings_1 = __nccwpck_require__(900);
 const ssh_1 = __nccwpck_require__(8043);
+const words_1 = __nccwpck_require__(6096);
 const tls_1 = __nccwpck_require__(2288);
+exports.COMMANDS = ['deploy', 'rollback', 'remove', 'status', 'logs', 'run'];
 /** Env values shorter than this are not masked in logs and summaries. */
 exports.MIN_SECRET_LENGTH = 6;
 const HOSTNAME = /^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/i;
@@ -95209,14 +95211,60 @@ function readDeploy(read, context, env, command, rollout) {
         swarm: readSwarm(read, dockerArgs, rollout),
     };
 }
+/** A command line input as the words the container gets; '' when not given. */
+function readCommandWords(read, name) {
+    const text = read(name);
+    // Newlines and tabs are how a command is written; other control characters are a paste gone wrong.
+    // eslint-disable-next-line no-control-regex
+    if (/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/.test(text))
+        throw new read_1.InputError(name, 'contains control characters');
+    try {
+        return (0, words_1.commandWords)(text);
+    }
+    catch (error) {
+        if (error instanceof words_1.WordsError)
+            throw new read_1.InputError(name, error.message);
+        throw error;
+    }
+}
+function readRelease(read, command) {
+    // Only a deploy runs it (a workflow may share its inputs with its rollback job).
+    if (command !== 'deploy')
+        return undefined;
+    const words = readCommandWords(read, 'release-command');
+    if (words.length === 0)
+        return undefined;
+    return { words, timeoutSeconds: (0, read_1.duration)(read, 'release-timeout', 1) };
+}
+function readOneOff(read, command) {
+    if (command !== 'run')
+        return undefined;
+    const words = readCommandWords(read, 'run-command');
+    if (words.length === 0)
+        throw new read_1.InputError('run-command', 'is required with command: run (the command line to run, e.g. bin/rails db:migrate:status)');
+    return { words, timeoutSeconds: (0, read_1.duration)(read, 'run-timeout', 1), lock: (0, read_1.boolean)(read, 'run-lock') };
+}
+/** A version as rollback-to names it: an image ID (or its first hex digits), an image reference, a commit SHA, or a run. */
+const VERSION_NAME = /^[A-Za-z0-9][A-Za-z0-9._/:@#?=&+-]{0,511}$/;
+function readRollbackTo(read, command, swarm) {
+    const name = read('rollback-to').trim();
+    if (name === '' || command !== 'rollback')
+        return '';
+    if (!VERSION_NAME.test(name))
+        throw new read_1.InputError('rollback-to', `'${name}' is not an image ID, image reference, commit SHA or run URL`);
+    if (swarm)
+        throw new read_1.InputError('rollback-to', 'with engine: swarm, rollback returns the service to its previous version (Swarm keeps one); rollback-to is for engine: docker');
+    return name;
+}
 /** Every input, parsed and validated once. Throws InputError naming the first bad input. */
 function readConfig(raw, context = {}) {
     const given = (0, settings_1.givenRecordedInputs)(raw);
     const read = (0, settings_1.withRecordedDefaults)(raw);
-    const command = (0, read_1.oneOf)(read, 'command', ['deploy', 'rollback', 'remove', 'status', 'logs']);
+    const command = (0, read_1.oneOf)(read, 'command', exports.COMMANDS);
     const hosts = (0, ssh_1.readSsh)(read);
     const ssh = hosts[0];
     const env = readEnv(read);
+    // command run: an image given is sent and the one-off runs in it (else in the live version's).
     const image = command === 'deploy' ? (0, read_1.required)(read, 'image') : read('image').trim();
     if (image !== '' && !read_1.IMAGE_REF.test(image))
         throw new read_1.InputError('image', `'${image}' is not an image reference like myapp:1.2`);
@@ -95230,7 +95278,11 @@ function readConfig(raw, context = {}) {
     const maxParallel = (0, read_1.integer)(read, 'max-parallel', 1, 100);
     const allowMissing = (0, read_1.boolean)(read, 'allow-missing');
     const logsLines = (0, read_1.integer)(read, 'logs-lines', 1, 10_000);
-    return { command, image, hosts, rollout, maxParallel, build, deploy, given, allowMissing, logsLines, secrets };
+    const release = readRelease(read, command);
+    const oneOff = readOneOff(read, command);
+    const rollbackTo = readRollbackTo(read, command, deploy.swarm !== undefined);
+    const force = (0, read_1.boolean)(read, 'force');
+    return { command, image, hosts, rollout, maxParallel, build, deploy, given, allowMissing, logsLines, secrets, release, oneOff, rollbackTo, force };
 }
 
 
@@ -95819,6 +95871,80 @@ function readTls(read, hostnames, proxyPorts, command) {
 
 /***/ }),
 
+/***/ 6096:
+/***/ ((__unused_webpack_module, exports) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.WordsError = void 0;
+exports.commandWords = commandWords;
+/**
+ * A command line as the words a container gets after its image (`docker run … IMAGE WORD…`): split
+ * like a POSIX shell splits, and nothing else a shell does. Blanks and newlines separate words;
+ * '…' keeps everything inside as it is; "…" too, except that \" \\ \$ and \` stand for the
+ * character; a backslash outside quotes keeps the next character. $, `, ;, |, &, * and the like
+ * are plain characters: nothing is expanded or run on the runner or the server. A shell, when the
+ * command needs one, is the container's: `sh -c 'bin/migrate && bin/seed'`.
+ */
+function commandWords(text) {
+    const words = [];
+    let word = '';
+    let inWord = false;
+    for (let i = 0; i < text.length; i++) {
+        const c = text[i];
+        if (c === "'") {
+            const end = text.indexOf("'", i + 1);
+            if (end < 0)
+                throw new WordsError(`a ' opened at character ${i + 1} is never closed`);
+            word += text.slice(i + 1, end);
+            inWord = true;
+            i = end;
+        }
+        else if (c === '"') {
+            let j = i + 1;
+            for (; j < text.length && text[j] !== '"'; j++) {
+                if (text[j] === '\\' && j + 1 < text.length && '"\\$`'.includes(text[j + 1]))
+                    j++;
+                word += text[j];
+            }
+            if (j >= text.length)
+                throw new WordsError(`a " opened at character ${i + 1} is never closed`);
+            inWord = true;
+            i = j;
+        }
+        else if (c === '\\') {
+            if (i + 1 >= text.length)
+                throw new WordsError('the command ends with a lone backslash');
+            // A backslash before a newline joins the lines, as in a shell.
+            if (text[i + 1] !== '\n') {
+                word += text[i + 1];
+                inWord = true;
+            }
+            i++;
+        }
+        else if (c === ' ' || c === '\t' || c === '\n' || c === '\r') {
+            if (inWord)
+                words.push(word);
+            word = '';
+            inWord = false;
+        }
+        else {
+            word += c;
+            inWord = true;
+        }
+    }
+    if (inWord)
+        words.push(word);
+    return words;
+}
+class WordsError extends Error {
+}
+exports.WordsError = WordsError;
+
+
+/***/ }),
+
 /***/ 1730:
 /***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
 
@@ -95890,7 +96016,7 @@ async function run() {
     warnUncheckedHosts(config);
     const plan = (0, plan_1.planOf)(config);
     const runs = (0, host_1.hostRunsOf)(config);
-    const published = plan.engine.targets(runs);
+    const published = (0, plan_1.targetsOf)(plan, runs);
     const end = { context, app: config.deploy.app, secrets: config.secrets };
     const cancellation = new cancel_1.Cancellation();
     let finished = false;
@@ -96064,6 +96190,8 @@ exports.SCRIPT_EXIT = {
     nothingToRollBack: 5,
     calledOff: 6, // all at once: another host failed before the switch, so this one did not switch
     notDeployed: 7, // status of an app the server has never seen (without allow-missing)
+    releaseFailed: 8, // the release command failed or ran past its time: nothing switched
+    commandFailed: 9, // command run: run-command failed (the job exits with the command's own code)
 };
 /**
  * All at once (several hosts): the line the script prints when its new version is healthy; it then
@@ -96200,7 +96328,7 @@ const node_path_1 = __nccwpck_require__(6760);
 const server_images_1 = __nccwpck_require__(6805);
 const shell_1 = __nccwpck_require__(648);
 /** The server script's files, in the order they are sent (main.sh first to find; the engine's last). */
-exports.SCRIPT_FILES = ['main.sh', 'lib.sh', 'state.sh', 'proxy.sh', 'proxy-config.sh', 'tls.sh', 'health.sh', 'switch.sh'];
+exports.SCRIPT_FILES = ['main.sh', 'lib.sh', 'state.sh', 'app-container.sh', 'versions.sh', 'oneoff.sh', 'proxy.sh', 'proxy-config.sh', 'tls.sh', 'health.sh', 'switch.sh'];
 const engineFile = (engine) => `engine-${engine}.sh`;
 exports.engineFile = engineFile;
 /** What every engine file defines and the common files call (an engine is one TS module and one such file). */
@@ -96216,6 +96344,8 @@ exports.ENGINE_FUNCTIONS = [
     'engine_status',
     'engine_logs',
     'engine_finish',
+    'engine_unchanged',
+    'engine_live_image',
 ];
 /**
  * The sh programs that run inside the proxy container (scripts/proxy/), each handed to the script as
@@ -96303,6 +96433,11 @@ function scriptParameters(input) {
         scalar('BG_LOGS_LINES', input.logsLines ?? 100),
         scalar('BG_LOG_MAX_SIZE', deploy.logs.maxSize),
         scalar('BG_LOG_MAX_FILES', deploy.logs.maxFiles),
+        list('BG_ONEOFF_WORDS', input.oneOff?.words ?? []),
+        scalar('BG_ONEOFF_TIMEOUT', Math.ceil(input.oneOff?.timeoutSeconds ?? 0)),
+        scalar('BG_RUN_LOCK', input.oneOff?.lock === false ? 0 : 1),
+        scalar('BG_ROLLBACK_TO', input.rollbackTo ?? ''),
+        scalar('BG_FORCE', input.force ? 1 : 0),
         ...settingParameters(input),
         ...tlsParameters(deploy.tls),
         ...swarmParameters(input),
@@ -96599,7 +96734,7 @@ function fleetOutputs(hosts, totalSeconds) {
 "use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-exports.SUMMARY_LIMIT = exports.EXIT_UNHEALTHY = void 0;
+exports.SUMMARY_LIMIT = exports.EXIT_RELEASE_FAILED = exports.EXIT_UNHEALTHY = void 0;
 exports.outcomeOf = outcomeOf;
 exports.errorOf = errorOf;
 exports.exitCodeOf = exitCodeOf;
@@ -96627,11 +96762,21 @@ function outcomeOf(report) {
 function errorOf(report) {
     return report.error ?? report.remote?.error ?? undefined;
 }
-/** The job's exit code: 0, EXIT_UNHEALTHY when the new version failed its health check, else 1. */
+/**
+ * The job's exit code: 0; EXIT_UNHEALTHY when the new version failed its health check;
+ * EXIT_RELEASE_FAILED when the release command failed; command run: the command's own; else 1.
+ */
 function exitCodeOf(report) {
     if (outcomeOf(report) !== 'failed')
         return 0;
-    return report.error === undefined && report.remote?.exitCode === result_1.SCRIPT_EXIT.unhealthy ? exports.EXIT_UNHEALTHY : 1;
+    const code = report.error === undefined ? report.remote?.exitCode : undefined;
+    if (code === result_1.SCRIPT_EXIT.unhealthy || code === result_1.SCRIPT_EXIT.releaseFailed)
+        return code;
+    if (code === result_1.SCRIPT_EXIT.commandFailed) {
+        const own = report.remote?.run?.exitCode ?? 1;
+        return own > 0 && own < 256 ? own : 1;
+    }
+    return 1;
 }
 /** Every phase, the runner's and the server's, in seconds. */
 function phasesOf(report) {
@@ -96653,6 +96798,8 @@ function certificateText(cert) {
 }
 /** Exit code of a run whose new version failed its health check (the live version kept serving). */
 exports.EXIT_UNHEALTHY = result_1.SCRIPT_EXIT.unhealthy;
+/** Exit code of a deploy whose release command failed (nothing switched). */
+exports.EXIT_RELEASE_FAILED = result_1.SCRIPT_EXIT.releaseFailed;
 exports.SUMMARY_LIMIT = 512 * 1024; // GitHub refuses summaries over 1 MiB; stay well under it
 /** The summary's Markdown, secrets redacted, cut to SUMMARY_LIMIT (saying so) when longer. */
 function finalSummary(markdown, secrets) {
@@ -96722,6 +96869,10 @@ function headline(report) {
         case 'unchanged':
             if (report.command === 'logs')
                 return `ℹ️ ${app}: the last log lines of ${to}`;
+            if (report.command === 'run')
+                return `✅ ${app}: run-command exited with 0`;
+            if (report.command === 'rollback')
+                return `✅ ${app}: ${to} already runs that version`;
             return report.command === 'status' ? `ℹ️ ${app}: ${remote?.activeSlot ? `${to} is live` : 'not deployed'}` : `✅ ${app}: ${to} already runs this version`;
         case 'removed':
             return `🗑️ ${app}: removed`;
@@ -96730,6 +96881,10 @@ function headline(report) {
             const phase = report.error === undefined ? remote?.failedPhase : undefined;
             if (phase === 'health')
                 return `❌ ${app}: ${report.image || 'the new version'} failed its health check; ${still}`;
+            if (remote?.exitCode === result_1.SCRIPT_EXIT.releaseFailed)
+                return `❌ ${app}: the release command failed; nothing switched, ${still} (untouched)`;
+            if (report.command === 'run' && remote?.run?.ran)
+                return `❌ ${app}: run-command ${remote.run.timedOut ? 'ran past run-timeout' : `exited with ${remote.run.exitCode}`}`;
             return `❌ ${app}: ${report.command} failed${phase ? ` during ${phase}` : ''}; ${still}`;
         }
     }
@@ -96814,6 +96969,12 @@ function renderSummary(given, secrets = []) {
     if (remote?.logs) {
         parts.push('### Last log lines of the live container', '', '```text', remote.logs.replace(/```/g, "'''"), '```', '');
     }
+    if (report.release)
+        parts.push(releaseSection(report.release), '');
+    if (remote?.run)
+        parts.push(oneOffSection('Output of run-command', remote.run, 400), '');
+    if (remote?.versions && (report.command === 'status' || report.command === 'rollback'))
+        parts.push(versionsSection(remote.versions), '');
     if (remote && remote.history.length > 0) {
         parts.push('### Recent runs', '', '| time | command | outcome | image | slots |', '| --- | --- | --- | --- | --- |');
         for (const h of [...remote.history].reverse()) {
@@ -96822,6 +96983,30 @@ function renderSummary(given, secrets = []) {
         parts.push('');
     }
     return finalSummary(parts.join('\n'), secrets);
+}
+const fenced = (text) => ['```text', text.replace(/```/g, "'''"), '```'].join('\n');
+function oneOffSection(title, result, lines) {
+    const all = result.output.replace(/\n$/, '').split('\n');
+    const shown = all.slice(-lines).join('\n');
+    const cut = all.length > lines ? `_The last ${lines} of ${all.length} lines:_\n\n` : '';
+    return `### ${title}\n\n${cut}${result.output ? fenced(shown) : '_(no output)_'}`;
+}
+/** The release phase: what ran, how it ended, its last lines. */
+function releaseSection(release) {
+    if (!release.ran)
+        return `### Release command\n\nSkipped: ${release.skipped ?? 'it did not run'}.`;
+    const ending = release.timedOut ? `ran past release-timeout and was stopped after ${(0, format_1.formatSeconds)(release.seconds)}` : `exited with ${release.exitCode} after ${(0, format_1.formatSeconds)(release.seconds)}`;
+    const broke = release.brokeLive
+        ? '\n\n> ⚠️ The release made the version live before it unhealthy: the deploy went on to the new version, and rolling back past this release needs `force: true`.'
+        : '';
+    return `${oneOffSection('Release command', release, 40).replace('\n\n', `\n\nIt ${ending}.${broke}\n\n`)}`;
+}
+/** The versions still on the server that rollback-to can reach. */
+function versionsSection(versions) {
+    if (versions.length === 0)
+        return '### Versions on the server\n\nNone that rollback-to can reach.';
+    const rows = versions.map((v) => `| ${(0, format_2.shortId)(v.imageId)}${v.live ? ' (live)' : ''} | ${cell(v.image ?? '')} | ${cell(v.gitSha?.slice(0, 12) ?? '')} | ${cell(v.time ?? '')} | ${cell(v.runUrl ?? '')} |`);
+    return ['### Versions on the server (rollback-to)', '', '| image ID | image | commit | live at | run |', '| --- | --- | --- | --- | --- |', ...rows].join('\n');
 }
 /** The job summary of a run refused before it connected anywhere (a bad input): what to fix, and that nothing changed. */
 function renderRefusedSummary(message, secrets = []) {
@@ -96846,6 +97031,9 @@ function stepOutputs(report) {
         'health-log': JSON.stringify(remote?.health ?? []),
         history: JSON.stringify(remote?.history ?? []),
         logs: remote?.logs ?? '',
+        'run-output': remote?.run?.output ?? '',
+        release: report.release ? JSON.stringify(report.release) : '',
+        versions: remote?.versions ? JSON.stringify(remote.versions) : '',
         certificate: (() => {
             const cert = certificateOf(report);
             return cert ? JSON.stringify(cert) : '';
@@ -97062,6 +97250,20 @@ class HostRun {
     async runScript(input, log, healthy) {
         await this.runInto(this.report, input, log, healthy);
     }
+    /**
+     * A deploy's release phase (command release): what it did goes into the report; when it failed,
+     * its result is the host's (nothing was started). True when the deploy may go on.
+     */
+    async runRelease(input, log) {
+        const phase = { ...this.report, remote: undefined, phasesSeconds: {} };
+        await this.runInto(phase, input, log);
+        this.report.release = phase.remote?.release ?? undefined;
+        this.report.phasesSeconds.release = phase.scriptSeconds ?? 0;
+        if (phase.error === undefined && phase.remote && phase.remote.outcome !== 'failed')
+            return true;
+        Object.assign(this.report, { remote: phase.remote, error: phase.error, resultLost: phase.resultLost, scriptSeconds: phase.scriptSeconds });
+        return false;
+    }
     /** A deploy undone: the rollback to the slot it kept, reported apart as its switch back. */
     async switchBackTo(input, log) {
         this.switchBack = { ...this.report, command: 'rollback', remote: undefined, transfer: undefined, error: undefined, phasesSeconds: {}, scriptSeconds: undefined, totalSeconds: 0 };
@@ -97248,28 +97450,45 @@ async function takeRolloutLocks(hosts, app, stateDir, timeoutSeconds, log) {
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.engineFor = engineFor;
 exports.planOf = planOf;
+exports.connectedOf = connectedOf;
+exports.targetsOf = targetsOf;
 const docker_1 = __nccwpck_require__(3095);
 const swarm_1 = __nccwpck_require__(2775);
 function engineFor(config) {
     return config.deploy.swarm ? swarm_1.swarmEngine : docker_1.dockerEngine;
 }
-/** Commands that change what runs on a server take the app's rollout lock first (rollout/lock.ts). */
-function changesApp(command) {
-    return command === 'deploy' || command === 'rollback' || command === 'remove';
+/** Commands that change what runs on a server take the app's rollout lock first (rollout/lock.ts); run unless run-lock is false. */
+function takesLock(config) {
+    const { command } = config;
+    return command === 'deploy' || command === 'rollback' || command === 'remove' || (command === 'run' && config.oneOff?.lock !== false);
 }
 function planOf(config) {
     const engine = engineFor(config);
-    const targets = engine.targets(config.hosts).length;
+    const oneTarget = config.command === 'run';
+    const targets = oneTarget ? 1 : engine.targets(config.hosts).length;
     const several = targets > 1;
     return {
         engine,
         targets,
         strategy: several && config.command === 'deploy' ? config.rollout : 'rolling',
         maxParallel: config.maxParallel,
-        locks: changesApp(config.command),
+        locks: takesLock(config),
         barrierSeconds: several && config.command === 'deploy' ? Math.ceil(config.deploy.health.timeoutSeconds) + 600 : 0,
         cancellable: several,
+        release: config.command === 'deploy' && config.release !== undefined,
+        oneTarget,
+        sendsImage: config.command === 'deploy' || (config.command === 'run' && config.image !== ''),
     };
+}
+/** The hosts a command connects to: the engine's, or only the first for a one-target command. */
+function connectedOf(plan, hosts, command) {
+    const connected = plan.engine.connects(hosts, command);
+    return plan.oneTarget ? connected.slice(0, 1) : connected;
+}
+/** The hosts the server script runs on: their reports are the run's. */
+function targetsOf(plan, hosts) {
+    const targets = plan.engine.targets(hosts);
+    return plan.oneTarget ? targets.slice(0, 1) : targets;
 }
 
 
@@ -97286,6 +97505,7 @@ const local_1 = __nccwpck_require__(7306);
 const settings_1 = __nccwpck_require__(900);
 const host_1 = __nccwpck_require__(227);
 const lock_1 = __nccwpck_require__(678);
+const plan_1 = __nccwpck_require__(5762);
 const strategies_1 = __nccwpck_require__(8440);
 /**
  * The one way a run goes, for one host or many and for every engine: the image built or found,
@@ -97296,11 +97516,11 @@ const strategies_1 = __nccwpck_require__(8440);
  */
 async function rollOut(plan, config, context, runs, cancellation, out) {
     const { engine } = plan;
-    const connected = engine.connects(runs, config.command);
-    const targets = engine.targets(runs);
+    const connected = (0, plan_1.connectedOf)(plan, runs, config.command);
+    const targets = (0, plan_1.targetsOf)(plan, runs);
     const store = new local_1.ImageStore();
     let image;
-    if (config.command === 'deploy') {
+    if (plan.sendsImage) {
         try {
             image = await localImage(config, runs[0], store, out);
         }
@@ -97309,7 +97529,7 @@ async function rollOut(plan, config, context, runs, cancellation, out) {
                 run.failed(error);
             return;
         }
-        for (const run of runs)
+        for (const run of connected)
             run.sends(image);
     }
     try {
@@ -97335,6 +97555,12 @@ async function rollOut(plan, config, context, runs, cancellation, out) {
                 return;
         }
         try {
+            if (plan.release && cancellation.reason === undefined) {
+                const first = targets[0];
+                const released = await out.group(`Release ${app} on ${first.label} (release-command, once, before any host switches)`, () => releaseOn(first, targets, { ...input, command: 'release', oneOff: config.release, barrierSeconds: 0 }, out.log));
+                if (!released)
+                    return;
+            }
             if (cancellation.reason !== undefined) {
                 for (const run of targets)
                     run.notStarted(`the run was cancelled (${cancellation.reason})`);
@@ -97387,6 +97613,9 @@ function scriptInput(config, context, image) {
         given: config.given,
         allowMissing: config.allowMissing,
         logsLines: config.logsLines,
+        oneOff: config.oneOff,
+        rollbackTo: config.rollbackTo,
+        force: config.force,
     };
 }
 /**
@@ -97436,6 +97665,18 @@ async function lockAll(runs, config, log) {
         }
         return undefined;
     }
+}
+/**
+ * The release phase: the release command once, on the first target, under the locks, before any
+ * host starts the new version. False when it failed (its report says why; no host was started).
+ */
+async function releaseOn(first, targets, input, log) {
+    if (await first.runRelease(input, (0, host_1.hostLog)(log, targets, first)))
+        return true;
+    for (const run of targets)
+        if (run !== first)
+            run.notStarted(`the release command failed on ${first.label}`);
+    return false;
 }
 
 

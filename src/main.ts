@@ -7,7 +7,7 @@ import { type Ending, finishRun, publishRun, refuseRun } from './publish';
 import { withCommandsStopped } from './report/stop-commands';
 import { Cancellation, cancellableBy } from './rollout/cancel';
 import { type HostRun, hostRunsOf } from './rollout/host';
-import { planOf } from './rollout/plan';
+import { planOf, targetsOf } from './rollout/plan';
 import { rollOut } from './rollout/rollout';
 
 /** After a cancel, the summary and outputs are written by then even if hosts are still switching back. */
@@ -31,7 +31,7 @@ export async function run(): Promise<void> {
 
   const plan = planOf(config);
   const runs = hostRunsOf(config);
-  const published = plan.engine.targets(runs);
+  const published = targetsOf(plan, runs);
   const end: Ending = { context, app: config.deploy.app, secrets: config.secrets };
   const cancellation = new Cancellation();
   let finished = false;

@@ -32,6 +32,12 @@ engine_logs() {
 
 engine_finish() { :; } # LIVE_INFO is the service's only where status asked for it
 
+engine_unchanged() { swarm_is_unchanged "$(service_facts)"; }
+
+engine_live_image() { # engine_live_image: "IMAGE|IMAGE|IMAGE_ID" of the service's version (its config tag, here on the manager)
+  docker service inspect -f "{{.Spec.TaskTemplate.ContainerSpec.Image}}|{{index .Spec.Labels \"$LABEL.image\"}}|{{index .Spec.Labels \"$LABEL.image-id\"}}" "$BG_APP" 2>/dev/null
+}
+
 SERVICE_CHANGED=0 # 1 once this run created or updated the service: a failure after it is undone
 SERVICE_CREATED=0 # 1 when this run created it (undone by removing it: nothing was live before)
 ROLLOUT_STARTED='' # UpdateStatus.StartedAt before this run's change: a newer one is this run's
@@ -368,6 +374,7 @@ swarm_rollback() {
     previous=${before%% *}
   fi
   [[ -n $previous ]] || fail "$BG_EXIT_NOTHING_TO_ROLL_BACK" "service $BG_APP has no previous version to roll back to; nothing was changed"
+  refuse_rollback_across_release "$previous"
   run_phase tls ensure_certificate
   CANDIDATE=$BG_APP
   CANDIDATE_IMAGE_ID=$previous

@@ -2,10 +2,18 @@ import type { RunContext } from './context';
 import { IMAGE_REF, InputError, type InputReader, bodySize, boolean, cidrs, dockerName, duration, hasControlChars, integer, lines, logSize, oneOf, required } from './read';
 import { type RecordedInput, givenRecordedInputs, withRecordedDefaults } from './settings';
 import { readSsh } from './ssh';
+import { WordsError, commandWords } from './words';
 import { type TlsConfig, readTls } from './tls';
 import type { SshConfig } from '../ssh/session';
 
-export type Command = 'deploy' | 'rollback' | 'remove' | 'status' | 'logs';
+export type Command = 'deploy' | 'rollback' | 'remove' | 'status' | 'logs' | 'run';
+export const COMMANDS: readonly Command[] = ['deploy', 'rollback', 'remove', 'status', 'logs', 'run'];
+
+/** A command line run once in a fresh container of the app's image (release phase, command run). */
+export interface OneOffCommand {
+  words: string[]; // what follows the image in docker run: the image's entrypoint applies
+  timeoutSeconds: number; // then the container is stopped and removed, and the run fails
+}
 
 /** With several hosts: rolling (max-parallel at a time) or all at once (all healthy, then all switched). */
 export type Rollout = 'rolling' | 'all-at-once';
@@ -88,6 +96,14 @@ export interface Config {
   logsLines: number;
   /** Values that must never appear in a log, output or summary. */
   secrets: string[];
+  /** deploy: run once, before the new version gets traffic (release-command); a failure stops the deploy. */
+  release?: OneOffCommand;
+  /** command run: the one-off command (run-command), under the app's lock unless run-lock is false. */
+  oneOff?: OneOffCommand & { lock: boolean };
+  /** command rollback: the version to go back to (rollback-to), '' for the previous slot. */
+  rollbackTo: string;
+  /** rollback: also across a release that broke the version before it. */
+  force: boolean;
 }
 
 /** What the inputs need of the workflow's context: the repository names an app left unnamed. */
@@ -296,14 +312,55 @@ function readDeploy(read: InputReader, context: InputContext, env: string, comma
   };
 }
 
+/** A command line input as the words the container gets; '' when not given. */
+function readCommandWords(read: InputReader, name: string): string[] {
+  const text = read(name);
+  // Newlines and tabs are how a command is written; other control characters are a paste gone wrong.
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/.test(text)) throw new InputError(name, 'contains control characters');
+  try {
+    return commandWords(text);
+  } catch (error) {
+    if (error instanceof WordsError) throw new InputError(name, error.message);
+    throw error;
+  }
+}
+
+function readRelease(read: InputReader, command: Command): OneOffCommand | undefined {
+  // Only a deploy runs it (a workflow may share its inputs with its rollback job).
+  if (command !== 'deploy') return undefined;
+  const words = readCommandWords(read, 'release-command');
+  if (words.length === 0) return undefined;
+  return { words, timeoutSeconds: duration(read, 'release-timeout', 1) };
+}
+
+function readOneOff(read: InputReader, command: Command): (OneOffCommand & { lock: boolean }) | undefined {
+  if (command !== 'run') return undefined;
+  const words = readCommandWords(read, 'run-command');
+  if (words.length === 0) throw new InputError('run-command', 'is required with command: run (the command line to run, e.g. bin/rails db:migrate:status)');
+  return { words, timeoutSeconds: duration(read, 'run-timeout', 1), lock: boolean(read, 'run-lock') };
+}
+
+/** A version as rollback-to names it: an image ID (or its first hex digits), an image reference, a commit SHA, or a run. */
+const VERSION_NAME = /^[A-Za-z0-9][A-Za-z0-9._/:@#?=&+-]{0,511}$/;
+
+function readRollbackTo(read: InputReader, command: Command, swarm: boolean): string {
+  const name = read('rollback-to').trim();
+  if (name === '' || command !== 'rollback') return '';
+  if (!VERSION_NAME.test(name)) throw new InputError('rollback-to', `'${name}' is not an image ID, image reference, commit SHA or run URL`);
+  if (swarm) throw new InputError('rollback-to', 'with engine: swarm, rollback returns the service to its previous version (Swarm keeps one); rollback-to is for engine: docker');
+  return name;
+}
+
 /** Every input, parsed and validated once. Throws InputError naming the first bad input. */
 export function readConfig(raw: InputReader, context: InputContext = {}): Config {
   const given = givenRecordedInputs(raw);
   const read = withRecordedDefaults(raw);
-  const command = oneOf(read, 'command', ['deploy', 'rollback', 'remove', 'status', 'logs'] as const);
+  const command = oneOf(read, 'command', COMMANDS);
   const hosts = readSsh(read);
   const ssh = hosts[0];
   const env = readEnv(read);
+  // command run: an image given is sent and the one-off runs in it (else in the live version's).
   const image = command === 'deploy' ? required(read, 'image') : read('image').trim();
   if (image !== '' && !IMAGE_REF.test(image)) throw new InputError('image', `'${image}' is not an image reference like myapp:1.2`);
   // Values from ${{ secrets.* }} are masked by the runner anyway; these catch the rest.
@@ -316,5 +373,9 @@ export function readConfig(raw: InputReader, context: InputContext = {}): Config
   const maxParallel = integer(read, 'max-parallel', 1, 100);
   const allowMissing = boolean(read, 'allow-missing');
   const logsLines = integer(read, 'logs-lines', 1, 10_000);
-  return { command, image, hosts, rollout, maxParallel, build, deploy, given, allowMissing, logsLines, secrets };
+  const release = readRelease(read, command);
+  const oneOff = readOneOff(read, command);
+  const rollbackTo = readRollbackTo(read, command, deploy.swarm !== undefined);
+  const force = boolean(read, 'force');
+  return { command, image, hosts, rollout, maxParallel, build, deploy, given, allowMissing, logsLines, secrets, release, oneOff, rollbackTo, force };
 }

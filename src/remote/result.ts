@@ -16,6 +16,8 @@ export const SCRIPT_EXIT = {
   nothingToRollBack: 5,
   calledOff: 6, // all at once: another host failed before the switch, so this one did not switch
   notDeployed: 7, // status of an app the server has never seen (without allow-missing)
+  releaseFailed: 8, // the release command failed or ran past its time: nothing switched
+  commandFailed: 9, // command run: run-command failed (the job exits with the command's own code)
 } as const;
 
 /**
@@ -59,6 +61,30 @@ export interface HistoryEntry {
   error: string | null;
 }
 
+/** A one-off container's account (the release phase, command run). */
+export interface OneOffResult {
+  ran: boolean;
+  /** Why it did not run (an unchanged deploy), or null. */
+  skipped: string | null;
+  exitCode: number | null;
+  timedOut: boolean;
+  seconds: number;
+  /** stdout and stderr as they came: the last 256 KiB. */
+  output: string;
+  /** release: it made the version live before it unhealthy (rolling back across it needs force). */
+  brokeLive?: boolean;
+}
+
+/** A version still on the server, as status and a refused rollback-to list them. */
+export interface VersionInfo {
+  imageId: string;
+  image: string | null;
+  gitSha: string | null;
+  runUrl: string | null;
+  time: string | null;
+  live: boolean;
+}
+
 /** What the server-side script reports, typed. */
 export interface RemoteResult {
   command: string;
@@ -85,6 +111,12 @@ export interface RemoteResult {
   logs?: string | null;
   /** What was still open on the old version when it stopped (null: nothing). */
   drain?: string | null;
+  /** command release (a deploy's release phase): what the release command did. */
+  release?: OneOffResult | null;
+  /** command run: what run-command did. */
+  run?: OneOffResult | null;
+  /** status, and a rollback-to that named no version: the versions still on the server, newest first. */
+  versions?: VersionInfo[] | null;
 }
 
 /** The script ran, but no usable result came back: what it did on the server is unknown. */

@@ -9,8 +9,11 @@ import { shellQuote } from './shell';
 import type { PemSource, TlsConfig } from '../inputs/tls';
 
 /** What one run of the server-side script needs beyond the validated config. */
+/** What the server script is asked to do: a command, or a deploy's release phase (run before the rollout). */
+export type ScriptCommand = Command | 'release';
+
 export interface ScriptInput {
-  command: Command;
+  command: ScriptCommand;
   deploy: DeployConfig;
   image: string; // the reference, e.g. myapp:1.2 ('' for commands that send none)
   imageId: string; // the config digest, sha256:... ('' for commands that send none)
@@ -25,10 +28,15 @@ export interface ScriptInput {
   allowMissing?: boolean;
   /** logs: how many of the live container's last lines. */
   logsLines?: number;
+  /** release and run: the command's words, how long it may run, and (run) whether it takes the app's lock. */
+  oneOff?: { words: readonly string[]; timeoutSeconds: number; lock?: boolean };
+  /** rollback: the version to go back to ('' the previous slot), and whether across a release that broke it. */
+  rollbackTo?: string;
+  force?: boolean;
 }
 
 /** The server script's files, in the order they are sent (main.sh first to find; the engine's last). */
-export const SCRIPT_FILES = ['main.sh', 'lib.sh', 'state.sh', 'proxy.sh', 'proxy-config.sh', 'tls.sh', 'health.sh', 'switch.sh'] as const;
+export const SCRIPT_FILES = ['main.sh', 'lib.sh', 'state.sh', 'app-container.sh', 'versions.sh', 'oneoff.sh', 'proxy.sh', 'proxy-config.sh', 'tls.sh', 'health.sh', 'switch.sh'] as const;
 export type EngineName = 'docker' | 'swarm';
 export const engineFile = (engine: EngineName): string => `engine-${engine}.sh`;
 /** What every engine file defines and the common files call (an engine is one TS module and one such file). */
@@ -44,6 +52,8 @@ export const ENGINE_FUNCTIONS = [
   'engine_status',
   'engine_logs',
   'engine_finish',
+  'engine_unchanged',
+  'engine_live_image',
 ] as const;
 /**
  * The sh programs that run inside the proxy container (scripts/proxy/), each handed to the script as
@@ -139,6 +149,11 @@ export function scriptParameters(input: ScriptInput): string[] {
     scalar('BG_LOGS_LINES', input.logsLines ?? 100),
     scalar('BG_LOG_MAX_SIZE', deploy.logs.maxSize),
     scalar('BG_LOG_MAX_FILES', deploy.logs.maxFiles),
+    list('BG_ONEOFF_WORDS', input.oneOff?.words ?? []),
+    scalar('BG_ONEOFF_TIMEOUT', Math.ceil(input.oneOff?.timeoutSeconds ?? 0)),
+    scalar('BG_RUN_LOCK', input.oneOff?.lock === false ? 0 : 1),
+    scalar('BG_ROLLBACK_TO', input.rollbackTo ?? ''),
+    scalar('BG_FORCE', input.force ? 1 : 0),
     ...settingParameters(input),
     ...tlsParameters(deploy.tls),
     ...swarmParameters(input),

@@ -1,6 +1,6 @@
 import type { Command, DeployConfig } from '../inputs/config';
 import { formatBytes, formatSeconds } from '../format';
-import { type HealthTry, type Outcome, type RemoteResult, SCRIPT_EXIT } from '../remote/result';
+import { type HealthTry, type OneOffResult, type Outcome, type RemoteResult, SCRIPT_EXIT, type VersionInfo } from '../remote/result';
 import { type CertificateFacts, certificateFacts } from '../inputs/tls';
 import type { TransferResult } from '../image/transfer';
 import { shortId } from '../format';
@@ -20,6 +20,8 @@ export interface RunReport {
   bytesSent?: number; // on the wire before a transfer failed (a finished one reports in `transfer`)
   /** The server script's result, once it arrived. */
   remote?: RemoteResult;
+  /** deploy with release-command: what the release phase did (it ran before the rollout, on the first host). */
+  release?: OneOffResult;
   /** What failed on the runner's side: inputs, build, connection, transfer, or the result lost. */
   error?: string;
   /** Why this host's run never started (another host could not be reached, the run was cancelled, …). */
@@ -41,10 +43,19 @@ export function errorOf(report: RunReport): string | undefined {
   return report.error ?? report.remote?.error ?? undefined;
 }
 
-/** The job's exit code: 0, EXIT_UNHEALTHY when the new version failed its health check, else 1. */
+/**
+ * The job's exit code: 0; EXIT_UNHEALTHY when the new version failed its health check;
+ * EXIT_RELEASE_FAILED when the release command failed; command run: the command's own; else 1.
+ */
 export function exitCodeOf(report: RunReport): number {
   if (outcomeOf(report) !== 'failed') return 0;
-  return report.error === undefined && report.remote?.exitCode === SCRIPT_EXIT.unhealthy ? EXIT_UNHEALTHY : 1;
+  const code = report.error === undefined ? report.remote?.exitCode : undefined;
+  if (code === SCRIPT_EXIT.unhealthy || code === SCRIPT_EXIT.releaseFailed) return code;
+  if (code === SCRIPT_EXIT.commandFailed) {
+    const own = report.remote?.run?.exitCode ?? 1;
+    return own > 0 && own < 256 ? own : 1;
+  }
+  return 1;
 }
 
 /** Every phase, the runner's and the server's, in seconds. */
@@ -73,6 +84,8 @@ function certificateText(cert: CertificateReport): string {
 
 /** Exit code of a run whose new version failed its health check (the live version kept serving). */
 export const EXIT_UNHEALTHY = SCRIPT_EXIT.unhealthy;
+/** Exit code of a deploy whose release command failed (nothing switched). */
+export const EXIT_RELEASE_FAILED = SCRIPT_EXIT.releaseFailed;
 
 export const SUMMARY_LIMIT = 512 * 1024; // GitHub refuses summaries over 1 MiB; stay well under it
 
@@ -146,6 +159,8 @@ export function headline(report: RunReport): string {
       return report.command === 'rollback' ? `✅ ${app}: rolled back ${from} → ${to}` : `✅ ${app}: switched ${from} → ${to}`;
     case 'unchanged':
       if (report.command === 'logs') return `ℹ️ ${app}: the last log lines of ${to}`;
+      if (report.command === 'run') return `✅ ${app}: run-command exited with 0`;
+      if (report.command === 'rollback') return `✅ ${app}: ${to} already runs that version`;
       return report.command === 'status' ? `ℹ️ ${app}: ${remote?.activeSlot ? `${to} is live` : 'not deployed'}` : `✅ ${app}: ${to} already runs this version`;
     case 'removed':
       return `🗑️ ${app}: removed`;
@@ -153,6 +168,8 @@ export function headline(report: RunReport): string {
       const still = liveAfterFailure(report);
       const phase = report.error === undefined ? remote?.failedPhase : undefined;
       if (phase === 'health') return `❌ ${app}: ${report.image || 'the new version'} failed its health check; ${still}`;
+      if (remote?.exitCode === SCRIPT_EXIT.releaseFailed) return `❌ ${app}: the release command failed; nothing switched, ${still} (untouched)`;
+      if (report.command === 'run' && remote?.run?.ran) return `❌ ${app}: run-command ${remote.run.timedOut ? 'ran past run-timeout' : `exited with ${remote.run.exitCode}`}`;
       return `❌ ${app}: ${report.command} failed${phase ? ` during ${phase}` : ''}; ${still}`;
     }
   }
@@ -229,6 +246,9 @@ export function renderSummary(given: RunReport, secrets: readonly string[] = [])
   if (remote?.logs) {
     parts.push('### Last log lines of the live container', '', '```text', remote.logs.replace(/```/g, "'''"), '```', '');
   }
+  if (report.release) parts.push(releaseSection(report.release), '');
+  if (remote?.run) parts.push(oneOffSection('Output of run-command', remote.run, 400), '');
+  if (remote?.versions && (report.command === 'status' || report.command === 'rollback')) parts.push(versionsSection(remote.versions), '');
   if (remote && remote.history.length > 0) {
     parts.push('### Recent runs', '', '| time | command | outcome | image | slots |', '| --- | --- | --- | --- | --- |');
     for (const h of [...remote.history].reverse()) {
@@ -237,6 +257,34 @@ export function renderSummary(given: RunReport, secrets: readonly string[] = [])
     parts.push('');
   }
   return finalSummary(parts.join('\n'), secrets);
+}
+
+const fenced = (text: string) => ['```text', text.replace(/```/g, "'''"), '```'].join('\n');
+
+function oneOffSection(title: string, result: OneOffResult, lines: number): string {
+  const all = result.output.replace(/\n$/, '').split('\n');
+  const shown = all.slice(-lines).join('\n');
+  const cut = all.length > lines ? `_The last ${lines} of ${all.length} lines:_\n\n` : '';
+  return `### ${title}\n\n${cut}${result.output ? fenced(shown) : '_(no output)_'}`;
+}
+
+/** The release phase: what ran, how it ended, its last lines. */
+function releaseSection(release: OneOffResult): string {
+  if (!release.ran) return `### Release command\n\nSkipped: ${release.skipped ?? 'it did not run'}.`;
+  const ending = release.timedOut ? `ran past release-timeout and was stopped after ${formatSeconds(release.seconds)}` : `exited with ${release.exitCode} after ${formatSeconds(release.seconds)}`;
+  const broke = release.brokeLive
+    ? '\n\n> ⚠️ The release made the version live before it unhealthy: the deploy went on to the new version, and rolling back past this release needs `force: true`.'
+    : '';
+  return `${oneOffSection('Release command', release, 40).replace('\n\n', `\n\nIt ${ending}.${broke}\n\n`)}`;
+}
+
+/** The versions still on the server that rollback-to can reach. */
+function versionsSection(versions: readonly VersionInfo[]): string {
+  if (versions.length === 0) return '### Versions on the server\n\nNone that rollback-to can reach.';
+  const rows = versions.map(
+    (v) => `| ${shortId(v.imageId)}${v.live ? ' (live)' : ''} | ${cell(v.image ?? '')} | ${cell(v.gitSha?.slice(0, 12) ?? '')} | ${cell(v.time ?? '')} | ${cell(v.runUrl ?? '')} |`,
+  );
+  return ['### Versions on the server (rollback-to)', '', '| image ID | image | commit | live at | run |', '| --- | --- | --- | --- | --- |', ...rows].join('\n');
 }
 
 /** The job summary of a run refused before it connected anywhere (a bad input): what to fix, and that nothing changed. */
@@ -264,6 +312,9 @@ export function stepOutputs(report: RunReport): Record<string, string> {
     'health-log': JSON.stringify(remote?.health ?? []),
     history: JSON.stringify(remote?.history ?? []),
     logs: remote?.logs ?? '',
+    'run-output': remote?.run?.output ?? '',
+    release: report.release ? JSON.stringify(report.release) : '',
+    versions: remote?.versions ? JSON.stringify(remote.versions) : '',
     certificate: (() => {
       const cert = certificateOf(report);
       return cert ? JSON.stringify(cert) : '';

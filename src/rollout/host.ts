@@ -90,6 +90,20 @@ export class HostRun implements HostOutcome {
     await this.runInto(this.report, input, log, healthy);
   }
 
+  /**
+   * A deploy's release phase (command release): what it did goes into the report; when it failed,
+   * its result is the host's (nothing was started). True when the deploy may go on.
+   */
+  async runRelease(input: ScriptInput, log: Log): Promise<boolean> {
+    const phase: RunReport = { ...this.report, remote: undefined, phasesSeconds: {} };
+    await this.runInto(phase, input, log);
+    this.report.release = phase.remote?.release ?? undefined;
+    this.report.phasesSeconds.release = phase.scriptSeconds ?? 0;
+    if (phase.error === undefined && phase.remote && phase.remote.outcome !== 'failed') return true;
+    Object.assign(this.report, { remote: phase.remote, error: phase.error, resultLost: phase.resultLost, scriptSeconds: phase.scriptSeconds });
+    return false;
+  }
+
   /** A deploy undone: the rollback to the slot it kept, reported apart as its switch back. */
   async switchBackTo(input: ScriptInput, log: Log): Promise<void> {
     this.switchBack = { ...this.report, command: 'rollback', remote: undefined, transfer: undefined, error: undefined, phasesSeconds: {}, scriptSeconds: undefined, totalSeconds: 0 };

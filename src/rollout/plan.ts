@@ -17,28 +17,51 @@ export interface Plan {
   barrierSeconds: number;
   /** Several targets: SIGINT/SIGTERM call the rollout off; one host's script finishes by itself. */
   cancellable: boolean;
+  /** deploy with release-command: the release phase runs once, on the first target, before the rollout. */
+  release: boolean;
+  /** command run: one target only (the first host, or Swarm's manager), whatever the hosts. */
+  oneTarget: boolean;
+  /** The image is sent: a deploy's, or the one command run is to run in. */
+  sendsImage: boolean;
 }
 
 export function engineFor(config: Pick<Config, 'deploy'>): Engine {
   return config.deploy.swarm ? swarmEngine : dockerEngine;
 }
 
-/** Commands that change what runs on a server take the app's rollout lock first (rollout/lock.ts). */
-function changesApp(command: Command): boolean {
-  return command === 'deploy' || command === 'rollback' || command === 'remove';
+/** Commands that change what runs on a server take the app's rollout lock first (rollout/lock.ts); run unless run-lock is false. */
+function takesLock(config: Pick<Config, 'command' | 'oneOff'>): boolean {
+  const { command } = config;
+  return command === 'deploy' || command === 'rollback' || command === 'remove' || (command === 'run' && config.oneOff?.lock !== false);
 }
 
-export function planOf(config: Pick<Config, 'command' | 'hosts' | 'deploy' | 'rollout' | 'maxParallel'>): Plan {
+export function planOf(config: Pick<Config, 'command' | 'hosts' | 'deploy' | 'rollout' | 'maxParallel' | 'release' | 'oneOff' | 'image'>): Plan {
   const engine = engineFor(config);
-  const targets = engine.targets(config.hosts).length;
+  const oneTarget = config.command === 'run';
+  const targets = oneTarget ? 1 : engine.targets(config.hosts).length;
   const several = targets > 1;
   return {
     engine,
     targets,
     strategy: several && config.command === 'deploy' ? config.rollout : 'rolling',
     maxParallel: config.maxParallel,
-    locks: changesApp(config.command),
+    locks: takesLock(config),
     barrierSeconds: several && config.command === 'deploy' ? Math.ceil(config.deploy.health.timeoutSeconds) + 600 : 0,
     cancellable: several,
+    release: config.command === 'deploy' && config.release !== undefined,
+    oneTarget,
+    sendsImage: config.command === 'deploy' || (config.command === 'run' && config.image !== ''),
   };
+}
+
+/** The hosts a command connects to: the engine's, or only the first for a one-target command. */
+export function connectedOf<T>(plan: Plan, hosts: readonly T[], command: Command): T[] {
+  const connected = plan.engine.connects(hosts, command);
+  return plan.oneTarget ? connected.slice(0, 1) : connected;
+}
+
+/** The hosts the server script runs on: their reports are the run's. */
+export function targetsOf<T>(plan: Plan, hosts: readonly T[]): T[] {
+  const targets = plan.engine.targets(hosts);
+  return plan.oneTarget ? targets.slice(0, 1) : targets;
 }

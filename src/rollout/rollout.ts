@@ -6,7 +6,7 @@ import type { ScriptInput } from '../remote/script';
 import type { Cancellation } from './cancel';
 import { type HostRun, type Log, hostLog } from './host';
 import { type HeldLock, LockError, takeRolloutLocks } from './lock';
-import type { Plan } from './plan';
+import { type Plan, connectedOf, targetsOf } from './plan';
 import { allAtOnce, rolling } from './strategies';
 
 /** How the rollout shows its work: lines, and groups of them (the runner's log groups). */
@@ -24,18 +24,18 @@ export interface RolloutLog {
  */
 export async function rollOut(plan: Plan, config: Config, context: RunContext, runs: HostRun[], cancellation: Cancellation, out: RolloutLog): Promise<void> {
   const { engine } = plan;
-  const connected = engine.connects(runs, config.command);
-  const targets = engine.targets(runs);
+  const connected = connectedOf(plan, runs, config.command);
+  const targets = targetsOf(plan, runs);
   const store = new ImageStore();
   let image: LocalImage | undefined;
-  if (config.command === 'deploy') {
+  if (plan.sendsImage) {
     try {
       image = await localImage(config, runs[0], store, out);
     } catch (error) {
       for (const run of runs) run.failed(error);
       return;
     }
-    for (const run of runs) run.sends(image);
+    for (const run of connected) run.sends(image);
   }
   try {
     if (!(await out.group(`Connect to ${where(connected)}`, () => connectAll(connected, out.log)))) return;
@@ -56,6 +56,13 @@ export async function rollOut(plan: Plan, config: Config, context: RunContext, r
       if (!lock) return;
     }
     try {
+      if (plan.release && cancellation.reason === undefined) {
+        const first = targets[0];
+        const released = await out.group(`Release ${app} on ${first.label} (release-command, once, before any host switches)`, () =>
+          releaseOn(first, targets, { ...input, command: 'release', oneOff: config.release, barrierSeconds: 0 }, out.log),
+        );
+        if (!released) return;
+      }
       if (cancellation.reason !== undefined) {
         for (const run of targets) run.notStarted(`the run was cancelled (${cancellation.reason})`);
       } else if (plan.strategy === 'all-at-once') {
@@ -104,6 +111,9 @@ function scriptInput(config: Config, context: RunContext, image: LocalImage | un
     given: config.given,
     allowMissing: config.allowMissing,
     logsLines: config.logsLines,
+    oneOff: config.oneOff,
+    rollbackTo: config.rollbackTo,
+    force: config.force,
   };
 }
 
@@ -149,4 +159,14 @@ async function lockAll(runs: HostRun[], config: Config, log: Log): Promise<HeldL
     }
     return undefined;
   }
+}
+
+/**
+ * The release phase: the release command once, on the first target, under the locks, before any
+ * host starts the new version. False when it failed (its report says why; no host was started).
+ */
+async function releaseOn(first: HostRun, targets: readonly HostRun[], input: ScriptInput, log: Log): Promise<boolean> {
+  if (await first.runRelease(input, hostLog(log, targets, first))) return true;
+  for (const run of targets) if (run !== first) run.notStarted(`the release command failed on ${first.label}`);
+  return false;
 }

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ActionRun, runAction } from '../helpers/action-runner';
 import { failures, startLoad } from '../helpers/load';
-import { type TestServer, getThroughProxy, resetServer, resetServerAndImages, serverInputs, testServer } from '../helpers/server';
+import { type TestServer, getThroughProxy, remoteDocker, resetServer, resetServerAndImages, serverInputs, testServer } from '../helpers/server';
 import { until } from '../helpers/wait';
 
 let classic: TestServer;
@@ -298,4 +298,19 @@ describe('a rolling run cancelled after its first host switched (issue 27)', () 
     expect(run.stdout).not.toContain(`[${label(third)}] [`); // its script never ran
     for (const load of loads) expect(failures(load.samples)).toEqual([]);
   }, 180_000);
+});
+
+describe('release-command on several hosts (issue 22)', () => {
+  it('runs exactly once, on the first host, before any host starts the new version', async () => {
+    const count = (server: TestServer) => remoteDocker(server, ['run', '--rm', '-v', 'fleet-release:/d', `${server.appImage}:v1`, 'sh', '-c', 'cat /d/count 2>/dev/null | wc -l']).trim();
+    for (const server of all) remoteDocker(server, ['volume', 'rm', '-f', 'fleet-release']); // a volume a run before this one left
+    const { run, loads } = await underLoad(() => runAction(fleetInputs('v2', { volumes: 'fleet-release:/data/state', 'release-command': `sh -c 'echo ran >> /data/state/count'` })));
+    expect(run.code, run.stdout).toBe(0);
+    expect(all.map(count)).toEqual(['1', '0', '0']);
+    const lines = run.stdout.split('\n');
+    const released = lines.findIndex((line) => line.includes('the release command succeeded'));
+    expect(released).toBeGreaterThan(-1);
+    for (const server of all) expect(lines.findIndex((line) => line.startsWith(`[${label(server)}] [start]`))).toBeGreaterThan(released);
+    for (const load of loads) expect(failures(load.samples)).toEqual([]);
+  }, 240_000);
 });

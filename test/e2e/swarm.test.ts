@@ -204,6 +204,17 @@ describe('engine: swarm', () => {
     expect(answer.cert?.issuer).toContain('bluegreen test CA');
   }, 120_000);
 
+  it('release-command runs once, on the manager, on the service network (it reaches the live service by its name)', async () => {
+    const run = await runAction(swarmInputs('v1', { 'release-command': `sh -c 'echo live answers: $(wget -q -O - http://shop:8080/version)'` }));
+    expect(run.code, run.stdout).toBe(0);
+    expect(run.stdout).toContain(`Release shop on deploy@127.0.0.1:${manager.sshPort}`);
+    expect(run.stdout.split('\n').filter((line) => line.includes('the release command succeeded'))).toHaveLength(1);
+    expect(JSON.parse(run.outputs.release)).toMatchObject({ ran: true, exitCode: 0, output: 'live answers: v2' });
+    expect(await body()).toBe('200 v1');
+    // No one-off container is left on any node.
+    for (const server of [manager, worker]) expect(remoteDocker(server, ['ps', '-aq', '--filter', 'label=bluegreen.role=release']).trim()).toBe('');
+  }, 180_000);
+
   it('remove: the service, its secrets and its proxy config go', async () => {
     const run = await runAction(swarmInputs('', { command: 'remove' }));
     expect(run.code, run.stdout).toBe(0);

@@ -33,6 +33,12 @@ engine_logs() {
 
 engine_finish() { [[ -n $LIVE_INFO ]] || describe_live "$ACTIVE_SLOT"; }
 
+engine_unchanged() { read_live && is_unchanged; } # the live slot already runs this image with these settings
+
+engine_live_image() { # engine_live_image SLOT: "SERVER_ID|IMAGE|IMAGE_ID" of the version in the slot
+  docker container inspect -f "{{.Image}}|{{$(label_of image)}}|{{$(label_of image-id)}}" "$(container_name "$1")" 2>/dev/null
+}
+
 CANDIDATE_STARTED=0
 KEPT=''               # the idle slot's previous container, set aside while the candidate is tried
 LIVE_LABELS=''        # "RUNNING IMAGE_ID CONFIG_HASH" of the live container (read_live)
@@ -64,7 +70,7 @@ take_down_candidate() { # its log tail into the result; removed (a rollback's: s
   # 40 lines can be megabytes (one huge line): the result keeps the last 64 KiB of them.
   if ((${#logs} > 65536)); then logs="[…]${logs: -65536}"; fi
   LOG_TAIL="$logs${LOG_TAIL:+$'\n'"--- last HEALTHCHECK output ---"$'\n'$LOG_TAIL}"
-  if [[ $BG_COMMAND == rollback ]]; then
+  if [[ $BG_COMMAND == rollback && -z $BG_ROLLBACK_TO ]]; then # the kept container: stopped again, as it was
     docker stop --time "$BG_STOP_TIMEOUT" "$CANDIDATE" >/dev/null 2>&1 || true
     log "stopped $CANDIDATE again; ${PREVIOUS_SLOT:-no slot} is still live"
   else
@@ -136,18 +142,6 @@ forget_kept() {
   log "removed $KEPT: ${PREVIOUS_SLOT:-the previous slot} is now the version to roll back to"
 }
 
-# The app's log file is bounded (log-max-size, log-max-files), so request logging cannot fill the
-# disk: for the drivers that keep files here, unless docker-args choose the logging themselves.
-log_args() {
-  local driver
-  [[ " ${BG_DOCKER_ARGS[*]} " != *" --log-"* ]] || return 0
-  driver=$(docker info --format '{{.LoggingDriver}}' 2>/dev/null || true)
-  case $driver in
-    json-file | local) printf '%s\n' --log-opt "max-size=$BG_LOG_MAX_SIZE" --log-opt "max-file=$BG_LOG_MAX_FILES" ;;
-    *) log "the app's log goes to the daemon's ${driver:-unknown} logging driver, which this action does not bound" ;;
-  esac
-}
-
 start_candidate() {
   CANDIDATE_SLOT=$(other_slot "${PREVIOUS_SLOT:-green}")
   CANDIDATE=$(container_name "$CANDIDATE_SLOT")
@@ -157,24 +151,15 @@ start_candidate() {
   local args=(run --detach --name "$CANDIDATE" --network "$BG_NETWORK" --restart unless-stopped)
   local line
   while IFS= read -r line; do args+=("$line"); done < <(label_args "$CANDIDATE_SLOT")
-  local volume
-  for volume in "${BG_VOLUMES[@]}"; do args+=(--volume "$volume"); done
-  if [[ -n $BG_ENV ]]; then
-    if ! { ENV_FILE=$(mktemp "$APP_DIR/.env.XXXXXX") && printf '%s\n' "$BG_ENV" >"$ENV_FILE"; } 2>/dev/null; then
-      fail "$BG_EXIT_SERVER_UNUSABLE" "cannot write the app's env file in $APP_DIR (is the disk full?); nothing was changed"
-    fi
-    args+=(--env-file "$ENV_FILE")
-  fi
-  while IFS= read -r line; do args+=("$line"); done < <(log_args)
-  args+=("${BG_DOCKER_ARGS[@]}" "$BG_SERVER_IMAGE_ID")
-  log "starting $CANDIDATE from $BG_IMAGE ($(short_id "$BG_IMAGE_ID"))"
+  add_app_container_args args
+  args+=("$VERSION_SERVER_ID")
+  log "starting $CANDIDATE from $VERSION_IMAGE ($(short_id "$VERSION_IMAGE_ID"))"
   # Listed before it runs: if it never goes live, the next deploy (or remove) still knows to prune it.
-  grep -qxF "$BG_SERVER_IMAGE_ID" "$APP_DIR/images-tried" 2>/dev/null || printf '%s\n' "$BG_SERVER_IMAGE_ID" >>"$APP_DIR/images-tried" || true
+  grep -qxF "$VERSION_SERVER_ID" "$APP_DIR/images-tried" 2>/dev/null || printf '%s\n' "$VERSION_SERVER_ID" >>"$APP_DIR/images-tried" || true
   CANDIDATE_STARTED=1
   local out
   out=$(docker "${args[@]}" 2>&1) || fail "$BG_EXIT_SERVER_UNUSABLE" "docker run of $CANDIDATE failed: $(docker_error "$out")"
-  cleanup
-  ENV_FILE=''
+  drop_env_file
 }
 
 previous_is_running() { # also notes its address for drain_previous (one docker call)
@@ -274,9 +259,9 @@ prune_tried_images() { # prune_tried_images LIST IN_USE
 prune_images() {
   local list=$APP_DIR/images id in_use kept=()
   touch "$list"
-  if [[ -n $BG_SERVER_IMAGE_ID ]] && [[ $(tail -n 1 "$list") != "$BG_SERVER_IMAGE_ID" ]]; then
-    grep -vxF "$BG_SERVER_IMAGE_ID" "$list" >"$list.tmp" || true
-    printf '%s\n' "$BG_SERVER_IMAGE_ID" >>"$list.tmp"
+  if [[ -n $VERSION_SERVER_ID ]] && [[ $(tail -n 1 "$list") != "$VERSION_SERVER_ID" ]]; then
+    grep -vxF "$VERSION_SERVER_ID" "$list" >"$list.tmp" || true
+    printf '%s\n' "$VERSION_SERVER_ID" >>"$list.tmp"
     mv -f "$list.tmp" "$list"
   fi
   # Only when some image may go are the containers asked (once) which images they use.
@@ -356,6 +341,10 @@ put_back_kept_for_rollback() {
 
 cmd_rollback() {
   refuse_other_state_dir
+  if [[ -n $BG_ROLLBACK_TO ]]; then
+    rollback_to
+    return
+  fi
   PREVIOUS_SLOT=$(engine_live_slot)
   ACTIVE_SLOT=$PREVIOUS_SLOT
   note_state_mismatch
@@ -365,10 +354,11 @@ cmd_rollback() {
   CANDIDATE=$(container_name "$CANDIDATE_SLOT")
   put_back_kept_for_rollback
   local labels
-  labels=$(docker container inspect -f "{{$(label_of image-id)}} {{$(label_of image)}}" "$CANDIDATE" 2>/dev/null) ||
+  labels=$(engine_live_image "$CANDIDATE_SLOT") ||
     fail "$BG_EXIT_NOTHING_TO_ROLL_BACK" "there is no previous version to roll back to ($CANDIDATE does not exist); nothing was changed"
-  CANDIDATE_IMAGE_ID=${labels%% *}
-  log "rolling back $PREVIOUS_SLOT -> $CANDIDATE_SLOT (${labels#* })"
+  IFS='|' read -r CANDIDATE_SERVER_ID VERSION_IMAGE CANDIDATE_IMAGE_ID <<<"$labels"
+  refuse_rollback_across_release "$CANDIDATE_IMAGE_ID"
+  log "rolling back $PREVIOUS_SLOT -> $CANDIDATE_SLOT ($VERSION_IMAGE)"
   PHASE=start
   CANDIDATE_STARTED=1
   docker start "$CANDIDATE" >/dev/null
@@ -376,4 +366,31 @@ cmd_rollback() {
   run_phase switch switch_proxy
   OUTCOME=$BG_OUTCOME_SWITCHED
   retire_previous
+}
+
+# rollback-to: a version the history names, still on this server, started in the idle slot like a
+# deploy (health check, switch, drain), with the settings the last deploy recorded where not given.
+rollback_to() {
+  PHASE=version
+  resolve_version "$BG_ROLLBACK_TO"
+  read_live
+  ACTIVE_SLOT=$PREVIOUS_SLOT
+  note_state_mismatch
+  log "live slot: ${PREVIOUS_SLOT:-none}"
+  if [[ -n $PREVIOUS_SLOT && ${LIVE_LABELS#* } == "$VERSION_IMAGE_ID "* ]]; then
+    OUTCOME=$BG_OUTCOME_UNCHANGED
+    CANDIDATE=$(container_name "$PREVIOUS_SLOT")
+    log "$CANDIDATE already runs $(short_id "$VERSION_IMAGE_ID") ($VERSION_IMAGE); nothing to switch"
+    return 0
+  fi
+  refuse_rollback_across_release "$VERSION_IMAGE_ID"
+  load_container_settings
+  run_phase tls ensure_certificate
+  run_phase start start_candidate
+  run_phase health wait_until_healthy
+  run_phase switch switch_proxy
+  OUTCOME=$BG_OUTCOME_SWITCHED
+  retire_previous
+  after_switch forget forget_kept
+  after_switch prune prune_images
 }

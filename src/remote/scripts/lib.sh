@@ -34,6 +34,24 @@ CANDIDATE_SLOT=''
 SWITCHED=0
 ENV_FILE='' # a file of the app's env this run wrote: removed at exit
 CANDIDATE_IMAGE_ID='' # a rollback's: the image the kept container runs (a deploy's is BG_IMAGE_ID)
+# The version this run starts: a deploy's is the image it sent, rollback-to's one the history names
+# (versions.sh). Labels, history and pruning read these.
+VERSION_IMAGE=$BG_IMAGE
+VERSION_IMAGE_ID=$BG_IMAGE_ID
+VERSION_SERVER_ID=$BG_SERVER_IMAGE_ID
+VERSION_GIT_SHA=$BG_GIT_SHA
+VERSION_RUN_URL=$BG_RUN_URL
+CANDIDATE_SERVER_ID='' # a rollback's: the image as this server's store names it
+HISTORY_OUTCOME=''     # what history records when it is not OUTCOME (a release: released, or failed)
+RELEASE_BROKE_LIVE=0   # the release made the version live before it unhealthy: no rollback across it without force
+RELEASE_JSON=''        # the result's "release" (release.sh)
+RUN_JSON=''            # the result's "run" (command run)
+VERSIONS_JSON=''       # the result's "versions": what rollback-to can reach (versions.sh)
+# The app's container settings: this run's; rollback-to and run take the last deploy's record for
+# those not given (load_container_settings).
+APP_ENV=$BG_ENV
+APP_VOLUMES=("${BG_VOLUMES[@]}")
+APP_DOCKER_ARGS=("${BG_DOCKER_ARGS[@]}")
 LOG_TAIL=''
 RESULT_SENT=0
 HEALTH=()
@@ -102,8 +120,8 @@ short_id() { local id=${1#sha256:}; printf '%s' "${id:0:12}"; } # short_id sha25
 # The labels that say which version runs (engine docker puts them on its container, engine swarm on
 # its service), one NAME=VALUE a line; and the Go template that reads them back as the result's "live".
 version_labels() {
-  printf '%s\n' "$LABEL.app=$BG_APP" "$LABEL.image=$BG_IMAGE" "$LABEL.image-id=$BG_IMAGE_ID" "$LABEL.config=$BG_CONFIG_HASH" \
-    "$LABEL.git-sha=$BG_GIT_SHA" "$LABEL.run-url=$BG_RUN_URL" "$LABEL.deployed-at=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  printf '%s\n' "$LABEL.app=$BG_APP" "$LABEL.image=$VERSION_IMAGE" "$LABEL.image-id=$VERSION_IMAGE_ID" "$LABEL.config=$BG_CONFIG_HASH" \
+    "$LABEL.git-sha=$VERSION_GIT_SHA" "$LABEL.run-url=$VERSION_RUN_URL" "$LABEL.deployed-at=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 }
 
 live_template() { # live_template NAME RUNNING LABELS: Go template fields (e.g. .Name, {{.State.Running}}, .Config.Labels)
@@ -136,7 +154,8 @@ render_result() {
     "$(json_or_null "$ERROR")" "$(if [[ $OUTCOME == "$BG_OUTCOME_FAILED" ]]; then json_str "$PHASE"; else printf null; fi)"
   printf '"previousSlot":%s,"activeSlot":%s,"candidate":%s,"imageId":%s,' \
     "$(json_or_null "$PREVIOUS_SLOT")" "$(json_or_null "$ACTIVE_SLOT")" "$(json_or_null "$CANDIDATE")" \
-    "$(json_or_null "${CANDIDATE_IMAGE_ID:-${BG_IMAGE_ID:-}}")"
+    "$(json_or_null "${CANDIDATE_IMAGE_ID:-${VERSION_IMAGE_ID:-}}")"
+  printf '"release":%s,"run":%s,"versions":%s,' "${RELEASE_JSON:-null}" "${RUN_JSON:-null}" "${VERSIONS_JSON:-null}"
   printf '"health":[%s],"phasesMs":{%s},"totalMs":%d,"logTail":%s,"live":%s,"history":[%s],"certificate":%s,"settings":%s,"logs":%s,"drain":%s}\n' \
     "$(join_by , "${HEALTH[@]}")" "$(join_by , "${PHASES[@]}")" $(($(now_ms) - START_MS)) \
     "$(json_or_null "$LOG_TAIL")" "${LIVE_INFO:-null}" "$(join_by , "${HISTORY[@]}")" "$(certificate_json 2>/dev/null || printf null)" \
@@ -184,6 +203,7 @@ take_fail_note() { # prints "CODE\nMESSAGE" that a subshell's fail left, and for
 
 cleanup() {
   if [[ -n $ENV_FILE ]]; then rm -f "$ENV_FILE"; fi
+  if [[ -n ${ONEOFF:-} ]]; then docker rm --force "$ONEOFF" >/dev/null 2>&1 || true; fi
   if [[ -n $FAIL_NOTE ]]; then rm -f "$FAIL_NOTE"; fi
 }
 

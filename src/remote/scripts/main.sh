@@ -4,6 +4,9 @@
 #   main.sh           main (below) and the commands remove, status, logs
 #   lib.sh            the run's variables, logging, JSON, the result, fail and the ERR trap, phases
 #   state.sh          the app's recorded settings and history on the server
+#   app-container.sh  the app's container settings as docker run arguments, and their record
+#   versions.sh       the versions still on the server (rollback-to, status), from the history
+#   oneoff.sh         one-off containers: a deploy's release phase (command release) and command run
 #   proxy.sh          the shared nginx container: created, checked, replaced when its setup changed
 #   proxy-config.sh   the app's nginx config: rendered, tested, reloaded, put back when refused
 #   tls.sh            certificates: own ones put in place, ACME ones through the renewer
@@ -20,13 +23,16 @@
 #   $STATE_DIR/apps/<app>/images   image IDs deployed, oldest first (for pruning)
 #   $STATE_DIR/apps/<app>/images-tried   image IDs of deploys that never went live (pruned next time)
 #   $STATE_DIR/apps/<app>/settings the settings of the last deploy that went live (record_settings)
+#   $STATE_DIR/apps/<app>/container.{env,volumes,args}   its env, volumes, docker-args (rollback-to, run)
 #   labels bluegreen.* on the app's containers (engine docker) or service (engine swarm)
 #
 # Output: progress lines as they happen, then one JSON result on one line between the marker lines
 # BG_RESULT_BEGIN and BG_RESULT_END (given by result.ts, with the result's version).
+# BG_COMMAND is a command of the action, or release: a deploy's release phase, which the runner runs
+# once (on the first host) before the rollout.
 # Exit codes, outcome names and the label prefix come from result.ts as BG_EXIT_*, BG_OUTCOME_* and
 # BG_LABEL: 0 done, 1 unexpected failure, 2 server not usable, 3 unhealthy, 4 switch undone, 5 nothing
-# to roll back to.
+# to roll back to, 6 called off, 7 not deployed, 8 release failed, 9 run-command failed.
 # shellcheck shell=bash
 
 set -Eeuo pipefail
@@ -42,19 +48,22 @@ main() {
   PHASE=check
   load_settings
   run_phase check check_server
-  if ! read_only_command; then
-    run_phase lock take_lock
-    check_settings_unchanged
-  fi
+  if takes_lock; then run_phase lock take_lock; fi
+  read_only_command || check_settings_unchanged
   case $BG_COMMAND in
     deploy)
       run_phase proxy ensure_network_and_proxy
       engine_deploy
       ;;
+    release)
+      run_phase proxy ensure_network_and_proxy
+      cmd_release
+      ;;
     rollback)
       run_phase proxy ensure_network_and_proxy
       engine_rollback
       ;;
+    run) cmd_run ;;
     remove) cmd_remove ;;
     status) cmd_status ;;
     logs) cmd_logs ;;
@@ -67,11 +76,23 @@ main() {
     if [[ $BG_TLS != acme ]]; then forget_acme; fi
   fi
   read_only_command || record_history
+  if [[ $BG_COMMAND == status ]]; then
+    list_versions
+    VERSIONS_JSON=$(versions_json "$(live_image_id)")
+  fi
   engine_finish
   emit_result
 }
 
 read_only_command() { [[ $BG_COMMAND == status || $BG_COMMAND == logs ]]; }
+
+takes_lock() { # every command that changes something; run unless run-lock is false
+  case $BG_COMMAND in
+    status | logs) return 1 ;;
+    run) ((BG_RUN_LOCK)) ;;
+    *) return 0 ;;
+  esac
+}
 
 check_server() {
   command -v docker >/dev/null 2>&1 || fail "$BG_EXIT_SERVER_UNUSABLE" "docker is not installed on this server (or not on the PATH of $(id -un))"

@@ -30,7 +30,11 @@ render_settings() {
   while IFS= read -r variable; do printf '%s\t%s\n' "$variable" "$(setting_value "$variable")"; done < <(setting_variables)
 }
 
+# A deploy, and its release phase, run with their own settings (and record them); every other command loads the record.
+deploys() { [[ $BG_COMMAND == deploy || $BG_COMMAND == release ]]; }
+
 record_settings() { # after a deploy went live (or was unchanged): its settings are the app's now
+  record_container_settings
   { render_settings >"$SETTINGS_FILE.new" && mv -f "$SETTINGS_FILE.new" "$SETTINGS_FILE"; } 2>/dev/null ||
     { rm -f "$SETTINGS_FILE.new"; log "warning: cannot write $SETTINGS_FILE (is the disk full?): rollback, status and remove use their own inputs until a deploy records them"; }
 }
@@ -40,7 +44,7 @@ record_settings() { # after a deploy went live (or was unchanged): its settings 
 load_settings() {
   local entry input variable value conflicts=()
   declare -A given=() known=()
-  if [[ $BG_COMMAND != deploy && -f $SETTINGS_FILE ]] && SETTINGS_LOADED=$(<"$SETTINGS_FILE") && [[ -n $SETTINGS_LOADED ]]; then
+  if ! deploys && [[ -f $SETTINGS_FILE ]] && SETTINGS_LOADED=$(<"$SETTINGS_FILE") && [[ -n $SETTINGS_LOADED ]]; then
     while IFS= read -r variable; do known[$variable]=1; done < <(setting_variables)
     for entry in "${BG_SETTING_INPUTS[@]}"; do
       input=${entry%%:*}
@@ -66,7 +70,7 @@ load_settings() {
       fail "$BG_EXIT_SERVER_UNUSABLE" "$BG_COMMAND uses the settings the deploy of $BG_APP recorded on this server, and this run gives other values for $(join_by ', ' "${conflicts[@]}"): leave them out (the connection and app are enough), or deploy with them; nothing was changed"
     fi
     log "using the settings the deploy recorded: host names ${BG_HOSTNAMES[*]:-(any)}, port $BG_CONTAINER_PORT, tls $BG_TLS, health $BG_HEALTH_PATH"
-  elif [[ $BG_COMMAND != deploy && -f $CONF_FILE ]]; then
+  elif ! deploys && [[ -f $CONF_FILE ]]; then
     log "no settings recorded for $BG_APP on this server (deployed by an earlier version of the action): using this run's inputs"
   fi
   # shellcheck disable=SC2046 # the variable names are words
@@ -78,7 +82,7 @@ load_settings() {
 # A run that waited for the lock acts on the record it loaded before: a deploy that changed it
 # meanwhile makes this run stop rather than act on settings that are no longer the app's.
 check_settings_unchanged() {
-  [[ $BG_COMMAND != deploy && -n $SETTINGS_LOADED ]] || return 0
+  ! deploys && [[ -n $SETTINGS_LOADED ]] || return 0
   [[ $(cat "$SETTINGS_FILE" 2>/dev/null) == "$SETTINGS_LOADED" ]] ||
     fail "$BG_EXIT_SERVER_UNUSABLE" "a deploy of $BG_APP changed its settings while this run waited for the lock; nothing was changed: run $BG_COMMAND again"
 }
@@ -100,12 +104,17 @@ images_in_use() { # the image of every container; fails when the containers cann
 
 record_history() {
   [[ -d $APP_DIR ]] || return 0
+  # command run keeps no history (its command line may carry what the history must not); a release
+  # only when it ran.
+  [[ $BG_COMMAND != run ]] || return 0
+  [[ $BG_COMMAND != release || -n $HISTORY_OUTCOME ]] || return 0
   local line
-  line=$(printf '{"time":"%s","command":%s,"outcome":%s,"image":%s,"imageId":%s,"from":%s,"to":%s,"gitSha":%s,"runUrl":%s,"error":%s}' \
-    "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(json_str "$BG_COMMAND")" "$(json_str "$OUTCOME")" \
-    "$(json_or_null "${BG_IMAGE:-}")" "$(json_or_null "${CANDIDATE_IMAGE_ID:-${BG_IMAGE_ID:-}}")" \
+  line=$(printf '{"time":"%s","command":%s,"outcome":%s,"image":%s,"imageId":%s,"serverImageId":%s,"from":%s,"to":%s,"gitSha":%s,"runUrl":%s,"error":%s%s}' \
+    "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(json_str "$BG_COMMAND")" "$(json_str "${HISTORY_OUTCOME:-$OUTCOME}")" \
+    "$(json_or_null "${VERSION_IMAGE:-}")" "$(json_or_null "${CANDIDATE_IMAGE_ID:-${VERSION_IMAGE_ID:-}}")" "$(json_or_null "${CANDIDATE_SERVER_ID:-${VERSION_SERVER_ID:-}}")" \
     "$(json_or_null "$PREVIOUS_SLOT")" "$(json_or_null "$ACTIVE_SLOT")" \
-    "$(json_or_null "$BG_GIT_SHA")" "$(json_or_null "$BG_RUN_URL")" "$(json_or_null "$ERROR")")
+    "$(json_or_null "$BG_GIT_SHA")" "$(json_or_null "$BG_RUN_URL")" "$(json_or_null "$ERROR")" \
+    "$(if ((RELEASE_BROKE_LIVE)); then printf ',"brokeLive":true'; fi)")
   local history=$APP_DIR/history.jsonl
   # The record is not worth the result: a full disk makes it a warning (and fail() calls this too).
   if ! { printf '%s\n' "$line" >>"$history"; } 2>/dev/null; then

@@ -20,6 +20,8 @@
  * READY_AFTER seconds after start (env, default 0; "never" keeps it at 503 forever).
  * ALLOWED_HOSTS (comma-separated, like Django's setting): other Host headers get 400.
  * REFUSE_PROXIED=1: a request with X-Forwarded-For gets 400 (an app that is wrong behind a proxy).
+ * NEEDS_FILE=PATH: / and /health answer 503 while PATH does not exist (an app whose schema a
+ * migration changed); GET /needs answers its content (what a release command wrote).
  * On SIGTERM it stops accepting, closes idle kept-alive connections, lets in-flight requests finish
  * (at most 30 s) and exits 0.
  */
@@ -47,6 +49,17 @@ static atomic_long accepted = 0;
 static volatile sig_atomic_t stopping = 0;
 static const char *allowed_hosts = NULL;
 static int refuse_proxied = 0;
+static const char *needs_file = NULL;
+
+/* The content of NEEDS_FILE into out; 0 when it cannot be read. */
+static int read_needed(char *out, size_t size) {
+  FILE *f = fopen(needs_file, "r");
+  if (!f) return 0;
+  size_t n = fread(out, 1, size - 1, f);
+  out[n] = 0;
+  fclose(f);
+  return 1;
+}
 
 /* Whether the request's Host header (without its port) is one of ALLOWED_HOSTS. */
 static int host_allowed(const char *req) {
@@ -225,6 +238,12 @@ static int serve_one(int fd) {
     reply(fd, 200, answer);
   } else if (strcmp(path, "/version") == 0) {
     reply(fd, 200, body);
+  } else if (strcmp(path, "/needs") == 0) {
+    char content[200];
+    if (needs_file && read_needed(content, sizeof content)) reply(fd, 200, content);
+    else reply(fd, 404, "no needed file\n");
+  } else if (needs_file && (strcmp(path, "/") == 0 || strncmp(path, "/health", 7) == 0) && access(needs_file, F_OK) != 0) {
+    reply(fd, 503, "needed file missing\n");
   } else if (strcmp(path, "/") == 0 || strncmp(path, "/health", 7) == 0 || path[1] == '?') {
     reply(fd, ready ? 200 : 503, ready ? body : "starting\n");
   } else {
@@ -245,6 +264,8 @@ int main(void) {
   if (ra && strcmp(ra, "never") == 0) never_ready = 1;
   ready_at = now() + (ra && !never_ready ? atof(ra) : 0);
   allowed_hosts = getenv("ALLOWED_HOSTS");
+  needs_file = getenv("NEEDS_FILE");
+  if (needs_file && !*needs_file) needs_file = NULL;
   refuse_proxied = getenv("REFUSE_PROXIED") && strcmp(getenv("REFUSE_PROXIED"), "1") == 0;
   const char *port_s = getenv("PORT");
   int port = port_s ? atoi(port_s) : 8080;

@@ -145,6 +145,9 @@ describe('step outputs', () => {
       'health-log': JSON.stringify(report().remote!.health),
       history: '[]',
       logs: '',
+      'run-output': '',
+      release: '',
+      versions: '',
       certificate: '',
     });
   });
