@@ -66,6 +66,14 @@ const REFUSED: Array<[string, Record<string, string>]> = [
   ['state-dir', { 'state-dir': 'relative/dir' }],
   ['build', { build: `sometimes; ${touch('build')}` }],
   ['build-args', { 'build-args': 'bad-key=supersecret' }],
+  ['release-command', { 'release-command': `echo '${touch('release')}` }],
+  ['release-command', { 'release-command': `echo \u0007; ${touch('release2')}` }],
+  ['release-timeout', { 'release-command': 'true', 'release-timeout': '$(reboot)' }],
+  ['run-command', { command: 'run', image: '', 'run-command': '' }],
+  ['run-command', { command: 'run', image: '', 'run-command': `sh -c "${touch('run')}` }],
+  ['run-lock', { command: 'run', image: '', 'run-command': 'true', 'run-lock': 'no;' }],
+  ['rollback-to', { command: 'rollback', image: '', 'rollback-to': `$(${touch('rbto')})` }],
+  ['force', { command: 'rollback', image: '', force: '1; reboot' }],
 ];
 
 /** Everything on the server a run could change: containers, images, networks, volumes, and files. */
@@ -148,6 +156,9 @@ describe('hostile and broken inputs (classic server)', () => {
       UNICODE: 'ünïcødé ✓',
     };
     const label = `x=$(${touch('label')}) "q" 'q'`;
+    // The release command's words, each printed back on its own line by the container.
+    const releaseWords = [`$(${touch('rel-subst')})`, `\`${touch('rel-tick')}\``, `it's "quoted"`, 'two\nlines', `; ${touch('rel-semi')} |`, '${HOME} *'];
+    const releaseCommand = `printf '[%s]\\n' "\\$(touch ${canary('rel-subst')})" '\`touch ${canary('rel-tick')}\`' "it's \\"quoted\\"" 'two\nlines' '; touch ${canary('rel-semi')} |' '\${HOME} *'`;
     const run = await runAction(
       app({
         image: `${server.appImage}:v2`,
@@ -157,9 +168,11 @@ describe('hostile and broken inputs (classic server)', () => {
           .join('\n'),
         'docker-args': `--label ${label}`,
         'health-path': `/health?q=$(${touch('hp').replace(/ /g, '${IFS}')})&x=\`id\`;'"`,
+        'release-command': releaseCommand,
       }),
     );
     expect(run.code, run.stdout).toBe(0);
+    expect(JSON.parse(run.outputs.release)).toMatchObject({ ran: true, exitCode: 0, output: releaseWords.map((word) => `[${word}]`).join('\n') });
     const seen = JSON.parse(remoteDocker(server, ['inspect', '-f', '{{json .Config.Env}}', 'hostile-green'])) as string[];
     for (const [key, value] of Object.entries(env)) expect(seen).toContain(`${key}=${value}`);
     const [labelKey, labelValue] = [label.slice(0, 1), label.slice(2)];

@@ -263,3 +263,50 @@ describe('readConfig', () => {
     for (const command of ['status', 'remove', 'rollback']) expect(read({ command, image: '' }).image).toBe('');
   });
 });
+
+describe('readConfig: release phase, one-off commands, rollback-to (issue 22)', () => {
+  it('reads release-command for a deploy only, with release-timeout (default 10m)', () => {
+    expect(read({}).release).toBeUndefined();
+    expect(read({ 'release-command': "bin/rails db:migrate VERSION='1 2'" }).release).toEqual({ words: ['bin/rails', 'db:migrate', 'VERSION=1 2'], timeoutSeconds: 600 });
+    expect(read({ 'release-command': 'migrate', 'release-timeout': '90s' }).release?.timeoutSeconds).toBe(90);
+    // A rollback job sharing the deploy's inputs does not run it.
+    expect(read({ command: 'rollback', image: '', 'release-command': 'migrate' }).release).toBeUndefined();
+  });
+
+  it('reads command: run with run-command, run-timeout (default 1h) and run-lock (default true)', () => {
+    const config = read({ command: 'run', image: '', 'run-command': 'bin/rails runner "puts 1"' });
+    expect(config.oneOff).toEqual({ words: ['bin/rails', 'runner', 'puts 1'], timeoutSeconds: 3600, lock: true });
+    expect(config.image).toBe('');
+    expect(read({ command: 'run', 'run-command': 'x', 'run-lock': 'false', 'run-timeout': '5m' }).oneOff).toEqual({ words: ['x'], timeoutSeconds: 300, lock: false });
+    expect(read({ 'run-command': 'x' }).oneOff).toBeUndefined();
+  });
+
+  it('reads rollback-to for a rollback, and force', () => {
+    expect(read({ command: 'rollback', image: '', 'rollback-to': ' 0123456789ab ' }).rollbackTo).toBe('0123456789ab');
+    expect(read({ command: 'rollback', image: '', 'rollback-to': 'registry.example/shop:v1.2@sha256:' + 'a'.repeat(64) }).rollbackTo).toContain('shop:v1.2');
+    expect(read({ command: 'rollback', image: '', 'rollback-to': 'https://github.com/acme/shop/actions/runs/123' }).rollbackTo).toContain('/runs/123');
+    expect(read({ 'rollback-to': 'abc1234' }).rollbackTo).toBe('');
+    expect(read({}).force).toBe(false);
+    expect(read({ command: 'rollback', image: '', force: 'true' }).force).toBe(true);
+  });
+
+  it.each([
+    [{ command: 'run', 'run-command': '' }, 'run-command', 'is required with command: run'],
+    [{ command: 'run', 'run-command': '  \n ' }, 'run-command', 'is required with command: run'],
+    [{ command: 'run', 'run-command': "echo 'open" }, 'run-command', "a ' opened at character 6 is never closed"],
+    [{ command: 'run', 'run-command': 'echo \u0007bell' }, 'run-command', 'contains control characters'],
+    [{ command: 'run', 'run-command': 'x', 'run-lock': 'maybe' }, 'run-lock', 'true or false'],
+    [{ command: 'run', 'run-command': 'x', 'run-timeout': '0' }, 'run-timeout', 'at least 1s'],
+    [{ 'release-command': 'echo "open' }, 'release-command', 'a " opened at character 6 is never closed'],
+    [{ 'release-command': 'echo \\' }, 'release-command', 'lone backslash'],
+    [{ 'release-command': 'migrate', 'release-timeout': 'soon' }, 'release-timeout', 'duration'],
+    [{ command: 'rollback', image: '', 'rollback-to': 'v1; rm -rf /' }, 'rollback-to', 'is not an image ID, image reference, commit SHA or run URL'],
+    [{ command: 'rollback', image: '', 'rollback-to': '$(id)' }, 'rollback-to', 'is not an image ID'],
+    [{ command: 'rollback', image: '', 'rollback-to': 'abc1234', engine: 'swarm' }, 'rollback-to', 'rollback-to is for engine: docker'],
+    [{ command: 'rollback', image: '', force: 'yes please' }, 'force', 'true or false'],
+  ])('refuses %o naming input %s', (given, input, problem) => {
+    const error = inputErrorOf(given as Record<string, string>);
+    expect(error.input).toBe(input);
+    expect(error.message).toContain(problem);
+  });
+});

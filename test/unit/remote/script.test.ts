@@ -1,16 +1,21 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { readConfig } from '../../../src/inputs/config';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ENGINE_FUNCTIONS, SCRIPT_FILES, engineFile, renderDeployScript, scriptParameters, configHash } from '../../../src/remote/script';
 import { readerFor } from '../../helpers/action-inputs';
 import { baseInputs } from '../../helpers/fixtures';
 
-function scriptFor(given: Record<string, string>, command: 'deploy' | 'rollback' | 'remove' | 'status' = 'deploy'): string {
-  const config = readConfig(readerFor({ ...baseInputs(), ...given }));
+type Scripted = 'deploy' | 'rollback' | 'remove' | 'status' | 'run' | 'release';
+
+function scriptFor(given: Record<string, string>, command: Scripted = 'deploy'): string {
+  const config = readConfig(readerFor({ ...baseInputs(), command: command === 'release' ? 'deploy' : command, ...given }));
   return renderDeployScript({
     command,
+    oneOff: command === 'release' ? config.release : config.oneOff,
+    rollbackTo: config.rollbackTo,
+    force: config.force,
     deploy: config.deploy,
     image: config.image,
     imageId: 'sha256:' + 'ab'.repeat(32),
@@ -20,7 +25,7 @@ function scriptFor(given: Record<string, string>, command: 'deploy' | 'rollback'
   });
 }
 
-const combos: Array<[string, Record<string, string>, 'deploy' | 'rollback' | 'remove' | 'status']> = [
+const combos: Array<[string, Record<string, string>, Scripted]> = [
   ['defaults', {}, 'deploy'],
   [
     'everything set',
@@ -46,6 +51,10 @@ const combos: Array<[string, Record<string, string>, 'deploy' | 'rollback' | 're
   ['swarm rollback', { engine: 'swarm' }, 'rollback'],
   ['swarm remove', { engine: 'swarm' }, 'remove'],
   ['swarm status', { engine: 'swarm' }, 'status'],
+  ['release', { 'release-command': "sh -c 'bin/migrate && echo $(date)'", volumes: 'data:/data' }, 'release'],
+  ['swarm release', { engine: 'swarm', 'release-command': 'bin/migrate' }, 'release'],
+  ['run', { 'run-command': 'bin/rails runner "puts 1"', 'run-lock': 'false' }, 'run'],
+  ['rollback-to', { 'rollback-to': 'abc1234', force: 'true' }, 'rollback'],
 ];
 
 describe('the generated deploy script', () => {
@@ -67,6 +76,15 @@ describe('the generated deploy script', () => {
     const header = script.slice(0, script.indexOf('# The server side of bluegreen-action'));
     const out = execFileSync('bash', ['-c', `${header}\nprintf '%s\\n---\\n%s' "$BG_ENV" "$BG_HEALTH_PATH"`], { encoding: 'utf8' });
     expect(out).toBe(`${env}\n---\n/h?x=$(id)&y=\`id\``);
+  });
+
+  it('carries the one-off command word by word, exactly as given, and nothing of it runs', () => {
+    const command = 'sh -c \'echo "$(id)"; touch /tmp/pwned-by-words\' "a b" \'\nline\' `id` $HOME';
+    const script = scriptFor({ 'run-command': command, 'rollback-to': '' }, 'run');
+    const header = script.slice(0, script.indexOf('# The server side of bluegreen-action'));
+    const out = execFileSync('bash', ['-c', `${header}\nprintf '<%s>' "\${BG_ONEOFF_WORDS[@]}"; printf '|%s|%s' "$BG_ONEOFF_TIMEOUT" "$BG_RUN_LOCK"`], { encoding: 'utf8' });
+    expect(out).toBe('<sh><-c><echo "$(id)"; touch /tmp/pwned-by-words><a b><\nline><`id`><$HOME>|3600|1');
+    expect(existsSync('/tmp/pwned-by-words')).toBe(false);
   });
 
   it('puts lists into bash arrays word by word', () => {

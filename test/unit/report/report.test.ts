@@ -270,3 +270,113 @@ describe('finalSummary', () => {
     expect(long.length).toBeLessThan(SUMMARY_LIMIT + 100);
   });
 });
+
+describe('release phase, command run and rollback-to in the report (issue 22)', () => {
+  const release = (over: Partial<NonNullable<RunReport['release']>> = {}): NonNullable<RunReport['release']> => ({
+    ran: true,
+    skipped: null,
+    exitCode: 0,
+    timedOut: false,
+    seconds: 2.5,
+    output: 'migrating\ndone',
+    ...over,
+  });
+  const ran = (over: Partial<NonNullable<RemoteResult['run']>> = {}) => ({ ran: true, skipped: null, exitCode: 0, timedOut: false, seconds: 1, output: 'hello', ...over });
+
+  it.each<[string, RunReport, number, string]>([
+    [
+      'release failed',
+      report({ release: release({ exitCode: 7 }) }, { outcome: 'failed', exitCode: SCRIPT_EXIT.releaseFailed, activeSlot: 'blue' }),
+      8,
+      '❌ shop: the release command failed; nothing switched, BLUE still live (untouched)',
+    ],
+    [
+      'release past its timeout',
+      report({ release: release({ exitCode: null, timedOut: true }) }, { outcome: 'failed', exitCode: SCRIPT_EXIT.releaseFailed, activeSlot: null }),
+      8,
+      '❌ shop: the release command failed; nothing switched, nothing live (untouched)',
+    ],
+    ['run exited 0', report({ command: 'run' }, { command: 'run', outcome: 'unchanged', run: ran() }), 0, '✅ shop: run-command exited with 0'],
+    [
+      'run exited 42: the step fails with 42',
+      report({ command: 'run' }, { command: 'run', outcome: 'failed', exitCode: SCRIPT_EXIT.commandFailed, run: ran({ exitCode: 42 }) }),
+      42,
+      '❌ shop: run-command exited with 42',
+    ],
+    [
+      'run killed by a signal (137): 137',
+      report({ command: 'run' }, { command: 'run', outcome: 'failed', exitCode: SCRIPT_EXIT.commandFailed, run: ran({ exitCode: 137 }) }),
+      137,
+      '❌ shop: run-command exited with 137',
+    ],
+    [
+      'run past run-timeout',
+      report({ command: 'run' }, { command: 'run', outcome: 'failed', exitCode: SCRIPT_EXIT.commandFailed, run: ran({ exitCode: null, timedOut: true }) }),
+      1,
+      '❌ shop: run-command ran past run-timeout',
+    ],
+    [
+      'run that could not start (no live version)',
+      report({ command: 'run' }, { command: 'run', outcome: 'failed', exitCode: 1, error: 'nothing is deployed', run: null, activeSlot: null }),
+      1,
+      '❌ shop: run failed; nothing live',
+    ],
+    ['rollback-to the live version', report({ command: 'rollback' }, { command: 'rollback', outcome: 'unchanged', activeSlot: 'green' }), 0, '✅ shop: GREEN already runs that version'],
+    [
+      'rollback-to an unknown version',
+      report({ command: 'rollback' }, { command: 'rollback', outcome: 'failed', exitCode: 5, failedPhase: 'version', activeSlot: 'green' }),
+      1,
+      '❌ shop: rollback failed during version; GREEN still live',
+    ],
+  ])('%s', (_name, given, code, title) => {
+    expect(exitCodeOf(given)).toBe(code);
+    expect(headline(given)).toBe(title);
+  });
+
+  it('shows the release: how it ended, its last lines, a broken live version, or why it was skipped', () => {
+    const ok = renderSummary(report({ release: release() }));
+    expect(ok).toContain('### Release command\n\nIt exited with 0 after 2.5s.\n\n```text\nmigrating\ndone\n```');
+    expect(ok).not.toContain('force: true');
+    const broke = renderSummary(report({ release: release({ brokeLive: true }) }));
+    expect(broke).toContain('The release made the version live before it unhealthy');
+    expect(broke).toContain('needs `force: true`');
+    expect(renderSummary(report({ release: release({ exitCode: null, timedOut: true, seconds: 600 }) }))).toContain('It ran past release-timeout and was stopped after 10m');
+    expect(renderSummary(report({ release: release({ ran: false, skipped: 'the same image and settings are live', output: '' }) }))).toContain(
+      '### Release command\n\nSkipped: the same image and settings are live.',
+    );
+    const long = Array.from({ length: 100 }, (_, i) => `line ${i + 1}`).join('\n');
+    const cut = renderSummary(report({ release: release({ output: long }) }));
+    expect(cut).toContain('_The last 40 of 100 lines:_');
+    expect(cut).toContain('line 61\n');
+    expect(cut).not.toContain('line 60\n');
+  });
+
+  it('redacts secrets in the release and run output, in the summary and in run-output', () => {
+    const given = report({ command: 'run', release: release({ output: 'token=hunter22' }) }, { command: 'run', outcome: 'unchanged', run: ran({ output: 'DATABASE_URL=postgres://u:hunter22@db' }) });
+    const summary = renderSummary(given, ['hunter22']);
+    expect(summary).not.toContain('hunter22');
+    expect(summary).toContain('### Output of run-command');
+    expect(summary).toContain('postgres://u:***@db');
+  });
+
+  it('lists the versions rollback-to can reach on status and rollback, newest first as the server gave them', () => {
+    const versions = [
+      {
+        imageId: 'sha256:' + '11'.repeat(32),
+        image: 'shop:v3',
+        gitSha: 'c0ffee'.repeat(7).slice(0, 40),
+        runUrl: 'https://github.com/acme/shop/actions/runs/3',
+        time: '2026-12-01T10:00:00Z',
+        live: true,
+      },
+      { imageId: 'sha256:' + '22'.repeat(32), image: 'shop:v2', gitSha: null, runUrl: null, time: null, live: false },
+    ];
+    const summary = renderSummary(report({ command: 'status' }, { command: 'status', outcome: 'unchanged', versions }));
+    expect(summary).toContain('### Versions on the server (rollback-to)');
+    expect(summary).toContain(`| ${'11'.repeat(6)} (live) | shop:v3 | c0ffeec0ffee | 2026-12-01T10:00:00Z | https://github.com/acme/shop/actions/runs/3 |`);
+    expect(summary).toContain(`| ${'22'.repeat(6)} | shop:v2 |  |  |  |`);
+    expect(stepOutputs(report({ command: 'status' }, { command: 'status', outcome: 'unchanged', versions })).versions).toBe(JSON.stringify(versions));
+    expect(renderSummary(report({ command: 'deploy' }, { versions }))).not.toContain('Versions on the server');
+    expect(renderSummary(report({ command: 'status' }, { command: 'status', outcome: 'unchanged', versions: [] }))).toContain('None that rollback-to can reach.');
+  });
+});
