@@ -84,7 +84,8 @@ names_version() { # names_version NAME ID SERVER_ID
   read -r -a words <<<"$names"
   for word in "${words[@]}"; do
     if [[ $1 =~ ^[0-9a-f]{7,40}$ && $word =~ ^[0-9a-f]{40}$ && $word == "$1"* ]]; then return 0; fi
-    if [[ $1 =~ ^[0-9]+$ && $word == */runs/"$1"* ]]; then return 0; fi
+    # A run number names the run URL that ends with it (an attempt may follow): 12 is not run 123.
+    if [[ $1 =~ ^[0-9]+$ && ($word == */runs/"$1" || $word == */runs/"$1"/*) ]]; then return 0; fi
   done
   return 1
 }

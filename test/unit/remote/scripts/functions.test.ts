@@ -467,3 +467,29 @@ describe('service_options (engine swarm): the same version labels on the service
     expect(out).toContain(`--container-label${add}`);
   });
 });
+
+describe('names_version: what rollback-to may name a version by (issue 22)', () => {
+  const id = 'sha256:' + '3f2c1a9b8d7e'.padEnd(64, '0');
+  const serverId = 'sha256:' + 'c0de'.padEnd(64, '1');
+  const sha = 'a1b2c3d4e5f60718293a4b5c6d7e8f9012345678';
+  const names = ` shop:v41 ${sha} https://github.com/acme/shop/actions/runs/123 `;
+  const cases: Array<[string, boolean]> = [
+    [id, true],
+    ['3f2c1a9b8d7e', true], // 12 hex digits of the image ID
+    ['3f2c1a9b8d7', false], // 11: too short to be taken for an ID (nor a commit: none starts so)
+    ['c0de11111111', true], // the server's own ID (containerd store)
+    ['shop:v41', true],
+    ['shop:v4', false],
+    ['a1b2c3d', true], // 7 digits of the commit
+    ['a1b2c3', false],
+    [sha, true],
+    ['https://github.com/acme/shop/actions/runs/123', true],
+    ['123', true],
+    ['12', false], // not run 123
+    ['1234', false],
+  ];
+  it.each(cases)('%s: %s', (name, named) => {
+    const code = `declare -A VERSION_NAMES=([${shellQuote(id)}]=${shellQuote(names)}); names_version ${shellQuote(name)} ${shellQuote(id)} ${shellQuote(serverId)} && echo yes || echo no`;
+    expect(callScript({}, code).stdout.trim()).toBe(named ? 'yes' : 'no');
+  });
+});
