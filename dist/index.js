@@ -95132,6 +95132,11 @@ function readHealth(read) {
         intervalSeconds: (0, read_1.duration)(read, 'health-interval', 0.1),
         timeoutSeconds: (0, read_1.duration)(read, 'health-timeout', 1),
         tryTimeoutSeconds: (0, read_1.duration)(read, 'health-try-timeout', 1),
+        port: read('health-port').trim() === '' ? undefined : (0, read_1.integer)(read, 'health-port', 1, 65535),
+        command: (() => {
+            const words = readCommandWords(read, 'health-command');
+            return words.length > 0 ? words : undefined;
+        })(),
     };
 }
 /** engine: swarm: a Swarm service (docker-args are docker run options a service does not take). */
@@ -95140,6 +95145,10 @@ function readSwarm(read, dockerArgs, rollout) {
         return undefined;
     if (dockerArgs.length > 0) {
         throw new read_1.InputError('docker-args', 'these are docker run options, which a Swarm service does not take (engine: swarm): remove them');
+    }
+    for (const name of ['health-port', 'health-command']) {
+        if (read(name).trim() !== '')
+            throw new read_1.InputError(name, "is for engine: docker; with engine: swarm the health check is the service's HEALTHCHECK on health-path");
     }
     if (rollout !== 'rolling') {
         throw new read_1.InputError('rollout', 'with engine: swarm, Swarm rolls the service out itself (start-first, one task at a time): leave rollout at rolling');
@@ -95546,6 +95555,8 @@ exports.RECORDED_DEFAULTS = {
     'health-interval': '1s',
     'health-timeout': '60s',
     'health-try-timeout': '5s',
+    'health-port': '',
+    'health-command': '',
     'max-body-size': '100m',
     'proxy-timeout': '5m',
     'proxy-buffering': 'false',
@@ -96462,6 +96473,8 @@ function settingVariables(deploy) {
         'health-interval': { BG_HEALTH_INTERVAL: health.intervalSeconds, BG_HEALTH_INTERVAL_MS: Math.round(health.intervalSeconds * 1000) },
         'health-timeout': { BG_HEALTH_TIMEOUT_MS: Math.round(health.timeoutSeconds * 1000) },
         'health-try-timeout': { BG_HEALTH_TRY_TIMEOUT: Math.max(1, Math.ceil(health.tryTimeoutSeconds)) },
+        'health-port': { BG_HEALTH_PORT: health.port ?? '' },
+        'health-command': { BG_HEALTH_COMMAND: health.command ?? [] },
         'max-body-size': { BG_MAX_BODY_SIZE: http.maxBodySize },
         'proxy-timeout': { BG_PROXY_TIMEOUT: Math.ceil(http.timeoutSeconds) },
         'proxy-buffering': { BG_PROXY_BUFFERING: http.buffering ? 'on' : 'off' },
@@ -96660,7 +96673,7 @@ function healthText(r) {
     if (tries.length === 0)
         return '';
     const last = tries[tries.length - 1];
-    return `${tries.length} ${tries.length === 1 ? 'try' : 'tries'}, last ${last.status ?? last.error ?? 'error'}`;
+    return `${tries.length} ${tries.length === 1 ? 'try' : 'tries'}, last ${(0, report_1.healthAnswer)(last)}`;
 }
 /** A host's time as the runner saw it: its phases and its script. */
 function runnerSeconds(report) {
@@ -96747,6 +96760,7 @@ exports.cell = cell;
 exports.liveAfterFailure = liveAfterFailure;
 exports.slotName = slotName;
 exports.headline = headline;
+exports.healthAnswer = healthAnswer;
 exports.renderSummary = renderSummary;
 exports.renderRefusedSummary = renderRefusedSummary;
 exports.refusedOutputs = refusedOutputs;
@@ -96889,9 +96903,17 @@ function headline(report) {
         }
     }
 }
+/** One health try's answer as people read it: the HTTP status, health-command's exit code, or the error. */
+function healthAnswer(t) {
+    if (t.status !== null)
+        return String(t.status);
+    if (t.exitCode !== undefined && t.exitCode !== null)
+        return `exit ${t.exitCode}${t.error ? `: ${t.error}` : ''}`;
+    return t.error ?? 'error';
+}
 function healthTable(tries) {
     const shown = tries.slice(-HEALTH_ROWS_MAX);
-    const rows = shown.map((t) => `| ${t.try} | ${(t.ms / 1000).toFixed(1)}s | ${t.status ?? cell(t.error ?? 'error')} | ${t.latencyMs} ms |`);
+    const rows = shown.map((t) => `| ${t.try} | ${(t.ms / 1000).toFixed(1)}s | ${cell(healthAnswer(t))} | ${t.latencyMs} ms |`);
     const cut = tries.length > shown.length ? `\n_${tries.length - shown.length} earlier tries left out._\n` : '';
     const table = `| try | since start | answer | latency |\n| ---: | ---: | --- | ---: |\n${rows.join('\n')}\n${cut}`;
     if (tries.length <= HEALTH_ROWS_OPEN)

@@ -27,7 +27,48 @@ health_host() {
   if ((${#BG_HOSTNAMES[@]} > 0)); then echo "${BG_HOSTNAMES[0]/#\*/check}"; else echo localhost; fi
 }
 
-health_try() { proxy_get_status "http://$CANDIDATE:$BG_CONTAINER_PORT$BG_HEALTH_PATH" --header "Host: $(health_host)"; }
+health_port() { printf '%s' "${BG_HEALTH_PORT:-$BG_CONTAINER_PORT}"; }
+
+# health-port or health-command: the proxy's answer on the served port says nothing of health, so
+# the checks after a switch ask the live container directly (the route still through the proxy).
+checks_apart() { [[ -n $BG_HEALTH_PORT ]] || ((${#BG_HEALTH_COMMAND[@]} > 0)); }
+
+health_target() { # health_target CONTAINER: what a try asks, for the log
+  if ((${#BG_HEALTH_COMMAND[@]} > 0)); then
+    printf 'the health-command (%s) in %s' "${BG_HEALTH_COMMAND[*]}" "$1"
+  else
+    printf 'http://%s:%s%s (Host: %s)' "$1" "$(health_port)" "$BG_HEALTH_PATH" "$(health_host)"
+  fi
+}
+
+# One try: the HTTP status, "exit:CODE LAST_LINE" for health-command, or "error:WHY".
+health_try() { # health_try CONTAINER
+  if ((${#BG_HEALTH_COMMAND[@]} > 0)); then
+    command_try "$1"
+  else
+    proxy_get_status "http://$1:$(health_port)$BG_HEALTH_PATH" --header "Host: $(health_host)"
+  fi
+}
+
+# docker exec has no timeout of its own: the client is stopped after the try's time (a command that
+# hangs inside the container is left to end by itself, as Docker's own HEALTHCHECK leaves it).
+command_try() { # command_try CONTAINER
+  local out code=0
+  out=$(timeout "$BG_HEALTH_TRY_TIMEOUT" docker exec "$1" "${BG_HEALTH_COMMAND[@]}" 2>&1) || code=$?
+  if ((code == 124)); then
+    echo "error:no exit within ${BG_HEALTH_TRY_TIMEOUT}s"
+  else
+    printf 'exit:%s %s' "$code" "$(printf '%s' "$out" | tail -n 1 | cut -c1-200)"
+  fi
+}
+
+is_healthy_answer() { # is_healthy_answer ANSWER (of health_try)
+  case $1 in
+    exit:0*) [[ $1 == "exit:0" || $1 == "exit:0 "* ]] ;;
+    exit:* | error:*) return 1 ;;
+    *) is_healthy_status "$1" ;;
+  esac
+}
 
 is_healthy_status() {
   if [[ -n $BG_HEALTH_STATUS ]]; then
@@ -50,14 +91,14 @@ port_hint() { # port_hint LAST_ERROR: why nothing answered, when nothing listene
   [[ ${1,,} == *refused* ]] || return 0
   local exposed
   exposed=$(docker image inspect -f '{{range $port, $_ := .Config.ExposedPorts}}{{$port}} {{end}}' "${BG_SERVER_IMAGE_ID:-$CANDIDATE_IMAGE_ID}" 2>/dev/null || true)
-  printf '; nothing listened on port %s (container-port) in %s; the image exposes %s' "$BG_CONTAINER_PORT" "$CANDIDATE" "${exposed:-no port}"
+  printf '; nothing listened on port %s (%s) in %s; the image exposes %s' "$(health_port)" "$([[ -n $BG_HEALTH_PORT ]] && echo health-port || echo container-port)" "$CANDIDATE" "${exposed:-no port}"
 }
 
 wait_until_healthy() {
-  local started deadline tries=0 streak=0 t0 answer latency state docker_health status error
+  local started deadline tries=0 streak=0 t0 answer latency state docker_health status error code
   started=$(now_ms)
   deadline=$((started + BG_HEALTH_TIMEOUT_MS))
-  log "checking http://$CANDIDATE:$BG_CONTAINER_PORT$BG_HEALTH_PATH (Host: $(health_host)) every ${BG_HEALTH_INTERVAL}s (needs $BG_HEALTH_SUCCESSES in a row, up to $((BG_HEALTH_TIMEOUT_MS / 1000))s)"
+  log "checking $(health_target "$CANDIDATE") every ${BG_HEALTH_INTERVAL}s (needs $BG_HEALTH_SUCCESSES in a row, up to $((BG_HEALTH_TIMEOUT_MS / 1000))s)"
   while :; do
     state=$(docker inspect -f '{{.State.Status}} {{.State.ExitCode}} {{if .State.Health}}{{.State.Health.Status}}{{end}}' "$CANDIDATE" 2>/dev/null || echo 'gone 0')
     if [[ $state != running* ]]; then
@@ -70,10 +111,16 @@ wait_until_healthy() {
     fi
     tries=$((tries + 1))
     t0=$(now_ms)
-    answer=$(health_try)
+    answer=$(health_try "$CANDIDATE")
     latency=$(($(now_ms) - t0))
-    status='' error=''
-    if [[ $answer == error:* ]]; then
+    status='' error='' code=''
+    if [[ $answer == exit:* ]]; then
+      answer=${answer#exit:}
+      code=${answer%% *}
+      [[ $code == 0 ]] || error=${answer#"$code"}
+      error=${error# }
+      answer=exit:$answer
+    elif [[ $answer == error:* ]]; then
       error=${answer#error:}
     elif [[ $answer =~ ^[1-5][0-9][0-9]$ ]]; then
       status=$answer
@@ -82,20 +129,20 @@ wait_until_healthy() {
     fi
     # The last 200 tries are enough for the report, however long the health timeout.
     if ((${#HEALTH[@]} >= 200)); then HEALTH=("${HEALTH[@]:1}"); fi
-    HEALTH+=("{\"try\":$tries,\"ms\":$((t0 - started)),\"status\":${status:-null},\"error\":$(json_or_null "$error"),\"latencyMs\":$latency}")
-    if [[ -n $status ]] && is_healthy_status "$status"; then
+    HEALTH+=("{\"try\":$tries,\"ms\":$((t0 - started)),\"status\":${status:-null},\"error\":$(json_or_null "$error"),\"latencyMs\":$latency${code:+,\"exitCode\":$code}}")
+    if is_healthy_answer "$answer"; then
       streak=$((streak + 1))
     else
       streak=0
     fi
-    log "try $tries: ${status:-$error} (${latency}ms)${docker_health:+, docker health: $docker_health}"
+    log "try $tries: ${status:-${code:+exit $code${error:+: }}$error} (${latency}ms)${docker_health:+, docker health: $docker_health}"
     if ((streak >= BG_HEALTH_SUCCESSES)) && [[ -z $docker_health || $docker_health == healthy ]]; then
       log "$CANDIDATE is healthy after $(($(now_ms) - started))ms"
       show_first_lines
       return 0
     fi
     if (($(now_ms) + BG_HEALTH_INTERVAL_MS > deadline)); then
-      fail "$BG_EXIT_UNHEALTHY" "the new version did not become healthy within $((BG_HEALTH_TIMEOUT_MS / 1000))s (last answer: ${status:-$error})$(port_hint "$error")"
+      fail "$BG_EXIT_UNHEALTHY" "the new version did not become healthy within $((BG_HEALTH_TIMEOUT_MS / 1000))s (last answer: ${status:-${code:+exit $code${error:+: }}$error})$(port_hint "$error")"
     fi
     sleep "$BG_HEALTH_INTERVAL"
   done

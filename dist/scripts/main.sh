@@ -165,7 +165,7 @@ cmd_remove() {
     done < <(cat "${lists[@]}" | sort -u)
     rm -f "${lists[@]}"
   fi
-  rm -f "$SETTINGS_FILE"
+  rm -f "$SETTINGS_FILE" "$CONTAINER_ENV_FILE" "$CONTAINER_VOLUMES_FILE" "$CONTAINER_ARGS_FILE"
   ACTIVE_SLOT=''
   OUTCOME=$BG_OUTCOME_REMOVED
   ((found)) || log "$BG_APP was not deployed on this server; nothing to remove"

@@ -9,7 +9,7 @@ verify_through_proxy() {
   local host want="$BG_APP $CANDIDATE_SLOT" routed='' out='' answer i
   host=$(health_host)
   for i in $(seq 1 30); do
-    out=$(docker exec "$BG_PROXY_NAME" sh -c "$BG_PROXY_ROUTE_CHECK_SH" sh "$BG_HEALTH_TRY_TIMEOUT" "$host" "$want" "$BG_HEALTH_PATH" 2>&1) || true
+    out=$(route_check "$host" "$want") || true
     routed=$(sed -n '1s/^routed://p' <<<"$out")
     [[ $routed == "$want" ]] && break
     sleep 0.1
@@ -18,12 +18,29 @@ verify_through_proxy() {
     log "the proxy does not route Host: $host to $CANDIDATE_SLOT after the reload (it routes to ${routed:-nothing we know})"
     return 1
   fi
-  answer=$(status_of "$(sed 1d <<<"$out")")
-  if ! is_healthy_status "$answer"; then
+  answer=$(routed_answer "$out" "$CANDIDATE_SLOT")
+  if ! is_healthy_answer "$answer"; then
     log "the proxy does not answer healthy from $CANDIDATE_SLOT for Host: $host (last answer: ${answer#error:})"
     return 1
   fi
   log "the proxy serves $CANDIDATE_SLOT for $host (check $i: $answer)"
+}
+
+# Through the proxy: which app and slot answer for HOST, and (unless checked apart) the health path's answer.
+route_check() { # route_check HOST WANT
+  local path=$BG_HEALTH_PATH
+  if checks_apart; then path=''; fi
+  docker exec "$BG_PROXY_NAME" sh -c "$BG_PROXY_ROUTE_CHECK_SH" sh "$BG_HEALTH_TRY_TIMEOUT" "$1" "$2" "$path" 2>&1
+}
+
+# The health answer after a route check: the proxy's, or with health-port or health-command the
+# slot's container's own (one try).
+routed_answer() { # routed_answer ROUTE_CHECK_OUTPUT SLOT
+  if checks_apart; then
+    health_try "$(engine_upstream "$2")"
+  else
+    status_of "$(sed 1d <<<"$1")"
+  fi
 }
 
 # The live slot stays, but its proxy config may be another version's (an upgraded action writes a

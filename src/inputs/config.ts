@@ -33,6 +33,10 @@ export interface HealthConfig {
   intervalSeconds: number;
   timeoutSeconds: number;
   tryTimeoutSeconds: number;
+  /** health-port: check this port instead of the one served (container-port). */
+  port?: number;
+  /** health-command: run in the candidate instead of the HTTP check; healthy when it exits 0. */
+  command?: string[];
 }
 
 /** How the proxy carries the app's traffic (WebSockets and HTTP/1.1 to the app always). */
@@ -237,6 +241,11 @@ function readHealth(read: InputReader): HealthConfig {
     intervalSeconds: duration(read, 'health-interval', 0.1),
     timeoutSeconds: duration(read, 'health-timeout', 1),
     tryTimeoutSeconds: duration(read, 'health-try-timeout', 1),
+    port: read('health-port').trim() === '' ? undefined : integer(read, 'health-port', 1, 65535),
+    command: (() => {
+      const words = readCommandWords(read, 'health-command');
+      return words.length > 0 ? words : undefined;
+    })(),
   };
 }
 
@@ -245,6 +254,9 @@ function readSwarm(read: InputReader, dockerArgs: readonly string[], rollout: Ro
   if (oneOf(read, 'engine', ['docker', 'swarm'] as const) === 'docker') return undefined;
   if (dockerArgs.length > 0) {
     throw new InputError('docker-args', 'these are docker run options, which a Swarm service does not take (engine: swarm): remove them');
+  }
+  for (const name of ['health-port', 'health-command']) {
+    if (read(name).trim() !== '') throw new InputError(name, "is for engine: docker; with engine: swarm the health check is the service's HEALTHCHECK on health-path");
   }
   if (rollout !== 'rolling') {
     throw new InputError('rollout', 'with engine: swarm, Swarm rolls the service out itself (start-first, one task at a time): leave rollout at rolling');

@@ -18,6 +18,8 @@ export const RECORDED_DEFAULTS = {
   'health-interval': '1s',
   'health-timeout': '60s',
   'health-try-timeout': '5s',
+  'health-port': '',
+  'health-command': '',
   'max-body-size': '100m',
   'proxy-timeout': '5m',
   'proxy-buffering': 'false',

@@ -36,6 +36,8 @@ export interface HealthTry {
   status: number | null;
   error: string | null;
   latencyMs: number;
+  /** health-command: its exit code (status is then null). */
+  exitCode?: number | null;
 }
 
 export interface LiveInfo {

@@ -179,6 +179,8 @@ export function settingVariables(deploy: DeployConfig): Record<RecordedInput, Re
     'health-interval': { BG_HEALTH_INTERVAL: health.intervalSeconds, BG_HEALTH_INTERVAL_MS: Math.round(health.intervalSeconds * 1000) },
     'health-timeout': { BG_HEALTH_TIMEOUT_MS: Math.round(health.timeoutSeconds * 1000) },
     'health-try-timeout': { BG_HEALTH_TRY_TIMEOUT: Math.max(1, Math.ceil(health.tryTimeoutSeconds)) },
+    'health-port': { BG_HEALTH_PORT: health.port ?? '' },
+    'health-command': { BG_HEALTH_COMMAND: health.command ?? [] },
     'max-body-size': { BG_MAX_BODY_SIZE: http.maxBodySize },
     'proxy-timeout': { BG_PROXY_TIMEOUT: Math.ceil(http.timeoutSeconds) },
     'proxy-buffering': { BG_PROXY_BUFFERING: http.buffering ? 'on' : 'off' },

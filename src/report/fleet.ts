@@ -1,7 +1,7 @@
 // The summary and outputs of a run on several hosts: one row per host, the overall result first.
 import { formatBytes, formatSeconds } from '../format';
 import { type Outcome, SCRIPT_EXIT } from '../remote/result';
-import { type RunReport, cell, errorOf, exitCodeOf, finalSummary, outcomeOf, renderSummary, slotName, stepOutputs } from './report';
+import { type RunReport, cell, errorOf, healthAnswer, exitCodeOf, finalSummary, outcomeOf, renderSummary, slotName, stepOutputs } from './report';
 
 /** A host's run as the report reads it (rollout/host.ts's HostRun adds where it is and its session). */
 export interface HostOutcome {
@@ -89,7 +89,7 @@ function healthText(r: RunReport): string {
   const tries = r.remote?.health ?? [];
   if (tries.length === 0) return '';
   const last = tries[tries.length - 1];
-  return `${tries.length} ${tries.length === 1 ? 'try' : 'tries'}, last ${last.status ?? last.error ?? 'error'}`;
+  return `${tries.length} ${tries.length === 1 ? 'try' : 'tries'}, last ${healthAnswer(last)}`;
 }
 
 /** A host's time as the runner saw it: its phases and its script. */

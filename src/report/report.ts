@@ -175,9 +175,16 @@ export function headline(report: RunReport): string {
   }
 }
 
+/** One health try's answer as people read it: the HTTP status, health-command's exit code, or the error. */
+export function healthAnswer(t: HealthTry): string {
+  if (t.status !== null) return String(t.status);
+  if (t.exitCode !== undefined && t.exitCode !== null) return `exit ${t.exitCode}${t.error ? `: ${t.error}` : ''}`;
+  return t.error ?? 'error';
+}
+
 function healthTable(tries: HealthTry[]): string {
   const shown = tries.slice(-HEALTH_ROWS_MAX);
-  const rows = shown.map((t) => `| ${t.try} | ${(t.ms / 1000).toFixed(1)}s | ${t.status ?? cell(t.error ?? 'error')} | ${t.latencyMs} ms |`);
+  const rows = shown.map((t) => `| ${t.try} | ${(t.ms / 1000).toFixed(1)}s | ${cell(healthAnswer(t))} | ${t.latencyMs} ms |`);
   const cut = tries.length > shown.length ? `\n_${tries.length - shown.length} earlier tries left out._\n` : '';
   const table = `| try | since start | answer | latency |\n| ---: | ---: | --- | ---: |\n${rows.join('\n')}\n${cut}`;
   if (tries.length <= HEALTH_ROWS_OPEN) return `### Health checks\n\n${table}`;

@@ -110,7 +110,9 @@ describe('settings recorded at deploy (classic server)', () => {
     expect(removed.code, removed.stdout).toBe(0);
     expect(removed.outputs.result).toBe('removed');
     expect(appContainers('rec')).toEqual([]);
-    expect(execFileSync('ls', ['-A', `${server.home}/.bluegreen/apps/rec`], { encoding: 'utf8' })).not.toContain('settings');
+    const left = execFileSync('ls', ['-A', `${server.home}/.bluegreen/apps/rec`], { encoding: 'utf8' });
+    expect(left).not.toContain('settings');
+    expect(left).not.toContain('container.'); // the recorded env (secrets), volumes and docker-args go too
   }, 240_000);
 
   it('an HTTPS app rolled back with only the connection and app keeps its certificate, redirect and host routing', async () => {

@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runAction } from '../helpers/action-runner';
-import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TestServer, localDocker, remoteDocker, resetServer, serverInputs, testServer } from '../helpers/server';
@@ -39,9 +39,12 @@ describe('job summary and outputs, from the bundled action', () => {
     expect(run.summary).toMatch(/\| \*\*Phases\*\* \| .*health \d+\.\ds .*switch/);
     expect(run.summary).toContain('### Health checks');
     expect(run.summary).toMatch(/\| \d+ \| \d+\.\ds \| 200 \| \d+ ms \|/);
-    // The env value reached the app, its file is gone, and it is in no log line and not in the summary.
+    // The env value reached the app, the file it went in is gone (only the record rollback-to and run
+    // use stays, 0600 like Docker's own copy), and it is in no log line and not in the summary.
     expect(remoteDocker(server, ['inspect', '-f', '{{json .Config.Env}}', 'summary-blue'])).toContain(`"API_TOKEN=${SECRET}"`);
-    expect(readdirSync(`/home/${server.user}/.bluegreen/apps/summary`).filter((f) => f.includes('env'))).toEqual([]);
+    const appDir = `/home/${server.user}/.bluegreen/apps/summary`;
+    expect(readdirSync(appDir).filter((f) => f.includes('env'))).toEqual(['container.env']);
+    expect(statSync(`${appDir}/container.env`).mode & 0o777).toBe(0o600);
     expect(visibleLog(run.stdout)).not.toContain(SECRET);
     expect(run.summary).not.toContain(SECRET);
     expect(run.outputs['health-log']).not.toContain(SECRET);

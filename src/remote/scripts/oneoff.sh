@@ -78,11 +78,11 @@ oneoff_json() { # the command's account for the result: {ran, skipped, exitCode,
 live_answers_healthy() { # live_answers_healthy SLOT
   local want="$BG_APP $1" out routed answer try
   for try in 1 2 3 4 5; do
-    out=$(docker exec "$BG_PROXY_NAME" sh -c "$BG_PROXY_ROUTE_CHECK_SH" sh "$BG_HEALTH_TRY_TIMEOUT" "$(health_host)" "$want" "$BG_HEALTH_PATH" 2>&1) || true
+    out=$(route_check "$(health_host)" "$want") || true
     routed=$(sed -n '1s/^routed://p' <<<"$out")
     [[ $routed == "$want" ]] || return 2
-    answer=$(status_of "$(sed 1d <<<"$out")")
-    if is_healthy_status "$answer"; then return 0; fi
+    answer=$(routed_answer "$out" "$1")
+    if is_healthy_answer "$answer"; then return 0; fi
     LIVE_ANSWER=$answer
     ((try == 5)) || sleep "$BG_HEALTH_INTERVAL"
   done

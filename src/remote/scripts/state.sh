@@ -2,13 +2,34 @@
 # shellcheck shell=bash
 
 # A deploy records the settings it went live with (one "VARIABLE<TAB>value" line each, a list's
-# words joined by spaces); rollback, status and remove load them over their own inputs, so a rollback
+# words joined by spaces, each with %, blanks and line ends written %XX); rollback, status and remove load them over their own inputs, so a rollback
 # given only the connection and the app keeps the app's host names, TLS, port and health check.
 # BG_SETTING_INPUTS names each setting's input and variables; BG_GIVEN the inputs this run gave.
 
-setting_value() { # setting_value VARIABLE: its value, a list's words joined by spaces
+setting_value() { # setting_value VARIABLE: its value, a list's words each encoded (%XX) and joined by spaces
   local -n value_of=$1
-  printf '%s' "${value_of[*]}"
+  if [[ $(declare -p "$1") != 'declare -a'* ]]; then
+    printf '%s' "$value_of"
+    return 0
+  fi
+  local word encoded=()
+  for word in "${value_of[@]}"; do
+    word=${word//%/%25} word=${word// /%20} word=${word//$'\t'/%09} word=${word//$'\n'/%0A} word=${word//$'\r'/%0D}
+    encoded+=("${word:-%00}") # an empty word (bash strings hold no NUL: %00 is never a word's own)
+  done
+  printf '%s' "${encoded[*]}"
+}
+
+load_list() { # load_list VARIABLE VALUE: the words setting_value wrote, decoded
+  local -n list_of=$1
+  local words=() word
+  read -r -a words <<<"$2"
+  list_of=()
+  for word in "${words[@]}"; do
+    [[ $word != %00 ]] || word=''
+    word=${word//%20/ } word=${word//%09/$'\t'} word=${word//%0A/$'\n'} word=${word//%0D/$'\r'} word=${word//%25/%}
+    list_of+=("$word")
+  done
 }
 
 setting_variables() { # every variable of the recorded settings, one a line
@@ -54,7 +75,7 @@ load_settings() {
     while IFS=$'\t' read -r variable value; do
       # Names the record holds are data: only known ones count (an empty one would be a bad subscript).
       [[ -n $variable && $variable != '#'* && ${known[$variable]+set} == set ]] || continue
-      if [[ $(declare -p "$variable") == 'declare -a'* ]]; then read -r -a "${variable?}" <<<"$value"; else printf -v "$variable" '%s' "$value"; fi
+      if [[ $(declare -p "$variable") == 'declare -a'* ]]; then load_list "$variable" "$value"; else printf -v "$variable" '%s' "$value"; fi
     done <<<"$SETTINGS_LOADED"
     for entry in "${BG_SETTING_INPUTS[@]}"; do
       input=${entry%%:*}

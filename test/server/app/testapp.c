@@ -22,6 +22,7 @@
  * REFUSE_PROXIED=1: a request with X-Forwarded-For gets 400 (an app that is wrong behind a proxy).
  * NEEDS_FILE=PATH: / and /health answer 503 while PATH does not exist (an app whose schema a
  * migration changed); GET /needs answers its content (what a release command wrote).
+ * HEALTH_PORT=N: a second port answering every request with HEALTH_PORT_STATUS (default 200).
  * On SIGTERM it stops accepting, closes idle kept-alive connections, lets in-flight requests finish
  * (at most 30 s) and exits 0.
  */
@@ -254,6 +255,41 @@ static int serve_one(int fd) {
 
 static void on_term(int sig) { (void)sig; stopping = 1; }
 
+/* HEALTH_PORT=N: a second listener (a management port) that answers every request with
+ * HEALTH_PORT_STATUS (default 200), whatever the app's own readiness: what health-port checks. */
+static int health_status = 200;
+static void *health_listener(void *arg) {
+  int ls = (int)(long)arg;
+  for (;;) {
+    int fd = accept(ls, NULL, NULL);
+    if (fd < 0) continue;
+    char req[2048];
+    ssize_t r = read(fd, req, sizeof req);
+    (void)r;
+    char head[160];
+    int n = snprintf(head, sizeof head, "HTTP/1.1 %d health\r\nContent-Length: 7\r\nConnection: close\r\n\r\nhealth\n", health_status);
+    write_all(fd, head, (size_t)n);
+    close(fd);
+  }
+  return NULL;
+}
+
+static void start_health_listener(const char *port_s) {
+  const char *st = getenv("HEALTH_PORT_STATUS");
+  if (st && *st) health_status = atoi(st);
+  int ls = socket(AF_INET, SOCK_STREAM, 0);
+  int one = 1;
+  setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons(atoi(port_s)), .sin_addr.s_addr = INADDR_ANY};
+  if (bind(ls, (struct sockaddr *)&addr, sizeof addr) || listen(ls, 64)) {
+    perror("listen on HEALTH_PORT");
+    exit(1);
+  }
+  pthread_t t;
+  pthread_create(&t, NULL, health_listener, (void *)(long)ls);
+  pthread_detach(t);
+}
+
 int main(void) {
   FILE *vf = fopen("/version", "r");
   if (vf) {
@@ -269,6 +305,8 @@ int main(void) {
   refuse_proxied = getenv("REFUSE_PROXIED") && strcmp(getenv("REFUSE_PROXIED"), "1") == 0;
   const char *port_s = getenv("PORT");
   int port = port_s ? atoi(port_s) : 8080;
+  const char *health_port = getenv("HEALTH_PORT");
+  if (health_port && *health_port) start_health_listener(health_port);
 
   struct sigaction sa = {0};
   sa.sa_handler = on_term;

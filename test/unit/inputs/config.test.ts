@@ -310,3 +310,24 @@ describe('readConfig: release phase, one-off commands, rollback-to (issue 22)', 
     expect(error.message).toContain(problem);
   });
 });
+
+describe('readConfig: other health checks (issue 23)', () => {
+  it('reads health-port and health-command (as words), none by default', () => {
+    expect(read({}).deploy.health).toMatchObject({ port: undefined, command: undefined });
+    expect(read({ 'health-port': '9090' }).deploy.health.port).toBe(9090);
+    expect(read({ 'health-command': `sh -c 'curl -fs localhost:8080/up || exit 1'` }).deploy.health.command).toEqual(['sh', '-c', 'curl -fs localhost:8080/up || exit 1']);
+  });
+
+  it.each([
+    [{ 'health-port': '0' }, 'health-port', 'from 1 to 65535'],
+    [{ 'health-port': '80; reboot' }, 'health-port', "got '80; reboot'"],
+    [{ 'health-command': "sh -c 'open" }, 'health-command', 'is never closed'],
+    [{ 'health-command': 'true\u0000' }, 'health-command', 'contains control characters'],
+    [{ engine: 'swarm', 'health-port': '9090' }, 'health-port', 'is for engine: docker'],
+    [{ engine: 'swarm', 'health-command': 'true' }, 'health-command', 'is for engine: docker'],
+  ])('refuses %o naming input %s', (given, input, problem) => {
+    const error = inputErrorOf(given as Record<string, string>);
+    expect(error.input).toBe(input);
+    expect(error.message).toContain(problem);
+  });
+});

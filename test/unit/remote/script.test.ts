@@ -55,6 +55,8 @@ const combos: Array<[string, Record<string, string>, Scripted]> = [
   ['swarm release', { engine: 'swarm', 'release-command': 'bin/migrate' }, 'release'],
   ['run', { 'run-command': 'bin/rails runner "puts 1"', 'run-lock': 'false' }, 'run'],
   ['rollback-to', { 'rollback-to': 'abc1234', force: 'true' }, 'rollback'],
+  ['health-port', { 'health-port': '9090' }, 'deploy'],
+  ['health-command', { 'health-command': "sh -c 'test -e /ready'" }, 'deploy'],
 ];
 
 describe('the generated deploy script', () => {

@@ -493,3 +493,30 @@ describe('names_version: what rollback-to may name a version by (issue 22)', () 
     expect(callScript({}, code).stdout.trim()).toBe(named ? 'yes' : 'no');
   });
 });
+
+describe('is_healthy_answer: one health try, HTTP or health-command (issue 23)', () => {
+  const cases: Array<[string, Record<string, string>, boolean]> = [
+    ['200', {}, true],
+    ['302', {}, true],
+    ['503', {}, false],
+    ['204', { 'health-status': '204' }, true],
+    ['200', { 'health-status': '204' }, false],
+    ['exit:0 ok', {}, true],
+    ['exit:0', {}, true],
+    ['exit:01 x', {}, false],
+    ['exit:3 schema missing', {}, false],
+    ['error:no answer within 5s', {}, false],
+  ];
+  it.each(cases)('%s with %o: %s', (answer, given, healthy) => {
+    expect(callScript(given, `is_healthy_answer ${shellQuote(answer)} && echo yes || echo no`).stdout.trim()).toBe(healthy ? 'yes' : 'no');
+  });
+});
+
+describe('recorded settings: a list goes through the record word for word (health-command)', () => {
+  it.each([[['sh', '-c', 'test -e /version && echo "it\'s there"']], [['a b', 'tab\there', 'two\nlines', '100%20', '%', '']], [[]]])('%j', (words) => {
+    const code = `BG_HEALTH_COMMAND=(${words.map(shellQuote).join(' ')}); value=$(setting_value BG_HEALTH_COMMAND); [[ $value != *$'\\n'* ]] || exit 9; BG_HEALTH_COMMAND=(x); load_list BG_HEALTH_COMMAND "$value"; for w in "\${BG_HEALTH_COMMAND[@]}"; do printf '<%s>' "$w"; done`;
+    const { status, stdout } = callScript({}, code);
+    expect(status).toBe(0);
+    expect(stdout).toBe(words.map((w) => `<${w}>`).join(''));
+  });
+});
