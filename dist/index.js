@@ -96446,7 +96446,7 @@ function scriptParameters(input) {
         scalar('BG_LOG_MAX_FILES', deploy.logs.maxFiles),
         list('BG_ONEOFF_WORDS', input.oneOff?.words ?? []),
         scalar('BG_ONEOFF_TIMEOUT', Math.ceil(input.oneOff?.timeoutSeconds ?? 0)),
-        scalar('BG_RUN_LOCK', input.oneOff?.lock === false ? 0 : 1),
+        scalar('BG_TAKES_LOCK', input.locks ? 1 : 0),
         scalar('BG_ROLLBACK_TO', input.rollbackTo ?? ''),
         scalar('BG_FORCE', input.force ? 1 : 0),
         ...settingParameters(input),
@@ -97497,20 +97497,19 @@ function planOf(config) {
         locks: takesLock(config),
         barrierSeconds: several && config.command === 'deploy' ? Math.ceil(config.deploy.health.timeoutSeconds) + 600 : 0,
         cancellable: several,
-        release: config.command === 'deploy' && config.release !== undefined,
+        release: config.release !== undefined, // readConfig gives one for a deploy only
         oneTarget,
         sendsImage: config.command === 'deploy' || (config.command === 'run' && config.image !== ''),
     };
 }
+const narrowed = (plan, hosts) => (plan.oneTarget ? hosts.slice(0, 1) : hosts);
 /** The hosts a command connects to: the engine's, or only the first for a one-target command. */
 function connectedOf(plan, hosts, command) {
-    const connected = plan.engine.connects(hosts, command);
-    return plan.oneTarget ? connected.slice(0, 1) : connected;
+    return narrowed(plan, plan.engine.connects(hosts, command));
 }
 /** The hosts the server script runs on: their reports are the run's. */
 function targetsOf(plan, hosts) {
-    const targets = plan.engine.targets(hosts);
-    return plan.oneTarget ? targets.slice(0, 1) : targets;
+    return narrowed(plan, plan.engine.targets(hosts));
 }
 
 
@@ -97568,7 +97567,7 @@ async function rollOut(plan, config, context, runs, cancellation, out) {
             if (!(await engine.afterSend(connected, sent)))
                 return;
         }
-        const input = { ...scriptInput(config, context, image), barrierSeconds: plan.barrierSeconds };
+        const input = scriptInput(plan, config, context, image);
         const app = config.deploy.app;
         let lock;
         if (plan.locks) {
@@ -97623,9 +97622,11 @@ async function localImage(config, first, store, out) {
     return image;
 }
 /** What the server script is given; each host's serverImageId comes from its own transfer. */
-function scriptInput(config, context, image) {
+function scriptInput(plan, config, context, image) {
     return {
         command: config.command,
+        locks: plan.locks,
+        barrierSeconds: plan.barrierSeconds,
         deploy: config.deploy,
         image: config.image,
         imageId: image?.id ?? '',

@@ -25,6 +25,9 @@ add_app_container_args() {
   into+=("${APP_DOCKER_ARGS[@]}")
 }
 
+# Only with the app's lock held: an env file still here then is a killed run's (SIGKILL skips cleanup).
+sweep_env_files() { rm -f "$APP_DIR"/.env.*; }
+
 drop_env_file() { # once the container has it (cleanup does the same at exit)
   if [[ -n $ENV_FILE ]]; then rm -f "$ENV_FILE"; fi
   ENV_FILE=''

@@ -28,8 +28,10 @@ export interface ScriptInput {
   allowMissing?: boolean;
   /** logs: how many of the live container's last lines. */
   logsLines?: number;
-  /** release and run: the command's words, how long it may run, and (run) whether it takes the app's lock. */
-  oneOff?: { words: readonly string[]; timeoutSeconds: number; lock?: boolean };
+  /** The app's lock is taken on the server: the plan's decision (rollout/plan.ts), one for both sides. */
+  locks: boolean;
+  /** release and run: the command's words and how long it may run. */
+  oneOff?: { words: readonly string[]; timeoutSeconds: number };
   /** rollback: the version to go back to ('' the previous slot), and whether across a release that broke it. */
   rollbackTo?: string;
   force?: boolean;
@@ -151,7 +153,7 @@ export function scriptParameters(input: ScriptInput): string[] {
     scalar('BG_LOG_MAX_FILES', deploy.logs.maxFiles),
     list('BG_ONEOFF_WORDS', input.oneOff?.words ?? []),
     scalar('BG_ONEOFF_TIMEOUT', Math.ceil(input.oneOff?.timeoutSeconds ?? 0)),
-    scalar('BG_RUN_LOCK', input.oneOff?.lock === false ? 0 : 1),
+    scalar('BG_TAKES_LOCK', input.locks ? 1 : 0),
     scalar('BG_ROLLBACK_TO', input.rollbackTo ?? ''),
     scalar('BG_FORCE', input.force ? 1 : 0),
     ...settingParameters(input),

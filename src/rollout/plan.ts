@@ -48,20 +48,20 @@ export function planOf(config: Pick<Config, 'command' | 'hosts' | 'deploy' | 'ro
     locks: takesLock(config),
     barrierSeconds: several && config.command === 'deploy' ? Math.ceil(config.deploy.health.timeoutSeconds) + 600 : 0,
     cancellable: several,
-    release: config.command === 'deploy' && config.release !== undefined,
+    release: config.release !== undefined, // readConfig gives one for a deploy only
     oneTarget,
     sendsImage: config.command === 'deploy' || (config.command === 'run' && config.image !== ''),
   };
 }
 
+const narrowed = <T>(plan: Plan, hosts: T[]): T[] => (plan.oneTarget ? hosts.slice(0, 1) : hosts);
+
 /** The hosts a command connects to: the engine's, or only the first for a one-target command. */
 export function connectedOf<T>(plan: Plan, hosts: readonly T[], command: Command): T[] {
-  const connected = plan.engine.connects(hosts, command);
-  return plan.oneTarget ? connected.slice(0, 1) : connected;
+  return narrowed(plan, plan.engine.connects(hosts, command));
 }
 
 /** The hosts the server script runs on: their reports are the run's. */
 export function targetsOf<T>(plan: Plan, hosts: readonly T[]): T[] {
-  const targets = plan.engine.targets(hosts);
-  return plan.oneTarget ? targets.slice(0, 1) : targets;
+  return narrowed(plan, plan.engine.targets(hosts));
 }

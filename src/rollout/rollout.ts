@@ -48,7 +48,7 @@ export async function rollOut(plan: Plan, config: Config, context: RunContext, r
       }
       if (!(await engine.afterSend(connected, sent))) return;
     }
-    const input: ScriptInput = { ...scriptInput(config, context, image), barrierSeconds: plan.barrierSeconds };
+    const input = scriptInput(plan, config, context, image);
     const app = config.deploy.app;
     let lock: HeldLock | undefined;
     if (plan.locks) {
@@ -99,9 +99,11 @@ async function localImage(config: Config, first: HostRun, store: ImageStore, out
 }
 
 /** What the server script is given; each host's serverImageId comes from its own transfer. */
-function scriptInput(config: Config, context: RunContext, image: LocalImage | undefined): ScriptInput {
+function scriptInput(plan: Plan, config: Config, context: RunContext, image: LocalImage | undefined): ScriptInput {
   return {
     command: config.command,
+    locks: plan.locks,
+    barrierSeconds: plan.barrierSeconds,
     deploy: config.deploy,
     image: config.image,
     imageId: image?.id ?? '',

@@ -146,8 +146,7 @@ start_candidate() {
   CANDIDATE_SLOT=$(other_slot "${PREVIOUS_SLOT:-green}")
   CANDIDATE=$(container_name "$CANDIDATE_SLOT")
   make_room_for_candidate
-  # The app lock is held: an env file still here is a killed run's (SIGKILL skips cleanup).
-  rm -f "$APP_DIR"/.env.*
+  sweep_env_files
   local args=(run --detach --name "$CANDIDATE" --network "$BG_NETWORK" --restart unless-stopped)
   local line
   while IFS= read -r line; do args+=("$line"); done < <(label_args "$CANDIDATE_SLOT")
@@ -312,7 +311,7 @@ cmd_deploy() {
     return 0
   fi
   # Before anything is removed to make room: a missing image changes nothing.
-  docker image inspect "$BG_SERVER_IMAGE_ID" >/dev/null 2>&1 || fail "$BG_EXIT_SERVER_UNUSABLE" "image $(short_id "$BG_IMAGE_ID") is not on this server"
+  require_sent_image
   run_phase start start_candidate
   run_phase health wait_until_healthy
   if ((BG_BARRIER_SECONDS > 0)); then run_phase wait wait_for_every_host; fi

@@ -115,6 +115,13 @@ docker_error() {
   printf '%s' "${last#docker: }"
 }
 
+ms_as_seconds() { printf '%d.%03d' $(($1 / 1000)) $(($1 % 1000)); } # ms_as_seconds MS: e.g. 2.041
+
+# The image this run sent must be here before anything changes (a deploy, its release, command run).
+require_sent_image() {
+  docker image inspect "$BG_SERVER_IMAGE_ID" >/dev/null 2>&1 || fail "$BG_EXIT_SERVER_UNUSABLE" "image $(short_id "$BG_IMAGE_ID") is not on this server"
+}
+
 short_id() { local id=${1#sha256:}; printf '%s' "${id:0:12}"; } # short_id sha256:HEX: the first 12 hex digits
 
 # The labels that say which version runs (engine docker puts them on its container, engine swarm on

@@ -48,7 +48,7 @@ main() {
   PHASE=check
   load_settings
   run_phase check check_server
-  if takes_lock; then run_phase lock take_lock; fi
+  if ((BG_TAKES_LOCK)); then run_phase lock take_lock; fi
   read_only_command || check_settings_unchanged
   case $BG_COMMAND in
     deploy)
@@ -85,14 +85,6 @@ main() {
 }
 
 read_only_command() { [[ $BG_COMMAND == status || $BG_COMMAND == logs ]]; }
-
-takes_lock() { # every command that changes something; run unless run-lock is false
-  case $BG_COMMAND in
-    status | logs) return 1 ;;
-    run) ((BG_RUN_LOCK)) ;;
-    *) return 0 ;;
-  esac
-}
 
 check_server() {
   command -v docker >/dev/null 2>&1 || fail "$BG_EXIT_SERVER_UNUSABLE" "docker is not installed on this server (or not on the PATH of $(id -un))"

@@ -24,7 +24,7 @@ run_oneoff() {
     docker rm --force "$ONEOFF" >/dev/null 2>&1 || true
     log "removed $ONEOFF, left by a run that was interrupted"
   fi
-  if ((BG_RUN_LOCK)); then rm -f "$APP_DIR"/.env.*; fi
+  if ((BG_TAKES_LOCK)); then sweep_env_files; fi
   local args=(create --name "$ONEOFF" --network "$BG_NETWORK" --label "$LABEL.role=$role" --label "$LABEL.state-dir=$STATE_DIR")
   local label
   while IFS= read -r label; do args+=(--label "$label"); done < <(version_labels)
@@ -69,7 +69,7 @@ remove_oneoff() {
 oneoff_json() { # the command's account for the result: {ran, skipped, exitCode, timedOut, seconds, output}
   printf '{"ran":%s,"skipped":%s,"exitCode":%s,"timedOut":%s,"seconds":%s,"output":%s%s}' \
     "$([[ -n $ONEOFF_EXIT ]] && echo true || echo false)" "$(json_or_null "${1:-}")" "${ONEOFF_EXIT:-null}" \
-    "$( ((ONEOFF_TIMED_OUT)) && echo true || echo false)" "$((ONEOFF_MS / 1000)).$(printf '%03d' $((ONEOFF_MS % 1000)))" \
+    "$( ((ONEOFF_TIMED_OUT)) && echo true || echo false)" "$(ms_as_seconds "$ONEOFF_MS")" \
     "$(json_str "$ONEOFF_OUTPUT")" "${2:-}"
 }
 
@@ -95,16 +95,14 @@ LIVE_ANSWER=''
 cmd_release() {
   local live_before=2 live_after=2
   OUTCOME=$BG_OUTCOME_UNCHANGED
+  ACTIVE_SLOT=$(engine_live_slot)
+  PREVIOUS_SLOT=$ACTIVE_SLOT
   if engine_unchanged; then
-    ACTIVE_SLOT=$(engine_live_slot)
-    PREVIOUS_SLOT=$ACTIVE_SLOT
     log "the live version already runs $(short_id "$BG_IMAGE_ID") with these settings: the deploy changes nothing, so the release command is skipped"
     RELEASE_JSON=$(oneoff_json 'the deploy is unchanged (same image and settings)')
     return 0
   fi
-  docker image inspect "$BG_SERVER_IMAGE_ID" >/dev/null 2>&1 || fail "$BG_EXIT_SERVER_UNUSABLE" "image $(short_id "$BG_IMAGE_ID") is not on this server"
-  ACTIVE_SLOT=$(engine_live_slot)
-  PREVIOUS_SLOT=$ACTIVE_SLOT
+  require_sent_image
   if [[ -n $ACTIVE_SLOT ]]; then live_before=0 && live_answers_healthy "$ACTIVE_SLOT" || live_before=$?; fi
   run_phase release run_oneoff release "$BG_SERVER_IMAGE_ID"
   RELEASE_JSON=$(oneoff_json)
@@ -116,7 +114,7 @@ cmd_release() {
     HISTORY_OUTCOME=$BG_OUTCOME_FAILED
     fail "$BG_EXIT_RELEASE_FAILED" "the release command exited with $ONEOFF_EXIT; nothing switched, the live version (${ACTIVE_SLOT:-none}) is untouched"
   fi
-  log "the release command succeeded in $(printf '%d.%03d' $((ONEOFF_MS / 1000)) $((ONEOFF_MS % 1000)))s"
+  log "the release command succeeded in $(ms_as_seconds "$ONEOFF_MS")s"
   HISTORY_OUTCOME=released
   if ((live_before == 0)); then
     PHASE=release
@@ -140,7 +138,7 @@ cmd_run() {
   PREVIOUS_SLOT=$ACTIVE_SLOT
   if [[ -n $BG_SERVER_IMAGE_ID ]]; then
     image=$BG_SERVER_IMAGE_ID
-    docker image inspect "$image" >/dev/null 2>&1 || fail "$BG_EXIT_SERVER_UNUSABLE" "image $(short_id "$BG_IMAGE_ID") is not on this server"
+    require_sent_image
   else
     [[ -n $ACTIVE_SLOT ]] || fail "$BG_EXIT_NOT_DEPLOYED" "$BG_APP has no live version on this server to run the command in: give image to run it in that image"
     facts=$(engine_live_image "$ACTIVE_SLOT") || fail "$BG_EXIT_NOT_DEPLOYED" "cannot read the image of the live version of $BG_APP"
@@ -158,5 +156,5 @@ cmd_run() {
   if ((ONEOFF_EXIT != 0)); then
     fail "$BG_EXIT_COMMAND_FAILED" "run-command exited with $ONEOFF_EXIT; nothing served was changed"
   fi
-  log "run-command exited with 0 after $(printf '%d.%03d' $((ONEOFF_MS / 1000)) $((ONEOFF_MS % 1000)))s"
+  log "run-command exited with 0 after $(ms_as_seconds "$ONEOFF_MS")s"
 }

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { type Command, readConfig } from '../../../src/inputs/config';
+import { planOf } from '../../../src/rollout/plan';
 import { urlOf, type RunReport } from '../../../src/report/report';
 import { renderDeployScript } from '../../../src/remote/script';
 import { RECORDED_DEFAULTS, RECORDED_INPUTS, defaultContainerPort, givenRecordedInputs, portOfImage, withRecordedDefaults } from '../../../src/inputs/settings';
@@ -87,7 +88,17 @@ describe('urlOf', () => {
 /** Runs shell code after the script of `command` with these inputs (functions defined only), in one HOME. */
 function callAs(home: string, command: Command, given: Record<string, string>, code: string): { status: number | null; stdout: string } {
   const config = readConfig(readerFor({ ...baseInputs(), ...given, command }));
-  const script = renderDeployScript({ command, deploy: config.deploy, image: '', imageId: '', serverImageId: '', gitSha: '', runUrl: 'https://ci/run/1', given: config.given });
+  const script = renderDeployScript({
+    command,
+    locks: planOf(config).locks,
+    deploy: config.deploy,
+    image: '',
+    imageId: '',
+    serverImageId: '',
+    gitSha: '',
+    runUrl: 'https://ci/run/1',
+    given: config.given,
+  });
   const r = spawnSync('bash', ['-s'], { input: `${script}\n${code}\n`, env: { PATH: process.env.PATH, HOME: home, BG_SOURCE_ONLY: '1' }, encoding: 'utf8' });
   return { status: r.status, stdout: r.stdout };
 }

@@ -1,6 +1,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { readConfig } from '../../../src/inputs/config';
+import { planOf } from '../../../src/rollout/plan';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ENGINE_FUNCTIONS, SCRIPT_FILES, engineFile, renderDeployScript, scriptParameters, configHash } from '../../../src/remote/script';
@@ -13,6 +14,7 @@ function scriptFor(given: Record<string, string>, command: Scripted = 'deploy'):
   const config = readConfig(readerFor({ ...baseInputs(), command: command === 'release' ? 'deploy' : command, ...given }));
   return renderDeployScript({
     command,
+    locks: planOf(config).locks,
     oneOff: command === 'release' ? config.release : config.oneOff,
     rollbackTo: config.rollbackTo,
     force: config.force,
@@ -84,14 +86,14 @@ describe('the generated deploy script', () => {
     const command = 'sh -c \'echo "$(id)"; touch /tmp/pwned-by-words\' "a b" \'\nline\' `id` $HOME';
     const script = scriptFor({ 'run-command': command, 'rollback-to': '' }, 'run');
     const header = script.slice(0, script.indexOf('# The server side of bluegreen-action'));
-    const out = execFileSync('bash', ['-c', `${header}\nprintf '<%s>' "\${BG_ONEOFF_WORDS[@]}"; printf '|%s|%s' "$BG_ONEOFF_TIMEOUT" "$BG_RUN_LOCK"`], { encoding: 'utf8' });
+    const out = execFileSync('bash', ['-c', `${header}\nprintf '<%s>' "\${BG_ONEOFF_WORDS[@]}"; printf '|%s|%s' "$BG_ONEOFF_TIMEOUT" "$BG_TAKES_LOCK"`], { encoding: 'utf8' });
     expect(out).toBe('<sh><-c><echo "$(id)"; touch /tmp/pwned-by-words><a b><\nline><`id`><$HOME>|3600|1');
     expect(existsSync('/tmp/pwned-by-words')).toBe(false);
   });
 
   it('puts lists into bash arrays word by word', () => {
     const config = readConfig(readerFor({ ...baseInputs(), volumes: '/srv/a b:/a\nc:/c', 'docker-args': '--cpus 1.5' }));
-    const params = scriptParameters({ command: 'deploy', deploy: config.deploy, image: 'x:1', imageId: '', serverImageId: '', gitSha: '', runUrl: '' });
+    const params = scriptParameters({ command: 'deploy', locks: true, deploy: config.deploy, image: 'x:1', imageId: '', serverImageId: '', gitSha: '', runUrl: '' });
     const out = execFileSync('bash', ['-c', `${params.join('\n')}\nprintf '<%s>' "\${BG_VOLUMES[@]}" "\${BG_DOCKER_ARGS[@]}"`], { encoding: 'utf8' });
     expect(out).toBe('</srv/a b:/a><c:/c><--cpus><1.5>');
   });

@@ -18,6 +18,7 @@ function callScript(given: Record<string, string>, code: string): { status: numb
   const config = readConfig(readerFor({ ...baseInputs(), ...given }));
   const script = renderDeployScript({
     command: 'deploy',
+    locks: true,
     deploy: config.deploy,
     image: config.image,
     imageId: 'sha256:' + 'ab'.repeat(32),
