@@ -16,22 +16,33 @@ went_live_lines() {
   grep -n -E '"command":"(deploy|rollback)","outcome":"(switched|unchanged)"' "$history" | sed 's/:/\t/' | tac || true
 }
 
-# VERSIONS: one "IMAGE_ID<TAB>SERVER_ID<TAB>IMAGE<TAB>GIT_SHA<TAB>RUN_URL<TAB>TIME<TAB>LINE_NO" per
+# An entry of VERSIONS: its fields joined by the unit separator (a tab is whitespace to read: empty
+# fields would collapse and shift the rest). read_version sets the caller's locals of those names.
+version_entry() { local IFS=$'\x1f'; printf '%s' "$*"; } # version_entry ID SERVER IMAGE SHA RUN TIME NUMBER
+read_version() { IFS=$'\x1f' read -r id server image sha run time number <<<"$1"; }
+
+# VERSIONS: one entry "IMAGE_ID SERVER_ID IMAGE GIT_SHA RUN_URL TIME LINE_NO" per
 # version still on this server, newest first (LINE_NO: where the history last put it live), and
 # VERSION_NAMES, every name each is known by (image refs, commit SHAs, runs), keyed by IMAGE_ID.
+# A version's commit and run are those of the deploys that made it: a rollback's line carries the
+# commit and run of the rollback's own workflow, which name no version.
 VERSIONS=()
 declare -A VERSION_NAMES=()
 list_versions() {
   local number line id server image sha run time
-  declare -A listed=() refs=()
+  declare -A listed=() refs=() shas=() runs=()
   VERSIONS=()
   VERSION_NAMES=()
   while IFS=$'\t' read -r number line; do
     id=$(history_field "$line" imageId)
     [[ -n $id ]] || continue
-    image=$(history_field "$line" image)
-    sha=$(history_field "$line" gitSha)
-    run=$(history_field "$line" runUrl)
+    image=$(history_field "$line" image) sha='' run=''
+    if [[ $(history_field "$line" command) == deploy ]]; then
+      sha=$(history_field "$line" gitSha)
+      run=$(history_field "$line" runUrl)
+      if [[ -n $sha && -z ${shas[$id]:-} ]]; then shas[$id]=$sha; fi
+      if [[ -n $run && -z ${runs[$id]:-} ]]; then runs[$id]=$run; fi
+    fi
     VERSION_NAMES[$id]+=" $image $sha $run "
     if [[ -n $image && -z ${refs[$id]:-} ]]; then refs[$id]=$image; fi
     [[ -z ${listed[$id]:-} ]] || continue
@@ -40,20 +51,19 @@ list_versions() {
     # Older lines have no serverImageId: the config digest names the image on the classic store.
     server=$(docker image inspect -f '{{.Id}}' "${server:-$id}" 2>/dev/null || docker image inspect -f '{{.Id}}' "$id" 2>/dev/null) || continue
     time=$(history_field "$line" time)
-    VERSIONS+=("$id"$'\t'"$server"$'\t'"$image"$'\t'"$sha"$'\t'"$run"$'\t'"$time"$'\t'"$number")
+    VERSIONS+=("$(version_entry "$id" "$server" "$image" "$sha" "$run" "$time" "$number")")
   done < <(went_live_lines)
-  local i entry
-  for i in "${!VERSIONS[@]}"; do # a rollback's line names no image: the deploy's does
-    entry=${VERSIONS[$i]}
-    IFS=$'\t' read -r id server image sha run time number <<<"$entry"
-    if [[ -z $image && -n ${refs[$id]:-} ]]; then VERSIONS[i]="$id"$'\t'"$server"$'\t'"${refs[$id]}"$'\t'"$sha"$'\t'"$run"$'\t'"$time"$'\t'"$number"; fi
+  local i
+  for i in "${!VERSIONS[@]}"; do # put live last by a rollback: the reference, commit and run of its deploy
+    read_version "${VERSIONS[$i]}"
+    VERSIONS[i]=$(version_entry "$id" "$server" "${image:-${refs[$id]:-}}" "${sha:-${shas[$id]:-}}" "${run:-${runs[$id]:-}}" "$time" "$number")
   done
 }
 
 versions_json() { # the result's "versions", the live one marked (LIVE_ID: its image ID)
   local entry id server image sha run time number items=()
   for entry in "${VERSIONS[@]}"; do
-    IFS=$'\t' read -r id server image sha run time number <<<"$entry"
+    read_version "$entry"
     items+=("$(printf '{"imageId":%s,"image":%s,"gitSha":%s,"runUrl":%s,"time":%s,"live":%s}' "$(json_str "$id")" "$(json_or_null "$image")" \
       "$(json_or_null "$sha")" "$(json_or_null "$run")" "$(json_or_null "$time")" "$([[ $id == "${1:-}" ]] && echo true || echo false)")")
   done
@@ -68,7 +78,7 @@ live_image_id() { # the live version's image ID, if any
 versions_text() { # the versions as a short list for an error message
   local entry id server image sha run time number items=()
   for entry in "${VERSIONS[@]}"; do
-    IFS=$'\t' read -r id server image sha run time number <<<"$entry"
+    read_version "$entry"
     items+=("$(short_id "$id") (${image:-no reference}${sha:+, commit ${sha:0:12}}, live at $time)")
   done
   if ((${#items[@]})); then join_by '; ' "${items[@]}"; else printf 'none'; fi
@@ -96,7 +106,7 @@ resolve_version() { # resolve_version NAME
   list_versions
   VERSIONS_JSON=$(versions_json)
   for entry in "${VERSIONS[@]}"; do
-    IFS=$'\t' read -r id server image sha run time number <<<"$entry"
+    read_version "$entry"
     names_version "$1" "$id" "$server" || continue
     VERSION_IMAGE_ID=$id VERSION_SERVER_ID=$server VERSION_IMAGE=$image VERSION_GIT_SHA=$sha VERSION_RUN_URL=$run
     CANDIDATE_IMAGE_ID=$id CANDIDATE_SERVER_ID=$server

@@ -521,3 +521,30 @@ describe('recorded settings: a list goes through the record word for word (healt
     expect(stdout).toBe(words.map((w) => `<${w}>`).join(''));
   });
 });
+
+describe('list_versions: a rollback line names no version by its own commit or run', () => {
+  // W deployed by commit aaaa…, X by commit bbbb…; then a rollback workflow run at commit bbbb… (main's
+  // head) put W live again. bbbb… is X's commit, not W's.
+  const [w, x] = ['sha256:' + 'a1'.repeat(32), 'sha256:' + 'b2'.repeat(32)];
+  const line = (command: string, id: string, sha: string, run: string, image: string) =>
+    JSON.stringify({ time: '2026-12-01T00:00:00Z', command, outcome: 'switched', image, imageId: id, serverImageId: id, gitSha: sha, runUrl: `https://github.com/o/r/actions/runs/${run}` });
+  const history = [line('deploy', w, 'a'.repeat(40), '1', 'shop:w'), line('deploy', x, 'b'.repeat(40), '2', 'shop:x'), line('rollback', w, 'b'.repeat(40), '3', '')].join('\n');
+  it.each([
+    ['bbbbbbb', x],
+    ['aaaaaaa', w],
+    ['2', x],
+    ['3', ''], // the rollback's run put W back; it deployed nothing
+  ])('%s names %s', (name, id) => {
+    const code = [
+      `mkdir -p "$APP_DIR" && printf '%s\\n' ${shellQuote(history)} >"$APP_DIR/history.jsonl"`,
+      `docker() { printf '%s\\n' "\${@: -1}"; }`, // every image is on this server, named by its ID
+      `fail() { return 1; }`,
+      `if resolve_version ${shellQuote(name)} >/dev/null 2>&1; then printf '%s|' "$VERSION_IMAGE_ID"; else printf 'none|'; fi`,
+      `list_versions; read_version "\${VERSIONS[0]}"; printf '%s\t%s\t%s' "$id" "$image" "$sha"`,
+    ].join('\n');
+    const { stdout } = callScript({}, code);
+    const [resolved, newest] = stdout.split('|');
+    expect(resolved).toBe(id === '' ? 'none' : id);
+    expect(newest.trim()).toBe(`${w}\tshop:w\t${'a'.repeat(40)}`); // W, live last, with its own deploy's commit
+  });
+});
