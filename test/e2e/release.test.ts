@@ -192,4 +192,35 @@ describe.each(SERVER_KINDS)('release phase, command run and rollback-to (%s serv
     expect(remoteDocker(server, ['inspect', '-f', '{{.Image}}', byId.outputs['active-slot'] === 'blue' ? 'rbto-blue' : 'rbto-green']).trim()).toBe(v2Id);
     resetServer(server);
   }, 300_000);
+
+  it('command run in a given image sends it and runs there; with run-lock: false it runs while a deploy holds the lock', async () => {
+    const app = 'runlock';
+    const deployOf = (version: string, extra: Record<string, string> = {}) =>
+      runAction(serverInputs(server, { app, hostname: 'runlock.test', 'health-timeout': '20s', image: `${server.appImage}:${version}`, ...extra }));
+    expect((await deployOf('v1')).code).toBe(0);
+    // v3 was never deployed here: the run sends it and runs in it, and nothing served changes.
+    const inV3 = await runAction(serverInputs(server, { app, command: 'run', image: `${server.appImage}:v3`, 'run-command': 'cat /version' }));
+    expect(inV3.code, inV3.stdout).toBe(0);
+    expect(inV3.outputs['run-output']).toBe('v3');
+    expect(Number(inV3.outputs['bytes-sent'])).toBeGreaterThan(0);
+    expect(await getThroughProxy(server, 'runlock.test')).toBe('200 v1');
+
+    // A deploy whose new version takes 8 s to get healthy holds the app's lock meanwhile.
+    let deployEnded = 0;
+    const slow = deployOf('v2', { env: 'READY_AFTER=8' }).then((r) => ((deployEnded = Date.now()), r));
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    const beside = await command('run', { app, 'run-command': 'cat /version', 'run-lock': 'false' });
+    const besideEnded = Date.now();
+    const waiting = command('run', { app, 'run-command': 'cat /version' }).then((r) => ({ r, ended: Date.now() }));
+    const deployed = await slow;
+    const locked = await waiting;
+    expect(deployed.code, deployed.stdout).toBe(0);
+    expect(beside.code, beside.stdout).toBe(0);
+    expect(beside.outputs['run-output']).toBe('v1'); // the live version's image, while v2 was being checked
+    expect(besideEnded).toBeLessThan(deployEnded);
+    expect(locked.r.code, locked.r.stdout).toBe(0);
+    expect(locked.r.outputs['run-output']).toBe('v2'); // it waited for the deploy's lock
+    expect(locked.ended).toBeGreaterThan(deployEnded);
+    resetServer(server);
+  }, 180_000);
 });
