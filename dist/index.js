@@ -94997,6 +94997,7 @@ Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.MIN_SECRET_LENGTH = exports.COMMANDS = void 0;
 exports.secretValues = secretValues;
 exports.dotenvEntry = dotenvEntry;
+exports.readWorkers = readWorkers;
 exports.readConfig = readConfig;
 const read_1 = __nccwpck_require__(4245);
 const settings_1 = __nccwpck_require__(900);
@@ -95150,6 +95151,10 @@ function readSwarm(read, dockerArgs, rollout) {
         if (read(name).trim() !== '')
             throw new read_1.InputError(name, "is for engine: docker; with engine: swarm the health check is the service's HEALTHCHECK on health-path");
     }
+    if (read('workers').trim() !== '')
+        throw new read_1.InputError('workers', 'are for engine: docker; with engine: swarm, deploy each worker as a service of its own');
+    if (!(0, read_1.boolean)(read, 'web'))
+        throw new read_1.InputError('web', 'false is for engine: docker (a workers-only app); with engine: swarm the service is the web process');
     if (rollout !== 'rolling') {
         throw new read_1.InputError('rollout', 'with engine: swarm, Swarm rolls the service out itself (start-first, one task at a time): leave rollout at rolling');
     }
@@ -95218,21 +95223,59 @@ function readDeploy(read, context, env, command, rollout) {
         stateDir,
         logs: { maxSize: (0, read_1.logSize)(read, 'log-max-size'), maxFiles: (0, read_1.integer)(read, 'log-max-files', 1, 100) },
         swarm: readSwarm(read, dockerArgs, rollout),
+        ...readProcesses(read, hostnames),
     };
+}
+const WORKER_LINE = /^([a-z0-9][a-z0-9-]{0,29})(\*\d+)?\s*:(.*)$/;
+/** workers: NAME[*N]: COMMAND lines, one worker each. Never echoes a command (it may carry a secret). */
+function readWorkers(read) {
+    const workers = [];
+    (0, read_1.lines)(read('workers')).forEach((line, index) => {
+        const match = WORKER_LINE.exec(line);
+        if (!match) {
+            const name = line.split(':')[0].trim();
+            const why = line.includes(':') ? `its name '${(0, read_1.hasControlChars)(name) ? '?' : name.slice(0, 40)}' is not lower-case letters, digits and '-' (at most 30), with *N for N containers` : "has no ':'";
+            throw new read_1.InputError('workers', `line ${index + 1} ${why}: write NAME: COMMAND, e.g. jobs: bundle exec sidekiq`);
+        }
+        const [, name, times, command] = match;
+        const replicas = times ? Number(times.slice(1)) : 1;
+        if (!Number.isInteger(replicas) || replicas < 1 || replicas > 20)
+            throw new read_1.InputError('workers', `${name}: *${times.slice(1)} is not a number of containers from 1 to 20`);
+        if (workers.some((worker) => worker.name === name))
+            throw new read_1.InputError('workers', `${name} is named twice`);
+        const words = commandWordsOf('workers', command, `${name}: `);
+        if (words.length === 0)
+            throw new read_1.InputError('workers', `${name} has no command: write ${name}: COMMAND`);
+        workers.push({ name, replicas, words });
+    });
+    return workers;
+}
+function readProcesses(read, hostnames) {
+    const workers = readWorkers(read);
+    const web = (0, read_1.boolean)(read, 'web');
+    if (!web && workers.length === 0)
+        throw new read_1.InputError('web', 'false means the app is only workers: give them in workers (NAME: COMMAND lines)');
+    if (!web && hostnames.length > 0)
+        throw new read_1.InputError('hostname', 'an app without a web process (web: false) gets no route: leave hostname out');
+    if (!web && read('tls').trim() !== 'off')
+        throw new read_1.InputError('tls', 'an app without a web process (web: false) serves nothing: leave tls off');
+    return { workers, workerGraceSeconds: (0, read_1.duration)(read, 'worker-grace'), web };
 }
 /** A command line input as the words the container gets; '' when not given. */
 function readCommandWords(read, name) {
-    const text = read(name);
+    return commandWordsOf(name, read(name));
+}
+function commandWordsOf(input, text, what = '') {
     // Newlines and tabs are how a command is written; other control characters are a paste gone wrong.
     // eslint-disable-next-line no-control-regex
     if (/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/.test(text))
-        throw new read_1.InputError(name, 'contains control characters');
+        throw new read_1.InputError(input, `${what}contains control characters`);
     try {
         return (0, words_1.commandWords)(text);
     }
     catch (error) {
         if (error instanceof words_1.WordsError)
-            throw new read_1.InputError(name, error.message);
+            throw new read_1.InputError(input, `${what}${error.message}`);
         throw error;
     }
 }
@@ -95566,6 +95609,9 @@ exports.RECORDED_DEFAULTS = {
     'drain-seconds': '30',
     'drain-long-lived': '5',
     'stop-timeout': '30s',
+    workers: '',
+    'worker-grace': '5s',
+    web: 'true',
 };
 exports.RECORDED_INPUTS = Object.keys(exports.RECORDED_DEFAULTS);
 const isRecorded = (name) => name in exports.RECORDED_DEFAULTS;
@@ -96247,6 +96293,8 @@ function parseRemoteResult(stdout) {
     }
     if (value.live)
         value.live.container = value.live.container.replace(/^\//, '');
+    for (const worker of value.workers ?? [])
+        worker.container = worker.container.replace(/^\//, '');
     return value;
 }
 
@@ -96325,12 +96373,13 @@ healthy) {
 "use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-exports.renewScriptBody = exports.PROXY_PROGRAMS = exports.ENGINE_FUNCTIONS = exports.engineFile = exports.SCRIPT_FILES = void 0;
+exports.WORKER_FIELD_END = exports.renewScriptBody = exports.PROXY_PROGRAMS = exports.ENGINE_FUNCTIONS = exports.engineFile = exports.SCRIPT_FILES = void 0;
 exports.deployScriptBody = deployScriptBody;
 exports.proxyProgram = proxyProgram;
 exports.configHash = configHash;
 exports.scriptParameters = scriptParameters;
 exports.settingVariables = settingVariables;
+exports.workerSpec = workerSpec;
 exports.renderDeployScript = renderDeployScript;
 const node_crypto_1 = __nccwpck_require__(7598);
 const node_fs_1 = __nccwpck_require__(3024);
@@ -96339,7 +96388,7 @@ const node_path_1 = __nccwpck_require__(6760);
 const server_images_1 = __nccwpck_require__(6805);
 const shell_1 = __nccwpck_require__(648);
 /** The server script's files, in the order they are sent (main.sh first to find; the engine's last). */
-exports.SCRIPT_FILES = ['main.sh', 'lib.sh', 'state.sh', 'app-container.sh', 'versions.sh', 'oneoff.sh', 'proxy.sh', 'proxy-config.sh', 'tls.sh', 'health.sh', 'switch.sh'];
+exports.SCRIPT_FILES = ['main.sh', 'lib.sh', 'state.sh', 'app-container.sh', 'versions.sh', 'oneoff.sh', 'proxy.sh', 'proxy-config.sh', 'tls.sh', 'health.sh', 'switch.sh', 'workers.sh'];
 const engineFile = (engine) => `engine-${engine}.sh`;
 exports.engineFile = engineFile;
 /** What every engine file defines and the common files call (an engine is one TS module and one such file). */
@@ -96396,6 +96445,9 @@ function proxyParameters() {
  */
 function configHash(deploy) {
     const shape = [deploy.env, deploy.volumes, deploy.dockerArgs, deploy.containerPort, deploy.network, deploy.hostnames, deploy.http];
+    // Only when there are workers or no web, so that the hash of every app deployed before them stays.
+    if (deploy.workers.length > 0 || !deploy.web)
+        shape.push(deploy.workers, deploy.web);
     if (deploy.swarm)
         shape.push(deploy.swarm, deploy.health, deploy.stopTimeoutSeconds);
     return (0, node_crypto_1.createHash)('sha256').update(JSON.stringify(shape)).digest('hex').slice(0, 16);
@@ -96449,6 +96501,7 @@ function scriptParameters(input) {
         scalar('BG_TAKES_LOCK', input.locks ? 1 : 0),
         scalar('BG_ROLLBACK_TO', input.rollbackTo ?? ''),
         scalar('BG_FORCE', input.force ? 1 : 0),
+        scalar('BG_WORKER_FIELD_END', exports.WORKER_FIELD_END),
         ...settingParameters(input),
         ...tlsParameters(deploy.tls),
         ...swarmParameters(input),
@@ -96484,7 +96537,16 @@ function settingVariables(deploy) {
         'drain-seconds': { BG_DRAIN_SECONDS: deploy.drainSeconds },
         'drain-long-lived': { BG_DRAIN_LONG_LIVED: Math.ceil(deploy.drainLongLivedSeconds) },
         'stop-timeout': { BG_STOP_TIMEOUT: Math.ceil(deploy.stopTimeoutSeconds) },
+        workers: { BG_WORKERS: deploy.workers.map(workerSpec) },
+        'worker-grace': { BG_WORKER_GRACE_MS: Math.round(deploy.workerGraceSeconds * 1000) },
+        web: { BG_WEB: deploy.web ? 1 : 0 },
     };
+}
+/** The field that ends each part of a worker's spec (never in a command word: control characters are refused). */
+exports.WORKER_FIELD_END = '\x1f';
+/** A worker as the script gets it: name, replicas, then the command's words, each ended by WORKER_FIELD_END. */
+function workerSpec(worker) {
+    return [worker.name, String(worker.replicas), ...worker.words].map((field) => field + exports.WORKER_FIELD_END).join('');
 }
 function settingParameters(input) {
     const lines = [];
@@ -96824,6 +96886,8 @@ const HEALTH_ROWS_OPEN = 10;
 const HEALTH_ROWS_MAX = 300;
 /** The address of the app through the proxy: its first host name, else the first published port. */
 function appUrl(deploy, sshHost) {
+    if (!deploy.web)
+        return ''; // workers only: nothing is served
     const name = deploy.hostnames[0];
     if (name)
         return hostUrl(name, deploy.tls.mode);
@@ -96841,6 +96905,8 @@ function hostUrl(name, tls) {
 /** The app's address as the server routed it: a rollback's comes from the settings the deploy recorded. */
 function urlOf(report) {
     const used = report.remote?.settings;
+    if (used?.web === false)
+        return '';
     const name = used?.hostnames[0];
     return used?.recorded && name ? hostUrl(name, used.tls) : (report.url ?? '');
 }
@@ -96893,6 +96959,8 @@ function headline(report) {
         case 'failed': {
             const still = liveAfterFailure(report);
             const phase = report.error === undefined ? remote?.failedPhase : undefined;
+            if (phase === 'workers')
+                return `❌ ${app}: a worker of ${report.image || 'the new version'} did not come up; ${still}`;
             if (phase === 'health')
                 return `❌ ${app}: ${report.image || 'the new version'} failed its health check; ${still}`;
             if (remote?.exitCode === result_1.SCRIPT_EXIT.releaseFailed)
@@ -96991,6 +97059,8 @@ function renderSummary(given, secrets = []) {
     if (remote?.logs) {
         parts.push('### Last log lines of the live container', '', '```text', remote.logs.replace(/```/g, "'''"), '```', '');
     }
+    if (remote?.workers && remote.workers.length > 0)
+        parts.push(workersSection(remote.workers), '');
     if (report.release)
         parts.push(releaseSection(report.release), '');
     if (remote?.run)
@@ -97022,6 +97092,11 @@ function releaseSection(release) {
         ? '\n\n> ⚠️ The release made the version live before it unhealthy: the deploy went on to the new version, and rolling back past this release needs `force: true`.'
         : '';
     return `${oneOffSection('Release command', release, 40).replace('\n\n', `\n\nIt ${ending}.${broke}\n\n`)}`;
+}
+/** The live version's workers. */
+function workersSection(workers) {
+    const rows = workers.map((w) => `| ${cell(w.worker)} | ${cell(w.container)} | ${w.running ? 'running' : 'stopped'}${w.restarts > 0 ? ` (restarted ${w.restarts}×)` : ''} | ${cell(w.image)} ${(0, format_2.shortId)(w.imageId)} |`);
+    return ['### Workers', '', '| worker | container | state | image |', '| --- | --- | --- | --- |', ...rows].join('\n');
 }
 /** The versions still on the server that rollback-to can reach. */
 function versionsSection(versions) {

@@ -109,6 +109,7 @@ wait_until_healthy() {
       LOG_TAIL=$(docker inspect -f '{{range .State.Health.Log}}{{.Output}}{{end}}' "$CANDIDATE" 2>/dev/null | tail -n 5 || true)
       fail "$BG_EXIT_UNHEALTHY" "the image's own HEALTHCHECK reports $CANDIDATE unhealthy"
     fi
+    workers_still_starting
     tries=$((tries + 1))
     t0=$(now_ms)
     answer=$(health_try "$CANDIDATE")

@@ -12,6 +12,7 @@
 #   tls.sh            certificates: own ones put in place, ACME ones through the renewer
 #   health.sh         health checks of a new version, straight and through the proxy
 #   switch.sh         the switch to the new version, and what runs after it
+#   workers.sh        workers: processes from the app's image beside the web one (engine docker)
 #   engine-ENGINE.sh  only the chosen engine: engine_check, engine_network, engine_live_slot,
 #                     engine_upstream, engine_deploy, engine_rollback, engine_discard,
 #                     engine_remove, engine_status, engine_logs, engine_finish
@@ -24,6 +25,7 @@
 #   $STATE_DIR/apps/<app>/images-tried   image IDs of deploys that never went live (pruned next time)
 #   $STATE_DIR/apps/<app>/settings the settings of the last deploy that went live (record_settings)
 #   $STATE_DIR/apps/<app>/container.{env,volumes,args}   its env, volumes, docker-args (rollback-to, run)
+#   $STATE_DIR/apps/<app>/slot     an app without web (workers only): its live slot
 #   labels bluegreen.* on the app's containers (engine docker) or service (engine swarm)
 #
 # Output: progress lines as they happen, then one JSON result on one line between the marker lines

@@ -103,7 +103,7 @@ cmd_release() {
     return 0
   fi
   require_sent_image
-  if [[ -n $ACTIVE_SLOT ]]; then live_before=0 && live_answers_healthy "$ACTIVE_SLOT" || live_before=$?; fi
+  if [[ -n $ACTIVE_SLOT ]] && has_web; then live_before=0 && live_answers_healthy "$ACTIVE_SLOT" || live_before=$?; fi
   run_phase release run_oneoff release "$BG_SERVER_IMAGE_ID"
   RELEASE_JSON=$(oneoff_json)
   if ((ONEOFF_TIMED_OUT)); then

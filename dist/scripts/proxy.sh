@@ -11,6 +11,10 @@ unlock_proxy() { flock -u 8; }
 
 ensure_network_and_proxy() {
   local facts
+  if ! has_web; then # workers only: the network, no proxy
+    engine_network ''
+    return 0
+  fi
   lock_proxy
   # The proxy runs it from the TLS directory as it starts and before every reload.
   write_if_changed "$TLS_DIR/tls-pairs.sh" "$BG_PROXY_TLS_PAIRS_SH" 644

@@ -38,11 +38,11 @@ setting_variables() { # every variable of the recorded settings, one a line
   for entry in "${BG_SETTING_INPUTS[@]}"; do printf '%s\n' ${entry#*:}; done
 }
 
-settings_json() { # what the run routed by: {"hostnames":[…],"tls":…,"containerPort":…,"recorded":true when loaded from the record}
+settings_json() { # what the run routed by: {"hostnames":[…],"tls":…,"containerPort":…,"recorded":true when loaded from the record,"web":…}
   local quoted=() name
   for name in "${BG_HOSTNAMES[@]}"; do quoted+=("$(json_str "$name")"); done
-  printf '{"hostnames":[%s],"tls":%s,"containerPort":%s,"recorded":%s}' "$(join_by , "${quoted[@]}")" "$(json_str "$BG_TLS")" \
-    "$((BG_CONTAINER_PORT))" "$(if [[ -n $SETTINGS_LOADED ]]; then echo true; else echo false; fi)"
+  printf '{"hostnames":[%s],"tls":%s,"containerPort":%s,"recorded":%s,"web":%s}' "$(join_by , "${quoted[@]}")" "$(json_str "$BG_TLS")" \
+    "$((BG_CONTAINER_PORT))" "$(if [[ -n $SETTINGS_LOADED ]]; then echo true; else echo false; fi)" "$(if has_web; then echo true; else echo false; fi)"
 }
 
 render_settings() {
@@ -108,9 +108,14 @@ check_settings_unchanged() {
     fail "$BG_EXIT_SERVER_UNUSABLE" "a deploy of $BG_APP changed its settings while this run waited for the lock; nothing was changed: run $BG_COMMAND again"
 }
 
-# The live slot is the one the proxy config points at, if its container still exists: Docker is the
-# truth, and a slot whose container is gone (removed by hand, a reset Docker) is not live.
+# The live slot is the one the proxy config points at (an app without web: the one its slot file
+# names), if its container still exists: Docker is the truth, and a slot whose container is gone
+# (removed by hand, a reset Docker) is not live.
 recorded_slot() {
+  if ! has_web; then
+    sed -n '1{/^\(blue\|green\)$/p}' "$LIVE_SLOT_FILE" 2>/dev/null || true
+    return 0
+  fi
   [[ -f $CONF_FILE ]] || return 0
   sed -n '1s/^# bluegreen: .* slot=\([a-z0-9]*\) .*/\1/p' "$CONF_FILE"
 }

@@ -47,6 +47,13 @@ export interface HttpConfig {
   trustedProxies: string[]; // addresses (CIDR) whose X-Forwarded-For/-Proto are believed
 }
 
+/** workers: one line NAME[*N]: COMMAND, a process run from the app's image beside the web one, with no route. */
+export interface WorkerConfig {
+  name: string; // lower-case letters, digits and '-': part of its containers' names
+  replicas: number; // containers of it per version (NAME*N)
+  words: string[]; // what follows the image in docker run: the image's entrypoint applies
+}
+
 /** Everything the server-side script needs; it becomes the script's read-only parameters. */
 export interface DeployConfig {
   app: string;
@@ -72,6 +79,12 @@ export interface DeployConfig {
   logs: { maxSize: string; maxFiles: number };
   /** engine: swarm: the app is a Swarm service run from a manager (undefined: containers on each host). */
   swarm?: SwarmConfig;
+  /** Processes from the app's image beside the web one (engine docker): started with each version, switched with it. */
+  workers: WorkerConfig[];
+  /** A worker without a HEALTHCHECK counts as started when it still runs after this long. */
+  workerGraceSeconds: number;
+  /** web: false: no web process (workers only): no proxy config, no HTTP check. */
+  web: boolean;
 }
 
 /** How the app runs as a Docker Swarm service. */
@@ -258,6 +271,8 @@ function readSwarm(read: InputReader, dockerArgs: readonly string[], rollout: Ro
   for (const name of ['health-port', 'health-command']) {
     if (read(name).trim() !== '') throw new InputError(name, "is for engine: docker; with engine: swarm the health check is the service's HEALTHCHECK on health-path");
   }
+  if (read('workers').trim() !== '') throw new InputError('workers', 'are for engine: docker; with engine: swarm, deploy each worker as a service of its own');
+  if (!boolean(read, 'web')) throw new InputError('web', 'false is for engine: docker (a workers-only app); with engine: swarm the service is the web process');
   if (rollout !== 'rolling') {
     throw new InputError('rollout', 'with engine: swarm, Swarm rolls the service out itself (start-first, one task at a time): leave rollout at rolling');
   }
@@ -321,19 +336,55 @@ function readDeploy(read: InputReader, context: InputContext, env: string, comma
     stateDir,
     logs: { maxSize: logSize(read, 'log-max-size'), maxFiles: integer(read, 'log-max-files', 1, 100) },
     swarm: readSwarm(read, dockerArgs, rollout),
+    ...readProcesses(read, hostnames),
   };
+}
+
+const WORKER_LINE = /^([a-z0-9][a-z0-9-]{0,29})(\*\d+)?\s*:(.*)$/;
+
+/** workers: NAME[*N]: COMMAND lines, one worker each. Never echoes a command (it may carry a secret). */
+export function readWorkers(read: InputReader): WorkerConfig[] {
+  const workers: WorkerConfig[] = [];
+  lines(read('workers')).forEach((line, index) => {
+    const match = WORKER_LINE.exec(line);
+    if (!match) {
+      const name = line.split(':')[0].trim();
+      const why = line.includes(':') ? `its name '${hasControlChars(name) ? '?' : name.slice(0, 40)}' is not lower-case letters, digits and '-' (at most 30), with *N for N containers` : "has no ':'";
+      throw new InputError('workers', `line ${index + 1} ${why}: write NAME: COMMAND, e.g. jobs: bundle exec sidekiq`);
+    }
+    const [, name, times, command] = match;
+    const replicas = times ? Number(times.slice(1)) : 1;
+    if (!Number.isInteger(replicas) || replicas < 1 || replicas > 20) throw new InputError('workers', `${name}: *${times.slice(1)} is not a number of containers from 1 to 20`);
+    if (workers.some((worker) => worker.name === name)) throw new InputError('workers', `${name} is named twice`);
+    const words = commandWordsOf('workers', command, `${name}: `);
+    if (words.length === 0) throw new InputError('workers', `${name} has no command: write ${name}: COMMAND`);
+    workers.push({ name, replicas, words });
+  });
+  return workers;
+}
+
+function readProcesses(read: InputReader, hostnames: readonly string[]): Pick<DeployConfig, 'workers' | 'workerGraceSeconds' | 'web'> {
+  const workers = readWorkers(read);
+  const web = boolean(read, 'web');
+  if (!web && workers.length === 0) throw new InputError('web', 'false means the app is only workers: give them in workers (NAME: COMMAND lines)');
+  if (!web && hostnames.length > 0) throw new InputError('hostname', 'an app without a web process (web: false) gets no route: leave hostname out');
+  if (!web && read('tls').trim() !== 'off') throw new InputError('tls', 'an app without a web process (web: false) serves nothing: leave tls off');
+  return { workers, workerGraceSeconds: duration(read, 'worker-grace'), web };
 }
 
 /** A command line input as the words the container gets; '' when not given. */
 function readCommandWords(read: InputReader, name: string): string[] {
-  const text = read(name);
+  return commandWordsOf(name, read(name));
+}
+
+function commandWordsOf(input: string, text: string, what = ''): string[] {
   // Newlines and tabs are how a command is written; other control characters are a paste gone wrong.
   // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/.test(text)) throw new InputError(name, 'contains control characters');
+  if (/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/.test(text)) throw new InputError(input, `${what}contains control characters`);
   try {
     return commandWords(text);
   } catch (error) {
-    if (error instanceof WordsError) throw new InputError(name, error.message);
+    if (error instanceof WordsError) throw new InputError(input, `${what}${error.message}`);
     throw error;
   }
 }

@@ -29,6 +29,9 @@ export const RECORDED_DEFAULTS = {
   'drain-seconds': '30',
   'drain-long-lived': '5',
   'stop-timeout': '30s',
+  workers: '',
+  'worker-grace': '5s',
+  web: 'true',
 } as const;
 
 export type RecordedInput = keyof typeof RECORDED_DEFAULTS;

@@ -87,6 +87,16 @@ export interface VersionInfo {
   live: boolean;
 }
 
+/** A worker container of the live version (workers). */
+export interface WorkerInfo {
+  container: string;
+  worker: string;
+  running: boolean;
+  restarts: number;
+  image: string;
+  imageId: string;
+}
+
 /** What the server-side script reports, typed. */
 export interface RemoteResult {
   command: string;
@@ -108,7 +118,7 @@ export interface RemoteResult {
   /** With TLS (and with status): the app's live certificate (leaf PEM) and the renewer's last word on it. */
   certificate?: { pem: string; renewal: string | null } | null;
   /** What the run routed by; recorded: loaded from the settings the deploy recorded (rollback, status, remove). */
-  settings?: { hostnames: string[]; tls: string; containerPort: number; recorded: boolean } | null;
+  settings?: { hostnames: string[]; tls: string; containerPort: number; recorded: boolean; web?: boolean } | null;
   /** command logs: the live version's last lines. */
   logs?: string | null;
   /** What was still open on the old version when it stopped (null: nothing). */
@@ -119,6 +129,8 @@ export interface RemoteResult {
   run?: OneOffResult | null;
   /** status, and a rollback-to that named no version: the versions still on the server, newest first. */
   versions?: VersionInfo[] | null;
+  /** The live version's workers (engine docker). */
+  workers?: WorkerInfo[];
 }
 
 /** The script ran, but no usable result came back: what it did on the server is unknown. */
@@ -153,5 +165,6 @@ export function parseRemoteResult(stdout: string): RemoteResult {
     throw new ResultError('the server-side script reported a result of an unknown shape');
   }
   if (value.live) value.live.container = value.live.container.replace(/^\//, '');
+  for (const worker of value.workers ?? []) worker.container = worker.container.replace(/^\//, '');
   return value;
 }

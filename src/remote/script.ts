@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { BARRIER_GO, BARRIER_LINE, LABEL_PREFIX, OUTCOMES, RESULT_BEGIN, RESULT_END, RESULT_VERSION, SCRIPT_EXIT } from './result';
 import { join } from 'node:path';
-import type { Command, DeployConfig } from '../inputs/config';
+import type { Command, DeployConfig, WorkerConfig } from '../inputs/config';
 import { CONFIG_TAG_REPOSITORY, configTag } from '../image/server-images';
 import type { RecordedInput } from '../inputs/settings';
 import { shellQuote } from './shell';
@@ -38,7 +38,7 @@ export interface ScriptInput {
 }
 
 /** The server script's files, in the order they are sent (main.sh first to find; the engine's last). */
-export const SCRIPT_FILES = ['main.sh', 'lib.sh', 'state.sh', 'app-container.sh', 'versions.sh', 'oneoff.sh', 'proxy.sh', 'proxy-config.sh', 'tls.sh', 'health.sh', 'switch.sh'] as const;
+export const SCRIPT_FILES = ['main.sh', 'lib.sh', 'state.sh', 'app-container.sh', 'versions.sh', 'oneoff.sh', 'proxy.sh', 'proxy-config.sh', 'tls.sh', 'health.sh', 'switch.sh', 'workers.sh'] as const;
 export type EngineName = 'docker' | 'swarm';
 export const engineFile = (engine: EngineName): string => `engine-${engine}.sh`;
 /** What every engine file defines and the common files call (an engine is one TS module and one such file). */
@@ -100,6 +100,8 @@ function proxyParameters(): string[] {
  */
 export function configHash(deploy: DeployConfig): string {
   const shape: unknown[] = [deploy.env, deploy.volumes, deploy.dockerArgs, deploy.containerPort, deploy.network, deploy.hostnames, deploy.http];
+  // Only when there are workers or no web, so that the hash of every app deployed before them stays.
+  if (deploy.workers.length > 0 || !deploy.web) shape.push(deploy.workers, deploy.web);
   if (deploy.swarm) shape.push(deploy.swarm, deploy.health, deploy.stopTimeoutSeconds);
   return createHash('sha256').update(JSON.stringify(shape)).digest('hex').slice(0, 16);
 }
@@ -156,6 +158,7 @@ export function scriptParameters(input: ScriptInput): string[] {
     scalar('BG_TAKES_LOCK', input.locks ? 1 : 0),
     scalar('BG_ROLLBACK_TO', input.rollbackTo ?? ''),
     scalar('BG_FORCE', input.force ? 1 : 0),
+    scalar('BG_WORKER_FIELD_END', WORKER_FIELD_END),
     ...settingParameters(input),
     ...tlsParameters(deploy.tls),
     ...swarmParameters(input),
@@ -192,7 +195,18 @@ export function settingVariables(deploy: DeployConfig): Record<RecordedInput, Re
     'drain-seconds': { BG_DRAIN_SECONDS: deploy.drainSeconds },
     'drain-long-lived': { BG_DRAIN_LONG_LIVED: Math.ceil(deploy.drainLongLivedSeconds) },
     'stop-timeout': { BG_STOP_TIMEOUT: Math.ceil(deploy.stopTimeoutSeconds) },
+    workers: { BG_WORKERS: deploy.workers.map(workerSpec) },
+    'worker-grace': { BG_WORKER_GRACE_MS: Math.round(deploy.workerGraceSeconds * 1000) },
+    web: { BG_WEB: deploy.web ? 1 : 0 },
   };
+}
+
+/** The field that ends each part of a worker's spec (never in a command word: control characters are refused). */
+export const WORKER_FIELD_END = '\x1f';
+
+/** A worker as the script gets it: name, replicas, then the command's words, each ended by WORKER_FIELD_END. */
+export function workerSpec(worker: WorkerConfig): string {
+  return [worker.name, String(worker.replicas), ...worker.words].map((field) => field + WORKER_FIELD_END).join('');
 }
 
 function settingParameters(input: ScriptInput): string[] {

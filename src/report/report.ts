@@ -1,6 +1,6 @@
 import type { Command, DeployConfig } from '../inputs/config';
 import { formatBytes, formatSeconds } from '../format';
-import { type HealthTry, type OneOffResult, type Outcome, type RemoteResult, SCRIPT_EXIT, type VersionInfo } from '../remote/result';
+import { type HealthTry, type OneOffResult, type Outcome, type RemoteResult, SCRIPT_EXIT, type VersionInfo, type WorkerInfo } from '../remote/result';
 import { type CertificateFacts, certificateFacts } from '../inputs/tls';
 import type { TransferResult } from '../image/transfer';
 import { shortId } from '../format';
@@ -99,6 +99,7 @@ const HEALTH_ROWS_MAX = 300;
 
 /** The address of the app through the proxy: its first host name, else the first published port. */
 export function appUrl(deploy: DeployConfig, sshHost: string): string {
+  if (!deploy.web) return ''; // workers only: nothing is served
   const name = deploy.hostnames[0];
   if (name) return hostUrl(name, deploy.tls.mode);
   const spec = deploy.proxyPorts[0].replace(/\/(tcp|udp)$/, '');
@@ -117,6 +118,7 @@ function hostUrl(name: string, tls: string): string {
 /** The app's address as the server routed it: a rollback's comes from the settings the deploy recorded. */
 export function urlOf(report: RunReport): string {
   const used = report.remote?.settings;
+  if (used?.web === false) return '';
   const name = used?.hostnames[0];
   return used?.recorded && name ? hostUrl(name, used.tls) : (report.url ?? '');
 }
@@ -167,6 +169,7 @@ export function headline(report: RunReport): string {
     case 'failed': {
       const still = liveAfterFailure(report);
       const phase = report.error === undefined ? remote?.failedPhase : undefined;
+      if (phase === 'workers') return `❌ ${app}: a worker of ${report.image || 'the new version'} did not come up; ${still}`;
       if (phase === 'health') return `❌ ${app}: ${report.image || 'the new version'} failed its health check; ${still}`;
       if (remote?.exitCode === SCRIPT_EXIT.releaseFailed) return `❌ ${app}: the release command failed; nothing switched, ${still} (untouched)`;
       if (report.command === 'run' && remote?.run?.ran) return `❌ ${app}: run-command ${remote.run.timedOut ? 'ran past run-timeout' : `exited with ${remote.run.exitCode}`}`;
@@ -253,6 +256,7 @@ export function renderSummary(given: RunReport, secrets: readonly string[] = [])
   if (remote?.logs) {
     parts.push('### Last log lines of the live container', '', '```text', remote.logs.replace(/```/g, "'''"), '```', '');
   }
+  if (remote?.workers && remote.workers.length > 0) parts.push(workersSection(remote.workers), '');
   if (report.release) parts.push(releaseSection(report.release), '');
   if (remote?.run) parts.push(oneOffSection('Output of run-command', remote.run, 400), '');
   if (remote?.versions && (report.command === 'status' || report.command === 'rollback')) parts.push(versionsSection(remote.versions), '');
@@ -283,6 +287,14 @@ function releaseSection(release: OneOffResult): string {
     ? '\n\n> ⚠️ The release made the version live before it unhealthy: the deploy went on to the new version, and rolling back past this release needs `force: true`.'
     : '';
   return `${oneOffSection('Release command', release, 40).replace('\n\n', `\n\nIt ${ending}.${broke}\n\n`)}`;
+}
+
+/** The live version's workers. */
+function workersSection(workers: readonly WorkerInfo[]): string {
+  const rows = workers.map(
+    (w) => `| ${cell(w.worker)} | ${cell(w.container)} | ${w.running ? 'running' : 'stopped'}${w.restarts > 0 ? ` (restarted ${w.restarts}×)` : ''} | ${cell(w.image)} ${shortId(w.imageId)} |`,
+  );
+  return ['### Workers', '', '| worker | container | state | image |', '| --- | --- | --- | --- |', ...rows].join('\n');
 }
 
 /** The versions still on the server that rollback-to can reach. */

@@ -74,6 +74,14 @@ const REFUSED: Array<[string, Record<string, string>]> = [
   ['run-lock', { command: 'run', image: '', 'run-command': 'true', 'run-lock': 'no;' }],
   ['rollback-to', { command: 'rollback', image: '', 'rollback-to': `$(${touch('rbto')})` }],
   ['force', { command: 'rollback', image: '', force: '1; reboot' }],
+  ['workers', { workers: `x;${touch('wname')}: run` }],
+  ['workers', { workers: '../../etc: run' }],
+  ['workers', { workers: 'jobs run' }],
+  ['workers', { workers: `jobs: sh -c '${touch('wcmd')}` }],
+  ['workers', { workers: 'jobs*1000: run' }],
+  ['worker-grace', { workers: 'jobs: run', 'worker-grace': '$(reboot)' }],
+  ['web', { web: 'false; reboot' }],
+  ['hostname', { web: 'false', workers: 'jobs: run' }],
 ];
 
 /** Everything on the server a run could change: containers, images, networks, volumes, and files. */
@@ -159,6 +167,9 @@ describe('hostile and broken inputs (classic server)', () => {
     // The release command's words, each printed back on its own line by the container.
     const releaseWords = [`$(${touch('rel-subst')})`, `\`${touch('rel-tick')}\``, `it's "quoted"`, 'two\nlines', `; ${touch('rel-semi')} |`, '${HOME} *'];
     const releaseCommand = `printf '[%s]\\n' "\\$(touch ${canary('rel-subst')})" '\`touch ${canary('rel-tick')}\`' "it's \\"quoted\\"" 'two\nlines' '; touch ${canary('rel-semi')} |' '\${HOME} *'`;
+    // A worker's command words, printed back by the worker as it starts.
+    const workerWords = [`$(${touch('w-subst')})`, `\`${touch('w-tick')}\``, `it's; ${touch('w-semi')} |`];
+    const workers = `words: sh -c 'printf "[%s]\\n" "$@"; exec sleep 600' sh "\\$(touch ${canary('w-subst')})" '\`touch ${canary('w-tick')}\`' "it's; touch ${canary('w-semi')} |"`;
     const run = await runAction(
       app({
         image: `${server.appImage}:v2`,
@@ -169,10 +180,13 @@ describe('hostile and broken inputs (classic server)', () => {
         'docker-args': `--label ${label}`,
         'health-path': `/health?q=$(${touch('hp').replace(/ /g, '${IFS}')})&x=\`id\`;'"`,
         'release-command': releaseCommand,
+        workers,
+        'worker-grace': '1s',
       }),
     );
     expect(run.code, run.stdout).toBe(0);
     expect(JSON.parse(run.outputs.release)).toMatchObject({ ran: true, exitCode: 0, output: releaseWords.map((word) => `[${word}]`).join('\n') });
+    expect(remoteDocker(server, ['logs', 'hostile-green-words-1']).trim()).toBe(workerWords.map((word) => `[${word}]`).join('\n'));
     const seen = JSON.parse(remoteDocker(server, ['inspect', '-f', '{{json .Config.Env}}', 'hostile-green'])) as string[];
     for (const [key, value] of Object.entries(env)) expect(seen).toContain(`${key}=${value}`);
     const [labelKey, labelValue] = [label.slice(0, 1), label.slice(2)];

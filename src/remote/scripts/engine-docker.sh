@@ -11,11 +11,12 @@ engine_network() { # engine_network PROXY_FACTS: the app's network exists (a pro
   [[ " $(cut -d'|' -f3 <<<"$1") " == *" $BG_NETWORK "* ]] || ensure_network
 }
 
-engine_live_slot() { # the slot whose container the proxy config names, if that container exists
-  local slot
+engine_live_slot() { # the slot the proxy config (without web: the slot file) names, if its container exists
+  local slot container
   slot=$(recorded_slot)
   [[ -n $slot ]] || return 0
-  if docker container inspect "$(container_name "$slot")" >/dev/null 2>&1; then echo "$slot"; fi
+  container=$(slot_container "$slot")
+  if [[ -n $container ]] && docker container inspect "$container" >/dev/null 2>&1; then echo "$slot"; fi
 }
 
 engine_upstream() { container_name "$1"; } # engine_upstream SLOT: what the proxy sends a slot's requests to
@@ -27,16 +28,26 @@ engine_remove() { remove_app_containers; }
 engine_status() { describe_live "$ACTIVE_SLOT"; }
 
 engine_logs() {
-  LOGS=$(docker logs --tail "$BG_LOGS_LINES" "$(container_name "$ACTIVE_SLOT")" 2>&1) || fail "$BG_EXIT_SERVER_UNUSABLE" "docker logs failed: $(docker_error "$LOGS")"
+  if has_web; then
+    LOGS=$(docker logs --tail "$BG_LOGS_LINES" "$(container_name "$ACTIVE_SLOT")" 2>&1) || fail "$BG_EXIT_SERVER_UNUSABLE" "docker logs failed: $(docker_error "$LOGS")"
+  else
+    LOGS=$(worker_logs "$ACTIVE_SLOT")
+  fi
   describe_live "$ACTIVE_SLOT"
 }
 
-engine_finish() { [[ -n $LIVE_INFO ]] || describe_live "$ACTIVE_SLOT"; }
+engine_finish() {
+  [[ -n $LIVE_INFO ]] || describe_live "$ACTIVE_SLOT"
+  if [[ -n $ACTIVE_SLOT ]]; then WORKERS_JSON=$(workers_json "$ACTIVE_SLOT"); fi
+}
 
 engine_unchanged() { read_live && is_unchanged; } # the live slot already runs this image with these settings
 
 engine_live_image() { # engine_live_image SLOT: "SERVER_ID|IMAGE|IMAGE_ID" of the version in the slot
-  docker container inspect -f "{{.Image}}|{{$(label_of image)}}|{{$(label_of image-id)}}" "$(container_name "$1")" 2>/dev/null
+  local container
+  container=$(slot_container "$1")
+  [[ -n $container ]] || return 1
+  docker container inspect -f "{{.Image}}|{{$(label_of image)}}|{{$(label_of image-id)}}" "$container" 2>/dev/null
 }
 
 CANDIDATE_STARTED=0
@@ -53,7 +64,9 @@ ensure_network() {
 # Removes a candidate that never got traffic; the live slot is left exactly as it was, and the
 # container it replaced in its slot is put back.
 discard_candidate() {
-  [[ -n $CANDIDATE ]] && ((!SWITCHED)) || return 0
+  ((!SWITCHED)) || return 0
+  discard_workers
+  [[ -n $CANDIDATE ]] || return 0
   if ((CANDIDATE_STARTED)); then take_down_candidate; fi
   if [[ -n $KEPT ]]; then
     if docker rename "$KEPT" "$CANDIDATE" >/dev/null 2>&1; then
@@ -64,12 +77,14 @@ discard_candidate() {
   fi
 }
 
-take_down_candidate() { # its log tail into the result; removed (a rollback's: stopped again)
+take_down_candidate() { # its log tail into the result (unless a worker failed); removed (a rollback's: stopped again)
   local logs
-  logs=$(docker logs --tail 40 "$CANDIDATE" 2>&1 || true)
-  # 40 lines can be megabytes (one huge line): the result keeps the last 64 KiB of them.
-  if ((${#logs} > 65536)); then logs="[…]${logs: -65536}"; fi
-  LOG_TAIL="$logs${LOG_TAIL:+$'\n'"--- last HEALTHCHECK output ---"$'\n'$LOG_TAIL}"
+  if [[ -z $WORKER_FAILED ]]; then
+    logs=$(docker logs --tail 40 "$CANDIDATE" 2>&1 || true)
+    # 40 lines can be megabytes (one huge line): the result keeps the last 64 KiB of them.
+    if ((${#logs} > 65536)); then logs="[…]${logs: -65536}"; fi
+    LOG_TAIL="$logs${LOG_TAIL:+$'\n'"--- last HEALTHCHECK output ---"$'\n'$LOG_TAIL}"
+  fi
   if [[ $BG_COMMAND == rollback && -z $BG_ROLLBACK_TO ]]; then # the kept container: stopped again, as it was
     docker stop --time "$BG_STOP_TIMEOUT" "$CANDIDATE" >/dev/null 2>&1 || true
     log "stopped $CANDIDATE again; ${PREVIOUS_SLOT:-no slot} is still live"
@@ -85,7 +100,7 @@ read_live() {
   PREVIOUS_SLOT='' LIVE_LABELS=''
   slot=$(recorded_slot)
   [[ -n $slot ]] || return 0
-  if LIVE_LABELS=$(docker container inspect -f "{{.State.Running}} {{$(label_of image-id)}} {{$(label_of config)}}" "$(container_name "$slot")" 2>/dev/null); then
+  if LIVE_LABELS=$(docker container inspect -f "{{.State.Running}} {{$(label_of image-id)}} {{$(label_of config)}}" "$(slot_container "$slot")" 2>/dev/null); then
     PREVIOUS_SLOT=$slot
   fi
 }
@@ -95,7 +110,11 @@ note_state_mismatch() {
   local recorded
   recorded=$(recorded_slot)
   if [[ -n $recorded && $recorded != "$PREVIOUS_SLOT" ]]; then
-    log "the proxy config names $recorded live, but $(container_name "$recorded") is gone: treating nothing as live"
+    if has_web; then
+      log "the proxy config names $recorded live, but $(container_name "$recorded") is gone: treating nothing as live"
+    else
+      log "$recorded is recorded live, but its workers are gone: treating nothing as live"
+    fi
   fi
 }
 
@@ -137,32 +156,39 @@ make_room_for_candidate() {
 # Once the new version is live, the previous slot is the one to roll back to: the container set
 # aside from the new version's slot goes (its image may then be pruned).
 forget_kept() {
+  forget_kept_workers
   [[ -n $KEPT ]] || return 0
   docker rm --force "$KEPT" >/dev/null
   log "removed $KEPT: ${PREVIOUS_SLOT:-the previous slot} is now the version to roll back to"
 }
 
+# The new version in the idle slot: its web container, then its workers.
 start_candidate() {
   CANDIDATE_SLOT=$(other_slot "${PREVIOUS_SLOT:-green}")
+  sweep_env_files
+  # Listed before it runs: if it never goes live, the next deploy (or remove) still knows to prune it.
+  grep -qxF "$VERSION_SERVER_ID" "$APP_DIR/images-tried" 2>/dev/null || printf '%s\n' "$VERSION_SERVER_ID" >>"$APP_DIR/images-tried" || true
+  if has_web; then start_web_candidate; fi
+  start_workers
+  drop_env_file
+}
+
+start_web_candidate() {
   CANDIDATE=$(container_name "$CANDIDATE_SLOT")
   make_room_for_candidate
-  sweep_env_files
   local args=(run --detach --name "$CANDIDATE" --network "$BG_NETWORK" --restart unless-stopped)
   local line
   while IFS= read -r line; do args+=("$line"); done < <(label_args "$CANDIDATE_SLOT")
   add_app_container_args args
   args+=("$VERSION_SERVER_ID")
   log "starting $CANDIDATE from $VERSION_IMAGE ($(short_id "$VERSION_IMAGE_ID"))"
-  # Listed before it runs: if it never goes live, the next deploy (or remove) still knows to prune it.
-  grep -qxF "$VERSION_SERVER_ID" "$APP_DIR/images-tried" 2>/dev/null || printf '%s\n' "$VERSION_SERVER_ID" >>"$APP_DIR/images-tried" || true
   CANDIDATE_STARTED=1
   local out
   out=$(docker "${args[@]}" 2>&1) || fail "$BG_EXIT_SERVER_UNUSABLE" "docker run of $CANDIDATE failed: $(docker_error "$out")"
-  drop_env_file
 }
 
 previous_is_running() { # also notes its address for drain_previous (one docker call)
-  [[ -n $PREVIOUS_SLOT ]] || return 1
+  [[ -n $PREVIOUS_SLOT ]] && has_web || return 1
   local facts
   facts=$(docker container inspect -f "{{.State.Running}} {{with index .NetworkSettings.Networks \"$BG_NETWORK\"}}{{.IPAddress}}{{end}}" "$(container_name "$PREVIOUS_SLOT")" 2>/dev/null) || return 1
   PREVIOUS_IP=${facts#* }
@@ -286,18 +312,29 @@ prune_images() {
   mv -f "$list.tmp" "$list"
 }
 
-describe_live() { # sets LIVE_INFO to a JSON object describing the live container, if any
+describe_live() { # sets LIVE_INFO to a JSON object describing the live container (without web: first worker), if any
   local slot=$1 container
   [[ -n $slot ]] || return 0
-  container=$(container_name "$slot")
+  container=$(slot_container "$slot")
+  [[ -n $container ]] || return 0
   LIVE_INFO=$(docker inspect -f "$(live_template .Name '{{.State.Running}}' .Config.Labels)" "$container" 2>/dev/null || true)
 }
 
-is_unchanged() { # the live slot already runs this exact image with this exact configuration
-  [[ -n $PREVIOUS_SLOT && $LIVE_LABELS == "true $BG_IMAGE_ID $BG_CONFIG_HASH" ]]
+is_unchanged() { # the live slot already runs this exact image with this exact configuration, and all its workers
+  [[ -n $PREVIOUS_SLOT && $LIVE_LABELS == "true $BG_IMAGE_ID $BG_CONFIG_HASH" ]] && workers_complete "$PREVIOUS_SLOT"
+}
+
+# After the new version is healthy and its workers are up: the proxy (without web: the slot record)
+# points at it; the old workers stop at once, the old web after its drain.
+switch_to_candidate() {
+  if has_web; then run_phase switch switch_proxy; else run_phase switch switch_workers_only; fi
+  OUTCOME=$BG_OUTCOME_SWITCHED
+  after_switch workers stop_previous_workers
+  retire_previous
 }
 
 cmd_deploy() {
+  refuse_web_change
   read_live
   ACTIVE_SLOT=$PREVIOUS_SLOT
   note_state_mismatch
@@ -305,19 +342,18 @@ cmd_deploy() {
   run_phase tls ensure_certificate
   if is_unchanged; then
     OUTCOME=$BG_OUTCOME_UNCHANGED
-    CANDIDATE=$(container_name "$PREVIOUS_SLOT")
-    log "$CANDIDATE already runs $(short_id "$BG_IMAGE_ID") with this configuration; nothing to switch"
-    run_phase switch refresh_proxy_config
+    CANDIDATE=$(slot_container "$PREVIOUS_SLOT")
+    log "$(slot_container "$PREVIOUS_SLOT") already runs $(short_id "$BG_IMAGE_ID") with this configuration; nothing to switch"
+    if has_web; then run_phase switch refresh_proxy_config; fi
     return 0
   fi
   # Before anything is removed to make room: a missing image changes nothing.
   require_sent_image
   run_phase start start_candidate
-  run_phase health wait_until_healthy
+  if has_web; then run_phase health wait_until_healthy; fi
+  run_phase workers wait_for_workers
   if ((BG_BARRIER_SECONDS > 0)); then run_phase wait wait_for_every_host; fi
-  run_phase switch switch_proxy
-  OUTCOME=$BG_OUTCOME_SWITCHED
-  retire_previous
+  switch_to_candidate
   after_switch forget forget_kept
   after_switch prune prune_images
 }
@@ -350,21 +386,26 @@ cmd_rollback() {
   [[ -n $PREVIOUS_SLOT ]] || fail "$BG_EXIT_NOTHING_TO_ROLL_BACK" "$BG_APP has no live slot, so there is nothing to roll back from"
   run_phase tls ensure_certificate
   CANDIDATE_SLOT=$(other_slot "$PREVIOUS_SLOT")
-  CANDIDATE=$(container_name "$CANDIDATE_SLOT")
-  put_back_kept_for_rollback
+  if has_web; then
+    CANDIDATE=$(container_name "$CANDIDATE_SLOT")
+    put_back_kept_for_rollback
+  fi
+  put_back_kept_workers
   local labels
   labels=$(engine_live_image "$CANDIDATE_SLOT") ||
-    fail "$BG_EXIT_NOTHING_TO_ROLL_BACK" "there is no previous version to roll back to ($CANDIDATE does not exist); nothing was changed"
+    fail "$BG_EXIT_NOTHING_TO_ROLL_BACK" "there is no previous version to roll back to ($(has_web && echo "$CANDIDATE does not exist" || echo "the $CANDIDATE_SLOT slot has no workers")); nothing was changed"
   IFS='|' read -r CANDIDATE_SERVER_ID VERSION_IMAGE CANDIDATE_IMAGE_ID <<<"$labels"
   refuse_rollback_across_release "$CANDIDATE_IMAGE_ID"
   log "rolling back $PREVIOUS_SLOT -> $CANDIDATE_SLOT ($VERSION_IMAGE)"
   PHASE=start
-  CANDIDATE_STARTED=1
-  docker start "$CANDIDATE" >/dev/null
-  run_phase health wait_until_healthy
-  run_phase switch switch_proxy
-  OUTCOME=$BG_OUTCOME_SWITCHED
-  retire_previous
+  if has_web; then
+    CANDIDATE_STARTED=1
+    docker start "$CANDIDATE" >/dev/null
+  fi
+  start_slot_workers
+  if has_web; then run_phase health wait_until_healthy; fi
+  run_phase workers wait_for_workers
+  switch_to_candidate
 }
 
 # rollback-to: a version the history names, still on this server, started in the idle slot like a
@@ -378,7 +419,7 @@ rollback_to() {
   log "live slot: ${PREVIOUS_SLOT:-none}"
   if [[ -n $PREVIOUS_SLOT && ${LIVE_LABELS#* } == "$VERSION_IMAGE_ID "* ]]; then
     OUTCOME=$BG_OUTCOME_UNCHANGED
-    CANDIDATE=$(container_name "$PREVIOUS_SLOT")
+    CANDIDATE=$(slot_container "$PREVIOUS_SLOT")
     log "$CANDIDATE already runs $(short_id "$VERSION_IMAGE_ID") ($VERSION_IMAGE); nothing to switch"
     return 0
   fi
@@ -386,10 +427,9 @@ rollback_to() {
   load_container_settings
   run_phase tls ensure_certificate
   run_phase start start_candidate
-  run_phase health wait_until_healthy
-  run_phase switch switch_proxy
-  OUTCOME=$BG_OUTCOME_SWITCHED
-  retire_previous
+  if has_web; then run_phase health wait_until_healthy; fi
+  run_phase workers wait_for_workers
+  switch_to_candidate
   after_switch forget forget_kept
   after_switch prune prune_images
 }

@@ -162,7 +162,7 @@ render_result() {
   printf '"previousSlot":%s,"activeSlot":%s,"candidate":%s,"imageId":%s,' \
     "$(json_or_null "$PREVIOUS_SLOT")" "$(json_or_null "$ACTIVE_SLOT")" "$(json_or_null "$CANDIDATE")" \
     "$(json_or_null "${CANDIDATE_IMAGE_ID:-${VERSION_IMAGE_ID:-}}")"
-  printf '"release":%s,"run":%s,"versions":%s,' "${RELEASE_JSON:-null}" "${RUN_JSON:-null}" "${VERSIONS_JSON:-null}"
+  printf '"release":%s,"run":%s,"versions":%s,"workers":[%s],' "${RELEASE_JSON:-null}" "${RUN_JSON:-null}" "${VERSIONS_JSON:-null}" "${WORKERS_JSON:-}"
   printf '"health":[%s],"phasesMs":{%s},"totalMs":%d,"logTail":%s,"live":%s,"history":[%s],"certificate":%s,"settings":%s,"logs":%s,"drain":%s}\n' \
     "$(join_by , "${HEALTH[@]}")" "$(join_by , "${PHASES[@]}")" $(($(now_ms) - START_MS)) \
     "$(json_or_null "$LOG_TAIL")" "${LIVE_INFO:-null}" "$(join_by , "${HISTORY[@]}")" "$(certificate_json 2>/dev/null || printf null)" \
@@ -241,10 +241,11 @@ refuse_foreign() { # refuse_foreign NAME: only a container this action made for 
   fail "$BG_EXIT_SERVER_UNUSABLE" "a container named $1 exists that bluegreen-action did not create for $BG_APP; rename or remove it, or pick another app name"
 }
 
-# The containers of the app's two slots (engine docker's names; another engine removes what a
-# docker-engine deploy of the app left), and one an interrupted run set aside. True when a slot's was there.
+# The containers of the app's two slots and its workers (engine docker's; another engine removes what
+# a docker-engine deploy of the app left), and one an interrupted run set aside. True when a slot's was there.
 remove_app_containers() {
   local found=1 slot container
+  if remove_app_workers; then found=0; fi
   for slot in blue green; do
     container=$(container_name "$slot")
     if docker inspect "$container" >/dev/null 2>&1; then

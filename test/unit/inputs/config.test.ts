@@ -331,3 +331,44 @@ describe('readConfig: other health checks (issue 23)', () => {
     expect(error.message).toContain(problem);
   });
 });
+
+describe('readConfig: workers and web: false (issue 23)', () => {
+  it('reads NAME: COMMAND and NAME*N: COMMAND lines as words; none, web and a 5s grace by default', () => {
+    expect(read({}).deploy).toMatchObject({ workers: [], web: true, workerGraceSeconds: 5 });
+    const { deploy } = read({ workers: `jobs: bundle exec sidekiq -q 'default, 2'\n# a comment\nmail*3 : sh -c 'exec mailer'`, 'worker-grace': '2s' });
+    expect(deploy.workers).toEqual([
+      { name: 'jobs', replicas: 1, words: ['bundle', 'exec', 'sidekiq', '-q', 'default, 2'] },
+      { name: 'mail', replicas: 3, words: ['sh', '-c', 'exec mailer'] },
+    ]);
+    expect(deploy.workerGraceSeconds).toBe(2);
+    expect(read({ web: 'false', workers: 'q: consume' }).deploy).toMatchObject({ web: false, workers: [{ name: 'q', replicas: 1, words: ['consume'] }] });
+  });
+
+  it.each([
+    [{ workers: 'bundle exec sidekiq' }, 'workers', "line 1 has no ':'"],
+    [{ workers: 'Jobs: run' }, 'workers', "its name 'Jobs' is not lower-case letters"],
+    [{ workers: 'jobs;reboot: run' }, 'workers', "its name 'jobs;reboot' is not"],
+    [{ workers: '../x: run' }, 'workers', 'is not lower-case letters'],
+    [{ workers: 'jobs*0: run' }, 'workers', 'jobs: *0 is not a number of containers from 1 to 20'],
+    [{ workers: 'jobs*21: run' }, 'workers', 'from 1 to 20'],
+    [{ workers: 'jobs: run\njobs: again' }, 'workers', 'jobs is named twice'],
+    [{ workers: 'jobs:   ' }, 'workers', 'jobs has no command'],
+    [{ workers: "jobs: sh -c 'open" }, 'workers', 'is never closed'],
+    [{ workers: 'jobs: run\u0007' }, 'workers', 'jobs: contains control characters'],
+    [{ workers: 'jobs: run', 'worker-grace': 'a while' }, 'worker-grace', 'duration'],
+    [{ web: 'maybe' }, 'web', 'true or false'],
+    [{ web: 'false' }, 'web', 'false means the app is only workers'],
+    [{ web: 'false', workers: 'q: run', hostname: 'a.example' }, 'hostname', 'gets no route'],
+    [{ engine: 'swarm', workers: 'q: run' }, 'workers', 'are for engine: docker'],
+    [{ engine: 'swarm', web: 'false' }, 'web', 'false is for engine: docker'],
+  ])('refuses %o naming input %s', (given, input, problem) => {
+    const error = inputErrorOf(given as Record<string, string>);
+    expect(error.input).toBe(input);
+    expect(error.message).toContain(problem);
+  });
+
+  it('never echoes a worker command in an error (it may carry a secret)', () => {
+    const error = inputErrorOf({ workers: "jobs: run --token=s3cr3t-value 'open" });
+    expect(error.message).not.toContain('s3cr3t');
+  });
+});

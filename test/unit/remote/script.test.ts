@@ -59,6 +59,8 @@ const combos: Array<[string, Record<string, string>, Scripted]> = [
   ['rollback-to', { 'rollback-to': 'abc1234', force: 'true' }, 'rollback'],
   ['health-port', { 'health-port': '9090' }, 'deploy'],
   ['health-command', { 'health-command': "sh -c 'test -e /ready'" }, 'deploy'],
+  ['workers', { workers: 'jobs*2: sh -c \'run "x y"\'\nmail: mailer', 'worker-grace': '2s' }, 'deploy'],
+  ['workers only', { web: 'false', workers: 'queue: consume' }, 'rollback'],
 ];
 
 describe('the generated deploy script', () => {

@@ -548,3 +548,19 @@ describe('list_versions: a rollback line names no version by its own commit or r
     expect(newest.trim()).toBe(`${w}\tshop:w\t${'a'.repeat(40)}`); // W, live last, with its own deploy's commit
   });
 });
+
+describe('workers: the spec the runner writes is the fields bash reads (issue 23)', () => {
+  it('worker_fields gives name, replicas and each word exactly, also through the recorded settings', () => {
+    const workers = `jobs*2: sh -c 'echo "a  b" $HOME; exit 0' '' "tab\there"\nmail: mailer --queue=100%`;
+    const show = 'for spec in "${BG_WORKERS[@]}"; do worker_fields "$spec" f; printf "[%s]" "${f[@]}"; echo; done';
+    const expected = '[jobs][2][sh][-c][echo "a  b" $HOME; exit 0][][tab\there]\n[mail][1][mailer][--queue=100%]\n';
+    expect(callScript({ workers }, show).stdout).toBe(expected);
+    // Recorded and loaded back (rollback-to and status read the record).
+    const roundTrip = `mkdir -p "$APP_DIR" && record_settings && BG_WORKERS=() && load_list BG_WORKERS "$(sed -n 's/^BG_WORKERS\\t//p' "$SETTINGS_FILE")" && ${show}`;
+    expect(callScript({ workers }, roundTrip).stdout).toBe(expected);
+  });
+
+  it('wanted_workers names each container of a slot: <app>-<slot>-<name>-<n>', () => {
+    expect(callScript({ app: 'shop', workers: 'jobs*2: run\nmail: send' }, 'wanted_workers green').stdout).toBe('shop-green-jobs-1\nshop-green-jobs-2\nshop-green-mail-1\n');
+  });
+});
