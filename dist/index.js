@@ -94994,7 +94994,7 @@ const main_1 = __nccwpck_require__(1730);
 "use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-exports.MIN_SECRET_LENGTH = exports.COMMANDS = void 0;
+exports.MIN_SECRET_LENGTH = exports.DEFAULT_MAINTENANCE_PAGE = exports.COMMANDS = void 0;
 exports.secretValues = secretValues;
 exports.dotenvEntry = dotenvEntry;
 exports.readWorkers = readWorkers;
@@ -95004,7 +95004,17 @@ const settings_1 = __nccwpck_require__(900);
 const ssh_1 = __nccwpck_require__(8043);
 const words_1 = __nccwpck_require__(6096);
 const tls_1 = __nccwpck_require__(2288);
-exports.COMMANDS = ['deploy', 'rollback', 'remove', 'status', 'logs', 'run'];
+exports.COMMANDS = ['deploy', 'rollback', 'remove', 'status', 'logs', 'run', 'maintenance', 'live'];
+/** What the proxy answers (with 503) while an app is in maintenance and no maintenance-page is given. */
+exports.DEFAULT_MAINTENANCE_PAGE = `<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Down for maintenance</title></head>
+<body style="font-family: system-ui, sans-serif; max-width: 36rem; margin: 4rem auto; padding: 0 1rem; line-height: 1.5">
+<h1>Down for maintenance</h1>
+<p>We are working on this site and will be back shortly. Please try again in a few minutes.</p>
+</body>
+</html>`;
+const MAINTENANCE_PAGE_MAX = 256 * 1024;
 /** Env values shorter than this are not masked in logs and summaries. */
 exports.MIN_SECRET_LENGTH = 6;
 const HOSTNAME = /^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/i;
@@ -95224,7 +95234,33 @@ function readDeploy(read, context, env, command, rollout) {
         logs: { maxSize: (0, read_1.logSize)(read, 'log-max-size'), maxFiles: (0, read_1.integer)(read, 'log-max-files', 1, 100) },
         swarm: readSwarm(read, dockerArgs, rollout),
         ...readProcesses(read, hostnames),
+        canonicalHost: readCanonicalHost(read, hostnames),
     };
+}
+function readCanonicalHost(read, hostnames) {
+    const name = read('canonical-host').trim().toLowerCase();
+    if (name === '')
+        return '';
+    if (!hostnames.includes(name))
+        throw new read_1.InputError('canonical-host', `'${(0, read_1.hasControlChars)(name) ? '?' : name.slice(0, 80)}' is not one of hostname's names: give one of ${hostnames.join(', ') || '(none: give hostname)'}`);
+    if (name.startsWith('*.'))
+        throw new read_1.InputError('canonical-host', `'${name}' is a wildcard: redirects need one exact host name`);
+    if (hostnames.length < 2)
+        throw new read_1.InputError('canonical-host', 'needs at least two names in hostname: the others redirect to it');
+    return name;
+}
+function readMaintenancePage(read, command) {
+    if (command !== 'maintenance')
+        return '';
+    const page = read('maintenance-page');
+    if (page.trim() === '')
+        return exports.DEFAULT_MAINTENANCE_PAGE;
+    // eslint-disable-next-line no-control-regex
+    if (/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/.test(page))
+        throw new read_1.InputError('maintenance-page', 'contains control characters');
+    if (Buffer.byteLength(page) > MAINTENANCE_PAGE_MAX)
+        throw new read_1.InputError('maintenance-page', `is over ${MAINTENANCE_PAGE_MAX / 1024} KiB`);
+    return page;
 }
 const WORKER_LINE = /^([a-z0-9][a-z0-9-]{0,29})(\*\d+)?\s*:(.*)$/;
 /** workers: NAME[*N]: COMMAND lines, one worker each. Never echoes a command (it may carry a secret). */
@@ -95334,7 +95370,10 @@ function readConfig(raw, context = {}) {
     const oneOff = readOneOff(read, command);
     const rollbackTo = readRollbackTo(read, command, deploy.swarm !== undefined);
     const force = (0, read_1.boolean)(read, 'force');
-    return { command, image, hosts, rollout, maxParallel, build, deploy, given, allowMissing, logsLines, secrets, release, oneOff, rollbackTo, force };
+    const maintenancePage = readMaintenancePage(read, command);
+    if ((command === 'maintenance' || command === 'live') && !deploy.web)
+        throw new read_1.InputError('command', `${command} is for apps with a web process (this one has web: false)`);
+    return { command, image, hosts, rollout, maxParallel, build, deploy, given, allowMissing, logsLines, secrets, release, oneOff, rollbackTo, force, maintenancePage };
 }
 
 
@@ -95612,6 +95651,7 @@ exports.RECORDED_DEFAULTS = {
     workers: '',
     'worker-grace': '5s',
     web: 'true',
+    'canonical-host': '',
 };
 exports.RECORDED_INPUTS = Object.keys(exports.RECORDED_DEFAULTS);
 const isRecorded = (name) => name in exports.RECORDED_DEFAULTS;
@@ -96448,6 +96488,8 @@ function configHash(deploy) {
     // Only when there are workers or no web, so that the hash of every app deployed before them stays.
     if (deploy.workers.length > 0 || !deploy.web)
         shape.push(deploy.workers, deploy.web);
+    if (deploy.canonicalHost)
+        shape.push(deploy.canonicalHost);
     if (deploy.swarm)
         shape.push(deploy.swarm, deploy.health, deploy.stopTimeoutSeconds);
     return (0, node_crypto_1.createHash)('sha256').update(JSON.stringify(shape)).digest('hex').slice(0, 16);
@@ -96502,6 +96544,7 @@ function scriptParameters(input) {
         scalar('BG_ROLLBACK_TO', input.rollbackTo ?? ''),
         scalar('BG_FORCE', input.force ? 1 : 0),
         scalar('BG_WORKER_FIELD_END', exports.WORKER_FIELD_END),
+        scalar('BG_MAINTENANCE_PAGE', input.maintenancePage ?? ''),
         ...settingParameters(input),
         ...tlsParameters(deploy.tls),
         ...swarmParameters(input),
@@ -96540,6 +96583,7 @@ function settingVariables(deploy) {
         workers: { BG_WORKERS: deploy.workers.map(workerSpec) },
         'worker-grace': { BG_WORKER_GRACE_MS: Math.round(deploy.workerGraceSeconds * 1000) },
         web: { BG_WEB: deploy.web ? 1 : 0 },
+        'canonical-host': { BG_CANONICAL_HOST: deploy.canonicalHost },
     };
 }
 /** The field that ends each part of a worker's spec (never in a command word: control characters are refused). */
@@ -96947,6 +96991,10 @@ function headline(report) {
         case 'switched':
             return report.command === 'rollback' ? `✅ ${app}: rolled back ${from} → ${to}` : `✅ ${app}: switched ${from} → ${to}`;
         case 'unchanged':
+            if (report.command === 'maintenance')
+                return `🚧 ${app}: in maintenance: the proxy answers 503 with the page (${to} keeps running)`;
+            if (report.command === 'live')
+                return `✅ ${app}: live, routed to ${to}`;
             if (report.command === 'logs')
                 return `ℹ️ ${app}: the last log lines of ${to}`;
             if (report.command === 'run')
@@ -97037,6 +97085,8 @@ function renderSummary(given, secrets = []) {
     const cert = certificateOf(report);
     if (cert)
         facts.push(['Certificate', certificateText(cert)]);
+    if (remote?.maintenance)
+        facts.push(['Maintenance', 'on: the proxy answers every request with 503 and the maintenance page; run command: live to bring the app back']);
     if (remote?.drain)
         facts.push(['Drain', remote.drain]);
     const phases = phasesText(phasesOf(report));
@@ -97131,6 +97181,7 @@ function stepOutputs(report) {
         'run-output': remote?.run?.output ?? '',
         release: report.release ? JSON.stringify(report.release) : '',
         versions: remote?.versions ? JSON.stringify(remote.versions) : '',
+        maintenance: remote ? String(remote.maintenance === true) : '',
         certificate: (() => {
             const cert = certificateOf(report);
             return cert ? JSON.stringify(cert) : '';
@@ -97557,7 +97608,7 @@ function engineFor(config) {
 /** Commands that change what runs on a server take the app's rollout lock first (rollout/lock.ts); run unless run-lock is false. */
 function takesLock(config) {
     const { command } = config;
-    return command === 'deploy' || command === 'rollback' || command === 'remove' || (command === 'run' && config.oneOff?.lock !== false);
+    return ['deploy', 'rollback', 'remove', 'maintenance', 'live'].includes(command) || (command === 'run' && config.oneOff?.lock !== false);
 }
 function planOf(config) {
     const engine = engineFor(config);
@@ -97714,6 +97765,7 @@ function scriptInput(plan, config, context, image) {
         oneOff: config.oneOff,
         rollbackTo: config.rollbackTo,
         force: config.force,
+        maintenancePage: config.maintenancePage,
     };
 }
 /**

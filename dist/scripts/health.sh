@@ -24,14 +24,17 @@ status_of() { # status_of WGET_S_OUTPUT: the last HTTP status in it, else error:
 
 # The app's own host name, so that host checks (Django's ALLOWED_HOSTS, Rails' hosts) pass.
 health_host() {
-  if ((${#BG_HOSTNAMES[@]} > 0)); then echo "${BG_HOSTNAMES[0]/#\*/check}"; else echo localhost; fi
+  if [[ -n $BG_CANONICAL_HOST ]]; then
+    echo "$BG_CANONICAL_HOST"
+  elif ((${#BG_HOSTNAMES[@]} > 0)); then echo "${BG_HOSTNAMES[0]/#\*/check}"; else echo localhost; fi
 }
 
 health_port() { printf '%s' "${BG_HEALTH_PORT:-$BG_CONTAINER_PORT}"; }
 
 # health-port or health-command: the proxy's answer on the served port says nothing of health, so
 # the checks after a switch ask the live container directly (the route still through the proxy).
-checks_apart() { [[ -n $BG_HEALTH_PORT ]] || ((${#BG_HEALTH_COMMAND[@]} > 0)); }
+# In maintenance the proxy answers the page: the check asks the container directly too.
+checks_apart() { [[ -n $BG_HEALTH_PORT ]] || ((${#BG_HEALTH_COMMAND[@]} > 0)) || in_maintenance; }
 
 health_target() { # health_target CONTAINER: what a try asks, for the log
   if ((${#BG_HEALTH_COMMAND[@]} > 0)); then

@@ -6,8 +6,19 @@ import { WordsError, commandWords } from './words';
 import { type TlsConfig, readTls } from './tls';
 import type { SshConfig } from '../ssh/session';
 
-export type Command = 'deploy' | 'rollback' | 'remove' | 'status' | 'logs' | 'run';
-export const COMMANDS: readonly Command[] = ['deploy', 'rollback', 'remove', 'status', 'logs', 'run'];
+export type Command = 'deploy' | 'rollback' | 'remove' | 'status' | 'logs' | 'run' | 'maintenance' | 'live';
+export const COMMANDS: readonly Command[] = ['deploy', 'rollback', 'remove', 'status', 'logs', 'run', 'maintenance', 'live'];
+
+/** What the proxy answers (with 503) while an app is in maintenance and no maintenance-page is given. */
+export const DEFAULT_MAINTENANCE_PAGE = `<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Down for maintenance</title></head>
+<body style="font-family: system-ui, sans-serif; max-width: 36rem; margin: 4rem auto; padding: 0 1rem; line-height: 1.5">
+<h1>Down for maintenance</h1>
+<p>We are working on this site and will be back shortly. Please try again in a few minutes.</p>
+</body>
+</html>`;
+const MAINTENANCE_PAGE_MAX = 256 * 1024;
 
 /** A command line run once in a fresh container of the app's image (release phase, command run). */
 export interface OneOffCommand {
@@ -85,6 +96,8 @@ export interface DeployConfig {
   workerGraceSeconds: number;
   /** web: false: no web process (workers only): no proxy config, no HTTP check. */
   web: boolean;
+  /** Requests for the app's other host names get a 308 to this one ('' none). */
+  canonicalHost: string;
 }
 
 /** How the app runs as a Docker Swarm service. */
@@ -121,6 +134,8 @@ export interface Config {
   rollbackTo: string;
   /** rollback: also across a release that broke the version before it. */
   force: boolean;
+  /** command maintenance: the HTML the proxy answers with (503) until command live. */
+  maintenancePage: string;
 }
 
 /** What the inputs need of the workflow's context: the repository names an app left unnamed. */
@@ -337,7 +352,28 @@ function readDeploy(read: InputReader, context: InputContext, env: string, comma
     logs: { maxSize: logSize(read, 'log-max-size'), maxFiles: integer(read, 'log-max-files', 1, 100) },
     swarm: readSwarm(read, dockerArgs, rollout),
     ...readProcesses(read, hostnames),
+    canonicalHost: readCanonicalHost(read, hostnames),
   };
+}
+
+function readCanonicalHost(read: InputReader, hostnames: readonly string[]): string {
+  const name = read('canonical-host').trim().toLowerCase();
+  if (name === '') return '';
+  if (!hostnames.includes(name))
+    throw new InputError('canonical-host', `'${hasControlChars(name) ? '?' : name.slice(0, 80)}' is not one of hostname's names: give one of ${hostnames.join(', ') || '(none: give hostname)'}`);
+  if (name.startsWith('*.')) throw new InputError('canonical-host', `'${name}' is a wildcard: redirects need one exact host name`);
+  if (hostnames.length < 2) throw new InputError('canonical-host', 'needs at least two names in hostname: the others redirect to it');
+  return name;
+}
+
+function readMaintenancePage(read: InputReader, command: Command): string {
+  if (command !== 'maintenance') return '';
+  const page = read('maintenance-page');
+  if (page.trim() === '') return DEFAULT_MAINTENANCE_PAGE;
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/.test(page)) throw new InputError('maintenance-page', 'contains control characters');
+  if (Buffer.byteLength(page) > MAINTENANCE_PAGE_MAX) throw new InputError('maintenance-page', `is over ${MAINTENANCE_PAGE_MAX / 1024} KiB`);
+  return page;
 }
 
 const WORKER_LINE = /^([a-z0-9][a-z0-9-]{0,29})(\*\d+)?\s*:(.*)$/;
@@ -440,5 +476,7 @@ export function readConfig(raw: InputReader, context: InputContext = {}): Config
   const oneOff = readOneOff(read, command);
   const rollbackTo = readRollbackTo(read, command, deploy.swarm !== undefined);
   const force = boolean(read, 'force');
-  return { command, image, hosts, rollout, maxParallel, build, deploy, given, allowMissing, logsLines, secrets, release, oneOff, rollbackTo, force };
+  const maintenancePage = readMaintenancePage(read, command);
+  if ((command === 'maintenance' || command === 'live') && !deploy.web) throw new InputError('command', `${command} is for apps with a web process (this one has web: false)`);
+  return { command, image, hosts, rollout, maxParallel, build, deploy, given, allowMissing, logsLines, secrets, release, oneOff, rollbackTo, force, maintenancePage };
 }

@@ -32,6 +32,7 @@ export const RECORDED_DEFAULTS = {
   workers: '',
   'worker-grace': '5s',
   web: 'true',
+  'canonical-host': '',
 } as const;
 
 export type RecordedInput = keyof typeof RECORDED_DEFAULTS;

@@ -131,6 +131,8 @@ export interface RemoteResult {
   versions?: VersionInfo[] | null;
   /** The live version's workers (engine docker). */
   workers?: WorkerInfo[];
+  /** The proxy answers the app's requests with the maintenance page (command maintenance, until live). */
+  maintenance?: boolean;
 }
 
 /** The script ran, but no usable result came back: what it did on the server is unknown. */

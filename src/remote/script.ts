@@ -35,6 +35,8 @@ export interface ScriptInput {
   /** rollback: the version to go back to ('' the previous slot), and whether across a release that broke it. */
   rollbackTo?: string;
   force?: boolean;
+  /** command maintenance: the page the proxy answers with. */
+  maintenancePage?: string;
 }
 
 /** The server script's files, in the order they are sent (main.sh first to find; the engine's last). */
@@ -102,6 +104,7 @@ export function configHash(deploy: DeployConfig): string {
   const shape: unknown[] = [deploy.env, deploy.volumes, deploy.dockerArgs, deploy.containerPort, deploy.network, deploy.hostnames, deploy.http];
   // Only when there are workers or no web, so that the hash of every app deployed before them stays.
   if (deploy.workers.length > 0 || !deploy.web) shape.push(deploy.workers, deploy.web);
+  if (deploy.canonicalHost) shape.push(deploy.canonicalHost);
   if (deploy.swarm) shape.push(deploy.swarm, deploy.health, deploy.stopTimeoutSeconds);
   return createHash('sha256').update(JSON.stringify(shape)).digest('hex').slice(0, 16);
 }
@@ -159,6 +162,7 @@ export function scriptParameters(input: ScriptInput): string[] {
     scalar('BG_ROLLBACK_TO', input.rollbackTo ?? ''),
     scalar('BG_FORCE', input.force ? 1 : 0),
     scalar('BG_WORKER_FIELD_END', WORKER_FIELD_END),
+    scalar('BG_MAINTENANCE_PAGE', input.maintenancePage ?? ''),
     ...settingParameters(input),
     ...tlsParameters(deploy.tls),
     ...swarmParameters(input),
@@ -198,6 +202,7 @@ export function settingVariables(deploy: DeployConfig): Record<RecordedInput, Re
     workers: { BG_WORKERS: deploy.workers.map(workerSpec) },
     'worker-grace': { BG_WORKER_GRACE_MS: Math.round(deploy.workerGraceSeconds * 1000) },
     web: { BG_WEB: deploy.web ? 1 : 0 },
+    'canonical-host': { BG_CANONICAL_HOST: deploy.canonicalHost },
   };
 }
 

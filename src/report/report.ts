@@ -160,6 +160,8 @@ export function headline(report: RunReport): string {
     case 'switched':
       return report.command === 'rollback' ? `✅ ${app}: rolled back ${from} → ${to}` : `✅ ${app}: switched ${from} → ${to}`;
     case 'unchanged':
+      if (report.command === 'maintenance') return `🚧 ${app}: in maintenance: the proxy answers 503 with the page (${to} keeps running)`;
+      if (report.command === 'live') return `✅ ${app}: live, routed to ${to}`;
       if (report.command === 'logs') return `ℹ️ ${app}: the last log lines of ${to}`;
       if (report.command === 'run') return `✅ ${app}: run-command exited with 0`;
       if (report.command === 'rollback') return `✅ ${app}: ${to} already runs that version`;
@@ -237,6 +239,7 @@ export function renderSummary(given: RunReport, secrets: readonly string[] = [])
   }
   const cert = certificateOf(report);
   if (cert) facts.push(['Certificate', certificateText(cert)]);
+  if (remote?.maintenance) facts.push(['Maintenance', 'on: the proxy answers every request with 503 and the maintenance page; run command: live to bring the app back']);
   if (remote?.drain) facts.push(['Drain', remote.drain]);
   const phases = phasesText(phasesOf(report));
   if (phases) facts.push(['Phases', phases]);
@@ -334,6 +337,7 @@ export function stepOutputs(report: RunReport): Record<string, string> {
     'run-output': remote?.run?.output ?? '',
     release: report.release ? JSON.stringify(report.release) : '',
     versions: remote?.versions ? JSON.stringify(remote.versions) : '',
+    maintenance: remote ? String(remote.maintenance === true) : '',
     certificate: (() => {
       const cert = certificateOf(report);
       return cert ? JSON.stringify(cert) : '';

@@ -32,7 +32,7 @@ export function engineFor(config: Pick<Config, 'deploy'>): Engine {
 /** Commands that change what runs on a server take the app's rollout lock first (rollout/lock.ts); run unless run-lock is false. */
 function takesLock(config: Pick<Config, 'command' | 'oneOff'>): boolean {
   const { command } = config;
-  return command === 'deploy' || command === 'rollback' || command === 'remove' || (command === 'run' && config.oneOff?.lock !== false);
+  return ['deploy', 'rollback', 'remove', 'maintenance', 'live'].includes(command) || (command === 'run' && config.oneOff?.lock !== false);
 }
 
 export function planOf(config: Pick<Config, 'command' | 'hosts' | 'deploy' | 'rollout' | 'maxParallel' | 'release' | 'oneOff' | 'image'>): Plan {

@@ -116,6 +116,7 @@ function scriptInput(plan: Plan, config: Config, context: RunContext, image: Loc
     oneOff: config.oneOff,
     rollbackTo: config.rollbackTo,
     force: config.force,
+    maintenancePage: config.maintenancePage,
   };
 }
 

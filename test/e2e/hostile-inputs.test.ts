@@ -82,6 +82,9 @@ const REFUSED: Array<[string, Record<string, string>]> = [
   ['worker-grace', { workers: 'jobs: run', 'worker-grace': '$(reboot)' }],
   ['web', { web: 'false; reboot' }],
   ['hostname', { web: 'false', workers: 'jobs: run' }],
+  ['canonical-host', { 'canonical-host': 'hostile.test; return 200' }],
+  ['canonical-host', { 'canonical-host': `$(${touch('canon')})` }],
+  ['maintenance-page', { command: 'maintenance', image: '', 'maintenance-page': `<h1>\u0007${touch('page')}</h1>` }],
 ];
 
 /** Everything on the server a run could change: containers, images, networks, volumes, and files. */

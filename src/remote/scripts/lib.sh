@@ -10,6 +10,9 @@ readonly CONF_DIR=$STATE_DIR/nginx
 readonly APP_DIR=$STATE_DIR/apps/$BG_APP
 readonly CONF_FILE=$CONF_DIR/$BG_APP.conf
 readonly DEFAULT_CONF=$CONF_DIR/_default.conf # the catch-all server (no app's name starts with _)
+readonly CONF_MOUNT=/etc/nginx/conf.d         # where the proxy reads CONF_DIR
+# command maintenance: the page the proxy answers the app's requests with (503) until command live.
+readonly MAINTENANCE_FILE=$CONF_DIR/$BG_APP.maintenance.html
 # Certificates: the proxy reads them (and serves ACME challenges) from here, at TLS_MOUNT inside it.
 readonly TLS_DIR=$STATE_DIR/tls
 readonly TLS_MOUNT=/etc/nginx/bluegreen-tls
@@ -142,6 +145,8 @@ live_template() { # live_template NAME RUNNING LABELS: Go template fields (e.g. 
 
 container_name() { printf '%s-%s' "$BG_APP" "$1"; }
 
+in_maintenance() { [[ -f $MAINTENANCE_FILE ]]; }
+
 # Where a slot's old container waits while a new one is tried in its place: put back if the new one
 # never goes live, so a failed deploy never costs the version to roll back to.
 kept_name() { printf '%s-%s-kept' "$BG_APP" "$1"; }
@@ -162,7 +167,8 @@ render_result() {
   printf '"previousSlot":%s,"activeSlot":%s,"candidate":%s,"imageId":%s,' \
     "$(json_or_null "$PREVIOUS_SLOT")" "$(json_or_null "$ACTIVE_SLOT")" "$(json_or_null "$CANDIDATE")" \
     "$(json_or_null "${CANDIDATE_IMAGE_ID:-${VERSION_IMAGE_ID:-}}")"
-  printf '"release":%s,"run":%s,"versions":%s,"workers":[%s],' "${RELEASE_JSON:-null}" "${RUN_JSON:-null}" "${VERSIONS_JSON:-null}" "${WORKERS_JSON:-}"
+  printf '"release":%s,"run":%s,"versions":%s,"workers":[%s],"maintenance":%s,' "${RELEASE_JSON:-null}" "${RUN_JSON:-null}" "${VERSIONS_JSON:-null}" "${WORKERS_JSON:-}" \
+    "$(if in_maintenance; then printf true; else printf false; fi)"
   printf '"health":[%s],"phasesMs":{%s},"totalMs":%d,"logTail":%s,"live":%s,"history":[%s],"certificate":%s,"settings":%s,"logs":%s,"drain":%s}\n' \
     "$(join_by , "${HEALTH[@]}")" "$(join_by , "${PHASES[@]}")" $(($(now_ms) - START_MS)) \
     "$(json_or_null "$LOG_TAIL")" "${LIVE_INFO:-null}" "$(join_by , "${HISTORY[@]}")" "$(certificate_json 2>/dev/null || printf null)" \

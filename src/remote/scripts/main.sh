@@ -66,6 +66,7 @@ main() {
       engine_rollback
       ;;
     run) cmd_run ;;
+    maintenance | live) cmd_maintenance ;;
     remove) cmd_remove ;;
     status) cmd_status ;;
     logs) cmd_logs ;;
@@ -159,7 +160,7 @@ cmd_remove() {
     done < <(cat "${lists[@]}" | sort -u)
     rm -f "${lists[@]}"
   fi
-  rm -f "$SETTINGS_FILE" "$CONTAINER_ENV_FILE" "$CONTAINER_VOLUMES_FILE" "$CONTAINER_ARGS_FILE"
+  rm -f "$SETTINGS_FILE" "$CONTAINER_ENV_FILE" "$CONTAINER_VOLUMES_FILE" "$CONTAINER_ARGS_FILE" "$MAINTENANCE_FILE"
   ACTIVE_SLOT=''
   OUTCOME=$BG_OUTCOME_REMOVED
   ((found)) || log "$BG_APP was not deployed on this server; nothing to remove"
@@ -179,6 +180,38 @@ cmd_status() {
   fi
   OUTCOME=$BG_OUTCOME_UNCHANGED
   log "live slot: ${ACTIVE_SLOT:-none}"
+}
+
+# command maintenance: the proxy answers the app's host names with 503 and the page (the containers
+# keep running); command live: the route is back. Either way the config is rewritten for the live
+# slot as it is, tested and reloaded; refused by nginx, the page goes back to what it was.
+cmd_maintenance() {
+  refuse_other_state_dir
+  ACTIVE_SLOT=$(engine_live_slot)
+  PREVIOUS_SLOT=$ACTIVE_SLOT
+  OUTCOME=$BG_OUTCOME_UNCHANGED
+  [[ -f $CONF_FILE ]] || fail "$BG_EXIT_NOT_DEPLOYED" "$BG_APP is not deployed on this server (no proxy config under $STATE_DIR), so it has no route to take out of service"
+  local before='' why='' status=0
+  if in_maintenance; then before=$(<"$MAINTENANCE_FILE"); fi
+  if [[ $BG_COMMAND == live ]]; then
+    if ! in_maintenance; then
+      log "$BG_APP is not in maintenance; nothing to change"
+      return 0
+    fi
+    rm -f "$MAINTENANCE_FILE"
+  else
+    write_if_changed "$MAINTENANCE_FILE" "$BG_MAINTENANCE_PAGE" 644
+  fi
+  run_phase switch point_proxy_at "${ACTIVE_SLOT:-none}" why || status=$?
+  if ((status != 0)); then
+    if [[ -n $before ]]; then printf '%s\n' "$before" >"$MAINTENANCE_FILE"; else rm -f "$MAINTENANCE_FILE"; fi
+    fail_unless_pointed "$status" "cannot rewrite the proxy config of $BG_APP: $why" "nginx refused the config ($why); the previous config is back"
+  fi
+  if [[ $BG_COMMAND == live ]]; then
+    log "$BG_APP is live again: the proxy routes its requests to ${ACTIVE_SLOT:-no slot (nothing is live yet)}"
+  else
+    log "$BG_APP is in maintenance: the proxy answers ${BG_HOSTNAMES[*]:-every host name} with 503 and the page; its containers keep running (command: live brings it back)"
+  fi
 }
 
 LOGS='' # command logs: the live version's last lines

@@ -21,9 +21,13 @@ nginx_id() {
 }
 
 render_proxy_config() { # render_proxy_config SLOT CONTAINER (none and '': the app has no live slot yet)
-  local slot=$1 container=$2 default='' names='_' tls=0
+  local slot=$1 container=$2 default='' names='_' tls=0 redirected=() name
   if [[ $slot == none ]]; then slot='' container=''; fi
   if ((${#BG_HOSTNAMES[@]} == 0)); then default=' default_server'; else names="${BG_HOSTNAMES[*]}"; fi
+  if [[ -n $BG_CANONICAL_HOST ]]; then
+    names=$BG_CANONICAL_HOST
+    for name in "${BG_HOSTNAMES[@]}"; do [[ $name == "$BG_CANONICAL_HOST" ]] || redirected+=("$name"); done
+  fi
   if tls_ready; then tls=1; fi
   local id trusted='' range
   id=$(nginx_id)
@@ -76,23 +80,50 @@ server {
     listen 80$default;
     server_name $names;
 CONF
-  if [[ $BG_TLS == acme ]]; then
-    cat <<CONF
+  render_acme_location
+  render_app_locations "$slot" "$container" "$((tls && BG_TLS_REDIRECT == 1))" "$port"
+  printf '}\n'
+  if ((${#redirected[@]})); then render_canonical_redirect "$tls" "${redirected[*]}"; fi
+  ((tls)) || return 0
+  render_tls_server "$default" "$names"
+  render_app_locations "$slot" "$container" 0 "$port"
+  printf '}\n'
+}
+
+render_acme_location() {
+  [[ $BG_TLS == acme ]] || return 0
+  cat <<CONF
     location ^~ /.well-known/acme-challenge/ {
         root $TLS_MOUNT/challenges;
         default_type text/plain;
     }
 CONF
-  fi
-  render_app_locations "$slot" "$container" "$((tls && BG_TLS_REDIRECT == 1))" "$port"
-  printf '}\n'
-  ((tls)) || return 0
-  local listen="listen 443 ssl$default;" http2=$'http2 on;\n    '
-  if ((!HTTP2_DIRECTIVE)); then listen="listen 443 ssl http2$default;" http2=''; fi
+}
+
+# canonical-host: the app's other host names answer a permanent redirect to it (on HTTPS too).
+render_canonical_redirect() { # render_canonical_redirect TLS OTHER_NAMES
+  local scheme=http
+  if (($1)); then scheme=https; fi
+  cat <<CONF
+# The app's other host names: a permanent redirect to canonical-host.
+server {
+    listen 80;
+    server_name $2;
+CONF
+  render_acme_location
+  printf '    location / {\n        return 308 %s://%s$request_uri;\n    }\n}\n' "$scheme" "$BG_CANONICAL_HOST"
+  (($1)) || return 0
+  render_tls_server '' "$2"
+  printf '    location / {\n        return 308 https://%s$request_uri;\n    }\n}\n' "$BG_CANONICAL_HOST"
+}
+
+render_tls_server() { # render_tls_server DEFAULT NAMES: a 443 server block's head, up to its locations
+  local listen="listen 443 ssl$1;" http2=$'http2 on;\n    '
+  if ((!HTTP2_DIRECTIVE)); then listen="listen 443 ssl http2$1;" http2=''; fi
   cat <<CONF
 server {
     $listen
-    ${http2}server_name $names;
+    ${http2}server_name $2;
     # The certificate pair, or a refused handshake when it does not load (tls-pairs.sh).
     include $PAIRS_DIR/$BG_APP.conf;
     # Mozilla's "intermediate" settings.
@@ -103,8 +134,6 @@ server {
     ssl_session_timeout 1d;
     ssl_session_tickets off;
 CONF
-  render_app_locations "$slot" "$container" 0 "$port"
-  printf '}\n'
 }
 
 # The app's two loopback ports for long-lived requests (BASE for blue, BASE+1 for green): kept in its
@@ -175,7 +204,22 @@ CONF
         }
 CONF
   fi
-  if [[ -z $container ]]; then
+  if in_maintenance; then
+    cat <<CONF
+        error_page 503 /__bluegreen/maintenance;
+        return 503;
+    }
+    # In maintenance (command maintenance, until command live): every request gets the page, with 503.
+    location = /__bluegreen/maintenance {
+        internal;
+        default_type text/html;
+        charset utf-8;
+        add_header Retry-After 120 always;
+        add_header Cache-Control no-store always;
+        alias $CONF_MOUNT/$BG_APP.maintenance.html;
+    }
+CONF
+  elif [[ -z $container ]]; then
     printf '        return 503 "no version of %s is live yet\\n";\n    }\n' "$BG_APP"
   else
     cat <<CONF

@@ -45,7 +45,7 @@ proxy_reads_this_state_dir() { # one proxy reads one config directory: an app wh
 # The proxy's facts in one docker call (empty if none):
 # "RUNNING|CONF_SOURCE|NETWORK NETWORK ...|PORT/tcp PORT/tcp ...|TLS_SOURCE|RELOAD_REQUEST_FILE|START_ID".
 proxy_facts() {
-  docker inspect -f "{{.State.Running}}|{{range .Mounts}}{{if eq .Destination \"/etc/nginx/conf.d\"}}{{.Source}}{{end}}{{end}}|{{range \$name, \$_ := .NetworkSettings.Networks}}{{\$name}} {{end}}|{{range \$port, \$_ := .HostConfig.PortBindings}}{{\$port}} {{end}}|{{range .Mounts}}{{if eq .Destination \"$TLS_MOUNT\"}}{{.Source}}{{end}}{{end}}|{{$(label_of reloads)}}|{{$(label_of start)}}" "$BG_PROXY_NAME" 2>/dev/null || true
+  docker inspect -f "{{.State.Running}}|{{range .Mounts}}{{if eq .Destination \"$CONF_MOUNT\"}}{{.Source}}{{end}}{{end}}|{{range \$name, \$_ := .NetworkSettings.Networks}}{{\$name}} {{end}}|{{range \$port, \$_ := .HostConfig.PortBindings}}{{\$port}} {{end}}|{{range .Mounts}}{{if eq .Destination \"$TLS_MOUNT\"}}{{.Source}}{{end}}{{end}}|{{$(label_of reloads)}}|{{$(label_of start)}}" "$BG_PROXY_NAME" 2>/dev/null || true
 }
 
 # The proxy's PID 1 is nginx; beside it a watcher reloads nginx gracefully whenever the renewer writes
@@ -63,7 +63,7 @@ readonly PROXY_START_ID
 proxy_run_args() { # the proxy's docker run options, its image and its command, each ended by NUL (its command has lines)
   local port
   printf '%s\0' --name "$BG_PROXY_NAME" --network "$BG_NETWORK" --restart unless-stopped --label "$LABEL.role=proxy" \
-    --label "$LABEL.reloads=$RELOAD_REQUEST" --label "$LABEL.start=$PROXY_START_ID" --volume "$CONF_DIR:/etc/nginx/conf.d:ro" \
+    --label "$LABEL.reloads=$RELOAD_REQUEST" --label "$LABEL.start=$PROXY_START_ID" --volume "$CONF_DIR:$CONF_MOUNT:ro" \
     --volume "$TLS_DIR:$TLS_MOUNT:ro" --entrypoint sh
   for port in "${BG_PROXY_PORTS[@]}"; do printf '%s\0' --publish "$port"; done
   printf '%s\0' "$BG_PROXY_IMAGE" -c "$BG_PROXY_START_SH" "$RELOAD_REQUEST" "$TLS_MOUNT" "$PAIRS_DIR"

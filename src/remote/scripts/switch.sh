@@ -77,6 +77,7 @@ switch_proxy() {
   SWITCHED=1
   ACTIVE_SLOT=$CANDIDATE_SLOT
   log "proxy switched ${PREVIOUS_SLOT:-none} -> $CANDIDATE_SLOT"
+  if in_maintenance; then log "$BG_APP is in maintenance: $CANDIDATE_SLOT is live behind the maintenance page until command: live"; fi
   if ! verify_through_proxy; then
     SWITCHED=0
     ACTIVE_SLOT=$PREVIOUS_SLOT

@@ -372,3 +372,27 @@ describe('readConfig: workers and web: false (issue 23)', () => {
     expect(error.message).not.toContain('s3cr3t');
   });
 });
+
+describe('readConfig: maintenance and canonical-host (issue 23)', () => {
+  it('reads the maintenance page (a plain default) only for command maintenance, and canonical-host among the host names', () => {
+    expect(read({ command: 'maintenance', image: '' }).maintenancePage).toContain('Down for maintenance');
+    expect(read({ command: 'maintenance', image: '', 'maintenance-page': '<h1>soon</h1>' }).maintenancePage).toBe('<h1>soon</h1>');
+    expect(read({ command: 'live', image: '', 'maintenance-page': '<h1>soon</h1>' }).maintenancePage).toBe('');
+    expect(read({ hostname: 'Example.com www.example.com', 'canonical-host': 'EXAMPLE.com' }).deploy.canonicalHost).toBe('example.com');
+    expect(read({}).deploy.canonicalHost).toBe('');
+  });
+
+  it.each([
+    [{ command: 'maintenance', image: '', 'maintenance-page': 'a\u0000b' }, 'maintenance-page', 'contains control characters'],
+    [{ command: 'maintenance', image: '', 'maintenance-page': 'x'.repeat(300 * 1024) }, 'maintenance-page', 'is over 256 KiB'],
+    [{ command: 'maintenance', image: '', web: 'false', workers: 'q: run' }, 'command', 'maintenance is for apps with a web process'],
+    [{ hostname: 'a.example b.example', 'canonical-host': 'c.example' }, 'canonical-host', "is not one of hostname's names"],
+    [{ hostname: 'a.example b.example', 'canonical-host': 'a.example; return 200' }, 'canonical-host', 'is not one of'],
+    [{ hostname: 'a.example', 'canonical-host': 'a.example' }, 'canonical-host', 'needs at least two names'],
+    [{ hostname: '*.a.example b.example', 'canonical-host': '*.a.example' }, 'canonical-host', 'wildcard'],
+  ])('refuses %o naming input %s', (given, input, problem) => {
+    const error = inputErrorOf(given as Record<string, string>);
+    expect(error.input).toBe(input);
+    expect(error.message).toContain(problem);
+  });
+});

@@ -8,7 +8,7 @@ import { ENGINE_FUNCTIONS, SCRIPT_FILES, engineFile, renderDeployScript, scriptP
 import { readerFor } from '../../helpers/action-inputs';
 import { baseInputs } from '../../helpers/fixtures';
 
-type Scripted = 'deploy' | 'rollback' | 'remove' | 'status' | 'run' | 'release';
+type Scripted = 'deploy' | 'rollback' | 'remove' | 'status' | 'run' | 'release' | 'maintenance';
 
 function scriptFor(given: Record<string, string>, command: Scripted = 'deploy'): string {
   const config = readConfig(readerFor({ ...baseInputs(), command: command === 'release' ? 'deploy' : command, ...given }));
@@ -18,6 +18,7 @@ function scriptFor(given: Record<string, string>, command: Scripted = 'deploy'):
     oneOff: command === 'release' ? config.release : config.oneOff,
     rollbackTo: config.rollbackTo,
     force: config.force,
+    maintenancePage: config.maintenancePage,
     deploy: config.deploy,
     image: config.image,
     imageId: 'sha256:' + 'ab'.repeat(32),
@@ -61,6 +62,7 @@ const combos: Array<[string, Record<string, string>, Scripted]> = [
   ['health-command', { 'health-command': "sh -c 'test -e /ready'" }, 'deploy'],
   ['workers', { workers: 'jobs*2: sh -c \'run "x y"\'\nmail: mailer', 'worker-grace': '2s' }, 'deploy'],
   ['workers only', { web: 'false', workers: 'queue: consume' }, 'rollback'],
+  ['maintenance', { hostname: 'a.example www.a.example', 'canonical-host': 'a.example', 'maintenance-page': '<p>it\'s "down" $(id)</p>' }, 'maintenance'],
 ];
 
 describe('the generated deploy script', () => {

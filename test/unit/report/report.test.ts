@@ -148,8 +148,10 @@ describe('step outputs', () => {
       'run-output': '',
       release: '',
       versions: '',
+      maintenance: 'false',
       certificate: '',
     });
+    expect(stepOutputs({ ...report(), remote: { ...report().remote!, maintenance: true } }).maintenance).toBe('true');
   });
 });
 
