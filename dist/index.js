@@ -95373,6 +95373,8 @@ function readConfig(raw, context = {}) {
     const maintenancePage = readMaintenancePage(read, command);
     if ((command === 'maintenance' || command === 'live') && !deploy.web)
         throw new read_1.InputError('command', `${command} is for apps with a web process (this one has web: false)`);
+    if ((command === 'maintenance' || command === 'live') && deploy.swarm)
+        throw new read_1.InputError('command', `${command} is for engine: docker for now (with engine: swarm, not yet tried end to end)`);
     return { command, image, hosts, rollout, maxParallel, build, deploy, given, allowMissing, logsLines, secrets, release, oneOff, rollbackTo, force, maintenancePage };
 }
 

@@ -386,6 +386,7 @@ describe('readConfig: maintenance and canonical-host (issue 23)', () => {
     [{ command: 'maintenance', image: '', 'maintenance-page': 'a\u0000b' }, 'maintenance-page', 'contains control characters'],
     [{ command: 'maintenance', image: '', 'maintenance-page': 'x'.repeat(300 * 1024) }, 'maintenance-page', 'is over 256 KiB'],
     [{ command: 'maintenance', image: '', web: 'false', workers: 'q: run' }, 'command', 'maintenance is for apps with a web process'],
+    [{ command: 'live', image: '', engine: 'swarm' }, 'command', 'live is for engine: docker'],
     [{ hostname: 'a.example b.example', 'canonical-host': 'c.example' }, 'canonical-host', "is not one of hostname's names"],
     [{ hostname: 'a.example b.example', 'canonical-host': 'a.example; return 200' }, 'canonical-host', 'is not one of'],
     [{ hostname: 'a.example', 'canonical-host': 'a.example' }, 'canonical-host', 'needs at least two names'],
