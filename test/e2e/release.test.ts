@@ -8,16 +8,7 @@ import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { type ActionRun, type RunOptions, runAction } from '../helpers/action-runner';
 import { failures, startLoad } from '../helpers/load';
-import { SERVER_KINDS, type TestServer, getThroughProxy, localDocker, remoteDocker, resetServer, serverInputs, testServer } from '../helpers/server';
-
-/** The names of the app's containers on the server with their state, sorted. */
-function containersOf(server: TestServer, app: string): string[] {
-  return remoteDocker(server, ['ps', '-a', '--filter', `label=bluegreen.app=${app}`, '--format', '{{.Names}} {{.State}}'])
-    .trim()
-    .split('\n')
-    .filter(Boolean)
-    .sort();
-}
+import { SERVER_KINDS, type TestServer, containersOf, getThroughProxy, localDocker, remoteDocker, resetServer, serverInputs, testServer } from '../helpers/server';
 
 async function underLoad<T>(server: TestServer, host: string, work: () => Promise<T>): Promise<{ result: T; samples: ReturnType<typeof startLoad>['samples'] }> {
   const load = startLoad({ port: server.proxyPort, hostHeader: host, steadyWorkers: 2, slowWorkers: 1, slowMs: 1000, maxSeconds: 240 });

@@ -7,16 +7,7 @@ import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { type ActionRun, runAction } from '../helpers/action-runner';
 import { failures, startLoad } from '../helpers/load';
-import { SERVER_KINDS, type TestServer, remoteDocker, resetServer, serverInputs, testServer } from '../helpers/server';
-
-/** The app's containers on the server as "NAME STATE", sorted. */
-function containersOf(server: TestServer, app: string): string[] {
-  return remoteDocker(server, ['ps', '-a', '--filter', `label=bluegreen.app=${app}`, '--format', '{{.Names}} {{.State}}'])
-    .trim()
-    .split('\n')
-    .filter(Boolean)
-    .sort();
-}
+import { SERVER_KINDS, type TestServer, containersOf, remoteDocker, resetServer, serverInputs, testServer } from '../helpers/server';
 
 /** What /version says inside a running container. */
 const versionIn = (server: TestServer, container: string): string => remoteDocker(server, ['exec', container, 'cat', '/version']).trim();

@@ -146,6 +146,15 @@ export function serverInputs(server: TestServer, extra: Record<string, string> =
   };
 }
 
+/** The names of the app's containers on the server (by its label) with their state, sorted: "NAME STATE". */
+export function containersOf(server: TestServer, app: string): string[] {
+  return remoteDocker(server, ['ps', '-a', '--filter', `label=bluegreen.app=${app}`, '--format', '{{.Names}} {{.State}}'])
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .sort();
+}
+
 /** Removes every container of the remote daemon and the state of the deploy user: a clean server. */
 export function resetServer(server: TestServer): void {
   const ids = remoteDocker(server, ['ps', '-aq']).split('\n').filter(Boolean);
