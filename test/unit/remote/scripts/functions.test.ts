@@ -1,6 +1,6 @@
 // The server script's functions, called one by one: the rendered script sourced with BG_SOURCE_ONLY=1 defines them and runs nothing.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -562,5 +562,37 @@ describe('workers: the spec the runner writes is the fields bash reads (issue 23
 
   it('wanted_workers names each container of a slot: <app>-<slot>-<name>-<n>', () => {
     expect(callScript({ app: 'shop', workers: 'jobs*2: run\nmail: send' }, 'wanted_workers green').stdout).toBe('shop-green-jobs-1\nshop-green-jobs-2\nshop-green-mail-1\n');
+  });
+});
+
+describe('render_proxy_config: maintenance and canonical-host, checked by the real nginx -t (issue 23)', () => {
+  const app = 'nginx-t-canon';
+  const pairs = `/tmp/bluegreen-tls-pairs`; // PAIRS_DIR: the 443 blocks include <app>.conf from there
+
+  it('gives the other names a 308 to the canonical one (80 and 443) and the maintenance page with 503, and nginx accepts it', () => {
+    const given = { app, hostname: 'shop.example www.shop.example', 'canonical-host': 'shop.example', tls: 'own', 'tls-certificate': '/x/c.pem', 'tls-key': '/x/k.pem' };
+    const render = 'mkdir -p "$LIVE_TLS" "$CONF_DIR" && touch "$LIVE_TLS/fullchain.pem" "$LIVE_TLS/pair.pem" "$MAINTENANCE_FILE" && HTTP2_DIRECTIVE=0 && render_proxy_config green nginx-t-canon-green';
+    const conf = callScript(given, render).stdout;
+    expect(conf).toContain('    listen 80;\n    server_name www.shop.example;\n    location / {\n        return 308 https://shop.example$request_uri;\n    }\n}\n');
+    expect(conf).toMatch(/listen 443 ssl http2;\n {4}server_name www\.shop\.example;[^}]*ssl_session_tickets off;\n {4}location \/ \{\n {8}return 308 https:\/\/shop\.example\$request_uri;/);
+    expect(conf.match(/server_name shop\.example;/g)).toHaveLength(2); // the app's own blocks, 80 and 443
+    expect(conf).toContain('        error_page 503 /__bluegreen/maintenance;\n        return 503;\n');
+    expect(conf).toContain(`        alias /etc/nginx/conf.d/${app}.maintenance.html;\n`);
+    expect(conf).not.toContain('proxy_pass http://$bluegreen_upstream;\n        if'); // no route to the app while in maintenance
+
+    const dir = mkdtempSync(join(tmpdir(), 'bg-nginx-t-'));
+    try {
+      mkdirSync(pairs, { recursive: true });
+      writeFileSync(`${pairs}/${app}.conf`, 'ssl_reject_handshake on;\n');
+      writeFileSync(join(dir, 'app.conf'), conf);
+      writeFileSync(join(dir, 'nginx.conf'), `error_log stderr;\npid ${dir}/nginx.pid;\nevents {}\nhttp {\n    include ${dir}/app.conf;\n}\n`);
+      const check = spawnSync('nginx', ['-t', '-q', '-p', dir, '-c', join(dir, 'nginx.conf')], { encoding: 'utf8' });
+      expect(check.error, 'nginx must be installed (test/server/up.sh installs nginx-light)').toBeUndefined();
+      expect(check.stderr).toBe('');
+      expect(check.status).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+      rmSync(`${pairs}/${app}.conf`, { force: true });
+    }
   });
 });
