@@ -68,7 +68,7 @@ const combos: Array<[string, Record<string, string>, Scripted]> = [
 describe('the generated deploy script', () => {
   // Asynchronous: a minute of back-to-back synchronous shellchecks starves vitest's worker of its
   // event loop, and its report to the main process times out ("Timeout calling onTaskUpdate").
-  it.each(combos)('passes shellcheck: %s', async (_name, given, command) => {
+  it.concurrent.each(combos)('passes shellcheck: %s', async (_name, given, command) => {
     const script = scriptFor(given, command);
     const check = await new Promise<{ error?: NodeJS.ErrnoException; code: number; output: string }>((resolve) => {
       const child = spawn('shellcheck', ['-s', 'bash', '-S', 'style', '-']);
