@@ -324,6 +324,11 @@ is_unchanged() { # the live slot already runs this exact image with this exact c
   [[ -n $PREVIOUS_SLOT && $LIVE_LABELS == "true $BG_IMAGE_ID $BG_CONFIG_HASH" ]] && workers_complete "$PREVIOUS_SLOT"
 }
 
+check_candidate() { # the new web version healthy (when there is one), then every new worker up
+  if has_web; then run_phase health wait_until_healthy; fi
+  run_phase workers wait_for_workers
+}
+
 # After the new version is healthy and its workers are up: the proxy (without web: the slot record)
 # points at it; the old workers stop at once, the old web after its drain.
 switch_to_candidate() {
@@ -343,15 +348,14 @@ cmd_deploy() {
   if is_unchanged; then
     OUTCOME=$BG_OUTCOME_UNCHANGED
     CANDIDATE=$(slot_container "$PREVIOUS_SLOT")
-    log "$(slot_container "$PREVIOUS_SLOT") already runs $(short_id "$BG_IMAGE_ID") with this configuration; nothing to switch"
+    log "$CANDIDATE already runs $(short_id "$BG_IMAGE_ID") with this configuration; nothing to switch"
     if has_web; then run_phase switch refresh_proxy_config; fi
     return 0
   fi
   # Before anything is removed to make room: a missing image changes nothing.
   require_sent_image
   run_phase start start_candidate
-  if has_web; then run_phase health wait_until_healthy; fi
-  run_phase workers wait_for_workers
+  check_candidate
   if ((BG_BARRIER_SECONDS > 0)); then run_phase wait wait_for_every_host; fi
   switch_to_candidate
   after_switch forget forget_kept
@@ -403,8 +407,7 @@ cmd_rollback() {
     docker start "$CANDIDATE" >/dev/null
   fi
   start_slot_workers
-  if has_web; then run_phase health wait_until_healthy; fi
-  run_phase workers wait_for_workers
+  check_candidate
   switch_to_candidate
 }
 
@@ -427,8 +430,7 @@ rollback_to() {
   load_container_settings
   run_phase tls ensure_certificate
   run_phase start start_candidate
-  if has_web; then run_phase health wait_until_healthy; fi
-  run_phase workers wait_for_workers
+  check_candidate
   switch_to_candidate
   after_switch forget forget_kept
   after_switch prune prune_images
