@@ -61,17 +61,22 @@ describe.each(SERVER_KINDS)('draining the old slot (%s server)', (kind) => {
 
   it('lets an upload still arriving at the switch finish on the old slot (200, not 502)', async () => {
     expect((await deploy('v1')).code).toBe(0);
-    // 20 MiB at 2 MiB/s: about 10 s, started 2 s before the deploy, so the switch comes mid-body.
-    const bytes = 20 * 1024 * 1024;
-    const upload = slowUpload(server.proxyPort, 'drain.test', bytes, 2 * 1024 * 1024);
+    // 24 MiB at 2 MiB/s: about 12 s, started 2 s before the deploy, so the switch comes mid-body
+    // (a deploy takes 5–8 s here, leaving the upload 2–5 s to go).
+    const bytes = 24 * 1024 * 1024;
+    let uploadDoneAt = 0;
+    const upload = slowUpload(server.proxyPort, 'drain.test', bytes, 2 * 1024 * 1024).then((answer) => ((uploadDoneAt = Date.now()), answer));
     await new Promise((r) => setTimeout(r, 2000));
     const run = await deploy('v2', { 'drain-seconds': '20' });
+    const runDoneAt = Date.now();
     const answer = await upload;
     expect(run.code, run.stdout).toBe(0);
     console.log(`upload across a switch: ${answer}; drained after ${drainedMs(run)} ms`);
     expect(answer).toBe(`200 received ${bytes}`);
-    // The drain saw the upload: it waited for it rather than stopping v1 under it.
-    expect(drainedMs(run)).toBeGreaterThan(2000);
+    // The drain saw the upload: it waited for it (the upload ended before the run did) rather than stopping v1 under it.
+    expect(uploadDoneAt).toBeGreaterThan(0);
+    expect(uploadDoneAt).toBeLessThanOrEqual(runDoneAt);
+    expect(drainedMs(run)).toBeGreaterThan(1000);
     expect(await getThroughProxy(server, 'drain.test')).toBe('200 v2');
   }, 120_000);
 
