@@ -95235,7 +95235,31 @@ function readDeploy(read, context, env, command, rollout) {
         swarm: readSwarm(read, dockerArgs, rollout),
         ...readProcesses(read, hostnames),
         canonicalHost: readCanonicalHost(read, hostnames),
+        ...readPathPrefix(read),
     };
+}
+const PATH_PREFIX = /^(\/[A-Za-z0-9._~-]+)+$/;
+/** path-prefix: '/' or segments of URL-safe characters, no '.' or '..' segment; a trailing '/' is dropped. */
+function readPathPrefix(read) {
+    const text = read('path-prefix').trim();
+    const prefix = text.length > 1 ? text.replace(/\/+$/, '') : text;
+    const stripPrefix = (0, read_1.boolean)(read, 'strip-prefix');
+    if (prefix === '/') {
+        if (stripPrefix)
+            throw new read_1.InputError('strip-prefix', 'removes path-prefix from the path, and path-prefix is /: give a path-prefix like /api');
+        return { pathPrefix: prefix, stripPrefix };
+    }
+    const shown = (0, read_1.hasControlChars)(prefix) ? '?' : prefix.slice(0, 80);
+    if (!PATH_PREFIX.test(prefix) || prefix.length > 100 || prefix.split('/').some((segment) => segment === '.' || segment === '..')) {
+        throw new read_1.InputError('path-prefix', `'${shown}' is not a path like /api: '/' then segments of letters, digits, '.', '_', '~' or '-' (at most 100 characters)`);
+    }
+    if (prefix.startsWith('/__bluegreen') || prefix.startsWith('/.well-known/acme-challenge'))
+        throw new read_1.InputError('path-prefix', `'${shown}' is a path the proxy keeps for itself`);
+    if (!(0, read_1.boolean)(read, 'web'))
+        throw new read_1.InputError('path-prefix', 'an app without a web process (web: false) gets no route: leave path-prefix out');
+    if (read('engine').trim() === 'swarm')
+        throw new read_1.InputError('path-prefix', 'is for engine: docker');
+    return { pathPrefix: prefix, stripPrefix };
 }
 function readCanonicalHost(read, hostnames) {
     const name = read('canonical-host').trim().toLowerCase();
@@ -95654,6 +95678,8 @@ exports.RECORDED_DEFAULTS = {
     'worker-grace': '5s',
     web: 'true',
     'canonical-host': '',
+    'path-prefix': '/',
+    'strip-prefix': 'false',
 };
 exports.RECORDED_INPUTS = Object.keys(exports.RECORDED_DEFAULTS);
 const isRecorded = (name) => name in exports.RECORDED_DEFAULTS;
@@ -96586,6 +96612,8 @@ function settingVariables(deploy) {
         'worker-grace': { BG_WORKER_GRACE_MS: Math.round(deploy.workerGraceSeconds * 1000) },
         web: { BG_WEB: deploy.web ? 1 : 0 },
         'canonical-host': { BG_CANONICAL_HOST: deploy.canonicalHost },
+        'path-prefix': { BG_PATH_PREFIX: deploy.pathPrefix },
+        'strip-prefix': { BG_STRIP_PREFIX: deploy.stripPrefix ? 1 : 0 },
     };
 }
 /** The field that ends each part of a worker's spec (never in a command word: control characters are refused). */
@@ -96934,16 +96962,17 @@ const HEALTH_ROWS_MAX = 300;
 function appUrl(deploy, sshHost) {
     if (!deploy.web)
         return ''; // workers only: nothing is served
-    const name = deploy.hostnames[0];
+    const name = deploy.canonicalHost || deploy.hostnames[0];
+    const path = deploy.pathPrefix === '/' ? '' : `${deploy.pathPrefix.slice(1)}/`;
     if (name)
-        return hostUrl(name, deploy.tls.mode);
+        return hostUrl(name, deploy.tls.mode) + path;
     const spec = deploy.proxyPorts[0].replace(/\/(tcp|udp)$/, '');
     const parts = spec.startsWith('[') ? [spec.slice(0, spec.indexOf(']') + 1), ...spec.slice(spec.indexOf(']') + 2).split(':')] : spec.split(':');
     const [address, hostPort] = parts.length === 3 ? [parts[0], parts[1]] : [sshHost, parts[0]];
     const host = address === '0.0.0.0' || address === '[::]' ? sshHost : address;
     // An IPv6 address goes in brackets in a URL (http://[::1]:8080/).
     const inUrl = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
-    return `http://${inUrl}${hostPort === '80' ? '' : `:${hostPort}`}/`;
+    return `http://${inUrl}${hostPort === '80' ? '' : `:${hostPort}`}/${path}`;
 }
 function hostUrl(name, tls) {
     return `${tls === 'off' ? 'http' : 'https'}://${name.replace(/^\*\./, '')}/`;

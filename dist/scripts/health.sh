@@ -29,6 +29,21 @@ health_host() {
   elif ((${#BG_HOSTNAMES[@]} > 0)); then echo "${BG_HOSTNAMES[0]/#\*/check}"; else echo localhost; fi
 }
 
+# health-path is taken under path-prefix: with /api, health-path /up is /api/up through the proxy
+# (and / is /api itself). The health checks ask the container directly for what the proxy would
+# send it: that path, or health-path itself with strip-prefix.
+public_health_path() {
+  if [[ $BG_PATH_PREFIX == / ]]; then
+    printf '%s' "$BG_HEALTH_PATH"
+  elif [[ $BG_HEALTH_PATH == / ]]; then
+    printf '%s' "$BG_PATH_PREFIX"
+  else
+    printf '%s%s' "$BG_PATH_PREFIX" "$BG_HEALTH_PATH"
+  fi
+}
+
+app_health_path() { if ((BG_STRIP_PREFIX)); then printf '%s' "$BG_HEALTH_PATH"; else public_health_path; fi; }
+
 health_port() { printf '%s' "${BG_HEALTH_PORT:-$BG_CONTAINER_PORT}"; }
 
 # health-port or health-command: the proxy's answer on the served port says nothing of health, so
@@ -40,7 +55,7 @@ health_target() { # health_target CONTAINER: what a try asks, for the log
   if ((${#BG_HEALTH_COMMAND[@]} > 0)); then
     printf 'the health-command (%s) in %s' "${BG_HEALTH_COMMAND[*]}" "$1"
   else
-    printf 'http://%s:%s%s (Host: %s)' "$1" "$(health_port)" "$BG_HEALTH_PATH" "$(health_host)"
+    printf 'http://%s:%s%s (Host: %s)' "$1" "$(health_port)" "$(app_health_path)" "$(health_host)"
   fi
 }
 
@@ -49,7 +64,7 @@ health_try() { # health_try CONTAINER
   if ((${#BG_HEALTH_COMMAND[@]} > 0)); then
     command_try "$1"
   else
-    proxy_get_status "http://$1:$(health_port)$BG_HEALTH_PATH" --header "Host: $(health_host)"
+    proxy_get_status "http://$1:$(health_port)$(app_health_path)" --header "Host: $(health_host)"
   fi
 }
 

@@ -98,6 +98,10 @@ export interface DeployConfig {
   web: boolean;
   /** Requests for the app's other host names get a 308 to this one ('' none). */
   canonicalHost: string;
+  /** The app gets only requests under this path ('/': all), so apps share a host name by path. */
+  pathPrefix: string;
+  /** The prefix is removed from the path before the request reaches the app. */
+  stripPrefix: boolean;
 }
 
 /** How the app runs as a Docker Swarm service. */
@@ -353,7 +357,29 @@ function readDeploy(read: InputReader, context: InputContext, env: string, comma
     swarm: readSwarm(read, dockerArgs, rollout),
     ...readProcesses(read, hostnames),
     canonicalHost: readCanonicalHost(read, hostnames),
+    ...readPathPrefix(read),
   };
+}
+
+const PATH_PREFIX = /^(\/[A-Za-z0-9._~-]+)+$/;
+
+/** path-prefix: '/' or segments of URL-safe characters, no '.' or '..' segment; a trailing '/' is dropped. */
+function readPathPrefix(read: InputReader): Pick<DeployConfig, 'pathPrefix' | 'stripPrefix'> {
+  const text = read('path-prefix').trim();
+  const prefix = text.length > 1 ? text.replace(/\/+$/, '') : text;
+  const stripPrefix = boolean(read, 'strip-prefix');
+  if (prefix === '/') {
+    if (stripPrefix) throw new InputError('strip-prefix', 'removes path-prefix from the path, and path-prefix is /: give a path-prefix like /api');
+    return { pathPrefix: prefix, stripPrefix };
+  }
+  const shown = hasControlChars(prefix) ? '?' : prefix.slice(0, 80);
+  if (!PATH_PREFIX.test(prefix) || prefix.length > 100 || prefix.split('/').some((segment) => segment === '.' || segment === '..')) {
+    throw new InputError('path-prefix', `'${shown}' is not a path like /api: '/' then segments of letters, digits, '.', '_', '~' or '-' (at most 100 characters)`);
+  }
+  if (prefix.startsWith('/__bluegreen') || prefix.startsWith('/.well-known/acme-challenge')) throw new InputError('path-prefix', `'${shown}' is a path the proxy keeps for itself`);
+  if (!boolean(read, 'web')) throw new InputError('path-prefix', 'an app without a web process (web: false) gets no route: leave path-prefix out');
+  if (read('engine').trim() === 'swarm') throw new InputError('path-prefix', 'is for engine: docker');
+  return { pathPrefix: prefix, stripPrefix };
 }
 
 function readCanonicalHost(read: InputReader, hostnames: readonly string[]): string {

@@ -33,6 +33,8 @@ export const RECORDED_DEFAULTS = {
   'worker-grace': '5s',
   web: 'true',
   'canonical-host': '',
+  'path-prefix': '/',
+  'strip-prefix': 'false',
 } as const;
 
 export type RecordedInput = keyof typeof RECORDED_DEFAULTS;

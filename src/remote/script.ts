@@ -203,6 +203,8 @@ export function settingVariables(deploy: DeployConfig): Record<RecordedInput, Re
     'worker-grace': { BG_WORKER_GRACE_MS: Math.round(deploy.workerGraceSeconds * 1000) },
     web: { BG_WEB: deploy.web ? 1 : 0 },
     'canonical-host': { BG_CANONICAL_HOST: deploy.canonicalHost },
+    'path-prefix': { BG_PATH_PREFIX: deploy.pathPrefix },
+    'strip-prefix': { BG_STRIP_PREFIX: deploy.stripPrefix ? 1 : 0 },
   };
 }
 

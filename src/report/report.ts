@@ -100,15 +100,16 @@ const HEALTH_ROWS_MAX = 300;
 /** The address of the app through the proxy: its first host name, else the first published port. */
 export function appUrl(deploy: DeployConfig, sshHost: string): string {
   if (!deploy.web) return ''; // workers only: nothing is served
-  const name = deploy.hostnames[0];
-  if (name) return hostUrl(name, deploy.tls.mode);
+  const name = deploy.canonicalHost || deploy.hostnames[0];
+  const path = deploy.pathPrefix === '/' ? '' : `${deploy.pathPrefix.slice(1)}/`;
+  if (name) return hostUrl(name, deploy.tls.mode) + path;
   const spec = deploy.proxyPorts[0].replace(/\/(tcp|udp)$/, '');
   const parts = spec.startsWith('[') ? [spec.slice(0, spec.indexOf(']') + 1), ...spec.slice(spec.indexOf(']') + 2).split(':')] : spec.split(':');
   const [address, hostPort] = parts.length === 3 ? [parts[0], parts[1]] : [sshHost, parts[0]];
   const host = address === '0.0.0.0' || address === '[::]' ? sshHost : address;
   // An IPv6 address goes in brackets in a URL (http://[::1]:8080/).
   const inUrl = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
-  return `http://${inUrl}${hostPort === '80' ? '' : `:${hostPort}`}/`;
+  return `http://${inUrl}${hostPort === '80' ? '' : `:${hostPort}`}/${path}`;
 }
 
 function hostUrl(name: string, tls: string): string {

@@ -15,6 +15,7 @@ export interface LoadOptions {
   address?: string; // 127.0.0.1 (the default) or a test container's own address
   hostHeader?: string;
   steadyWorkers?: number;
+  steadyPaths?: string[]; // the i-th steady worker asks the i-th of these (round robin); default /
   slowWorkers?: number;
   slowMs?: number;
   slowStaggerMs?: number; // the i-th slow worker starts i times this late, so their requests end at different times
@@ -71,7 +72,7 @@ export function startLoad(options: LoadOptions): { stop: () => Promise<Sample[]>
     }
   };
   const workers = [
-    ...Array.from({ length: options.steadyWorkers ?? 4 }, () => worker('steady', '/', 5)),
+    ...Array.from({ length: options.steadyWorkers ?? 4 }, (_, i) => worker('steady', options.steadyPaths?.[i % options.steadyPaths.length] ?? '/', 5)),
     ...Array.from({ length: options.slowWorkers ?? 2 }, (_, i) => worker('slow', `/slow?ms=${options.slowMs ?? 2000}`, 0, i * (options.slowStaggerMs ?? 0))),
   ];
   return {

@@ -11,6 +11,13 @@ readonly APP_DIR=$STATE_DIR/apps/$BG_APP
 readonly CONF_FILE=$CONF_DIR/$BG_APP.conf
 readonly DEFAULT_CONF=$CONF_DIR/_default.conf # the catch-all server (no app's name starts with _)
 readonly CONF_MOUNT=/etc/nginx/conf.d         # where the proxy reads CONF_DIR
+# The server blocks, one per host name, generated from every app's routes (its config's route lines),
+# so that apps share a host name by path-prefix; each app's locations are a file of its own, included.
+readonly HOSTS_CONF=$CONF_DIR/_hosts.conf
+readonly ROUTES_DIR=$CONF_DIR/routes # not *.conf of CONF_DIR: nginx reads these only where included
+readonly ROUTES_MOUNT=$CONF_MOUNT/routes
+readonly ROUTE_FILE=$ROUTES_DIR/$BG_APP.locations
+readonly REDIRECT_FILE=$ROUTES_DIR/$BG_APP.redirects # canonical-host: the other names' redirects
 # command maintenance: the page the proxy answers the app's requests with (503) until command live.
 readonly MAINTENANCE_FILE=$CONF_DIR/$BG_APP.maintenance.html
 # Certificates: the proxy reads them (and serves ACME challenges) from here, at TLS_MOUNT inside it.

@@ -54,6 +54,7 @@ main() {
   read_only_command || check_settings_unchanged
   case $BG_COMMAND in
     deploy)
+      if has_web; then run_phase check refuse_taken_route; fi
       run_phase proxy ensure_network_and_proxy
       engine_deploy
       ;;
@@ -137,7 +138,8 @@ cmd_remove() {
       point_proxy_at '' why || status=$?
       fail_unless_pointed "$status" "cannot remove $BG_APP from the proxy: $why" "nginx refused the config without $BG_APP; nothing was removed"
     else
-      rm -f "$CONF_FILE"
+      local why=''
+      if ! { remove_app_proxy_files && sync_hosts_conf why; }; then log "warning: cannot take $BG_APP out of the proxy's files: ${why:-$CONF_FILE}"; fi
     fi
     log "removed $BG_APP from the proxy"
   fi

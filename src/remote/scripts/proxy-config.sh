@@ -20,14 +20,12 @@ nginx_id() {
   printf '%s' "${id//./_d}"
 }
 
+# The app's config: its route lines (which host names and path it serves, read back by
+# route_table), its maps and its long-lived hop. Its locations are render_app_routes', and the server
+# blocks that include them render_hosts_conf's, one per host name for every app.
 render_proxy_config() { # render_proxy_config SLOT CONTAINER (none and '': the app has no live slot yet)
-  local slot=$1 container=$2 default='' names='_' tls=0 redirected=() name
+  local slot=$1 container=$2 tls=0
   if [[ $slot == none ]]; then slot='' container=''; fi
-  if ((${#BG_HOSTNAMES[@]} == 0)); then default=' default_server'; else names="${BG_HOSTNAMES[*]}"; fi
-  if [[ -n $BG_CANONICAL_HOST ]]; then
-    names=$BG_CANONICAL_HOST
-    for name in "${BG_HOSTNAMES[@]}"; do [[ $name == "$BG_CANONICAL_HOST" ]] || redirected+=("$name"); done
-  fi
   if tls_ready; then tls=1; fi
   local id trusted='' range
   id=$(nginx_id)
@@ -35,9 +33,9 @@ render_proxy_config() { # render_proxy_config SLOT CONTAINER (none and '': the a
   local hop port
   hop=$(hop_base)
   port=$(hop_port "$slot" "$hop")
+  printf '# bluegreen: app=%s slot=%s container=%s\n# bluegreen-hop-ports: %s\n' "$BG_APP" "$slot" "$container" "$hop"
+  render_route_lines "$tls"
   cat <<CONF
-# bluegreen: app=$BG_APP slot=$slot container=$container
-# bluegreen-hop-ports: $hop
 # X-Forwarded-For and -Proto are believed only from the front proxies the user named.
 geo \$remote_addr \$bluegreen_trusted_$id {
     default 0;
@@ -75,23 +73,211 @@ map "\$remote_addr:\$bluegreen_proto_$id" \$bluegreen_redirect_$id {
 }
 CONF
   fi
+}
+
+# One line per host name the app answers ('_': any, the proxy's default server): NAME PREFIX KIND
+# tls=0|1 acme=0|1, KIND serve (its locations) or redirect (canonical-host's other names).
+render_route_lines() { # render_route_lines TLS
+  local name kind acme=0
+  if [[ $BG_TLS == acme ]]; then acme=1; fi
+  if ((${#BG_HOSTNAMES[@]} == 0)); then
+    printf '# bluegreen-route: _ %s serve tls=%s acme=%s\n' "$BG_PATH_PREFIX" "$1" "$acme"
+    return 0
+  fi
+  for name in "${BG_HOSTNAMES[@]}"; do
+    kind=serve
+    if [[ -n $BG_CANONICAL_HOST && $name != "$BG_CANONICAL_HOST" ]]; then kind=redirect; fi
+    printf '# bluegreen-route: %s %s %s tls=%s acme=%s\n' "$name" "$BG_PATH_PREFIX" "$kind" "$1" "$acme"
+  done
+}
+
+# The app's locations (ROUTE_FILE), included in the server block of each host name it serves, on 80
+# and 443 alike (the redirect to HTTPS leaves requests that came over HTTPS alone).
+render_app_routes() { # render_app_routes SLOT CONTAINER
+  local slot=$1 container=$2 tls=0 redirect=0 port
+  if [[ $slot == none ]]; then slot='' container=''; fi
+  if tls_ready; then tls=1; fi
+  if ((tls)) && [[ $BG_TLS_REDIRECT == 1 ]]; then redirect=1; fi
+  port=$(hop_port "$slot")
+  printf '# bluegreen: the locations of %s (path-prefix %s)\n' "$BG_APP" "$BG_PATH_PREFIX"
+  local location
+  while IFS= read -r location; do
+    printf '%s {\n' "$location"
+    render_app_location_body "$container" "$redirect" "$port"
+    printf '}\n'
+  done < <(prefix_locations)
+  if in_maintenance; then
+    cat <<CONF
+# In maintenance (command maintenance, until command live): every request gets the page, with 503.
+location = /__bluegreen/maintenance/$BG_APP {
+    internal;
+    default_type text/html;
+    charset utf-8;
+    add_header Retry-After 120 always;
+    add_header Cache-Control no-store always;
+    alias $CONF_MOUNT/$BG_APP.maintenance.html;
+}
+CONF
+  fi
+  cat <<CONF
+# Which app and slot this host name routes to, for the check after a reload; only from inside the proxy.
+location = /__bluegreen/slot/$BG_APP {
+    if (\$remote_addr != "127.0.0.1") {
+        return 404;
+    }
+    return 200 "$BG_APP $slot\\n";
+}
+CONF
+}
+
+# The location lines for path-prefix: / is every path; /api is /api itself and everything under
+# /api/ (never /apix). nginx picks the longest prefix among every app's on a host name.
+prefix_locations() {
+  if [[ $BG_PATH_PREFIX == / ]]; then
+    printf 'location /\n'
+  else
+    printf 'location = %s\nlocation %s/\n' "$BG_PATH_PREFIX" "$BG_PATH_PREFIX"
+  fi
+}
+
+render_app_location_body() { # render_app_location_body CONTAINER REDIRECT HOP_PORT
+  local container=$1 id
+  id=$(nginx_id)
+  printf '    client_max_body_size %s;\n' "$BG_MAX_BODY_SIZE"
+  if (($2)); then
+    cat <<CONF
+    if (\$bluegreen_redirect_$id) {
+        return 308 https://\$host\$request_uri;
+    }
+CONF
+  fi
+  if in_maintenance; then
+    printf '    error_page 503 /__bluegreen/maintenance/%s;\n    return 503;\n' "$BG_APP"
+    return 0
+  fi
+  if [[ -z $container ]]; then
+    printf '    return 503 "no version of %s is live yet\\n";\n' "$BG_APP"
+    return 0
+  fi
+  cat <<CONF
+    set \$bluegreen_upstream $container:$BG_CONTAINER_PORT;
+    proxy_pass http://\$bluegreen_upstream;
+    if (\$bluegreen_longlived_$id) {
+        proxy_pass http://127.0.0.1:$3;
+    }
+    proxy_http_version 1.1;
+    proxy_set_header Upgrade \$http_upgrade;
+    proxy_set_header Connection \$bluegreen_connection_$id;
+    proxy_set_header X-Forwarded-Host \$host;
+    proxy_read_timeout ${BG_PROXY_TIMEOUT}s;
+    proxy_send_timeout ${BG_PROXY_TIMEOUT}s;
+    proxy_buffering $BG_PROXY_BUFFERING;
+    # Request bodies stream to the app as they arrive: an upload in flight at a switch is then a
+    # connection to the old container, which the drain waits for. Buffered, nginx would connect
+    # only once the whole body was in, to a container stopped meanwhile (502).
+    proxy_request_buffering off;
+    proxy_set_header Host \$host;
+    proxy_set_header X-Real-IP \$remote_addr;
+    proxy_set_header X-Forwarded-For \$bluegreen_for_$id;
+    proxy_set_header X-Forwarded-Proto \$bluegreen_proto_$id;
+CONF
+  if ((BG_STRIP_PREFIX)) && [[ $BG_PATH_PREFIX != / ]]; then
+    # Last: a rewrite with break ends the rewrite directives (set, if) of the location.
+    printf '    proxy_set_header X-Forwarded-Prefix %s;\n' "$BG_PATH_PREFIX"
+    printf '    rewrite ^%s/?(.*)$ /$1 break;\n' "${BG_PATH_PREFIX//./\\.}"
+  fi
+}
+
+# canonical-host: the app's other host names answer a permanent redirect to it under its path-prefix
+# (REDIRECT_FILE; nothing when canonical-host is not set).
+render_app_redirects() {
+  [[ -n $BG_CANONICAL_HOST ]] || return 0
+  local scheme=http location
+  if tls_ready; then scheme=https; fi
+  printf '# bluegreen: the redirects of %s to canonical-host %s\n' "$BG_APP" "$BG_CANONICAL_HOST"
+  while IFS= read -r location; do
+    printf '%s {\n    return 308 %s://%s$request_uri;\n}\n' "$location" "$scheme" "$BG_CANONICAL_HOST"
+  done < <(prefix_locations)
+}
+
+# Every app's route lines, from the configs in CONF_DIR (an earlier version's config has none: its
+# server blocks are its own until it is deployed again): NAME PREFIX KIND tls=T acme=A APP, sorted.
+route_table() {
+  local file app
+  for file in "$CONF_DIR"/*.conf; do
+    [[ -f $file && $file != "$DEFAULT_CONF" && $file != "$HOSTS_CONF" ]] || continue
+    app=${file##*/}
+    app=${app%.conf}
+    sed -n "s|^# bluegreen-route: \\(.*\\)\$|\\1 $app|p" "$file"
+  done | sort
+}
+
+# A host name and path two apps claim: "NAME PREFIX OTHER_APP", this app's conflict first.
+route_conflict() { # route_conflict TABLE
+  awk -v me="$BG_APP" '{ key = $1 " " $2; if (key in owner && owner[key] != $6) { other = (owner[key] == me) ? $6 : owner[key]; line = $1 " " $2 " " other; if (owner[key] == me || $6 == me) { print line; found = 1; exit } if (!first) first = line } owner[key] = $6 }
+    END { if (!found && first) print first }' <<<"$1"
+}
+
+conflict_message() { # conflict_message CONFLICT (route_conflict's line)
+  local name prefix other
+  read -r name prefix other <<<"$1"
+  if [[ $name == _ ]]; then
+    printf 'another app (%s) is already the default server (no hostname) for path %s: give this one a hostname or another path-prefix; nothing was changed' "$other" "$prefix"
+  else
+    printf 'host name %s, path %s, is already served by app %s: two apps cannot serve one host name and path-prefix; nothing was changed' "$name" "$prefix" "$other"
+  fi
+}
+
+# Before a deploy starts anything: a host name and path another app serves is refused here, not at
+# the switch (sync_hosts_conf checks again under the proxy lock).
+refuse_taken_route() {
+  local table conflict
+  table=$({ route_table | awk -v me="$BG_APP" '$6 != me' && render_route_lines 0 | sed "s/^# bluegreen-route: //; s/\$/ $BG_APP/"; } | sort)
+  conflict=$(route_conflict "$table")
+  [[ -z $conflict ]] || fail "$BG_EXIT_SERVER_UNUSABLE" "$(conflict_message "$conflict")"
+}
+
+# The server blocks: one per host name (and '_' for the default server), each including the
+# locations of every app that serves that name, so that nginx's longest prefix picks the app. HTTPS
+# when an app there has its certificate; the block takes the one with the shortest path-prefix.
+render_hosts_conf() { # render_hosts_conf TABLE
+  [[ -n $1 ]] || return 0
+  local name
+  printf '# bluegreen: the server blocks, one per host name, from the route lines of each app'"'"'s config\n'
+  while IFS= read -r name; do
+    render_host_servers "$name" "$(awk -v n="$name" '$1 == n' <<<"$1")"
+  done < <(cut -d' ' -f1 <<<"$1" | sort -u)
+}
+
+render_host_servers() { # render_host_servers NAME ROUTES (the table's lines for NAME)
+  local name=$1 routes=$2 default='' includes='' certificate_app
+  if [[ $name == _ ]]; then default=' default_server'; fi
+  includes=$(awk -v dir="$ROUTES_MOUNT" '{ printf "    include %s/%s.%s;\n", dir, $6, ($3 == "redirect" ? "redirects" : "locations") }' <<<"$routes")
   cat <<CONF
 server {
     listen 80$default;
-    server_name $names;
+    server_name $name;
 CONF
-  render_acme_location
-  render_app_locations "$slot" "$container" "$((tls && BG_TLS_REDIRECT == 1))" "$port"
-  printf '}\n'
-  if ((${#redirected[@]})); then render_canonical_redirect "$tls" "${redirected[*]}"; fi
-  ((tls)) || return 0
-  render_tls_server "$default" "$names"
-  render_app_locations "$slot" "$container" 0 "$port"
-  printf '}\n'
+  render_server_common "$routes"
+  printf '%s\n}\n' "$includes"
+  certificate_app=$(awk '$4 == "tls=1" { print length($2), $6 }' <<<"$routes" | sort -n | head -n 1 | cut -d' ' -f2)
+  [[ -n $certificate_app ]] || return 0
+  render_tls_server "$default" "$name" "$certificate_app"
+  render_server_common "$routes"
+  printf '%s\n}\n' "$includes"
 }
 
-render_acme_location() {
-  [[ $BG_TLS == acme ]] || return 0
+render_server_common() { # render_server_common ROUTES: what every server block has before its locations
+  cat <<CONF
+    # Docker's DNS forwards a name it does not know (a container that is gone) to the host's
+    # resolvers: an offline server never answers, so give up after 2 s (502) instead of 30.
+    resolver 127.0.0.11 valid=1s ipv6=off;
+    resolver_timeout 2s;
+    # A container on the same network answers a connect in microseconds; the address of one that
+    # is gone may hang, so do not wait long for it.
+    proxy_connect_timeout 5s;
+CONF
+  grep -q ' acme=1 ' <<<"$1" || return 0
   cat <<CONF
     location ^~ /.well-known/acme-challenge/ {
         root $TLS_MOUNT/challenges;
@@ -100,24 +286,7 @@ render_acme_location() {
 CONF
 }
 
-# canonical-host: the app's other host names answer a permanent redirect to it (on HTTPS too).
-render_canonical_redirect() { # render_canonical_redirect TLS OTHER_NAMES
-  local scheme=http
-  if (($1)); then scheme=https; fi
-  cat <<CONF
-# The app's other host names: a permanent redirect to canonical-host.
-server {
-    listen 80;
-    server_name $2;
-CONF
-  render_acme_location
-  printf '    location / {\n        return 308 %s://%s$request_uri;\n    }\n}\n' "$scheme" "$BG_CANONICAL_HOST"
-  (($1)) || return 0
-  render_tls_server '' "$2"
-  printf '    location / {\n        return 308 https://%s$request_uri;\n    }\n}\n' "$BG_CANONICAL_HOST"
-}
-
-render_tls_server() { # render_tls_server DEFAULT NAMES: a 443 server block's head, up to its locations
+render_tls_server() { # render_tls_server DEFAULT NAMES APP: a 443 server block's head with APP's certificate, up to its locations
   local listen="listen 443 ssl$1;" http2=$'http2 on;\n    '
   if ((!HTTP2_DIRECTIVE)); then listen="listen 443 ssl http2$1;" http2=''; fi
   cat <<CONF
@@ -125,7 +294,7 @@ server {
     $listen
     ${http2}server_name $2;
     # The certificate pair, or a refused handshake when it does not load (tls-pairs.sh).
-    include $PAIRS_DIR/$BG_APP.conf;
+    include $PAIRS_DIR/$3.conf;
     # Mozilla's "intermediate" settings.
     ssl_protocols TLSv1.2 TLSv1.3;
     ssl_ciphers ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305;
@@ -180,80 +349,6 @@ server {
         proxy_request_buffering off;
     }
 }
-CONF
-}
-
-render_app_locations() { # render_app_locations SLOT CONTAINER REDIRECT HOP_PORT: what one server block routes
-  local slot=$1 container=$2 redirect=$3 hop_port=$4 id
-  id=$(nginx_id)
-  cat <<CONF
-    # Docker's DNS forwards a name it does not know (a container that is gone) to the host's
-    # resolvers: an offline server never answers, so give up after 2 s (502) instead of 30.
-    resolver 127.0.0.11 valid=1s ipv6=off;
-    resolver_timeout 2s;
-    # A container on the same network answers a connect in microseconds; the address of one that
-    # is gone may hang, so do not wait long for it.
-    proxy_connect_timeout 5s;
-    client_max_body_size $BG_MAX_BODY_SIZE;
-    location / {
-CONF
-  if ((redirect)); then
-    cat <<CONF
-        if (\$bluegreen_redirect_$id) {
-            return 308 https://\$host\$request_uri;
-        }
-CONF
-  fi
-  if in_maintenance; then
-    cat <<CONF
-        error_page 503 /__bluegreen/maintenance;
-        return 503;
-    }
-    # In maintenance (command maintenance, until command live): every request gets the page, with 503.
-    location = /__bluegreen/maintenance {
-        internal;
-        default_type text/html;
-        charset utf-8;
-        add_header Retry-After 120 always;
-        add_header Cache-Control no-store always;
-        alias $CONF_MOUNT/$BG_APP.maintenance.html;
-    }
-CONF
-  elif [[ -z $container ]]; then
-    printf '        return 503 "no version of %s is live yet\\n";\n    }\n' "$BG_APP"
-  else
-    cat <<CONF
-        set \$bluegreen_upstream $container:$BG_CONTAINER_PORT;
-        proxy_pass http://\$bluegreen_upstream;
-        if (\$bluegreen_longlived_$id) {
-            proxy_pass http://127.0.0.1:$hop_port;
-        }
-        proxy_http_version 1.1;
-        proxy_set_header Upgrade \$http_upgrade;
-        proxy_set_header Connection \$bluegreen_connection_$id;
-        proxy_set_header X-Forwarded-Host \$host;
-        proxy_read_timeout ${BG_PROXY_TIMEOUT}s;
-        proxy_send_timeout ${BG_PROXY_TIMEOUT}s;
-        proxy_buffering $BG_PROXY_BUFFERING;
-        # Request bodies stream to the app as they arrive: an upload in flight at a switch is then a
-        # connection to the old container, which the drain waits for. Buffered, nginx would connect
-        # only once the whole body was in, to a container stopped meanwhile (502).
-        proxy_request_buffering off;
-        proxy_set_header Host \$host;
-        proxy_set_header X-Real-IP \$remote_addr;
-        proxy_set_header X-Forwarded-For \$bluegreen_for_$id;
-        proxy_set_header X-Forwarded-Proto \$bluegreen_proto_$id;
-    }
-CONF
-  fi
-  cat <<CONF
-    # Which app and slot this server block routes to, for the check after a reload; only from inside the proxy.
-    location = /__bluegreen/slot {
-        if (\$remote_addr != "127.0.0.1") {
-            return 404;
-        }
-        return 200 "$BG_APP $slot\\n";
-    }
 CONF
 }
 
@@ -324,15 +419,87 @@ sync_default_server() { # under the proxy lock, after an app's config changed; a
   return 0
 }
 
-# Writes the config for SLOT whole or not at all: rendered to a new file, checked complete (it ends
-# with the server block's closing brace), then renamed over the old one.
+# The files that are the app's part of the proxy config.
+app_proxy_files() { printf '%s\n' "$CONF_FILE" "$ROUTE_FILE" "$REDIRECT_FILE"; }
+
+# TEXT to FILE whole or not at all: written to a new file, checked complete (it starts with the
+# bluegreen header and ends with a closing brace), then renamed over the old one; no TEXT: no FILE.
+put_proxy_file() { # put_proxy_file FILE TEXT
+  if [[ -z $2 ]]; then
+    rm -f "$1"
+    return
+  fi
+  [[ ${2:0:12} == '# bluegreen:' && ${2: -1} == '}' ]] || return 1
+  { printf '%s\n' "$2" >"$1.new" && chmod 644 "$1.new" && mv -f "$1.new" "$1"; } 2>/dev/null || {
+    rm -f "$1.new"
+    return 1
+  }
+}
+
+# Writes the app's files for SLOT (the server blocks follow from them: sync_hosts_conf).
 write_proxy_config() { # write_proxy_config SLOT (none: the app has no live slot yet)
-  local upstream
+  local upstream text
   upstream=$(engine_upstream "$1")
-  render_proxy_config "$1" "$upstream" >"$CONF_FILE.new" || return 1
-  [[ $(head -c 12 "$CONF_FILE.new") == '# bluegreen:' && $(tail -n 1 "$CONF_FILE.new") == '}' ]] || return 1
-  chmod 644 "$CONF_FILE.new" || return 1
-  mv -f "$CONF_FILE.new" "$CONF_FILE" || return 1
+  if [[ ! -d $ROUTES_DIR ]]; then mkdir -p "$ROUTES_DIR" && chmod 755 "$ROUTES_DIR" || return 1; fi
+  text=$(render_app_routes "$1" "$upstream") && put_proxy_file "$ROUTE_FILE" "$text" || return 1
+  text=$(render_app_redirects) && put_proxy_file "$REDIRECT_FILE" "$text" || return 1
+  text=$(render_proxy_config "$1" "$upstream") && put_proxy_file "$CONF_FILE" "$text" || return 1
+}
+
+# The app's files as the proxy has them, kept aside (FILE.SUFFIX; none for a file that is not
+# there) to be put back whole by restore_app_proxy_files.
+save_app_proxy_files() { # save_app_proxy_files SUFFIX
+  local file
+  while IFS= read -r file; do
+    rm -f "$file.$1"
+    if [[ -f $file ]]; then cp -p "$file" "$file.$1" || return 1; fi
+  done < <(app_proxy_files)
+}
+
+restore_app_proxy_files() { # restore_app_proxy_files SUFFIX
+  local file
+  while IFS= read -r file; do
+    if [[ -f $file.$1 ]]; then mv -f "$file.$1" "$file"; else rm -f "$file"; fi
+  done < <(app_proxy_files)
+}
+
+drop_saved_app_proxy_files() { # drop_saved_app_proxy_files SUFFIX
+  local file
+  while IFS= read -r file; do rm -f "$file.$1"; done < <(app_proxy_files)
+}
+
+remove_app_proxy_files() {
+  local file
+  while IFS= read -r file; do rm -f "$file" || return 1; done < <(app_proxy_files)
+}
+
+# The server blocks as every app's route lines make them, under the proxy lock. 1 when two apps
+# claim one host name and path (nothing written), or the file cannot be written; the message in
+# WHY_VARIABLE.
+sync_hosts_conf() { # sync_hosts_conf WHY_VARIABLE
+  local table conflict text
+  table=$(route_table)
+  conflict=$(route_conflict "$table")
+  if [[ -n $conflict ]]; then
+    printf -v "$1" '%s' "$(conflict_message "$conflict")"
+    return 1
+  fi
+  text=$(render_hosts_conf "$table")
+  [[ -f $HOSTS_CONF && $(<"$HOSTS_CONF") == "$text" ]] && return 0
+  put_proxy_file "$HOSTS_CONF" "$text" || {
+    printf -v "$1" '%s' "cannot write $HOSTS_CONF (is the disk full?); nothing was changed"
+    return 1
+  }
+}
+
+# The app's files and the server blocks hold what this run would write for SLOT.
+proxy_config_current() { # proxy_config_current SLOT CONTAINER
+  [[ -f $CONF_FILE && $(<"$CONF_FILE") == "$(render_proxy_config "$1" "$2")" ]] || return 1
+  [[ -f $ROUTE_FILE && $(<"$ROUTE_FILE") == "$(render_app_routes "$1" "$2")" ]] || return 1
+  local redirects
+  redirects=$(render_app_redirects)
+  if [[ -z $redirects ]]; then [[ ! -e $REDIRECT_FILE ]] || return 1; else [[ -f $REDIRECT_FILE && $(<"$REDIRECT_FILE") == "$redirects" ]] || return 1; fi
+  [[ -f $HOSTS_CONF && $(<"$HOSTS_CONF") == "$(render_hosts_conf "$(route_table)")" ]]
 }
 
 # After point_proxy_at: nothing when it pointed the proxy; else the run fails with the message for how
@@ -350,39 +517,45 @@ fail_unless_pointed() { # fail_unless_pointed STATUS NOT_WRITTEN_MESSAGE REFUSED
 # nginx refused the new config (the previous one is back), 2 when it could not be written (nginx saw
 # nothing); either way the message is in WHY_VARIABLE.
 point_proxy_at() { # point_proxy_at SLOT WHY_VARIABLE
-  local slot=$1 why_variable=$2 had_config=0 status=0 complaint=''
+  local slot=$1 why_variable=$2 status=0 complaint=''
   lock_proxy
   # Called in conditions, where bash ignores set -e: every step checks its own status.
-  if [[ -f $CONF_FILE ]]; then
-    had_config=1
-    if ! cp -p "$CONF_FILE" "$CONF_FILE.prev"; then
-      rm -f "$CONF_FILE.prev"
-      unlock_proxy
-      printf -v "$why_variable" '%s' "cannot copy $CONF_FILE (is the disk full?); nothing was changed"
-      return 2
-    fi
+  if ! save_app_proxy_files prev; then
+    drop_saved_app_proxy_files prev
+    unlock_proxy
+    printf -v "$why_variable" '%s' "cannot copy $CONF_FILE (is the disk full?); nothing was changed"
+    return 2
   fi
   if [[ -n $slot ]]; then
     if ! write_proxy_config "$slot"; then
-      rm -f "$CONF_FILE.new" "$CONF_FILE.prev"
+      restore_app_proxy_files prev
       unlock_proxy
-      printf -v "$why_variable" '%s' "cannot write $CONF_FILE.new (is the disk full?); nothing was changed"
+      printf -v "$why_variable" '%s' "cannot write $CONF_FILE (is the disk full?); nothing was changed"
       return 2
     fi
-  elif ! rm -f "$CONF_FILE"; then
+  elif ! remove_app_proxy_files; then
+    restore_app_proxy_files prev
     unlock_proxy
     printf -v "$why_variable" '%s' "cannot remove $CONF_FILE"
     return 2
   fi
+  if ! sync_hosts_conf complaint; then
+    restore_app_proxy_files prev
+    unlock_proxy
+    printf -v "$why_variable" '%s' "$complaint"
+    return 2
+  fi
   sync_default_server
   if ! proxy_test_and_reload complaint; then
-    if ((had_config)); then mv -f "$CONF_FILE.prev" "$CONF_FILE"; else rm -f "$CONF_FILE"; fi
+    local again=''
+    restore_app_proxy_files prev
+    sync_hosts_conf again || log "warning: $again"
     sync_default_server
     log "nginx refused the new config: $complaint; the previous config is back"
     printf -v "$why_variable" '%s' "$complaint"
     status=1
   fi
-  rm -f "$CONF_FILE.prev"
+  drop_saved_app_proxy_files prev
   unlock_proxy
   return "$status"
 }

@@ -28,7 +28,8 @@ verify_through_proxy() {
 
 # Through the proxy: which app and slot answer for HOST, and (unless checked apart) the health path's answer.
 route_check() { # route_check HOST WANT
-  local path=$BG_HEALTH_PATH
+  local path
+  path=$(public_health_path)
   if checks_apart; then path=''; fi
   docker exec "$BG_PROXY_NAME" sh -c "$BG_PROXY_ROUTE_CHECK_SH" sh "$BG_HEALTH_TRY_TIMEOUT" "$1" "$2" "$path" 2>&1
 }
@@ -46,9 +47,7 @@ routed_answer() { # routed_answer ROUTE_CHECK_OUTPUT SLOT
 # The live slot stays, but its proxy config may be another version's (an upgraded action writes a
 # different template): rewritten in place when it differs from what this run would write.
 refresh_proxy_config() {
-  local wanted
-  wanted=$(render_proxy_config "$PREVIOUS_SLOT" "$CANDIDATE")
-  if [[ -f $CONF_FILE && $(<"$CONF_FILE") == "$wanted" ]]; then
+  if proxy_config_current "$PREVIOUS_SLOT" "$CANDIDATE"; then
     if ((CERT_CHANGED)); then
       log "reloading the proxy for the new certificate"
     elif default_server_current; then

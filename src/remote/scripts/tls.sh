@@ -23,6 +23,9 @@ ensure_renewer() {
     fail "$BG_EXIT_SERVER_UNUSABLE" "cannot start the certificate renewer from $BG_ACME_IMAGE: $(docker_error "$out")"
 }
 
+# The app's config serves the ACME challenge (an earlier version's config has the location itself).
+serves_acme_challenge() { grep -qE '^# bluegreen-route: .* acme=1$|acme-challenge' "$CONF_FILE" 2>/dev/null; }
+
 tls_ready() { [[ $BG_TLS != off && -f $LIVE_TLS/fullchain.pem && ( -f $LIVE_TLS/pair.pem || -f $LIVE_TLS/key.pem ) ]]; }
 
 # nginx reads the key and the chain from one file, pair.pem, so that one rename replaces both (two
@@ -132,7 +135,7 @@ ensure_acme_certificate() {
   # A certificate for these names is in place with more than 30 days left: the renewer keeps it
   # fresh, and a deploy neither asks the CA (rate limits) nor depends on it being up.
   local days
-  if [[ $(cat "$LIVE_TLS/domains" 2>/dev/null) == "${BG_HOSTNAMES[*]}" && -f $LIVE_TLS/fullchain.pem ]] && grep -q 'acme-challenge' "$CONF_FILE" 2>/dev/null; then
+  if [[ $(cat "$LIVE_TLS/domains" 2>/dev/null) == "${BG_HOSTNAMES[*]}" && -f $LIVE_TLS/fullchain.pem ]] && serves_acme_challenge; then
     days=$(cert_days_left "$LIVE_TLS/fullchain.pem")
     if [[ -n $days ]] && ((days > 30)); then
       log "the certificate for ${BG_HOSTNAMES[*]} is in place, $days days left (renewed on the server by $ACME_NAME); nothing requested"
@@ -140,12 +143,12 @@ ensure_acme_certificate() {
     fi
     log "the certificate for ${BG_HOSTNAMES[*]} has ${days:-an unknown number of} days left: renewing it now"
   fi
-  if [[ $(cat "$LIVE_TLS/domains" 2>/dev/null) != "${BG_HOSTNAMES[*]}" ]] || ! grep -q 'acme-challenge' "$CONF_FILE" 2>/dev/null; then
-    if [[ -f $CONF_FILE ]]; then cp -p "$CONF_FILE" "$CONF_FILE.before-acme" && saved=1; fi
+  if [[ $(cat "$LIVE_TLS/domains" 2>/dev/null) != "${BG_HOSTNAMES[*]}" ]] || ! serves_acme_challenge; then
+    save_app_proxy_files before-acme && saved=1
     log "serving the ACME challenge for ${BG_HOSTNAMES[*]}"
     local why=''
     if ! point_proxy_at "${PREVIOUS_SLOT:-none}" why; then
-      rm -f "$CONF_FILE.before-acme"
+      drop_saved_app_proxy_files before-acme
       put_back_acme_settings
       fail "$BG_EXIT_SERVER_UNUSABLE" "cannot serve the ACME challenge: $why"
     fi
@@ -153,13 +156,19 @@ ensure_acme_certificate() {
   log "asking $BG_ACME_DIRECTORY for a certificate for ${BG_HOSTNAMES[*]}"
   if ! out=$(docker exec "$ACME_NAME" sh "$TLS_MOUNT/renew.sh" ensure "$BG_APP" 2>&1); then
     put_back_acme_settings
-    lock_proxy
-    if ((saved)); then mv -f "$CONF_FILE.before-acme" "$CONF_FILE"; else rm -f "$CONF_FILE"; fi
-    proxy_test_and_reload || true
-    unlock_proxy
+    if ((saved)); then
+      local again=''
+      lock_proxy
+      restore_app_proxy_files before-acme
+      sync_hosts_conf again || log "warning: $again"
+      sync_default_server
+      proxy_test_and_reload || true
+      unlock_proxy
+    fi
     fail "$BG_EXIT_SERVER_UNUSABLE" "no certificate for ${BG_HOSTNAMES[*]}: $(tail -n 1 <<<"$out"); nothing was changed"
   fi
-  rm -f "$CONF_FILE.before-acme" "$TLS_DIR/apps/$BG_APP.env.before" "$TLS_DIR/apps/$BG_APP.ca.pem.before"
+  drop_saved_app_proxy_files before-acme
+  rm -f "$TLS_DIR/apps/$BG_APP.env.before" "$TLS_DIR/apps/$BG_APP.ca.pem.before"
   days=$(cert_days_left "$LIVE_TLS/fullchain.pem")
   if [[ -n $days ]] && ((days <= 0)); then
     fail "$BG_EXIT_SERVER_UNUSABLE" "the certificate for ${BG_HOSTNAMES[*]} has expired and the CA gave no new one; nothing was changed"

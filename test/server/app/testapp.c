@@ -23,6 +23,9 @@
  * NEEDS_FILE=PATH: / and /health answer 503 while PATH does not exist (an app whose schema a
  * migration changed); GET /needs answers its content (what a release command wrote).
  * HEALTH_PORT=N: a second port answering every request with HEALTH_PORT_STATUS (default 200).
+ * BASE_PATH=/p: an app mounted under a sub-path (Rails' relative_url_root, Django's SCRIPT_NAME):
+ * /p and /p/... are routed as / and /..., any other path gets 404.
+ *   GET /whoami     "<version> path=<the path as received> prefix=<X-Forwarded-Prefix>"
  * On SIGTERM it stops accepting, closes idle kept-alive connections, lets in-flight requests finish
  * (at most 30 s) and exits 0.
  */
@@ -51,6 +54,16 @@ static volatile sig_atomic_t stopping = 0;
 static const char *allowed_hosts = NULL;
 static int refuse_proxied = 0;
 static const char *needs_file = NULL;
+static const char *base_path = NULL;
+
+/* Under BASE_PATH: the path without it ("/p" -> "/", "/p/x" -> "/x", "/p?q" -> "/?q"); 0 outside it. */
+static int strip_base(char *path) {
+  size_t n = strlen(base_path);
+  if (strncmp(path, base_path, n) != 0 || (path[n] != 0 && path[n] != '/' && path[n] != '?')) return 0;
+  if (path[n] == '/') memmove(path, path + n, strlen(path + n) + 1);
+  else { memmove(path + 1, path + n, strlen(path + n) + 1); path[0] = '/'; }
+  return 1;
+}
 
 /* The content of NEEDS_FILE into out; 0 when it cannot be read. */
 static int read_needed(char *out, size_t size) {
@@ -169,8 +182,10 @@ static int serve_one(int fd) {
   }
   req[got] = 0;
   if (got == 0) return 0;
-  char path[1024] = "/", protocol[16] = "";
+  char path[1024] = "/", protocol[16] = "", received[1024];
   sscanf(req, "%*s %1023s %15s", path, protocol);
+  memcpy(received, path, sizeof received);
+  int outside_base = base_path && !strip_base(path);
   keep_alive = !stopping && strcmp(protocol, "HTTP/1.1") == 0 && !strcasestr(req, "\nConnection: close") &&
                (strcmp(path, "/") == 0 || strncmp(path, "/health", 7) == 0 || strcmp(path, "/version") == 0 ||
                 strcmp(path, "/forwarded") == 0 || strcmp(path, "/connections") == 0);
@@ -181,6 +196,13 @@ static int serve_one(int fd) {
     reply(fd, 400, "host not allowed\n");
   } else if (refuse_proxied && strcasestr(req, "\nX-Forwarded-For:")) {
     reply(fd, 400, "proxied request refused\n");
+  } else if (outside_base) {
+    reply(fd, 404, "outside BASE_PATH\n");
+  } else if (strncmp(path, "/whoami", 7) == 0) {
+    char prefix[128], answer[1300];
+    header_value(req, "X-Forwarded-Prefix", prefix, sizeof prefix);
+    snprintf(answer, sizeof answer, "%s path=%s prefix=%s\n", version, received, prefix);
+    reply(fd, 200, answer);
   } else if (strncmp(path, "/slow", 5) == 0) {
     const char *ms = strstr(path, "ms=");
     long wait = ms ? atol(ms + 3) : 1000;
@@ -300,6 +322,8 @@ int main(void) {
   if (ra && strcmp(ra, "never") == 0) never_ready = 1;
   ready_at = now() + (ra && !never_ready ? atof(ra) : 0);
   allowed_hosts = getenv("ALLOWED_HOSTS");
+  base_path = getenv("BASE_PATH");
+  if (base_path && !*base_path) base_path = NULL;
   needs_file = getenv("NEEDS_FILE");
   if (needs_file && !*needs_file) needs_file = NULL;
   refuse_proxied = getenv("REFUSE_PROXIED") && strcmp(getenv("REFUSE_PROXIED"), "1") == 0;

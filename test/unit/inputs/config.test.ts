@@ -397,3 +397,35 @@ describe('readConfig: maintenance and canonical-host (issue 23)', () => {
     expect(error.message).toContain(problem);
   });
 });
+
+describe('readConfig: path-prefix and strip-prefix (issue 23)', () => {
+  it.each([
+    [{}, '/', false],
+    [{ 'path-prefix': '/api' }, '/api', false],
+    [{ 'path-prefix': ' /api/ ', 'strip-prefix': 'true' }, '/api', true],
+    [{ 'path-prefix': '/v2.0/Admin_x~y-z' }, '/v2.0/Admin_x~y-z', false],
+  ])('reads %o as prefix %s, strip %s', (given, prefix, strip) => {
+    const { deploy } = read(given as Record<string, string>);
+    expect([deploy.pathPrefix, deploy.stripPrefix]).toEqual([prefix, strip]);
+  });
+
+  it.each([
+    [{ 'path-prefix': 'api' }, 'path-prefix', 'is not a path like /api'],
+    [{ 'path-prefix': '/api//v2' }, 'path-prefix', 'is not a path like /api'],
+    [{ 'path-prefix': '/api/../admin' }, 'path-prefix', 'is not a path like /api'],
+    [{ 'path-prefix': '/a b' }, 'path-prefix', 'is not a path like /api'],
+    [{ 'path-prefix': '/api;return 200' }, 'path-prefix', 'is not a path like /api'],
+    [{ 'path-prefix': '/api$1' }, 'path-prefix', 'is not a path like /api'],
+    [{ 'path-prefix': '/x\u0000' }, 'path-prefix', "'?' is not a path"],
+    [{ 'path-prefix': '/' + 'a'.repeat(120) }, 'path-prefix', 'at most 100'],
+    [{ 'path-prefix': '/__bluegreen/slot' }, 'path-prefix', 'keeps for itself'],
+    [{ 'path-prefix': '/api', web: 'false', workers: 'q: run' }, 'path-prefix', 'web: false'],
+    [{ 'path-prefix': '/api', engine: 'swarm' }, 'path-prefix', 'engine: docker'],
+    [{ 'strip-prefix': 'true' }, 'strip-prefix', 'path-prefix is /'],
+    [{ 'path-prefix': '/api', 'strip-prefix': 'yes please' }, 'strip-prefix', ''],
+  ])('refuses %o naming input %s', (given, input, problem) => {
+    const error = inputErrorOf(given as Record<string, string>);
+    expect(error.input).toBe(input);
+    expect(error.message).toContain(problem);
+  });
+});

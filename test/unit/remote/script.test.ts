@@ -63,6 +63,7 @@ const combos: Array<[string, Record<string, string>, Scripted]> = [
   ['workers', { workers: 'jobs*2: sh -c \'run "x y"\'\nmail: mailer', 'worker-grace': '2s' }, 'deploy'],
   ['workers only', { web: 'false', workers: 'queue: consume' }, 'rollback'],
   ['maintenance', { hostname: 'a.example www.a.example', 'canonical-host': 'a.example', 'maintenance-page': '<p>it\'s "down" $(id)</p>' }, 'maintenance'],
+  ['path-prefix', { hostname: 'a.example', 'path-prefix': '/api/v1.0', 'strip-prefix': 'true' }, 'deploy'],
 ];
 
 describe('the generated deploy script', () => {

@@ -1,6 +1,6 @@
 // The server script's functions, called one by one: the rendered script sourced with BG_SOURCE_ONLY=1 defines them and runs nothing.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -13,8 +13,8 @@ import { makeCa, makeLeaf } from '../../../helpers/certs';
 import { shellQuote } from '../../../../src/remote/shell';
 import { X509Certificate } from 'node:crypto';
 
-/** Runs shell code after the script for these inputs, with its functions defined; returns stdout (throws on a non-zero exit). */
-function callScript(given: Record<string, string>, code: string): { status: number | null; stdout: string } {
+/** Runs shell code after the script for these inputs, with its functions defined; returns stdout. HOME: a state directory to share between calls. */
+function callScript(given: Record<string, string>, code: string, sharedHome?: string): { status: number | null; stdout: string } {
   const config = readConfig(readerFor({ ...baseInputs(), ...given }));
   const script = renderDeployScript({
     command: 'deploy',
@@ -26,14 +26,18 @@ function callScript(given: Record<string, string>, code: string): { status: numb
     gitSha: '0123456789abcdef',
     runUrl: '',
   });
-  const home = mkdtempSync(join(tmpdir(), 'bg-fn-')); // the state directory (~/.bluegreen) lives under it
+  const home = sharedHome ?? mkdtempSync(join(tmpdir(), 'bg-fn-')); // the state directory (~/.bluegreen) lives under it
   try {
     const r = spawnSync('bash', ['-s'], { input: `${script}\n${code}\n`, env: { PATH: process.env.PATH, HOME: home, BG_SOURCE_ONLY: '1' }, encoding: 'utf8' });
     return { status: r.status, stdout: r.stdout };
   } finally {
-    rmSync(home, { recursive: true, force: true });
+    if (!sharedHome) rmSync(home, { recursive: true, force: true });
   }
 }
+
+/** Writes the app's proxy files for SLOT and the server blocks, as point_proxy_at does; prints the app's config, its locations, the server blocks and its redirects. */
+const writeProxyFiles = (slot = 'green') =>
+  `mkdir -p "$CONF_DIR" && write_proxy_config ${slot} && why='' && { sync_hosts_conf why || { echo "$why"; exit 1; }; } && cat "$CONF_FILE" "$ROUTE_FILE" "$HOSTS_CONF" && if [[ -f $REDIRECT_FILE ]]; then cat "$REDIRECT_FILE"; fi`;
 
 describe('nginx_id: an app name as part of an nginx variable or upstream name', () => {
   const cases: Array<[string, string]> = [
@@ -56,7 +60,7 @@ describe('nginx_id: an app name as part of an nginx variable or upstream name', 
 });
 
 describe('render_proxy_config', () => {
-  const conf = callScript({ app: 'my-app', hostname: 'shop.example.com' }, 'render_proxy_config green my-app-green').stdout;
+  const conf = callScript({ app: 'my-app', hostname: 'shop.example.com' }, writeProxyFiles()).stdout;
 
   it('names the live slot on its first line (recorded_slot reads it)', () => {
     expect(conf.split('\n')[0]).toBe('# bluegreen: app=my-app slot=green container=my-app-green');
@@ -66,12 +70,12 @@ describe('render_proxy_config', () => {
   it('resolves the container per request through a variable, with no upstream block to hold an address', () => {
     expect(conf).not.toMatch(/^upstream /m);
     expect(conf).toContain('    resolver 127.0.0.11 valid=1s ipv6=off;\n    resolver_timeout 2s;\n');
-    expect(conf).toContain('        set $bluegreen_upstream my-app-green:8080;\n        proxy_pass http://$bluegreen_upstream;\n');
+    expect(conf).toContain('    set $bluegreen_upstream my-app-green:8080;\n    proxy_pass http://$bluegreen_upstream;\n');
   });
 
   it('passes an upgrade on and asks the app to close any other connection', () => {
     expect(conf).toContain('map $http_upgrade $bluegreen_connection_my_happ {\n    default upgrade;\n    "" close;\n}\n');
-    expect(conf).toContain('        proxy_set_header Connection $bluegreen_connection_my_happ;\n');
+    expect(conf).toContain('    proxy_set_header Connection $bluegreen_connection_my_happ;\n');
   });
 
   it("names its variables after the app, so two apps' configs load side by side", () => {
@@ -83,7 +87,7 @@ describe('render_proxy_config', () => {
 describe("render_proxy_config with TLS: HTTP/2 as the proxy's nginx wants it", () => {
   const acme = { app: 'my-app', hostname: 'shop.example.com', tls: 'acme', 'acme-email': 'ops@example.com' };
   const withCertificate = (http2Directive: 0 | 1) =>
-    callScript(acme, `mkdir -p "$LIVE_TLS" && touch "$LIVE_TLS/fullchain.pem" "$LIVE_TLS/key.pem" && HTTP2_DIRECTIVE=${http2Directive} && render_proxy_config green my-app-green`).stdout;
+    callScript(acme, `mkdir -p "$LIVE_TLS" && touch "$LIVE_TLS/fullchain.pem" "$LIVE_TLS/key.pem" && HTTP2_DIRECTIVE=${http2Directive} && ${writeProxyFiles()}`).stdout;
   const cases: Array<[string, 0 | 1, string]> = [
     ['nginx >= 1.25.1: "http2 on;"', 1, 'server {\n    listen 443 ssl;\n    http2 on;\n    server_name shop.example.com;\n'],
     ['older nginx: "listen ... http2"', 0, 'server {\n    listen 443 ssl http2;\n    server_name shop.example.com;\n'],
@@ -381,11 +385,11 @@ describe("hop_base: each app's loopback port pair for long-lived requests", () =
         'first=$(hop_base)',
         'printf "# bluegreen: app=other slot=blue container=x\\n# bluegreen-hop-ports: %s\\n" "$first" >"$CONF_DIR/other.conf"',
         'second=$(hop_base)',
-        'render_proxy_config green shop-green >"$CONF_FILE"',
+        'write_proxy_config green',
         'kept=$(hop_base)',
         'echo "$first $second $kept $(hop_port blue) $(hop_port green)"',
         'grep -c "listen 127.0.0.1:$((second + 1));" "$CONF_FILE"',
-        'grep -c "proxy_pass http://127.0.0.1:$((second + 1));" "$CONF_FILE"',
+        'grep -c "proxy_pass http://127.0.0.1:$((second + 1));" "$ROUTE_FILE"',
       ].join('\n'),
     )
       .stdout.trim()
@@ -565,34 +569,110 @@ describe('workers: the spec the runner writes is the fields bash reads (issue 23
   });
 });
 
+/** nginx -t on a state directory's proxy files, read where the proxy would (CONF_MOUNT becomes the directory itself); stderr and status. */
+function nginxTest(confDir: string, pairApps: readonly string[]): { stderr: string; status: number | null } {
+  const pairs = `/tmp/bluegreen-tls-pairs`; // PAIRS_DIR: the 443 blocks include <app>.conf from there
+  const dir = mkdtempSync(join(tmpdir(), 'bg-nginx-t-'));
+  try {
+    mkdirSync(pairs, { recursive: true });
+    for (const app of pairApps) writeFileSync(`${pairs}/${app}.conf`, 'ssl_reject_handshake on;\n');
+    const mount = join(dir, 'conf.d');
+    mkdirSync(join(mount, 'routes'), { recursive: true });
+    for (const file of readdirSync(confDir, { recursive: true, withFileTypes: true })) {
+      if (!file.isFile()) continue;
+      const relative = join(file.parentPath, file.name).slice(confDir.length + 1);
+      writeFileSync(join(mount, relative), readFileSync(join(confDir, relative), 'utf8').replaceAll('/etc/nginx/conf.d', mount));
+    }
+    writeFileSync(join(dir, 'nginx.conf'), `error_log stderr;\npid ${dir}/nginx.pid;\nevents {}\nhttp {\n    include ${mount}/*.conf;\n}\n`);
+    const check = spawnSync('nginx', ['-t', '-q', '-p', dir, '-c', join(dir, 'nginx.conf')], { encoding: 'utf8' });
+    expect(check.error, 'nginx must be installed (test/server/up.sh installs nginx-light)').toBeUndefined();
+    return { stderr: check.stderr, status: check.status };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+    for (const app of pairApps) rmSync(`${pairs}/${app}.conf`, { force: true });
+  }
+}
+
 describe('render_proxy_config: maintenance and canonical-host, checked by the real nginx -t (issue 23)', () => {
   const app = 'nginx-t-canon';
-  const pairs = `/tmp/bluegreen-tls-pairs`; // PAIRS_DIR: the 443 blocks include <app>.conf from there
 
   it('gives the other names a 308 to the canonical one (80 and 443) and the maintenance page with 503, and nginx accepts it', () => {
-    const given = { app, hostname: 'shop.example www.shop.example', 'canonical-host': 'shop.example', tls: 'own', 'tls-certificate': '/x/c.pem', 'tls-key': '/x/k.pem' };
-    const render = 'mkdir -p "$LIVE_TLS" "$CONF_DIR" && touch "$LIVE_TLS/fullchain.pem" "$LIVE_TLS/pair.pem" "$MAINTENANCE_FILE" && HTTP2_DIRECTIVE=0 && render_proxy_config green nginx-t-canon-green';
-    const conf = callScript(given, render).stdout;
-    expect(conf).toContain('    listen 80;\n    server_name www.shop.example;\n    location / {\n        return 308 https://shop.example$request_uri;\n    }\n}\n');
-    expect(conf).toMatch(/listen 443 ssl http2;\n {4}server_name www\.shop\.example;[^}]*ssl_session_tickets off;\n {4}location \/ \{\n {8}return 308 https:\/\/shop\.example\$request_uri;/);
-    expect(conf.match(/server_name shop\.example;/g)).toHaveLength(2); // the app's own blocks, 80 and 443
-    expect(conf).toContain('        error_page 503 /__bluegreen/maintenance;\n        return 503;\n');
-    expect(conf).toContain(`        alias /etc/nginx/conf.d/${app}.maintenance.html;\n`);
-    expect(conf).not.toContain('proxy_pass http://$bluegreen_upstream;\n        if'); // no route to the app while in maintenance
-
-    const dir = mkdtempSync(join(tmpdir(), 'bg-nginx-t-'));
+    const home = mkdtempSync(join(tmpdir(), 'bg-fn-'));
     try {
-      mkdirSync(pairs, { recursive: true });
-      writeFileSync(`${pairs}/${app}.conf`, 'ssl_reject_handshake on;\n');
-      writeFileSync(join(dir, 'app.conf'), conf);
-      writeFileSync(join(dir, 'nginx.conf'), `error_log stderr;\npid ${dir}/nginx.pid;\nevents {}\nhttp {\n    include ${dir}/app.conf;\n}\n`);
-      const check = spawnSync('nginx', ['-t', '-q', '-p', dir, '-c', join(dir, 'nginx.conf')], { encoding: 'utf8' });
-      expect(check.error, 'nginx must be installed (test/server/up.sh installs nginx-light)').toBeUndefined();
+      const given = { app, hostname: 'shop.example www.shop.example', 'canonical-host': 'shop.example', tls: 'own', 'tls-certificate': '/x/c.pem', 'tls-key': '/x/k.pem' };
+      const render = `mkdir -p "$LIVE_TLS" "$CONF_DIR" && touch "$LIVE_TLS/fullchain.pem" "$LIVE_TLS/pair.pem" "$MAINTENANCE_FILE" && HTTP2_DIRECTIVE=0 && ${writeProxyFiles()}`;
+      const conf = callScript(given, render, home).stdout;
+      expect(conf).toContain('# bluegreen-route: shop.example / serve tls=1 acme=0\n# bluegreen-route: www.shop.example / redirect tls=1 acme=0\n');
+      expect(conf).toContain('location / {\n    return 308 https://shop.example$request_uri;\n}\n');
+      expect(conf).toMatch(/listen 80;\n {4}server_name www\.shop\.example;\n[^}]*include \/etc\/nginx\/conf\.d\/routes\/nginx-t-canon\.redirects;\n\}/);
+      expect(conf).toMatch(/listen 443 ssl http2;\n {4}server_name www\.shop\.example;[^}]*ssl_session_tickets off;[^}]*include \/etc\/nginx\/conf\.d\/routes\/nginx-t-canon\.redirects;\n\}/);
+      expect(conf.match(/server_name shop\.example;/g)).toHaveLength(2); // the app's own blocks, 80 and 443
+      expect(conf).toContain(`    error_page 503 /__bluegreen/maintenance/${app};\n    return 503;\n`);
+      expect(conf).toContain(`    alias /etc/nginx/conf.d/${app}.maintenance.html;\n`);
+      expect(conf).not.toMatch(/^ {4}proxy_pass/m); // no route to the app while in maintenance (only its hop server, at 8)
+      const check = nginxTest(`${home}/.bluegreen/nginx`, [app]);
       expect(check.stderr).toBe('');
       expect(check.status).toBe(0);
     } finally {
-      rmSync(dir, { recursive: true, force: true });
-      rmSync(`${pairs}/${app}.conf`, { force: true });
+      rmSync(home, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('path-prefix: apps that share a host name by path (issue 23)', () => {
+  const apps: Array<[string, Record<string, string>]> = [
+    ['front', { hostname: 'shop.example www.shop.example' }],
+    ['api', { hostname: 'shop.example', 'path-prefix': '/api/', 'strip-prefix': 'true' }],
+    ['api-v2', { hostname: 'shop.example', 'path-prefix': '/api/v2.0' }],
+    ['admin', { 'path-prefix': '/admin' }], // the default server's /admin
+    ['root', {}], // the default server's /
+  ];
+
+  it('gives each host name one server block with every app on it, the longest prefix for nginx to pick; nginx accepts it', () => {
+    const home = mkdtempSync(join(tmpdir(), 'bg-fn-'));
+    try {
+      let hosts = '';
+      for (const [app, given] of apps) hosts = callScript({ app, ...given }, `{ ${writeProxyFiles()}; } >/dev/null && cat "$HOSTS_CONF"`, home).stdout;
+      expect(hosts.match(/server_name shop\.example;/g)).toHaveLength(1);
+      const shop = hosts.slice(hosts.indexOf('server_name shop.example;'));
+      expect(shop.slice(0, shop.indexOf('}\n'))).toMatch(/include \S+\/routes\/front\.locations;\n {4}include \S+\/routes\/api\.locations;\n {4}include \S+\/routes\/api-v2\.locations;\n$/);
+      expect(hosts).toMatch(/listen 80 default_server;\n {4}server_name _;\n[^}]*include \S+\/root\.locations;\n {4}include \S+\/admin\.locations;\n\}/);
+      expect(hosts).toMatch(/server_name www\.shop\.example;\n[^}]*include \S+\/front\.locations;\n\}/);
+      const routes = (app: string) => readFileSync(`${home}/.bluegreen/nginx/routes/${app}.locations`, 'utf8');
+      expect(routes('api')).toContain('location = /api {\n');
+      expect(routes('api')).toContain('location /api/ {\n');
+      expect(routes('api')).toContain('    rewrite ^/api/?(.*)$ /$1 break;\n}\n'); // strip-prefix: last in its location
+      expect(routes('api-v2')).toContain('location /api/v2.0/ {\n');
+      expect(routes('api-v2')).not.toContain('rewrite');
+      expect(routes('front')).toContain('location / {\n');
+      const check = nginxTest(`${home}/.bluegreen/nginx`, []);
+      expect(check.stderr).toBe('');
+      expect(check.status).toBe(0);
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
+  });
+
+  const conflicts: Array<[string, Record<string, string>, string]> = [
+    ['the same host name and prefix', { hostname: 'www.shop.example', 'path-prefix': '/' }, 'host name www.shop.example, path /, is already served by app front'],
+    ['the same prefix written with a trailing /', { hostname: 'shop.example', 'path-prefix': '/api/' }, 'host name shop.example, path /api, is already served by app api'],
+    ['the default server and prefix', { 'path-prefix': '/admin' }, 'another app (admin) is already the default server (no hostname) for path /admin'],
+  ];
+  it.each(conflicts)('refuses %s, writing nothing of its own', (_name, given, message) => {
+    const home = mkdtempSync(join(tmpdir(), 'bg-fn-'));
+    try {
+      for (const [app, other] of apps) callScript({ app, ...other }, `{ ${writeProxyFiles()}; } >/dev/null`, home);
+      const before = callScript({ app: 'late' }, 'cat "$HOSTS_CONF"', home).stdout;
+      const out = callScript(
+        { app: 'late', ...given },
+        'mkdir -p "$CONF_DIR" && status=0 && { point_proxy_at green why || status=$?; } && echo "status $status $why"; ls "$CONF_DIR" "$ROUTES_DIR"; cat "$HOSTS_CONF"',
+        home,
+      ).stdout;
+      expect(out).toContain(`status 2 ${message}`);
+      expect(out).not.toMatch(/late/m); // neither its config nor its locations stay
+      expect(out.endsWith(before)).toBe(true);
+    } finally {
+      rmSync(home, { recursive: true, force: true });
     }
   });
 });
