@@ -484,7 +484,7 @@ describe('tls on the modern server (Docker 28, containerd store, nginx 1.30), re
     const run = await runAction(acmeInputs('shop', 'shop.test', 'v1', {}, modern));
     expect(run.code, run.stdout).toBe(0);
     expect(run.stdout).toContain('got a new certificate for shop.test');
-    expect(readFileSync(`${modern.home}/.bluegreen/nginx/shop.conf`, 'utf8')).toContain('http2 on;');
+    expect(readFileSync(`${modern.home}/.bluegreen/nginx/_hosts.conf`, 'utf8')).toContain('http2 on;');
     expect(await getHttps('shop.test', '/', root, port)).toMatchObject({ status: 200, body: 'v1' });
     expect(await alpnOf('shop.test', root, port)).toBe('h2');
     const before = await serialOn('shop.test', root);

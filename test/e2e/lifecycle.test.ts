@@ -34,7 +34,7 @@ describe('many apps, previews, rollback, removal and status', () => {
     expect(await get('alpha.test')).toBe('200 v1');
     expect(await get('beta.test')).toBe('200 v2');
     // The slot check the action makes inside the proxy is closed to everyone else.
-    expect(await getThroughProxy(server, 'alpha.test', '/__bluegreen/slot')).toMatch(/^404 /);
+    expect(await getThroughProxy(server, 'alpha.test', '/__bluegreen/slot/alpha')).toMatch(/^404 <html>/); // nginx's own 404, not the app's
 
     const load = startLoad({ port: server.proxyPort, hostHeader: 'alpha.test', steadyWorkers: 3, slowWorkers: 1, slowMs: 1500, maxSeconds: 90 });
     let redeploy: ActionRun, removal: ActionRun;
@@ -164,6 +164,9 @@ describe('many apps, previews, rollback, removal and status', () => {
     const renamed = await deploy('alpha', 'v2', { hostname: 'alpha-renamed.test', env: 'FEATURE_FLAG=enabled' });
     expect(renamed.outputs, renamed.stdout).toMatchObject({ result: 'switched', 'previous-slot': 'blue', 'active-slot': 'green' });
     expect(await get('alpha-renamed.test')).toBe('200 v2');
-    expect(readFileSync(conf, 'utf8')).toMatch(/server_name alpha-renamed\.test;/); // the old name is no longer alpha's
+    expect(readFileSync(conf, 'utf8')).toMatch(/^# bluegreen-route: alpha-renamed\.test \/ serve /m);
+    const hosts = readFileSync(`${stateDir()}/nginx/_hosts.conf`, 'utf8');
+    expect(hosts).toMatch(/server_name alpha-renamed\.test;\n[^}]*include \/etc\/nginx\/conf\.d\/routes\/alpha\.locations;/);
+    expect(hosts).not.toContain('server_name alpha.test;'); // the old name is no longer alpha's
   }, 120_000);
 });

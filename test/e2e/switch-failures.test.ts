@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runAction } from '../helpers/action-runner';
 import { TestServer, remoteDocker, resetServer, serverInputs, testServer, getThroughProxy } from '../helpers/server';
@@ -17,8 +17,15 @@ describe('a proxy switch that goes wrong is undone', () => {
   });
 
   it('when nginx -t refuses the new config: the previous config is back, the candidate is gone, the step fails', async () => {
-    expect((await deploy('first', 'v1')).code).toBe(0);
-    // A second app without a host name would be a second default server: nginx -t says no.
+    // An app deployed by an earlier version of the action has its own server blocks (no route lines):
+    // here the default server. A second app without a host name is a second default server: nginx -t says no.
+    const legacy = confOf('first');
+    writeFileSync(
+      legacy,
+      '# bluegreen: app=first slot=blue container=first-blue\nserver {\n    listen 80 default_server;\n    server_name _;\n    location / {\n        return 200 "v1\\n";\n    }\n}\n',
+    );
+    expect((await deploy('other', 'v1', { hostname: 'other.test' })).code).toBe(0); // loads it
+    expect(await get('anything.test')).toBe('200 v1');
     const run = await deploy('second', 'v2');
     expect(run.code).toBe(1);
     expect(run.outputs.result).toBe('failed');
@@ -28,18 +35,27 @@ describe('a proxy switch that goes wrong is undone', () => {
     expect(existsSync(confOf('second'))).toBe(false);
     expect(names('second')).toBe('');
     expect(await get('anything.test')).toBe('200 v1');
-  }, 60_000);
+    expect(await get('other.test')).toBe('200 v1');
+    // Two apps of this version without a host name: refused before anything starts.
+    rmSync(legacy);
+    expect((await deploy('third', 'v2')).code).toBe(0);
+    const fourth = await deploy('fourth', 'v1');
+    expect(fourth.code).toBe(1);
+    expect(fourth.stdout).toContain('another app (third) is already the default server (no hostname) for path /: give this one a hostname or another path-prefix; nothing was changed');
+    expect(fourth.stdout).not.toContain('[start]');
+    expect(names('fourth')).toBe('');
+    expect(await get('anything.test')).toBe('200 v2');
+    expect((await runAction(serverInputs(server, { app: 'third', command: 'remove' }))).code).toBe(0);
+  }, 90_000);
 
   it('refuses a host name that another app already has: the other app keeps it', async () => {
     expect((await deploy('owner', 'v1', { hostname: 'shared.test' })).code).toBe(0);
     for (const intruder of ['aaa-intruder', 'zzz-intruder']) {
-      // nginx itself only warns and routes the name to whichever file it reads first.
+      // nginx itself only warns and routes the name to whichever file it reads first: refused before anything starts.
       const run = await deploy(intruder, 'v2', { hostname: 'shared.test' });
       expect(run.code).toBe(1);
-      expect(run.stdout).toMatch(
-        new RegExp(
-          `::error::${intruder} on 127\\.0\\.0\\.1: nginx -t refused the config for blue \\(.*conflicting server name "shared.test".*\\); the previous config is back: another app on this proxy already has that host name`,
-        ),
+      expect(run.stdout).toContain(
+        `::error::${intruder} on 127.0.0.1: host name shared.test, path /, is already served by app owner: two apps cannot serve one host name and path-prefix; nothing was changed`,
       );
       expect(existsSync(confOf(intruder))).toBe(false);
       expect(names(intruder)).toBe('');

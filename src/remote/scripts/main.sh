@@ -139,7 +139,7 @@ cmd_remove() {
       fail_unless_pointed "$status" "cannot remove $BG_APP from the proxy: $why" "nginx refused the config without $BG_APP; nothing was removed"
     else
       local why=''
-      if ! { remove_app_proxy_files && sync_hosts_conf why; }; then log "warning: cannot take $BG_APP out of the proxy's files: ${why:-$CONF_FILE}"; fi
+      if rm -f "$CONF_FILE" && sync_hosts_conf why; then drop_unused_route_files; else log "warning: cannot take $BG_APP out of the proxy's files: ${why:-$CONF_FILE}"; fi
     fi
     log "removed $BG_APP from the proxy"
   fi

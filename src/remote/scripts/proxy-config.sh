@@ -423,12 +423,10 @@ sync_default_server() { # under the proxy lock, after an app's config changed; a
 app_proxy_files() { printf '%s\n' "$CONF_FILE" "$ROUTE_FILE" "$REDIRECT_FILE"; }
 
 # TEXT to FILE whole or not at all: written to a new file, checked complete (it starts with the
-# bluegreen header and ends with a closing brace), then renamed over the old one; no TEXT: no FILE.
+# bluegreen header and ends with a closing brace), then renamed over the old one; no TEXT: nothing
+# written (a file no longer wanted goes once the server blocks no longer include it: drop_unused_route_files).
 put_proxy_file() { # put_proxy_file FILE TEXT
-  if [[ -z $2 ]]; then
-    rm -f "$1"
-    return
-  fi
+  [[ -n $2 ]] || return 0
   [[ ${2:0:12} == '# bluegreen:' && ${2: -1} == '}' ]] || return 1
   { printf '%s\n' "$2" >"$1.new" && chmod 644 "$1.new" && mv -f "$1.new" "$1"; } 2>/dev/null || {
     rm -f "$1.new"
@@ -468,9 +466,13 @@ drop_saved_app_proxy_files() { # drop_saved_app_proxy_files SUFFIX
   while IFS= read -r file; do rm -f "$file.$1"; done < <(app_proxy_files)
 }
 
-remove_app_proxy_files() {
+# The server blocks include the app's locations files: they go only once _hosts.conf no longer
+# names them (a proxy that restarts in between would not start with an include that is missing).
+drop_unused_route_files() {
   local file
-  while IFS= read -r file; do rm -f "$file" || return 1; done < <(app_proxy_files)
+  for file in "$ROUTE_FILE" "$REDIRECT_FILE"; do
+    grep -qF "include $ROUTES_MOUNT/${file##*/};" "$HOSTS_CONF" 2>/dev/null || rm -f "$file"
+  done
 }
 
 # The server blocks as every app's route lines make them, under the proxy lock. 1 when two apps
@@ -485,6 +487,10 @@ sync_hosts_conf() { # sync_hosts_conf WHY_VARIABLE
     return 1
   fi
   text=$(render_hosts_conf "$table")
+  if [[ -z $text ]]; then
+    rm -f "$HOSTS_CONF"
+    return 0
+  fi
   [[ -f $HOSTS_CONF && $(<"$HOSTS_CONF") == "$text" ]] && return 0
   put_proxy_file "$HOSTS_CONF" "$text" || {
     printf -v "$1" '%s' "cannot write $HOSTS_CONF (is the disk full?); nothing was changed"
@@ -533,7 +539,7 @@ point_proxy_at() { # point_proxy_at SLOT WHY_VARIABLE
       printf -v "$why_variable" '%s' "cannot write $CONF_FILE (is the disk full?); nothing was changed"
       return 2
     fi
-  elif ! remove_app_proxy_files; then
+  elif ! rm -f "$CONF_FILE"; then
     restore_app_proxy_files prev
     unlock_proxy
     printf -v "$why_variable" '%s' "cannot remove $CONF_FILE"
@@ -556,6 +562,7 @@ point_proxy_at() { # point_proxy_at SLOT WHY_VARIABLE
     status=1
   fi
   drop_saved_app_proxy_files prev
+  drop_unused_route_files
   unlock_proxy
   return "$status"
 }

@@ -675,4 +675,26 @@ describe('path-prefix: apps that share a host name by path (issue 23)', () => {
       rmSync(home, { recursive: true, force: true });
     }
   });
+
+  it('drops a file only once the server blocks no longer include it: canonical-host dropped, then the app removed', () => {
+    const home = mkdtempSync(join(tmpdir(), 'bg-fn-'));
+    const reloaded = 'proxy_test_and_reload() { OLD_WORKERS=""; }; mkdir -p "$CONF_DIR"';
+    const list = 'ls "$CONF_DIR" "$ROUTES_DIR" | tr "\\n" " "';
+    try {
+      const canonical = { app: 'front', hostname: 'shop.example www.shop.example', 'canonical-host': 'shop.example' };
+      callScript(canonical, `${reloaded} && point_proxy_at green why`, home);
+      callScript({ app: 'api', hostname: 'shop.example', 'path-prefix': '/api' }, `${reloaded} && point_proxy_at blue why`, home);
+      expect(callScript(canonical, list, home).stdout).toContain('front.locations front.redirects');
+      const plain = callScript({ app: 'front', hostname: 'shop.example www.shop.example' }, `${reloaded} && point_proxy_at green why && ${list} && cat "$HOSTS_CONF"`, home).stdout;
+      expect(plain).not.toContain('front.redirects');
+      expect(plain.match(/include \S+\/front\.locations;/g)).toHaveLength(2); // both names now serve it
+      const removed = callScript({ app: 'front' }, `${reloaded} && point_proxy_at '' why && ${list} && cat "$HOSTS_CONF"`, home).stdout;
+      expect(removed).not.toContain('front');
+      expect(removed).toContain('api.locations');
+      const last = callScript({ app: 'api' }, `${reloaded} && point_proxy_at '' why && ${list}`, home).stdout;
+      expect(last).not.toMatch(/_hosts\.conf|api/); // nothing of either app is left
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
+  });
 });
