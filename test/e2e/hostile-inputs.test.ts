@@ -85,6 +85,12 @@ const REFUSED: Array<[string, Record<string, string>]> = [
   ['canonical-host', { 'canonical-host': 'hostile.test; return 200' }],
   ['canonical-host', { 'canonical-host': `$(${touch('canon')})` }],
   ['maintenance-page', { command: 'maintenance', image: '', 'maintenance-page': `<h1>\u0007${touch('page')}</h1>` }],
+  ['path-prefix', { 'path-prefix': '/api; return 200' }],
+  ['path-prefix', { 'path-prefix': '/api/../admin' }],
+  ['path-prefix', { 'path-prefix': '/my api' }],
+  ['path-prefix', { 'path-prefix': `/$(${touch('prefix')})` }],
+  ['path-prefix', { 'path-prefix': '/api\n} server { listen 80' }],
+  ['strip-prefix', { 'path-prefix': '/api', 'strip-prefix': 'true; reboot' }],
 ];
 
 /** Everything on the server a run could change: containers, images, networks, volumes, and files. */
