@@ -38,11 +38,11 @@ describe.each(SERVER_KINDS)('path-prefix and strip-prefix (%s server)', (kind) =
     expect(legacyRun.code, legacyRun.stdout).toBe(0);
     expect(legacyRun.stdout).toMatch(/http:\/\/legacy-(blue|green):8080\/legacy\/health/);
 
-    expect(await getThroughProxy(server, HOST, '/whoami')).toBe('200 v1 path=/whoami prefix=');
+    expect(await getThroughProxy(server, HOST, '/whoami')).toBe('200 v1 path=/whoami prefix=-');
     expect(await getThroughProxy(server, HOST, '/api/whoami?x=1')).toBe('200 v2 path=/whoami?x=1 prefix=/api');
     expect(await getThroughProxy(server, HOST, '/api')).toBe('200 v2');
-    expect(await getThroughProxy(server, HOST, '/apix/whoami')).toBe('200 v1 path=/apix/whoami prefix='); // not under /api
-    expect(await getThroughProxy(server, HOST, '/legacy/whoami')).toBe('200 v2 path=/legacy/whoami prefix=');
+    expect(await getThroughProxy(server, HOST, '/apix/whoami')).toBe('200 v1 path=/apix/whoami prefix=-'); // not under /api
+    expect(await getThroughProxy(server, HOST, '/legacy/whoami')).toBe('200 v2 path=/legacy/whoami prefix=-');
     expect(await getThroughProxy(server, HOST, '/legacy')).toBe('200 v2');
 
     // A fourth app on the same host name and prefix (written another way) is refused; nothing changes.
@@ -55,7 +55,7 @@ describe.each(SERVER_KINDS)('path-prefix and strip-prefix (%s server)', (kind) =
     const broken = await runAction(serverInputs(server, { app: 'broken', hostname: HOST, 'path-prefix': '/broken', image: `${server.appImage}:v1`, 'health-timeout': '4s' }));
     expect(broken.code, broken.stdout).toBe(3);
     expect(broken.stdout).toContain('/broken');
-    expect(await getThroughProxy(server, HOST, '/broken/whoami')).toBe('200 v1 path=/broken/whoami prefix='); // still the / app's
+    expect(await getThroughProxy(server, HOST, '/broken/whoami')).toBe('200 v1 path=/broken/whoami prefix=-'); // still the / app's
 
     const load = startLoad({ port: server.proxyPort, hostHeader: HOST, steadyWorkers: 3, steadyPaths: ['/', '/api/health', '/legacy/health'], slowWorkers: 0, maxSeconds: 240 });
     try {
@@ -74,12 +74,12 @@ describe.each(SERVER_KINDS)('path-prefix and strip-prefix (%s server)', (kind) =
     expect(failures(load.samples)).toEqual([]);
     expect(load.samples.length).toBeGreaterThan(100);
     expect(await getThroughProxy(server, HOST, '/api/whoami')).toBe('200 v1 path=/whoami prefix=/api');
-    expect(await getThroughProxy(server, HOST, '/whoami')).toBe('200 v2 path=/whoami prefix=');
+    expect(await getThroughProxy(server, HOST, '/whoami')).toBe('200 v2 path=/whoami prefix=-');
 
     // Removing the /api app gives /api back to the / app; the other prefix stays.
     const removed = await runAction(serverInputs(server, { app: 'api', command: 'remove' }));
     expect(removed.code, removed.stdout).toBe(0);
-    expect(await getThroughProxy(server, HOST, '/api/whoami')).toBe('200 v2 path=/api/whoami prefix=');
-    expect(await getThroughProxy(server, HOST, '/legacy/whoami')).toBe('200 v1 path=/legacy/whoami prefix=');
+    expect(await getThroughProxy(server, HOST, '/api/whoami')).toBe('200 v2 path=/api/whoami prefix=-');
+    expect(await getThroughProxy(server, HOST, '/legacy/whoami')).toBe('200 v1 path=/legacy/whoami prefix=-');
   }, 420_000);
 });

@@ -20,11 +20,14 @@ describe('a proxy switch that goes wrong is undone', () => {
     // An app deployed by an earlier version of the action has its own server blocks (no route lines):
     // here the default server. A second app without a host name is a second default server: nginx -t says no.
     const legacy = confOf('first');
+    expect((await deploy('other', 'v1', { hostname: 'other.test' })).code).toBe(0);
     writeFileSync(
       legacy,
       '# bluegreen: app=first slot=blue container=first-blue\nserver {\n    listen 80 default_server;\n    server_name _;\n    location / {\n        return 200 "v1\\n";\n    }\n}\n',
     );
-    expect((await deploy('other', 'v1', { hostname: 'other.test' })).code).toBe(0); // loads it
+    // Unchanged, but the catch-all must give way to that default server: rewritten, and the proxy reloaded with both.
+    const reloaded = await deploy('other', 'v1', { hostname: 'other.test' });
+    expect(reloaded.stdout).toContain("the proxy's catch-all for unknown host names is not what this run writes; rewriting it");
     expect(await get('anything.test')).toBe('200 v1');
     const run = await deploy('second', 'v2');
     expect(run.code).toBe(1);

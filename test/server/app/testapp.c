@@ -25,7 +25,7 @@
  * HEALTH_PORT=N: a second port answering every request with HEALTH_PORT_STATUS (default 200).
  * BASE_PATH=/p: an app mounted under a sub-path (Rails' relative_url_root, Django's SCRIPT_NAME):
  * /p and /p/... are routed as / and /..., any other path gets 404.
- *   GET /whoami     "<version> path=<the path as received> prefix=<X-Forwarded-Prefix>"
+ *   GET ...whoami...  (anywhere in the path) "<version> path=<the path as received> prefix=<X-Forwarded-Prefix or ->"
  * On SIGTERM it stops accepting, closes idle kept-alive connections, lets in-flight requests finish
  * (at most 30 s) and exits 0.
  */
@@ -198,7 +198,7 @@ static int serve_one(int fd) {
     reply(fd, 400, "proxied request refused\n");
   } else if (outside_base) {
     reply(fd, 404, "outside BASE_PATH\n");
-  } else if (strncmp(path, "/whoami", 7) == 0) {
+  } else if (strstr(path, "/whoami")) {
     char prefix[128], answer[1300];
     header_value(req, "X-Forwarded-Prefix", prefix, sizeof prefix);
     snprintf(answer, sizeof answer, "%s path=%s prefix=%s\n", version, received, prefix);
