@@ -96963,7 +96963,7 @@ function appUrl(deploy, sshHost) {
     if (!deploy.web)
         return ''; // workers only: nothing is served
     const name = deploy.canonicalHost || deploy.hostnames[0];
-    const path = deploy.pathPrefix === '/' ? '' : `${deploy.pathPrefix.slice(1)}/`;
+    const path = pathOf(deploy.pathPrefix);
     if (name)
         return hostUrl(name, deploy.tls.mode) + path;
     const spec = deploy.proxyPorts[0].replace(/\/(tcp|udp)$/, '');
@@ -96977,13 +96977,15 @@ function appUrl(deploy, sshHost) {
 function hostUrl(name, tls) {
     return `${tls === 'off' ? 'http' : 'https'}://${name.replace(/^\*\./, '')}/`;
 }
+/** A URL's path after its first '/' for path-prefix: '' for /, 'api/' for /api. */
+const pathOf = (prefix = '/') => (prefix === '/' ? '' : `${prefix.slice(1)}/`);
 /** The app's address as the server routed it: a rollback's comes from the settings the deploy recorded. */
 function urlOf(report) {
     const used = report.remote?.settings;
     if (used?.web === false)
         return '';
-    const name = used?.hostnames[0];
-    return used?.recorded && name ? hostUrl(name, used.tls) : (report.url ?? '');
+    const name = used?.canonicalHost || used?.hostnames[0];
+    return used?.recorded && name ? hostUrl(name, used.tls) + pathOf(used.pathPrefix) : (report.url ?? '');
 }
 /** Replaces every secret value with ***, however it got into the text. */
 function redact(text, secrets) {

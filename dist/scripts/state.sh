@@ -38,11 +38,12 @@ setting_variables() { # every variable of the recorded settings, one a line
   for entry in "${BG_SETTING_INPUTS[@]}"; do printf '%s\n' ${entry#*:}; done
 }
 
-settings_json() { # what the run routed by: {"hostnames":[…],"tls":…,"containerPort":…,"recorded":true when loaded from the record,"web":…}
+settings_json() { # what the run routed by: {"hostnames":[…],"tls":…,"containerPort":…,"recorded":true when loaded from the record,"web":…,"canonicalHost":…,"pathPrefix":…}
   local quoted=() name
   for name in "${BG_HOSTNAMES[@]}"; do quoted+=("$(json_str "$name")"); done
-  printf '{"hostnames":[%s],"tls":%s,"containerPort":%s,"recorded":%s,"web":%s}' "$(join_by , "${quoted[@]}")" "$(json_str "$BG_TLS")" \
-    "$((BG_CONTAINER_PORT))" "$(if [[ -n $SETTINGS_LOADED ]]; then echo true; else echo false; fi)" "$(if has_web; then echo true; else echo false; fi)"
+  printf '{"hostnames":[%s],"tls":%s,"containerPort":%s,"recorded":%s,"web":%s,"canonicalHost":%s,"pathPrefix":%s}' "$(join_by , "${quoted[@]}")" "$(json_str "$BG_TLS")" \
+    "$((BG_CONTAINER_PORT))" "$(if [[ -n $SETTINGS_LOADED ]]; then echo true; else echo false; fi)" "$(if has_web; then echo true; else echo false; fi)" \
+    "$(json_str "$BG_CANONICAL_HOST")" "$(json_str "$BG_PATH_PREFIX")"
 }
 
 render_settings() {

@@ -118,7 +118,7 @@ export interface RemoteResult {
   /** With TLS (and with status): the app's live certificate (leaf PEM) and the renewer's last word on it. */
   certificate?: { pem: string; renewal: string | null } | null;
   /** What the run routed by; recorded: loaded from the settings the deploy recorded (rollback, status, remove). */
-  settings?: { hostnames: string[]; tls: string; containerPort: number; recorded: boolean; web?: boolean } | null;
+  settings?: { hostnames: string[]; tls: string; containerPort: number; recorded: boolean; web?: boolean; canonicalHost?: string; pathPrefix?: string } | null;
   /** command logs: the live version's last lines. */
   logs?: string | null;
   /** What was still open on the old version when it stopped (null: nothing). */

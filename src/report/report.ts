@@ -101,7 +101,7 @@ const HEALTH_ROWS_MAX = 300;
 export function appUrl(deploy: DeployConfig, sshHost: string): string {
   if (!deploy.web) return ''; // workers only: nothing is served
   const name = deploy.canonicalHost || deploy.hostnames[0];
-  const path = deploy.pathPrefix === '/' ? '' : `${deploy.pathPrefix.slice(1)}/`;
+  const path = pathOf(deploy.pathPrefix);
   if (name) return hostUrl(name, deploy.tls.mode) + path;
   const spec = deploy.proxyPorts[0].replace(/\/(tcp|udp)$/, '');
   const parts = spec.startsWith('[') ? [spec.slice(0, spec.indexOf(']') + 1), ...spec.slice(spec.indexOf(']') + 2).split(':')] : spec.split(':');
@@ -116,12 +116,15 @@ function hostUrl(name: string, tls: string): string {
   return `${tls === 'off' ? 'http' : 'https'}://${name.replace(/^\*\./, '')}/`;
 }
 
+/** A URL's path after its first '/' for path-prefix: '' for /, 'api/' for /api. */
+const pathOf = (prefix = '/'): string => (prefix === '/' ? '' : `${prefix.slice(1)}/`);
+
 /** The app's address as the server routed it: a rollback's comes from the settings the deploy recorded. */
 export function urlOf(report: RunReport): string {
   const used = report.remote?.settings;
   if (used?.web === false) return '';
-  const name = used?.hostnames[0];
-  return used?.recorded && name ? hostUrl(name, used.tls) : (report.url ?? '');
+  const name = used?.canonicalHost || used?.hostnames[0];
+  return used?.recorded && name ? hostUrl(name, used.tls) + pathOf(used.pathPrefix) : (report.url ?? '');
 }
 
 /** Replaces every secret value with ***, however it got into the text. */

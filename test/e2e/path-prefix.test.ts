@@ -76,6 +76,12 @@ describe.each(SERVER_KINDS)('path-prefix and strip-prefix (%s server)', (kind) =
     expect(await getThroughProxy(server, HOST, '/api/whoami')).toBe('200 v1 path=/whoami prefix=/api');
     expect(await getThroughProxy(server, HOST, '/whoami')).toBe('200 v2 path=/whoami prefix=-');
 
+    // A rollback given only the app keeps the recorded prefix and strip-prefix, and says where it serves.
+    const back = await runAction(serverInputs(server, { app: 'api', command: 'rollback' }));
+    expect(back.code, back.stdout).toBe(0);
+    expect(back.outputs.url).toBe(`http://${HOST}/api/`);
+    expect(await getThroughProxy(server, HOST, '/api/whoami')).toBe('200 v2 path=/whoami prefix=/api');
+
     // Removing the /api app gives /api back to the / app; the other prefix stays.
     const removed = await runAction(serverInputs(server, { app: 'api', command: 'remove' }));
     expect(removed.code, removed.stdout).toBe(0);

@@ -80,6 +80,8 @@ describe('urlOf', () => {
     [{ hostnames: ['*.preview.example.com'], tls: 'off', containerPort: 3000, recorded: true }, 'http://preview.example.com/'],
     [{ hostnames: [], tls: 'off', containerPort: 3000, recorded: true }, 'http://srv/'],
     [{ hostnames: ['x.example.com'], tls: 'off', containerPort: 3000, recorded: false }, 'http://srv/'],
+    [{ hostnames: ['www.shop.example', 'shop.example'], tls: 'own', containerPort: 3000, recorded: true, canonicalHost: 'shop.example', pathPrefix: '/api/v2' }, 'https://shop.example/api/v2/'],
+    [{ hostnames: ['shop.example'], tls: 'off', containerPort: 3000, recorded: true, canonicalHost: '', pathPrefix: '/' }, 'http://shop.example/'],
   ])('%j -> %s', (settings, url) => {
     expect(urlOf(report(settings))).toBe(url);
   });

@@ -171,6 +171,8 @@ describe('appUrl', () => {
     [{ 'proxy-ports': '0.0.0.0:80:80/tcp' }, 'http://srv.example.com/'],
     [{ hostname: 'pr-7.preview.example.com' }, 'http://pr-7.preview.example.com/'],
     [{ hostname: 'shop.example.com', tls: 'acme', 'acme-email': 'ops@example.com' }, 'https://shop.example.com/'],
+    [{ hostname: 'www.shop.example shop.example', 'canonical-host': 'shop.example', 'path-prefix': '/api' }, 'http://shop.example/api/'],
+    [{ 'proxy-ports': '8080:80', 'path-prefix': '/admin/' }, 'http://srv.example.com:8080/admin/'],
   ])('%o -> %s', (given, url) => expect(appUrl(deployOf(given as Record<string, string>), 'srv.example.com')).toBe(url));
   it.each([
     ['::1', '18590:80', 'http://[::1]:18590/'],
