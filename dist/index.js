@@ -96456,7 +96456,21 @@ const node_path_1 = __nccwpck_require__(6760);
 const server_images_1 = __nccwpck_require__(6805);
 const shell_1 = __nccwpck_require__(648);
 /** The server script's files, in the order they are sent (main.sh first to find; the engine's last). */
-exports.SCRIPT_FILES = ['main.sh', 'lib.sh', 'state.sh', 'app-container.sh', 'versions.sh', 'oneoff.sh', 'proxy.sh', 'proxy-config.sh', 'tls.sh', 'health.sh', 'switch.sh', 'workers.sh'];
+exports.SCRIPT_FILES = [
+    'main.sh',
+    'lib.sh',
+    'state.sh',
+    'app-container.sh',
+    'versions.sh',
+    'oneoff.sh',
+    'proxy.sh',
+    'proxy-config.sh',
+    'routes.sh',
+    'tls.sh',
+    'health.sh',
+    'switch.sh',
+    'workers.sh',
+];
 const engineFile = (engine) => `engine-${engine}.sh`;
 exports.engineFile = engineFile;
 /** What every engine file defines and the common files call (an engine is one TS module and one such file). */

@@ -40,7 +40,21 @@ export interface ScriptInput {
 }
 
 /** The server script's files, in the order they are sent (main.sh first to find; the engine's last). */
-export const SCRIPT_FILES = ['main.sh', 'lib.sh', 'state.sh', 'app-container.sh', 'versions.sh', 'oneoff.sh', 'proxy.sh', 'proxy-config.sh', 'tls.sh', 'health.sh', 'switch.sh', 'workers.sh'] as const;
+export const SCRIPT_FILES = [
+  'main.sh',
+  'lib.sh',
+  'state.sh',
+  'app-container.sh',
+  'versions.sh',
+  'oneoff.sh',
+  'proxy.sh',
+  'proxy-config.sh',
+  'routes.sh',
+  'tls.sh',
+  'health.sh',
+  'switch.sh',
+  'workers.sh',
+] as const;
 export type EngineName = 'docker' | 'swarm';
 export const engineFile = (engine: EngineName): string => `engine-${engine}.sh`;
 /** What every engine file defines and the common files call (an engine is one TS module and one such file). */

@@ -69,21 +69,25 @@ const combos: Array<[string, Record<string, string>, Scripted]> = [
 describe('the generated deploy script', () => {
   // Asynchronous: a minute of back-to-back synchronous shellchecks starves vitest's worker of its
   // event loop, and its report to the main process times out ("Timeout calling onTaskUpdate").
-  it.concurrent.each(combos)('passes shellcheck: %s', async (_name, given, command) => {
-    const script = scriptFor(given, command);
-    const check = await new Promise<{ error?: NodeJS.ErrnoException; code: number; output: string }>((resolve) => {
-      const child = spawn('shellcheck', ['-s', 'bash', '-S', 'style', '-']);
-      let output = '';
-      child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-      child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-      child.on('error', (error) => resolve({ error, code: -1, output }));
-      child.on('close', (code) => resolve({ code: code ?? -1, output }));
-      child.stdin.end(script);
-    });
-    expect(check.error, 'shellcheck must be installed (test/server/up.sh installs it)').toBeUndefined();
-    expect(check.output).toBe('');
-    expect(check.code).toBe(0);
-  });
+  it.concurrent.each(combos)(
+    'passes shellcheck: %s',
+    async (_name, given, command) => {
+      const script = scriptFor(given, command);
+      const check = await new Promise<{ error?: NodeJS.ErrnoException; code: number; output: string }>((resolve) => {
+        const child = spawn('shellcheck', ['-s', 'bash', '-S', 'style', '-']);
+        let output = '';
+        child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+        child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+        child.on('error', (error) => resolve({ error, code: -1, output }));
+        child.on('close', (code) => resolve({ code: code ?? -1, output }));
+        child.stdin.end(script);
+      });
+      expect(check.error, 'shellcheck must be installed (test/server/up.sh installs it)').toBeUndefined();
+      expect(check.output).toBe('');
+      expect(check.code).toBe(0);
+    },
+    90_000,
+  ); // several at once on 2 cores: one alone takes about 8 s
 
   it.each(combos)('is valid bash: %s', (_name, given, command) => {
     execFileSync('bash', ['-n'], { input: scriptFor(given, command) });
