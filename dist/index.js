@@ -95178,10 +95178,12 @@ function readDeploy(read, context, env, command, rollout) {
         throw new read_1.InputError('app', `'${appText}' must be lower-case letters, digits, '_', '.' or '-' (at most 63)`);
     }
     // Host names are case-insensitive; ACME clients and nginx's server_name want them in lower case.
-    const hostnames = read('hostname')
-        .split(/[\s,]+/)
-        .filter(Boolean)
-        .map((name) => name.toLowerCase());
+    const hostnames = [
+        ...new Set(read('hostname')
+            .split(/[\s,]+/)
+            .filter(Boolean)
+            .map((name) => name.toLowerCase())),
+    ];
     for (const name of hostnames) {
         if (!HOSTNAME.test(name))
             throw new read_1.InputError('hostname', `'${name}' is not a host name`);

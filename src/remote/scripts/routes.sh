@@ -72,7 +72,7 @@ render_hosts_conf() { # render_hosts_conf TABLE
 render_host_servers() { # render_host_servers NAME ROUTES (the table's lines for NAME)
   local name=$1 routes=$2 default='' includes='' certificate_app
   if [[ $name == _ ]]; then default=' default_server'; fi
-  includes=$(awk -v dir="$ROUTES_MOUNT" '{ printf "    include %s/%s.%s;\n", dir, $6, ($3 == "redirect" ? "redirects" : "locations") }' <<<"$routes")
+  includes=$(awk -v dir="$ROUTES_MOUNT" '!seen[$6 " " $3]++ { printf "    include %s/%s.%s;\n", dir, $6, ($3 == "redirect" ? "redirects" : "locations") }' <<<"$routes")
   cat <<CONF
 server {
     listen 80$default;

@@ -83,6 +83,8 @@ describe('readConfig', () => {
 
   it('reads host names in lower case (ACME and nginx want them so)', () => {
     expect(read({ hostname: 'Shop.Example.COM www.example.com' }).deploy.hostnames).toEqual(['shop.example.com', 'www.example.com']);
+    // Named twice (in any case): once, or nginx would be given the app's locations twice in one server block.
+    expect(read({ hostname: 'Shop.example.com shop.example.com,www.example.com' }).deploy.hostnames).toEqual(['shop.example.com', 'www.example.com']);
   });
 
   it('names the app after the repository when app is empty', () => {
