@@ -84,6 +84,7 @@ describe('job summary and outputs, from the bundled action', () => {
     const run = await runAction(
       serverInputs(server, {
         app: 'noisy',
+        hostname: 'noisy.test', // 'summary' is the proxy's default server
         image: 'bluegreen-test/noisy:1',
         build: 'true',
         context,
