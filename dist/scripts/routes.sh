@@ -28,8 +28,12 @@ route_table() {
     [[ -f $file && $file != "$DEFAULT_CONF" && $file != "$HOSTS_CONF" ]] || continue
     app=${file##*/}
     app=${app%.conf}
-    sed -n "s|^# bluegreen-route: \\(.*\\)\$|\\1 $app|p" "$file"
+    route_rows "$app" <"$file"
   done | sort
+}
+
+route_rows() { # route_rows APP <CONFIG: its route lines as the table's rows (APP appended)
+  sed -n "s|^# bluegreen-route: \\(.*\\)\$|\\1 $1|p"
 }
 
 # A host name and path two apps claim: "NAME PREFIX OTHER_APP", this app's conflict first.
@@ -52,7 +56,7 @@ conflict_message() { # conflict_message CONFLICT (route_conflict's line)
 # the switch (sync_hosts_conf checks again under the proxy lock).
 refuse_taken_route() {
   local table conflict
-  table=$({ route_table | awk -v me="$BG_APP" '$6 != me' && render_route_lines 0 | sed "s/^# bluegreen-route: //; s/\$/ $BG_APP/"; } | sort)
+  table=$({ route_table | awk -v me="$BG_APP" '$6 != me' && render_route_lines 0 | route_rows "$BG_APP"; } | sort)
   conflict=$(route_conflict "$table")
   [[ -z $conflict ]] || fail "$BG_EXIT_SERVER_UNUSABLE" "$(conflict_message "$conflict")"
 }

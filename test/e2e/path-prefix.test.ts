@@ -21,16 +21,17 @@ describe.each(SERVER_KINDS)('path-prefix and strip-prefix (%s server)', (kind) =
   const deploy = (app: string, version: string, extra: Record<string, string> = {}) =>
     runAction(serverInputs(server, { app, hostname: HOST, image: `${server.appImage}:${version}`, 'health-timeout': '20s', ...apps[app], ...extra }));
 
-  it('routes each path to its app, strips where asked, refuses a taken prefix, and serves through every deploy with 0 failed', async () => {
-    resetServer(server);
-    for (const [app, version] of [
-      ['front', 'v1'],
-      ['api', 'v2'],
-      ['legacy', 'v1'],
-    ]) {
+  /** Deploys each app in turn (in the order given), each one succeeding. */
+  const deployEach = async (versions: Record<string, string>) => {
+    for (const [app, version] of Object.entries(versions)) {
       const run = await deploy(app, version);
       expect(run.code, run.stdout).toBe(0);
     }
+  };
+
+  it('routes each path to its app, strips where asked, refuses a taken prefix, and serves through every deploy with 0 failed', async () => {
+    resetServer(server);
+    await deployEach({ front: 'v1', api: 'v2', legacy: 'v1' });
     const api = await deploy('api', 'v2');
     expect(api.outputs.url).toBe(`http://${HOST}/api/`);
     // The check after the switch went through the prefix: /api (strip-prefix makes it / for the app).
@@ -59,14 +60,7 @@ describe.each(SERVER_KINDS)('path-prefix and strip-prefix (%s server)', (kind) =
 
     const load = startLoad({ port: server.proxyPort, hostHeader: HOST, steadyWorkers: 3, steadyPaths: ['/', '/api/health', '/legacy/health'], slowWorkers: 0, maxSeconds: 240 });
     try {
-      for (const [app, version] of [
-        ['api', 'v1'],
-        ['front', 'v2'],
-        ['legacy', 'v1'],
-      ]) {
-        const run = await deploy(app, version);
-        expect(run.code, run.stdout).toBe(0);
-      }
+      await deployEach({ api: 'v1', front: 'v2', legacy: 'v1' });
     } finally {
       await load.stop();
     }
