@@ -1,4 +1,5 @@
 import * as core from '@actions/core';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { type Config, readConfig } from './inputs/config';
 import { InputError } from './inputs/read';
 import { uncheckedHosts } from './inputs/ssh';
@@ -21,7 +22,7 @@ export async function run(): Promise<void> {
   maskSecrets([core.getInput('ssh-key'), core.getInput('ssh-key-passphrase')]);
   let config: Config;
   try {
-    config = readConfig((name) => core.getInput(name), { repository: context.repository });
+    config = readConfig((name) => core.getInput(name), { repository: context.repository, files: workspaceFile });
   } catch (error) {
     await refuseRun(context, error instanceof InputError ? error.message : `Invalid inputs: ${(error as Error).message}`, seconds());
     return;
@@ -55,6 +56,11 @@ export async function run(): Promise<void> {
 /** What the rollout did not expect: the hosts still without a result fail with it. */
 function failUnfinished(hosts: readonly HostRun[], error: unknown): void {
   for (const run of hosts) if (!run.report.remote) run.failed(error);
+}
+
+/** A file of the workspace (the working directory), for the compose engine; undefined when there is none. */
+function workspaceFile(path: string): string | undefined {
+  return existsSync(path) && statSync(path).isFile() ? readFileSync(path, 'utf8') : undefined;
 }
 
 const masked = new Set<string>();

@@ -1,4 +1,4 @@
-import type { LocalImage } from '../image/local';
+import type { ImageStore, LocalImage } from '../image/local';
 import type { Command } from '../inputs/config';
 import type { EngineName } from '../remote/script';
 import type { HostRun, Log } from '../rollout/host';
@@ -18,8 +18,8 @@ export interface Engine {
   targets<T>(hosts: readonly T[]): T[];
   /** Between connecting and sending the image: false stops the run (a target's report says why). */
   beforeSend(runs: HostRun[], log: Log): Promise<boolean>;
-  /** The image reached every host: false stops the run (a target's report says why). */
-  afterSend(runs: HostRun[], image: LocalImage): Promise<boolean>;
+  /** The image reached every host: what else goes (engine compose: accessory images); false stops the run (a target's report says why). */
+  afterSend(runs: HostRun[], image: LocalImage, store: ImageStore, log: Log): Promise<boolean>;
   /** The image did not reach every host: what the targets' reports say, beyond "not started". */
   sendFailed(runs: HostRun[]): void;
 }

@@ -4,6 +4,7 @@ import { type RecordedInput, givenRecordedInputs, withRecordedDefaults } from '.
 import { readSsh } from './ssh';
 import { WordsError, commandWords } from './words';
 import { type TlsConfig, readTls } from './tls';
+import { type ComposeConfig, type FileReader, composeWithoutFiles, readCompose } from './compose';
 import type { SshConfig } from '../ssh/session';
 
 export type Command = 'deploy' | 'rollback' | 'remove' | 'status' | 'logs' | 'run' | 'maintenance' | 'live';
@@ -90,6 +91,8 @@ export interface DeployConfig {
   logs: { maxSize: string; maxFiles: number };
   /** engine: swarm: the app is a Swarm service run from a manager (undefined: containers on each host). */
   swarm?: SwarmConfig;
+  /** engine: compose: the app is a compose project; its web service and workers go blue/green. */
+  compose?: ComposeConfig;
   /** Processes from the app's image beside the web one (engine docker): started with each version, switched with it. */
   workers: WorkerConfig[];
   /** A worker without a HEALTHCHECK counts as started when it still runs after this long. */
@@ -142,8 +145,11 @@ export interface Config {
   maintenancePage: string;
 }
 
-/** What the inputs need of the workflow's context: the repository names an app left unnamed. */
-type InputContext = Pick<RunContext, 'repository'>;
+/**
+ * What the inputs need of the workflow's context: the repository names an app left unnamed; engine
+ * compose reads its compose files (paths relative to the workspace).
+ */
+type InputContext = Pick<RunContext, 'repository'> & { files?: FileReader };
 
 /** Env values shorter than this are not masked in logs and summaries. */
 export const MIN_SECRET_LENGTH = 6;
@@ -281,9 +287,30 @@ function readHealth(read: InputReader): HealthConfig {
   };
 }
 
+export const ENGINES = ['docker', 'swarm', 'compose'] as const;
+const engineOf = (read: InputReader) => oneOf(read, 'engine', ENGINES);
+
+/**
+ * engine: compose: the services come from the compose files (a deploy reads them on the runner;
+ * every other command acts on what the server keeps). What docker run options would say, the
+ * compose file says.
+ */
+function readComposeEngine(read: InputReader, command: Command, image: string, context: InputContext): { compose: ComposeConfig; workers: WorkerConfig[]; secretEntries: string[] } | undefined {
+  if (engineOf(read) !== 'compose') {
+    for (const name of ['compose-file', 'compose-service']) if (read(name).trim() !== '') throw new InputError(name, 'is for engine: compose');
+    return undefined;
+  }
+  for (const name of ['volumes', 'docker-args', 'workers']) {
+    if (read(name).trim() !== '') throw new InputError(name, `is for engine: docker; with engine: compose, give ${name === 'workers' ? 'each worker as a service of the compose file with the app\'s image' : 'it in the compose file\'s service'}`);
+  }
+  if (command !== 'deploy') return { compose: composeWithoutFiles(read), workers: [], secretEntries: [] };
+  if (!context.files) throw new InputError('compose-file', 'cannot be read here (no workspace)');
+  return readCompose(read, image, boolean(read, 'web'), context.files);
+}
+
 /** engine: swarm: a Swarm service (docker-args are docker run options a service does not take). */
 function readSwarm(read: InputReader, dockerArgs: readonly string[], rollout: Rollout): SwarmConfig | undefined {
-  if (oneOf(read, 'engine', ['docker', 'swarm'] as const) === 'docker') return undefined;
+  if (engineOf(read) !== 'swarm') return undefined;
   if (dockerArgs.length > 0) {
     throw new InputError('docker-args', 'these are docker run options, which a Swarm service does not take (engine: swarm): remove them');
   }
@@ -298,7 +325,7 @@ function readSwarm(read: InputReader, dockerArgs: readonly string[], rollout: Ro
   return { replicas: integer(read, 'replicas', 1, 100), env: oneOf(read, 'swarm-env', ['variables', 'secret'] as const) };
 }
 
-function readDeploy(read: InputReader, context: InputContext, env: string, command: Command, rollout: Rollout): DeployConfig {
+function readDeploy(read: InputReader, context: InputContext, env: string, command: Command, rollout: Rollout, image: string): DeployConfig & { secretEntries: string[] } {
   const appText = read('app').trim() || defaultAppName(context);
   if (appText === '') throw new InputError('app', 'is required outside GitHub Actions (no GITHUB_REPOSITORY to name it after)');
   if (!/^[a-z0-9][a-z0-9_.-]{0,62}$/.test(appText)) {
@@ -332,6 +359,7 @@ function readDeploy(read: InputReader, context: InputContext, env: string, comma
   if (!(stateDir === '~' || stateDir.startsWith('~/') || stateDir.startsWith('/')) || hasControlChars(stateDir)) {
     throw new InputError('state-dir', `expected an absolute path or one under ~/, got '${stateDir}'`);
   }
+  const composed = readComposeEngine(read, command, image, context);
   return {
     app: appText,
     hostnames,
@@ -359,7 +387,9 @@ function readDeploy(read: InputReader, context: InputContext, env: string, comma
     stateDir,
     logs: { maxSize: logSize(read, 'log-max-size'), maxFiles: integer(read, 'log-max-files', 1, 100) },
     swarm: readSwarm(read, dockerArgs, rollout),
-    ...readProcesses(read, hostnames),
+    compose: composed?.compose,
+    ...readProcesses(read, hostnames, composed?.workers),
+    secretEntries: composed?.secretEntries ?? [],
     canonicalHost: readCanonicalHost(read, hostnames),
     ...readPathPrefix(read),
   };
@@ -429,10 +459,10 @@ export function readWorkers(read: InputReader): WorkerConfig[] {
   return workers;
 }
 
-function readProcesses(read: InputReader, hostnames: readonly string[]): Pick<DeployConfig, 'workers' | 'workerGraceSeconds' | 'web'> {
-  const workers = readWorkers(read);
+function readProcesses(read: InputReader, hostnames: readonly string[], composeWorkers?: WorkerConfig[]): Pick<DeployConfig, 'workers' | 'workerGraceSeconds' | 'web'> {
+  const workers = composeWorkers ?? readWorkers(read);
   const web = boolean(read, 'web');
-  if (!web && workers.length === 0) throw new InputError('web', 'false means the app is only workers: give them in workers (NAME: COMMAND lines)');
+  if (!web && workers.length === 0 && !composeWorkers) throw new InputError('web', 'false means the app is only workers: give them in workers (NAME: COMMAND lines)');
   if (!web && hostnames.length > 0) throw new InputError('hostname', 'an app without a web process (web: false) gets no route: leave hostname out');
   if (!web && read('tls').trim() !== 'off') throw new InputError('tls', 'an app without a web process (web: false) serves nothing: leave tls off');
   return { workers, workerGraceSeconds: duration(read, 'worker-grace'), web };
@@ -495,10 +525,10 @@ export function readConfig(raw: InputReader, context: InputContext = {}): Config
   // Values from ${{ secrets.* }} are masked by the runner anyway; these catch the rest.
   const build = readBuild(read);
   const rollout = oneOf(read, 'rollout', ['rolling', 'all-at-once'] as const);
-  const deploy = readDeploy(read, context, env.text, command, rollout);
+  const { secretEntries, ...deploy } = readDeploy(read, context, env.text, command, rollout, image);
   const { tls } = deploy;
   const tlsSecrets = [tls.key?.kind === 'text' ? tls.key.pem.trim() : '', tls.acme?.eab?.hmac ?? ''];
-  const secrets = [ssh.privateKey.trim(), ssh.passphrase ?? '', ssh.jump?.privateKey.trim() ?? '', ...secretValues(env.entries), ...secretValues(build.buildArgs), ...tlsSecrets].filter(Boolean);
+  const secrets = [ssh.privateKey.trim(), ssh.passphrase ?? '', ssh.jump?.privateKey.trim() ?? '', ...secretValues(env.entries), ...secretValues(build.buildArgs), ...secretValues(secretEntries), ...tlsSecrets].filter(Boolean);
   const maxParallel = integer(read, 'max-parallel', 1, 100);
   const allowMissing = boolean(read, 'allow-missing');
   const logsLines = integer(read, 'logs-lines', 1, 10_000);

@@ -35,6 +35,7 @@ export const RECORDED_DEFAULTS = {
   'canonical-host': '',
   'path-prefix': '/',
   'strip-prefix': 'false',
+  'compose-service': '',
 } as const;
 
 export type RecordedInput = keyof typeof RECORDED_DEFAULTS;

@@ -97,6 +97,14 @@ export interface WorkerInfo {
   imageId: string;
 }
 
+/** engine compose: a container of the project (every service: the slots', the workers', the accessories'). */
+export interface ServiceInfo {
+  service: string;
+  container: string;
+  state: string; // running, exited, created, …
+  image: string;
+}
+
 /** What the server-side script reports, typed. */
 export interface RemoteResult {
   command: string;
@@ -129,8 +137,10 @@ export interface RemoteResult {
   run?: OneOffResult | null;
   /** status, and a rollback-to that named no version: the versions still on the server, newest first. */
   versions?: VersionInfo[] | null;
-  /** The live version's workers (engine docker). */
+  /** The live version's workers (engines docker and compose). */
   workers?: WorkerInfo[];
+  /** engine compose: every container of the project, by service. */
+  services?: ServiceInfo[];
   /** The proxy answers the app's requests with the maintenance page (command maintenance, until live). */
   maintenance?: boolean;
 }

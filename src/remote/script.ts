@@ -55,8 +55,10 @@ export const SCRIPT_FILES = [
   'switch.sh',
   'workers.sh',
 ] as const;
-export type EngineName = 'docker' | 'swarm';
-export const engineFile = (engine: EngineName): string => `engine-${engine}.sh`;
+export type EngineName = 'docker' | 'swarm' | 'compose';
+/** An engine's bash files: docker and compose share the blue/green slots (slots.sh), each makes the containers its way. */
+export const engineFiles = (engine: EngineName): string[] => (engine === 'swarm' ? ['engine-swarm.sh'] : ['slots.sh', `engine-${engine}.sh`]);
+export const engineOf = (deploy: Pick<DeployConfig, 'swarm' | 'compose'>): EngineName => (deploy.swarm ? 'swarm' : deploy.compose ? 'compose' : 'docker');
 /** What every engine file defines and the common files call (an engine is one TS module and one such file). */
 export const ENGINE_FUNCTIONS = [
   'engine_check',
@@ -64,6 +66,10 @@ export const ENGINE_FUNCTIONS = [
   'engine_live_slot',
   'engine_upstream',
   'engine_deploy',
+  'engine_release',
+  'engine_start_container',
+  'engine_create_oneoff',
+  'engine_start_oneoff',
   'engine_rollback',
   'engine_discard',
   'engine_remove',
@@ -90,7 +96,7 @@ function shipped(name: string): string {
 
 /** The server script's body for an engine: its files joined, then the call of main. */
 export function deployScriptBody(engine: EngineName): string {
-  const files = [...SCRIPT_FILES, engineFile(engine)].map((name) => `# --- ${name} ${'-'.repeat(Math.max(3, 94 - name.length))}\n${shipped(name).replace(/\n+$/, '')}`);
+  const files = [...SCRIPT_FILES, ...engineFiles(engine)].map((name) => `# --- ${name} ${'-'.repeat(Math.max(3, 94 - name.length))}\n${shipped(name).replace(/\n+$/, '')}`);
   // Nothing may follow the call of main: bash reads its script from standard input, and with several
   // hosts what follows there is the runner's word to switch (a blank line would be read as none).
   return `${files.join('\n\n')}\n\n# Sourced with BG_SOURCE_ONLY=1 (unit tests), it only defines its functions.\n[[ \${BG_SOURCE_ONLY:-0} == 1 ]] || main\n`;
@@ -120,6 +126,7 @@ export function configHash(deploy: DeployConfig): string {
   if (deploy.workers.length > 0 || !deploy.web) shape.push(deploy.workers, deploy.web);
   if (deploy.canonicalHost) shape.push(deploy.canonicalHost);
   if (deploy.swarm) shape.push(deploy.swarm, deploy.health, deploy.stopTimeoutSeconds);
+  if (deploy.compose) shape.push('compose', deploy.compose.service, deploy.compose.appHash);
   return createHash('sha256').update(JSON.stringify(shape)).digest('hex').slice(0, 16);
 }
 
@@ -180,6 +187,7 @@ export function scriptParameters(input: ScriptInput): string[] {
     ...settingParameters(input),
     ...tlsParameters(deploy.tls),
     ...swarmParameters(input),
+    ...composeParameters(input.deploy),
     ...proxyParameters(),
   ];
 }
@@ -219,6 +227,7 @@ export function settingVariables(deploy: DeployConfig): Record<RecordedInput, Re
     'canonical-host': { BG_CANONICAL_HOST: deploy.canonicalHost },
     'path-prefix': { BG_PATH_PREFIX: deploy.pathPrefix },
     'strip-prefix': { BG_STRIP_PREFIX: deploy.stripPrefix ? 1 : 0 },
+    'compose-service': { BG_COMPOSE_SERVICE: deploy.compose?.service ?? '' },
   };
 }
 
@@ -255,6 +264,32 @@ function swarmParameters(input: ScriptInput): string[] {
   ];
 }
 
+/** engine compose: the files a deploy brings (paths relative to the project directory) and the accessories. */
+function composeParameters(deploy: DeployConfig): string[] {
+  const compose = deploy.compose;
+  if (!compose) return [];
+  return [
+    list('BG_COMPOSE_FILES', compose.composeFiles),
+    list(
+      'BG_COMPOSE_PATHS',
+      compose.files.map((file) => file.path),
+    ),
+    list(
+      'BG_COMPOSE_TEXTS',
+      compose.files.map((file) => file.text),
+    ),
+    list(
+      'BG_COMPOSE_ACCESSORIES',
+      compose.accessories.map((accessory) => accessory.service),
+    ),
+    list(
+      'BG_COMPOSE_ACCESSORY_IMAGES',
+      compose.accessories.map((accessory) => accessory.image),
+    ),
+    scalar('BG_REMOVE_VOLUMES', compose.removeVolumes ? 1 : 0),
+  ];
+}
+
 function tlsParameters(tls: TlsConfig): string[] {
   const text = (source: PemSource | undefined) => (source?.kind === 'text' ? source.pem : '');
   const path = (source: PemSource | undefined) => (source?.kind === 'path' ? source.path : '');
@@ -287,6 +322,6 @@ export function renderDeployScript(input: ScriptInput): string {
     ...scriptParameters(input),
     '}',
     '',
-    deployScriptBody(input.deploy.swarm ? 'swarm' : 'docker'),
+    deployScriptBody(engineOf(input.deploy)),
   ].join('\n');
 }

@@ -1,6 +1,6 @@
 import type { Command, DeployConfig } from '../inputs/config';
 import { formatBytes, formatSeconds } from '../format';
-import { type HealthTry, type OneOffResult, type Outcome, type RemoteResult, SCRIPT_EXIT, type VersionInfo, type WorkerInfo } from '../remote/result';
+import { type HealthTry, type OneOffResult, type Outcome, type RemoteResult, SCRIPT_EXIT, type ServiceInfo, type VersionInfo, type WorkerInfo } from '../remote/result';
 import { type CertificateFacts, certificateFacts } from '../inputs/tls';
 import type { TransferResult } from '../image/transfer';
 import { shortId } from '../format';
@@ -18,6 +18,8 @@ export interface RunReport {
   url?: string;
   transfer?: TransferResult;
   bytesSent?: number; // on the wire before a transfer failed (a finished one reports in `transfer`)
+  /** engine compose: the accessory images the runner had, each sent only where the server lacked it. */
+  accessoryTransfers?: { reference: string; skipped: boolean; bytesSent: number }[];
   /** The server script's result, once it arrived. */
   remote?: RemoteResult;
   /** deploy with release-command: what the release phase did (it ran before the rollout, on the first host). */
@@ -236,6 +238,7 @@ export function renderSummary(given: RunReport, secrets: readonly string[] = [])
   } else if (report.bytesSent) {
     facts.push(['Sent', `${formatBytes(report.bytesSent)} before the transfer failed`]);
   }
+  for (const sent of report.accessoryTransfers ?? []) facts.push([`Sent ${sent.reference}`, sent.skipped ? 'already on server' : formatBytes(sent.bytesSent)]);
   const live = remote?.live;
   if (live) {
     facts.push(['Live container', `${live.container} (${live.running ? 'running' : 'stopped'}), ${live.image} ${shortId(live.imageId)}`]);
@@ -264,6 +267,7 @@ export function renderSummary(given: RunReport, secrets: readonly string[] = [])
     parts.push('### Last log lines of the live container', '', '```text', remote.logs.replace(/```/g, "'''"), '```', '');
   }
   if (remote?.workers && remote.workers.length > 0) parts.push(workersSection(remote.workers), '');
+  if (remote?.services && remote.services.length > 0) parts.push(servicesSection(remote.services), '');
   if (report.release) parts.push(releaseSection(report.release), '');
   if (remote?.run) parts.push(oneOffSection('Output of run-command', remote.run, 400), '');
   if (remote?.versions && (report.command === 'status' || report.command === 'rollback')) parts.push(versionsSection(remote.versions), '');
@@ -302,6 +306,12 @@ function workersSection(workers: readonly WorkerInfo[]): string {
     (w) => `| ${cell(w.worker)} | ${cell(w.container)} | ${w.running ? 'running' : 'stopped'}${w.restarts > 0 ? ` (restarted ${w.restarts}×)` : ''} | ${cell(w.image)} ${shortId(w.imageId)} |`,
   );
   return ['### Workers', '', '| worker | container | state | image |', '| --- | --- | --- | --- |', ...rows].join('\n');
+}
+
+/** engine compose: every container of the project, by service. */
+function servicesSection(services: readonly ServiceInfo[]): string {
+  const rows = services.map((s) => `| ${cell(s.service)} | ${cell(s.container)} | ${cell(s.state)} | ${cell(s.image)} |`);
+  return ['### Compose services', '', '| service | container | state | image |', '| --- | --- | --- | --- |', ...rows].join('\n');
 }
 
 /** The versions still on the server that rollback-to can reach. */

@@ -80,6 +80,18 @@ export class HostRun implements HostOutcome {
     }
   }
 
+  /** engine compose: an accessory's image, only what the server lacks; its figures go into the report apart. */
+  async sendAccessory(store: ImageStore, image: LocalImage, log: Log): Promise<boolean> {
+    try {
+      const transfer = await this.timed('transfer', () => ensureImageOnServer(this.connected, store, image, { log }));
+      (this.report.accessoryTransfers ??= []).push({ reference: image.reference, skipped: transfer.skipped, bytesSent: transfer.bytesSent });
+      return true;
+    } catch (error) {
+      this.failed(error);
+      return false;
+    }
+  }
+
   /** Transfers to several hosts told as one (engine swarm: the manager's report carries every node's). */
   tookTransfer(transfer: TransferResult): void {
     this.report.transfer = transfer;

@@ -1,3 +1,4 @@
+import { composeEngine } from '../engines/compose';
 import { dockerEngine } from '../engines/docker';
 import type { Engine } from '../engines/engine';
 import { swarmEngine } from '../engines/swarm';
@@ -26,6 +27,7 @@ export interface Plan {
 }
 
 export function engineFor(config: Pick<Config, 'deploy'>): Engine {
+  if (config.deploy.compose) return composeEngine(config.deploy.compose);
   return config.deploy.swarm ? swarmEngine : dockerEngine;
 }
 

@@ -46,7 +46,7 @@ export async function rollOut(plan: Plan, config: Config, context: RunContext, r
         engine.sendFailed(connected);
         return;
       }
-      if (!(await engine.afterSend(connected, sent))) return;
+      if (!(await engine.afterSend(connected, sent, store, out.log))) return;
     }
     const input = scriptInput(plan, config, context, image);
     const app = config.deploy.app;

@@ -243,6 +243,17 @@ add_modern_nginx() { # add_modern_nginx ROOT
   rm -rf "$root/var/lib/apt/lists"/*
 }
 
+# Compose v2 (sid's docker-compose, the `docker compose` plugin) for the compose engine (issue 24).
+add_modern_compose() { # add_modern_compose ROOT: true when it had to be installed
+  local root=$1
+  [ -x "$root/usr/libexec/docker/cli-plugins/docker-compose" ] && return 1
+  log "modern hosts: installing sid's docker-compose (Compose v2) into the root filesystem"
+  chroot "$root" sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      docker-compose >/var/log/bg-install.log 2>&1 && apt-get clean' ||
+    { tail -n 20 "$root/var/log/bg-install.log" >&2; die "installing docker-compose into the sid root filesystem failed"; }
+  rm -rf "$root/var/lib/apt/lists"/*
+}
+
 # copy_binary CTX ROOT BINARY [DEST]: a binary of the root filesystem ROOT and every library it links.
 copy_binary() {
   local ctx=$1 root=$2 binary=$3 dest=${4:-$3} lib
@@ -395,8 +406,13 @@ DF
 
 build_modern_image() {
   local root=$BG_STATE/modern-rootfs
-  if docker image inspect "$BG_MODERN_IMAGE" >/dev/null 2>&1; then add_modern_nginx "$root"; return; fi
-  if [ ! -x "$root/usr/bin/dockerd" ]; then
+  if docker image inspect "$BG_MODERN_IMAGE" >/dev/null 2>&1; then
+    add_modern_nginx "$root"
+    # The hosts run the image: one made before compose was needed is made again (start_modern then
+    # re-creates the hosts, whose label names the image they were made from).
+    add_modern_compose "$root" || return 0
+  fi
+  if [ ! -x "$root/usr/sbin/dockerd" ]; then
     command -v debootstrap >/dev/null 2>&1 || { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null; }
     log "modern hosts: debootstrap of Debian sid (Docker 28, containerd image store)"
     rm -rf "$root.tmp"
@@ -407,7 +423,7 @@ build_modern_image() {
     chmod +x "$root.tmp/usr/sbin/policy-rc.d"
     # docker.io only recommends docker-cli; buildx makes builds store compressed layers, as on a runner.
     chroot "$root.tmp" sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-        docker.io docker-cli docker-buildx containerd openssh-server iproute2 procps util-linux gzip nginx-light >/var/log/bg-install.log 2>&1 && apt-get clean' ||
+        docker.io docker-cli docker-buildx docker-compose containerd openssh-server iproute2 procps util-linux gzip nginx-light >/var/log/bg-install.log 2>&1 && apt-get clean' ||
       { tail -n 20 "$root.tmp/var/log/bg-install.log" >&2; die "installing Docker into the sid root filesystem failed"; }
     rm -rf "$root.tmp/var/lib/apt/lists"/* "$root.tmp/usr/share/doc" "$root.tmp/usr/share/man" "$root.tmp/usr/share/locale"
     rm -rf "$root"
@@ -427,7 +443,7 @@ start_modern() { # start_modern ROLE NAME [docker run options...]
   mkdir -p "$BG_RUN/modern-$role"
   # A host made with other options (an older version of this script) is made again.
   local made_with
-  made_with=$(printf '%s ' "$@" | sha256sum | cut -c1-16)
+  made_with=$(printf '%s ' "$@" "$(docker image inspect -f '{{.Id}}' "$BG_MODERN_IMAGE")" | sha256sum | cut -c1-16)
   if docker container inspect "$name" >/dev/null 2>&1 &&
     [ "$(docker container inspect -f '{{index .Config.Labels "bluegreen-test.options"}}' "$name")" != "$made_with" ]; then
     log "modern $role: re-creating container $name (its options changed)"
@@ -545,6 +561,8 @@ setup_user_and_keys
 start_sshd
 build_images
 start_modern_hosts
+# PostgreSQL and Redis images on the local daemon (the runner), for the compose engine's tests.
+bash "$here/accessories.sh"
 start_jump_sshd
 write_env
 log "ready: ssh -i $BG_STATE/keys/client_ed25519 -p $BG_SSH_PORT $BG_USER@127.0.0.1 (details in $BG_RUN/env)"

@@ -4,14 +4,14 @@ import { readConfig } from '../../../src/inputs/config';
 import { planOf } from '../../../src/rollout/plan';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ENGINE_FUNCTIONS, SCRIPT_FILES, engineFile, renderDeployScript, scriptParameters, configHash } from '../../../src/remote/script';
+import { ENGINE_FUNCTIONS, SCRIPT_FILES, engineFiles, renderDeployScript, scriptParameters, configHash } from '../../../src/remote/script';
 import { readerFor } from '../../helpers/action-inputs';
-import { baseInputs } from '../../helpers/fixtures';
+import { baseInputs, composeWorkspace, filesOf } from '../../helpers/fixtures';
 
 type Scripted = 'deploy' | 'rollback' | 'remove' | 'status' | 'run' | 'release' | 'maintenance';
 
 function scriptFor(given: Record<string, string>, command: Scripted = 'deploy'): string {
-  const config = readConfig(readerFor({ ...baseInputs(), command: command === 'release' ? 'deploy' : command, ...given }));
+  const config = readConfig(readerFor({ ...baseInputs(), command: command === 'release' ? 'deploy' : command, ...given }), { files: filesOf(composeWorkspace()) });
   return renderDeployScript({
     command,
     locks: planOf(config).locks,
@@ -52,6 +52,9 @@ const combos: Array<[string, Record<string, string>, Scripted]> = [
   ['swarm deploy', { engine: 'swarm', replicas: '3', env: 'A=1\nB=two words', volumes: 'data:/data\n/srv/x:/x:ro', 'health-status': '204' }, 'deploy'],
   ['swarm env secret', { engine: 'swarm', 'swarm-env': 'secret', env: 'A=1' }, 'deploy'],
   ['swarm rollback', { engine: 'swarm' }, 'rollback'],
+  ['compose deploy', { engine: 'compose', 'compose-service': 'web', env: 'A=1' }, 'deploy'],
+  ['compose release', { engine: 'compose', 'compose-service': 'web', 'release-command': 'bin/migrate' }, 'release'],
+  ['compose remove', { engine: 'compose', 'remove-volumes': 'true' }, 'remove'],
   ['swarm remove', { engine: 'swarm' }, 'remove'],
   ['swarm status', { engine: 'swarm' }, 'status'],
   ['release', { 'release-command': "sh -c 'bin/migrate && echo $(date)'", volumes: 'data:/data' }, 'release'],
@@ -130,8 +133,19 @@ describe('engines as plug-ins: one bash file each, the same functions', () => {
   const read = (file: string) => readFileSync(join(__dirname, '../../../src/remote/scripts', file), 'utf8');
   const defined = (text: string) => [...text.matchAll(/^(engine_[a-z_]+)\(\) \{/gm)].map((m) => m[1]).sort();
 
-  it.each(['docker', 'swarm'] as const)('engine-%s.sh defines every engine function, and only those of the interface', (engine) => {
-    expect(defined(read(engineFile(engine)))).toEqual([...ENGINE_FUNCTIONS].sort());
+  it.each(['docker', 'swarm', 'compose'] as const)('engine-%s.sh defines every engine function, and only those of the interface', (engine) => {
+    expect(defined(read(`engine-${engine}.sh`))).toEqual([...ENGINE_FUNCTIONS].sort());
+  });
+
+  it('docker and compose share the slots, which define no engine function; swarm has its own file only', () => {
+    expect(engineFiles('docker')).toEqual(['slots.sh', 'engine-docker.sh']);
+    expect(engineFiles('compose')).toEqual(['slots.sh', 'engine-compose.sh']);
+    expect(engineFiles('swarm')).toEqual(['engine-swarm.sh']);
+    expect(defined(read('slots.sh'))).toEqual([]);
+    const compose = scriptFor({ engine: 'compose', 'compose-file': 'compose.yaml', 'compose-service': 'web' });
+    expect(compose.indexOf('# --- slots.sh')).toBeLessThan(compose.indexOf('# --- engine-compose.sh'));
+    expect(compose).not.toContain('# --- engine-docker.sh');
+    expect(compose).not.toContain('swarm_deploy()');
   });
 
   it.each(SCRIPT_FILES)('%s, common to every engine, defines no engine function and never names an engine', (file) => {

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readConfig } from '../../../../src/inputs/config';
 import { LABEL_PREFIX, RESULT_VERSION, SCRIPT_EXIT } from '../../../../src/remote/result';
-import { SCRIPT_FILES, engineFile, proxyProgram, renderDeployScript } from '../../../../src/remote/script';
+import { SCRIPT_FILES, engineFiles, proxyProgram, renderDeployScript } from '../../../../src/remote/script';
 import { readerFor } from '../../../helpers/action-inputs';
 import { baseInputs } from '../../../helpers/fixtures';
 import { makeCa, makeLeaf } from '../../../helpers/certs';
@@ -189,7 +189,7 @@ function shellWord(text: string): string {
 }
 
 describe('one contract between TypeScript and bash (issue 11)', () => {
-  const body = [...SCRIPT_FILES, engineFile('docker'), engineFile('swarm')].map((f) => readFileSync(join(__dirname, '../../../../src/remote/scripts', f), 'utf8')).join('\n');
+  const body = [...SCRIPT_FILES, ...engineFiles('docker'), 'engine-compose.sh', ...engineFiles('swarm')].map((f) => readFileSync(join(__dirname, '../../../../src/remote/scripts', f), 'utf8')).join('\n');
 
   it('the script takes exit codes, outcome names and the label prefix from result.ts, never its own', () => {
     expect(body).not.toMatch(/\bfail [0-9]/);
