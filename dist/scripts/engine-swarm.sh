@@ -14,6 +14,10 @@ engine_network() { ensure_overlay_network; } # a bridge of that name would not d
 engine_live_slot() { swarm_live_slot; }
 engine_upstream() { printf '%s' "$BG_APP"; } # the service's name: every task of the version
 engine_deploy() { swarm_deploy; }
+engine_release() { cmd_release; }
+engine_start_container() { START_ERROR="engine swarm starts no slot container ($1): Swarm starts the service's tasks" && return 1; }
+engine_create_oneoff() { create_oneoff_container "$@"; }
+engine_start_oneoff() { start_oneoff_container; }
 engine_rollback() { swarm_rollback; }
 engine_discard() { undo_service_change; }
 

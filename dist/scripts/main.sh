@@ -13,9 +13,8 @@
 #   health.sh         health checks of a new version, straight and through the proxy
 #   switch.sh         the switch to the new version, and what runs after it
 #   workers.sh        workers: processes from the app's image beside the web one (engine docker)
-#   engine-ENGINE.sh  only the chosen engine: engine_check, engine_network, engine_live_slot,
-#                     engine_upstream, engine_deploy, engine_rollback, engine_discard,
-#                     engine_remove, engine_status, engine_logs, engine_finish
+#   slots.sh          engines docker and compose: the blue/green slots (start, check, switch, drain)
+#   engine-ENGINE.sh  only the chosen engine: the engine_* functions (ENGINE_FUNCTIONS in script.ts)
 # then the call of main.
 #
 # State lives here, on the server, so any runner sees the truth:
@@ -60,7 +59,7 @@ main() {
       ;;
     release)
       run_phase proxy ensure_network_and_proxy
-      cmd_release
+      engine_release
       ;;
     rollback)
       run_phase proxy ensure_network_and_proxy

@@ -25,15 +25,13 @@ run_oneoff() {
     log "removed $ONEOFF, left by a run that was interrupted"
   fi
   if ((BG_TAKES_LOCK)); then sweep_env_files; fi
-  local args=(create --name "$ONEOFF" --network "$BG_NETWORK" --label "$LABEL.role=$role" --label "$LABEL.state-dir=$STATE_DIR")
-  local label
-  while IFS= read -r label; do args+=(--label "$label"); done < <(version_labels)
-  add_app_container_args args
-  args+=("$image" "${BG_ONEOFF_WORDS[@]}")
-  out=$(docker "${args[@]}" 2>&1) || { ONEOFF='' && fail "$BG_EXIT_SERVER_UNUSABLE" "docker create of the $role container failed: $(docker_error "$out")"; }
+  local labels=(--label "$LABEL.role=$role" --label "$LABEL.state-dir=$STATE_DIR") label
+  while IFS= read -r label; do labels+=(--label "$label"); done < <(version_labels)
+  engine_create_oneoff "$image" "${labels[@]}" || { ONEOFF='' && fail "$BG_EXIT_SERVER_UNUSABLE" "docker create of the $role container failed: $(docker_error "$START_ERROR")"; }
   log "running the $role command in $ONEOFF (at most ${BG_ONEOFF_TIMEOUT}s):"
   started=$(now_ms)
-  out=$(docker start "$ONEOFF" 2>&1 >/dev/null) || {
+  engine_start_oneoff || {
+    out=$START_ERROR
     # The container may still have said why (an entrypoint or command not found).
     ONEOFF_EXIT=$(docker inspect -f '{{.State.ExitCode}}' "$ONEOFF" 2>/dev/null || echo 127)
     ONEOFF_OUTPUT=$(docker logs "$ONEOFF" 2>&1 || true)
@@ -60,6 +58,21 @@ run_oneoff() {
   ONEOFF_OUTPUT=$(docker logs "$ONEOFF" 2>&1 | tail -c "$ONEOFF_OUTPUT_CAP" || true)
   remove_oneoff
 }
+
+# The docker way to make a one-off (engines docker and swarm; engine compose has its own):
+# create_oneoff_container IMAGE LABEL_ARGS...: ONEOFF created (not started) with the app's container
+# settings and the command's words. In the main shell (its env file must reach cleanup); false with
+# START_ERROR set when docker refused.
+create_oneoff_container() {
+  local image=$1
+  shift
+  local args=(create --name "$ONEOFF" --network "$BG_NETWORK" "$@")
+  add_app_container_args args
+  args+=("$image" "${BG_ONEOFF_WORDS[@]}")
+  START_ERROR=$(docker "${args[@]}" 2>&1)
+}
+
+start_oneoff_container() { START_ERROR=$(docker start "$ONEOFF" 2>&1 >/dev/null); }
 
 remove_oneoff() {
   docker rm --force "$ONEOFF" >/dev/null 2>&1 || log "warning: could not remove $ONEOFF"

@@ -1,4 +1,4 @@
-# Workers (engine docker): processes from the app's image beside the web one, with no route. A
+# Workers (engines docker and compose): processes from the app's image beside the web one, with no route. A
 # version's workers run in its slot as <app>-<slot>-<name>-<n> (labels app, slot, worker): started
 # beside the live version's before the switch, and after it stopped and kept for rollback, like the
 # slot's web container. Docker's labels say which workers a slot has, whatever this run's input says.
@@ -96,18 +96,15 @@ make_room_for_workers() {
 
 start_workers() { # the new version's workers in the candidate slot, with the app's container settings
   make_room_for_workers
-  local spec fields n container line out args
+  local spec fields n container
   for spec in "${BG_WORKERS[@]}"; do
     worker_fields "$spec" fields
     for ((n = 1; n <= fields[1]; n++)); do
       container=$(worker_container "$CANDIDATE_SLOT" "${fields[0]}" "$n")
-      args=(run --detach --name "$container" --network "$BG_NETWORK" --restart unless-stopped --label "$LABEL.worker=${fields[0]}")
-      while IFS= read -r line; do args+=("$line"); done < <(label_args "$CANDIDATE_SLOT")
-      add_app_container_args args
-      args+=("$VERSION_SERVER_ID" "${fields[@]:2}")
       log "starting worker $container"
       WORKERS_STARTED+=("$container")
-      out=$(docker "${args[@]}" 2>&1) || fail "$BG_EXIT_SERVER_UNUSABLE" "docker run of worker $container failed: $(docker_error "$out")"
+      engine_start_container "$container" "$CANDIDATE_SLOT" "${fields[0]}" "${fields[@]:2}" ||
+        fail "$BG_EXIT_SERVER_UNUSABLE" "docker run of worker $container failed: $(docker_error "$START_ERROR")"
     done
   done
   WORKERS_STARTED_MS=$(now_ms)

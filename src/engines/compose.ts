@@ -1,7 +1,23 @@
 import type { ImageStore, LocalImage } from '../image/local';
-import type { ComposeConfig } from '../inputs/compose';
+import { COMPOSE_MIN_VERSION, type ComposeConfig } from '../inputs/compose';
 import { type HostRun, type Log, hostLog } from '../rollout/host';
 import type { Engine } from './engine';
+
+export const COMPOSE_VERSION_COMMAND = 'docker compose version --short';
+
+/** Whether `docker compose version --short` names a version at least COMPOSE_MIN_VERSION. */
+export function composeVersionOk(text: string): boolean {
+  const m = /^v?(\d+)\.(\d+)/.exec(text.trim());
+  if (!m) return false;
+  const [major, minor] = COMPOSE_MIN_VERSION.split('.').map(Number);
+  return Number(m[1]) > major || (Number(m[1]) === major && Number(m[2]) >= minor);
+}
+
+export function composeMissing(version: string | undefined): string {
+  return version === undefined
+    ? "engine: compose needs Docker Compose v2 (the docker compose command) on this server, and the SSH user's docker has none: install the docker-compose-plugin package from Docker's apt repository (or docker-compose from Debian 13 or newer); nothing was changed"
+    : `engine: compose needs Docker Compose ${COMPOSE_MIN_VERSION} or newer on this server, and it has ${version.slice(0, 40)}: upgrade the docker-compose-plugin package; nothing was changed`;
+}
 
 /** An accessory's image the runner can send: named plainly (compose interpolates ${…} on the server). */
 export function sendableImages(compose: Pick<ComposeConfig, 'accessories'>, appImage: string): string[] {
@@ -18,10 +34,27 @@ export function composeEngine(compose: ComposeConfig): Engine {
     name: 'compose',
     connects: (hosts) => [...hosts],
     targets: (hosts) => [...hosts],
-    beforeSend: () => Promise.resolve(true),
+    beforeSend: (runs) => checkCompose(runs),
     afterSend: (runs, image, store, log) => sendAccessoryImages(runs, sendableImages(compose, image.reference), store, log),
     sendFailed: () => undefined,
   };
+}
+
+/** Before any image goes: every host has a Compose v2 this engine can use (the script checks again). */
+async function checkCompose(runs: HostRun[]): Promise<boolean> {
+  const found = await Promise.all(
+    runs.map(async (run) => {
+      const answer = await run.session?.exec(COMPOSE_VERSION_COMMAND);
+      const version = answer && answer.code === 0 ? answer.stdout.trim() : undefined;
+      if (version !== undefined && composeVersionOk(version)) return true;
+      run.failed(new Error(composeMissing(version)));
+      return false;
+    }),
+  );
+  if (found.every(Boolean)) return true;
+  const lacking = runs.filter((run) => run.hasFailed).map((run) => run.label);
+  for (const run of runs) if (!run.hasFailed) run.notStarted(`${lacking.join(', ')} cannot run engine: compose`);
+  return false;
 }
 
 async function sendAccessoryImages(runs: HostRun[], references: readonly string[], store: ImageStore, log: Log): Promise<boolean> {

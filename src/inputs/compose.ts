@@ -31,6 +31,9 @@ export interface ComposeConfig {
   appHash: string;
 }
 
+/** The oldest Compose v2 the engine takes (docker compose up --wait-timeout, run --label): checked on the runner and in the script. */
+export const COMPOSE_MIN_VERSION = '2.20';
+
 /** What a deploy reads when compose-file is not given, in compose's own order. */
 export const DEFAULT_COMPOSE_FILES = ['compose.yaml', 'compose.yml', 'docker-compose.yaml', 'docker-compose.yml'];
 /** Merged over the default file when it exists, as docker compose does. */
@@ -108,7 +111,18 @@ function replicasOf(input: string, name: string, service: Service): number {
   return value as number;
 }
 
-/** The service the proxy routes to: compose-service, or the only one whose image is the deployed image. */
+/** An image reference without its tag or digest: shop:1.2 and shop are the same repository. */
+export function repositoryOf(image: string): string {
+  const name = image.split('@')[0];
+  const slash = name.lastIndexOf('/');
+  const colon = name.lastIndexOf(':');
+  return colon > slash ? name.slice(0, colon) : name;
+}
+
+/** A service runs the app's image when its image is the deployed image's repository, with any tag (or none). */
+const runsAppImage = (service: Service, image: string): boolean => typeof service.image === 'string' && repositoryOf(service.image) === repositoryOf(image);
+
+/** The service the proxy routes to: compose-service, or the only one whose image is the deployed image's. */
 function webServiceOf(read: InputReader, project: Project, image: string): string {
   const given = read('compose-service').trim();
   const names = Object.keys(project.services);
@@ -116,10 +130,10 @@ function webServiceOf(read: InputReader, project: Project, image: string): strin
     if (!(given in project.services)) throw new InputError('compose-service', `'${hasControlChars(given) ? '?' : given.slice(0, 64)}' is not a service of the compose files (${names.join(', ')})`);
     return given;
   }
-  const candidates = names.filter((name) => project.services[name].image === image);
+  const candidates = names.filter((name) => runsAppImage(project.services[name], image));
   if (candidates.length === 1) return candidates[0];
-  if (candidates.length === 0) throw new InputError('compose-service', `no service has image: ${image}: give the web service the proxy routes to (one of ${names.join(', ')})`);
-  throw new InputError('compose-service', `several services have image: ${image} (${candidates.join(', ')}): give the web service the proxy routes to`);
+  if (candidates.length === 0) throw new InputError('compose-service', `no service has image: ${repositoryOf(image)}: give the web service the proxy routes to (one of ${names.join(', ')})`);
+  throw new InputError('compose-service', `several services run ${repositoryOf(image)} (${candidates.join(', ')}): give the web service the proxy routes to (the others are its workers)`);
 }
 
 /**
@@ -145,7 +159,7 @@ export function readCompose(read: InputReader, image: string, web: boolean, file
   );
   const service = web ? webServiceOf(read, project, image) : '';
   const active = Object.entries(project.services).filter(([, definition]) => definition.profiles === undefined);
-  const appServices = active.filter(([name, definition]) => name === service || definition.image === image);
+  const appServices = active.filter(([name, definition]) => name === service || runsAppImage(definition, image));
   const workers: WorkerConfig[] = [];
   const accessories: ComposeConfig['accessories'] = [];
   for (const [name, definition] of active) {
@@ -156,11 +170,11 @@ export function readCompose(read: InputReader, image: string, web: boolean, file
     if (ofApp && name !== service) workers.push({ name, replicas: replicasOf('compose-file', name, definition), words: [] });
     if (ofApp) continue;
     if (typeof definition.image !== 'string' || definition.image.trim() === '') {
-      throw new InputError('compose-file', `service ${name} has no image (the server builds nothing): give it image: ${image} to run the app's image, or the image it runs`);
+      throw new InputError('compose-file', `service ${name} has no image (the server builds nothing): give it image: ${repositoryOf(image)} to run the app's image, or the image it runs`);
     }
     accessories.push({ service: name, image: definition.image });
   }
-  if (!web && workers.length === 0) throw new InputError('web', `false means the app is only workers: no service of the compose files has image: ${image}`);
+  if (!web && workers.length === 0) throw new InputError('web', `false means the app is only workers: no service of the compose files has image: ${repositoryOf(image)}`);
 
   // The files they name: env files (also of accessories), file-based secrets and configs, and .env.
   const extra = new Map<string, string>();

@@ -6,6 +6,7 @@ import type { Command, DeployConfig, WorkerConfig } from '../inputs/config';
 import { CONFIG_TAG_REPOSITORY, configTag } from '../image/server-images';
 import type { RecordedInput } from '../inputs/settings';
 import { shellQuote } from './shell';
+import { COMPOSE_MIN_VERSION } from '../inputs/compose';
 import type { PemSource, TlsConfig } from '../inputs/tls';
 
 /** What one run of the server-side script needs beyond the validated config. */
@@ -287,6 +288,7 @@ function composeParameters(deploy: DeployConfig): string[] {
       compose.accessories.map((accessory) => accessory.image),
     ),
     scalar('BG_REMOVE_VOLUMES', compose.removeVolumes ? 1 : 0),
+    scalar('BG_COMPOSE_MIN_VERSION', COMPOSE_MIN_VERSION),
   ];
 }
 

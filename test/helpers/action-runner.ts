@@ -1,7 +1,7 @@
 import { ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { inputsWithDefaults } from './action-inputs';
 
 export interface ActionRun {
@@ -51,6 +51,8 @@ export interface RunOptions {
   env?: Record<string, string>;
   timeoutMs?: number;
   onLine?: (line: string) => void;
+  /** Files of the workspace (the action's working directory), by their relative path: e.g. a compose file. */
+  files?: Record<string, string>;
   /** Called with the action's process as it starts (to kill it by its PID, as a cancelled job dies). */
   onStart?: (child: ChildProcess) => void;
 }
@@ -61,6 +63,10 @@ export function runAction(given: Record<string, string>, options: RunOptions = {
   const work = mkdtempSync(join(tmpdir(), 'bluegreen-run-'));
   const files = { GITHUB_OUTPUT: join(work, 'output'), GITHUB_STEP_SUMMARY: join(work, 'summary'), GITHUB_STATE: join(work, 'state') };
   for (const file of Object.values(files)) writeFileSync(file, '');
+  for (const [path, text] of Object.entries(options.files ?? {})) {
+    mkdirSync(dirname(join(work, path)), { recursive: true });
+    writeFileSync(join(work, path), text);
+  }
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? '/usr/bin:/bin',
     HOME: process.env.HOME ?? '/root',

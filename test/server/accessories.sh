@@ -4,7 +4,8 @@
 # the local daemon (the runner) like the app's images. Idempotent: the root filesystem is kept in
 # BG_STATE, the images are built only when missing.
 #
-#   bash test/server/accessories.sh        builds bluegreen-test/postgres:15 and bluegreen-test/redis:7
+#   bash test/server/accessories.sh        builds bluegreen-test/postgres:15, bluegreen-test/redis:7
+#                                          and bluegreen-test/compose-app:v1..v3 (the test app on postgres:15)
 #
 # postgres:15: the data directory is /var/lib/postgresql/data (a volume); an empty one is initialised
 # at start with POSTGRES_USER / POSTGRES_PASSWORD / POSTGRES_DB (defaults app / app / app), like the
@@ -18,6 +19,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 BG_ACCESSORIES_BASE=bluegreen-test/debian-accessories:1
 BG_POSTGRES_IMAGE=bluegreen-test/postgres:15
 BG_REDIS_IMAGE=bluegreen-test/redis:7
+BG_COMPOSE_APP_IMAGE=bluegreen-test/compose-app
 
 log() { printf '[accessories] %s\n' "$*" >&2; }
 die() {
@@ -91,8 +93,28 @@ SH
   log "images: $BG_POSTGRES_IMAGE, $BG_REDIS_IMAGE"
 }
 
+# The compose engine's test app: the test app's binary and version (test/server/up.sh builds them)
+# on the PostgreSQL image, so that its release command and workers have psql and a shell. v3 never
+# becomes healthy, like bluegreen-test/app:v3.
+build_app_images() {
+  local app=$BG_STATE/build/app ctx=$BG_STATE/build/compose-app v ready
+  [ -x "$app/testapp" ] || die "$app/testapp is missing: run test/server/up.sh first"
+  mkdir -p "$ctx"
+  cp "$app/testapp" "$ctx/testapp"
+  for v in 1 2 3; do
+    ready=1
+    [ $v = 3 ] && ready=never
+    printf 'v%s\n' "$v" >"$ctx/version-$v"
+    printf 'FROM %s\nCOPY testapp /testapp\nENV READY_AFTER=%s\nEXPOSE 8080\nSTOPSIGNAL SIGTERM\nCOPY version-%s /version\nCMD ["/testapp"]\n' \
+      "$BG_POSTGRES_IMAGE" "$ready" "$v" >"$ctx/Dockerfile.v$v"
+    docker build -q -t "$BG_COMPOSE_APP_IMAGE:v$v" -f "$ctx/Dockerfile.v$v" "$ctx" >>"$BG_STATE/accessories-build.log" 2>&1 ||
+      { tail -n 20 "$BG_STATE/accessories-build.log" >&2; die "building $BG_COMPOSE_APP_IMAGE:v$v failed"; }
+  done
+  log "images: $BG_COMPOSE_APP_IMAGE:v1 v2 v3"
+}
+
 case "${1:-images}" in
   root) build_root ;;
-  images) build_images ;;
+  images) build_images && build_app_images ;;
   *) die "usage: accessories.sh [root|images]" ;;
 esac

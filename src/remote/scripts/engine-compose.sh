@@ -14,7 +14,6 @@
 readonly COMPOSE_DIR=$APP_DIR/compose          # the project directory: the files of the last deploy
 readonly COMPOSE_FILES_LIST=$APP_DIR/compose.files # its compose files, one a line, in merge order
 readonly COMPOSE_OVERRIDE=$APP_DIR/compose.override.json # the app's image for its services, per call
-readonly COMPOSE_MIN_VERSION=2.20
 # A compose project name is lower-case letters, digits, '-' and '_': an app's '.' becomes '_'.
 readonly COMPOSE_PROJECT=${BG_APP//./_}
 COMPOSE_ONEOFF_ERROR='' # a one-off container compose made but could not start (engine_create_oneoff)
@@ -24,8 +23,8 @@ engine_check() {
   version=$(docker compose version --short 2>/dev/null) ||
     fail "$BG_EXIT_SERVER_UNUSABLE" "engine: compose needs Docker Compose v2 (the docker compose command) on this server, and the docker of $(id -un) has none: install the docker-compose-plugin package from Docker's apt repository (or docker-compose from Debian 13 or newer); nothing was changed"
   version=${version#v}
-  if ! version_at_least "$version" "$COMPOSE_MIN_VERSION"; then
-    fail "$BG_EXIT_SERVER_UNUSABLE" "engine: compose needs Docker Compose $COMPOSE_MIN_VERSION or newer on this server, and it has ${version%%[[:space:]]*}: upgrade the docker-compose-plugin package; nothing was changed"
+  if ! version_at_least "$version" "$BG_COMPOSE_MIN_VERSION"; then
+    fail "$BG_EXIT_SERVER_UNUSABLE" "engine: compose needs Docker Compose $BG_COMPOSE_MIN_VERSION or newer on this server, and it has ${version%%[[:space:]]*}: upgrade the docker-compose-plugin package; nothing was changed"
   fi
 }
 
