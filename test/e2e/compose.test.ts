@@ -6,7 +6,7 @@
 // the switch and on the old one after a rollback, a v3 that never gets healthy changing nothing,
 // remove keeping the volume (and remove-volumes removing it). On the classic server (Docker 20.10,
 // no Compose v2) a compose deploy fails before anything changes, saying how to install it.
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { type ActionRun, runAction } from '../helpers/action-runner';
 import { failures, startLoad } from '../helpers/load';
@@ -51,8 +51,9 @@ function compose(server: TestServer, extra: Record<string, string> = {}): Record
   return serverInputs(server, { app: APP, engine: 'compose', 'compose-service': 'web', hostname: HOST, 'health-timeout': '30s', 'worker-grace': '1s', ...extra });
 }
 
-const deploy = (server: TestServer, version: string, extra: Record<string, string> = {}): Promise<ActionRun> =>
-  runAction(compose(server, { image: `${IMAGE}:${version}`, 'release-command': RELEASE, env: 'GREETING=hello', ...extra }), { files: WORKSPACE, timeoutMs: 400_000 });
+const deploy = (server: TestServer, version: string, extra: Record<string, string> = {}, files = WORKSPACE): Promise<ActionRun> =>
+  runAction(compose(server, { image: `${IMAGE}:${version}`, 'release-command': RELEASE, env: 'GREETING=hello', ...extra }), { files, timeoutMs: 400_000 });
+const serverCompose = (server: TestServer): string => readFileSync(`${server.home}/.bluegreen/apps/${APP}/compose/compose.yaml`, 'utf8');
 
 const psql = (server: TestServer, sql: string): string => remoteDocker(server, ['exec', `${APP}-db-1`, 'psql', '-U', 'app', '-d', 'app', '-tAc', sql]).trim();
 const idOf = (server: TestServer, container: string): string => remoteDocker(server, ['inspect', '-f', '{{.Id}}', container]).trim();
@@ -89,7 +90,8 @@ describe('engine: compose (Docker 28 server, Compose v2)', () => {
       second = await deploy(server, 'v2');
       afterSecond = containersOf(server, APP);
       greenJobs = versionIn(server, `${APP}-green-jobs-1`);
-      third = await deploy(server, 'v3', { 'health-timeout': '8s' });
+      // v3 comes with a changed compose file: the server keeps v2's, which is live.
+      third = await deploy(server, 'v3', { 'health-timeout': '8s' }, { ...WORKSPACE, 'compose.yaml': COMPOSE.replace('env_file: web.env', 'env_file: web.env\n    labels: [v3-only]') });
       afterThird = containersOf(server, APP);
       back = await runAction(compose(server, { command: 'rollback', image: '' }), { timeoutMs: 300_000 });
       blueJobsBack = versionIn(server, `${APP}-blue-jobs-1`);
@@ -108,6 +110,8 @@ describe('engine: compose (Docker 28 server, Compose v2)', () => {
     // v3 never becomes healthy: its release ran (it is the deploy's migration), nothing switched.
     expect(third.code, third.stdout).toBe(3);
     expect(afterThird).toEqual(afterSecond);
+    expect(third.stdout).toContain('put back the compose files of the deploy that is live');
+    expect(serverCompose(server)).toBe(COMPOSE);
     expect(third.outputs['active-slot']).toBe('green');
 
     expect(back.code, back.stdout).toBe(0);
@@ -131,6 +135,7 @@ describe('engine: compose (Docker 28 server, Compose v2)', () => {
     expect(missing.summary).toMatch(/service search: image 127\.0\.0\.1:9\/missing:1 is neither on this server nor on the runner, and pulling it failed: .*nothing was changed/);
     expect(containersOf(server, APP)).toEqual(before);
     expect(missing.outputs['active-slot']).toBe('blue');
+    expect(serverCompose(server)).toBe(COMPOSE);
 
     const status = await runAction(compose(server, { command: 'status', image: '' }));
     expect(status.code, status.stdout).toBe(0);

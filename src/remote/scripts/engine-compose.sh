@@ -14,6 +14,7 @@
 readonly COMPOSE_DIR=$APP_DIR/compose          # the project directory: the files of the last deploy
 readonly COMPOSE_FILES_LIST=$APP_DIR/compose.files # its compose files, one a line, in merge order
 readonly COMPOSE_OVERRIDE=$APP_DIR/compose.override.json # the app's image for its services, per call
+readonly COMPOSE_PREVIOUS=$APP_DIR/compose.previous # while a deploy (and its release phase) runs: the files it replaced
 # A compose project name is lower-case letters, digits, '-' and '_': an app's '.' becomes '_'.
 readonly COMPOSE_PROJECT=${BG_APP//./_}
 COMPOSE_ONEOFF_ERROR='' # a one-off container compose made but could not start (engine_create_oneoff)
@@ -55,7 +56,10 @@ engine_release() {
 }
 
 engine_rollback() { cmd_rollback; } # the slots only: the accessories stay as they are
-engine_discard() { discard_candidate; }
+engine_discard() { # a failed deploy: its candidate goes, and the files of the last deploy that went live come back
+  discard_candidate
+  if deploys; then restore_compose_files; fi
+}
 
 engine_remove() { # true when there was a container or a project to remove
   local found=1
@@ -72,6 +76,7 @@ engine_status() {
 engine_logs() { live_logs; }
 
 engine_finish() {
+  if [[ $BG_COMMAND == deploy ]]; then rm -rf "$COMPOSE_PREVIOUS" "$COMPOSE_PREVIOUS.files"; fi
   describe_slots
   if [[ $BG_COMMAND != remove ]]; then SERVICES_JSON=$(services_json); fi
 }
@@ -91,9 +96,11 @@ compose() {
 
 # The deploy's compose files and the files they name, in place of the last deploy's, whole or not at
 # all (mode 600: env files are secrets). Paths are relative and stay under the project directory.
+# The files they replace are kept until the deploy went live (its release phase runs first, as
+# another run): a failed deploy puts them back (restore_compose_files).
 write_compose_files() {
   local new=$APP_DIR/compose.new i path
-  rm -rf "$new" "$APP_DIR/compose.old"
+  rm -rf "$new"
   mkdir -p "$new"
   for i in "${!BG_COMPOSE_PATHS[@]}"; do
     path=${BG_COMPOSE_PATHS[$i]}
@@ -102,10 +109,21 @@ write_compose_files() {
     printf '%s' "${BG_COMPOSE_TEXTS[$i]}" >"$new/$path" || fail "$BG_EXIT_SERVER_UNUSABLE" "cannot write $path under $APP_DIR (is the disk full?); nothing was changed"
   done
   printf '%s\n' "${BG_COMPOSE_FILES[@]}" >"$new.files"
-  if [[ -d $COMPOSE_DIR ]]; then mv "$COMPOSE_DIR" "$APP_DIR/compose.old"; fi
+  if [[ -d $COMPOSE_DIR && ! -d $COMPOSE_PREVIOUS ]]; then
+    mv "$COMPOSE_DIR" "$COMPOSE_PREVIOUS"
+    if [[ -f $COMPOSE_FILES_LIST ]]; then mv -f "$COMPOSE_FILES_LIST" "$COMPOSE_PREVIOUS.files"; fi
+  fi
+  rm -rf "$COMPOSE_DIR"
   mv "$new" "$COMPOSE_DIR"
   mv -f "$new.files" "$COMPOSE_FILES_LIST"
-  rm -rf "$APP_DIR/compose.old"
+}
+
+restore_compose_files() {
+  [[ -d $COMPOSE_PREVIOUS ]] || return 0
+  rm -rf "$COMPOSE_DIR"
+  mv "$COMPOSE_PREVIOUS" "$COMPOSE_DIR"
+  if [[ -f $COMPOSE_PREVIOUS.files ]]; then mv -f "$COMPOSE_PREVIOUS.files" "$COMPOSE_FILES_LIST"; fi
+  log "put back the compose files of the deploy that is live"
 }
 
 # write_compose_override IMAGE: the web service and the workers run IMAGE (the server's ID of a version).
@@ -172,9 +190,9 @@ engine_start_oneoff() {
 # Before a deploy (and its release phase): the files in place, every accessory's image on the
 # server, the accessories up. Nothing of the app's own services changes here.
 compose_prepare() {
+  ensure_accessory_images
   if deploys; then write_compose_files; fi
   write_compose_override "${VERSION_SERVER_ID:-$BG_SERVER_IMAGE_ID}"
-  ensure_accessory_images
   ((${#BG_COMPOSE_ACCESSORIES[@]})) || return 0
   local out line timeout=$(((BG_HEALTH_TIMEOUT_MS + 999) / 1000))
   log "bringing up $(join_by ', ' "${BG_COMPOSE_ACCESSORIES[@]}") (docker compose up --wait: one whose definition and image are unchanged keeps running)"
@@ -216,7 +234,7 @@ compose_down() {
   else
     log "removed the compose project $COMPOSE_PROJECT; its named volumes stay (remove-volumes: true removes them)"
   fi
-  rm -rf "$COMPOSE_DIR" "$COMPOSE_FILES_LIST" "$COMPOSE_OVERRIDE"
+  rm -rf "$COMPOSE_DIR" "$COMPOSE_FILES_LIST" "$COMPOSE_OVERRIDE" "$COMPOSE_PREVIOUS" "$COMPOSE_PREVIOUS.files"
 }
 
 services_json() { # every container of the project: service, container, state, image
