@@ -95102,11 +95102,15 @@ const MAX_FILE_BYTES = 1024 * 1024;
 const SERVICE_NAME = /^[a-zA-Z0-9][a-zA-Z0-9._-]{0,62}$/;
 const MAX_REPLICAS = 20;
 const isMap = (value) => typeof value === 'object' && value !== null && !Array.isArray(value);
-/** A path as the project keeps it: relative to the project directory, never outside it. */
-function projectPath(input, base, path, what) {
+/**
+ * A path as the project keeps it: relative to the project directory, never outside it. PATH is
+ * relative to the project directory (a file a compose file names), or with fromWorkspace to the
+ * workspace (compose-file).
+ */
+function projectPath(input, base, path, what, fromWorkspace = false) {
     if ((0, read_1.hasControlChars)(path) || path.trim() === '')
         throw new read_1.InputError(input, `${what} has an empty path or control characters`);
-    const inside = node_path_1.posix.normalize(node_path_1.posix.relative(base, node_path_1.posix.join(base, path)));
+    const inside = node_path_1.posix.normalize(node_path_1.posix.relative(base, fromWorkspace ? node_path_1.posix.normalize(path) : node_path_1.posix.join(base, path)));
     if (node_path_1.posix.isAbsolute(path) || inside.startsWith('..') || inside === '.') {
         throw new read_1.InputError(input, `${what} '${path.slice(0, 100)}' is outside the project directory (${base || '.'}): the server gets only the files under it`);
     }
@@ -95213,7 +95217,7 @@ function readCompose(read, image, web, files) {
         paths = override ? [found, override] : [found];
     }
     const base = node_path_1.posix.dirname(node_path_1.posix.normalize(paths[0]));
-    const composeFiles = paths.map((path, index) => (index === 0 ? node_path_1.posix.basename(path) : projectPath('compose-file', base, path, 'compose file')));
+    const composeFiles = paths.map((path, index) => (index === 0 ? node_path_1.posix.basename(path) : projectPath('compose-file', base, path, 'compose file', true)));
     if (new Set(composeFiles).size !== composeFiles.length)
         throw new read_1.InputError('compose-file', 'names a file twice');
     const texts = paths.map((path) => readText(files, 'compose-file', path, 'compose file'));
@@ -95262,7 +95266,10 @@ function readCompose(read, image, web, files) {
                 keep(entry.file, `${kind} ${name}: file`, true);
     }
     keep('.env', '.env', false);
-    const secretEntries = [...extra.values()].flatMap((text) => text.split(/\r?\n/).filter((line) => /^\s*[A-Za-z_][A-Za-z0-9_.-]*\s*=/.test(line)).map((line) => line.trim()));
+    const secretEntries = [...extra.values()].flatMap((text) => text
+        .split(/\r?\n/)
+        .filter((line) => /^\s*[A-Za-z_][A-Za-z0-9_.-]*\s*=/.test(line))
+        .map((line) => line.trim()));
     const appHash = (0, node_crypto_1.createHash)('sha256')
         .update(JSON.stringify([Object.fromEntries(appServices), project.top, [...extra.entries()].sort()]))
         .digest('hex')
@@ -95467,7 +95474,7 @@ function readComposeEngine(read, command, image, context) {
     }
     for (const name of ['volumes', 'docker-args', 'workers']) {
         if (read(name).trim() !== '')
-            throw new read_1.InputError(name, `is for engine: docker; with engine: compose, give ${name === 'workers' ? 'each worker as a service of the compose file with the app\'s image' : 'it in the compose file\'s service'}`);
+            throw new read_1.InputError(name, `is for engine: docker; with engine: compose, give ${name === 'workers' ? "each worker as a service of the compose file with the app's image" : "it in the compose file's service"}`);
     }
     if (command !== 'deploy')
         return { compose: (0, compose_1.composeWithoutFiles)(read), workers: [], secretEntries: [] };
@@ -95716,7 +95723,15 @@ function readConfig(raw, context = {}) {
     const { secretEntries, ...deploy } = readDeploy(read, context, env.text, command, rollout, image);
     const { tls } = deploy;
     const tlsSecrets = [tls.key?.kind === 'text' ? tls.key.pem.trim() : '', tls.acme?.eab?.hmac ?? ''];
-    const secrets = [ssh.privateKey.trim(), ssh.passphrase ?? '', ssh.jump?.privateKey.trim() ?? '', ...secretValues(env.entries), ...secretValues(build.buildArgs), ...secretValues(secretEntries), ...tlsSecrets].filter(Boolean);
+    const secrets = [
+        ssh.privateKey.trim(),
+        ssh.passphrase ?? '',
+        ssh.jump?.privateKey.trim() ?? '',
+        ...secretValues(env.entries),
+        ...secretValues(build.buildArgs),
+        ...secretValues(secretEntries),
+        ...tlsSecrets,
+    ].filter(Boolean);
     const maxParallel = (0, read_1.integer)(read, 'max-parallel', 1, 100);
     const allowMissing = (0, read_1.boolean)(read, 'allow-missing');
     const logsLines = (0, read_1.integer)(read, 'logs-lines', 1, 10_000);

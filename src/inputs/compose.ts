@@ -47,10 +47,14 @@ type Project = { services: Record<string, Service>; top: Record<string, unknown>
 
 const isMap = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
 
-/** A path as the project keeps it: relative to the project directory, never outside it. */
-function projectPath(input: string, base: string, path: string, what: string): string {
+/**
+ * A path as the project keeps it: relative to the project directory, never outside it. PATH is
+ * relative to the project directory (a file a compose file names), or with fromWorkspace to the
+ * workspace (compose-file).
+ */
+function projectPath(input: string, base: string, path: string, what: string, fromWorkspace = false): string {
   if (hasControlChars(path) || path.trim() === '') throw new InputError(input, `${what} has an empty path or control characters`);
-  const inside = posix.normalize(posix.relative(base, posix.join(base, path)));
+  const inside = posix.normalize(posix.relative(base, fromWorkspace ? posix.normalize(path) : posix.join(base, path)));
   if (posix.isAbsolute(path) || inside.startsWith('..') || inside === '.') {
     throw new InputError(input, `${what} '${path.slice(0, 100)}' is outside the project directory (${base || '.'}): the server gets only the files under it`);
   }
@@ -150,7 +154,7 @@ export function readCompose(read: InputReader, image: string, web: boolean, file
     paths = override ? [found, override] : [found];
   }
   const base = posix.dirname(posix.normalize(paths[0]));
-  const composeFiles = paths.map((path, index) => (index === 0 ? posix.basename(path) : projectPath('compose-file', base, path, 'compose file')));
+  const composeFiles = paths.map((path, index) => (index === 0 ? posix.basename(path) : projectPath('compose-file', base, path, 'compose file', true)));
   if (new Set(composeFiles).size !== composeFiles.length) throw new InputError('compose-file', 'names a file twice');
   const texts = paths.map((path) => readText(files, 'compose-file', path, 'compose file'));
   const project = mergeProject(
@@ -165,7 +169,10 @@ export function readCompose(read: InputReader, image: string, web: boolean, file
   for (const [name, definition] of active) {
     const ofApp = appServices.some(([appName]) => appName === name);
     if (ofApp && definition.container_name !== undefined) {
-      throw new InputError('compose-file', `service ${name} runs the app's image and sets container_name: a deploy runs the new version beside the old one, which one fixed name does not allow: remove it`);
+      throw new InputError(
+        'compose-file',
+        `service ${name} runs the app's image and sets container_name: a deploy runs the new version beside the old one, which one fixed name does not allow: remove it`,
+      );
     }
     if (ofApp && name !== service) workers.push({ name, replicas: replicasOf('compose-file', name, definition), words: [] });
     if (ofApp) continue;
@@ -193,7 +200,12 @@ export function readCompose(read: InputReader, image: string, web: boolean, file
   }
   keep('.env', '.env', false);
 
-  const secretEntries = [...extra.values()].flatMap((text) => text.split(/\r?\n/).filter((line) => /^\s*[A-Za-z_][A-Za-z0-9_.-]*\s*=/.test(line)).map((line) => line.trim()));
+  const secretEntries = [...extra.values()].flatMap((text) =>
+    text
+      .split(/\r?\n/)
+      .filter((line) => /^\s*[A-Za-z_][A-Za-z0-9_.-]*\s*=/.test(line))
+      .map((line) => line.trim()),
+  );
   const appHash = createHash('sha256')
     .update(JSON.stringify([Object.fromEntries(appServices), project.top, [...extra.entries()].sort()]))
     .digest('hex')

@@ -301,7 +301,11 @@ function readComposeEngine(read: InputReader, command: Command, image: string, c
     return undefined;
   }
   for (const name of ['volumes', 'docker-args', 'workers']) {
-    if (read(name).trim() !== '') throw new InputError(name, `is for engine: docker; with engine: compose, give ${name === 'workers' ? 'each worker as a service of the compose file with the app\'s image' : 'it in the compose file\'s service'}`);
+    if (read(name).trim() !== '')
+      throw new InputError(
+        name,
+        `is for engine: docker; with engine: compose, give ${name === 'workers' ? "each worker as a service of the compose file with the app's image" : "it in the compose file's service"}`,
+      );
   }
   if (command !== 'deploy') return { compose: composeWithoutFiles(read), workers: [], secretEntries: [] };
   if (!context.files) throw new InputError('compose-file', 'cannot be read here (no workspace)');
@@ -528,7 +532,15 @@ export function readConfig(raw: InputReader, context: InputContext = {}): Config
   const { secretEntries, ...deploy } = readDeploy(read, context, env.text, command, rollout, image);
   const { tls } = deploy;
   const tlsSecrets = [tls.key?.kind === 'text' ? tls.key.pem.trim() : '', tls.acme?.eab?.hmac ?? ''];
-  const secrets = [ssh.privateKey.trim(), ssh.passphrase ?? '', ssh.jump?.privateKey.trim() ?? '', ...secretValues(env.entries), ...secretValues(build.buildArgs), ...secretValues(secretEntries), ...tlsSecrets].filter(Boolean);
+  const secrets = [
+    ssh.privateKey.trim(),
+    ssh.passphrase ?? '',
+    ssh.jump?.privateKey.trim() ?? '',
+    ...secretValues(env.entries),
+    ...secretValues(build.buildArgs),
+    ...secretValues(secretEntries),
+    ...tlsSecrets,
+  ].filter(Boolean);
   const maxParallel = integer(read, 'max-parallel', 1, 100);
   const allowMissing = boolean(read, 'allow-missing');
   const logsLines = integer(read, 'logs-lines', 1, 10_000);

@@ -75,7 +75,7 @@ describe('engine: compose (Docker 28 server, Compose v2)', () => {
     expect(containersOf(server, APP)).toEqual([`${APP}-blue running`, `${APP}-blue-jobs-1 running`]);
     const db = idOf(server, `${APP}-db-1`);
     const cache = idOf(server, `${APP}-cache-1`);
-    expect(psql(server, 'SELECT string_agg(version, \',\') FROM releases')).toBe('v1');
+    expect(psql(server, "SELECT string_agg(version, ',') FROM releases")).toBe('v1');
     // The web container: the service's own environment and env_file, the action's env, both networks.
     const env = remoteDocker(server, ['inspect', '-f', '{{json .Config.Env}}', `${APP}-blue`]);
     expect(JSON.parse(env)).toEqual(expect.arrayContaining([`DATABASE_URL=${DATABASE_URL}`, 'FROM_ENV_FILE=yes', 'GREETING=hello']));
@@ -119,7 +119,7 @@ describe('engine: compose (Docker 28 server, Compose v2)', () => {
     expect(blueJobsBack).toBe('v1');
     expect(idOf(server, `${APP}-db-1`)).toBe(db);
     expect(idOf(server, `${APP}-cache-1`)).toBe(cache);
-    expect(psql(server, 'SELECT string_agg(version, \',\' ORDER BY version) FROM releases')).toBe('v1,v2,v3');
+    expect(psql(server, "SELECT string_agg(version, ',' ORDER BY version) FROM releases")).toBe('v1,v2,v3');
 
     const samples = load.samples;
     expect(samples.length).toBeGreaterThan(100);

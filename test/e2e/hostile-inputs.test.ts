@@ -91,6 +91,10 @@ const REFUSED: Array<[string, Record<string, string>]> = [
   ['path-prefix', { 'path-prefix': `/$(${touch('prefix')})` }],
   ['path-prefix', { 'path-prefix': '/api\n} server { listen 80' }],
   ['strip-prefix', { 'path-prefix': '/api', 'strip-prefix': 'true; reboot' }],
+  ['compose-file', { engine: 'compose', 'compose-file': `$(${touch('compose')})` }],
+  ['compose-file', { engine: 'compose', 'compose-file': '../../etc/passwd' }],
+  ['compose-service', { engine: 'compose', command: 'rollback', 'compose-service': `web; ${touch('service')}` }],
+  ['remove-volumes', { engine: 'compose', command: 'remove', 'remove-volumes': 'yes please' }],
 ];
 
 /** Everything on the server a run could change: containers, images, networks, volumes, and files. */

@@ -189,7 +189,9 @@ function shellWord(text: string): string {
 }
 
 describe('one contract between TypeScript and bash (issue 11)', () => {
-  const body = [...SCRIPT_FILES, ...engineFiles('docker'), 'engine-compose.sh', ...engineFiles('swarm')].map((f) => readFileSync(join(__dirname, '../../../../src/remote/scripts', f), 'utf8')).join('\n');
+  const body = [...SCRIPT_FILES, ...engineFiles('docker'), 'engine-compose.sh', ...engineFiles('swarm')]
+    .map((f) => readFileSync(join(__dirname, '../../../../src/remote/scripts', f), 'utf8'))
+    .join('\n');
 
   it('the script takes exit codes, outcome names and the label prefix from result.ts, never its own', () => {
     expect(body).not.toMatch(/\bfail [0-9]/);
