@@ -1,16 +1,17 @@
-// engine: compose (issue 24), on the Docker 28 server with Debian sid's Compose v2 and real
+// engine: compose (issue 24), on both servers (Docker 20.10, classic store; Docker 28, containerd
+// store), each with Debian sid's Compose v2, and real
 // accessories (PostgreSQL 15 and Redis 7 from Debian packages, sent from the runner like the app):
 // web + Postgres (named volume) + Redis + a worker of the app's image. Under load through the proxy:
 // v1 → v2 with 0 failed requests, a release command that writes to Postgres before each switch, the
 // database container and its data unchanged across every deploy, the worker on the new image after
 // the switch and on the old one after a rollback, a v3 that never gets healthy changing nothing,
-// remove keeping the volume (and remove-volumes removing it). On the classic server (Docker 20.10,
-// no Compose v2) a compose deploy fails before anything changes, saying how to install it.
-import { existsSync, readFileSync } from 'node:fs';
+// remove keeping the volume (and remove-volumes removing it). With the Compose plugin taken away, a
+// compose deploy fails before anything changes, saying how to install it.
+import { existsSync, readFileSync, renameSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { type ActionRun, runAction } from '../helpers/action-runner';
 import { failures, startLoad } from '../helpers/load';
-import { type TestServer, containersOf, remoteDocker, remoteDockerStatus, resetServer, serverInputs, testServer } from '../helpers/server';
+import { SERVER_KINDS, type TestServer, containersOf, remoteDocker, remoteDockerStatus, resetServer, serverInputs, testServer } from '../helpers/server';
 
 const APP = 'cmp';
 const HOST = 'cmp.test';
@@ -59,8 +60,8 @@ const psql = (server: TestServer, sql: string): string => remoteDocker(server, [
 const idOf = (server: TestServer, container: string): string => remoteDocker(server, ['inspect', '-f', '{{.Id}}', container]).trim();
 const versionIn = (server: TestServer, container: string): string => remoteDocker(server, ['exec', container, 'cat', '/version']).trim();
 
-describe('engine: compose (Docker 28 server, Compose v2)', () => {
-  const server = testServer('modern');
+describe.each(SERVER_KINDS)('engine: compose (%s server, Compose v2)', (kind) => {
+  const server = testServer(kind);
 
   it('web + Postgres + Redis + worker: zero-downtime deploys, a release that migrates, accessories kept, rollback, remove keeps the volume', { timeout: 900_000 }, async () => {
     resetServer(server);
@@ -158,19 +159,27 @@ describe('engine: compose (Docker 28 server, Compose v2)', () => {
   });
 });
 
-describe('engine: compose on a server without Compose v2 (classic: Docker 20.10)', () => {
+describe('engine: compose on a server without Compose v2', () => {
   const server = testServer('classic');
+  // The classic server's Compose is a CLI plugin of the deploy user's (test/server/up.sh).
+  const plugin = `${server.home}/.docker/cli-plugins/docker-compose`;
 
   it('fails before anything changes, saying how to install it', async () => {
     resetServer(server);
-    const run = await deploy(server, 'v1');
+    renameSync(plugin, `${plugin}.away`);
+    let run: ActionRun, status: ActionRun;
+    try {
+      run = await deploy(server, 'v1');
+      // A command that sends nothing is refused by the server script itself, the same way.
+      status = await runAction(compose(server, { command: 'status', image: '' }));
+    } finally {
+      renameSync(`${plugin}.away`, plugin);
+    }
     expect(run.code, run.stdout).toBe(1);
     expect(run.summary).toMatch(/needs Docker Compose v2 \(the docker compose command\) on this server.*install the docker-compose-plugin package/);
     expect(run.stdout).not.toContain('Send '); // refused before any image went
     expect(containersOf(server, APP)).toEqual([]);
     expect(existsSync(`${server.home}/.bluegreen/apps/${APP}`)).toBe(false);
-    // A command that sends nothing is refused by the server script itself, the same way.
-    const status = await runAction(compose(server, { command: 'status', image: '' }));
     expect(status.code, status.stdout).toBe(1);
     expect(status.summary).toMatch(/needs Docker Compose v2 \(the docker compose command\) on this server/);
   });

@@ -514,6 +514,16 @@ start_modern_hosts() {
   log "modern hosts: server on 127.0.0.1:$BG_MODERN_SSH_PORT, runner at unix://$BG_RUN/modern-runner/docker.sock"
 }
 
+# Compose v2 for the classic server's deploy user: sid's docker-compose binary (it runs on Debian 12)
+# as a CLI plugin in the user's own ~/.docker/cli-plugins, beside Debian 12's Docker 20.10.
+install_classic_compose() {
+  local plugin=$BG_STATE/modern-rootfs/usr/libexec/docker/cli-plugins/docker-compose
+  local dest=/home/$BG_USER/.docker/cli-plugins/docker-compose
+  cmp -s "$plugin" "$dest" && return 0
+  log "classic server: Compose v2 (sid's docker-compose) for $BG_USER"
+  install -D -o "$BG_USER" -g "$BG_USER" -m 755 "$plugin" "$dest"
+}
+
 write_env() {
   cat >"$BG_RUN/env" <<ENV
 BG_HOST=127.0.0.1
@@ -563,6 +573,7 @@ build_images
 start_modern_hosts
 # PostgreSQL and Redis images on the local daemon (the runner), for the compose engine's tests.
 bash "$here/accessories.sh"
+install_classic_compose
 start_jump_sshd
 write_env
 log "ready: ssh -i $BG_STATE/keys/client_ed25519 -p $BG_SSH_PORT $BG_USER@127.0.0.1 (details in $BG_RUN/env)"
