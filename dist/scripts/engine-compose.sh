@@ -237,7 +237,7 @@ compose_down() {
   rm -rf "$COMPOSE_DIR" "$COMPOSE_FILES_LIST" "$COMPOSE_OVERRIDE" "$COMPOSE_PREVIOUS" "$COMPOSE_PREVIOUS.files"
 }
 
-services_json() { # every container of the project: service, container, state, image
+services_json() { # every container of the project: service, container, state, image (a version's: its reference)
   docker ps -a --filter "label=com.docker.compose.project=$COMPOSE_PROJECT" \
-    --format '{"service":{{json (.Label "com.docker.compose.service")}},"container":{{json .Names}},"state":{{json .State}},"image":{{json .Image}}}' 2>/dev/null | sort | paste -sd , || true
+    --format "{\"service\":{{json (.Label \"com.docker.compose.service\")}},\"container\":{{json .Names}},\"state\":{{json .State}},\"image\":{{with .Label \"$LABEL.image\"}}{{json .}}{{else}}{{json \$.Image}}{{end}}}" 2>/dev/null | sort | paste -sd , || true
 }

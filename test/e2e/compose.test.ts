@@ -141,7 +141,8 @@ describe.each(SERVER_KINDS)('engine: compose (%s server, Compose v2)', (kind) =>
     const status = await runAction(compose(server, { command: 'status', image: '' }));
     expect(status.code, status.stdout).toBe(0);
     expect(status.summary).toMatch(/\| cache \| cmp-cache-1 \| running \| bluegreen-test\/redis:7 \|/);
-    expect(status.summary).toMatch(/\| web \| cmp-blue \| running \|/);
+    expect(status.summary).toMatch(/\| web \| cmp-blue \| running \| bluegreen-test\/compose-app:v1 \|/);
+    expect(status.summary).toMatch(/\| jobs \| cmp-green-jobs-1 \| exited \| bluegreen-test\/compose-app:v2 \|/);
 
     // remove: every container goes, the named volume stays; a new deploy finds the data.
     const removed = await runAction(compose(server, { command: 'remove', image: '' }));
