@@ -38,9 +38,7 @@ version_at_least() { # version_at_least VERSION MINIMUM: both MAJOR.MINOR[.PATCH
   ((have_major > want_major || (have_major == want_major && have_minor >= want_minor)))
 }
 
-engine_network() { # engine_network PROXY_FACTS: the proxy's network exists (the project's own are compose's)
-  [[ " $(cut -d'|' -f3 <<<"$1") " == *" $BG_NETWORK "* ]] || ensure_network
-}
+engine_network() { ensure_proxy_network "$1"; } # the project's own networks are compose's
 
 engine_live_slot() { live_slot; }
 engine_upstream() { container_name "$1"; } # engine_upstream SLOT: the slot's web container, on the proxy's network
@@ -78,7 +76,7 @@ engine_logs() { live_logs; }
 engine_finish() {
   if [[ $BG_COMMAND == deploy ]]; then rm -rf "$COMPOSE_PREVIOUS" "$COMPOSE_PREVIOUS.files"; fi
   describe_slots
-  if [[ $BG_COMMAND != remove ]]; then SERVICES_JSON=$(services_json); fi
+  if [[ $BG_COMMAND != remove && -z $SERVICES_JSON ]]; then SERVICES_JSON=$(services_json); fi
 }
 
 engine_unchanged() { read_live && is_unchanged; } # the live slot already runs this image with these settings
@@ -143,15 +141,13 @@ write_compose_override() {
 # given to the container by name (-e KEY: compose takes the value from its own environment, so no
 # value is ever on a command line). Sets START_ERROR; false when compose failed.
 compose_app_run() {
-  local image=$1 line names=()
+  local image=$1
   shift
   write_compose_override "$image"
-  while IFS= read -r line; do
-    if [[ $line == *=* ]]; then names+=(-e "${line%%=*}"); fi
-  done <<<"$APP_ENV"
   START_ERROR=$(
+    names=()
     while IFS= read -r line; do
-      if [[ $line == *=* ]]; then export "${line%%=*}=${line#*=}"; fi
+      if [[ $line == *=* ]]; then export "${line%%=*}=${line#*=}" && names+=(-e "${line%%=*}"); fi
     done <<<"$APP_ENV"
     compose run "${names[@]}" "$@" 2>&1
   )

@@ -7,9 +7,7 @@ engine_check() { # a plain Docker daemon is all it needs (check_server checked t
   [[ ! -d $APP_DIR/compose ]] || fail "$BG_EXIT_SERVER_UNUSABLE" "$BG_APP was deployed with engine: compose: give engine: compose (or remove it first); nothing was changed"
 }
 
-engine_network() { # engine_network PROXY_FACTS: the app's network exists (a proxy on it proves it does)
-  [[ " $(cut -d'|' -f3 <<<"$1") " == *" $BG_NETWORK "* ]] || ensure_network
-}
+engine_network() { ensure_proxy_network "$1"; }
 
 engine_live_slot() { live_slot; }
 

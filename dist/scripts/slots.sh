@@ -41,6 +41,10 @@ describe_slots() { # the result's live container and workers
   if [[ -n $ACTIVE_SLOT ]]; then WORKERS_JSON=$(workers_json "$ACTIVE_SLOT"); fi
 }
 
+ensure_proxy_network() { # ensure_proxy_network PROXY_FACTS: the app's network exists (a proxy on it proves it does)
+  [[ " $(cut -d'|' -f3 <<<"$1") " == *" $BG_NETWORK "* ]] || ensure_network
+}
+
 ensure_network() {
   docker network inspect "$BG_NETWORK" >/dev/null 2>&1 && return 0
   log "creating network $BG_NETWORK"
