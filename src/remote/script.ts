@@ -54,6 +54,7 @@ export const SCRIPT_FILES = [
   'tls.sh',
   'health.sh',
   'switch.sh',
+  'receipt.sh',
   'workers.sh',
 ] as const;
 export type EngineName = 'docker' | 'swarm' | 'compose';

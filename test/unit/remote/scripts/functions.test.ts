@@ -700,3 +700,63 @@ describe('path-prefix: apps that share a host name by path (issue 23)', () => {
     }
   });
 });
+
+describe('receipt (issue 25, work in progress): the window and the counts', () => {
+  it.each([1765069200, 1765069201, 1800000000, 1765069999, 2000000000])('msec_before_regex %i matches every $msec before it and none from it on', (end) => {
+    const probes = [end - 86_400, end - 3601, end - 10, end - 1, end, end + 1, end + 10, end + 3601];
+    const code = probes.map((s) => `[[ ${s}.123 =~ $re ]] && echo "${s} in" || echo "${s} out"`).join('\n');
+    const out = callScript({}, `re=$(msec_before_regex ${end})\n${code}`).stdout.trim().split('\n');
+    expect(out).toEqual(probes.map((s) => `${s} ${s < end ? 'in' : 'out'}`));
+  });
+
+  it('the window map and the log line pass the real nginx -t, and end logging by themselves', () => {
+    const home = mkdtempSync(join(tmpdir(), 'bg-fn-'));
+    try {
+      const conf = `${home}/.bluegreen/nginx`;
+      const out = callScript(
+        { app: 'rc-app', hostname: 'rc.example.com' },
+        `mkdir -p "$CONF_DIR" && RECEIPT_UNTIL=1765069200 && { receipt_conf blue; printf 'server {\\n    listen 80;\\n    server_name rc.example.com;\\n    location / {\\n'; receipt_access_log; printf '        return 200;\\n    }\\n}\\n'; } >"$CONF_DIR/rc-app.conf" && cat "$CONF_DIR/rc-app.conf"`,
+        home,
+      ).stdout;
+      expect(out).toContain("log_format bluegreen_receipt_rc_happ '$msec blue $status $request_time $upstream_header_time $bytes_sent';");
+      expect(out).toContain('access_log /tmp/bluegreen-receipt-rc-app.log bluegreen_receipt_rc_happ buffer=32k flush=1s if=$bluegreen_receipt_rc_happ;');
+      const check = nginxTest(conf, []);
+      expect(check.stderr).toBe('');
+      expect(check.status).toBe(0);
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
+  });
+
+  it('counts per slot: status classes, proxy errors and client aborts apart, percentiles, first and last; only inside the window', () => {
+    const log = [
+      '1000.000 blue 200 0.010 0.009 120', // before the window
+      '1000.500 blue 200 0.020 0.019 120',
+      '1000.600 blue 200 0.040 0.039 120',
+      '1000.700 blue 503 0.005 0.005 90', // the app's 5xx
+      '1000.800 blue 499 1.000 - 0', // the client gave up
+      '1000.900 green 200 0.030 0.029 120',
+      '1001.000 green 502 0.001 - 150', // the proxy's own 502: no upstream header
+      '1001.100 green 404 0.002 0.002 60',
+      '1001.200 green 301 0.002 0.002 60',
+      '1001.300 green 200 0.100 0.099 120',
+      '1002.000 green 200 0.010 0.009 120', // after the window
+    ].join('\n');
+    const out = callScript({}, `receipt_json 1000500 1001300 <<'LOG'\n${log}\nLOG`).stdout;
+    expect(JSON.parse(out)).toEqual({
+      fromMs: 1000500,
+      toMs: 1001300,
+      slots: {
+        blue: { requests: 4, '2xx': 2, '3xx': 0, '4xx': 0, '5xx': 1, proxyErrors: 0, aborted: 1, p50Ms: 20, p95Ms: 1000, p99Ms: 1000, firstMs: 1000500, lastMs: 1000800 },
+        green: { requests: 5, '2xx': 2, '3xx': 1, '4xx': 1, '5xx': 0, proxyErrors: 1, aborted: 0, p50Ms: 2, p95Ms: 100, p99Ms: 100, firstMs: 1000900, lastMs: 1001300 },
+      },
+      requests: 9,
+      failed: 2,
+      aborted: 1,
+    });
+  });
+
+  it('an empty window says so: no slot, no request', () => {
+    expect(JSON.parse(callScript({}, 'receipt_json 5 10 </dev/null').stdout)).toEqual({ fromMs: 5, toMs: 10, slots: {}, requests: 0, failed: 0, aborted: 0 });
+  });
+});
