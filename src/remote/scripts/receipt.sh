@@ -9,11 +9,14 @@
 # opened it is killed: the file cannot grow past one window's traffic, and the next window starts it
 # empty. Nothing is logged outside windows: no address, no path, no user agent, only what is below.
 #
-# Not wired into the deploy yet: render_proxy_config / render_app_location_body will take
-# receipt_conf and receipt_access_log when RECEIPT_UNTIL is set (see the issue 25 note).
+# A deploy opens the window before its new version starts (a graceful reload of the config as it is,
+# with the window), and counts once the old version drained and the buffers were flushed.
 # shellcheck shell=bash
 
-RECEIPT_UNTIL='' # epoch seconds: the open window's end ('' no window)
+RECEIPT_UNTIL=''   # epoch seconds: the window's end, written into the app's config ('' none)
+RECEIPT_FROM_MS='' # this run opened the window at this time
+TRAFFIC_JSON=''    # the result's "traffic": the receipt
+readonly RECEIPT_FLUSH_MS=1200 # nginx writes its log buffer at least every second (flush=1s)
 
 receipt_log_path() { printf '/tmp/bluegreen-receipt-%s.log' "$BG_APP"; } # inside the proxy container
 
@@ -21,33 +24,46 @@ receipt_log_path() { printf '/tmp/bluegreen-receipt-%s.log' "$BG_APP"; } # insid
 # many digits long (epoch seconds keep 10 digits until 2286): one alternative per digit of EPOCH
 # that is not 0 (the digits before it equal, that one lower, any digits after).
 msec_before_regex() { # msec_before_regex EPOCH
-  local end=$1 i digit rest alternatives=()
+  local end=$1 i digit rest any alternatives=()
   for ((i = 0; i < ${#end}; i++)); do
     digit=${end:i:1}
     ((digit > 0)) || continue
     rest=$((${#end} - i - 1))
-    alternatives+=("${end:0:i}[0-$((digit - 1))]$( ((rest > 0)) && printf '[0-9]{%d}' "$rest")")
+    any=''
+    if ((rest > 0)); then any="[0-9]{$rest}"; fi
+    alternatives+=("${end:0:i}[0-$((digit - 1))]$any")
   done
   printf '^(%s)\\.' "$(join_by '|' "${alternatives[@]}")"
 }
 
-# The app's part of the http block while a window is open: the map that ends it, and the line format
-# (the slot is a literal: the config is rendered for one live slot).
-receipt_conf() { # receipt_conf SLOT
+# The window the app's config already has (a run that opens none writes the same config again).
+load_receipt_window() {
+  RECEIPT_UNTIL=$(sed -n 's/^# bluegreen-receipt-until: \([0-9][0-9]*\)$/\1/p' "$CONF_FILE" 2>/dev/null | head -n 1 || true)
+}
+
+# The line of a request, for every app (in the server blocks' file, which nginx reads before the apps'
+# configs): the upstream that answered is the slot's container (the config of one live slot sets it,
+# so old workers finishing after a switch log the old one).
+receipt_log_format() {
+  printf '%s\n' "log_format bluegreen_receipt '\$msec \$bluegreen_upstream \$status \$request_time \$upstream_header_time \$bytes_sent';"
+}
+
+# The app's part of the http block while a window is open: the map that ends it.
+receipt_conf() {
   local id
   id=$(nginx_id)
   cat <<CONF
-# The receipt's window: requests that end before $RECEIPT_UNTIL (epoch seconds) are counted.
+# bluegreen-receipt-until: $RECEIPT_UNTIL
+# The receipt's window: requests that end before then (epoch seconds) are counted.
 map \$msec \$bluegreen_receipt_$id {
     default 0;
     "~$(msec_before_regex "$RECEIPT_UNTIL")" 1;
 }
-log_format bluegreen_receipt_$id '\$msec $1 \$status \$request_time \$upstream_header_time \$bytes_sent';
 CONF
 }
 
 receipt_access_log() { # the line of each of the app's locations while a window is open
-  printf '    access_log %s bluegreen_receipt_%s buffer=32k flush=1s if=$bluegreen_receipt_%s;\n' "$(receipt_log_path)" "$(nginx_id)" "$(nginx_id)"
+  printf '    access_log %s bluegreen_receipt buffer=32k flush=1s if=$bluegreen_receipt_%s;\n' "$(receipt_log_path)" "$(nginx_id)"
 }
 
 # receipt_json FROM_MS TO_MS < LOG: the window's requests, per slot: counts by status class, the
@@ -55,9 +71,9 @@ receipt_access_log() { # the line of each of the app's locations while a window 
 # (499) apart, p50/p95/p99 of the request time in ms, and each slot's first and last request.
 receipt_json() {
   local from=$1 to=$2
-  awk -v from="$from" -v to="$to" '
-    { ms = int($1 * 1000 + 0.5) }
-    ms >= from && ms <= to && NF >= 6 { print $2, int($4 * 1000 + 0.5), $3, ($5 == "-" ? "-" : "h"), ms }
+  awk -v from="$from" -v to="$to" -v app="$BG_APP-" '
+    { ms = int($1 * 1000 + 0.5); slot = $2; sub(/:[0-9]+$/, "", slot); if (index(slot, app) == 1) slot = substr(slot, length(app) + 1) }
+    ms >= from && ms <= to && NF >= 6 { print slot, int($4 * 1000 + 0.5), $3, ($5 == "-" ? "-" : "h"), ms }
   ' | sort -k1,1 -k2,2n | awk -v from="$from" -v to="$to" '
     function pct(p,   i) { i = int(p * n + 0.999999); if (i < 1) i = 1; return t[i] }
     function flush() {
@@ -82,4 +98,33 @@ receipt_json() {
     BEGIN { printf "{\"fromMs\":%d,\"toMs\":%d,\"slots\":{", from, to }
     END { flush(); printf "},\"requests\":%d,\"failed\":%d,\"aborted\":%d}\n", total, failed, aborted }
   '
+}
+
+# Before the new version starts: the log emptied, the window opened for as long as the deploy may take
+# (health-timeout, drain, stop, and a minute), the live config reloaded with it.
+open_receipt_window() {
+  has_web || return 0
+  RECEIPT_FROM_MS=$(now_ms)
+  RECEIPT_UNTIL=$(((RECEIPT_FROM_MS + BG_HEALTH_TIMEOUT_MS) / 1000 + BG_DRAIN_SECONDS + BG_STOP_TIMEOUT + 60))
+  docker exec "$BG_PROXY_NAME" sh -c ': >"$1"' sh "$(receipt_log_path)" >/dev/null 2>&1 || true
+  [[ -n $PREVIOUS_SLOT ]] || return 0 # no config yet: the switch writes it with the window
+  local why='' status=0
+  point_proxy_at "$PREVIOUS_SLOT" why || status=$?
+  fail_unless_pointed "$status" "cannot open the receipt's window in the proxy config of $BG_APP: $why" \
+    "nginx -t refused the config with the receipt's window ($why); the previous config is back"
+}
+
+# Once the old version drained and stopped: the window's requests counted from the proxy's log.
+# Never fails the run (the new version is live): without a count the summary says why.
+count_receipt() {
+  [[ -n $RECEIPT_FROM_MS ]] || return 0
+  local started log
+  PHASE=receipt
+  started=$(now_ms)
+  sleep "$(ms_as_seconds "$RECEIPT_FLUSH_MS")"
+  if log=$(docker exec "$BG_PROXY_NAME" cat "$(receipt_log_path)" 2>/dev/null); then
+    TRAFFIC_JSON=$(receipt_json "$RECEIPT_FROM_MS" "$(now_ms)" <<<"$log") || TRAFFIC_JSON=''
+  fi
+  if [[ -z $TRAFFIC_JSON ]]; then log "warning: the proxy's count of this deploy's requests could not be read"; fi
+  PHASES+=("$(json_str receipt):$(($(now_ms) - started))")
 }

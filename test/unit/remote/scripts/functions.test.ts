@@ -715,11 +715,11 @@ describe('receipt (issue 25, work in progress): the window and the counts', () =
       const conf = `${home}/.bluegreen/nginx`;
       const out = callScript(
         { app: 'rc-app', hostname: 'rc.example.com' },
-        `mkdir -p "$CONF_DIR" && RECEIPT_UNTIL=1765069200 && { receipt_conf blue; printf 'server {\\n    listen 80;\\n    server_name rc.example.com;\\n    location / {\\n'; receipt_access_log; printf '        return 200;\\n    }\\n}\\n'; } >"$CONF_DIR/rc-app.conf" && cat "$CONF_DIR/rc-app.conf"`,
+        `mkdir -p "$CONF_DIR" && RECEIPT_UNTIL=1765069200 && { receipt_log_format; receipt_conf; printf 'server {\\n    listen 80;\\n    set $bluegreen_upstream rc-app-blue:8080;\\n    server_name rc.example.com;\\n    location / {\\n'; receipt_access_log; printf '        return 200;\\n    }\\n}\\n'; } >"$CONF_DIR/rc-app.conf" && cat "$CONF_DIR/rc-app.conf"`,
         home,
       ).stdout;
-      expect(out).toContain("log_format bluegreen_receipt_rc_happ '$msec blue $status $request_time $upstream_header_time $bytes_sent';");
-      expect(out).toContain('access_log /tmp/bluegreen-receipt-rc-app.log bluegreen_receipt_rc_happ buffer=32k flush=1s if=$bluegreen_receipt_rc_happ;');
+      expect(out).toContain("log_format bluegreen_receipt '$msec $bluegreen_upstream $status $request_time $upstream_header_time $bytes_sent';");
+      expect(out).toContain('access_log /tmp/bluegreen-receipt-rc-app.log bluegreen_receipt buffer=32k flush=1s if=$bluegreen_receipt_rc_happ;');
       const check = nginxTest(conf, []);
       expect(check.stderr).toBe('');
       expect(check.status).toBe(0);
@@ -730,17 +730,17 @@ describe('receipt (issue 25, work in progress): the window and the counts', () =
 
   it('counts per slot: status classes, proxy errors and client aborts apart, percentiles, first and last; only inside the window', () => {
     const log = [
-      '1000.000 blue 200 0.010 0.009 120', // before the window
-      '1000.500 blue 200 0.020 0.019 120',
-      '1000.600 blue 200 0.040 0.039 120',
-      '1000.700 blue 503 0.005 0.005 90', // the app's 5xx
-      '1000.800 blue 499 1.000 - 0', // the client gave up
-      '1000.900 green 200 0.030 0.029 120',
-      '1001.000 green 502 0.001 - 150', // the proxy's own 502: no upstream header
-      '1001.100 green 404 0.002 0.002 60',
-      '1001.200 green 301 0.002 0.002 60',
-      '1001.300 green 200 0.100 0.099 120',
-      '1002.000 green 200 0.010 0.009 120', // after the window
+      '1000.000 shop-blue:8080 200 0.010 0.009 120', // before the window
+      '1000.500 shop-blue:8080 200 0.020 0.019 120',
+      '1000.600 shop-blue:8080 200 0.040 0.039 120',
+      '1000.700 shop-blue:8080 503 0.005 0.005 90', // the app's 5xx
+      '1000.800 shop-blue:8080 499 1.000 - 0', // the client gave up
+      '1000.900 shop-green:8080 200 0.030 0.029 120',
+      '1001.000 shop-green:8080 502 0.001 - 150', // the proxy's own 502: no upstream header
+      '1001.100 shop-green:8080 404 0.002 0.002 60',
+      '1001.200 shop-green:8080 301 0.002 0.002 60',
+      '1001.300 shop-green:8080 200 0.100 0.099 120',
+      '1002.000 shop-green:8080 200 0.010 0.009 120', // after the window
     ].join('\n');
     const out = callScript({}, `receipt_json 1000500 1001300 <<'LOG'\n${log}\nLOG`).stdout;
     expect(JSON.parse(out)).toEqual({
@@ -758,5 +758,23 @@ describe('receipt (issue 25, work in progress): the window and the counts', () =
 
   it('an empty window says so: no slot, no request', () => {
     expect(JSON.parse(callScript({}, 'receipt_json 5 10 </dev/null').stdout)).toEqual({ fromMs: 5, toMs: 10, slots: {}, requests: 0, failed: 0, aborted: 0 });
+  });
+});
+
+describe('the app config with the receipt window (issue 25, work in progress)', () => {
+  it('is what the proxy gets while a window is open: nginx -t accepts it, and a run that opens none writes it the same again', () => {
+    const home = mkdtempSync(join(tmpdir(), 'bg-fn-'));
+    try {
+      const given = { app: 'rc-conf', hostname: 'rc.example.com', 'path-prefix': '/api' };
+      const out = callScript(given, `RECEIPT_UNTIL=1765069200 && ${writeProxyFiles()}`, home).stdout;
+      expect(out).toContain('# bluegreen-receipt-until: 1765069200');
+      expect(out.match(/access_log \/tmp\/bluegreen-receipt-rc-conf\.log/g)).toHaveLength(2); // location = /api and location /api/
+      const check = nginxTest(`${home}/.bluegreen/nginx`, []);
+      expect(check.stderr).toBe('');
+      const again = callScript(given, 'load_receipt_window && echo "$RECEIPT_UNTIL" && proxy_config_current green "$(engine_upstream green)" && echo current', home).stdout;
+      expect(again).toBe('1765069200\ncurrent\n');
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
   });
 });
