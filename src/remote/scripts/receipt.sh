@@ -70,11 +70,11 @@ receipt_access_log() { # the line of each of the app's locations while a window 
 # failed ones (5xx the app answered; 502/504 the proxy answered, no upstream header), client aborts
 # (499) apart, p50/p95/p99 of the request time in ms, and each slot's first and last request.
 receipt_json() {
-  local from=$1 to=$2
-  awk -v from="$from" -v to="$to" -v app="$BG_APP-" '
+  local since=$1 upto=$2
+  awk -v from="$since" -v to="$upto" -v app="$BG_APP-" '
     { ms = int($1 * 1000 + 0.5); slot = $2; sub(/:[0-9]+$/, "", slot); if (index(slot, app) == 1) slot = substr(slot, length(app) + 1) }
     ms >= from && ms <= to && NF >= 6 { print slot, int($4 * 1000 + 0.5), $3, ($5 == "-" ? "-" : "h"), ms }
-  ' | sort -k1,1 -k2,2n | awk -v from="$from" -v to="$to" '
+  ' | sort -k1,1 -k2,2n | awk -v from="$since" -v to="$upto" '
     function pct(p,   i) { i = int(p * n + 0.999999); if (i < 1) i = 1; return t[i] }
     function flush() {
       if (n == 0) return
