@@ -334,12 +334,14 @@ cmd_deploy() {
   fi
   # Before anything is removed to make room: a missing image changes nothing.
   require_sent_image
+  run_phase window open_receipt_window
   run_phase start start_candidate
   check_candidate
   if ((BG_BARRIER_SECONDS > 0)); then run_phase wait wait_for_every_host; fi
   switch_to_candidate
   after_switch forget forget_kept
   after_switch prune prune_images
+  count_receipt
 }
 
 # A container set aside from the idle slot means a run was interrupted before its switch: the

@@ -390,11 +390,24 @@ describe('release phase, command run and rollback-to in the report (issue 22)', 
 });
 
 describe('the receipt (issue 25, work in progress)', () => {
-  const slot = (requests: number, failed = 0) => ({ requests, '2xx': requests - failed, '3xx': 0, '4xx': 0, '5xx': failed, proxyErrors: 0, aborted: 0, p50Ms: 3, p95Ms: 9, p99Ms: 40, firstMs: 1_000, lastMs: 9_000 });
+  const slot = (requests: number, failed = 0) => ({
+    requests,
+    '2xx': requests - failed,
+    '3xx': 0,
+    '4xx': 0,
+    '5xx': failed,
+    proxyErrors: 0,
+    aborted: 0,
+    p50Ms: 3,
+    p95Ms: 9,
+    p99Ms: 40,
+    firstMs: 1_000,
+    lastMs: 9_000,
+  });
 
   it('shows each slot, old first, with the counts, the percentiles and when it answered', () => {
     const text = trafficSection({ fromMs: 0, toMs: 12_000, slots: { green: slot(200, 2), blue: slot(100) }, requests: 300, failed: 2, aborted: 0 }, 'blue', 'green');
-    expect(text).toContain('300 requests in 12.0 s (from the new version\'s start to the end of the drain), **2 failed**.');
+    expect(text).toContain("300 requests in 12.0 s (from the new version's start to the end of the drain), **2 failed**.");
     const rows = text.split('\n').filter((line) => line.startsWith('| BLUE') || line.startsWith('| GREEN'));
     expect(rows).toEqual(['| BLUE | 100 | 100 / 0 / 0 | 0 | 0 | 0 | 3 / 9 / 40 ms | +1.0 s – +9.0 s |', '| GREEN | 200 | 198 / 0 / 0 | 2 | 0 | 0 | 3 / 9 / 40 ms | +1.0 s – +9.0 s |']);
   });
