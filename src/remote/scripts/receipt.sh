@@ -16,7 +16,7 @@
 RECEIPT_UNTIL=''   # epoch seconds: the window's end, written into the app's config ('' none)
 RECEIPT_FROM_MS='' # this run opened the window at this time
 TRAFFIC_JSON=''    # the result's "traffic": the receipt
-readonly RECEIPT_FLUSH_MS=1200 # nginx writes its log buffer at least every second (flush=1s)
+readonly RECEIPT_FLUSH_MS=400 # nginx writes its log buffer at least every 250 ms (flush=250ms)
 
 receipt_log_path() { printf '/tmp/bluegreen-receipt-%s.log' "$BG_APP"; } # inside the proxy container
 
@@ -63,7 +63,7 @@ CONF
 }
 
 receipt_access_log() { # the line of each of the app's locations while a window is open
-  printf '    access_log %s bluegreen_receipt buffer=32k flush=1s if=$bluegreen_receipt_%s;\n' "$(receipt_log_path)" "$(nginx_id)"
+  printf '    access_log %s bluegreen_receipt buffer=32k flush=250ms if=$bluegreen_receipt_%s;\n' "$(receipt_log_path)" "$(nginx_id)"
 }
 
 # receipt_json FROM_MS TO_MS < LOG: the window's requests, per slot: counts by status class, the

@@ -719,7 +719,7 @@ describe('receipt (issue 25, work in progress): the window and the counts', () =
         home,
       ).stdout;
       expect(out).toContain("log_format bluegreen_receipt '$msec $bluegreen_upstream $status $request_time $upstream_header_time $bytes_sent';");
-      expect(out).toContain('access_log /tmp/bluegreen-receipt-rc-app.log bluegreen_receipt buffer=32k flush=1s if=$bluegreen_receipt_rc_happ;');
+      expect(out).toContain('access_log /tmp/bluegreen-receipt-rc-app.log bluegreen_receipt buffer=32k flush=250ms if=$bluegreen_receipt_rc_happ;');
       const check = nginxTest(conf, []);
       expect(check.stderr).toBe('');
       expect(check.status).toBe(0);
