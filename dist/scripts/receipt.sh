@@ -16,6 +16,7 @@
 RECEIPT_UNTIL=''   # epoch seconds: the window's end, written into the app's config ('' none)
 RECEIPT_FROM_MS='' # this run opened the window at this time
 TRAFFIC_JSON=''    # the result's "traffic": the receipt
+RECEIPT_OLD_WORKERS='' # the nginx workers of the config before the window's reload (the drain waits for them too)
 readonly RECEIPT_FLUSH_MS=400 # nginx writes its log buffer at least every 250 ms (flush=250ms)
 
 receipt_log_path() { printf '/tmp/bluegreen-receipt-%s.log' "$BG_APP"; } # inside the proxy container
@@ -112,6 +113,7 @@ open_receipt_window() {
   point_proxy_at "$PREVIOUS_SLOT" why || status=$?
   fail_unless_pointed "$status" "cannot open the receipt's window in the proxy config of $BG_APP: $why" \
     "nginx -t refused the config with the receipt's window ($why); the previous config is back"
+  RECEIPT_OLD_WORKERS=$OLD_WORKERS
 }
 
 # Once the old version drained and stopped: the window's requests counted from the proxy's log.

@@ -194,8 +194,11 @@ note_drain() {
 }
 
 drain_previous() {
-  local old ip target hop started deadline long_deadline quiet=0 look total long http
+  local old ip target hop started deadline long_deadline quiet=0 look total long http workers
   old=$(container_name "$PREVIOUS_SLOT")
+  # The workers of every config that routed to the old slot: the one before the switch, and the one
+  # before the receipt's window opened (a request they still hold, an upload, goes to the old slot).
+  workers="$OLD_WORKERS${RECEIPT_OLD_WORKERS:+ $RECEIPT_OLD_WORKERS}"
   started=$(now_ms)
   deadline=$((started + BG_DRAIN_SECONDS * 1000))
   long_deadline=$((started + BG_DRAIN_LONG_LIVED * 1000))
@@ -203,11 +206,11 @@ drain_previous() {
   target=''
   if [[ $ip =~ ^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$ ]]; then target=$(proc_net_address "$ip" "$BG_CONTAINER_PORT"); fi
   hop=$(proc_net_address 127.0.0.1 "$(hop_port "$PREVIOUS_SLOT")")
-  log "draining $old: requests until they are done (at most ${BG_DRAIN_SECONDS}s), WebSockets and event streams at most ${BG_DRAIN_LONG_LIVED}s (previous nginx workers: ${OLD_WORKERS:-unknown})"
+  log "draining $old: requests until they are done (at most ${BG_DRAIN_SECONDS}s), WebSockets and event streams at most ${BG_DRAIN_LONG_LIVED}s (previous nginx workers: ${workers:-unknown})"
   while (($(now_ms) < deadline)); do
-    look=$(docker exec "$BG_PROXY_NAME" sh -c "$BG_PROXY_DRAIN_LOOK_SH" sh "$OLD_WORKERS" 2>/dev/null || true)
+    look=$(docker exec "$BG_PROXY_NAME" sh -c "$BG_PROXY_DRAIN_LOOK_SH" sh "$workers" 2>/dev/null || true)
     if [[ -z $look ]]; then break; fi
-    if [[ -n $OLD_WORKERS && $look != *workers-alive* ]]; then
+    if [[ -n $workers && $look != *workers-alive* ]]; then
       log "drained after $(($(now_ms) - started))ms: the previous config's workers have finished"
       return 0
     fi
