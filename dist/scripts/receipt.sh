@@ -43,10 +43,11 @@ load_receipt_window() {
 }
 
 # The line of a request, for every app (in the server blocks' file, which nginx reads before the apps'
-# configs): the upstream that answered is the slot's container (the config of one live slot sets it,
-# so old workers finishing after a switch log the old one).
+# configs). $proxy_host is where the request went: the slot's container (the config of one live slot
+# names it, so old workers finishing after a switch log the old one), or for a long-lived request
+# the slot's loopback hop port; '-' when the proxy answered itself (a redirect).
 receipt_log_format() {
-  printf '%s\n' "log_format bluegreen_receipt '\$msec \$bluegreen_upstream \$status \$request_time \$upstream_header_time \$bytes_sent';"
+  printf '%s\n' "log_format bluegreen_receipt '\$msec \$proxy_host \$status \$request_time \$upstream_header_time \$bytes_sent';"
 }
 
 # The app's part of the http block while a window is open: the map that ends it.
@@ -70,10 +71,15 @@ receipt_access_log() { # the line of each of the app's locations while a window 
 # receipt_json FROM_MS TO_MS < LOG: the window's requests, per slot: counts by status class, the
 # failed ones (5xx the app answered; 502/504 the proxy answered, no upstream header), client aborts
 # (499) apart, p50/p95/p99 of the request time in ms, and each slot's first and last request.
+# A 101 (a WebSocket accepted) counts with the 2xx.
 receipt_json() {
   local since=$1 upto=$2
-  awk -v from="$since" -v to="$upto" -v app="$BG_APP-" '
-    { ms = int($1 * 1000 + 0.5); slot = $2; sub(/:[0-9]+$/, "", slot); if (index(slot, app) == 1) slot = substr(slot, length(app) + 1) }
+  awk -v from="$since" -v to="$upto" -v app="$BG_APP-" -v hop="127.0.0.1:$(hop_base)" -v hop2="127.0.0.1:$(($(hop_base) + 1))" '
+    {
+      ms = int($1 * 1000 + 0.5); slot = $2
+      if (slot == hop) slot = "blue"; else if (slot == hop2) slot = "green"; else if (slot == "-") slot = "proxy"
+      else { sub(/:[0-9]+$/, "", slot); if (index(slot, app) == 1) slot = substr(slot, length(app) + 1) }
+    }
     ms >= from && ms <= to && NF >= 6 { print slot, int($4 * 1000 + 0.5), $3, ($5 == "-" ? "-" : "h"), ms }
   ' | sort -k1,1 -k2,2n | awk -v from="$since" -v to="$upto" '
     function pct(p,   i) { i = int(p * n + 0.999999); if (i < 1) i = 1; return t[i] }

@@ -715,10 +715,10 @@ describe('receipt (issue 25, work in progress): the window and the counts', () =
       const conf = `${home}/.bluegreen/nginx`;
       const out = callScript(
         { app: 'rc-app', hostname: 'rc.example.com' },
-        `mkdir -p "$CONF_DIR" && RECEIPT_UNTIL=1765069200 && { receipt_log_format; receipt_conf; printf 'server {\\n    listen 80;\\n    set $bluegreen_upstream rc-app-blue:8080;\\n    server_name rc.example.com;\\n    location / {\\n'; receipt_access_log; printf '        return 200;\\n    }\\n}\\n'; } >"$CONF_DIR/rc-app.conf" && cat "$CONF_DIR/rc-app.conf"`,
+        `mkdir -p "$CONF_DIR" && RECEIPT_UNTIL=1765069200 && { receipt_log_format; receipt_conf; printf 'server {\\n    listen 80;\\n    server_name rc.example.com;\\n    location / {\\n'; receipt_access_log; printf '        return 200;\\n    }\\n}\\n'; } >"$CONF_DIR/rc-app.conf" && cat "$CONF_DIR/rc-app.conf"`,
         home,
       ).stdout;
-      expect(out).toContain("log_format bluegreen_receipt '$msec $bluegreen_upstream $status $request_time $upstream_header_time $bytes_sent';");
+      expect(out).toContain("log_format bluegreen_receipt '$msec $proxy_host $status $request_time $upstream_header_time $bytes_sent';");
       expect(out).toContain('access_log /tmp/bluegreen-receipt-rc-app.log bluegreen_receipt buffer=32k flush=250ms if=$bluegreen_receipt_rc_happ;');
       const check = nginxTest(conf, []);
       expect(check.stderr).toBe('');
@@ -739,18 +739,21 @@ describe('receipt (issue 25, work in progress): the window and the counts', () =
       '1001.000 shop-green:8080 502 0.001 - 150', // the proxy's own 502: no upstream header
       '1001.100 shop-green:8080 404 0.002 0.002 60',
       '1001.200 shop-green:8080 301 0.002 0.002 60',
+      '1001.250 - 308 0.000 - 0', // the proxy's own redirect
+      '1001.260 127.0.0.1:HOP 101 0.300 0.001 90', // a WebSocket through the blue slot's hop
       '1001.300 shop-green:8080 200 0.100 0.099 120',
       '1002.000 shop-green:8080 200 0.010 0.009 120', // after the window
     ].join('\n');
-    const out = callScript({}, `receipt_json 1000500 1001300 <<'LOG'\n${log}\nLOG`).stdout;
+    const out = callScript({}, `mkdir -p "$CONF_DIR" && receipt_json 1000500 1001300 <<LOG\n${log.replace('HOP', '$(hop_base)')}\nLOG`).stdout;
     expect(JSON.parse(out)).toEqual({
       fromMs: 1000500,
       toMs: 1001300,
       slots: {
-        blue: { requests: 4, '2xx': 2, '3xx': 0, '4xx': 0, '5xx': 1, proxyErrors: 0, aborted: 1, p50Ms: 20, p95Ms: 1000, p99Ms: 1000, firstMs: 1000500, lastMs: 1000800 },
+        blue: { requests: 5, '2xx': 3, '3xx': 0, '4xx': 0, '5xx': 1, proxyErrors: 0, aborted: 1, p50Ms: 40, p95Ms: 1000, p99Ms: 1000, firstMs: 1000500, lastMs: 1001260 },
+        proxy: { requests: 1, '2xx': 0, '3xx': 1, '4xx': 0, '5xx': 0, proxyErrors: 0, aborted: 0, p50Ms: 0, p95Ms: 0, p99Ms: 0, firstMs: 1001250, lastMs: 1001250 },
         green: { requests: 5, '2xx': 2, '3xx': 1, '4xx': 1, '5xx': 0, proxyErrors: 1, aborted: 0, p50Ms: 2, p95Ms: 100, p99Ms: 100, firstMs: 1000900, lastMs: 1001300 },
       },
-      requests: 9,
+      requests: 11,
       failed: 2,
       aborted: 1,
     });
