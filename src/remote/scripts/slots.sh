@@ -200,7 +200,7 @@ drain_previous() {
   # before the receipt's window opened (a request they still hold, an upload, goes to the old slot).
   workers="$OLD_WORKERS${RECEIPT_OLD_WORKERS:+ $RECEIPT_OLD_WORKERS}"
   started=$(now_ms)
-  deadline=$((started + BG_DRAIN_SECONDS * 1000))
+  deadline=$((started + BG_DRAIN_MS))
   long_deadline=$((started + BG_DRAIN_LONG_LIVED * 1000))
   ip=$PREVIOUS_IP
   target=''

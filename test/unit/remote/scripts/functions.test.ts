@@ -781,3 +781,9 @@ describe('the app config with the receipt window (issue 25, work in progress)', 
     }
   });
 });
+
+describe('drain-seconds with a fraction', () => {
+  it('reaches bash as whole milliseconds, which its arithmetic takes (2.5 seconds was a syntax error there)', () => {
+    expect(callScript({ 'drain-seconds': '2.5' }, 'echo "$BG_DRAIN_SECONDS $BG_DRAIN_MS $((1000 + BG_DRAIN_MS))"').stdout).toBe('2.5 2500 3500\n');
+  });
+});
