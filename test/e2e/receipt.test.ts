@@ -20,7 +20,7 @@ describe.each(SERVER_KINDS)('the receipt (%s server)', (kind) => {
     let load: ReturnType<typeof startLoad> | undefined;
     let stopped: Promise<Sample[]> | undefined;
     const run = await deploy('v2', (line) => {
-      if (!load && line.includes('[start] starting receipt-green')) load = startLoad({ port: server.proxyPort, hostHeader: host, steadyWorkers: 3, slowWorkers: 1, slowMs: 800, maxSeconds: 60 });
+      if (!load && line.includes('[start] starting receipt-green')) load = startLoad({ port: server.proxyPort, hostHeader: host, steadyWorkers: 3, slowWorkers: 1, slowMs: 500, maxSeconds: 60 });
       if (load && !stopped && line.includes('drained after')) stopped = load.stop();
     });
     const samples = (await stopped) ?? [];
