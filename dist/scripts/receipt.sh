@@ -57,9 +57,11 @@ receipt_conf() {
   cat <<CONF
 # bluegreen-receipt-until: $RECEIPT_UNTIL
 # The receipt's window: requests that end before then (epoch seconds) are counted.
-map \$msec \$bluegreen_receipt_$id {
+# The proxy's own checks (from 127.0.0.1 inside it) are not visitors.
+map "\$remote_addr \$msec" \$bluegreen_receipt_$id {
     default 0;
-    "~$(msec_before_regex "$RECEIPT_UNTIL")" 1;
+    "~^127\\.0\\.0\\.1 " 0;
+    "~^[^ ]+ $(msec_before_regex "$RECEIPT_UNTIL" | cut -c2-)" 1;
 }
 CONF
 }
