@@ -121,6 +121,7 @@ export interface Traffic {
   requests: number;
   failed: number; // the app's 5xx and the proxy's 502/504
   aborted: number;
+  partial?: true; // the proxy's log space was full: some requests were not logged
 }
 
 /** engine compose: a container of the project (every service: the slots', the workers', the accessories'). */

@@ -323,7 +323,8 @@ export function trafficSection(traffic: Traffic, from: string | null, to: string
   return [
     '### Traffic during the deploy',
     '',
-    `${traffic.requests} requests in ${seconds} s (from the new version's start to the end of the drain), ${verdict}${traffic.aborted ? `, ${traffic.aborted} given up by their clients` : ''}.`,
+    `${traffic.requests} requests in ${seconds} s (from the new version's start to the end of the drain), ${verdict}${traffic.aborted ? `, ${traffic.aborted} given up by their clients` : ''}.` +
+      (traffic.partial ? " **Partial:** the proxy's receipt logs reached their size cap, so later requests were served but not counted." : ''),
     '',
     '| slot | requests | 2xx / 3xx / 4xx | 5xx (app) | 502/504 (proxy) | client aborts | p50 / p95 / p99 | answered |',
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |',

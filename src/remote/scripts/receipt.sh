@@ -18,8 +18,13 @@ RECEIPT_FROM_MS='' # this run opened the window at this time
 TRAFFIC_JSON=''    # the result's "traffic": the receipt
 RECEIPT_OLD_WORKERS='' # the nginx workers of the config before the window's reload (the drain waits for them too)
 readonly RECEIPT_FLUSH_MS=400 # nginx writes its log buffer at least every 250 ms (flush=250ms)
+# The logs live in a tmpfs of the proxy container of this size (for all its apps): they can never
+# fill the server's disk; when it is full nginx logs no more (requests are served as ever) and the
+# receipt says it is partial. A proxy made by a version before the receipt has no such tmpfs: the
+# directory is made in its own layer, where each log is bounded by its window only.
+readonly RECEIPT_DIR=/run/bluegreen-receipt RECEIPT_CAP_MB=16
 
-receipt_log_path() { printf '/tmp/bluegreen-receipt-%s.log' "$BG_APP"; } # inside the proxy container
+receipt_log_path() { printf '%s/%s.log' "$RECEIPT_DIR" "$BG_APP"; } # inside the proxy container
 
 # msec_before_regex EPOCH: a regex for nginx's $msec (SECONDS.MILLIS) with SECONDS below EPOCH, as
 # many digits long (epoch seconds keep 10 digits until 2286): one alternative per digit of EPOCH
@@ -115,13 +120,19 @@ open_receipt_window() {
   has_web || return 0
   RECEIPT_FROM_MS=$(now_ms)
   RECEIPT_UNTIL=$(((RECEIPT_FROM_MS + BG_HEALTH_TIMEOUT_MS + BG_DRAIN_MS) / 1000 + BG_BARRIER_SECONDS + BG_STOP_TIMEOUT + 60))
-  docker exec "$BG_PROXY_NAME" sh -c ': >"$1"' sh "$(receipt_log_path)" >/dev/null 2>&1 || true
+  docker exec "$BG_PROXY_NAME" sh -c 'mkdir -p "${1%/*}" && : >"$1"' sh "$(receipt_log_path)" >/dev/null 2>&1 || true
   [[ -n $PREVIOUS_SLOT ]] || return 0 # no config yet: the switch writes it with the window
   local why='' status=0
   point_proxy_at "$PREVIOUS_SLOT" why || status=$?
   fail_unless_pointed "$status" "cannot open the receipt's window in the proxy config of $BG_APP: $why" \
     "nginx -t refused the config with the receipt's window ($why); the previous config is back"
   RECEIPT_OLD_WORKERS=$OLD_WORKERS
+}
+
+receipt_log_full() { # less than 64 KiB left where the logs are: nginx could not write every line
+  local free
+  free=$(docker exec "$BG_PROXY_NAME" df -Pk "$RECEIPT_DIR" 2>/dev/null | awk 'NR == 2 { print $4 }')
+  [[ -n $free ]] && ((free < 64))
 }
 
 # Once the old version drained and stopped: the window's requests counted from the proxy's log.
@@ -134,6 +145,10 @@ count_receipt() {
   sleep "$(ms_as_seconds "$RECEIPT_FLUSH_MS")"
   if log=$(docker exec "$BG_PROXY_NAME" cat "$(receipt_log_path)" 2>/dev/null); then
     TRAFFIC_JSON=$(receipt_json "$RECEIPT_FROM_MS" "$(now_ms)" <<<"$log") || TRAFFIC_JSON=''
+    if [[ -n $TRAFFIC_JSON ]] && receipt_log_full; then
+      TRAFFIC_JSON="${TRAFFIC_JSON%\}},\"partial\":true}"
+      log "warning: the proxy's receipt logs reached their ${RECEIPT_CAP_MB} MB cap during this deploy: the counts are partial"
+    fi
   fi
   if [[ -z $TRAFFIC_JSON ]]; then log "warning: the proxy's count of this deploy's requests could not be read"; fi
   PHASES+=("$(json_str receipt):$(($(now_ms) - started))")

@@ -412,6 +412,12 @@ describe('the receipt (issue 25, work in progress)', () => {
     expect(rows).toEqual(['| BLUE | 100 | 100 / 0 / 0 | 0 | 0 | 0 | 3 / 9 / 40 ms | +1.0 s – +9.0 s |', '| GREEN | 200 | 198 / 0 / 0 | 2 | 0 | 0 | 3 / 9 / 40 ms | +1.0 s – +9.0 s |']);
   });
 
+  it('says when the count is partial (the log space was full)', () => {
+    const text = trafficSection({ fromMs: 0, toMs: 12_000, slots: { blue: slot(100) }, requests: 100, failed: 0, aborted: 0, partial: true }, 'blue', 'green');
+    expect(text).toContain('**0 failed**. **Partial:** the proxy');
+    expect(trafficSection({ fromMs: 0, toMs: 12_000, slots: { blue: slot(100) }, requests: 100, failed: 0, aborted: 0 }, 'blue', 'green')).not.toContain('Partial');
+  });
+
   it('says so when no request came', () => {
     expect(trafficSection({ fromMs: 0, toMs: 5_000, slots: {}, requests: 0, failed: 0, aborted: 0 }, null, 'blue')).toContain('No request reached the app in the 5.0 s');
   });

@@ -577,6 +577,7 @@ function nginxTest(confDir: string, pairApps: readonly string[]): { stderr: stri
   const dir = mkdtempSync(join(tmpdir(), 'bg-nginx-t-'));
   try {
     mkdirSync(pairs, { recursive: true });
+    mkdirSync('/run/bluegreen-receipt', { recursive: true }); // RECEIPT_DIR: a tmpfs in the proxy
     for (const app of pairApps) writeFileSync(`${pairs}/${app}.conf`, 'ssl_reject_handshake on;\n');
     const mount = join(dir, 'conf.d');
     mkdirSync(join(mount, 'routes'), { recursive: true });
@@ -719,7 +720,7 @@ describe('receipt (issue 25, work in progress): the window and the counts', () =
         home,
       ).stdout;
       expect(out).toContain("log_format bluegreen_receipt '$msec $proxy_host $status $request_time $upstream_header_time $bytes_sent';");
-      expect(out).toContain('access_log /tmp/bluegreen-receipt-rc-app.log bluegreen_receipt buffer=32k flush=250ms if=$bluegreen_receipt_rc_happ;');
+      expect(out).toContain('access_log /run/bluegreen-receipt/rc-app.log bluegreen_receipt buffer=32k flush=250ms if=$bluegreen_receipt_rc_happ;');
       const check = nginxTest(conf, []);
       expect(check.stderr).toBe('');
       expect(check.status).toBe(0);
@@ -771,7 +772,7 @@ describe('the app config with the receipt window (issue 25, work in progress)', 
       const given = { app: 'rc-conf', hostname: 'rc.example.com', 'path-prefix': '/api' };
       const out = callScript(given, `RECEIPT_UNTIL=1765069200 && ${writeProxyFiles()}`, home).stdout;
       expect(out).toContain('# bluegreen-receipt-until: 1765069200');
-      expect(out.match(/access_log \/tmp\/bluegreen-receipt-rc-conf\.log/g)).toHaveLength(2); // location = /api and location /api/
+      expect(out.match(/access_log \/run\/bluegreen-receipt\/rc-conf\.log/g)).toHaveLength(2); // location = /api and location /api/
       const check = nginxTest(`${home}/.bluegreen/nginx`, []);
       expect(check.stderr).toBe('');
       const again = callScript(given, 'load_receipt_window && echo "$RECEIPT_UNTIL" && proxy_config_current green "$(engine_upstream green)" && echo current', home).stdout;
