@@ -96821,6 +96821,7 @@ exports.SCRIPT_FILES = [
     'tls.sh',
     'health.sh',
     'switch.sh',
+    'receipt.sh',
     'workers.sh',
 ];
 /** An engine's bash files: docker and compose share the blue/green slots (slots.sh), each makes the containers its way. */
@@ -96981,7 +96982,8 @@ function settingVariables(deploy) {
         'trusted-proxies': { BG_TRUSTED_PROXIES: http.trustedProxies },
         tls: { BG_TLS: deploy.tls.mode },
         'tls-redirect': { BG_TLS_REDIRECT: deploy.tls.redirect ? 1 : 0 },
-        'drain-seconds': { BG_DRAIN_SECONDS: deploy.drainSeconds },
+        // Seconds as given for the log lines; milliseconds for bash's integer arithmetic (2.5s is 2500).
+        'drain-seconds': { BG_DRAIN_SECONDS: deploy.drainSeconds, BG_DRAIN_MS: Math.round(deploy.drainSeconds * 1000) },
         'drain-long-lived': { BG_DRAIN_LONG_LIVED: Math.ceil(deploy.drainLongLivedSeconds) },
         'stop-timeout': { BG_STOP_TIMEOUT: Math.ceil(deploy.stopTimeoutSeconds) },
         workers: { BG_WORKERS: deploy.workers.map(workerSpec) },
@@ -97227,6 +97229,11 @@ function renderFleetSummary(hosts, secrets = [], totalSeconds = 0, cancelled) {
     }
     return (0, report_1.finalSummary)(parts.join('\n'), secrets);
 }
+/** The failed requests of every host that counted its deploy's traffic ('' when none did). */
+function failedRequests(hosts) {
+    const counted = hosts.map((h) => h.report.remote?.traffic).filter((t) => t !== undefined && t !== null);
+    return counted.length ? String(counted.reduce((sum, t) => sum + t.failed, 0)) : '';
+}
 /** The step outputs: `result` is the overall one, the others are the first host's, `hosts` has each host's. */
 function fleetOutputs(hosts, totalSeconds) {
     // The first host's outputs, but what serves there now: after a switch back, the version it went back to.
@@ -97261,6 +97268,8 @@ function fleetOutputs(hosts, totalSeconds) {
         ...first,
         result: fleetOutcome(hosts),
         'bytes-sent': String(perHost.reduce((sum, h) => sum + h.bytesSent, 0)),
+        // Every host's receipt counted (traffic stays the first host's; each host's is in its summary).
+        'failed-requests': failedRequests(hosts),
         'duration-seconds': totalSeconds.toFixed(1),
         hosts: JSON.stringify(perHost),
     };
@@ -97290,6 +97299,7 @@ exports.slotName = slotName;
 exports.headline = headline;
 exports.healthAnswer = healthAnswer;
 exports.renderSummary = renderSummary;
+exports.trafficSection = trafficSection;
 exports.renderRefusedSummary = renderRefusedSummary;
 exports.refusedOutputs = refusedOutputs;
 exports.stepOutputs = stepOutputs;
@@ -97536,6 +97546,8 @@ function renderSummary(given, secrets = []) {
     if (remote?.logs) {
         parts.push('### Last log lines of the live container', '', '```text', remote.logs.replace(/```/g, "'''"), '```', '');
     }
+    if (remote?.traffic)
+        parts.push(trafficSection(remote.traffic, remote.previousSlot, remote.activeSlot), '');
     if (remote?.workers && remote.workers.length > 0)
         parts.push(workersSection(remote.workers), '');
     if (remote?.services && remote.services.length > 0)
@@ -97577,6 +97589,29 @@ function workersSection(workers) {
     const rows = workers.map((w) => `| ${cell(w.worker)} | ${cell(w.container)} | ${w.running ? 'running' : 'stopped'}${w.restarts > 0 ? ` (restarted ${w.restarts}×)` : ''} | ${cell(w.image)} ${(0, format_2.shortId)(w.imageId)} |`);
     return ['### Workers', '', '| worker | container | state | image |', '| --- | --- | --- | --- |', ...rows].join('\n');
 }
+/** The receipt: what the proxy answered per slot while the version went live. */
+function trafficSection(traffic, from, to) {
+    const seconds = ((traffic.toMs - traffic.fromMs) / 1000).toFixed(1);
+    if (traffic.requests === 0)
+        return `### Traffic during the deploy\n\nNo request reached the app in the ${seconds} s from the new version's start to the end of the drain.`;
+    const order = [from, to, ...Object.keys(traffic.slots)].filter((slot, i, all) => !!slot && all.indexOf(slot) === i && slot in traffic.slots);
+    const rows = order.map((slot) => {
+        const t = traffic.slots[slot];
+        const at = (ms) => `+${((ms - traffic.fromMs) / 1000).toFixed(1)} s`;
+        return `| ${slotName(slot)} | ${t.requests} | ${t['2xx']} / ${t['3xx']} / ${t['4xx']} | ${t['5xx']} | ${t.proxyErrors} | ${t.aborted} | ${t.p50Ms} / ${t.p95Ms} / ${t.p99Ms} ms | ${at(t.firstMs)} – ${at(t.lastMs)} |`;
+    });
+    const verdict = traffic.failed === 0 ? '**0 failed**' : `**${traffic.failed} failed**`;
+    return [
+        '### Traffic during the deploy',
+        '',
+        `${traffic.requests} requests in ${seconds} s (from the new version's start to the end of the drain), ${verdict}${traffic.aborted ? `, ${traffic.aborted} given up by their clients` : ''}.` +
+            (traffic.partial ? " **Partial:** the proxy's receipt logs reached their size cap, so later requests were served but not counted." : ''),
+        '',
+        '| slot | requests | 2xx / 3xx / 4xx | 5xx (app) | 502/504 (proxy) | client aborts | p50 / p95 / p99 | answered |',
+        '| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
+        ...rows,
+    ].join('\n');
+}
 /** engine compose: every container of the project, by service. */
 function servicesSection(services) {
     const rows = services.map((s) => `| ${cell(s.service)} | ${cell(s.container)} | ${cell(s.state)} | ${cell(s.image)} |`);
@@ -97608,6 +97643,8 @@ function stepOutputs(report) {
         'image-id': report.imageId ?? remote?.imageId ?? remote?.live?.imageId ?? '',
         url: urlOf(report),
         'bytes-sent': String(report.transfer?.bytesSent ?? report.bytesSent ?? 0),
+        'failed-requests': remote?.traffic ? String(remote.traffic.failed) : '',
+        traffic: remote?.traffic ? JSON.stringify(remote.traffic) : '',
         'duration-seconds': report.totalSeconds.toFixed(1),
         'health-log': JSON.stringify(remote?.health ?? []),
         history: JSON.stringify(remote?.history ?? []),

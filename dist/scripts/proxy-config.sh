@@ -62,6 +62,7 @@ map "\$http_upgrade|\$http_accept" \$bluegreen_longlived_$id {
 }
 CONF
   if [[ -n $container ]]; then render_hop_server "$port" "$container"; fi
+  if [[ -n $RECEIPT_UNTIL && -n $container ]]; then receipt_conf; fi
   if ((tls)) && [[ $BG_TLS_REDIRECT == 1 ]]; then
     cat <<CONF
 # Plain HTTP goes to HTTPS, except the proxy's own checks (from 127.0.0.1) and requests a trusted
@@ -143,6 +144,7 @@ CONF
     printf '    return 503 "no version of %s is live yet\\n";\n' "$BG_APP"
     return 0
   fi
+  if [[ -n $RECEIPT_UNTIL ]]; then receipt_access_log; fi
   cat <<CONF
     set \$bluegreen_upstream $container:$BG_CONTAINER_PORT;
     proxy_pass http://\$bluegreen_upstream;

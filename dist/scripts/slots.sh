@@ -198,20 +198,23 @@ note_drain() {
 }
 
 drain_previous() {
-  local old ip target hop started deadline long_deadline quiet=0 look total long http
+  local old ip target hop started deadline long_deadline quiet=0 look total long http workers
   old=$(container_name "$PREVIOUS_SLOT")
+  # The workers of every config that routed to the old slot: the one before the switch, and the one
+  # before the receipt's window opened (a request they still hold, an upload, goes to the old slot).
+  workers="$OLD_WORKERS${RECEIPT_OLD_WORKERS:+ $RECEIPT_OLD_WORKERS}"
   started=$(now_ms)
-  deadline=$((started + BG_DRAIN_SECONDS * 1000))
+  deadline=$((started + BG_DRAIN_MS))
   long_deadline=$((started + BG_DRAIN_LONG_LIVED * 1000))
   ip=$PREVIOUS_IP
   target=''
   if [[ $ip =~ ^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$ ]]; then target=$(proc_net_address "$ip" "$BG_CONTAINER_PORT"); fi
   hop=$(proc_net_address 127.0.0.1 "$(hop_port "$PREVIOUS_SLOT")")
-  log "draining $old: requests until they are done (at most ${BG_DRAIN_SECONDS}s), WebSockets and event streams at most ${BG_DRAIN_LONG_LIVED}s (previous nginx workers: ${OLD_WORKERS:-unknown})"
+  log "draining $old: requests until they are done (at most ${BG_DRAIN_SECONDS}s), WebSockets and event streams at most ${BG_DRAIN_LONG_LIVED}s (previous nginx workers: ${workers:-unknown})"
   while (($(now_ms) < deadline)); do
-    look=$(docker exec "$BG_PROXY_NAME" sh -c "$BG_PROXY_DRAIN_LOOK_SH" sh "$OLD_WORKERS" 2>/dev/null || true)
+    look=$(docker exec "$BG_PROXY_NAME" sh -c "$BG_PROXY_DRAIN_LOOK_SH" sh "$workers" 2>/dev/null || true)
     if [[ -z $look ]]; then break; fi
-    if [[ -n $OLD_WORKERS && $look != *workers-alive* ]]; then
+    if [[ -n $workers && $look != *workers-alive* ]]; then
       log "drained after $(($(now_ms) - started))ms: the previous config's workers have finished"
       return 0
     fi
@@ -338,12 +341,14 @@ cmd_deploy() {
   fi
   # Before anything is removed to make room: a missing image changes nothing.
   require_sent_image
+  run_phase window open_receipt_window
   run_phase start start_candidate
   check_candidate
   if ((BG_BARRIER_SECONDS > 0)); then run_phase wait wait_for_every_host; fi
   switch_to_candidate
   after_switch forget forget_kept
   after_switch prune prune_images
+  count_receipt
 }
 
 # A container set aside from the idle slot means a run was interrupted before its switch: the

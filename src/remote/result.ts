@@ -97,6 +97,33 @@ export interface WorkerInfo {
   imageId: string;
 }
 
+/** The requests one slot answered in a deploy's window, as the proxy counted them. */
+export interface SlotTraffic {
+  requests: number;
+  '2xx': number;
+  '3xx': number;
+  '4xx': number;
+  '5xx': number; // answered by the app
+  proxyErrors: number; // 502/504 the proxy answered (no upstream header)
+  aborted: number; // the client gave up (499)
+  p50Ms: number;
+  p95Ms: number;
+  p99Ms: number;
+  firstMs: number;
+  lastMs: number;
+}
+
+/** The deploy's receipt: every request of the window (the new version's start to the old one's drain), per slot. */
+export interface Traffic {
+  fromMs: number;
+  toMs: number;
+  slots: Record<string, SlotTraffic>;
+  requests: number;
+  failed: number; // the app's 5xx and the proxy's 502/504
+  aborted: number;
+  partial?: true; // the proxy's log space was full: some requests were not logged
+}
+
 /** engine compose: a container of the project (every service: the slots', the workers', the accessories'). */
 export interface ServiceInfo {
   service: string;
@@ -141,6 +168,8 @@ export interface RemoteResult {
   workers?: WorkerInfo[];
   /** engine compose: every container of the project, by service. */
   services?: ServiceInfo[];
+  /** deploy: the receipt of the window's requests, per slot (null: the deploy opened no window, or it could not be read). */
+  traffic?: Traffic | null;
   /** The proxy answers the app's requests with the maintenance page (command maintenance, until live). */
   maintenance?: boolean;
 }

@@ -54,6 +54,7 @@ export const SCRIPT_FILES = [
   'tls.sh',
   'health.sh',
   'switch.sh',
+  'receipt.sh',
   'workers.sh',
 ] as const;
 export type EngineName = 'docker' | 'swarm' | 'compose';
@@ -219,7 +220,8 @@ export function settingVariables(deploy: DeployConfig): Record<RecordedInput, Re
     'trusted-proxies': { BG_TRUSTED_PROXIES: http.trustedProxies },
     tls: { BG_TLS: deploy.tls.mode },
     'tls-redirect': { BG_TLS_REDIRECT: deploy.tls.redirect ? 1 : 0 },
-    'drain-seconds': { BG_DRAIN_SECONDS: deploy.drainSeconds },
+    // Seconds as given for the log lines; milliseconds for bash's integer arithmetic (2.5s is 2500).
+    'drain-seconds': { BG_DRAIN_SECONDS: deploy.drainSeconds, BG_DRAIN_MS: Math.round(deploy.drainSeconds * 1000) },
     'drain-long-lived': { BG_DRAIN_LONG_LIVED: Math.ceil(deploy.drainLongLivedSeconds) },
     'stop-timeout': { BG_STOP_TIMEOUT: Math.ceil(deploy.stopTimeoutSeconds) },
     workers: { BG_WORKERS: deploy.workers.map(workerSpec) },

@@ -117,6 +117,12 @@ export function renderFleetSummary(hosts: readonly HostOutcome[], secrets: reado
   return finalSummary(parts.join('\n'), secrets);
 }
 
+/** The failed requests of every host that counted its deploy's traffic ('' when none did). */
+function failedRequests(hosts: readonly HostOutcome[]): string {
+  const counted = hosts.map((h) => h.report.remote?.traffic).filter((t) => t !== undefined && t !== null);
+  return counted.length ? String(counted.reduce((sum, t) => sum + t.failed, 0)) : '';
+}
+
 /** The step outputs: `result` is the overall one, the others are the first host's, `hosts` has each host's. */
 export function fleetOutputs(hosts: readonly HostOutcome[], totalSeconds: number): Record<string, string> {
   // The first host's outputs, but what serves there now: after a switch back, the version it went back to.
@@ -151,6 +157,8 @@ export function fleetOutputs(hosts: readonly HostOutcome[], totalSeconds: number
     ...first,
     result: fleetOutcome(hosts),
     'bytes-sent': String(perHost.reduce((sum, h) => sum + h.bytesSent, 0)),
+    // Every host's receipt counted (traffic stays the first host's; each host's is in its summary).
+    'failed-requests': failedRequests(hosts),
     'duration-seconds': totalSeconds.toFixed(1),
     hosts: JSON.stringify(perHost),
   };

@@ -1,6 +1,6 @@
 import type { Command, DeployConfig } from '../inputs/config';
 import { formatBytes, formatSeconds } from '../format';
-import { type HealthTry, type OneOffResult, type Outcome, type RemoteResult, SCRIPT_EXIT, type ServiceInfo, type VersionInfo, type WorkerInfo } from '../remote/result';
+import { type HealthTry, type OneOffResult, type Outcome, type RemoteResult, SCRIPT_EXIT, type ServiceInfo, type Traffic, type VersionInfo, type WorkerInfo } from '../remote/result';
 import { type CertificateFacts, certificateFacts } from '../inputs/tls';
 import type { TransferResult } from '../image/transfer';
 import { shortId } from '../format';
@@ -266,6 +266,7 @@ export function renderSummary(given: RunReport, secrets: readonly string[] = [])
   if (remote?.logs) {
     parts.push('### Last log lines of the live container', '', '```text', remote.logs.replace(/```/g, "'''"), '```', '');
   }
+  if (remote?.traffic) parts.push(trafficSection(remote.traffic, remote.previousSlot, remote.activeSlot), '');
   if (remote?.workers && remote.workers.length > 0) parts.push(workersSection(remote.workers), '');
   if (remote?.services && remote.services.length > 0) parts.push(servicesSection(remote.services), '');
   if (report.release) parts.push(releaseSection(report.release), '');
@@ -308,6 +309,29 @@ function workersSection(workers: readonly WorkerInfo[]): string {
   return ['### Workers', '', '| worker | container | state | image |', '| --- | --- | --- | --- |', ...rows].join('\n');
 }
 
+/** The receipt: what the proxy answered per slot while the version went live. */
+export function trafficSection(traffic: Traffic, from: string | null, to: string | null): string {
+  const seconds = ((traffic.toMs - traffic.fromMs) / 1000).toFixed(1);
+  if (traffic.requests === 0) return `### Traffic during the deploy\n\nNo request reached the app in the ${seconds} s from the new version's start to the end of the drain.`;
+  const order = [from, to, ...Object.keys(traffic.slots)].filter((slot, i, all): slot is string => !!slot && all.indexOf(slot) === i && slot in traffic.slots);
+  const rows = order.map((slot) => {
+    const t = traffic.slots[slot];
+    const at = (ms: number) => `+${((ms - traffic.fromMs) / 1000).toFixed(1)} s`;
+    return `| ${slotName(slot)} | ${t.requests} | ${t['2xx']} / ${t['3xx']} / ${t['4xx']} | ${t['5xx']} | ${t.proxyErrors} | ${t.aborted} | ${t.p50Ms} / ${t.p95Ms} / ${t.p99Ms} ms | ${at(t.firstMs)} – ${at(t.lastMs)} |`;
+  });
+  const verdict = traffic.failed === 0 ? '**0 failed**' : `**${traffic.failed} failed**`;
+  return [
+    '### Traffic during the deploy',
+    '',
+    `${traffic.requests} requests in ${seconds} s (from the new version's start to the end of the drain), ${verdict}${traffic.aborted ? `, ${traffic.aborted} given up by their clients` : ''}.` +
+      (traffic.partial ? " **Partial:** the proxy's receipt logs reached their size cap, so later requests were served but not counted." : ''),
+    '',
+    '| slot | requests | 2xx / 3xx / 4xx | 5xx (app) | 502/504 (proxy) | client aborts | p50 / p95 / p99 | answered |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
+    ...rows,
+  ].join('\n');
+}
+
 /** engine compose: every container of the project, by service. */
 function servicesSection(services: readonly ServiceInfo[]): string {
   const rows = services.map((s) => `| ${cell(s.service)} | ${cell(s.container)} | ${cell(s.state)} | ${cell(s.image)} |`);
@@ -344,6 +368,8 @@ export function stepOutputs(report: RunReport): Record<string, string> {
     'image-id': report.imageId ?? remote?.imageId ?? remote?.live?.imageId ?? '',
     url: urlOf(report),
     'bytes-sent': String(report.transfer?.bytesSent ?? report.bytesSent ?? 0),
+    'failed-requests': remote?.traffic ? String(remote.traffic.failed) : '',
+    traffic: remote?.traffic ? JSON.stringify(remote.traffic) : '',
     'duration-seconds': report.totalSeconds.toFixed(1),
     'health-log': JSON.stringify(remote?.health ?? []),
     history: JSON.stringify(remote?.history ?? []),

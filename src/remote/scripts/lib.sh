@@ -175,7 +175,7 @@ render_result() {
   printf '"previousSlot":%s,"activeSlot":%s,"candidate":%s,"imageId":%s,' \
     "$(json_or_null "$PREVIOUS_SLOT")" "$(json_or_null "$ACTIVE_SLOT")" "$(json_or_null "$CANDIDATE")" \
     "$(json_or_null "${CANDIDATE_IMAGE_ID:-${VERSION_IMAGE_ID:-}}")"
-  printf '"release":%s,"run":%s,"versions":%s,"workers":[%s],"services":[%s],"maintenance":%s,' "${RELEASE_JSON:-null}" "${RUN_JSON:-null}" "${VERSIONS_JSON:-null}" "${WORKERS_JSON:-}" "${SERVICES_JSON:-}" \
+  printf '"traffic":%s,"release":%s,"run":%s,"versions":%s,"workers":[%s],"services":[%s],"maintenance":%s,' "${TRAFFIC_JSON:-null}" "${RELEASE_JSON:-null}" "${RUN_JSON:-null}" "${VERSIONS_JSON:-null}" "${WORKERS_JSON:-}" "${SERVICES_JSON:-}" \
     "$(if in_maintenance; then printf true; else printf false; fi)"
   printf '"health":[%s],"phasesMs":{%s},"totalMs":%d,"logTail":%s,"live":%s,"history":[%s],"certificate":%s,"settings":%s,"logs":%s,"drain":%s}\n' \
     "$(join_by , "${HEALTH[@]}")" "$(join_by , "${PHASES[@]}")" $(($(now_ms) - START_MS)) \

@@ -64,7 +64,7 @@ proxy_run_args() { # the proxy's docker run options, its image and its command, 
   local port
   printf '%s\0' --name "$BG_PROXY_NAME" --network "$BG_NETWORK" --restart unless-stopped --label "$LABEL.role=proxy" \
     --label "$LABEL.reloads=$RELOAD_REQUEST" --label "$LABEL.start=$PROXY_START_ID" --volume "$CONF_DIR:$CONF_MOUNT:ro" \
-    --volume "$TLS_DIR:$TLS_MOUNT:ro" --entrypoint sh
+    --volume "$TLS_DIR:$TLS_MOUNT:ro" --tmpfs "$RECEIPT_DIR:size=${RECEIPT_CAP_MB}m,mode=0755" --entrypoint sh
   for port in "${BG_PROXY_PORTS[@]}"; do printf '%s\0' --publish "$port"; done
   printf '%s\0' "$BG_PROXY_IMAGE" -c "$BG_PROXY_START_SH" "$RELOAD_REQUEST" "$TLS_MOUNT" "$PAIRS_DIR"
 }

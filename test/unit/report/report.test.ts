@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { readConfig, secretValues } from '../../../src/inputs/config';
 import { RESULT_BEGIN, RESULT_END, RESULT_VERSION, RemoteResult, SCRIPT_EXIT, parseRemoteResult } from '../../../src/remote/result';
-import { EXIT_UNHEALTHY, RunReport, appUrl, exitCodeOf, headline, outcomeOf, redact, refusedOutputs, renderSummary, stepOutputs } from '../../../src/report/report';
+import { EXIT_UNHEALTHY, RunReport, appUrl, exitCodeOf, headline, outcomeOf, redact, refusedOutputs, renderSummary, stepOutputs, trafficSection } from '../../../src/report/report';
 import { readerFor } from '../../helpers/action-inputs';
 import { baseInputs } from '../../helpers/fixtures';
 
@@ -141,6 +141,8 @@ describe('step outputs', () => {
       'image-id': 'sha256:' + 'ab'.repeat(32),
       url: 'http://shop.example.com/',
       'bytes-sent': String(3 * 1024 * 1024),
+      'failed-requests': '',
+      traffic: '',
       'duration-seconds': '9.5',
       'health-log': JSON.stringify(report().remote!.health),
       history: '[]',
@@ -152,6 +154,8 @@ describe('step outputs', () => {
       certificate: '',
     });
     expect(stepOutputs({ ...report(), remote: { ...report().remote!, maintenance: true } }).maintenance).toBe('true');
+    const traffic = { fromMs: 1, toMs: 2, slots: {}, requests: 0, failed: 0, aborted: 0 };
+    expect(stepOutputs({ ...report(), remote: { ...report().remote!, traffic } })).toMatchObject({ 'failed-requests': '0', traffic: JSON.stringify(traffic) });
   });
 });
 
@@ -382,5 +386,39 @@ describe('release phase, command run and rollback-to in the report (issue 22)', 
     expect(stepOutputs(report({ command: 'status' }, { command: 'status', outcome: 'unchanged', versions })).versions).toBe(JSON.stringify(versions));
     expect(renderSummary(report({ command: 'deploy' }, { versions }))).not.toContain('Versions on the server');
     expect(renderSummary(report({ command: 'status' }, { command: 'status', outcome: 'unchanged', versions: [] }))).toContain('None that rollback-to can reach.');
+  });
+});
+
+describe('the receipt (issue 25, work in progress)', () => {
+  const slot = (requests: number, failed = 0) => ({
+    requests,
+    '2xx': requests - failed,
+    '3xx': 0,
+    '4xx': 0,
+    '5xx': failed,
+    proxyErrors: 0,
+    aborted: 0,
+    p50Ms: 3,
+    p95Ms: 9,
+    p99Ms: 40,
+    firstMs: 1_000,
+    lastMs: 9_000,
+  });
+
+  it('shows each slot, old first, with the counts, the percentiles and when it answered', () => {
+    const text = trafficSection({ fromMs: 0, toMs: 12_000, slots: { green: slot(200, 2), blue: slot(100) }, requests: 300, failed: 2, aborted: 0 }, 'blue', 'green');
+    expect(text).toContain("300 requests in 12.0 s (from the new version's start to the end of the drain), **2 failed**.");
+    const rows = text.split('\n').filter((line) => line.startsWith('| BLUE') || line.startsWith('| GREEN'));
+    expect(rows).toEqual(['| BLUE | 100 | 100 / 0 / 0 | 0 | 0 | 0 | 3 / 9 / 40 ms | +1.0 s – +9.0 s |', '| GREEN | 200 | 198 / 0 / 0 | 2 | 0 | 0 | 3 / 9 / 40 ms | +1.0 s – +9.0 s |']);
+  });
+
+  it('says when the count is partial (the log space was full)', () => {
+    const text = trafficSection({ fromMs: 0, toMs: 12_000, slots: { blue: slot(100) }, requests: 100, failed: 0, aborted: 0, partial: true }, 'blue', 'green');
+    expect(text).toContain('**0 failed**. **Partial:** the proxy');
+    expect(trafficSection({ fromMs: 0, toMs: 12_000, slots: { blue: slot(100) }, requests: 100, failed: 0, aborted: 0 }, 'blue', 'green')).not.toContain('Partial');
+  });
+
+  it('says so when no request came', () => {
+    expect(trafficSection({ fromMs: 0, toMs: 5_000, slots: {}, requests: 0, failed: 0, aborted: 0 }, null, 'blue')).toContain('No request reached the app in the 5.0 s');
   });
 });

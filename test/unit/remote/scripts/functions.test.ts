@@ -577,6 +577,7 @@ function nginxTest(confDir: string, pairApps: readonly string[]): { stderr: stri
   const dir = mkdtempSync(join(tmpdir(), 'bg-nginx-t-'));
   try {
     mkdirSync(pairs, { recursive: true });
+    mkdirSync('/run/bluegreen-receipt', { recursive: true }); // RECEIPT_DIR: a tmpfs in the proxy
     for (const app of pairApps) writeFileSync(`${pairs}/${app}.conf`, 'ssl_reject_handshake on;\n');
     const mount = join(dir, 'conf.d');
     mkdirSync(join(mount, 'routes'), { recursive: true });
@@ -698,5 +699,92 @@ describe('path-prefix: apps that share a host name by path (issue 23)', () => {
     } finally {
       rmSync(home, { recursive: true, force: true });
     }
+  });
+});
+
+describe('receipt (issue 25, work in progress): the window and the counts', () => {
+  it.each([1765069200, 1765069201, 1800000000, 1765069999, 2000000000])('msec_before_regex %i matches every $msec before it and none from it on', (end) => {
+    const probes = [end - 86_400, end - 3601, end - 10, end - 1, end, end + 1, end + 10, end + 3601];
+    const code = probes.map((s) => `[[ ${s}.123 =~ $re ]] && echo "${s} in" || echo "${s} out"`).join('\n');
+    const out = callScript({}, `re=$(msec_before_regex ${end})\n${code}`).stdout.trim().split('\n');
+    expect(out).toEqual(probes.map((s) => `${s} ${s < end ? 'in' : 'out'}`));
+  });
+
+  it('the window map and the log line pass the real nginx -t, and end logging by themselves', () => {
+    const home = mkdtempSync(join(tmpdir(), 'bg-fn-'));
+    try {
+      const conf = `${home}/.bluegreen/nginx`;
+      const out = callScript(
+        { app: 'rc-app', hostname: 'rc.example.com' },
+        `mkdir -p "$CONF_DIR" && RECEIPT_UNTIL=1765069200 && { receipt_log_format; receipt_conf; printf 'server {\\n    listen 80;\\n    server_name rc.example.com;\\n    location / {\\n'; receipt_access_log; printf '        return 200;\\n    }\\n}\\n'; } >"$CONF_DIR/rc-app.conf" && cat "$CONF_DIR/rc-app.conf"`,
+        home,
+      ).stdout;
+      expect(out).toContain("log_format bluegreen_receipt '$msec $proxy_host $status $request_time $upstream_header_time $bytes_sent';");
+      expect(out).toContain('access_log /run/bluegreen-receipt/rc-app.log bluegreen_receipt buffer=32k flush=250ms if=$bluegreen_receipt_rc_happ;');
+      const check = nginxTest(conf, []);
+      expect(check.stderr).toBe('');
+      expect(check.status).toBe(0);
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
+  });
+
+  it('counts per slot: status classes, proxy errors and client aborts apart, percentiles, first and last; only inside the window', () => {
+    const log = [
+      '1000.000 shop-blue:8080 200 0.010 0.009 120', // before the window
+      '1000.500 shop-blue:8080 200 0.020 0.019 120',
+      '1000.600 shop-blue:8080 200 0.040 0.039 120',
+      '1000.700 shop-blue:8080 503 0.005 0.005 90', // the app's 5xx
+      '1000.800 shop-blue:8080 499 1.000 - 0', // the client gave up
+      '1000.900 shop-green:8080 200 0.030 0.029 120',
+      '1001.000 shop-green:8080 502 0.001 - 150', // the proxy's own 502: no upstream header
+      '1001.100 shop-green:8080 404 0.002 0.002 60',
+      '1001.200 shop-green:8080 301 0.002 0.002 60',
+      '1001.250 - 308 0.000 - 0', // the proxy's own redirect
+      '1001.260 127.0.0.1:HOP 101 0.300 0.001 90', // a WebSocket through the blue slot's hop
+      '1001.300 shop-green:8080 200 0.100 0.099 120',
+      '1002.000 shop-green:8080 200 0.010 0.009 120', // after the window
+    ].join('\n');
+    const out = callScript({}, `mkdir -p "$CONF_DIR" && receipt_json 1000500 1001300 <<LOG\n${log.replace('HOP', '$(hop_base)')}\nLOG`).stdout;
+    expect(JSON.parse(out)).toEqual({
+      fromMs: 1000500,
+      toMs: 1001300,
+      slots: {
+        blue: { requests: 5, '2xx': 3, '3xx': 0, '4xx': 0, '5xx': 1, proxyErrors: 0, aborted: 1, p50Ms: 40, p95Ms: 1000, p99Ms: 1000, firstMs: 1000500, lastMs: 1001260 },
+        proxy: { requests: 1, '2xx': 0, '3xx': 1, '4xx': 0, '5xx': 0, proxyErrors: 0, aborted: 0, p50Ms: 0, p95Ms: 0, p99Ms: 0, firstMs: 1001250, lastMs: 1001250 },
+        green: { requests: 5, '2xx': 2, '3xx': 1, '4xx': 1, '5xx': 0, proxyErrors: 1, aborted: 0, p50Ms: 2, p95Ms: 100, p99Ms: 100, firstMs: 1000900, lastMs: 1001300 },
+      },
+      requests: 11,
+      failed: 2,
+      aborted: 1,
+    });
+  });
+
+  it('an empty window says so: no slot, no request', () => {
+    expect(JSON.parse(callScript({}, 'receipt_json 5 10 </dev/null').stdout)).toEqual({ fromMs: 5, toMs: 10, slots: {}, requests: 0, failed: 0, aborted: 0 });
+  });
+});
+
+describe('the app config with the receipt window (issue 25, work in progress)', () => {
+  it('is what the proxy gets while a window is open: nginx -t accepts it, and a run that opens none writes it the same again', () => {
+    const home = mkdtempSync(join(tmpdir(), 'bg-fn-'));
+    try {
+      const given = { app: 'rc-conf', hostname: 'rc.example.com', 'path-prefix': '/api' };
+      const out = callScript(given, `RECEIPT_UNTIL=1765069200 && ${writeProxyFiles()}`, home).stdout;
+      expect(out).toContain('# bluegreen-receipt-until: 1765069200');
+      expect(out.match(/access_log \/run\/bluegreen-receipt\/rc-conf\.log/g)).toHaveLength(2); // location = /api and location /api/
+      const check = nginxTest(`${home}/.bluegreen/nginx`, []);
+      expect(check.stderr).toBe('');
+      const again = callScript(given, 'load_receipt_window && echo "$RECEIPT_UNTIL" && proxy_config_current green "$(engine_upstream green)" && echo current', home).stdout;
+      expect(again).toBe('1765069200\ncurrent\n');
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('drain-seconds with a fraction', () => {
+  it('reaches bash as whole milliseconds, which its arithmetic takes (2.5 seconds was a syntax error there)', () => {
+    expect(callScript({ 'drain-seconds': '2.5' }, 'echo "$BG_DRAIN_SECONDS $BG_DRAIN_MS $((1000 + BG_DRAIN_MS))"').stdout).toBe('2.5 2500 3500\n');
   });
 });

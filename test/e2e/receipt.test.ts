@@ -1,0 +1,80 @@
+// The deploy's receipt (issue 25, work in progress), on both servers: the proxy's own count of the
+// requests that reached the app while a version went live equals what the load generator saw. The
+// load runs only inside the window (it starts once the new version starts, and stops once the old
+// one drained), so every request it sent is one the receipt must count, and no other.
+import { describe, expect, it } from 'vitest';
+import { type ActionRun, runAction } from '../helpers/action-runner';
+import { type Sample, failures, startLoad } from '../helpers/load';
+import { SERVER_KINDS, remoteDocker, resetServer, serverInputs, testServer } from '../helpers/server';
+import type { Traffic } from '../../src/remote/result';
+
+describe.each(SERVER_KINDS)('the receipt (%s server)', (kind) => {
+  const server = testServer(kind);
+  const host = 'receipt.test';
+  const deploy = (version: string, onLine?: (line: string) => void): Promise<ActionRun> =>
+    runAction(serverInputs(server, { app: 'receipt', hostname: host, image: `${server.appImage}:${version}`, 'health-timeout': '10s', 'drain-seconds': '3' }), { onLine });
+
+  it('counts exactly the requests of the window, per slot, with 0 failed', async () => {
+    resetServer(server);
+    expect((await deploy('v1')).code).toBe(0);
+    let load: ReturnType<typeof startLoad> | undefined;
+    let stopped: Promise<Sample[]> | undefined;
+    const run = await deploy('v2', (line) => {
+      if (!load && line.includes('[start] starting receipt-green')) load = startLoad({ port: server.proxyPort, hostHeader: host, steadyWorkers: 3, slowWorkers: 1, slowMs: 500, maxSeconds: 60 });
+      if (load && !stopped && line.includes('drained after')) stopped = load.stop();
+    });
+    const samples = (await stopped) ?? [];
+    expect(run.code, run.stdout).toBe(0);
+    expect(samples.length).toBeGreaterThan(50);
+    const traffic = JSON.parse(run.outputs.traffic) as Traffic;
+    expect(traffic.requests).toBe(samples.length);
+    expect(traffic.failed).toBe(failures(samples).length);
+    expect(traffic.failed).toBe(0);
+    expect(run.outputs['failed-requests']).toBe('0');
+    // Both slots answered some: the old one until the switch, the new one after it.
+    expect(Object.keys(traffic.slots).sort()).toEqual(['blue', 'green']);
+    expect(traffic.slots.blue.requests + traffic.slots.green.requests).toBe(samples.length);
+    const byVersion = (v: string) => samples.filter((s) => s.body.startsWith(v) || s.body.includes(` ${v}`)).length;
+    expect(traffic.slots.green.requests).toBe(byVersion('v2'));
+    expect(run.summary).toContain('### Traffic during the deploy');
+    console.log(
+      `receipt (${kind}): ${traffic.requests} requests, blue ${traffic.slots.blue.requests}, green ${traffic.slots.green.requests}, failed ${traffic.failed}; the load generator: ${samples.length}, failed ${failures(samples).length}`,
+    );
+  });
+
+  if (kind !== 'classic') return; // the cap is the proxy's tmpfs, the same on either server
+
+  it('its log space is capped: filled up during a deploy, nginx serves every request and the receipt says it is partial', async () => {
+    // The proxy's receipt tmpfs filled to all but 32 KiB: about 600 log lines fit.
+    resetServer(server);
+    expect((await deploy('v1')).code).toBe(0);
+    const proxy = 'bluegreen-proxy';
+    const df = () => remoteDocker(server, ['exec', proxy, 'df', '-Pk', '/run/bluegreen-receipt']).split('\n')[1].trim().split(/\s+/);
+    expect(df()[1]).toBe('16384'); // a 16 MiB tmpfs: the bound
+    remoteDocker(server, ['exec', proxy, 'rm', '-f', '/run/bluegreen-receipt/receipt.log']); // the last window's, whose room the next window frees
+    const free = Number(df()[3]);
+    remoteDocker(server, ['exec', proxy, 'dd', 'if=/dev/zero', 'of=/run/bluegreen-receipt/filler', 'bs=1k', `count=${free - 32}`]);
+    try {
+      let load: ReturnType<typeof startLoad> | undefined;
+      let stopped: Promise<Sample[]> | undefined;
+      const run = await deploy('v2', (line) => {
+        if (!load && line.includes('[start] starting receipt-green')) load = startLoad({ port: server.proxyPort, hostHeader: host, steadyWorkers: 4, slowWorkers: 0, maxSeconds: 60 });
+        if (load && !stopped && line.includes('drained after')) stopped = load.stop();
+      });
+      const samples = (await stopped) ?? [];
+      expect(run.code, run.stdout).toBe(0);
+      expect(samples.length).toBeGreaterThan(1000); // more lines than the space left holds
+      expect(failures(samples)).toEqual([]);
+      const traffic = JSON.parse(run.outputs.traffic) as Traffic;
+      expect(traffic.partial).toBe(true);
+      expect(traffic.requests).toBeLessThan(samples.length);
+      expect(traffic.requests).toBeGreaterThan(0);
+      expect(run.stdout).toContain('reached their 16 MB cap during this deploy: the counts are partial');
+      const logBytes = Number(remoteDocker(server, ['exec', proxy, 'stat', '-c', '%s', '/run/bluegreen-receipt/receipt.log']).trim());
+      expect(logBytes).toBeLessThanOrEqual(32 * 1024);
+      console.log(`receipt log cap: ${samples.length} requests served, ${traffic.requests} logged in ${logBytes} bytes (32 KiB left in the cap)`);
+    } finally {
+      remoteDocker(server, ['exec', proxy, 'rm', '-f', '/run/bluegreen-receipt/filler']);
+    }
+  });
+});
