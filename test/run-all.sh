@@ -1,7 +1,16 @@
 #!/usr/bin/env bash
-# The whole test suite: lint and format check, unit tests, then the end-to-end tests against a real throwaway server
-# (test/server/up.sh installs and starts it; it stays up for the next run, stop it with
-# test/server/down.sh). Needs root on a Debian/Ubuntu machine.
+# The whole test suite: lint and format check, unit tests, then the end-to-end tests against real
+# throwaway servers (test/server/up.sh installs and starts them; they stay up for the next run, stop
+# them with test/server/down.sh). Needs root on a Debian/Ubuntu machine.
+#
+# The end-to-end tests run in two lanes at once, each owning its servers, then the tests that need
+# every server:
+#   classic lane: the unit tests, then every end-to-end test of the classic server (Docker 20.10);
+#   modern lane:  every test named "... modern server ..." (Docker 28: the modern server, and for
+#                 Swarm the second modern server), one file after another;
+#   then alone:   the tests of several hosts at once (fleet.test.ts: all three servers).
+# A test that touches a server must say so in its name ("(modern server)") to run in that lane.
+# With arguments (files, -t PATTERN, ...) it runs just those, in one lane.
 # shellcheck disable=SC2016 # JavaScript in single quotes is meant literally
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,14 +21,46 @@ bash test/server/up.sh
 # The end-to-end tests run the bundle GitHub runs: make sure it is current.
 npm run build --silent >/dev/null
 npx tsc -p tsconfig.test.json
-results=$(mktemp)
+results=$(mktemp -d)
+trap 'rm -rf "$results"' EXIT
+lane() { # lane NAME VITEST-ARGS...: its output prefixed with its name, its JSON report in $results
+  local name=$1
+  shift
+  npx vitest run --reporter=default --reporter=json --outputFile.json="$results/$name.json" "$@" 2>&1 | sed -u "s/^/[$name] /"
+  return "${PIPESTATUS[0]}"
+}
 status=0
-npx vitest run test/unit test/e2e --reporter=default --reporter=json --outputFile.json="$results" "$@" || status=$?
-# One plain closing line that any CI reads: N passed, N failed, N skipped.
+if (($#)); then
+  lane all "$@" || status=$?
+else
+  MODERN='modern server'
+  lane classic test/unit test/e2e --exclude test/e2e/fleet.test.ts -t "^(?!.*$MODERN)" &
+  classic=$!
+  lane modern test/e2e --exclude test/e2e/fleet.test.ts -t "$MODERN" &
+  modern=$!
+  wait "$classic" || status=$?
+  wait "$modern" || status=$?
+  lane fleet test/e2e/fleet.test.ts || status=$?
+fi
+# One plain closing line that any CI reads: N passed, N failed, N skipped. A test filtered out of a
+# lane counts in the lane that ran it; skipped means skipped wherever it was collected.
 node -e '
-  const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
-  const broken = r.testResults.filter((f) => f.status === "failed" && f.assertionResults.every((a) => a.status !== "failed")).length;
-  console.log(`tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests + r.numTodoTests} skipped` + (broken ? ` (${broken} test files failed outside their tests)` : ""));
+  const fs = require("fs");
+  const tests = new Map();
+  let broken = 0;
+  for (const file of fs.readdirSync(process.argv[1])) {
+    const r = JSON.parse(fs.readFileSync(`${process.argv[1]}/${file}`, "utf8"));
+    for (const f of r.testResults) {
+      if (f.status === "failed" && f.assertionResults.every((a) => a.status !== "failed")) broken++;
+      for (const a of f.assertionResults) {
+        const key = `${f.name} > ${a.fullName}`;
+        const seen = tests.get(key);
+        if (seen === undefined || seen === "skipped" || seen === "pending" || seen === "todo") tests.set(key, a.status);
+        else if (a.status === "failed") tests.set(key, "failed");
+      }
+    }
+  }
+  const count = (s) => [...tests.values()].filter((v) => s.includes(v)).length;
+  console.log(`tests: ${count(["passed"])} passed, ${count(["failed"])} failed, ${count(["skipped", "pending", "todo"])} skipped` + (broken ? ` (${broken} test files failed outside their tests)` : ""));
 ' "$results" || true
-rm -f "$results"
 exit "$status"

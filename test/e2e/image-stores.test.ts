@@ -61,7 +61,7 @@ function configDigestBySave(runner: RunnerKind, reference: string): string {
 
 const version = (server: TestServer, reference: string) => remoteDocker(server, ['run', '--rm', '--network', 'none', '--entrypoint', '/bin/cat', reference, '/version']).trim();
 
-describe.each(COMBINATIONS)('image transfer, runner %s -> server %s', (runner, kind) => {
+describe.each(COMBINATIONS)('image transfer, runner %s -> %s server', (runner, kind) => {
   let server: TestServer;
   let store: ImageStore;
   const image = async (v: string): Promise<LocalImage> => (await store.inspect(`${server.appImage}:${v}`))!;

@@ -78,7 +78,7 @@ afterAll(() => {
   for (const server of [manager, worker]) resetServer(server);
 }, 120_000);
 
-describe('engine: swarm', () => {
+describe('engine: swarm (the modern server and a second modern server)', () => {
   it('creates the service on a fresh Swarm: the image to both nodes, tasks on both, served through the proxy', async () => {
     const run = await runAction(swarmInputs('v1'));
     expect(run.code, run.stdout).toBe(0);
