@@ -95074,6 +95074,87 @@ const main_1 = __nccwpck_require__(1730);
 
 /***/ }),
 
+/***/ 8505:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.LATENCY_GRACE_MS = void 0;
+exports.parseCanaryMatch = parseCanaryMatch;
+exports.readJudgement = readJudgement;
+exports.readCanary = readCanary;
+// rollout: canary and bake-seconds: how a new version is tried on a share of real traffic, and
+// watched after the full switch, judged from the proxy's own per-slot counts (issue 25).
+const read_1 = __nccwpck_require__(4245);
+/** A p95 this much over the live slot's never reverts, whatever the ratio: a 2 ms app answering in 6 ms is fine. */
+exports.LATENCY_GRACE_MS = 50;
+const HEADER_NAME = /^[A-Za-z0-9-]{1,64}$/;
+const COOKIE_NAME = /^[A-Za-z0-9_]{1,64}$/;
+const MATCH_VALUE = /^[A-Za-z0-9._~-]{1,100}$/;
+/** canary-header: "X-Canary", "X-Canary: yes", "cookie: beta" or "cookie: beta=1". */
+function parseCanaryMatch(text) {
+    const value = text.trim();
+    if (value === '')
+        return undefined;
+    const bad = (why) => new read_1.InputError('canary-header', `'${value}' ${why}: write a header name (X-Canary), a header and its value (X-Canary: yes), or cookie: NAME or cookie: NAME=VALUE`);
+    const cookie = value.match(/^cookie\s*:\s*(.+)$/i);
+    if (cookie) {
+        const [name, ...rest] = cookie[1].trim().split('=');
+        const wanted = rest.join('=');
+        if (!COOKIE_NAME.test(name))
+            throw bad('has a cookie name that is not letters, digits and _');
+        if (rest.length > 0 && !MATCH_VALUE.test(wanted))
+            throw bad('has a value that is not letters, digits and ._~-');
+        return { kind: 'cookie', name, value: wanted };
+    }
+    const header = value.match(/^([^:\s]+)\s*(?::\s*(.*))?$/);
+    if (!header || !HEADER_NAME.test(header[1]))
+        throw bad('has a header name that is not letters, digits and -');
+    const wanted = (header[2] ?? '').trim();
+    if (wanted !== '' && !MATCH_VALUE.test(wanted))
+        throw bad('has a value that is not letters, digits and ._~-');
+    return { kind: 'header', name: header[1], value: wanted };
+}
+function percent(read, name, min, max) {
+    const text = read(name).trim();
+    const number = Number(text.replace(/%$/, ''));
+    if (!/^\d+(\.\d{1,2})?%?$/.test(text) || number < min || number > max)
+        throw new read_1.InputError(name, `expected a percentage from ${min} to ${max} such as 5, 5% or 0.5 (two decimals at most), got '${text}'`);
+    return number;
+}
+function maxLatency(read) {
+    const text = read('canary-max-latency').trim().toLowerCase();
+    const ratio = text.match(/^(\d+(\.\d+)?)x$/);
+    if (ratio && Number(ratio[1]) >= 1 && Number(ratio[1]) <= 100)
+        return { ratio: Number(ratio[1]) };
+    const ms = text.match(/^(\d+)ms$/) ?? text.match(/^(\d+(\.\d+)?)s$/);
+    if (ms) {
+        const value = text.endsWith('ms') ? Number(ms[1]) : Math.round(Number(ms[1]) * 1000);
+        if (value >= 1 && value <= 600_000)
+            return { ms: value };
+    }
+    throw new read_1.InputError('canary-max-latency', `expected how much slower the new slot's p95 may be than the live one's (2x) or a p95 limit (800ms, 2s), got '${text}'`);
+}
+function readJudgement(read) {
+    return { maxErrorPercent: percent(read, 'canary-max-error-rate', 0, 100), maxLatency: maxLatency(read), minRequests: (0, read_1.integer)(read, 'canary-min-requests', 1, 1_000_000) };
+}
+/** rollout: canary's settings (undefined for another rollout). */
+function readCanary(read, canary) {
+    if (!canary)
+        return undefined;
+    return {
+        percent: percent(read, 'canary-percent', 0.01, 99),
+        seconds: (0, read_1.duration)(read, 'canary-seconds', 1),
+        onLowTraffic: (0, read_1.oneOf)(read, 'canary-on-low-traffic', ['revert', 'promote']),
+        match: parseCanaryMatch(read('canary-header')),
+        ...readJudgement(read),
+    };
+}
+
+
+/***/ }),
+
 /***/ 333:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
@@ -95312,6 +95393,7 @@ const ssh_1 = __nccwpck_require__(8043);
 const words_1 = __nccwpck_require__(6096);
 const tls_1 = __nccwpck_require__(2288);
 const compose_1 = __nccwpck_require__(333);
+const canary_1 = __nccwpck_require__(8505);
 exports.COMMANDS = ['deploy', 'rollback', 'remove', 'status', 'logs', 'run', 'maintenance', 'live'];
 /** What the proxy answers (with 503) while an app is in maintenance and no maintenance-page is given. */
 exports.DEFAULT_MAINTENANCE_PAGE = `<!doctype html>
@@ -95705,6 +95787,25 @@ function readRollbackTo(read, command, swarm) {
         throw new read_1.InputError('rollback-to', 'with engine: swarm, rollback returns the service to its previous version (Swarm keeps one); rollback-to is for engine: docker');
     return name;
 }
+/** rollout: canary and bake-seconds: a deploy's trials of the new version on real traffic, for a web app behind the proxy. */
+function readTrial(read, command, rollout, deploy) {
+    const bakeSeconds = (0, read_1.duration)(read, 'bake-seconds');
+    if (command !== 'deploy')
+        return {};
+    for (const [name, used] of [
+        ['rollout', rollout === 'canary'],
+        ['bake-seconds', bakeSeconds > 0],
+    ]) {
+        if (!used)
+            continue;
+        const what = name === 'rollout' ? 'rollout: canary' : 'bake-seconds';
+        if (!deploy.web)
+            throw new read_1.InputError(name, `${what} judges the requests the proxy sends to the new version: this app has web: false`);
+        if (deploy.swarm)
+            throw new read_1.InputError(name, `${what} is for engine: docker and compose (Swarm switches the service itself)`);
+    }
+    return { canary: (0, canary_1.readCanary)(read, rollout === 'canary'), bake: bakeSeconds > 0 ? { seconds: bakeSeconds, ...(0, canary_1.readJudgement)(read) } : undefined };
+}
 /** Every input, parsed and validated once. Throws InputError naming the first bad input. */
 function readConfig(raw, context = {}) {
     const given = (0, settings_1.givenRecordedInputs)(raw);
@@ -95719,7 +95820,7 @@ function readConfig(raw, context = {}) {
         throw new read_1.InputError('image', `'${image}' is not an image reference like myapp:1.2`);
     // Values from ${{ secrets.* }} are masked by the runner anyway; these catch the rest.
     const build = readBuild(read);
-    const rollout = (0, read_1.oneOf)(read, 'rollout', ['rolling', 'all-at-once']);
+    const rollout = (0, read_1.oneOf)(read, 'rollout', ['rolling', 'all-at-once', 'canary']);
     const { secretEntries, ...deploy } = readDeploy(read, context, env.text, command, rollout, image);
     const { tls } = deploy;
     const tlsSecrets = [tls.key?.kind === 'text' ? tls.key.pem.trim() : '', tls.acme?.eab?.hmac ?? ''];
@@ -95744,7 +95845,8 @@ function readConfig(raw, context = {}) {
         throw new read_1.InputError('command', `${command} is for apps with a web process (this one has web: false)`);
     if ((command === 'maintenance' || command === 'live') && deploy.swarm)
         throw new read_1.InputError('command', `${command} is for engine: docker for now (with engine: swarm, not yet tried end to end)`);
-    return { command, image, hosts, rollout, maxParallel, build, deploy, given, allowMissing, logsLines, secrets, release, oneOff, rollbackTo, force, maintenancePage };
+    const { canary, bake } = readTrial(read, command, rollout, deploy);
+    return { command, image, hosts, rollout, maxParallel, canary, bake, build, deploy, given, allowMissing, logsLines, secrets, release, oneOff, rollbackTo, force, maintenancePage };
 }
 
 
@@ -96797,6 +96899,7 @@ exports.deployScriptBody = deployScriptBody;
 exports.proxyProgram = proxyProgram;
 exports.configHash = configHash;
 exports.scriptParameters = scriptParameters;
+exports.canaryMatchVariable = canaryMatchVariable;
 exports.settingVariables = settingVariables;
 exports.workerSpec = workerSpec;
 exports.renderDeployScript = renderDeployScript;
@@ -96804,6 +96907,7 @@ const node_crypto_1 = __nccwpck_require__(7598);
 const node_fs_1 = __nccwpck_require__(3024);
 const result_1 = __nccwpck_require__(8277);
 const node_path_1 = __nccwpck_require__(6760);
+const canary_1 = __nccwpck_require__(8505);
 const server_images_1 = __nccwpck_require__(6805);
 const shell_1 = __nccwpck_require__(648);
 const compose_1 = __nccwpck_require__(333);
@@ -96822,6 +96926,7 @@ exports.SCRIPT_FILES = [
     'health.sh',
     'switch.sh',
     'receipt.sh',
+    'canary.sh',
     'workers.sh',
 ];
 /** An engine's bash files: docker and compose share the blue/green slots (slots.sh), each makes the containers its way. */
@@ -96953,7 +97058,34 @@ function scriptParameters(input) {
         ...tlsParameters(deploy.tls),
         ...swarmParameters(input),
         ...composeParameters(input.deploy),
+        ...trialParameters(input),
         ...proxyParameters(),
+    ];
+}
+/** The nginx variable a canary-header names: $http_x_canary for X-Canary, $cookie_beta for cookie: beta. */
+function canaryMatchVariable(canary) {
+    const match = canary?.match;
+    if (!match)
+        return '';
+    return match.kind === 'cookie' ? `cookie_${match.name}` : `http_${match.name.toLowerCase().replace(/-/g, '_')}`;
+}
+/** rollout: canary and bake-seconds, in the integers bash works with (a percent of an error rate in hundredths). */
+function trialParameters(input) {
+    const { canary, bake } = input;
+    const judgement = canary ?? bake;
+    const latency = judgement?.maxLatency;
+    return [
+        scalar('BG_CANARY_PERCENT', canary?.percent ?? 0),
+        scalar('BG_CANARY_MS', Math.round((canary?.seconds ?? 0) * 1000)),
+        scalar('BG_CANARY_ON_LOW_TRAFFIC', canary?.onLowTraffic ?? 'revert'),
+        scalar('BG_CANARY_MATCH_VAR', canaryMatchVariable(canary)),
+        scalar('BG_CANARY_MATCH_VALUE', canary?.match?.value ?? ''),
+        scalar('BG_BAKE_MS', Math.round((bake?.seconds ?? 0) * 1000)),
+        scalar('BG_JUDGE_MAX_ERROR_BP', Math.round((judgement?.maxErrorPercent ?? 0) * 100)),
+        scalar('BG_JUDGE_LATENCY_RATIO_PCT', latency && 'ratio' in latency ? Math.round(latency.ratio * 100) : 0),
+        scalar('BG_JUDGE_LATENCY_MS', latency && 'ms' in latency ? latency.ms : 0),
+        scalar('BG_JUDGE_LATENCY_GRACE_MS', canary_1.LATENCY_GRACE_MS),
+        scalar('BG_JUDGE_MIN_REQUESTS', judgement?.minRequests ?? 1),
     ];
 }
 /**
@@ -97300,6 +97432,7 @@ exports.headline = headline;
 exports.healthAnswer = healthAnswer;
 exports.renderSummary = renderSummary;
 exports.trafficSection = trafficSection;
+exports.trialsSection = trialsSection;
 exports.renderRefusedSummary = renderRefusedSummary;
 exports.refusedOutputs = refusedOutputs;
 exports.stepOutputs = stepOutputs;
@@ -97546,6 +97679,8 @@ function renderSummary(given, secrets = []) {
     if (remote?.logs) {
         parts.push('### Last log lines of the live container', '', '```text', remote.logs.replace(/```/g, "'''"), '```', '');
     }
+    if (remote?.trials && remote.trials.length > 0)
+        parts.push(trialsSection(remote.trials), '');
     if (remote?.traffic)
         parts.push(trafficSection(remote.traffic, remote.previousSlot, remote.activeSlot), '');
     if (remote?.workers && remote.workers.length > 0)
@@ -97612,6 +97747,15 @@ function trafficSection(traffic, from, to) {
         ...rows,
     ].join('\n');
 }
+/** rollout: canary and bake-seconds: the numbers that decided. */
+function trialsSection(trials) {
+    const rows = trials.map((t) => {
+        const what = t.kind === 'canary' ? `canary, ${t.percent}% of the clients` : 'bake, all traffic';
+        const verdict = t.decision === 'reverted' ? '❌ reverted' : t.decision === 'promoted' ? '✅ promoted' : '✅ passed';
+        return `| ${what} | ${(t.ms / 1000).toFixed(1)} s | ${slotName(t.candidate.slot)}: ${t.candidate.requests} requests, ${t.candidate.failed} failed, p95 ${t.candidate.p95Ms} ms | ${slotName(t.live.slot)}: ${t.live.requests} requests, p95 ${t.live.p95Ms} ms | ${verdict}: ${cell(t.reason)} |`;
+    });
+    return ['### The new version on real traffic', '', '| trial | watched | new version | live version | decision |', '| --- | ---: | --- | --- | --- |', ...rows].join('\n');
+}
 /** engine compose: every container of the project, by service. */
 function servicesSection(services) {
     const rows = services.map((s) => `| ${cell(s.service)} | ${cell(s.container)} | ${cell(s.state)} | ${cell(s.image)} |`);
@@ -97645,6 +97789,7 @@ function stepOutputs(report) {
         'bytes-sent': String(report.transfer?.bytesSent ?? report.bytesSent ?? 0),
         'failed-requests': remote?.traffic ? String(remote.traffic.failed) : '',
         traffic: remote?.traffic ? JSON.stringify(remote.traffic) : '',
+        trials: remote?.trials?.length ? JSON.stringify(remote.trials) : '',
         'duration-seconds': report.totalSeconds.toFixed(1),
         'health-log': JSON.stringify(remote?.health ?? []),
         history: JSON.stringify(remote?.history ?? []),
@@ -98252,6 +98397,8 @@ function scriptInput(plan, config, context, image) {
         rollbackTo: config.rollbackTo,
         force: config.force,
         maintenancePage: config.maintenancePage,
+        canary: config.canary,
+        bake: config.bake,
     };
 }
 /**
@@ -98363,12 +98510,16 @@ async function switchBack(hosts, runs, input, log) {
 async function rolling(runs, input, maxParallel, cancellation, log) {
     const done = [];
     const mayGoOn = () => Promise.resolve(cancellation.reason === undefined);
-    for (const batch of batchesOf(runs, maxParallel)) {
+    // rollout: canary: the first host alone first (its canary decides whether the rollout goes on).
+    const batches = input.canary && runs.length > 1 ? [[runs[0]], ...batchesOf(runs.slice(1), maxParallel)] : batchesOf(runs, maxParallel);
+    for (const batch of batches) {
         if (cancellation.reason !== undefined) {
             markUnreached(runs, done, `the run was cancelled (${cancellation.reason})`);
             break;
         }
-        await Promise.all(batch.map((run) => run.runScript(input, (0, host_1.hostLog)(log, runs, run), mayGoOn)));
+        // rollout: canary tries the new version on the first host's traffic; the others follow it as rolling.
+        const inputOf = (run) => (run === runs[0] ? input : { ...input, canary: undefined });
+        await Promise.all(batch.map((run) => run.runScript(inputOf(run), (0, host_1.hostLog)(log, runs, run), mayGoOn)));
         done.push(...batch);
         const failed = batch.filter((run) => (0, report_1.outcomeOf)(run.report) === 'failed');
         if (failed.length === 0)

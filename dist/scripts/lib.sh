@@ -175,8 +175,8 @@ render_result() {
   printf '"previousSlot":%s,"activeSlot":%s,"candidate":%s,"imageId":%s,' \
     "$(json_or_null "$PREVIOUS_SLOT")" "$(json_or_null "$ACTIVE_SLOT")" "$(json_or_null "$CANDIDATE")" \
     "$(json_or_null "${CANDIDATE_IMAGE_ID:-${VERSION_IMAGE_ID:-}}")"
-  printf '"traffic":%s,"release":%s,"run":%s,"versions":%s,"workers":[%s],"services":[%s],"maintenance":%s,' "${TRAFFIC_JSON:-null}" "${RELEASE_JSON:-null}" "${RUN_JSON:-null}" "${VERSIONS_JSON:-null}" "${WORKERS_JSON:-}" "${SERVICES_JSON:-}" \
-    "$(if in_maintenance; then printf true; else printf false; fi)"
+  printf '"traffic":%s,"release":%s,"run":%s,"versions":%s,"workers":[%s],"services":[%s],"maintenance":%s,"trials":[%s],' "${TRAFFIC_JSON:-null}" "${RELEASE_JSON:-null}" "${RUN_JSON:-null}" "${VERSIONS_JSON:-null}" "${WORKERS_JSON:-}" "${SERVICES_JSON:-}" \
+    "$(if in_maintenance; then printf true; else printf false; fi)" "$(join_by , "${TRIALS_JSON[@]}")"
   printf '"health":[%s],"phasesMs":{%s},"totalMs":%d,"logTail":%s,"live":%s,"history":[%s],"certificate":%s,"settings":%s,"logs":%s,"drain":%s}\n' \
     "$(join_by , "${HEALTH[@]}")" "$(join_by , "${PHASES[@]}")" $(($(now_ms) - START_MS)) \
     "$(json_or_null "$LOG_TAIL")" "${LIVE_INFO:-null}" "$(join_by , "${HISTORY[@]}")" "$(certificate_json 2>/dev/null || printf null)" \

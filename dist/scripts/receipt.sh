@@ -115,11 +115,11 @@ receipt_json() {
 }
 
 # Before the new version starts: the log emptied, the window opened for as long as the deploy may take
-# (health-timeout, the wait for the other hosts, drain, stop, and a minute), the live config reloaded with it.
+# (health-timeout, the wait for the other hosts, a canary, a bake, drain, stop, and a minute), the live config reloaded with it.
 open_receipt_window() {
   has_web || return 0
   RECEIPT_FROM_MS=$(now_ms)
-  RECEIPT_UNTIL=$(((RECEIPT_FROM_MS + BG_HEALTH_TIMEOUT_MS + BG_DRAIN_MS) / 1000 + BG_BARRIER_SECONDS + BG_STOP_TIMEOUT + 60))
+  RECEIPT_UNTIL=$(((RECEIPT_FROM_MS + BG_HEALTH_TIMEOUT_MS + BG_CANARY_MS + BG_BAKE_MS + BG_DRAIN_MS) / 1000 + BG_BARRIER_SECONDS + BG_STOP_TIMEOUT + 60))
   docker exec "$BG_PROXY_NAME" sh -c 'mkdir -p "${1%/*}" && : >"$1"' sh "$(receipt_log_path)" >/dev/null 2>&1 || true
   [[ -n $PREVIOUS_SLOT ]] || return 0 # no config yet: the switch writes it with the window
   local why='' status=0

@@ -5,6 +5,7 @@ import { readSsh } from './ssh';
 import { WordsError, commandWords } from './words';
 import { type TlsConfig, readTls } from './tls';
 import { type ComposeConfig, type FileReader, composeWithoutFiles, readCompose } from './compose';
+import { type CanaryConfig, type Judgement, readCanary, readJudgement } from './canary';
 import type { SshConfig } from '../ssh/session';
 
 export type Command = 'deploy' | 'rollback' | 'remove' | 'status' | 'logs' | 'run' | 'maintenance' | 'live';
@@ -28,7 +29,7 @@ export interface OneOffCommand {
 }
 
 /** With several hosts: rolling (max-parallel at a time) or all at once (all healthy, then all switched). */
-export type Rollout = 'rolling' | 'all-at-once';
+export type Rollout = 'rolling' | 'all-at-once' | 'canary';
 
 export interface BuildConfig {
   mode: 'auto' | 'always' | 'never';
@@ -123,6 +124,10 @@ export interface Config {
   rollout: Rollout;
   /** With several hosts, rolling: how many are deployed at a time. */
   maxParallel: number;
+  /** rollout: canary (deploy): the new version tried on a share of the first host's traffic, promoted or reverted by its numbers. */
+  canary?: CanaryConfig;
+  /** deploy: after the full switch the old slot stays routable this long, and the new one is switched back if it fails (0 none). */
+  bake?: { seconds: number } & Judgement;
   build: BuildConfig;
   deploy: DeployConfig;
   /** The recorded settings' inputs the workflow gave (rollback, status and remove use the record for the rest). */
@@ -515,6 +520,22 @@ function readRollbackTo(read: InputReader, command: Command, swarm: boolean): st
   return name;
 }
 
+/** rollout: canary and bake-seconds: a deploy's trials of the new version on real traffic, for a web app behind the proxy. */
+function readTrial(read: InputReader, command: Command, rollout: Rollout, deploy: Pick<DeployConfig, 'web' | 'swarm'>): Pick<Config, 'canary' | 'bake'> {
+  const bakeSeconds = duration(read, 'bake-seconds');
+  if (command !== 'deploy') return {};
+  for (const [name, used] of [
+    ['rollout', rollout === 'canary'],
+    ['bake-seconds', bakeSeconds > 0],
+  ] as const) {
+    if (!used) continue;
+    const what = name === 'rollout' ? 'rollout: canary' : 'bake-seconds';
+    if (!deploy.web) throw new InputError(name, `${what} judges the requests the proxy sends to the new version: this app has web: false`);
+    if (deploy.swarm) throw new InputError(name, `${what} is for engine: docker and compose (Swarm switches the service itself)`);
+  }
+  return { canary: readCanary(read, rollout === 'canary'), bake: bakeSeconds > 0 ? { seconds: bakeSeconds, ...readJudgement(read) } : undefined };
+}
+
 /** Every input, parsed and validated once. Throws InputError naming the first bad input. */
 export function readConfig(raw: InputReader, context: InputContext = {}): Config {
   const given = givenRecordedInputs(raw);
@@ -528,7 +549,7 @@ export function readConfig(raw: InputReader, context: InputContext = {}): Config
   if (image !== '' && !IMAGE_REF.test(image)) throw new InputError('image', `'${image}' is not an image reference like myapp:1.2`);
   // Values from ${{ secrets.* }} are masked by the runner anyway; these catch the rest.
   const build = readBuild(read);
-  const rollout = oneOf(read, 'rollout', ['rolling', 'all-at-once'] as const);
+  const rollout = oneOf(read, 'rollout', ['rolling', 'all-at-once', 'canary'] as const);
   const { secretEntries, ...deploy } = readDeploy(read, context, env.text, command, rollout, image);
   const { tls } = deploy;
   const tlsSecrets = [tls.key?.kind === 'text' ? tls.key.pem.trim() : '', tls.acme?.eab?.hmac ?? ''];
@@ -551,5 +572,6 @@ export function readConfig(raw: InputReader, context: InputContext = {}): Config
   const maintenancePage = readMaintenancePage(read, command);
   if ((command === 'maintenance' || command === 'live') && !deploy.web) throw new InputError('command', `${command} is for apps with a web process (this one has web: false)`);
   if ((command === 'maintenance' || command === 'live') && deploy.swarm) throw new InputError('command', `${command} is for engine: docker for now (with engine: swarm, not yet tried end to end)`);
-  return { command, image, hosts, rollout, maxParallel, build, deploy, given, allowMissing, logsLines, secrets, release, oneOff, rollbackTo, force, maintenancePage };
+  const { canary, bake } = readTrial(read, command, rollout, deploy);
+  return { command, image, hosts, rollout, maxParallel, canary, bake, build, deploy, given, allowMissing, logsLines, secrets, release, oneOff, rollbackTo, force, maintenancePage };
 }

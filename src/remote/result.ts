@@ -124,6 +124,17 @@ export interface Traffic {
   partial?: true; // the proxy's log space was full: some requests were not logged
 }
 
+/** rollout: canary or bake-seconds: what the new slot's trial on real traffic saw, and what it decided. */
+export interface Trial {
+  kind: 'canary' | 'bake';
+  decision: 'promoted' | 'reverted' | 'passed';
+  reason: string;
+  percent: number; // the share of clients the new slot had (a bake: 100)
+  ms: number; // how long it was watched
+  candidate: { slot: string; requests: number; failed: number; p95Ms: number };
+  live: { slot: string; requests: number; p95Ms: number };
+}
+
 /** engine compose: a container of the project (every service: the slots', the workers', the accessories'). */
 export interface ServiceInfo {
   service: string;
@@ -170,6 +181,8 @@ export interface RemoteResult {
   services?: ServiceInfo[];
   /** deploy: the receipt of the window's requests, per slot (null: the deploy opened no window, or it could not be read). */
   traffic?: Traffic | null;
+  /** rollout: canary and bake-seconds, in the order they ran. */
+  trials?: Trial[];
   /** The proxy answers the app's requests with the maintenance page (command maintenance, until live). */
   maintenance?: boolean;
 }

@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { BARRIER_GO, BARRIER_LINE, LABEL_PREFIX, OUTCOMES, RESULT_BEGIN, RESULT_END, RESULT_VERSION, SCRIPT_EXIT } from './result';
 import { join } from 'node:path';
-import type { Command, DeployConfig, WorkerConfig } from '../inputs/config';
+import type { Command, Config, DeployConfig, WorkerConfig } from '../inputs/config';
+import { type CanaryConfig, type Judgement, LATENCY_GRACE_MS } from '../inputs/canary';
 import { CONFIG_TAG_REPOSITORY, configTag } from '../image/server-images';
 import type { RecordedInput } from '../inputs/settings';
 import { shellQuote } from './shell';
@@ -38,6 +39,10 @@ export interface ScriptInput {
   force?: boolean;
   /** command maintenance: the page the proxy answers with. */
   maintenancePage?: string;
+  /** deploy, rollout: canary: this host tries the new version on a share of its traffic first (the first host only). */
+  canary?: CanaryConfig;
+  /** deploy: the old slot stays routable this long after the switch, the new one judged meanwhile. */
+  bake?: Config['bake'];
 }
 
 /** The server script's files, in the order they are sent (main.sh first to find; the engine's last). */
@@ -55,6 +60,7 @@ export const SCRIPT_FILES = [
   'health.sh',
   'switch.sh',
   'receipt.sh',
+  'canary.sh',
   'workers.sh',
 ] as const;
 export type EngineName = 'docker' | 'swarm' | 'compose';
@@ -190,7 +196,35 @@ export function scriptParameters(input: ScriptInput): string[] {
     ...tlsParameters(deploy.tls),
     ...swarmParameters(input),
     ...composeParameters(input.deploy),
+    ...trialParameters(input),
     ...proxyParameters(),
+  ];
+}
+
+/** The nginx variable a canary-header names: $http_x_canary for X-Canary, $cookie_beta for cookie: beta. */
+export function canaryMatchVariable(canary: CanaryConfig | undefined): string {
+  const match = canary?.match;
+  if (!match) return '';
+  return match.kind === 'cookie' ? `cookie_${match.name}` : `http_${match.name.toLowerCase().replace(/-/g, '_')}`;
+}
+
+/** rollout: canary and bake-seconds, in the integers bash works with (a percent of an error rate in hundredths). */
+function trialParameters(input: ScriptInput): string[] {
+  const { canary, bake } = input;
+  const judgement: Judgement | undefined = canary ?? bake;
+  const latency = judgement?.maxLatency;
+  return [
+    scalar('BG_CANARY_PERCENT', canary?.percent ?? 0),
+    scalar('BG_CANARY_MS', Math.round((canary?.seconds ?? 0) * 1000)),
+    scalar('BG_CANARY_ON_LOW_TRAFFIC', canary?.onLowTraffic ?? 'revert'),
+    scalar('BG_CANARY_MATCH_VAR', canaryMatchVariable(canary)),
+    scalar('BG_CANARY_MATCH_VALUE', canary?.match?.value ?? ''),
+    scalar('BG_BAKE_MS', Math.round((bake?.seconds ?? 0) * 1000)),
+    scalar('BG_JUDGE_MAX_ERROR_BP', Math.round((judgement?.maxErrorPercent ?? 0) * 100)),
+    scalar('BG_JUDGE_LATENCY_RATIO_PCT', latency && 'ratio' in latency ? Math.round(latency.ratio * 100) : 0),
+    scalar('BG_JUDGE_LATENCY_MS', latency && 'ms' in latency ? latency.ms : 0),
+    scalar('BG_JUDGE_LATENCY_GRACE_MS', LATENCY_GRACE_MS),
+    scalar('BG_JUDGE_MIN_REQUESTS', judgement?.minRequests ?? 1),
   ];
 }
 

@@ -1,6 +1,6 @@
 import type { Command, DeployConfig } from '../inputs/config';
 import { formatBytes, formatSeconds } from '../format';
-import { type HealthTry, type OneOffResult, type Outcome, type RemoteResult, SCRIPT_EXIT, type ServiceInfo, type Traffic, type VersionInfo, type WorkerInfo } from '../remote/result';
+import { type HealthTry, type OneOffResult, type Outcome, type RemoteResult, SCRIPT_EXIT, type ServiceInfo, type Traffic, type Trial, type VersionInfo, type WorkerInfo } from '../remote/result';
 import { type CertificateFacts, certificateFacts } from '../inputs/tls';
 import type { TransferResult } from '../image/transfer';
 import { shortId } from '../format';
@@ -266,6 +266,7 @@ export function renderSummary(given: RunReport, secrets: readonly string[] = [])
   if (remote?.logs) {
     parts.push('### Last log lines of the live container', '', '```text', remote.logs.replace(/```/g, "'''"), '```', '');
   }
+  if (remote?.trials && remote.trials.length > 0) parts.push(trialsSection(remote.trials), '');
   if (remote?.traffic) parts.push(trafficSection(remote.traffic, remote.previousSlot, remote.activeSlot), '');
   if (remote?.workers && remote.workers.length > 0) parts.push(workersSection(remote.workers), '');
   if (remote?.services && remote.services.length > 0) parts.push(servicesSection(remote.services), '');
@@ -332,6 +333,16 @@ export function trafficSection(traffic: Traffic, from: string | null, to: string
   ].join('\n');
 }
 
+/** rollout: canary and bake-seconds: the numbers that decided. */
+export function trialsSection(trials: readonly Trial[]): string {
+  const rows = trials.map((t) => {
+    const what = t.kind === 'canary' ? `canary, ${t.percent}% of the clients` : 'bake, all traffic';
+    const verdict = t.decision === 'reverted' ? '❌ reverted' : t.decision === 'promoted' ? '✅ promoted' : '✅ passed';
+    return `| ${what} | ${(t.ms / 1000).toFixed(1)} s | ${slotName(t.candidate.slot)}: ${t.candidate.requests} requests, ${t.candidate.failed} failed, p95 ${t.candidate.p95Ms} ms | ${slotName(t.live.slot)}: ${t.live.requests} requests, p95 ${t.live.p95Ms} ms | ${verdict}: ${cell(t.reason)} |`;
+  });
+  return ['### The new version on real traffic', '', '| trial | watched | new version | live version | decision |', '| --- | ---: | --- | --- | --- |', ...rows].join('\n');
+}
+
 /** engine compose: every container of the project, by service. */
 function servicesSection(services: readonly ServiceInfo[]): string {
   const rows = services.map((s) => `| ${cell(s.service)} | ${cell(s.container)} | ${cell(s.state)} | ${cell(s.image)} |`);
@@ -370,6 +381,7 @@ export function stepOutputs(report: RunReport): Record<string, string> {
     'bytes-sent': String(report.transfer?.bytesSent ?? report.bytesSent ?? 0),
     'failed-requests': remote?.traffic ? String(remote.traffic.failed) : '',
     traffic: remote?.traffic ? JSON.stringify(remote.traffic) : '',
+    trials: remote?.trials?.length ? JSON.stringify(remote.trials) : '',
     'duration-seconds': report.totalSeconds.toFixed(1),
     'health-log': JSON.stringify(remote?.health ?? []),
     history: JSON.stringify(remote?.history ?? []),

@@ -117,6 +117,8 @@ function scriptInput(plan: Plan, config: Config, context: RunContext, image: Loc
     rollbackTo: config.rollbackTo,
     force: config.force,
     maintenancePage: config.maintenancePage,
+    canary: config.canary,
+    bake: config.bake,
   };
 }
 

@@ -41,12 +41,16 @@ async function switchBack(hosts: readonly HostRun[], runs: readonly HostRun[], i
 export async function rolling(runs: HostRun[], input: ScriptInput, maxParallel: number, cancellation: Cancellation, log: Log): Promise<void> {
   const done: HostRun[] = [];
   const mayGoOn = () => Promise.resolve(cancellation.reason === undefined);
-  for (const batch of batchesOf(runs, maxParallel)) {
+  // rollout: canary: the first host alone first (its canary decides whether the rollout goes on).
+  const batches = input.canary && runs.length > 1 ? [[runs[0]], ...batchesOf(runs.slice(1), maxParallel)] : batchesOf(runs, maxParallel);
+  for (const batch of batches) {
     if (cancellation.reason !== undefined) {
       markUnreached(runs, done, `the run was cancelled (${cancellation.reason})`);
       break;
     }
-    await Promise.all(batch.map((run) => run.runScript(input, hostLog(log, runs, run), mayGoOn)));
+    // rollout: canary tries the new version on the first host's traffic; the others follow it as rolling.
+    const inputOf = (run: HostRun): ScriptInput => (run === runs[0] ? input : { ...input, canary: undefined });
+    await Promise.all(batch.map((run) => run.runScript(inputOf(run), hostLog(log, runs, run), mayGoOn)));
     done.push(...batch);
     const failed = batch.filter((run) => outcomeOf(run.report) === 'failed');
     if (failed.length === 0) continue;

@@ -153,3 +153,44 @@ export function openEventStream(port: number, hostHeader: string, path: string):
     req.on('error', reject);
   });
 }
+
+/**
+ * Clients that each keep the cookies the proxy gives them (as a browser does), sending one request
+ * after another until stopped (or maxSeconds): what each got, in order. Bounded like startLoad.
+ */
+export function startCookieClients(options: { port: number; hostHeader: string; clients: number; headers?: Record<string, string>; maxSeconds?: number }): { stop: () => Promise<string[][]> } {
+  const deadline = Date.now() + (options.maxSeconds ?? 60) * 1000;
+  let stopping = false;
+  const get = (cookie: string): Promise<{ body: string; setCookie: string[] }> =>
+    new Promise((resolve) => {
+      const headers: Record<string, string> = { Host: options.hostHeader, ...(options.headers ?? {}), ...(cookie ? { Cookie: cookie } : {}) };
+      const req = http.get({ host: '127.0.0.1', port: options.port, path: '/', agent: false, timeout: 15_000, headers }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk) => (body += chunk));
+        res.on('end', () => resolve({ body: `${res.statusCode} ${body.trim()}`, setCookie: res.headers['set-cookie'] ?? [] }));
+        res.on('error', (error) => resolve({ body: `error ${error.message}`, setCookie: [] }));
+      });
+      req.on('timeout', () => req.destroy(new Error('timeout')));
+      req.on('error', (error) => resolve({ body: `error ${error.message}`, setCookie: [] }));
+    });
+  const client = async (): Promise<string[]> => {
+    const answers: string[] = [];
+    let cookie = '';
+    while (!stopping && Date.now() < deadline) {
+      const answer = await get(cookie);
+      answers.push(answer.body);
+      const given = answer.setCookie.map((c) => c.split(';')[0]).join('; ');
+      if (given) cookie = given;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    return answers;
+  };
+  const clients = Array.from({ length: options.clients }, client);
+  return {
+    stop: async () => {
+      stopping = true;
+      return Promise.all(clients);
+    },
+  };
+}

@@ -63,6 +63,7 @@ map "\$http_upgrade|\$http_accept" \$bluegreen_longlived_$id {
 CONF
   if [[ -n $container ]]; then render_hop_server "$port" "$container"; fi
   if [[ -n $RECEIPT_UNTIL && -n $container ]]; then receipt_conf; fi
+  if [[ -n $CANARY_SLOT && -n $container ]]; then render_canary_maps "$container" "$(engine_upstream "$CANARY_SLOT")"; fi
   if ((tls)) && [[ $BG_TLS_REDIRECT == 1 ]]; then
     cat <<CONF
 # Plain HTTP goes to HTTPS, except the proxy's own checks (from 127.0.0.1) and requests a trusted
@@ -145,8 +146,12 @@ CONF
     return 0
   fi
   if [[ -n $RECEIPT_UNTIL ]]; then receipt_access_log; fi
+  if [[ -n $CANARY_SLOT ]]; then
+    printf '    set $bluegreen_upstream $bluegreen_pick_%s;\n    add_header Set-Cookie $bluegreen_canary_cookie_%s always;\n' "$id" "$id"
+  else
+    printf '    set $bluegreen_upstream %s:%s;\n' "$container" "$BG_CONTAINER_PORT"
+  fi
   cat <<CONF
-    set \$bluegreen_upstream $container:$BG_CONTAINER_PORT;
     proxy_pass http://\$bluegreen_upstream;
     if (\$bluegreen_longlived_$id) {
         proxy_pass http://127.0.0.1:$3;

@@ -54,6 +54,8 @@ ensure_network() {
 # Removes a candidate that never got traffic; the live slot is left exactly as it was, and the
 # container it replaced in its slot is put back.
 discard_candidate() {
+  # A canary or a bake cut short: the proxy back on the old slot alone before the candidate goes.
+  if ((TRIAL_ACTIVE)); then end_trial_traffic; fi
   ((!SWITCHED)) || return 0
   discard_workers
   [[ -n $CANDIDATE ]] || return 0
@@ -321,6 +323,7 @@ check_candidate() { # the new web version healthy (when there is one), then ever
 switch_to_candidate() {
   if has_web; then run_phase switch switch_proxy; else run_phase switch switch_workers_only; fi
   OUTCOME=$BG_OUTCOME_SWITCHED
+  if bake_wanted; then run_phase bake bake_candidate; fi
   after_switch workers stop_previous_workers
   retire_previous
 }
@@ -345,6 +348,7 @@ cmd_deploy() {
   run_phase start start_candidate
   check_candidate
   if ((BG_BARRIER_SECONDS > 0)); then run_phase wait wait_for_every_host; fi
+  if canary_wanted; then run_phase canary run_canary; fi
   switch_to_candidate
   after_switch forget forget_kept
   after_switch prune prune_images

@@ -23,6 +23,8 @@
  * NEEDS_FILE=PATH: / and /health answer 503 while PATH does not exist (an app whose schema a
  * migration changed); GET /needs answers its content (what a release command wrote).
  * HEALTH_PORT=N: a second port answering every request with HEALTH_PORT_STATUS (default 200).
+ * FAIL_EVERY=N: every Nth request of / answers 500 (/health never): a version that passes its health
+ * check but fails real requests (what a canary catches).
  * BASE_PATH=/p: an app mounted under a sub-path (Rails' relative_url_root, Django's SCRIPT_NAME):
  * /p and /p/... are routed as / and /..., any other path gets 404.
  *   GET ...whoami...  (anywhere in the path) "<version> path=<the path as received> prefix=<X-Forwarded-Prefix or ->"
@@ -54,6 +56,8 @@ static volatile sig_atomic_t stopping = 0;
 static const char *allowed_hosts = NULL;
 static int refuse_proxied = 0;
 static const char *needs_file = NULL;
+static long fail_every = 0;
+static long root_requests = 0;
 static const char *base_path = NULL;
 
 /* Under BASE_PATH: the path without it ("/p" -> "/", "/p/x" -> "/x", "/p?q" -> "/?q"); 0 outside it. */
@@ -267,6 +271,8 @@ static int serve_one(int fd) {
     else reply(fd, 404, "no needed file\n");
   } else if (needs_file && (strcmp(path, "/") == 0 || strncmp(path, "/health", 7) == 0) && access(needs_file, F_OK) != 0) {
     reply(fd, 503, "needed file missing\n");
+  } else if (fail_every > 0 && ready && strcmp(path, "/") == 0 && __atomic_add_fetch(&root_requests, 1, __ATOMIC_SEQ_CST) % fail_every == 0) {
+    reply(fd, 500, "failed on purpose (FAIL_EVERY)\n");
   } else if (strcmp(path, "/") == 0 || strncmp(path, "/health", 7) == 0 || path[1] == '?') {
     reply(fd, ready ? 200 : 503, ready ? body : "starting\n");
   } else {
@@ -325,6 +331,7 @@ int main(void) {
   base_path = getenv("BASE_PATH");
   if (base_path && !*base_path) base_path = NULL;
   needs_file = getenv("NEEDS_FILE");
+  if (getenv("FAIL_EVERY")) fail_every = atol(getenv("FAIL_EVERY"));
   if (needs_file && !*needs_file) needs_file = NULL;
   refuse_proxied = getenv("REFUSE_PROXIED") && strcmp(getenv("REFUSE_PROXIED"), "1") == 0;
   const char *port_s = getenv("PORT");

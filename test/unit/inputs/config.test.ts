@@ -103,7 +103,7 @@ describe('readConfig', () => {
     [{ host: 'web1\nweb1:22' }, 'host', 'deploy@web1 is given twice'],
     [{ host: 'web1\nweb2' }, 'host-fingerprint', 'pins one host key, and 2 hosts are given'],
     [{ 'max-parallel': '0' }, 'max-parallel', 'from 1 to 100'],
-    [{ rollout: 'canary' }, 'rollout', 'expected one of rolling, all-at-once'],
+    [{ rollout: 'blue-green' }, 'rollout', 'expected one of rolling, all-at-once, canary'],
     [{ engine: 'k8s' }, 'engine', 'expected one of docker, swarm'],
     [{ engine: 'swarm', 'docker-args': '--memory=1g' }, 'docker-args', 'a Swarm service does not take'],
     [{ engine: 'swarm', rollout: 'all-at-once' }, 'rollout', 'Swarm rolls the service out itself'],

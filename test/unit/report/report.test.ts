@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { readConfig, secretValues } from '../../../src/inputs/config';
 import { RESULT_BEGIN, RESULT_END, RESULT_VERSION, RemoteResult, SCRIPT_EXIT, parseRemoteResult } from '../../../src/remote/result';
-import { EXIT_UNHEALTHY, RunReport, appUrl, exitCodeOf, headline, outcomeOf, redact, refusedOutputs, renderSummary, stepOutputs, trafficSection } from '../../../src/report/report';
+import { EXIT_UNHEALTHY, RunReport, appUrl, exitCodeOf, headline, outcomeOf, redact, refusedOutputs, renderSummary, stepOutputs, trafficSection, trialsSection } from '../../../src/report/report';
 import { readerFor } from '../../helpers/action-inputs';
 import { baseInputs } from '../../helpers/fixtures';
 
@@ -143,6 +143,7 @@ describe('step outputs', () => {
       'bytes-sent': String(3 * 1024 * 1024),
       'failed-requests': '',
       traffic: '',
+      trials: '',
       'duration-seconds': '9.5',
       'health-log': JSON.stringify(report().remote!.health),
       history: '[]',
@@ -420,5 +421,34 @@ describe('the receipt (issue 25, work in progress)', () => {
 
   it('says so when no request came', () => {
     expect(trafficSection({ fromMs: 0, toMs: 5_000, slots: {}, requests: 0, failed: 0, aborted: 0 }, null, 'blue')).toContain('No request reached the app in the 5.0 s');
+  });
+});
+
+describe('trialsSection (issue 25): the numbers that decided a canary or a bake', () => {
+  it('shows each trial with both slots and the decision', () => {
+    const text = trialsSection([
+      {
+        kind: 'canary',
+        decision: 'reverted',
+        reason: '3 of its 40 requests failed (7.50%), more than canary-max-error-rate (1.00%)',
+        percent: 20,
+        ms: 2_400,
+        candidate: { slot: 'green', requests: 40, failed: 3, p95Ms: 4 },
+        live: { slot: 'blue', requests: 160, p95Ms: 3 },
+      },
+      {
+        kind: 'bake',
+        decision: 'passed',
+        reason: '0 of its 900 requests failed',
+        percent: 100,
+        ms: 30_000,
+        candidate: { slot: 'green', requests: 900, failed: 0, p95Ms: 5 },
+        live: { slot: 'blue', requests: 0, p95Ms: 0 },
+      },
+    ]);
+    expect(text.split('\n').slice(-2)).toEqual([
+      '| canary, 20% of the clients | 2.4 s | GREEN: 40 requests, 3 failed, p95 4 ms | BLUE: 160 requests, p95 3 ms | ❌ reverted: 3 of its 40 requests failed (7.50%), more than canary-max-error-rate (1.00%) |',
+      '| bake, all traffic | 30.0 s | GREEN: 900 requests, 0 failed, p95 5 ms | BLUE: 0 requests, p95 0 ms | ✅ passed: 0 of its 900 requests failed |',
+    ]);
   });
 });

@@ -25,6 +25,8 @@ function callScript(given: Record<string, string>, code: string, sharedHome?: st
     serverImageId: '',
     gitSha: '0123456789abcdef',
     runUrl: '',
+    canary: config.canary,
+    bake: config.bake,
   });
   const home = sharedHome ?? mkdtempSync(join(tmpdir(), 'bg-fn-')); // the state directory (~/.bluegreen) lives under it
   try {
@@ -786,5 +788,72 @@ describe('the app config with the receipt window (issue 25, work in progress)', 
 describe('drain-seconds with a fraction', () => {
   it('reaches bash as whole milliseconds, which its arithmetic takes (2.5 seconds was a syntax error there)', () => {
     expect(callScript({ 'drain-seconds': '2.5' }, 'echo "$BG_DRAIN_SECONDS $BG_DRAIN_MS $((1000 + BG_DRAIN_MS))"').stdout).toBe('2.5 2500 3500\n');
+  });
+});
+
+describe('rollout: canary: the config that splits the clients (issue 25)', () => {
+  const app = { app: 'cn-app', hostname: 'cn.example.com', rollout: 'canary', 'canary-percent': '20' };
+  const point = 'proxy_test_and_reload() { OLD_WORKERS=""; }; mkdir -p "$CONF_DIR" && CANARY_SLOT=green && point_proxy_at blue why && cat "$CONF_FILE" "$ROUTE_FILE"';
+
+  it.each([
+    ['no canary-header', '', []],
+    ['a header', 'X-Canary', ['map $http_x_canary $bluegreen_canary_cn_happ {', '    "" $bluegreen_canary_share_cn_happ;', '    default 1;']],
+    ['a header and its value', 'X-Canary: yes', ['map $http_x_canary $bluegreen_canary_cn_happ {', '    "yes" 1;', '    default $bluegreen_canary_share_cn_happ;']],
+    ['a cookie', 'cookie: beta', ['map $cookie_beta $bluegreen_canary_cn_happ {']],
+    ['a cookie and its value', 'cookie: beta=1', ['map $cookie_beta $bluegreen_canary_cn_happ {', '    "1" 1;']],
+  ])('%s: the share goes to the candidate, the rest to the live slot, and the real nginx -t accepts it', (_name, header, lines) => {
+    const home = mkdtempSync(join(tmpdir(), 'bg-fn-'));
+    try {
+      const out = callScript({ ...app, 'canary-header': header }, point, home).stdout;
+      expect(out).toContain('# bluegreen-canary: green 20');
+      expect(out).toContain('    20% 1;\n    * 0;');
+      const chooser = header ? '$bluegreen_canary_cn_happ' : '$bluegreen_canary_share_cn_happ';
+      expect(out).toContain(`map ${chooser} $bluegreen_pick_cn_happ {\n    1 cn-app-green:8080;\n    default cn-app-blue:8080;\n}`);
+      expect(out).toContain('    set $bluegreen_upstream $bluegreen_pick_cn_happ;\n    add_header Set-Cookie $bluegreen_canary_cookie_cn_happ always;');
+      for (const line of lines) expect(out).toContain(line);
+      const check = nginxTest(`${home}/.bluegreen/nginx`, []);
+      expect(check.stderr).toBe('');
+      expect(check.status).toBe(0);
+      // Without the canary the same app's config names the live slot alone.
+      const plain = callScript({ ...app, 'canary-header': header }, point.replace('CANARY_SLOT=green && ', ''), home).stdout;
+      expect(plain).not.toMatch(/canary|Set-Cookie/);
+      expect(plain).toContain('    set $bluegreen_upstream cn-app-blue:8080;');
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('rollout: canary and bake-seconds: the judgement (issue 25)', () => {
+  // canary-max-error-rate 1 (%), canary-min-requests 20, canary-max-latency 2x (50 ms grace) unless given.
+  const judge = (numbers: number[], final: 0 | 1, given: Record<string, string> = {}) =>
+    callScript({ rollout: 'canary', ...given }, `TRIAL_NUMBERS=(${numbers.join(' ')}) && judge_trial ${final} && echo "$TRIAL_VERDICT"`).stdout.trim();
+
+  it.each([
+    ['too many failed, at any time', [100, 2, 10, 400, 8], 0, {}, 'revert 2 of its 100 requests failed (2.00%), more than canary-max-error-rate (1.00%)'],
+    ['too many failed but too few requests to judge yet', [10, 5, 10, 40, 8], 0, {}, 'wait'],
+    ['within the limit, before the end', [100, 1, 10, 400, 8], 0, {}, 'wait'],
+    ['within the limit at the end', [100, 1, 10, 400, 8], 1, {}, "promote 1 of its 100 requests failed (1.00%), p95 10 ms (the live version's: 8 ms)"],
+    ['too few requests at the end', [10, 0, 10, 40, 8], 1, {}, 'low only 10 request(s) reached it, fewer than canary-min-requests (20)'],
+    ['a p95 over 2x the live one', [100, 0, 200, 400, 20], 1, {}, "revert its p95 was 200 ms, over canary-max-latency (2.00x the live version's 20 ms)"],
+    ['6x slower, but only 25 ms', [100, 0, 30, 400, 5], 1, {}, "promote 0 of its 100 requests failed (0.00%), p95 30 ms (the live version's: 5 ms)"],
+    ['a p95 over a limit in ms', [100, 0, 150, 400, 5], 1, { 'canary-max-latency': '100ms' }, 'revert its p95 was 150 ms, over canary-max-latency (100 ms)'],
+    ['a higher error rate allowed', [100, 4, 10, 400, 8], 1, { 'canary-max-error-rate': '5%' }, "promote 4 of its 100 requests failed (4.00%), p95 10 ms (the live version's: 8 ms)"],
+    ['half failed, judged from 2 requests', [4, 2, 10, 16, 8], 0, { 'canary-min-requests': '2' }, 'revert 2 of its 4 requests failed (50.00%), more than canary-max-error-rate (1.00%)'],
+  ] as const)('%s', (_name, numbers, final, given, verdict) => {
+    expect(judge([...numbers], final, given)).toBe(verdict);
+  });
+
+  it("reads a slot's requests, failures (5xx and the proxy's 502/504) and p95 from the receipt", () => {
+    const receipt = JSON.stringify({
+      fromMs: 0,
+      toMs: 9,
+      slots: {
+        blue: { requests: 400, '2xx': 400, '3xx': 0, '4xx': 0, '5xx': 0, proxyErrors: 0, aborted: 0, p50Ms: 2, p95Ms: 7, p99Ms: 9, firstMs: 1, lastMs: 8 },
+        green: { requests: 100, '2xx': 95, '3xx': 0, '4xx': 0, '5xx': 3, proxyErrors: 2, aborted: 1, p50Ms: 3, p95Ms: 12, p99Ms: 30, firstMs: 1, lastMs: 8 },
+      },
+    });
+    const out = callScript({}, `for slot in green blue red; do slot_numbers '${receipt}' "$slot"; done`).stdout;
+    expect(out).toBe('100 5 12\n400 0 7\n0 0 0\n');
   });
 });
