@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { runAction } from '../test/helpers/action-runner';
 import { failures, startLoad } from '../test/helpers/load';
 import { ServerKind, resetServer, serverInputs, testServer } from '../test/helpers/server';
+import type { Traffic } from '../src/remote/result';
 
 const APP_STARTUP_SECONDS = 1; // READY_AFTER of the test images
 const ROUNDS = Number(process.env.ROUNDS ?? 6);
@@ -22,8 +23,8 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 
 interface Flow {
   name: string;
-  /** Deploys the version; returns the drain's length in ms when the flow reports one. */
-  deploy: (version: string) => Promise<number | undefined>;
+  /** Deploys the version; the drain's length and the time from healthy to switched in ms, when the flow reports them. */
+  deploy: (version: string) => Promise<{ drain?: number; healthyToSwitched?: number }>;
 }
 
 const handWritten: Flow = {
@@ -50,7 +51,7 @@ const handWritten: Flow = {
           `${server.appImage}:${version}`,
           `/home/${server.user}/.bluegreen/nginx`,
         ],
-        (error, _stdout, stderr) => (error ? reject(new Error(`hand-written deploy failed: ${stderr}`)) : resolve(undefined)),
+        (error, _stdout, stderr) => (error ? reject(new Error(`hand-written deploy failed: ${stderr}`)) : resolve({})),
       );
       child.stdin!.end(readFileSync(join(__dirname, 'naive-deploy.sh'), 'utf8'));
     }),
@@ -61,7 +62,9 @@ const action = (name: string, extra: Record<string, string>): Flow => ({
   deploy: async (version) => {
     const run = await runAction(serverInputs(server, { app: 'bench', image: `${server.appImage}:${version}`, 'drain-seconds': String(DRAIN), ...extra }));
     if (run.code !== 0) throw new Error(`${name}: deploy of ${version} failed: ${run.stdout}`);
-    return Number(run.stdout.match(/drained after (\d+)ms/)?.[1] ?? NaN);
+    const traffic = run.outputs.traffic ? (JSON.parse(run.outputs.traffic) as Traffic) : undefined;
+    const healthyToSwitched = traffic?.healthyMs !== undefined && traffic.switchedMs !== undefined ? traffic.switchedMs - traffic.healthyMs : undefined;
+    return { drain: Number(run.stdout.match(/drained after (\d+)ms/)?.[1] ?? NaN), healthyToSwitched };
   },
 });
 
@@ -79,13 +82,15 @@ async function measure(flow: Flow, slowWorkers: number): Promise<string> {
   const load = startLoad({ port: server.proxyPort, steadyWorkers: 4, slowWorkers, slowMs: SLOW_MS, slowStaggerMs: SLOW_MS / Math.max(1, slowWorkers), maxSeconds: 300 });
   const walls: number[] = [];
   const drains: number[] = [];
+  const switches: number[] = [];
   try {
     await new Promise((r) => setTimeout(r, 1000));
     for (let i = 0; i < ROUNDS; i++) {
       const started = Date.now();
-      const drain = await flow.deploy(i % 2 === 0 ? 'v1' : 'v2');
+      const { drain, healthyToSwitched } = await flow.deploy(i % 2 === 0 ? 'v1' : 'v2');
       walls.push((Date.now() - started) / 1000);
       if (drain !== undefined) drains.push(drain);
+      if (healthyToSwitched !== undefined) switches.push(healthyToSwitched);
     }
   } finally {
     await load.stop();
@@ -94,7 +99,7 @@ async function measure(flow: Flow, slowWorkers: number): Promise<string> {
   const slowFailed = failed.filter((s) => s.kind === 'slow').length;
   const kinds = [...new Set(failed.map((s) => (s.status ? `HTTP ${s.status}` : s.error)))].join(', ');
   const wall = median(walls);
-  return `| ${flow.name} | ${wall.toFixed(2)} s | ${(wall - APP_STARTUP_SECONDS).toFixed(2)} s | ${drains.length ? `${median(drains)} ms` : 'none (old removed at once)'} | ${load.samples.length} | ${failed.length}${slowFailed ? ` (${slowFailed} /slow)` : ''}${kinds ? `: ${kinds}` : ''} |`;
+  return `| ${flow.name} | ${wall.toFixed(2)} s | ${(wall - APP_STARTUP_SECONDS).toFixed(2)} s | ${switches.length ? `${median(switches)} ms` : 'not reported'} | ${drains.length ? `${median(drains)} ms` : 'none (old removed at once)'} | ${load.samples.length} | ${failed.length}${slowFailed ? ` (${slowFailed} /slow)` : ''}${kinds ? `: ${kinds}` : ''} |`;
 }
 
 async function main(): Promise<void> {
@@ -103,7 +108,7 @@ async function main(): Promise<void> {
     ['short requests only (4 clients)', 0],
     [`short requests (4 clients) and ${SLOW_MS / 1000} s requests in flight (2 clients)`, 2],
   ] as const) {
-    console.log(`\n${title}:\n| flow | wall | overhead | drain | requests | failed |\n| --- | --- | --- | --- | --- | --- |`);
+    console.log(`\n${title}:\n| flow | wall | overhead | healthy → switched | drain | requests | failed |\n| --- | --- | --- | --- | --- | --- | --- |`);
     for (const flow of FLOWS) console.log(await measure(flow, slowWorkers));
   }
 }

@@ -97742,10 +97742,22 @@ function trafficSection(traffic, from, to) {
         `${traffic.requests} requests in ${seconds} s (from the new version's start to the end of the drain), ${verdict}${traffic.aborted ? `, ${traffic.aborted} given up by their clients` : ''}.` +
             (traffic.partial ? " **Partial:** the proxy's receipt logs reached their size cap, so later requests were served but not counted." : ''),
         '',
+        ...switchLine(traffic, to),
         '| slot | requests | 2xx / 3xx / 4xx | 5xx (app) | 502/504 (proxy) | client aborts | p50 / p95 / p99 | answered |',
         '| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
         ...rows,
     ].join('\n');
+}
+/** When the new version was healthy, when the proxy sent it every request, and its first answer. */
+function switchLine(traffic, to) {
+    if (traffic.healthyMs === undefined || traffic.switchedMs === undefined)
+        return [];
+    const at = (ms) => `+${((ms - traffic.fromMs) / 1000).toFixed(1)} s`;
+    const first = to ? traffic.slots[to]?.firstMs : undefined;
+    return [
+        `Healthy at ${at(traffic.healthyMs)}; the proxy sent it every request ${traffic.switchedMs - traffic.healthyMs} ms later (${at(traffic.switchedMs)})${first !== undefined ? `; its first answer at ${at(first)}` : ''}.`,
+        '',
+    ];
 }
 /** rollout: canary and bake-seconds: the numbers that decided. */
 function trialsSection(trials) {

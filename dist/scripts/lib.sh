@@ -200,6 +200,12 @@ fail() { # fail EXIT_CODE MESSAGE
   PHASES+=("$(json_str "$PHASE"):$(($(now_ms) - PHASE_STARTED))")
   log "error: $ERROR"
   engine_discard
+  # A deploy that failed after its window opened still says what the visitors got meanwhile.
+  if [[ -z $TRAFFIC_JSON ]]; then
+    local failed_phase=$PHASE
+    count_receipt || true
+    PHASE=$failed_phase
+  fi
   ACTIVE_SLOT=$(engine_live_slot 2>/dev/null || true)
   record_history
   emit_result

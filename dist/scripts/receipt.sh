@@ -16,6 +16,8 @@
 RECEIPT_UNTIL=''   # epoch seconds: the window's end, written into the app's config ('' none)
 RECEIPT_FROM_MS='' # this run opened the window at this time
 TRAFFIC_JSON=''    # the result's "traffic": the receipt
+HEALTHY_AT_MS=''   # the new version answered healthy (its last try)
+SWITCHED_AT_MS=''  # the proxy's reload that sent it the traffic was done
 RECEIPT_OLD_WORKERS='' # the nginx workers of the config before the window's reload (the drain waits for them too)
 readonly RECEIPT_FLUSH_MS=400 # nginx writes its log buffer at least every 250 ms (flush=250ms)
 # The logs live in a tmpfs of the proxy container of this size (for all its apps): they can never
@@ -138,13 +140,16 @@ receipt_log_full() { # less than 64 KiB left where the logs are: nginx could not
 # Once the old version drained and stopped: the window's requests counted from the proxy's log.
 # Never fails the run (the new version is live): without a count the summary says why.
 count_receipt() {
-  [[ -n $RECEIPT_FROM_MS ]] || return 0
+  [[ -n $RECEIPT_FROM_MS && -z $TRAFFIC_JSON ]] || return 0
   local started log
   PHASE=receipt
   started=$(now_ms)
   sleep "$(ms_as_seconds "$RECEIPT_FLUSH_MS")"
   if log=$(docker exec "$BG_PROXY_NAME" cat "$(receipt_log_path)" 2>/dev/null); then
     TRAFFIC_JSON=$(receipt_json "$RECEIPT_FROM_MS" "$(now_ms)" <<<"$log") || TRAFFIC_JSON=''
+    if [[ -n $TRAFFIC_JSON && -n $HEALTHY_AT_MS && -n $SWITCHED_AT_MS ]]; then
+      TRAFFIC_JSON="${TRAFFIC_JSON%\}},\"healthyMs\":$HEALTHY_AT_MS,\"switchedMs\":$SWITCHED_AT_MS}"
+    fi
     if [[ -n $TRAFFIC_JSON ]] && receipt_log_full; then
       TRAFFIC_JSON="${TRAFFIC_JSON%\}},\"partial\":true}"
       log "warning: the proxy's receipt logs reached their ${RECEIPT_CAP_MB} MB cap during this deploy: the counts are partial"

@@ -122,6 +122,8 @@ export interface Traffic {
   failed: number; // the app's 5xx and the proxy's 502/504
   aborted: number;
   partial?: true; // the proxy's log space was full: some requests were not logged
+  healthyMs?: number; // when the new version answered healthy
+  switchedMs?: number; // when the proxy's reload that sent it every request was done
 }
 
 /** rollout: canary or bake-seconds: what the new slot's trial on real traffic saw, and what it decided. */

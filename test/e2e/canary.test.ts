@@ -98,7 +98,7 @@ describe('rollout: canary and bake-seconds (classic server)', () => {
     let samples: Sample[];
     let run: ActionRun;
     try {
-      run = await deploy('v3', { 'bake-seconds': '20s', env: 'FAIL_EVERY=2' });
+      run = await deploy('v1', { 'bake-seconds': '20s', env: 'FAIL_EVERY=2' }); // v1 again, now failing every second request
     } finally {
       samples = await traffic.stop();
     }

@@ -74,8 +74,9 @@ switch_proxy() {
   fail_unless_pointed "$status" "cannot switch to $CANDIDATE_SLOT: $why" \
     "nginx -t refused the config for $CANDIDATE_SLOT ($why); the previous config is back$hint"
   SWITCHED=1
+  SWITCHED_AT_MS=$(now_ms)
   ACTIVE_SLOT=$CANDIDATE_SLOT
-  log "proxy switched ${PREVIOUS_SLOT:-none} -> $CANDIDATE_SLOT"
+  log "proxy switched ${PREVIOUS_SLOT:-none} -> $CANDIDATE_SLOT${HEALTHY_AT_MS:+ ($((SWITCHED_AT_MS - HEALTHY_AT_MS))ms after it was healthy)}"
   if in_maintenance; then log "$BG_APP is in maintenance: $CANDIDATE_SLOT is live behind the maintenance page until command: live"; fi
   if ! verify_through_proxy; then
     SWITCHED=0

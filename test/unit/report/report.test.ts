@@ -413,6 +413,11 @@ describe('the receipt (issue 25, work in progress)', () => {
     expect(rows).toEqual(['| BLUE | 100 | 100 / 0 / 0 | 0 | 0 | 0 | 3 / 9 / 40 ms | +1.0 s – +9.0 s |', '| GREEN | 200 | 198 / 0 / 0 | 2 | 0 | 0 | 3 / 9 / 40 ms | +1.0 s – +9.0 s |']);
   });
 
+  it('says when the new version was healthy and when it got the traffic', () => {
+    const text = trafficSection({ fromMs: 0, toMs: 12_000, slots: { green: slot(200), blue: slot(100) }, requests: 300, failed: 0, aborted: 0, healthyMs: 2_000, switchedMs: 2_150 }, 'blue', 'green');
+    expect(text).toContain('Healthy at +2.0 s; the proxy sent it every request 150 ms later (+2.1 s); its first answer at +1.0 s.');
+  });
+
   it('says when the count is partial (the log space was full)', () => {
     const text = trafficSection({ fromMs: 0, toMs: 12_000, slots: { blue: slot(100) }, requests: 100, failed: 0, aborted: 0, partial: true }, 'blue', 'green');
     expect(text).toContain('**0 failed**. **Partial:** the proxy');
