@@ -98484,6 +98484,8 @@ async function releaseOn(first, targets, input, log) {
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.batchesOf = batchesOf;
+exports.rollingBatches = rollingBatches;
+exports.inputForHost = inputForHost;
 exports.rolling = rolling;
 exports.allAtOnce = allAtOnce;
 const report_1 = __nccwpck_require__(8850);
@@ -98494,6 +98496,14 @@ function batchesOf(items, size) {
     for (let i = 0; i < items.length; i += size)
         batches.push(items.slice(i, i + size));
     return batches;
+}
+/** A rolling rollout's batches; with a canary the first host goes alone (its canary decides whether the rest follow). */
+function rollingBatches(items, size, canary) {
+    return canary && items.length > 1 ? [[items[0]], ...batchesOf(items.slice(1), size)] : batchesOf(items, size);
+}
+/** rollout: canary tries the new version on the first host's traffic only; the others deploy as rolling. */
+function inputForHost(input, first) {
+    return first || input.canary === undefined ? input : { ...input, canary: undefined };
 }
 /** What the hosts not reached are told when the rollout stops early. */
 function markUnreached(runs, reached, why) {
@@ -98522,16 +98532,12 @@ async function switchBack(hosts, runs, input, log) {
 async function rolling(runs, input, maxParallel, cancellation, log) {
     const done = [];
     const mayGoOn = () => Promise.resolve(cancellation.reason === undefined);
-    // rollout: canary: the first host alone first (its canary decides whether the rollout goes on).
-    const batches = input.canary && runs.length > 1 ? [[runs[0]], ...batchesOf(runs.slice(1), maxParallel)] : batchesOf(runs, maxParallel);
-    for (const batch of batches) {
+    for (const batch of rollingBatches(runs, maxParallel, input.canary !== undefined)) {
         if (cancellation.reason !== undefined) {
             markUnreached(runs, done, `the run was cancelled (${cancellation.reason})`);
             break;
         }
-        // rollout: canary tries the new version on the first host's traffic; the others follow it as rolling.
-        const inputOf = (run) => (run === runs[0] ? input : { ...input, canary: undefined });
-        await Promise.all(batch.map((run) => run.runScript(inputOf(run), (0, host_1.hostLog)(log, runs, run), mayGoOn)));
+        await Promise.all(batch.map((run) => run.runScript(inputForHost(input, run === runs[0]), (0, host_1.hostLog)(log, runs, run), mayGoOn)));
         done.push(...batch);
         const failed = batch.filter((run) => (0, report_1.outcomeOf)(run.report) === 'failed');
         if (failed.length === 0)

@@ -1,4 +1,5 @@
-// Renders real job summaries (a switch and a failed health check, from runs of the bundled action
+// Renders real job summaries (a switch under load with its receipt, a failed health check, a canary
+// reverted by its numbers, from runs of the bundled action
 // against the test server) to HTML as GitHub does (GFM tables) and screenshots them with headless
 // Chromium into docs/. Run: bash scripts/screenshot-summary.sh
 import { execFileSync } from 'node:child_process';
@@ -8,6 +9,7 @@ import { join } from 'node:path';
 import { marked } from 'marked';
 import { runAction } from '../test/helpers/action-runner';
 import { resetServer, serverInputs, testServer } from '../test/helpers/server';
+import { startLoad } from '../test/helpers/load';
 
 const CSS = `
 body { font-family: -apple-system, "Segoe UI", "DejaVu Sans", Helvetica, Arial, sans-serif; font-size: 14px; line-height: 1.5;
@@ -23,7 +25,7 @@ blockquote { margin: 0; padding: 0 1em; color: #59636e; border-left: .25em solid
 .frame { border: 1px solid #d1d9e0; border-radius: 6px; padding: 16px 24px; }
 .title { color: #59636e; font-size: 12px; margin-bottom: 8px; }`;
 
-function screenshot(markdown: string, title: string, file: string): void {
+function screenshot(markdown: string, title: string, file: string, height = 1000): void {
   const dir = mkdtempSync(join(tmpdir(), 'summary-shot-'));
   const html = `<!doctype html><html><head><meta charset="utf-8"><style>${CSS}</style></head><body>
 <div class="title">${title}</div><div class="frame">${marked.parse(markdown, { gfm: true })}</div></body></html>`;
@@ -40,7 +42,7 @@ function screenshot(markdown: string, title: string, file: string): void {
       '--no-first-run',
       `--user-data-dir=${join(dir, 'profile')}`,
       '--hide-scrollbars',
-      '--window-size=940,1000',
+      `--window-size=940,${height}`,
       `--screenshot=${file}`,
       `file://${join(dir, 'index.html')}`,
     ],
@@ -54,10 +56,21 @@ async function main(): Promise<void> {
   resetServer(server);
   const inputs = (image: string, extra: Record<string, string> = {}) => serverInputs(server, { app: 'shop', image: `${server.appImage}:${image}`, ...extra });
   await runAction(inputs('v1'));
-  const switched = await runAction(inputs('v2'));
+  // Visitors while it switches, for the receipt: a few clients through the proxy, bounded.
+  const underLoad = async (run: () => Promise<Awaited<ReturnType<typeof runAction>>>) => {
+    const load = startLoad({ port: server.proxyPort, steadyWorkers: 3, slowWorkers: 1, slowMs: 1000, maxSeconds: 120 });
+    try {
+      return await run();
+    } finally {
+      await load.stop();
+    }
+  };
+  const switched = await underLoad(() => runAction(inputs('v2', { 'drain-seconds': '5' })));
   const failed = await runAction(inputs('v3', { 'health-timeout': '12s' }));
-  screenshot(switched.summary, 'Deploy · Summary (v1 → v2)', join(__dirname, '../docs/summary-switched.png'));
+  const canary = await underLoad(() => runAction(inputs('v1', { rollout: 'canary', 'canary-percent': '20', 'canary-seconds': '30s', env: 'FAIL_EVERY=2' })));
+  screenshot(switched.summary, 'Deploy · Summary (v1 → v2, under load)', join(__dirname, '../docs/summary-switched.png'), 1500);
   screenshot(failed.summary, 'Deploy · Summary (v3 never becomes healthy)', join(__dirname, '../docs/summary-failed.png'));
+  screenshot(canary.summary, 'Deploy · Summary (rollout: canary, a version failing every second request)', join(__dirname, '../docs/summary-canary-reverted.png'), 1300);
 }
 
 void main();

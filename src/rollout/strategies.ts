@@ -10,6 +10,16 @@ export function batchesOf<T>(items: readonly T[], size: number): T[][] {
   return batches;
 }
 
+/** A rolling rollout's batches; with a canary the first host goes alone (its canary decides whether the rest follow). */
+export function rollingBatches<T>(items: readonly T[], size: number, canary: boolean): T[][] {
+  return canary && items.length > 1 ? [[items[0]], ...batchesOf(items.slice(1), size)] : batchesOf(items, size);
+}
+
+/** rollout: canary tries the new version on the first host's traffic only; the others deploy as rolling. */
+export function inputForHost(input: ScriptInput, first: boolean): ScriptInput {
+  return first || input.canary === undefined ? input : { ...input, canary: undefined };
+}
+
 /** What the hosts not reached are told when the rollout stops early. */
 function markUnreached(runs: readonly HostRun[], reached: readonly HostRun[], why: string): void {
   for (const run of runs) {
@@ -41,16 +51,12 @@ async function switchBack(hosts: readonly HostRun[], runs: readonly HostRun[], i
 export async function rolling(runs: HostRun[], input: ScriptInput, maxParallel: number, cancellation: Cancellation, log: Log): Promise<void> {
   const done: HostRun[] = [];
   const mayGoOn = () => Promise.resolve(cancellation.reason === undefined);
-  // rollout: canary: the first host alone first (its canary decides whether the rollout goes on).
-  const batches = input.canary && runs.length > 1 ? [[runs[0]], ...batchesOf(runs.slice(1), maxParallel)] : batchesOf(runs, maxParallel);
-  for (const batch of batches) {
+  for (const batch of rollingBatches(runs, maxParallel, input.canary !== undefined)) {
     if (cancellation.reason !== undefined) {
       markUnreached(runs, done, `the run was cancelled (${cancellation.reason})`);
       break;
     }
-    // rollout: canary tries the new version on the first host's traffic; the others follow it as rolling.
-    const inputOf = (run: HostRun): ScriptInput => (run === runs[0] ? input : { ...input, canary: undefined });
-    await Promise.all(batch.map((run) => run.runScript(inputOf(run), hostLog(log, runs, run), mayGoOn)));
+    await Promise.all(batch.map((run) => run.runScript(inputForHost(input, run === runs[0]), hostLog(log, runs, run), mayGoOn)));
     done.push(...batch);
     const failed = batch.filter((run) => outcomeOf(run.report) === 'failed');
     if (failed.length === 0) continue;
