@@ -5,9 +5,9 @@
 #
 # The end-to-end tests run in two lanes at once, each owning its servers, then the tests that need
 # every server:
-#   classic lane: the unit tests, then every end-to-end test of the classic server (Docker 20.10);
+#   classic lane: every end-to-end test of the classic server (Docker 20.10);
 #   modern lane:  every test named "... modern server ..." (Docker 28: the modern server, and for
-#                 Swarm the second modern server), one file after another;
+#                 Swarm the second modern server), one file after another, then the unit tests;
 #   then alone:   the tests of several hosts at once (fleet.test.ts: all three servers).
 # A test that touches a server must say so in its name ("(modern server)") to run in that lane.
 # With arguments (files, -t PATTERN, ...) it runs just those, in one lane.
@@ -34,9 +34,14 @@ if (($#)); then
   lane all "$@" || status=$?
 else
   MODERN='modern server'
-  lane classic test/unit test/e2e --exclude test/e2e/fleet.test.ts -t "^(?!.*$MODERN)" &
+  lane classic test/e2e --exclude test/e2e/fleet.test.ts -t "^(?!.*$MODERN)" &
   classic=$!
-  lane modern test/e2e --exclude test/e2e/fleet.test.ts -t "$MODERN" &
+  (
+    code=0
+    lane modern test/e2e --exclude test/e2e/fleet.test.ts -t "$MODERN" || code=$?
+    lane unit test/unit || code=$?
+    exit "$code"
+  ) &
   modern=$!
   wait "$classic" || status=$?
   wait "$modern" || status=$?

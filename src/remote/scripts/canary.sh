@@ -3,7 +3,7 @@
 #
 # Canary: once the candidate is healthy, the app's config sends a share of the clients to it
 # (split_clients on a key the proxy keeps in a cookie, so a client stays on its side; the canary-header
-# testers always), the rest to the live slot. Every second the candidate's requests since then are
+# testers always), the rest to the live slot. Every 0.5 s the candidate's requests since then are
 # judged: too many failed and it is reverted at once; at the end of canary-seconds its p95 is judged
 # too, and it is promoted (the usual switch and drain) or reverted. Revert: the proxy back to the live
 # slot alone, the candidate's requests left to finish, the candidate removed, exit code 3.
@@ -17,6 +17,7 @@ TRIAL_ACTIVE=0  # the candidate gets traffic while the old slot is still the fal
 TRIALS_JSON=()  # the result's "trials": what each trial saw and decided
 TRIAL_NUMBERS=() # trial_counts: candidate requests, failed, p95; live slot requests, p95
 TRIAL_VERDICT='' # judge_trial: "wait", or "promote|revert|low REASON"
+readonly TRIAL_TICK_MS=500 # how often a trial is judged (nginx writes its log at least every 250 ms)
 
 canary_wanted() { ((BG_CANARY_MS > 0)) && has_web && [[ -n $PREVIOUS_SLOT ]] && ! in_maintenance; }
 bake_wanted() { ((BG_BAKE_MS > 0)) && has_web && [[ -n $PREVIOUS_SLOT ]] && ! in_maintenance && previous_is_running; }
@@ -154,15 +155,15 @@ run_canary() {
   # The workers of the config before the canary's still send requests to the live slot: its drain waits for them too.
   RECEIPT_OLD_WORKERS+="${OLD_WORKERS:+ $OLD_WORKERS}"
   started=$(now_ms)
-  log "canary: ${BG_CANARY_PERCENT}% of the clients$([[ -n $BG_CANARY_MATCH_VAR ]] && printf ' and every request with the canary-header') go to $CANDIDATE_SLOT for $(ms_as_seconds "$BG_CANARY_MS")s, judged every second from the proxy's counts"
+  log "canary: ${BG_CANARY_PERCENT}% of the clients$([[ -n $BG_CANARY_MATCH_VAR ]] && printf ' and every request with the canary-header') go to $CANDIDATE_SLOT for $(ms_as_seconds "$BG_CANARY_MS")s, judged every 0.5 s from the proxy's counts"
   while :; do
     final=0
-    if (($(now_ms) - started + 1000 >= BG_CANARY_MS)); then
+    if (($(now_ms) - started + TRIAL_TICK_MS >= BG_CANARY_MS)); then
       sleep "$(ms_as_seconds $((BG_CANARY_MS - ($(now_ms) - started) > 0 ? BG_CANARY_MS - ($(now_ms) - started) : 0)))"
       sleep "$(ms_as_seconds "$RECEIPT_FLUSH_MS")"
       final=1
     else
-      sleep 1
+      sleep "$(ms_as_seconds "$TRIAL_TICK_MS")"
     fi
     trial_counts "$started"
     judge_trial "$final"
@@ -186,7 +187,7 @@ bake_candidate() {
   TRIAL_ACTIVE=1
   log "baking $CANDIDATE_SLOT for $(ms_as_seconds "$BG_BAKE_MS")s: $PREVIOUS_SLOT keeps running, and takes the traffic back at once if $CANDIDATE_SLOT's requests fail more than canary-max-error-rate"
   while (($(now_ms) - started < BG_BAKE_MS)); do
-    sleep 1
+    sleep "$(ms_as_seconds "$TRIAL_TICK_MS")"
     trial_counts "$started"
     judge_trial 0
     if [[ $TRIAL_VERDICT == revert* ]]; then
