@@ -12,7 +12,9 @@ describe('rollout: canary and bake-seconds (classic server)', () => {
   const server = testServer('classic');
   const host = 'canary.test';
   const deploy = (version: string, extra: Record<string, string> = {}, onLine?: (line: string) => void): Promise<ActionRun> =>
-    runAction(serverInputs(server, { app: 'canary', hostname: host, image: `${server.appImage}:${version}`, 'health-timeout': '10s', 'health-path': '/health', 'drain-seconds': '3', ...extra }), { onLine });
+    runAction(serverInputs(server, { app: 'canary', hostname: host, image: `${server.appImage}:${version}`, 'health-timeout': '10s', 'health-path': '/health', 'drain-seconds': '3', ...extra }), {
+      onLine,
+    });
   const canary = { rollout: 'canary', 'canary-percent': '20', 'canary-seconds': '15s' };
   const load = () => startLoad({ port: server.proxyPort, hostHeader: host, steadyWorkers: 4, slowWorkers: 0, maxSeconds: 90 });
   const trialsOf = (run: ActionRun) => JSON.parse(run.outputs.trials) as Trial[];
