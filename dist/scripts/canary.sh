@@ -72,7 +72,8 @@ slot_numbers() {
 # The candidate's and the live slot's requests since FROM_MS, from the proxy's log (TRIAL_NUMBERS).
 trial_counts() { # trial_counts FROM_MS
   local log json new old
-  log=$(docker exec "$BG_PROXY_NAME" cat "$(receipt_log_path)" 2>/dev/null) || log=''
+  # shellcheck disable=SC2016 # for the proxy's sh: nginx writes out what its workers buffered, then the log is read
+  log=$(docker exec "$BG_PROXY_NAME" sh -c 'nginx -s reopen 2>/dev/null; sleep 0.1; cat "$1"' sh "$(receipt_log_path)" 2>/dev/null) || log=''
   json=$(receipt_json "$1" "$(now_ms)" <<<"$log") || json=''
   new=$(slot_numbers "$json" "$CANDIDATE_SLOT")
   old=$(slot_numbers "$json" "$PREVIOUS_SLOT")
@@ -153,14 +154,13 @@ run_canary() {
   fail_unless_pointed "$status" "cannot start the canary: $why" "nginx -t refused the canary's config ($why); the previous config is back"
   TRIAL_ACTIVE=1
   # The workers of the config before the canary's still send requests to the live slot: its drain waits for them too.
-  RECEIPT_OLD_WORKERS+="${OLD_WORKERS:+ $OLD_WORKERS}"
+  EARLIER_WORKERS+="${OLD_WORKERS:+ $OLD_WORKERS}"
   started=$(now_ms)
   log "canary: ${BG_CANARY_PERCENT}% of the clients$([[ -n $BG_CANARY_MATCH_VAR ]] && printf ' and every request with the canary-header') go to $CANDIDATE_SLOT for $(ms_as_seconds "$BG_CANARY_MS")s, judged every 0.5 s from the proxy's counts"
   while :; do
     final=0
     if (($(now_ms) - started + TRIAL_TICK_MS >= BG_CANARY_MS)); then
       sleep "$(ms_as_seconds $((BG_CANARY_MS - ($(now_ms) - started) > 0 ? BG_CANARY_MS - ($(now_ms) - started) : 0)))"
-      sleep "$(ms_as_seconds "$RECEIPT_FLUSH_MS")"
       final=1
     else
       sleep "$(ms_as_seconds "$TRIAL_TICK_MS")"

@@ -48,7 +48,6 @@ main() {
   trap cleanup EXIT
   PHASE=check
   load_settings
-  load_receipt_window
   run_phase check check_server
   if ((BG_TAKES_LOCK)); then run_phase lock take_lock; fi
   read_only_command || check_settings_unchanged

@@ -1,80 +1,47 @@
-# The deploy's receipt (issue 25, work in progress): what the app's real visitors got while a
-# version went live, counted by the proxy per slot.
+# The deploy's receipt (issue 25): what the app's real visitors got while a version went live,
+# counted by the proxy per slot.
 #
 # While a deploy's window is open, nginx logs each of the app's requests (buffered) to a file of the
-# app's inside the proxy container: the time it ended ($msec), the slot whose config answered (the
-# config is rendered per live slot, so old workers still finishing after a switch log the old slot),
-# the status, request and upstream times, bytes. The window is a map on $msec in the app's config that
-# matches only times before its end, so logging stops by itself at the end even when the run that
-# opened it is killed: the file cannot grow past one window's traffic, and the next window starts it
-# empty. Nothing is logged outside windows: no address, no path, no user agent, only what is below.
+# app's inside the proxy container: the time it ended ($msec), the slot whose container answered (the
+# config names the live slot's, so old workers still finishing after a switch log the old slot), the
+# status, request and upstream times, bytes. No address, path or user agent.
 #
-# A deploy opens the window before its new version starts (a graceful reload of the config as it is,
-# with the window), and counts once the old version drained and the buffers were flushed.
+# The window is a flag file beside the log: each of the app's locations logs only while it exists (a
+# stat on a tmpfs per request), so opening and closing a window is one docker exec, never a reload.
+# A deploy opens it (the log emptied) before its new version starts and closes it when it counts;
+# every way out of the script closes it too. A run killed with SIGKILL leaves it open until the app's
+# next deploy: the logs are in a tmpfs of RECEIPT_CAP_MB, so they can never fill the server's disk,
+# and a full one costs only the count (nginx serves on, and reports a full log once a minute).
 # shellcheck shell=bash
 
-RECEIPT_UNTIL=''   # epoch seconds: the window's end, written into the app's config ('' none)
 RECEIPT_FROM_MS='' # this run opened the window at this time
 TRAFFIC_JSON=''    # the result's "traffic": the receipt
 HEALTHY_AT_MS=''   # the new version answered healthy (its last try)
-SWITCHED_AT_MS=''  # the proxy's reload that sent it the traffic was done
-RECEIPT_OLD_WORKERS='' # the nginx workers of the config before the window's reload (the drain waits for them too)
-readonly RECEIPT_FLUSH_MS=400 # nginx writes its log buffer at least every 250 ms (flush=250ms)
-# The logs live in a tmpfs of the proxy container of this size (for all its apps): they can never
-# fill the server's disk; when it is full nginx logs no more (requests are served as ever) and the
-# receipt says it is partial. A proxy made by a version before the receipt has no such tmpfs: the
-# directory is made in its own layer, where each log is bounded by its window only.
+SWITCHED_AT_MS=''  # the proxy's reload that sent it every request was done
+EARLIER_WORKERS='' # the nginx workers of configs before the switch that also routed to the old slot (a canary's)
+# The logs live in a tmpfs of the proxy container of this size (for all its apps). A proxy made by a
+# version before the receipt has no such tmpfs: the directory is made in its own layer, where a log
+# is bounded by its window only.
 readonly RECEIPT_DIR=/run/bluegreen-receipt RECEIPT_CAP_MB=16
 
 receipt_log_path() { printf '%s/%s.log' "$RECEIPT_DIR" "$BG_APP"; } # inside the proxy container
+receipt_flag_path() { printf '%s/%s.on' "$RECEIPT_DIR" "$BG_APP"; }
 
-# msec_before_regex EPOCH: a regex for nginx's $msec (SECONDS.MILLIS) with SECONDS below EPOCH, as
-# many digits long (epoch seconds keep 10 digits until 2286): one alternative per digit of EPOCH
-# that is not 0 (the digits before it equal, that one lower, any digits after).
-msec_before_regex() { # msec_before_regex EPOCH
-  local end=$1 i digit rest any alternatives=()
-  for ((i = 0; i < ${#end}; i++)); do
-    digit=${end:i:1}
-    ((digit > 0)) || continue
-    rest=$((${#end} - i - 1))
-    any=''
-    if ((rest > 0)); then any="[0-9]{$rest}"; fi
-    alternatives+=("${end:0:i}[0-$((digit - 1))]$any")
-  done
-  printf '^(%s)\\.' "$(join_by '|' "${alternatives[@]}")"
-}
-
-# The window the app's config already has (a run that opens none writes the same config again).
-load_receipt_window() {
-  RECEIPT_UNTIL=$(sed -n 's/^# bluegreen-receipt-until: \([0-9][0-9]*\)$/\1/p' "$CONF_FILE" 2>/dev/null | head -n 1 || true)
-}
-
-# The line of a request, for every app (in the server blocks' file, which nginx reads before the apps'
-# configs). $proxy_host is where the request went: the slot's container (the config of one live slot
-# names it, so old workers finishing after a switch log the old one), or for a long-lived request
-# the slot's loopback hop port; '-' when the proxy answered itself (a redirect).
-receipt_log_format() {
+# For every app, once (in the server blocks' file, which nginx reads before the apps' configs): the
+# line of a request, and who counts as a visitor (everyone but the proxy's own checks from 127.0.0.1).
+# One pair of variables for all apps: nginx's table of variable names stays small with many apps.
+# $proxy_host is where the request went: the slot's container (the config of one live slot names it,
+# so old workers finishing after a switch log the old one), or for a long-lived request the slot's
+# loopback hop port; '-' when the proxy answered itself (a redirect).
+receipt_http_conf() {
   printf '%s\n' "log_format bluegreen_receipt '\$msec \$proxy_host \$status \$request_time \$upstream_header_time \$bytes_sent';"
+  printf 'map $remote_addr $bluegreen_visitor {\n    127.0.0.1 0;\n    default 1;\n}\n'
 }
 
-# The app's part of the http block while a window is open: the map that ends it.
-receipt_conf() {
-  local id
-  id=$(nginx_id)
-  cat <<CONF
-# bluegreen-receipt-until: $RECEIPT_UNTIL
-# The receipt's window: requests that end before then (epoch seconds) are counted.
-# The proxy's own checks (from 127.0.0.1 inside it) are not visitors.
-map "\$remote_addr \$msec" \$bluegreen_receipt_$id {
-    default 0;
-    "~^127\\.0\\.0\\.1 " 0;
-    "~^[^ ]+ $(msec_before_regex "$RECEIPT_UNTIL" | cut -c2-)" 1;
-}
-CONF
-}
-
-receipt_access_log() { # the line of each of the app's locations while a window is open
-  printf '    access_log %s bluegreen_receipt buffer=32k flush=250ms if=$bluegreen_receipt_%s;\n' "$(receipt_log_path)" "$(nginx_id)"
+# Each of the app's proxied locations: logs while the window's flag exists.
+receipt_location() {
+  printf '    set $bluegreen_receipt 0;\n    if (-f %s) {\n        set $bluegreen_receipt $bluegreen_visitor;\n    }\n' "$(receipt_flag_path)"
+  printf '    access_log %s bluegreen_receipt buffer=32k flush=250ms if=$bluegreen_receipt;\n' "$(receipt_log_path)"
 }
 
 # receipt_json FROM_MS TO_MS < LOG: the window's requests, per slot: counts by status class, the
@@ -116,41 +83,42 @@ receipt_json() {
   '
 }
 
-# Before the new version starts: the log emptied, the window opened for as long as the deploy may take
-# (health-timeout, the wait for the other hosts, a canary, a bake, drain, stop, and a minute), the live config reloaded with it.
+# Before the new version starts: the log emptied and the window opened (one exec in the proxy).
 open_receipt_window() {
   has_web || return 0
   RECEIPT_FROM_MS=$(now_ms)
-  RECEIPT_UNTIL=$(((RECEIPT_FROM_MS + BG_HEALTH_TIMEOUT_MS + BG_CANARY_MS + BG_BAKE_MS + BG_DRAIN_MS) / 1000 + BG_BARRIER_SECONDS + BG_STOP_TIMEOUT + 60))
-  docker exec "$BG_PROXY_NAME" sh -c 'mkdir -p "${1%/*}" && : >"$1"' sh "$(receipt_log_path)" >/dev/null 2>&1 || true
-  [[ -n $PREVIOUS_SLOT ]] || return 0 # no config yet: the switch writes it with the window
-  local why='' status=0
-  point_proxy_at "$PREVIOUS_SLOT" why || status=$?
-  fail_unless_pointed "$status" "cannot open the receipt's window in the proxy config of $BG_APP: $why" \
-    "nginx -t refused the config with the receipt's window ($why); the previous config is back"
-  RECEIPT_OLD_WORKERS=$OLD_WORKERS
+  # shellcheck disable=SC2016 # for the proxy's sh
+  docker exec "$BG_PROXY_NAME" sh -c 'mkdir -p "${1%/*}" && : >"$1" && : >"$2"' sh "$(receipt_log_path)" "$(receipt_flag_path)" >/dev/null 2>&1 ||
+    log "warning: the proxy's count of this deploy's requests could not be started"
 }
 
-receipt_log_full() { # less than 64 KiB left where the logs are: nginx could not write every line
-  local free
-  free=$(docker exec "$BG_PROXY_NAME" df -Pk "$RECEIPT_DIR" 2>/dev/null | awk 'NR == 2 { print $4 }')
-  [[ -n $free ]] && ((free < 64))
+# Every way out of the script: the window closed (nothing is logged outside a deploy).
+close_receipt_window() {
+  [[ -n $RECEIPT_FROM_MS ]] || return 0
+  docker exec "$BG_PROXY_NAME" rm -f "$(receipt_flag_path)" >/dev/null 2>&1 || true
 }
 
-# Once the old version drained and stopped: the window's requests counted from the proxy's log.
-# Never fails the run (the new version is live): without a count the summary says why.
+# The window closed and the log read in one exec: nginx reopens its logs (which writes out what
+# its workers buffered), then the space left and the log. Prints "FREE_KB" on the first line.
+read_receipt_log() {
+  # shellcheck disable=SC2016 # for the proxy's sh
+  docker exec "$BG_PROXY_NAME" sh -c 'rm -f "$2"; nginx -s reopen 2>/dev/null; sleep 0.1; df -Pk "${1%/*}" | awk "NR == 2 { print \$4 }"; cat "$1"' sh "$(receipt_log_path)" "$(receipt_flag_path)" 2>/dev/null
+}
+
+# Once the old version drained and stopped (or the deploy failed): the window's requests counted
+# from the proxy's log. Never fails the run: without a count the summary says why.
 count_receipt() {
   [[ -n $RECEIPT_FROM_MS && -z $TRAFFIC_JSON ]] || return 0
-  local started log
+  local started out free
   PHASE=receipt
   started=$(now_ms)
-  sleep "$(ms_as_seconds "$RECEIPT_FLUSH_MS")"
-  if log=$(docker exec "$BG_PROXY_NAME" cat "$(receipt_log_path)" 2>/dev/null); then
-    TRAFFIC_JSON=$(receipt_json "$RECEIPT_FROM_MS" "$(now_ms)" <<<"$log") || TRAFFIC_JSON=''
+  if out=$(read_receipt_log); then
+    free=${out%%$'\n'*}
+    TRAFFIC_JSON=$(receipt_json "$RECEIPT_FROM_MS" "$(now_ms)" <<<"${out#*$'\n'}") || TRAFFIC_JSON=''
     if [[ -n $TRAFFIC_JSON && -n $HEALTHY_AT_MS && -n $SWITCHED_AT_MS ]]; then
       TRAFFIC_JSON="${TRAFFIC_JSON%\}},\"healthyMs\":$HEALTHY_AT_MS,\"switchedMs\":$SWITCHED_AT_MS}"
     fi
-    if [[ -n $TRAFFIC_JSON ]] && receipt_log_full; then
+    if [[ -n $TRAFFIC_JSON && $free =~ ^[0-9]+$ ]] && ((free < 64)); then
       TRAFFIC_JSON="${TRAFFIC_JSON%\}},\"partial\":true}"
       log "warning: the proxy's receipt logs reached their ${RECEIPT_CAP_MB} MB cap during this deploy: the counts are partial"
     fi

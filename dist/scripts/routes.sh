@@ -69,7 +69,7 @@ render_hosts_conf() { # render_hosts_conf TABLE
   local name
   printf '# bluegreen: the server blocks, one per host name, from the route lines of each app'"'"'s config\n'
   # Before the server blocks (nginx wants a format defined before its use): the deploys' receipts.
-  receipt_log_format
+  receipt_http_conf
   while IFS= read -r name; do
     render_host_servers "$name" "$(awk -v n="$name" '$1 == n' <<<"$1")"
   done < <(cut -d' ' -f1 <<<"$1" | sort -u)

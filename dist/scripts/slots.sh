@@ -202,9 +202,9 @@ note_drain() {
 drain_previous() {
   local old ip target hop started deadline long_deadline quiet=0 look total long http workers
   old=$(container_name "$PREVIOUS_SLOT")
-  # The workers of every config that routed to the old slot: the one before the switch, and the one
-  # before the receipt's window opened (a request they still hold, an upload, goes to the old slot).
-  workers="$OLD_WORKERS${RECEIPT_OLD_WORKERS:+ $RECEIPT_OLD_WORKERS}"
+  # The workers of every config that routed to the old slot: the one before the switch, and with a
+  # canary the one before it (a request they still hold, an upload, goes to the old slot).
+  workers="$OLD_WORKERS${EARLIER_WORKERS:+ $EARLIER_WORKERS}"
   started=$(now_ms)
   deadline=$((started + BG_DRAIN_MS))
   long_deadline=$((started + BG_DRAIN_LONG_LIVED * 1000))

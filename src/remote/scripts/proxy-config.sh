@@ -62,7 +62,6 @@ map "\$http_upgrade|\$http_accept" \$bluegreen_longlived_$id {
 }
 CONF
   if [[ -n $container ]]; then render_hop_server "$port" "$container"; fi
-  if [[ -n $RECEIPT_UNTIL && -n $container ]]; then receipt_conf; fi
   if [[ -n $CANARY_SLOT && -n $container ]]; then render_canary_maps "$container" "$(engine_upstream "$CANARY_SLOT")"; fi
   if ((tls)) && [[ $BG_TLS_REDIRECT == 1 ]]; then
     cat <<CONF
@@ -145,7 +144,7 @@ CONF
     printf '    return 503 "no version of %s is live yet\\n";\n' "$BG_APP"
     return 0
   fi
-  if [[ -n $RECEIPT_UNTIL ]]; then receipt_access_log; fi
+  receipt_location
   if [[ -n $CANARY_SLOT ]]; then
     printf '    set $bluegreen_upstream $bluegreen_pick_%s;\n    add_header Set-Cookie $bluegreen_canary_cookie_%s always;\n' "$id" "$id"
   else

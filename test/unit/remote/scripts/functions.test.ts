@@ -1,6 +1,7 @@
 // The server script's functions, called one by one: the rendered script sourced with BG_SOURCE_ONLY=1 defines them and runs nothing.
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -651,7 +652,7 @@ describe('path-prefix: apps that share a host name by path (issue 23)', () => {
       expect(routes('api-v2')).not.toContain('rewrite');
       expect(routes('front')).toContain('location / {\n');
       const check = nginxTest(`${home}/.bluegreen/nginx`, []);
-      expect(check.stderr).toBe('');
+      expect(check.stderr, check.stderr).toBe('');
       expect(check.status).toBe(0);
     } finally {
       rmSync(home, { recursive: true, force: true });
@@ -704,31 +705,49 @@ describe('path-prefix: apps that share a host name by path (issue 23)', () => {
   });
 });
 
-describe('receipt (issue 25, work in progress): the window and the counts', () => {
-  it.each([1765069200, 1765069201, 1800000000, 1765069999, 2000000000])('msec_before_regex %i matches every $msec before it and none from it on', (end) => {
-    const probes = [end - 86_400, end - 3601, end - 10, end - 1, end, end + 1, end + 10, end + 3601];
-    const code = probes.map((s) => `[[ ${s}.123 =~ $re ]] && echo "${s} in" || echo "${s} out"`).join('\n');
-    const out = callScript({}, `re=$(msec_before_regex ${end})\n${code}`).stdout.trim().split('\n');
-    expect(out).toEqual(probes.map((s) => `${s} ${s < end ? 'in' : 'out'}`));
-  });
-
-  it('the window map and the log line pass the real nginx -t, and end logging by themselves', () => {
-    const home = mkdtempSync(join(tmpdir(), 'bg-fn-'));
+describe('receipt (issue 25): the window and the counts', () => {
+  it("logs a visitor's request only while the window's flag exists, never the proxy's own (a real nginx)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bg-receipt-nginx-'));
+    const app = 'rc-nginx';
+    const flag = `/run/bluegreen-receipt/${app}.on`;
+    const logFile = `/run/bluegreen-receipt/${app}.log`;
+    mkdirSync('/run/bluegreen-receipt', { recursive: true });
+    rmSync(logFile, { force: true });
+    const parts = callScript({ app }, 'receipt_http_conf; echo ---; receipt_location').stdout.split('---\n');
+    const port = 18000 + Math.floor(Math.random() * 900);
+    writeFileSync(
+      join(dir, 'nginx.conf'),
+      `error_log ${dir}/error.log;\npid ${dir}/nginx.pid;\nevents {}\nhttp {\n${parts[0]}server {\n    listen 127.0.0.1:${port};\n    location / {\n${parts[1]}        return 200 "ok\\n";\n    }\n}\n}\n`,
+    );
+    // It daemonizes: its output must not be a pipe that would keep spawnSync waiting for the daemon.
+    const started = spawnSync('nginx', ['-p', dir, '-c', join(dir, 'nginx.conf')], { stdio: 'ignore', timeout: 10_000 });
+    expect(started.status, existsSync(join(dir, 'error.log')) ? readFileSync(join(dir, 'error.log'), 'utf8') : '').toBe(0);
+    const pid = Number(readFileSync(join(dir, 'nginx.pid'), 'utf8'));
+    const get = (from: string) =>
+      new Promise<number>((resolve, reject) => {
+        const request = http.get({ host: '127.0.0.1', port, path: '/', localAddress: from, agent: false }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+        });
+        request.on('error', reject);
+      });
     try {
-      const conf = `${home}/.bluegreen/nginx`;
-      const out = callScript(
-        { app: 'rc-app', hostname: 'rc.example.com' },
-        `mkdir -p "$CONF_DIR" && RECEIPT_UNTIL=1765069200 && { receipt_log_format; receipt_conf; printf 'server {\\n    listen 80;\\n    server_name rc.example.com;\\n    location / {\\n'; receipt_access_log; printf '        return 200;\\n    }\\n}\\n'; } >"$CONF_DIR/rc-app.conf" && cat "$CONF_DIR/rc-app.conf"`,
-        home,
-      ).stdout;
-      expect(out).toContain("log_format bluegreen_receipt '$msec $proxy_host $status $request_time $upstream_header_time $bytes_sent';");
-      expect(out).toContain('access_log /run/bluegreen-receipt/rc-app.log bluegreen_receipt buffer=32k flush=250ms if=$bluegreen_receipt_rc_happ;');
-      const check = nginxTest(conf, []);
-      expect(check.stderr).toBe('');
-      expect(check.status).toBe(0);
+      await get('127.0.0.2'); // no window yet
+      writeFileSync(flag, '');
+      for (let i = 0; i < 3; i++) expect(await get('127.0.0.2')).toBe(200);
+      await get('127.0.0.1'); // the proxy's own check
+      rmSync(flag);
+      await get('127.0.0.2'); // the window closed
     } finally {
-      rmSync(home, { recursive: true, force: true });
+      process.kill(pid, 'SIGQUIT'); // a graceful stop writes out the buffer
+      for (let i = 0; i < 50 && existsSync(join(dir, 'nginx.pid')); i++) await new Promise((r) => setTimeout(r, 100));
+      rmSync(flag, { force: true });
     }
+    const lines = readFileSync(logFile, 'utf8').trim().split('\n');
+    expect(lines, lines.join('\n')).toHaveLength(3);
+    for (const line of lines) expect(line).toMatch(/^\d{10}\.\d{3} - 200 0\.\d{3} - \d+$/); // $msec, no upstream (a return), status, times, bytes
+    rmSync(logFile, { force: true });
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it('counts per slot: status classes, proxy errors and client aborts apart, percentiles, first and last; only inside the window', () => {
@@ -767,18 +786,19 @@ describe('receipt (issue 25, work in progress): the window and the counts', () =
   });
 });
 
-describe('the app config with the receipt window (issue 25, work in progress)', () => {
-  it('is what the proxy gets while a window is open: nginx -t accepts it, and a run that opens none writes it the same again', () => {
+describe('the app config with the receipt (issue 25)', () => {
+  it('checks the flag in each proxied location; nginx -t accepts it; the same config whatever the window', () => {
     const home = mkdtempSync(join(tmpdir(), 'bg-fn-'));
     try {
       const given = { app: 'rc-conf', hostname: 'rc.example.com', 'path-prefix': '/api' };
-      const out = callScript(given, `RECEIPT_UNTIL=1765069200 && ${writeProxyFiles()}`, home).stdout;
-      expect(out).toContain('# bluegreen-receipt-until: 1765069200');
-      expect(out.match(/access_log \/run\/bluegreen-receipt\/rc-conf\.log/g)).toHaveLength(2); // location = /api and location /api/
+      const out = callScript(given, writeProxyFiles(), home).stdout;
+      expect(out.match(/if \(-f \/run\/bluegreen-receipt\/rc-conf\.on\) \{\n {8}set \$bluegreen_receipt \$bluegreen_visitor;/g)).toHaveLength(2); // location = /api and location /api/
+      expect(out.match(/access_log \/run\/bluegreen-receipt\/rc-conf\.log bluegreen_receipt buffer=32k flush=250ms if=\$bluegreen_receipt;/g)).toHaveLength(2);
+      expect(readFileSync(`${home}/.bluegreen/nginx/_hosts.conf`, 'utf8')).toContain('map $remote_addr $bluegreen_visitor {\n    127.0.0.1 0;\n    default 1;\n}');
       const check = nginxTest(`${home}/.bluegreen/nginx`, []);
       expect(check.stderr).toBe('');
-      const again = callScript(given, 'load_receipt_window && echo "$RECEIPT_UNTIL" && proxy_config_current green "$(engine_upstream green)" && echo current', home).stdout;
-      expect(again).toBe('1765069200\ncurrent\n');
+      const again = callScript(given, 'RECEIPT_FROM_MS=1 && proxy_config_current green "$(engine_upstream green)" && echo current', home).stdout;
+      expect(again).toBe('current\n');
     } finally {
       rmSync(home, { recursive: true, force: true });
     }
