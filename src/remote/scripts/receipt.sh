@@ -15,6 +15,7 @@
 # shellcheck shell=bash
 
 RECEIPT_FROM_MS='' # this run opened the window at this time
+RECEIPT_CLOSED=''  # and closed it
 TRAFFIC_JSON=''    # the result's "traffic": the receipt
 HEALTHY_AT_MS=''   # the new version answered healthy (its last try)
 SWITCHED_AT_MS=''  # the proxy's reload that sent it every request was done
@@ -94,7 +95,7 @@ open_receipt_window() {
 
 # Every way out of the script: the window closed (nothing is logged outside a deploy).
 close_receipt_window() {
-  [[ -n $RECEIPT_FROM_MS ]] || return 0
+  [[ -n $RECEIPT_FROM_MS && -z $RECEIPT_CLOSED ]] || return 0
   docker exec "$BG_PROXY_NAME" rm -f "$(receipt_flag_path)" >/dev/null 2>&1 || true
 }
 
@@ -102,7 +103,7 @@ close_receipt_window() {
 # its workers buffered), then the space left and the log. Prints "FREE_KB" on the first line.
 read_receipt_log() {
   # shellcheck disable=SC2016 # for the proxy's sh
-  docker exec "$BG_PROXY_NAME" sh -c 'rm -f "$2"; nginx -s reopen 2>/dev/null; sleep 0.1; df -Pk "${1%/*}" | awk "NR == 2 { print \$4 }"; cat "$1"' sh "$(receipt_log_path)" "$(receipt_flag_path)" 2>/dev/null
+  docker exec "$BG_PROXY_NAME" sh -c 'rm -f "$2"; nginx -s reopen 2>/dev/null; sleep 0.05; df -Pk "${1%/*}" | awk "NR == 2 { print \$4 }"; cat "$1"' sh "$(receipt_log_path)" "$(receipt_flag_path)" 2>/dev/null
 }
 
 # Once the old version drained and stopped (or the deploy failed): the window's requests counted
@@ -112,6 +113,7 @@ count_receipt() {
   local started out free
   PHASE=receipt
   started=$(now_ms)
+  RECEIPT_CLOSED=1 # read_receipt_log removes the flag
   if out=$(read_receipt_log); then
     free=${out%%$'\n'*}
     TRAFFIC_JSON=$(receipt_json "$RECEIPT_FROM_MS" "$(now_ms)" <<<"${out#*$'\n'}") || TRAFFIC_JSON=''
