@@ -9,7 +9,9 @@ if [ "$current" = blue ]; then next=green; else next=blue; fi
 docker rm -f "$app-$next" >/dev/null 2>&1 || true
 docker run -d --name "$app-$next" --network bluegreen "$image" >/dev/null
 until docker exec bluegreen-proxy wget -q -O /dev/null "http://$app-$next:8080/" 2>/dev/null; do sleep 0.5; done
-sed -i "s/$app-$current/$app-$next/g; s/slot=$current/slot=$next/" "$conf_dir/$app.conf"
+# The app's config and its locations (where the action keeps the upstream since path-prefix), as a
+# hand-written script would edit the files it finds.
+sed -i "s/$app-$current/$app-$next/g; s/slot=$current/slot=$next/" "$conf_dir/$app.conf" "$conf_dir/routes/$app.locations"
 docker exec bluegreen-proxy nginx -s reload 2>/dev/null
 docker rm -f "$app-$current" >/dev/null
 echo "switched $current -> $next"

@@ -67,7 +67,7 @@ async function main(): Promise<void> {
   };
   const switched = await underLoad(() => runAction(inputs('v2', { 'drain-seconds': '5' })));
   const failed = await runAction(inputs('v3', { 'health-timeout': '12s' }));
-  const canary = await underLoad(() => runAction(inputs('v1', { rollout: 'canary', 'canary-percent': '20', 'canary-seconds': '30s', env: 'FAIL_EVERY=2' })));
+  const canary = await underLoad(() => runAction(inputs('v1', { rollout: 'canary', 'canary-percent': '20', 'canary-seconds': '30s', 'health-path': '/health', env: 'FAIL_EVERY=2' })));
   screenshot(switched.summary, 'Deploy · Summary (v1 → v2, under load)', join(__dirname, '../docs/summary-switched.png'), 1500);
   screenshot(failed.summary, 'Deploy · Summary (v3 never becomes healthy)', join(__dirname, '../docs/summary-failed.png'));
   screenshot(canary.summary, 'Deploy · Summary (rollout: canary, a version failing every second request)', join(__dirname, '../docs/summary-canary-reverted.png'), 1300);

@@ -72,9 +72,8 @@ slot_numbers() {
 # The candidate's and the live slot's requests since FROM_MS, from the proxy's log (TRIAL_NUMBERS).
 trial_counts() { # trial_counts FROM_MS
   local log json new old
-  # shellcheck disable=SC2016 # for the proxy's sh: nginx writes out what its workers buffered, then the log is read
-  log=$(docker exec "$BG_PROXY_NAME" sh -c 'nginx -s reopen 2>/dev/null; sleep 0.1; cat "$1"' sh "$(receipt_log_path)" 2>/dev/null) || log=''
-  json=$(receipt_json "$1" "$(now_ms)" <<<"$log") || json=''
+  log=$(read_receipt_log) || log=''
+  json=$(receipt_json "$1" "$(now_ms)" <<<"${log#*$'\n'}") || json=''
   new=$(slot_numbers "$json" "$CANDIDATE_SLOT")
   old=$(slot_numbers "$json" "$PREVIOUS_SLOT")
   read -r -a TRIAL_NUMBERS <<<"$new ${old% * *} ${old##* }"

@@ -48,7 +48,8 @@ receipt_location() {
 # receipt_json FROM_MS TO_MS < LOG: the window's requests, per slot: counts by status class, the
 # failed ones (5xx the app answered; 502/504 the proxy answered, no upstream header), client aborts
 # (499) apart, p50/p95/p99 of the request time in ms, and each slot's first and last request.
-# A 101 (a WebSocket accepted) counts with the 2xx.
+# A 101 (a WebSocket accepted) counts with the 2xx. Epoch milliseconds are printed with %.0f: mawk
+# (Debian's awk) prints big numbers as 1.79662e+12 and clamps %d to 32 bits.
 receipt_json() {
   local since=$1 upto=$2
   awk -v from="$since" -v to="$upto" -v app="$BG_APP-" -v hop="127.0.0.1:$(hop_base)" -v hop2="127.0.0.1:$(($(hop_base) + 1))" '
@@ -57,12 +58,12 @@ receipt_json() {
       if (slot == hop) slot = "blue"; else if (slot == hop2) slot = "green"; else if (slot == "-") slot = "proxy"
       else { sub(/:[0-9]+$/, "", slot); if (index(slot, app) == 1) slot = substr(slot, length(app) + 1) }
     }
-    ms >= from && ms <= to && NF >= 6 { print slot, int($4 * 1000 + 0.5), $3, ($5 == "-" ? "-" : "h"), ms }
+    ms >= from && ms <= to && NF >= 6 { printf "%s %d %s %s %.0f\n", slot, int($4 * 1000 + 0.5), $3, ($5 == "-" ? "-" : "h"), ms }
   ' | sort -k1,1 -k2,2n | awk -v from="$since" -v to="$upto" '
     function pct(p,   i) { i = int(p * n + 0.999999); if (i < 1) i = 1; return t[i] }
     function flush() {
       if (n == 0) return
-      printf "%s\"%s\":{\"requests\":%d,\"2xx\":%d,\"3xx\":%d,\"4xx\":%d,\"5xx\":%d,\"proxyErrors\":%d,\"aborted\":%d,\"p50Ms\":%d,\"p95Ms\":%d,\"p99Ms\":%d,\"firstMs\":%d,\"lastMs\":%d}", \
+      printf "%s\"%s\":{\"requests\":%d,\"2xx\":%d,\"3xx\":%d,\"4xx\":%d,\"5xx\":%d,\"proxyErrors\":%d,\"aborted\":%d,\"p50Ms\":%d,\"p95Ms\":%d,\"p99Ms\":%d,\"firstMs\":%.0f,\"lastMs\":%.0f}", \
         (slots++ ? "," : ""), slot, n, c2, c3, c4, c5, cp, ca, pct(0.5), pct(0.95), pct(0.99), first, last
       total += n; failed += c5 + cp; aborted += ca
     }
@@ -79,7 +80,7 @@ receipt_json() {
       else if (s >= 300) c3++
       else c2++
     }
-    BEGIN { printf "{\"fromMs\":%d,\"toMs\":%d,\"slots\":{", from, to }
+    BEGIN { printf "{\"fromMs\":%.0f,\"toMs\":%.0f,\"slots\":{", from, to }
     END { flush(); printf "},\"requests\":%d,\"failed\":%d,\"aborted\":%d}\n", total, failed, aborted }
   '
 }
@@ -99,11 +100,12 @@ close_receipt_window() {
   docker exec "$BG_PROXY_NAME" rm -f "$(receipt_flag_path)" >/dev/null 2>&1 || true
 }
 
-# The window closed and the log read in one exec: nginx reopens its logs (which writes out what
-# its workers buffered), then the space left and the log. Prints "FREE_KB" on the first line.
-read_receipt_log() {
+# The log read in one exec (and with "close" the window closed first): nginx reopens its logs, which
+# writes out what its workers buffered, then the space left ("FREE_KB", the first line) and the log.
+read_receipt_log() { # read_receipt_log [close]
   # shellcheck disable=SC2016 # for the proxy's sh
-  docker exec "$BG_PROXY_NAME" sh -c 'rm -f "$2"; nginx -s reopen 2>/dev/null; sleep 0.05; df -Pk "${1%/*}" | awk "NR == 2 { print \$4 }"; cat "$1"' sh "$(receipt_log_path)" "$(receipt_flag_path)" 2>/dev/null
+  docker exec "$BG_PROXY_NAME" sh -c '[ "$3" != close ] || rm -f "$2"; nginx -s reopen 2>/dev/null; sleep 0.05; df -Pk "${1%/*}" | awk "NR == 2 { print \$4 }"; cat "$1"' \
+    sh "$(receipt_log_path)" "$(receipt_flag_path)" "${1:-}" 2>/dev/null
 }
 
 # Once the old version drained and stopped (or the deploy failed): the window's requests counted
@@ -114,7 +116,7 @@ count_receipt() {
   PHASE=receipt
   started=$(now_ms)
   RECEIPT_CLOSED=1 # read_receipt_log removes the flag
-  if out=$(read_receipt_log); then
+  if out=$(read_receipt_log close); then
     free=${out%%$'\n'*}
     TRAFFIC_JSON=$(receipt_json "$RECEIPT_FROM_MS" "$(now_ms)" <<<"${out#*$'\n'}") || TRAFFIC_JSON=''
     if [[ -n $TRAFFIC_JSON && -n $HEALTHY_AT_MS && -n $SWITCHED_AT_MS ]]; then

@@ -37,6 +37,15 @@ describe.each(SERVER_KINDS)('the receipt (%s server)', (kind) => {
     const byVersion = (v: string) => samples.filter((s) => s.body.startsWith(v) || s.body.includes(` ${v}`)).length;
     expect(traffic.slots.green.requests).toBe(byVersion('v2'));
     expect(run.summary).toContain('### Traffic during the deploy');
+    // The times are epoch milliseconds, in order: the window, healthy, switched, the new slot's answers.
+    const { fromMs, toMs, healthyMs, switchedMs } = traffic;
+    expect(fromMs).toBeGreaterThan(Date.now() - 120_000);
+    expect(fromMs).toBeLessThan(healthyMs!);
+    expect(healthyMs).toBeLessThan(switchedMs!);
+    expect(switchedMs).toBeLessThan(toMs);
+    expect(traffic.slots.green.firstMs).toBeGreaterThan(healthyMs!);
+    expect(traffic.slots.green.lastMs).toBeLessThanOrEqual(toMs);
+    expect(traffic.slots.blue.firstMs).toBeGreaterThanOrEqual(fromMs);
     console.log(
       `receipt (${kind}): ${traffic.requests} requests, blue ${traffic.slots.blue.requests}, green ${traffic.slots.green.requests}, failed ${traffic.failed}; the load generator: ${samples.length}, failed ${failures(samples).length}`,
     );

@@ -781,6 +781,18 @@ describe('receipt (issue 25): the window and the counts', () => {
     });
   });
 
+  it('keeps epoch milliseconds exact (mawk prints big numbers as 1.8e+12 and clamps %d to 32 bits)', () => {
+    const log = ['1796621369.123 shop-blue:8080 200 0.010 0.009 120', '1796621370.456 shop-green:8080 200 0.020 0.019 120'].join('\n');
+    const out = JSON.parse(callScript({}, `receipt_json 1796621369000 1796621371000 <<LOG\n${log}\nLOG`).stdout) as {
+      fromMs: number;
+      toMs: number;
+      slots: Record<string, { firstMs: number; lastMs: number }>;
+    };
+    expect([out.fromMs, out.toMs]).toEqual([1796621369000, 1796621371000]);
+    expect(out.slots.blue).toMatchObject({ firstMs: 1796621369123, lastMs: 1796621369123 });
+    expect(out.slots.green).toMatchObject({ firstMs: 1796621370456, lastMs: 1796621370456 });
+  });
+
   it('an empty window says so: no slot, no request', () => {
     expect(JSON.parse(callScript({}, 'receipt_json 5 10 </dev/null').stdout)).toEqual({ fromMs: 5, toMs: 10, slots: {}, requests: 0, failed: 0, aborted: 0 });
   });
