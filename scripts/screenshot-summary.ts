@@ -70,7 +70,7 @@ async function main(): Promise<void> {
   const canary = await underLoad(() => runAction(inputs('v1', { rollout: 'canary', 'canary-percent': '20', 'canary-seconds': '30s', 'health-path': '/health', env: 'FAIL_EVERY=2' })));
   screenshot(switched.summary, 'Deploy · Summary (v1 → v2, under load)', join(__dirname, '../docs/summary-switched.png'), 1500);
   screenshot(failed.summary, 'Deploy · Summary (v3 never becomes healthy)', join(__dirname, '../docs/summary-failed.png'));
-  screenshot(canary.summary, 'Deploy · Summary (rollout: canary, a version failing every second request)', join(__dirname, '../docs/summary-canary-reverted.png'), 1300);
+  screenshot(canary.summary, 'Deploy · Summary (rollout: canary, a version failing every second request)', join(__dirname, '../docs/summary-canary-reverted.png'), 1450);
 }
 
 void main();
