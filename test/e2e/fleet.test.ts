@@ -314,3 +314,39 @@ describe('release-command on several hosts (issue 22)', () => {
     for (const load of loads) expect(failures(load.samples)).toEqual([]);
   }, 240_000);
 });
+
+describe('rollout: canary on several hosts (issue 25)', () => {
+  // The app's image fails every second request of / (FAIL_EVERY=2) but passes /health.
+  const canary = (extra: Record<string, string>) => fleetInputs('v2', { rollout: 'canary', 'canary-percent': '50', 'canary-seconds': '8s', 'health-path': '/health', ...extra });
+
+  it('a bad version is tried on the first host only and reverted there: the others are never started', async () => {
+    const before = await Promise.all(all.map(bodyOn));
+    const { run, loads } = await underLoad(() => runAction(canary({ env: 'FAIL_EVERY=2' })));
+    expect(run.code, run.stdout).toBe(3);
+    expect(run.stdout).toContain(`[${label(classic)}] [canary] canary: 50% of the clients go to`);
+    expect(run.stdout).toMatch(/canary reverted: \d+ of its \d+ requests failed/);
+    const results = JSON.parse(run.outputs.hosts).map((h: { result: string }) => h.result);
+    expect(results).toEqual(['failed', 'not-started', 'not-started']);
+    expect(run.stdout).not.toContain(`[${label(modern)}] [`); // no script ran there
+    expect(await Promise.all(all.map(bodyOn))).toEqual(before);
+    // Only the first host's visitors met the bad version, and only its share of them.
+    expect(failures(loads[0].samples).length).toBeGreaterThan(0);
+    expect(failures(loads[1].samples)).toEqual([]);
+    expect(failures(loads[2].samples)).toEqual([]);
+    console.log(`canary on 3 hosts, reverted on the first: ${loadText(loads)}`);
+  }, 180_000);
+
+  it('a good version is promoted on the first host, then the others deploy as rolling, with no canary', async () => {
+    const { run, loads } = await underLoad(() => runAction(canary({ env: 'CANARY_TRIED=1' })));
+    expect(run.code, run.stdout).toBe(0);
+    expect(run.stdout.match(/\[canary\] canary: 50% of the clients/g)).toHaveLength(1);
+    expect(run.stdout).toContain(`[${label(classic)}] [canary] canary: `);
+    const lines = run.stdout.split('\n');
+    const promoted = lines.findIndex((line) => line.includes('[canary] canary: ') && line.includes(' promoted: '));
+    expect(promoted).toBeGreaterThan(-1);
+    for (const server of [modern, third]) expect(lines.findIndex((line) => line.startsWith(`[${label(server)}] [start]`))).toBeGreaterThan(promoted);
+    expect((JSON.parse(run.outputs.trials) as Array<{ decision: string }>)[0].decision).toBe('promoted');
+    for (const load of loads) expect(failures(load.samples)).toEqual([]);
+    console.log(`canary on 3 hosts, promoted then rolled: ${loadText(loads)}`);
+  }, 180_000);
+});
