@@ -79,8 +79,8 @@ trial_counts() { # trial_counts FROM_MS
   read -r -a TRIAL_NUMBERS <<<"$new ${old% * *} ${old##* }"
 }
 
-# a share in hundredths of a percent as text: 150 -> 1.50%
-basis_points() { printf '%d.%02d%%' $(($1 / 100)) $(($1 % 100)); }
+hundredths() { printf '%d.%02d' $(($1 / 100)) $(($1 % 100)); } # hundredths 150: 1.50
+basis_points() { printf '%s%%' "$(hundredths "$1")"; }           # a share in hundredths of a percent: 150 -> 1.50%
 
 # The verdict on TRIAL_NUMBERS (TRIAL_VERDICT): too many failed is a revert at any time (once there
 # are enough requests to judge); at the end (FINAL 1) too few requests, a p95 over the limit, or a pass.
@@ -101,7 +101,7 @@ judge_trial() { # judge_trial FINAL
   elif ((BG_JUDGE_LATENCY_MS > 0 && p95 > BG_JUDGE_LATENCY_MS)); then
     TRIAL_VERDICT="revert its p95 was ${p95} ms, over canary-max-latency (${BG_JUDGE_LATENCY_MS} ms)"
   elif ((BG_JUDGE_LATENCY_RATIO_PCT > 0 && live_n > 0 && p95 * 100 > live_p95 * BG_JUDGE_LATENCY_RATIO_PCT && p95 - live_p95 > BG_JUDGE_LATENCY_GRACE_MS)); then
-    TRIAL_VERDICT="revert its p95 was ${p95} ms, over canary-max-latency ($((BG_JUDGE_LATENCY_RATIO_PCT / 100)).$(printf '%02d' $((BG_JUDGE_LATENCY_RATIO_PCT % 100)))x the live version's ${live_p95} ms)"
+    TRIAL_VERDICT="revert its p95 was ${p95} ms, over canary-max-latency ($(hundredths "$BG_JUDGE_LATENCY_RATIO_PCT")x the live version's ${live_p95} ms)"
   else
     TRIAL_VERDICT="promote $failed of its $n requests failed ($(basis_points "$rate")), p95 ${p95} ms (the live version's: ${live_p95} ms)"
   fi
@@ -146,7 +146,7 @@ revert_trial() { # revert_trial KIND REASON STARTED_MS
 }
 
 run_canary() {
-  local why='' status=0 started final verdict reason
+  local why='' status=0 started final left verdict reason
   CANARY_SLOT=$CANDIDATE_SLOT
   point_proxy_at "$PREVIOUS_SLOT" why || status=$?
   if ((status != 0)); then CANARY_SLOT=''; fi
@@ -158,8 +158,9 @@ run_canary() {
   log "canary: ${BG_CANARY_PERCENT}% of the clients$([[ -n $BG_CANARY_MATCH_VAR ]] && printf ' and every request with the canary-header') go to $CANDIDATE_SLOT for $(ms_as_seconds "$BG_CANARY_MS")s, judged every 0.5 s from the proxy's counts"
   while :; do
     final=0
-    if (($(now_ms) - started + TRIAL_TICK_MS >= BG_CANARY_MS)); then
-      sleep "$(ms_as_seconds $((BG_CANARY_MS - ($(now_ms) - started) > 0 ? BG_CANARY_MS - ($(now_ms) - started) : 0)))"
+    left=$((BG_CANARY_MS - ($(now_ms) - started)))
+    if ((left <= TRIAL_TICK_MS)); then
+      sleep "$(ms_as_seconds $((left > 0 ? left : 0)))"
       final=1
     else
       sleep "$(ms_as_seconds "$TRIAL_TICK_MS")"

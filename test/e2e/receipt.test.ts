@@ -17,16 +17,21 @@ describe.each(SERVER_KINDS)('the receipt (%s server)', (kind) => {
   const deploy = (version: string, onLine?: (line: string) => void): Promise<ActionRun> =>
     runAction(serverInputs(server, { app: 'receipt', hostname: host, image: `${server.appImage}:${version}`, 'health-timeout': '10s', 'drain-seconds': '3' }), { onLine });
 
+  /** Deploys the version with load on the proxy only inside the window: from the new version's start to the end of the drain. */
+  const deployInWindow = async (version: string): Promise<{ run: ActionRun; samples: Sample[] }> => {
+    let load: ReturnType<typeof startLoad> | undefined;
+    let stopped: Promise<Sample[]> | undefined;
+    const run = await deploy(version, (line) => {
+      if (!load && line.includes('[start] starting receipt-')) load = startLoad({ port: server.proxyPort, hostHeader: host, steadyWorkers: 4, slowWorkers: 0, maxSeconds: 60 });
+      if (load && !stopped && line.includes('drained after')) stopped = load.stop();
+    });
+    return { run, samples: (await stopped) ?? [] };
+  };
+
   it('counts exactly the requests of the window, per slot, with 0 failed', async () => {
     resetServer(server);
     expect((await deploy('v1')).code).toBe(0);
-    let load: ReturnType<typeof startLoad> | undefined;
-    let stopped: Promise<Sample[]> | undefined;
-    const run = await deploy('v2', (line) => {
-      if (!load && line.includes('[start] starting receipt-green')) load = startLoad({ port: server.proxyPort, hostHeader: host, steadyWorkers: 4, slowWorkers: 0, maxSeconds: 60 });
-      if (load && !stopped && line.includes('drained after')) stopped = load.stop();
-    });
-    const samples = (await stopped) ?? [];
+    const { run, samples } = await deployInWindow('v2');
     expect(run.code, run.stdout).toBe(0);
     expect(samples.length).toBeGreaterThan(50);
     const traffic = JSON.parse(run.outputs.traffic) as Traffic;
@@ -67,13 +72,7 @@ describe.each(SERVER_KINDS)('the receipt (%s server)', (kind) => {
     const free = Number(df()[3]);
     remoteDocker(server, ['exec', proxy, 'dd', 'if=/dev/zero', 'of=/run/bluegreen-receipt/filler', 'bs=1k', `count=${free - 32}`]);
     try {
-      let load: ReturnType<typeof startLoad> | undefined;
-      let stopped: Promise<Sample[]> | undefined;
-      const run = await deploy('v2', (line) => {
-        if (!load && line.includes('[start] starting receipt-green')) load = startLoad({ port: server.proxyPort, hostHeader: host, steadyWorkers: 4, slowWorkers: 0, maxSeconds: 60 });
-        if (load && !stopped && line.includes('drained after')) stopped = load.stop();
-      });
-      const samples = (await stopped) ?? [];
+      const { run, samples } = await deployInWindow('v2');
       expect(run.code, run.stdout).toBe(0);
       expect(samples.length).toBeGreaterThan(1000); // more lines than the space left holds
       expect(failures(samples)).toEqual([]);
