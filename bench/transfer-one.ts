@@ -3,9 +3,10 @@
 // details come from test/helpers/server.ts)
 import { readConfig } from '../src/inputs/config';
 import { ImageStore } from '../src/image/local';
+import { endpointOf } from '../src/image/engine-api';
 import { SshSession } from '../src/ssh/session';
 import { ensureImageOnServer } from '../src/image/transfer';
-import Docker from 'dockerode';
+
 import { inputsWithDefaults } from '../test/helpers/action-inputs';
 import { RunnerKind, ServerKind, runnerDockerHost, serverInputs, testServer } from '../test/helpers/server';
 
@@ -15,7 +16,7 @@ async function main(): Promise<void> {
   // action.yml's defaults for every input, as the runner would give them: new inputs need no change here.
   const inputs = inputsWithDefaults(serverInputs(server, { app: 'bench', image: process.argv[2], 'connect-timeout': '20s' }));
   const config = readConfig((name) => inputs[name] ?? '');
-  const store = new ImageStore(runnerHost ? new Docker({ socketPath: runnerHost.replace(/^unix:\/\//, '') }) : new Docker());
+  const store = new ImageStore(endpointOf(runnerHost ? { DOCKER_HOST: runnerHost } : process.env));
   const image = (await store.inspect(config.image))!;
   const started = Date.now();
   const at = () => `+${Date.now() - started}ms`;

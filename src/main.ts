@@ -1,4 +1,4 @@
-import * as core from '@actions/core';
+import * as core from './workflow-commands';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { type Config, readConfig } from './inputs/config';
 import { InputError } from './inputs/read';

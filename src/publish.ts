@@ -1,4 +1,4 @@
-import * as core from '@actions/core';
+import * as core from './workflow-commands';
 import type { RunContext } from './inputs/context';
 import { type HostOutcome, fleetOutputs } from './report/fleet';
 import { redact, refusedOutputs, renderRefusedSummary } from './report/report';
@@ -18,7 +18,7 @@ async function writeSummary(context: RunContext, markdown: () => string): Promis
   if (!context.summaryFile) return;
   try {
     // The step's own summary file: a later write (after a provisional one) replaces it.
-    await core.summary.emptyBuffer().addRaw(markdown(), true).write({ overwrite: true });
+    core.writeSummary(context.summaryFile, markdown());
   } catch (error) {
     core.warning(`could not write the job summary: ${(error as Error).message}`);
   }

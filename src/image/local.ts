@@ -1,5 +1,4 @@
-import * as exec from '@actions/exec';
-import Docker from 'dockerode';
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -7,6 +6,7 @@ import * as tar from 'tar-stream';
 import { BLOB, readAll } from './archive';
 import type { BuildConfig } from '../inputs/config';
 import { shortId } from '../format';
+import { type Endpoint, EngineApiError, endpointOf, engineGet, engineGetJson } from './engine-api';
 
 /** The image on the runner, identified by the digest of its config on every image store. */
 export interface LocalImage {
@@ -26,6 +26,17 @@ interface Descriptor {
   digest: string;
   platform?: { os?: string; architecture?: string };
   annotations?: Record<string, string>;
+}
+/** What the Engine API's image inspect gives, as far as the action reads it. */
+interface ImageInspect {
+  Id: string;
+  Size: number;
+  Os: string;
+  Architecture: string;
+  RootFS?: { Layers?: string[] };
+  Config?: { ExposedPorts?: Record<string, unknown>; Env?: string[] };
+  /** Only the containerd image store describes images by a descriptor. */
+  Descriptor?: Descriptor;
 }
 interface OciManifest {
   mediaType?: string;
@@ -75,19 +86,24 @@ export class MissingImageError extends Error {
 
 /** Builds with the docker CLI, so the runner's BuildKit and buildx setup apply. */
 export async function buildImage(build: BuildConfig, image: string): Promise<void> {
-  const code = await exec.exec('docker', buildArguments(build, image), { ignoreReturnCode: true });
+  const code = await new Promise<number | null>((resolve, reject) => {
+    spawn('docker', buildArguments(build, image), { stdio: ['ignore', 'inherit', 'inherit'] })
+      .on('error', reject)
+      .on('close', resolve);
+  });
   if (code !== 0) throw new Error(`docker build of ${image} failed (exit code ${code}); see the build output above`);
 }
 
 export class ImageStore {
-  constructor(private readonly docker: Docker = new Docker()) {}
+  /** The runner's Docker: DOCKER_HOST, or another daemon's endpoint. */
+  constructor(private readonly docker: Endpoint = endpointOf(process.env)) {}
 
   async inspect(reference: string): Promise<LocalImage | undefined> {
-    let info: Docker.ImageInspectInfo & { Descriptor?: Descriptor };
+    let info: ImageInspect;
     try {
-      info = await this.docker.getImage(reference).inspect();
+      info = await engineGetJson<ImageInspect>(this.docker, `/images/${imagePath(reference)}/json`);
     } catch (error) {
-      if ((error as { statusCode?: number }).statusCode === 404) return undefined;
+      if (error instanceof EngineApiError && error.statusCode === 404) return undefined;
       throw new Error(`cannot ask the runner's Docker about ${reference}: ${(error as Error).message}`, { cause: error });
     }
     const layers = info.RootFS?.Layers ?? [];
@@ -159,6 +175,11 @@ export class ImageStore {
 
   /** The image as a `docker save` tar stream, tagged with its reference. */
   async save(reference: string): Promise<Readable> {
-    return (await this.docker.getImage(reference).get()) as unknown as Readable;
+    return engineGet(this.docker, `/images/${imagePath(reference)}/get`);
   }
+}
+
+/** A reference as the API's path takes it: slashes and the tag's colon kept, anything else escaped. */
+export function imagePath(reference: string): string {
+  return reference.split('/').map(encodeURIComponent).join('/').replace(/%3A/gi, ':').replace(/%40/gi, '@');
 }

@@ -17,13 +17,12 @@ export interface RolloutLog {
 
 /**
  * The one way a run goes, for one host or many and for every engine: the image built or found,
- * every host the command needs connected, the image sent to each (only what it lacks), the app's
- * rollout lock taken on every target, then the server script run on the targets (one batch at a
+ * every host the command needs connected, the image sent to each (only what it lacks) while the app's
+ * rollout lock is taken on every target, then the server script run on the targets (one batch at a
  * time, or all at once). A stage that fails on any host stops the run before the next: the hosts
  * it did not reach are reported "not started", and nothing changed anywhere.
  */
 export async function rollOut(plan: Plan, config: Config, context: RunContext, runs: HostRun[], cancellation: Cancellation, out: RolloutLog): Promise<void> {
-  const { engine } = plan;
   const connected = connectedOf(plan, runs, config.command);
   const targets = targetsOf(plan, runs);
   const store = new ImageStore();
@@ -39,22 +38,22 @@ export async function rollOut(plan: Plan, config: Config, context: RunContext, r
   }
   try {
     if (!(await out.group(`Connect to ${where(connected)}`, () => connectAll(connected, out.log)))) return;
-    if (image) {
-      const sent = image;
-      if (!(await engine.beforeSend(connected, out.log))) return;
-      if (!(await out.group(`Send ${sent.reference} to ${where(connected)}`, () => sendToAll(connected, store, sent, out.log)))) {
-        engine.sendFailed(connected);
-        return;
-      }
-      if (!(await engine.afterSend(connected, sent, store, out.log))) return;
+    const app = config.deploy.app;
+    // The lock is asked for while the image travels (it changes nothing, and a held lock is waited
+    // for meanwhile); its lines wait for its own group, after the send's.
+    const lockLog = new HeldLines();
+    const locking = plan.locks ? lockAll(targets, config, lockLog.log) : undefined;
+    if (image && !(await sendImage(plan, connected, store, image, out))) {
+      // Not waited for: closing the sessions (below) ends a lock command still waiting, or held.
+      void locking?.then((lock) => ('release' in lock ? lock.release() : undefined));
+      return;
+    }
+    const lock = locking && (await out.group(`Lock ${app} on ${where(targets)}`, () => lockLog.replayInto(out.log, locking)));
+    if (lock && !('release' in lock)) {
+      lock.report();
+      return;
     }
     const input = scriptInput(plan, config, context, image);
-    const app = config.deploy.app;
-    let lock: HeldLock | undefined;
-    if (plan.locks) {
-      lock = await out.group(`Lock ${app} on ${where(targets)}`, () => lockAll(targets, config, out.log));
-      if (!lock) return;
-    }
     try {
       if (plan.release && cancellation.reason === undefined) {
         const first = targets[0];
@@ -76,6 +75,30 @@ export async function rollOut(plan: Plan, config: Config, context: RunContext, r
     }
   } finally {
     for (const run of runs) run.close();
+  }
+}
+
+/** The image to every host that needs it, with the engine's steps around the send; false stops the run. */
+async function sendImage(plan: Plan, connected: HostRun[], store: ImageStore, image: LocalImage, out: RolloutLog): Promise<boolean> {
+  const { engine } = plan;
+  if (!(await engine.beforeSend(connected, out.log))) return false;
+  if (!(await out.group(`Send ${image.reference} to ${where(connected)}`, () => sendToAll(connected, store, image, out.log)))) {
+    engine.sendFailed(connected);
+    return false;
+  }
+  return engine.afterSend(connected, image, store, out.log);
+}
+
+/** Lines kept until their group opens, then passed on as they come. */
+class HeldLines {
+  private held: string[] = [];
+  private out?: Log;
+  readonly log: Log = (line) => (this.out ? this.out(line) : this.held.push(line));
+
+  async replayInto<T>(out: Log, work: Promise<T>): Promise<T> {
+    for (const line of this.held.splice(0)) out(line);
+    this.out = out;
+    return work;
   }
 }
 
@@ -150,19 +173,22 @@ async function sendToAll(runs: HostRun[], store: ImageStore, image: LocalImage, 
 
 /**
  * Takes the app's rollout lock on every target (rollout/lock.ts) before any starts. When one cannot
- * be had, that host's report says why and every other's that it was not started.
+ * be had, its `report()` says why in that host's report and that every other was not started.
  */
-async function lockAll(runs: HostRun[], config: Config, log: Log): Promise<HeldLock | undefined> {
+async function lockAll(runs: HostRun[], config: Config, log: Log): Promise<HeldLock | { report: () => void }> {
   const { app, stateDir, lockTimeoutSeconds } = config.deploy;
   try {
     return await takeRolloutLocks(runs, app, stateDir, lockTimeoutSeconds, log);
   } catch (error) {
     const blocked = error instanceof LockError ? error.host : undefined;
-    for (const run of runs) {
-      if (run === blocked || !blocked) run.failed(error);
-      else run.notStarted(`the rollout lock of ${blocked.label} could not be taken`);
-    }
-    return undefined;
+    return {
+      report: () => {
+        for (const run of runs) {
+          if (run === blocked || !blocked) run.failed(error);
+          else run.notStarted(`the rollout lock of ${blocked.label} could not be taken`);
+        }
+      },
+    };
   }
 }
 

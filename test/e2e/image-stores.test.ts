@@ -1,10 +1,11 @@
 // The two image stores Docker has, on either end: the classic one (Debian 12's Docker 20.10) and the
 // containerd one (Docker 28 from sid, the default of new installs), as runner and as server.
 import { execSync } from 'node:child_process';
-import Docker from 'dockerode';
+
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { readConfig } from '../../src/inputs/config';
 import { ImageStore, LocalImage } from '../../src/image/local';
+import { endpointOf } from '../../src/image/engine-api';
 import { SshSession } from '../../src/ssh/session';
 import { configTag } from '../../src/image/server-images';
 import { TransferError, ensureImageOnServer } from '../../src/image/transfer';
@@ -41,7 +42,7 @@ afterEach(() => {
 
 function storeOf(runner: RunnerKind): ImageStore {
   const host = runnerDockerHost(runner);
-  return new ImageStore(host ? new Docker({ socketPath: host.replace(/^unix:\/\//, '') }) : new Docker());
+  return new ImageStore(endpointOf(host ? { DOCKER_HOST: host } : process.env));
 }
 
 async function connect(server: TestServer): Promise<SshSession> {
