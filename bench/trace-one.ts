@@ -7,6 +7,7 @@ async function main() {
   const version = process.argv[2] ?? 'v1';
   const extra = JSON.parse(process.argv[3] ?? '{}');
   const start = Date.now();
+  console.log(`start ${start}`);
   const run = await runAction(serverInputs(server, { app: 'bench', image: `${server.appImage}:${version}`, ...extra }), {
     onLine: (line) => console.log(`${String(Date.now() - start).padStart(5)} ${line}`),
   });

@@ -28734,6 +28734,8 @@ function formatSeconds(seconds) {
     const h = Math.floor(s / 3600);
     const m = Math.floor((s % 3600) / 60);
     const rest = s % 60;
+    if (h >= 48)
+        return `${Math.floor(h / 24)}d ${h % 24}h`;
     return h > 0 ? `${h}h ${m}m` : `${m}m ${rest}s`;
 }
 const MiB = 1024 * 1024;
@@ -30286,7 +30288,7 @@ const words_1 = __nccwpck_require__(6096);
 const tls_1 = __nccwpck_require__(2288);
 const compose_1 = __nccwpck_require__(333);
 const canary_1 = __nccwpck_require__(8505);
-exports.COMMANDS = ['deploy', 'rollback', 'remove', 'status', 'logs', 'run', 'maintenance', 'live'];
+exports.COMMANDS = ['deploy', 'rollback', 'remove', 'status', 'logs', 'run', 'maintenance', 'live', 'prune'];
 /** What the proxy answers (with 503) while an app is in maintenance and no maintenance-page is given. */
 exports.DEFAULT_MAINTENANCE_PAGE = `<!doctype html>
 <html lang="en">
@@ -30679,6 +30681,27 @@ function readRollbackTo(read, command, swarm) {
         throw new read_1.InputError('rollback-to', 'with engine: swarm, rollback returns the service to its previous version (Swarm keeps one); rollback-to is for engine: docker');
     return name;
 }
+/** command prune: prune-prefix (required), keep, prune-after. */
+function readPrune(read, command, swarm) {
+    if (command !== 'prune')
+        return undefined;
+    const prefix = (0, read_1.required)(read, 'prune-prefix');
+    if (!/^[a-z0-9][a-z0-9_.-]{1,61}$/.test(prefix)) {
+        throw new read_1.InputError('prune-prefix', `'${prefix}' must be the start of app names (lower-case letters, digits, '_', '.' or '-'; at least 2 characters), such as shop-pr-`);
+    }
+    if (swarm)
+        throw new read_1.InputError('command', 'prune is for engine: docker and compose (with engine: swarm, remove each app)');
+    const keep = [
+        ...new Set(read('keep')
+            .split(/[\s,]+/)
+            .filter(Boolean)),
+    ];
+    const bad = keep.find((name) => !/^[a-z0-9][a-z0-9_.-]{0,62}$/.test(name));
+    if (bad !== undefined)
+        throw new read_1.InputError('keep', `'${bad}' is not an app name (lower-case letters, digits, '_', '.' or '-')`);
+    const afterSeconds = read('prune-after').trim() === '' ? 0 : (0, read_1.duration)(read, 'prune-after', 60, 3650 * 86400);
+    return { prefix, keep, afterSeconds: afterSeconds > 0 ? afterSeconds : undefined };
+}
 /** rollout: canary and bake-seconds: a deploy's trials of the new version on real traffic, for a web app behind the proxy. */
 function readTrial(read, command, rollout, deploy) {
     const bakeSeconds = (0, read_1.duration)(read, 'bake-seconds');
@@ -30738,7 +30761,8 @@ function readConfig(raw, context = {}) {
     if ((command === 'maintenance' || command === 'live') && deploy.swarm)
         throw new read_1.InputError('command', `${command} is for engine: docker for now (with engine: swarm, not yet tried end to end)`);
     const { canary, bake } = readTrial(read, command, rollout, deploy);
-    return { command, image, hosts, rollout, maxParallel, canary, bake, build, deploy, given, allowMissing, logsLines, secrets, release, oneOff, rollbackTo, force, maintenancePage };
+    const prune = readPrune(read, command, deploy.swarm !== undefined);
+    return { command, image, hosts, rollout, maxParallel, canary, bake, build, deploy, given, allowMissing, logsLines, secrets, release, oneOff, rollbackTo, force, maintenancePage, prune };
 }
 
 
@@ -30767,19 +30791,19 @@ function runContext(env) {
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.parseDuration = parseDuration;
-const UNIT_SECONDS = { ms: 0.001, s: 1, m: 60, h: 3600 };
+const UNIT_SECONDS = { ms: 0.001, s: 1, m: 60, h: 3600, d: 86400 };
 /**
- * Parses a duration given as seconds ("90", "1.5") or with units ("90s", "2m", "1m30s", "500ms").
+ * Parses a duration given as seconds ("90", "1.5") or with units ("90s", "2m", "1m30s", "500ms", "7d").
  * Returns seconds, or undefined when the text is not a duration.
  */
 function parseDuration(text) {
     const value = text.trim().toLowerCase();
     if (/^\d+(\.\d+)?$/.test(value))
         return Number(value);
-    if (!/^(\d+(\.\d+)?(ms|s|m|h))+$/.test(value))
+    if (!/^(\d+(\.\d+)?(ms|s|m|h|d))+$/.test(value))
         return undefined;
     let seconds = 0;
-    for (const [, amount, unit] of value.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)) {
+    for (const [, amount, unit] of value.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h|d)/g)) {
         seconds += Number(amount) * UNIT_SECONDS[unit];
     }
     return seconds;
@@ -30913,11 +30937,12 @@ function integer(read, name, min, max) {
 }
 /** One day: longer is a typo, and the server script's arithmetic (milliseconds in 64 bits) stays exact. */
 exports.MAX_DURATION_SECONDS = 86_400;
-function duration(read, name, min = 0) {
+function duration(read, name, min = 0, max = exports.MAX_DURATION_SECONDS) {
     const text = read(name).trim();
     const seconds = (0, duration_1.parseDuration)(text);
-    if (seconds === undefined || seconds < min || seconds > exports.MAX_DURATION_SECONDS) {
-        throw new InputError(name, `expected a duration such as 90, 90s, 2m or 1m30s (${min > 0 ? `at least ${min}s, ` : ''}at most 24h), got '${text}'`);
+    if (seconds === undefined || seconds < min || seconds > max) {
+        const most = max % 86400 === 0 && max > 86400 ? `${max / 86400}d` : `${max / 3600}h`;
+        throw new InputError(name, `expected a duration such as 90, 90s, 2m or 1m30s (${min > 0 ? `at least ${min}s, ` : ''}at most ${most}), got '${text}'`);
     }
     return seconds;
 }
@@ -31542,6 +31567,107 @@ function serverGroup(title, work) {
 
 /***/ }),
 
+/***/ 2601:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.LIST_EXIT_NO_DOCKER = void 0;
+exports.listAppsCommand = listAppsCommand;
+exports.parseServerApps = parseServerApps;
+exports.decidePrune = decidePrune;
+const result_1 = __nccwpck_require__(8277);
+const lock_1 = __nccwpck_require__(678);
+const shell_1 = __nccwpck_require__(648);
+const format_1 = __nccwpck_require__(6264);
+/** The listing's exit code when docker cannot be used. */
+exports.LIST_EXIT_NO_DOCKER = 3;
+/**
+ * The POSIX sh command (run by the login shell) that lists, for one prefix: every container with
+ * the app label ("container<TAB>APP<TAB>CREATED"), and each app directory under the prefix in
+ * state-dir ("state<TAB>APP<TAB>SETTINGS<TAB>CONF<TAB>LAST-DEPLOY-TIME", 1/0 for the files). It reads only.
+ */
+function listAppsCommand(stateDir, prefix) {
+    return [
+        `command -v docker >/dev/null 2>&1 || { echo 'docker is not installed on this server (or not on the PATH of the SSH user)' >&2; exit ${exports.LIST_EXIT_NO_DOCKER}; }`,
+        `dir=${(0, lock_1.remotePath)(stateDir)}`,
+        `p=${(0, shell_1.shellQuote)(prefix)}`,
+        `out=$(docker ps -a --filter label=${result_1.LABEL_PREFIX}.app --format '{{.Label "${result_1.LABEL_PREFIX}.app"}}\t{{.CreatedAt}}') || exit ${exports.LIST_EXIT_NO_DOCKER}`,
+        `printf '%s\\n' "$out" | while IFS= read -r line; do case $line in "$p"*) printf 'container\\t%s\\n' "$line" ;; esac; done`,
+        'for d in "$dir/apps/$p"*; do',
+        '  [ -d "$d" ] || continue',
+        '  a=${d##*/}',
+        '  s=0; [ -f "$d/settings" ] && s=1',
+        '  c=0; [ -f "$dir/nginx/$a.conf" ] && c=1',
+        `  t=$(grep -E '"command":"(deploy|rollback)"' "$d/history.jsonl" 2>/dev/null | tail -n 1 | sed -n 's/^{"time":"\\([^"]*\\)".*/\\1/p')`,
+        `  printf 'state\\t%s\\t%s\\t%s\\t%s\\n' "$a" "$s" "$c" "$t"`,
+        'done',
+    ].join('\n');
+}
+const APP_NAME = /^[a-z0-9][a-z0-9_.-]{0,62}$/;
+/** Docker's CreatedAt ("2026-12-07 11:07:08 +0000 UTC") as epoch ms. */
+function dockerTime(text) {
+    const m = /^(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d) ([+-]\d\d)(\d\d)/.exec(text.trim());
+    if (!m)
+        return undefined;
+    const ms = Date.parse(`${m[1]}T${m[2]}${m[3]}:${m[4]}`);
+    return Number.isNaN(ms) ? undefined : ms;
+}
+/** The listing's lines as apps, only those under the prefix (whatever the server printed), by name. */
+function parseServerApps(output, prefix) {
+    const apps = new Map();
+    const entry = (name) => apps.get(name) ?? apps.set(name, { containers: 0 }).get(name);
+    for (const line of output.split('\n')) {
+        const [kind, name, ...rest] = line.split('\t');
+        if (!name || !name.startsWith(prefix) || !APP_NAME.test(name))
+            continue;
+        if (kind === 'container') {
+            const app = entry(name);
+            app.containers++;
+            const created = dockerTime(rest[0] ?? '');
+            if (created !== undefined)
+                app.newestContainerMs = Math.max(app.newestContainerMs ?? 0, created);
+        }
+        else if (kind === 'state' && rest.length === 3) {
+            const [settings, conf, time] = rest;
+            const lastMs = time ? Date.parse(time) : NaN;
+            entry(name).state = { lastMs: Number.isNaN(lastMs) ? undefined : lastMs, files: settings === '1' || conf === '1' };
+        }
+    }
+    return [...apps.entries()]
+        .map(([name, app]) => ({ name, lastDeployMs: app.state?.lastMs ?? app.newestContainerMs, present: app.containers > 0 || app.state?.files === true }))
+        .sort((a, b) => a.name.localeCompare(b.name));
+}
+function age(nowMs, lastMs) {
+    return (0, format_1.formatSeconds)(Math.max(0, Math.round((nowMs - lastMs) / 1000)));
+}
+/**
+ * What prune does with each app still present under the prefix (PruneRule): removed when keep names
+ * others, or its last deploy is older than prune-after; kept otherwise. An app whose age is unknown is
+ * never removed for its age.
+ */
+function decidePrune(apps, rule, nowMs) {
+    const keep = new Set(rule.keep);
+    const byKeep = rule.keep.length > 0 || rule.afterSeconds === undefined;
+    return apps
+        .filter((app) => app.present && app.name.startsWith(rule.prefix))
+        .map(({ name, lastDeployMs }) => {
+        const decide = (action, why) => ({ app: name, action, why, lastDeployMs });
+        const old = rule.afterSeconds !== undefined && lastDeployMs !== undefined && nowMs - lastDeployMs > rule.afterSeconds * 1000;
+        if (old)
+            return decide('remove', `last deployed ${age(nowMs, lastDeployMs)} ago, more than prune-after (${(0, format_1.formatSeconds)(rule.afterSeconds)})`);
+        if (byKeep && !keep.has(name))
+            return decide('remove', rule.keep.length > 0 ? 'not in keep' : 'keep and prune-after are empty: every app under the prefix goes');
+        if (keep.has(name))
+            return decide('keep', rule.afterSeconds !== undefined && lastDeployMs === undefined ? 'in keep (its age is unknown)' : 'in keep');
+        return decide('keep', lastDeployMs === undefined ? 'its last deploy time is unknown' : `last deployed ${age(nowMs, lastDeployMs)} ago`);
+    });
+}
+
+
+/***/ }),
+
 /***/ 4496:
 /***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
 
@@ -31720,14 +31846,23 @@ function parseRemoteResult(stdout) {
 "use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.startBashCommand = startBashCommand;
 exports.runRemoteScript = runRemoteScript;
 const node_stream_1 = __nccwpck_require__(7075);
 const result_1 = __nccwpck_require__(8277);
 const script_1 = __nccwpck_require__(7203);
-/** Runs with the user's login shell: say clearly when the server has no bash, then hand over to it. */
-const START_BASH = `command -v bash >/dev/null 2>&1 || { echo 'bluegreen: bash is not installed on this server; the deploy script needs it' >&2; exit 127; }; exec bash -s`;
 /**
- * Sends the generated script to `bash -s` over the session, streams its progress lines to `log` as
+ * Runs with the user's login shell: say clearly when the server has no bash, then hand over to it.
+ * bash reads a script from a pipe one byte at a time (so as not to take what follows it); the script's
+ * exact length in bytes is read in one go instead and evaluated (a 200 kB script starts 60 ms sooner),
+ * and what follows it on standard input (the runner's word, with several hosts) stays unread.
+ */
+function startBashCommand(scriptBytes) {
+    const noBash = `command -v bash >/dev/null 2>&1 || { echo 'bluegreen: bash is not installed on this server; the deploy script needs it' >&2; exit 127; }`;
+    return `${noBash}; exec bash -c 's=$(head -c ${scriptBytes}) || exit 1; eval "$s"'`;
+}
+/**
+ * Sends the generated script to bash over the session, streams its progress lines to `log` as
  * they happen (the result block itself is not logged), and returns the parsed result.
  */
 async function runRemoteScript(ssh, input, log, 
@@ -31746,7 +31881,7 @@ healthy) {
             stdin.end(go ? `${result_1.BARRIER_GO}\n` : 'called-off\n');
     };
     const result = await ssh
-        .exec(START_BASH, {
+        .exec(startBashCommand(Buffer.byteLength(script)), {
         stdin: stdin ?? script,
         onStdoutLine: (line) => {
             if (line === result_1.BARRIER_LINE) {
@@ -31862,8 +31997,8 @@ function shipped(name) {
 /** The server script's body for an engine: its files joined, then the call of main. */
 function deployScriptBody(engine) {
     const files = [...exports.SCRIPT_FILES, ...(0, exports.engineFiles)(engine)].map((name) => `# --- ${name} ${'-'.repeat(Math.max(3, 94 - name.length))}\n${shipped(name).replace(/\n+$/, '')}`);
-    // Nothing may follow the call of main: bash reads its script from standard input, and with several
-    // hosts what follows there is the runner's word to switch (a blank line would be read as none).
+    // main is called last. With several hosts the runner's word to switch follows the script on standard
+    // input: only the script's own bytes are read as the script (run.ts, startBashCommand).
     return `${files.join('\n\n')}\n\n# Sourced with BG_SOURCE_ONLY=1 (unit tests), it only defines its functions.\n[[ \${BG_SOURCE_ONLY:-0} == 1 ]] || main\n`;
 }
 /** The renewer's sh file (tls.sh writes it on the server), read once. */
@@ -32084,7 +32219,7 @@ function tlsParameters(tls) {
         scalar('BG_RENEW_HASH', renewer ? (0, node_crypto_1.createHash)('sha256').update(renewer).digest('hex').slice(0, 16) : ''),
     ];
 }
-/** The whole script sent to `bash -s`: a shebang, the parameters, then the bash file. */
+/** The whole script sent to bash (run.ts, startBashCommand): a shebang, the parameters, then the bash file. */
 function renderDeployScript(input) {
     return [
         '#!/usr/bin/env bash',
@@ -32259,6 +32394,10 @@ function failedRequests(hosts) {
     return counted.length ? String(counted.reduce((sum, t) => sum + t.failed, 0)) : '';
 }
 /** The step outputs: `result` is the overall one, the others are the first host's, `hosts` has each host's. */
+function prunedNames(hosts, action) {
+    const names = hosts.flatMap((h) => (h.report.prune?.apps ?? []).filter((a) => a.action === action).map((a) => a.app));
+    return JSON.stringify([...new Set(names)].sort());
+}
 function fleetOutputs(hosts, totalSeconds) {
     // The first host's outputs, but what serves there now: after a switch back, the version it went back to.
     const deployedFirst = (0, report_1.stepOutputs)(hosts[0].report);
@@ -32294,6 +32433,8 @@ function fleetOutputs(hosts, totalSeconds) {
         'bytes-sent': String(perHost.reduce((sum, h) => sum + h.bytesSent, 0)),
         // Every host's receipt counted (traffic stays the first host's; each host's is in its summary).
         'failed-requests': failedRequests(hosts),
+        // command prune: every host's apps, each name once.
+        ...(hosts.some((h) => h.report.prune) ? { pruned: prunedNames(hosts, 'removed'), kept: prunedNames(hosts, 'kept') } : {}),
         'duration-seconds': totalSeconds.toFixed(1),
         hosts: JSON.stringify(perHost),
     };
@@ -32334,6 +32475,8 @@ const tls_1 = __nccwpck_require__(2288);
 const format_2 = __nccwpck_require__(6264);
 /** The run's outcome: the server's, unless the runner failed first. */
 function outcomeOf(report) {
+    if (report.prune && report.error === undefined)
+        return report.prune.apps.some((a) => a.action === 'removed') ? 'removed' : 'unchanged';
     return report.error !== undefined || !report.remote ? 'failed' : report.remote.outcome;
 }
 function errorOf(report) {
@@ -32445,6 +32588,8 @@ function slotName(slot) {
 }
 function headline(report) {
     const { app, remote } = report;
+    if (report.command === 'prune')
+        return pruneHeadline(report);
     const from = slotName(remote?.previousSlot);
     const to = slotName(remote?.activeSlot);
     switch (outcomeOf(report)) {
@@ -32478,6 +32623,26 @@ function headline(report) {
             return `❌ ${app}: ${report.command} failed${phase ? ` during ${phase}` : ''}; ${still}`;
         }
     }
+}
+function pruneHeadline(report) {
+    const apps = report.prune?.apps ?? [];
+    const named = (action) => apps.filter((a) => a.action === action).map((a) => a.app);
+    const [removed, kept, failed] = [named('removed'), named('kept'), named('failed')];
+    const list = (names) => (names.length > 5 ? `${names.slice(0, 5).join(', ')} and ${names.length - 5} more` : names.join(', '));
+    const keptText = kept.length ? `; kept ${kept.length}` : '';
+    if (failed.length)
+        return `❌ prune ${report.app}: could not remove ${list(failed)}${removed.length ? `; removed ${list(removed)}` : ''}${keptText}`;
+    if (!report.prune)
+        return `❌ prune ${report.app}: failed; nothing was removed`;
+    return removed.length ? `🗑️ prune ${report.app}: removed ${list(removed)}${keptText}` : `✅ prune ${report.app}: nothing to remove${keptText}`;
+}
+/** command prune: one row per app under the prefix. */
+function pruneSection(prune) {
+    if (prune.apps.length === 0)
+        return `### Apps under ${cell(prune.prefix)}\n\nNone on this server.`;
+    const shown = { removed: '🗑️ removed', kept: 'kept', failed: '❌ not removed' };
+    const rows = prune.apps.map((a) => `| ${cell(a.app)} | ${shown[a.action]} | ${a.lastDeployMs !== undefined ? new Date(a.lastDeployMs).toISOString().replace(/\.\d+Z$/, 'Z') : 'unknown'} | ${cell(a.error ? `${a.why}; ${a.error}` : a.why)} |`);
+    return [`### Apps under ${cell(prune.prefix)}`, '', '| app | | last deploy | why |', '| --- | --- | --- | --- |', ...rows].join('\n');
 }
 /** One health try's answer as people read it: the HTTP status, health-command's exit code, or the error. */
 function healthAnswer(t) {
@@ -32514,7 +32679,10 @@ function renderSummary(given, secrets = []) {
     const imageId = report.imageId ?? remote?.imageId;
     if (report.image)
         facts.push(['Image', `\`${report.image}\`${imageId ? ` (${(0, format_2.shortId)(imageId)})` : ''}`]);
-    if (report.command === 'status' || report.command === 'logs') {
+    if (report.command === 'prune') {
+        // No slots: the apps it removed and kept are the table below.
+    }
+    else if (report.command === 'status' || report.command === 'logs') {
         facts.push(['Live slot', slotName(remote?.activeSlot)]);
     }
     else if (outcomeOf(report) === 'failed') {
@@ -32562,6 +32730,8 @@ function renderSummary(given, secrets = []) {
     // GFM tables need a header row: the first fact is it.
     const rows = facts.map(([name, value]) => `| **${name}** | ${cell(value)} |`);
     parts.push(rows[0], '| :--- | :--- |', ...rows.slice(1), '');
+    if (report.prune)
+        parts.push(pruneSection(report.prune), '');
     if (remote && remote.health.length > 0)
         parts.push(healthTable(remote.health), '');
     if (remote?.logTail) {
@@ -32686,6 +32856,8 @@ function stepOutputs(report) {
     const { remote } = report;
     return {
         result: outcomeOf(report),
+        pruned: report.prune ? JSON.stringify(report.prune.apps.filter((a) => a.action === 'removed').map((a) => a.app)) : '',
+        kept: report.prune ? JSON.stringify(report.prune.apps.filter((a) => a.action === 'kept').map((a) => a.app)) : '',
         'active-slot': remote?.activeSlot ?? '',
         'previous-slot': remote?.previousSlot ?? '',
         'image-id': report.imageId ?? remote?.imageId ?? remote?.live?.imageId ?? '',
@@ -32949,6 +33121,13 @@ class HostRun {
         this.switchBack = { ...this.report, command: 'rollback', remote: undefined, transfer: undefined, error: undefined, phasesSeconds: {}, scriptSeconds: undefined, totalSeconds: 0 };
         await this.runInto(this.switchBack, { ...input, command: 'rollback', image: '', imageId: '', serverImageId: '' }, log);
     }
+    /** command prune: what it did with each app under the prefix; a removal that failed fails the host. */
+    pruned(prune) {
+        this.report.prune = prune;
+        const failed = prune.apps.filter((a) => a.action === 'failed');
+        if (failed.length)
+            this.report.error = `could not remove ${failed.map((a) => `${a.app} (${a.error})`).join('; ')}`;
+    }
     finish(totalSeconds) {
         this.report.totalSeconds = totalSeconds;
     }
@@ -32986,7 +33165,15 @@ function failInto(report, error) {
 }
 /** A run's hosts, in the order given, each with an empty report. */
 function hostRunsOf(config) {
-    return config.hosts.map((ssh) => new HostRun(ssh, { command: config.command, app: config.deploy.app, host: ssh.host, image: config.image, url: (0, report_1.appUrl)(config.deploy, ssh.host), phasesSeconds: {}, totalSeconds: 0 }));
+    return config.hosts.map((ssh) => new HostRun(ssh, {
+        command: config.command,
+        app: config.prune ? `${config.prune.prefix}*` : config.deploy.app,
+        host: ssh.host,
+        image: config.image,
+        url: (0, report_1.appUrl)(config.deploy, ssh.host),
+        phasesSeconds: {},
+        totalSeconds: 0,
+    }));
 }
 /** Prefixes a host's lines when several hosts run at once; one host's lines stay as they were. */
 function hostLog(log, runs, run) {
@@ -33176,6 +33363,73 @@ function targetsOf(plan, hosts) {
 
 /***/ }),
 
+/***/ 7577:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.pruneAll = pruneAll;
+const apps_1 = __nccwpck_require__(2601);
+const run_1 = __nccwpck_require__(7331);
+const report_1 = __nccwpck_require__(8850);
+const host_1 = __nccwpck_require__(227);
+const lock_1 = __nccwpck_require__(678);
+/** One host after another (each prunes its own apps); a host that fails does not stop the next. */
+async function pruneAll(targets, config, input, group, log) {
+    const rule = config.prune;
+    for (const run of targets) {
+        await group(`Prune ${rule.prefix}* on ${run.label}`, () => pruneHost(run, rule, config, input, (0, host_1.hostLog)(log, targets, run)));
+    }
+}
+async function pruneHost(run, rule, config, input, log) {
+    const { stateDir, lockTimeoutSeconds } = config.deploy;
+    const session = run.session;
+    const listed = await session.exec((0, apps_1.listAppsCommand)(stateDir, rule.prefix));
+    if (listed.code !== 0) {
+        const why = listed.code === apps_1.LIST_EXIT_NO_DOCKER ? listed.stderr.trim() || 'docker cannot be used by the SSH user' : `listing the apps failed (exit ${listed.code ?? 'none'}): ${listed.stderr.trim()}`;
+        run.failed(new Error(`${why}; nothing was removed`));
+        return;
+    }
+    const decisions = (0, apps_1.decidePrune)((0, apps_1.parseServerApps)(listed.stdout, rule.prefix), rule, Date.now());
+    if (decisions.length === 0)
+        log(`no app under ${rule.prefix} on this server`);
+    const apps = [];
+    for (const decision of decisions) {
+        const { app, why, lastDeployMs } = decision;
+        if (decision.action === 'keep') {
+            log(`keeping ${app}: ${why}`);
+            apps.push({ app, action: 'kept', why, lastDeployMs });
+            continue;
+        }
+        log(`removing ${app}: ${why}`);
+        const appLog = (line) => log(`[${app}] ${line}`);
+        let error;
+        try {
+            const lock = await (0, lock_1.takeRolloutLocks)([run], app, stateDir, lockTimeoutSeconds, appLog);
+            try {
+                const remote = await (0, run_1.runRemoteScript)(session, { ...input, command: 'remove', deploy: { ...input.deploy, app }, given: [], locks: true }, appLog);
+                const removal = { command: 'remove', app, host: run.ssh.host, image: '', remote, phasesSeconds: {}, totalSeconds: 0 };
+                if ((0, report_1.outcomeOf)(removal) === 'failed')
+                    error = (0, report_1.errorOf)(removal) ?? 'the remove script failed';
+            }
+            finally {
+                await lock.release();
+            }
+        }
+        catch (caught) {
+            error = caught instanceof Error ? caught.message : String(caught);
+        }
+        if (error !== undefined)
+            log(`could not remove ${app}: ${error}`);
+        apps.push(error === undefined ? { app, action: 'removed', why, lastDeployMs } : { app, action: 'failed', why, lastDeployMs, error });
+    }
+    run.pruned({ prefix: rule.prefix, apps });
+}
+
+
+/***/ }),
+
 /***/ 348:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
@@ -33188,6 +33442,7 @@ const settings_1 = __nccwpck_require__(900);
 const host_1 = __nccwpck_require__(227);
 const lock_1 = __nccwpck_require__(678);
 const plan_1 = __nccwpck_require__(5762);
+const prune_1 = __nccwpck_require__(7577);
 const strategies_1 = __nccwpck_require__(8440);
 /**
  * The one way a run goes, for one host or many and for every engine: the image built or found,
@@ -33233,6 +33488,10 @@ async function rollOut(plan, config, context, runs, cancellation, out) {
         }
         const input = scriptInput(plan, config, context, image);
         try {
+            if (config.prune) {
+                await (0, prune_1.pruneAll)(targets, config, input, (title, work) => out.group(title, work), out.log);
+                return;
+            }
             if (plan.release && cancellation.reason === undefined) {
                 const first = targets[0];
                 const released = await out.group(`Release ${app} on ${first.label} (release-command, once, before any host switches)`, () => releaseOn(first, targets, { ...input, command: 'release', oneOff: config.release, barrierSeconds: 0 }, out.log));

@@ -18,6 +18,12 @@ cd "$(dirname "$0")/.."
 # Lint and format first: a minute, and nothing else is worth running on code that fails them.
 npm run lint
 bash test/server/up.sh
+# The runtimes: the suite runs under this machine's Node; the bundle, in the end-to-end tests, under
+# the one action.yml names (test/helpers/action-runner.ts, actionNode).
+# shellcheck source=test/server/config.sh
+. test/server/config.sh
+bundle_node=${BG_ACTION_NODE:-$(sed -n 's/^BG_NODE24=//p' "$BG_RUN/env")}
+echo "runtimes: the suite under Node $(node --version); the action's bundle under Node $("${bundle_node:-node}" --version) (${bundle_node:-node})"
 # The end-to-end tests run the bundle GitHub runs: make sure it is current.
 npm run build --silent >/dev/null
 npx tsc -p tsconfig.test.json

@@ -230,6 +230,7 @@ take_fail_note() { # prints "CODE\nMESSAGE" that a subshell's fail left, and for
 
 cleanup() {
   close_receipt_window
+  if [[ -n $RECEIPT_READ ]]; then rm -f "$RECEIPT_READ"; fi
   if [[ -n $ENV_FILE ]]; then rm -f "$ENV_FILE"; fi
   if [[ -n ${ONEOFF:-} ]]; then docker rm --force "$ONEOFF" >/dev/null 2>&1 || true; fi
   if [[ -n $FAIL_NOTE ]]; then rm -f "$FAIL_NOTE"; fi

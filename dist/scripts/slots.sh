@@ -254,6 +254,7 @@ retire_previous() {
   # The drain ran in a subshell (after_switch): its note comes back through a file.
   DRAIN_NOTE=$(cat "$APP_DIR/.drain-note" 2>/dev/null || true)
   rm -f "$APP_DIR/.drain-note"
+  start_receipt_read
   after_switch stop stop_previous
 }
 

@@ -8,8 +8,8 @@ import { type ComposeConfig, type FileReader, composeWithoutFiles, readCompose }
 import { type CanaryConfig, type Judgement, readCanary, readJudgement } from './canary';
 import type { SshConfig } from '../ssh/session';
 
-export type Command = 'deploy' | 'rollback' | 'remove' | 'status' | 'logs' | 'run' | 'maintenance' | 'live';
-export const COMMANDS: readonly Command[] = ['deploy', 'rollback', 'remove', 'status', 'logs', 'run', 'maintenance', 'live'];
+export type Command = 'deploy' | 'rollback' | 'remove' | 'status' | 'logs' | 'run' | 'maintenance' | 'live' | 'prune';
+export const COMMANDS: readonly Command[] = ['deploy', 'rollback', 'remove', 'status', 'logs', 'run', 'maintenance', 'live', 'prune'];
 
 /** What the proxy answers (with 503) while an app is in maintenance and no maintenance-page is given. */
 export const DEFAULT_MAINTENANCE_PAGE = `<!doctype html>
@@ -148,6 +148,19 @@ export interface Config {
   force: boolean;
   /** command maintenance: the HTML the proxy answers with (503) until command live. */
   maintenancePage: string;
+  /** command prune: which apps are removed (each as command remove removes one). */
+  prune?: PruneRule;
+}
+
+/**
+ * command prune: the apps whose name starts with `prefix` are removed when they are not in `keep`
+ * (when keep names any), or their last deploy is older than `afterSeconds` (when given); with
+ * neither, every app under the prefix. An app outside the prefix is never touched.
+ */
+export interface PruneRule {
+  prefix: string;
+  keep: string[];
+  afterSeconds?: number;
 }
 
 /**
@@ -520,6 +533,27 @@ function readRollbackTo(read: InputReader, command: Command, swarm: boolean): st
   return name;
 }
 
+/** command prune: prune-prefix (required), keep, prune-after. */
+function readPrune(read: InputReader, command: Command, swarm: boolean): PruneRule | undefined {
+  if (command !== 'prune') return undefined;
+  const prefix = required(read, 'prune-prefix');
+  if (!/^[a-z0-9][a-z0-9_.-]{1,61}$/.test(prefix)) {
+    throw new InputError('prune-prefix', `'${prefix}' must be the start of app names (lower-case letters, digits, '_', '.' or '-'; at least 2 characters), such as shop-pr-`);
+  }
+  if (swarm) throw new InputError('command', 'prune is for engine: docker and compose (with engine: swarm, remove each app)');
+  const keep = [
+    ...new Set(
+      read('keep')
+        .split(/[\s,]+/)
+        .filter(Boolean),
+    ),
+  ];
+  const bad = keep.find((name) => !/^[a-z0-9][a-z0-9_.-]{0,62}$/.test(name));
+  if (bad !== undefined) throw new InputError('keep', `'${bad}' is not an app name (lower-case letters, digits, '_', '.' or '-')`);
+  const afterSeconds = read('prune-after').trim() === '' ? 0 : duration(read, 'prune-after', 60, 3650 * 86400);
+  return { prefix, keep, afterSeconds: afterSeconds > 0 ? afterSeconds : undefined };
+}
+
 /** rollout: canary and bake-seconds: a deploy's trials of the new version on real traffic, for a web app behind the proxy. */
 function readTrial(read: InputReader, command: Command, rollout: Rollout, deploy: Pick<DeployConfig, 'web' | 'swarm'>): Pick<Config, 'canary' | 'bake'> {
   const bakeSeconds = duration(read, 'bake-seconds');
@@ -573,5 +607,6 @@ export function readConfig(raw: InputReader, context: InputContext = {}): Config
   if ((command === 'maintenance' || command === 'live') && !deploy.web) throw new InputError('command', `${command} is for apps with a web process (this one has web: false)`);
   if ((command === 'maintenance' || command === 'live') && deploy.swarm) throw new InputError('command', `${command} is for engine: docker for now (with engine: swarm, not yet tried end to end)`);
   const { canary, bake } = readTrial(read, command, rollout, deploy);
-  return { command, image, hosts, rollout, maxParallel, canary, bake, build, deploy, given, allowMissing, logsLines, secrets, release, oneOff, rollbackTo, force, maintenancePage };
+  const prune = readPrune(read, command, deploy.swarm !== undefined);
+  return { command, image, hosts, rollout, maxParallel, canary, bake, build, deploy, given, allowMissing, logsLines, secrets, release, oneOff, rollbackTo, force, maintenancePage, prune };
 }

@@ -42,11 +42,12 @@ export function integer(read: InputReader, name: string, min: number, max: numbe
 /** One day: longer is a typo, and the server script's arithmetic (milliseconds in 64 bits) stays exact. */
 export const MAX_DURATION_SECONDS = 86_400;
 
-export function duration(read: InputReader, name: string, min = 0): number {
+export function duration(read: InputReader, name: string, min = 0, max = MAX_DURATION_SECONDS): number {
   const text = read(name).trim();
   const seconds = parseDuration(text);
-  if (seconds === undefined || seconds < min || seconds > MAX_DURATION_SECONDS) {
-    throw new InputError(name, `expected a duration such as 90, 90s, 2m or 1m30s (${min > 0 ? `at least ${min}s, ` : ''}at most 24h), got '${text}'`);
+  if (seconds === undefined || seconds < min || seconds > max) {
+    const most = max % 86400 === 0 && max > 86400 ? `${max / 86400}d` : `${max / 3600}h`;
+    throw new InputError(name, `expected a duration such as 90, 90s, 2m or 1m30s (${min > 0 ? `at least ${min}s, ` : ''}at most ${most}), got '${text}'`);
   }
   return seconds;
 }

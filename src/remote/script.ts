@@ -105,8 +105,8 @@ function shipped(name: string): string {
 /** The server script's body for an engine: its files joined, then the call of main. */
 export function deployScriptBody(engine: EngineName): string {
   const files = [...SCRIPT_FILES, ...engineFiles(engine)].map((name) => `# --- ${name} ${'-'.repeat(Math.max(3, 94 - name.length))}\n${shipped(name).replace(/\n+$/, '')}`);
-  // Nothing may follow the call of main: bash reads its script from standard input, and with several
-  // hosts what follows there is the runner's word to switch (a blank line would be read as none).
+  // main is called last. With several hosts the runner's word to switch follows the script on standard
+  // input: only the script's own bytes are read as the script (run.ts, startBashCommand).
   return `${files.join('\n\n')}\n\n# Sourced with BG_SOURCE_ONLY=1 (unit tests), it only defines its functions.\n[[ \${BG_SOURCE_ONLY:-0} == 1 ]] || main\n`;
 }
 
@@ -349,7 +349,7 @@ function tlsParameters(tls: TlsConfig): string[] {
   ];
 }
 
-/** The whole script sent to `bash -s`: a shebang, the parameters, then the bash file. */
+/** The whole script sent to bash (run.ts, startBashCommand): a shebang, the parameters, then the bash file. */
 export function renderDeployScript(input: ScriptInput): string {
   return [
     '#!/usr/bin/env bash',

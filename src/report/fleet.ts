@@ -124,6 +124,11 @@ function failedRequests(hosts: readonly HostOutcome[]): string {
 }
 
 /** The step outputs: `result` is the overall one, the others are the first host's, `hosts` has each host's. */
+function prunedNames(hosts: readonly HostOutcome[], action: 'removed' | 'kept'): string {
+  const names = hosts.flatMap((h) => (h.report.prune?.apps ?? []).filter((a) => a.action === action).map((a) => a.app));
+  return JSON.stringify([...new Set(names)].sort());
+}
+
 export function fleetOutputs(hosts: readonly HostOutcome[], totalSeconds: number): Record<string, string> {
   // The first host's outputs, but what serves there now: after a switch back, the version it went back to.
   const deployedFirst = stepOutputs(hosts[0].report);
@@ -159,6 +164,8 @@ export function fleetOutputs(hosts: readonly HostOutcome[], totalSeconds: number
     'bytes-sent': String(perHost.reduce((sum, h) => sum + h.bytesSent, 0)),
     // Every host's receipt counted (traffic stays the first host's; each host's is in its summary).
     'failed-requests': failedRequests(hosts),
+    // command prune: every host's apps, each name once.
+    ...(hosts.some((h) => h.report.prune) ? { pruned: prunedNames(hosts, 'removed'), kept: prunedNames(hosts, 'kept') } : {}),
     'duration-seconds': totalSeconds.toFixed(1),
     hosts: JSON.stringify(perHost),
   };

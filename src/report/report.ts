@@ -4,6 +4,7 @@ import { type HealthTry, type OneOffResult, type Outcome, type RemoteResult, SCR
 import { type CertificateFacts, certificateFacts } from '../inputs/tls';
 import type { TransferResult } from '../image/transfer';
 import { shortId } from '../format';
+import type { PruneReport } from '../prune/apps';
 
 /**
  * Everything a person or a later step needs to know about one run: what the runner did, and the
@@ -22,6 +23,8 @@ export interface RunReport {
   accessoryTransfers?: { reference: string; skipped: boolean; bytesSent: number }[];
   /** The server script's result, once it arrived. */
   remote?: RemoteResult;
+  /** command prune: what it did with each app under the prefix (each removal ran the server script). */
+  prune?: PruneReport;
   /** deploy with release-command: what the release phase did (it ran before the rollout, on the first host). */
   release?: OneOffResult;
   /** What failed on the runner's side: inputs, build, connection, transfer, or the result lost. */
@@ -38,6 +41,7 @@ export interface RunReport {
 
 /** The run's outcome: the server's, unless the runner failed first. */
 export function outcomeOf(report: RunReport): Outcome {
+  if (report.prune && report.error === undefined) return report.prune.apps.some((a) => a.action === 'removed') ? 'removed' : 'unchanged';
   return report.error !== undefined || !report.remote ? 'failed' : report.remote.outcome;
 }
 
@@ -160,6 +164,7 @@ export function slotName(slot: string | null | undefined): string {
 
 export function headline(report: RunReport): string {
   const { app, remote } = report;
+  if (report.command === 'prune') return pruneHeadline(report);
   const from = slotName(remote?.previousSlot);
   const to = slotName(remote?.activeSlot);
   switch (outcomeOf(report)) {
@@ -184,6 +189,28 @@ export function headline(report: RunReport): string {
       return `❌ ${app}: ${report.command} failed${phase ? ` during ${phase}` : ''}; ${still}`;
     }
   }
+}
+
+function pruneHeadline(report: RunReport): string {
+  const apps = report.prune?.apps ?? [];
+  const named = (action: string) => apps.filter((a) => a.action === action).map((a) => a.app);
+  const [removed, kept, failed] = [named('removed'), named('kept'), named('failed')];
+  const list = (names: string[]) => (names.length > 5 ? `${names.slice(0, 5).join(', ')} and ${names.length - 5} more` : names.join(', '));
+  const keptText = kept.length ? `; kept ${kept.length}` : '';
+  if (failed.length) return `❌ prune ${report.app}: could not remove ${list(failed)}${removed.length ? `; removed ${list(removed)}` : ''}${keptText}`;
+  if (!report.prune) return `❌ prune ${report.app}: failed; nothing was removed`;
+  return removed.length ? `🗑️ prune ${report.app}: removed ${list(removed)}${keptText}` : `✅ prune ${report.app}: nothing to remove${keptText}`;
+}
+
+/** command prune: one row per app under the prefix. */
+function pruneSection(prune: PruneReport): string {
+  if (prune.apps.length === 0) return `### Apps under ${cell(prune.prefix)}\n\nNone on this server.`;
+  const shown = { removed: '🗑️ removed', kept: 'kept', failed: '❌ not removed' };
+  const rows = prune.apps.map(
+    (a) =>
+      `| ${cell(a.app)} | ${shown[a.action]} | ${a.lastDeployMs !== undefined ? new Date(a.lastDeployMs).toISOString().replace(/\.\d+Z$/, 'Z') : 'unknown'} | ${cell(a.error ? `${a.why}; ${a.error}` : a.why)} |`,
+  );
+  return [`### Apps under ${cell(prune.prefix)}`, '', '| app | | last deploy | why |', '| --- | --- | --- | --- |', ...rows].join('\n');
 }
 
 /** One health try's answer as people read it: the HTTP status, health-command's exit code, or the error. */
@@ -220,7 +247,9 @@ export function renderSummary(given: RunReport, secrets: readonly string[] = [])
   const remote = report.remote;
   const imageId = report.imageId ?? remote?.imageId;
   if (report.image) facts.push(['Image', `\`${report.image}\`${imageId ? ` (${shortId(imageId)})` : ''}`]);
-  if (report.command === 'status' || report.command === 'logs') {
+  if (report.command === 'prune') {
+    // No slots: the apps it removed and kept are the table below.
+  } else if (report.command === 'status' || report.command === 'logs') {
     facts.push(['Live slot', slotName(remote?.activeSlot)]);
   } else if (outcomeOf(report) === 'failed') {
     facts.push(['Slots', remote?.activeSlot ? `${slotName(remote.activeSlot)} still live, not switched` : liveAfterFailure(report)]);
@@ -258,6 +287,7 @@ export function renderSummary(given: RunReport, secrets: readonly string[] = [])
   // GFM tables need a header row: the first fact is it.
   const rows = facts.map(([name, value]) => `| **${name}** | ${cell(value)} |`);
   parts.push(rows[0], '| :--- | :--- |', ...rows.slice(1), '');
+  if (report.prune) parts.push(pruneSection(report.prune), '');
   if (remote && remote.health.length > 0) parts.push(healthTable(remote.health), '');
   if (remote?.logTail) {
     const tail = remote.logTail.split('\n').slice(-40).join('\n').replace(/```/g, "'''");
@@ -386,6 +416,8 @@ export function stepOutputs(report: RunReport): Record<string, string> {
   const { remote } = report;
   return {
     result: outcomeOf(report),
+    pruned: report.prune ? JSON.stringify(report.prune.apps.filter((a) => a.action === 'removed').map((a) => a.app)) : '',
+    kept: report.prune ? JSON.stringify(report.prune.apps.filter((a) => a.action === 'kept').map((a) => a.app)) : '',
     'active-slot': remote?.activeSlot ?? '',
     'previous-slot': remote?.previousSlot ?? '',
     'image-id': report.imageId ?? remote?.imageId ?? remote?.live?.imageId ?? '',

@@ -6,6 +6,7 @@ import { ResultError } from '../remote/result';
 import { runRemoteScript } from '../remote/run';
 import type { ScriptInput } from '../remote/script';
 import type { HostOutcome } from '../report/fleet';
+import type { PruneReport } from '../prune/apps';
 import { type RunReport, appUrl } from '../report/report';
 import { type SshConfig, SshSession } from '../ssh/session';
 
@@ -122,6 +123,13 @@ export class HostRun implements HostOutcome {
     await this.runInto(this.switchBack, { ...input, command: 'rollback', image: '', imageId: '', serverImageId: '' }, log);
   }
 
+  /** command prune: what it did with each app under the prefix; a removal that failed fails the host. */
+  pruned(prune: PruneReport): void {
+    this.report.prune = prune;
+    const failed = prune.apps.filter((a) => a.action === 'failed');
+    if (failed.length) this.report.error = `could not remove ${failed.map((a) => `${a.app} (${a.error})`).join('; ')}`;
+  }
+
   finish(totalSeconds: number): void {
     this.report.totalSeconds = totalSeconds;
   }
@@ -157,9 +165,18 @@ function failInto(report: RunReport, error: unknown): void {
 }
 
 /** A run's hosts, in the order given, each with an empty report. */
-export function hostRunsOf(config: Pick<Config, 'command' | 'image' | 'hosts' | 'deploy'>): HostRun[] {
+export function hostRunsOf(config: Pick<Config, 'command' | 'image' | 'hosts' | 'deploy' | 'prune'>): HostRun[] {
   return config.hosts.map(
-    (ssh) => new HostRun(ssh, { command: config.command, app: config.deploy.app, host: ssh.host, image: config.image, url: appUrl(config.deploy, ssh.host), phasesSeconds: {}, totalSeconds: 0 }),
+    (ssh) =>
+      new HostRun(ssh, {
+        command: config.command,
+        app: config.prune ? `${config.prune.prefix}*` : config.deploy.app,
+        host: ssh.host,
+        image: config.image,
+        url: appUrl(config.deploy, ssh.host),
+        phasesSeconds: {},
+        totalSeconds: 0,
+      }),
   );
 }
 

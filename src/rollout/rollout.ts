@@ -7,6 +7,7 @@ import type { Cancellation } from './cancel';
 import { type HostRun, type Log, hostLog } from './host';
 import { type HeldLock, LockError, takeRolloutLocks } from './lock';
 import { type Plan, connectedOf, targetsOf } from './plan';
+import { pruneAll } from './prune';
 import { allAtOnce, rolling } from './strategies';
 
 /** How the rollout shows its work: lines, and groups of them (the runner's log groups). */
@@ -55,6 +56,10 @@ export async function rollOut(plan: Plan, config: Config, context: RunContext, r
     }
     const input = scriptInput(plan, config, context, image);
     try {
+      if (config.prune) {
+        await pruneAll(targets, config, input, (title, work) => out.group(title, work), out.log);
+        return;
+      }
       if (plan.release && cancellation.reason === undefined) {
         const first = targets[0];
         const released = await out.group(`Release ${app} on ${first.label} (release-command, once, before any host switches)`, () =>

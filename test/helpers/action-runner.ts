@@ -1,5 +1,5 @@
 import { ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { inputsWithDefaults } from './action-inputs';
@@ -57,7 +57,19 @@ export interface RunOptions {
   onStart?: (child: ChildProcess) => void;
 }
 
-/** Starts `node dist/index.js` exactly as the GitHub runner does, and collects what it wrote. */
+/**
+ * The Node that runs the bundle: the runtime action.yml names (Node 24, which test/server/up.sh
+ * installs and its env file names as BG_NODE24), else this process's own Node (a machine where
+ * the test server was never brought up). BG_ACTION_NODE chooses another.
+ */
+export function actionNode(): string {
+  if (process.env.BG_ACTION_NODE) return process.env.BG_ACTION_NODE;
+  const envFile = process.env.BG_RUN ? `${process.env.BG_RUN}/env` : '/run/bluegreen-test/env';
+  const named = existsSync(envFile) ? /^BG_NODE24=(.+)$/m.exec(readFileSync(envFile, 'utf8'))?.[1] : undefined;
+  return named && existsSync(named) ? named : process.execPath;
+}
+
+/** Starts `node dist/index.js` exactly as the GitHub runner does (under actionNode()), and collects what it wrote. */
 export function runAction(given: Record<string, string>, options: RunOptions = {}): Promise<ActionRun> {
   const actionDir = resolve(options.actionDir ?? join(__dirname, '../..'));
   const work = mkdtempSync(join(tmpdir(), 'bluegreen-run-'));
@@ -84,7 +96,7 @@ export function runAction(given: Record<string, string>, options: RunOptions = {
 
   const started = Date.now();
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [join(actionDir, 'dist/index.js')], { cwd: work, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(actionNode(), [join(actionDir, 'dist/index.js')], { cwd: work, env, stdio: ['ignore', 'pipe', 'pipe'] });
     options.onStart?.(child);
     let stdout = '';
     let stderr = '';

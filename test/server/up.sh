@@ -433,6 +433,32 @@ build_modern_image() {
   tar -C "$root" -c . | docker import - "$BG_MODERN_IMAGE" >/dev/null
 }
 
+# Node 24 (sid's nodejs, the runtime action.yml names: using: node24), for the end-to-end tests to
+# run the bundle under. Installed into the sid root filesystem after its import as the hosts' image
+# (the hosts do not need it) and run from there with sid's own loader and libraries, on this
+# machine's files: $BG_STATE/node24 is the command.
+install_node24() {
+  local root=$BG_STATE/modern-rootfs node=$BG_STATE/node24 lib
+  lib=$root/usr/lib/x86_64-linux-gnu
+  if [ ! -x "$root/usr/bin/node" ]; then
+    log "node 24: installing sid's nodejs into the root filesystem"
+    chroot "$root" sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        nodejs >/var/log/bg-install.log 2>&1 && apt-get clean' ||
+      { tail -n 20 "$root/var/log/bg-install.log" >&2; die "installing nodejs into the sid root filesystem failed"; }
+    rm -rf "$root/var/lib/apt/lists"/*
+  fi
+  cat >"$node.tmp" <<SH
+#!/bin/sh
+# sid's Node 24 on this machine's files (written by test/server/up.sh).
+exec "$lib/ld-linux-x86-64.so.2" --library-path "$lib" "$root/usr/bin/node" "\$@"
+SH
+  chmod 755 "$node.tmp"
+  mv -f "$node.tmp" "$node"
+  local version
+  version=$("$node" --version 2>&1) || die "node 24 does not start: $version"
+  case $version in v24.*) log "node 24: $version ($node)" ;; *) die "sid's nodejs is $version, not 24.x" ;; esac
+}
+
 modern_docker() { # modern_docker ROLE ARGS...: docker against a modern host's daemon
   local role=$1; shift
   DOCKER_HOST=unix://$BG_RUN/modern-$role/docker.sock docker "$@"
@@ -550,6 +576,7 @@ BG_MODERN_KNOWN_HOSTS=$BG_STATE/keys/known_hosts_modern
 BG_MODERN_PROXY_IMAGE=$BG_MODERN_PROXY_IMAGE
 BG_MODERN_SERVER_DOCKER_HOST=unix://$BG_RUN/modern-server/docker.sock
 BG_MODERN_RUNNER_DOCKER_HOST=unix://$BG_RUN/modern-runner/docker.sock
+BG_NODE24=$BG_STATE/node24
 BG_MODERN_SERVER_CONTAINER=$BG_MODERN_SERVER
 BG_MODERN2_SERVER_CONTAINER=$BG_MODERN2_SERVER
 BG_MODERN2_SSH_PORT=$BG_MODERN2_SSH_PORT
@@ -575,5 +602,6 @@ start_modern_hosts
 bash "$here/accessories.sh"
 install_classic_compose
 start_jump_sshd
+install_node24
 write_env
 log "ready: ssh -i $BG_STATE/keys/client_ed25519 -p $BG_SSH_PORT $BG_USER@127.0.0.1 (details in $BG_RUN/env)"

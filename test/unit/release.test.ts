@@ -1,7 +1,7 @@
 // scripts/release.sh, the release workflow's logic, run in a throwaway repository with an origin:
 // it moves the major tag to each new version, and refuses what must not be released.
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -106,4 +106,19 @@ describe('scripts/release.sh', () => {
     expect(r.code).toBe(1);
     expect(tagCommit(repo, 'v1')).toBe(v1);
   });
+});
+
+describe('this repository, released', () => {
+  // Its last commit, cloned: package.json's version (1.0.0 for the first release), its CHANGELOG
+  // section and its committed dist/ must be what release.sh accepts.
+  it("is releasable at package.json's version: release.sh moves v1 to it", () => {
+    const { version } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string };
+    const clone = join(mkdtempSync(join(tmpdir(), 'release-self-')), 'repo');
+    expect(sh(root, 'git', 'clone', '-q', root, clone).code).toBe(0);
+    symlinkSync(join(root, 'node_modules'), join(clone, 'node_modules'));
+    expect(sh(clone, 'git', 'tag', `v${version}`).code).toBe(0);
+    const r = sh(clone, 'bash', 'scripts/release.sh', `v${version}`);
+    expect(r.out).toContain(`v${version} released; v1 moved to`);
+    expect(r.code).toBe(0);
+  }, 120_000);
 });

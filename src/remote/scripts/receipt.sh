@@ -19,6 +19,8 @@ RECEIPT_CLOSED=''  # and closed it
 TRAFFIC_JSON=''    # the result's "traffic": the receipt
 HEALTHY_AT_MS=''   # the new version answered healthy (its last try)
 SWITCHED_AT_MS=''  # the proxy's reload that sent it every request was done
+RECEIPT_READ=''    # the file the window's log is being read into (start_receipt_read), and its job
+RECEIPT_READ_PID=''
 EARLIER_WORKERS='' # the nginx workers of configs before the switch that also routed to the old slot (a canary's)
 # The logs live in a tmpfs of the proxy container of this size (for all its apps). A proxy made by a
 # version before the receipt has no such tmpfs: the directory is made in its own layer, where a log
@@ -108,17 +110,48 @@ read_receipt_log() { # read_receipt_log [close]
     sh "$(receipt_log_path)" "$(receipt_flag_path)" "${1:-}" 2>/dev/null
 }
 
+# Once the old version drained: the window closed and its log read in the background while the old
+# version stops (0.1 s sooner done), into a file: the time the read ended, then what it read. Without
+# that file (a full disk) count_receipt reads the log itself.
+start_receipt_read() {
+  [[ -n $RECEIPT_FROM_MS && -z $TRAFFIC_JSON && -z $RECEIPT_READ ]] || return 0
+  RECEIPT_READ=$(mktemp "${TMPDIR:-/tmp}/bluegreen-receipt.XXXXXX" 2>/dev/null) || {
+    RECEIPT_READ=''
+    return 0
+  }
+  RECEIPT_CLOSED=1 # read_receipt_log removes the flag
+  (
+    trap - ERR
+    local out
+    { out=$(read_receipt_log close) && printf '%s\n%s\n' "$(now_ms)" "$out" >"$RECEIPT_READ"; } || rm -f "$RECEIPT_READ"
+  ) &
+  RECEIPT_READ_PID=$!
+}
+
 # Once the old version drained and stopped (or the deploy failed): the window's requests counted
 # from the proxy's log. Never fails the run: without a count the summary says why.
 count_receipt() {
   [[ -n $RECEIPT_FROM_MS && -z $TRAFFIC_JSON ]] || return 0
-  local started out free
+  local started out='' free read=1 to_ms
   PHASE=receipt
   started=$(now_ms)
-  RECEIPT_CLOSED=1 # read_receipt_log removes the flag
-  if out=$(read_receipt_log close); then
+  if [[ -n $RECEIPT_READ_PID ]]; then
+    wait "$RECEIPT_READ_PID" || true
+    RECEIPT_READ_PID=''
+    if [[ -s $RECEIPT_READ ]]; then out=$(<"$RECEIPT_READ"); fi
+    rm -f "$RECEIPT_READ"
+  fi
+  if [[ -n $out ]]; then
+    to_ms=${out%%$'\n'*}
+    out=${out#*$'\n'}
+  else
+    RECEIPT_CLOSED=1 # read_receipt_log removes the flag
+    out=$(read_receipt_log close) || read=0
+    to_ms=$(now_ms)
+  fi
+  if ((read)); then
     free=${out%%$'\n'*}
-    TRAFFIC_JSON=$(receipt_json "$RECEIPT_FROM_MS" "$(now_ms)" <<<"${out#*$'\n'}") || TRAFFIC_JSON=''
+    TRAFFIC_JSON=$(receipt_json "$RECEIPT_FROM_MS" "$to_ms" <<<"${out#*$'\n'}") || TRAFFIC_JSON=''
     if [[ -n $TRAFFIC_JSON && -n $HEALTHY_AT_MS && -n $SWITCHED_AT_MS ]]; then
       TRAFFIC_JSON="${TRAFFIC_JSON%\}},\"healthyMs\":$HEALTHY_AT_MS,\"switchedMs\":$SWITCHED_AT_MS}"
     fi

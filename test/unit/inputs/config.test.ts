@@ -431,3 +431,36 @@ describe('readConfig: path-prefix and strip-prefix (issue 23)', () => {
     expect(error.message).toContain(problem);
   });
 });
+
+describe('readConfig: command prune (issue 26)', () => {
+  const prune = (given: Record<string, string>) => read({ command: 'prune', image: '', ...given });
+
+  it('reads prune-prefix, keep (any separators, each name once) and prune-after (days allowed)', () => {
+    expect(prune({ 'prune-prefix': 'shop-pr-', keep: 'shop-pr-1, shop-pr-2\nshop-pr-1 shop' }).prune).toEqual({
+      prefix: 'shop-pr-',
+      keep: ['shop-pr-1', 'shop-pr-2', 'shop'],
+      afterSeconds: undefined,
+    });
+    expect(prune({ 'prune-prefix': 'shop-pr-', 'prune-after': '7d' }).prune).toEqual({ prefix: 'shop-pr-', keep: [], afterSeconds: 7 * 86_400 });
+    expect(prune({ 'prune-prefix': 'shop-pr-', 'prune-after': '1d12h' }).prune?.afterSeconds).toBe(36 * 3600);
+    // Other commands ignore the prune inputs.
+    expect(read({ 'prune-prefix': 'shop-pr-' }).prune).toBeUndefined();
+  });
+
+  it.each([
+    { given: {}, input: 'prune-prefix', says: 'is required' },
+    { given: { 'prune-prefix': 'Shop PR' }, input: 'prune-prefix', says: "'Shop PR' must be the start of app names" },
+    { given: { 'prune-prefix': 's' }, input: 'prune-prefix', says: 'at least 2 characters' },
+    { given: { 'prune-prefix': 'shop-pr-', keep: 'shop-pr-1 ../etc' }, input: 'keep', says: "'../etc' is not an app name" },
+    { given: { 'prune-prefix': 'shop-pr-', 'prune-after': 'a week' }, input: 'prune-after', says: 'at most 3650d' },
+    { given: { 'prune-prefix': 'shop-pr-', 'prune-after': '30s' }, input: 'prune-after', says: 'at least 60s' },
+  ])('refuses $input: $says', ({ given, input, says }) => {
+    const error = inputErrorOf({ command: 'prune', image: '', ...(given as Record<string, string>) });
+    expect(error.input).toBe(input);
+    expect(error.message).toContain(says);
+  });
+
+  it('is not for engine swarm', () => {
+    expect(inputErrorOf({ command: 'prune', image: '', 'prune-prefix': 'shop-pr-', engine: 'swarm' }).message).toContain('prune is for engine: docker and compose');
+  });
+});

@@ -136,6 +136,8 @@ describe('step outputs', () => {
   it('gives every documented output as text', () => {
     expect(stepOutputs(report())).toEqual({
       result: 'switched',
+      pruned: '',
+      kept: '',
       'active-slot': 'green',
       'previous-slot': 'blue',
       'image-id': 'sha256:' + 'ab'.repeat(32),
@@ -455,5 +457,44 @@ describe('trialsSection (issue 25): the numbers that decided a canary or a bake'
       '| canary, 20% of the clients | 2.4 s | GREEN: 40 requests, 3 failed, p95 4 ms | BLUE: 160 requests, p95 3 ms | ❌ reverted: 3 of its 40 requests failed (7.50%), more than canary-max-error-rate (1.00%) |',
       '| bake, all traffic | 30.0 s | GREEN: 900 requests, 0 failed, p95 5 ms | BLUE: 0 requests, p95 0 ms | ✅ passed: 0 of its 900 requests failed |',
     ]);
+  });
+});
+
+describe('command prune: summary and outputs', () => {
+  const at = Date.parse('2026-12-01T10:00:00Z');
+  const pruneReport = (apps: NonNullable<RunReport['prune']>['apps'], error?: string): RunReport => ({
+    command: 'prune',
+    app: 'shop-pr-*',
+    host: 'srv.example.com',
+    image: '',
+    prune: { prefix: 'shop-pr-', apps },
+    error,
+    phasesSeconds: {},
+    totalSeconds: 4.2,
+  });
+
+  it('says what it removed and kept, with a row per app, and gives them as outputs', () => {
+    const report = pruneReport([
+      { app: 'shop-pr-1', action: 'removed', why: 'not in keep', lastDeployMs: at },
+      { app: 'shop-pr-2', action: 'kept', why: 'in keep' },
+    ]);
+    expect(outcomeOf(report)).toBe('removed');
+    expect(exitCodeOf(report)).toBe(0);
+    const summary = renderSummary(report);
+    expect(summary).toContain('## 🗑️ prune shop-pr-*: removed shop-pr-1; kept 1');
+    expect(summary).toContain('| shop-pr-1 | 🗑️ removed | 2026-12-01T10:00:00Z | not in keep |');
+    expect(summary).toContain('| shop-pr-2 | kept | unknown | in keep |');
+    expect(summary).not.toContain('Slots');
+    expect(stepOutputs(report)).toMatchObject({ result: 'removed', pruned: '["shop-pr-1"]', kept: '["shop-pr-2"]' });
+  });
+
+  it('is unchanged with nothing to remove, and failed (exit 1) when a removal failed', () => {
+    expect(outcomeOf(pruneReport([{ app: 'shop-pr-2', action: 'kept', why: 'in keep' }]))).toBe('unchanged');
+    expect(headline(pruneReport([]))).toBe('✅ prune shop-pr-*: nothing to remove');
+    const failed = pruneReport([{ app: 'shop-pr-1', action: 'failed', why: 'not in keep', error: 'lock busy' }], 'could not remove shop-pr-1 (lock busy)');
+    expect(outcomeOf(failed)).toBe('failed');
+    expect(exitCodeOf(failed)).toBe(1);
+    expect(headline(failed)).toBe('❌ prune shop-pr-*: could not remove shop-pr-1');
+    expect(renderSummary(failed)).toContain('| shop-pr-1 | ❌ not removed | unknown | not in keep; lock busy |');
   });
 });
