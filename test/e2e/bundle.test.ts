@@ -2,7 +2,8 @@ import { cpSync, mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { runAction } from '../helpers/action-runner';
+import { execFileSync } from 'node:child_process';
+import { actionNode, runAction } from '../helpers/action-runner';
 import { TestServer, resetServer, serverInputs, testServer } from '../helpers/server';
 
 let server: TestServer;
@@ -18,8 +19,10 @@ describe('dist/index.js as GitHub runs it', () => {
     cpSync(join(__dirname, '../../dist'), join(isolated, 'dist'), { recursive: true });
   });
 
-  it('runs from a folder with no node_modules and deploys', async () => {
+  it('runs from a folder with no node_modules and deploys, under the Node action.yml names (24)', async () => {
     expect(readdirSync(isolated).sort()).toEqual(['action.yml', 'dist']);
+    // test/server/up.sh provides Node 24 for the bundle (actionNode); every runAction runs under it.
+    expect(execFileSync(actionNode(), ['--version'], { encoding: 'utf8' })).toMatch(/^v24\./);
     const run = await runAction(serverInputs(server, { app: 'bundle', image: `${server.appImage}:v1` }), { actionDir: isolated });
     expect(run.stderr).toBe('');
     expect(run.code, run.stdout).toBe(0);
