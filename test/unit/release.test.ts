@@ -119,7 +119,19 @@ describe('this repository, released', () => {
     // The project's node_modules at the clone's own path (a symlink would change the bundle's module
     // IDs, which ncc takes from paths), in a mount namespace of its own.
     mkdirSync(join(clone, 'node_modules'));
-    const r = sh(clone, 'unshare', '--mount', '--propagation', 'private', 'sh', '-c', 'mount --bind "$1" node_modules && exec bash scripts/release.sh "$2"', 'sh', join(root, 'node_modules'), `v${version}`);
+    const r = sh(
+      clone,
+      'unshare',
+      '--mount',
+      '--propagation',
+      'private',
+      'sh',
+      '-c',
+      'mount --bind "$1" node_modules && exec bash scripts/release.sh "$2"',
+      'sh',
+      join(root, 'node_modules'),
+      `v${version}`,
+    );
     expect(r.out).toContain(`v${version} released; v1 moved to`);
     expect(r.code).toBe(0);
   }, 120_000);
