@@ -231,27 +231,30 @@ DF
   log "images: busybox, app v1 v2 v3, proxy (built locally; proxy also on the remote)"
 }
 
+# install_into_sid ROOT PACKAGE: a sid package installed into the modern hosts' root filesystem.
+install_into_sid() {
+  local root=$1 package=$2
+  log "modern hosts: installing sid's $package into the root filesystem"
+  # shellcheck disable=SC2016 # $1 is the chroot's sh's
+  chroot "$root" sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      "$1" >/var/log/bg-install.log 2>&1 && apt-get clean' sh "$package" ||
+    { tail -n 20 "$root/var/log/bg-install.log" >&2; die "installing $package into the sid root filesystem failed"; }
+  rm -rf "$root/var/lib/apt/lists"/*
+}
+
 # The modern server's proxy runs sid's nginx (1.27.3 or newer: upstreams that resolve names at run
 # time and keep connections alive). A root filesystem made before it was needed gets it added.
 add_modern_nginx() { # add_modern_nginx ROOT
   local root=$1
   [ -x "$root/usr/sbin/nginx" ] && return
-  log "modern hosts: installing sid's nginx into the root filesystem"
-  chroot "$root" sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-      nginx-light >/var/log/bg-install.log 2>&1 && apt-get clean' ||
-    { tail -n 20 "$root/var/log/bg-install.log" >&2; die "installing nginx into the sid root filesystem failed"; }
-  rm -rf "$root/var/lib/apt/lists"/*
+  install_into_sid "$root" nginx-light
 }
 
 # Compose v2 (sid's docker-compose, the `docker compose` plugin) for the compose engine (issue 24).
 add_modern_compose() { # add_modern_compose ROOT: true when it had to be installed
   local root=$1
   [ -x "$root/usr/libexec/docker/cli-plugins/docker-compose" ] && return 1
-  log "modern hosts: installing sid's docker-compose (Compose v2) into the root filesystem"
-  chroot "$root" sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-      docker-compose >/var/log/bg-install.log 2>&1 && apt-get clean' ||
-    { tail -n 20 "$root/var/log/bg-install.log" >&2; die "installing docker-compose into the sid root filesystem failed"; }
-  rm -rf "$root/var/lib/apt/lists"/*
+  install_into_sid "$root" docker-compose
 }
 
 # copy_binary CTX ROOT BINARY [DEST]: a binary of the root filesystem ROOT and every library it links.
@@ -316,13 +319,7 @@ DF
 # the images users pull) from the modern hosts' root filesystem.
 build_lego_image() {
   local root=$BG_STATE/modern-rootfs ctx=$BG_STATE/build/lego
-  if [ ! -x "$root/usr/bin/lego" ]; then
-    log "modern hosts: installing sid's lego into the root filesystem"
-    chroot "$root" sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-        lego >/var/log/bg-install.log 2>&1 && apt-get clean' ||
-      { tail -n 20 "$root/var/log/bg-install.log" >&2; die "installing lego into the sid root filesystem failed"; }
-    rm -rf "$root/var/lib/apt/lists"/*
-  fi
+  [ -x "$root/usr/bin/lego" ] || install_into_sid "$root" lego
   rm -rf "$ctx"
   copy_binary "$ctx" "$root" /usr/bin/lego /lego
   # goacme/lego (alpine) has flock in its busybox; Debian's busybox has none: util-linux's, as there.
@@ -440,13 +437,7 @@ build_modern_image() {
 install_node24() {
   local root=$BG_STATE/modern-rootfs node=$BG_STATE/node24 lib
   lib=$root/usr/lib/x86_64-linux-gnu
-  if [ ! -x "$root/usr/bin/node" ]; then
-    log "node 24: installing sid's nodejs into the root filesystem"
-    chroot "$root" sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-        nodejs >/var/log/bg-install.log 2>&1 && apt-get clean' ||
-      { tail -n 20 "$root/var/log/bg-install.log" >&2; die "installing nodejs into the sid root filesystem failed"; }
-    rm -rf "$root/var/lib/apt/lists"/*
-  fi
+  [ -x "$root/usr/bin/node" ] || install_into_sid "$root" nodejs
   # Debian's node loads some of its own modules (undici, acorn, ...) from /usr/share/nodejs: sid's
   # are mounted there in a mount namespace of the command's own (the host's stay as they are).
   mkdir -p /usr/share/nodejs
