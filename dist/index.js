@@ -30682,15 +30682,15 @@ function readRollbackTo(read, command, swarm) {
     return name;
 }
 /** command prune: prune-prefix (required), keep, prune-after. */
-function readPrune(read, command, swarm) {
+function readPrune(read, command, engine) {
     if (command !== 'prune')
         return undefined;
     const prefix = (0, read_1.required)(read, 'prune-prefix');
     if (!/^[a-z0-9][a-z0-9_.-]{1,61}$/.test(prefix)) {
         throw new read_1.InputError('prune-prefix', `'${prefix}' must be the start of app names (lower-case letters, digits, '_', '.' or '-'; at least 2 characters), such as shop-pr-`);
     }
-    if (swarm)
-        throw new read_1.InputError('command', 'prune is for engine: docker and compose (with engine: swarm, remove each app)');
+    if (engine.swarm || engine.compose)
+        throw new read_1.InputError('command', `prune is for engine: docker for now (with engine: ${engine.swarm ? 'swarm' : 'compose'}, remove each app with command: remove)`);
     const keep = [
         ...new Set(read('keep')
             .split(/[\s,]+/)
@@ -30761,7 +30761,7 @@ function readConfig(raw, context = {}) {
     if ((command === 'maintenance' || command === 'live') && deploy.swarm)
         throw new read_1.InputError('command', `${command} is for engine: docker for now (with engine: swarm, not yet tried end to end)`);
     const { canary, bake } = readTrial(read, command, rollout, deploy);
-    const prune = readPrune(read, command, deploy.swarm !== undefined);
+    const prune = readPrune(read, command, deploy);
     return { command, image, hosts, rollout, maxParallel, canary, bake, build, deploy, given, allowMissing, logsLines, secrets, release, oneOff, rollbackTo, force, maintenancePage, prune };
 }
 
@@ -32295,6 +32295,9 @@ function fleetOutcome(hosts) {
         return 'unchanged';
     if (outcomes.every((o) => o === 'removed'))
         return 'removed';
+    // command prune: removed on some host, nothing to remove on another.
+    if (hosts.some((h) => h.report.prune))
+        return outcomes.includes('removed') ? 'removed' : 'unchanged';
     return 'switched';
 }
 function fleetExitCode(hosts) {
@@ -32308,7 +32311,8 @@ function fleetHeadline(hosts, cancelled) {
     const command = hosts[0].report.command;
     const outcome = fleetOutcome(hosts);
     if (outcome !== 'failed') {
-        const verb = { switched: command === 'rollback' ? 'rolled back' : 'switched', unchanged: command === 'status' ? 'status of' : 'already ran this version on', removed: 'removed from' }[outcome];
+        const unchanged = command === 'status' ? 'status of' : command === 'prune' ? 'nothing to remove on' : 'already ran this version on';
+        const verb = { switched: command === 'rollback' ? 'rolled back' : 'switched', unchanged, removed: command === 'prune' ? 'pruned on' : 'removed from' }[outcome];
         return `${outcome === 'removed' ? '🗑️' : command === 'status' ? 'ℹ️' : '✅'} ${app}: ${verb} ${outcome === 'switched' ? 'on ' : ''}${hosts.length} hosts`;
     }
     const failed = hosts.filter(failedHere);

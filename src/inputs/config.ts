@@ -534,13 +534,13 @@ function readRollbackTo(read: InputReader, command: Command, swarm: boolean): st
 }
 
 /** command prune: prune-prefix (required), keep, prune-after. */
-function readPrune(read: InputReader, command: Command, swarm: boolean): PruneRule | undefined {
+function readPrune(read: InputReader, command: Command, engine: Pick<DeployConfig, 'swarm' | 'compose'>): PruneRule | undefined {
   if (command !== 'prune') return undefined;
   const prefix = required(read, 'prune-prefix');
   if (!/^[a-z0-9][a-z0-9_.-]{1,61}$/.test(prefix)) {
     throw new InputError('prune-prefix', `'${prefix}' must be the start of app names (lower-case letters, digits, '_', '.' or '-'; at least 2 characters), such as shop-pr-`);
   }
-  if (swarm) throw new InputError('command', 'prune is for engine: docker and compose (with engine: swarm, remove each app)');
+  if (engine.swarm || engine.compose) throw new InputError('command', `prune is for engine: docker for now (with engine: ${engine.swarm ? 'swarm' : 'compose'}, remove each app with command: remove)`);
   const keep = [
     ...new Set(
       read('keep')
@@ -607,6 +607,6 @@ export function readConfig(raw: InputReader, context: InputContext = {}): Config
   if ((command === 'maintenance' || command === 'live') && !deploy.web) throw new InputError('command', `${command} is for apps with a web process (this one has web: false)`);
   if ((command === 'maintenance' || command === 'live') && deploy.swarm) throw new InputError('command', `${command} is for engine: docker for now (with engine: swarm, not yet tried end to end)`);
   const { canary, bake } = readTrial(read, command, rollout, deploy);
-  const prune = readPrune(read, command, deploy.swarm !== undefined);
+  const prune = readPrune(read, command, deploy);
   return { command, image, hosts, rollout, maxParallel, canary, bake, build, deploy, given, allowMissing, logsLines, secrets, release, oneOff, rollbackTo, force, maintenancePage, prune };
 }

@@ -30,6 +30,8 @@ export function fleetOutcome(hosts: readonly HostOutcome[]): Outcome {
   if (outcomes.includes('failed')) return 'failed';
   if (outcomes.every((o) => o === 'unchanged')) return 'unchanged';
   if (outcomes.every((o) => o === 'removed')) return 'removed';
+  // command prune: removed on some host, nothing to remove on another.
+  if (hosts.some((h) => h.report.prune)) return outcomes.includes('removed') ? 'removed' : 'unchanged';
   return 'switched';
 }
 
@@ -46,7 +48,8 @@ export function fleetHeadline(hosts: readonly HostOutcome[], cancelled?: string)
   const command = hosts[0].report.command;
   const outcome = fleetOutcome(hosts);
   if (outcome !== 'failed') {
-    const verb = { switched: command === 'rollback' ? 'rolled back' : 'switched', unchanged: command === 'status' ? 'status of' : 'already ran this version on', removed: 'removed from' }[outcome];
+    const unchanged = command === 'status' ? 'status of' : command === 'prune' ? 'nothing to remove on' : 'already ran this version on';
+    const verb = { switched: command === 'rollback' ? 'rolled back' : 'switched', unchanged, removed: command === 'prune' ? 'pruned on' : 'removed from' }[outcome];
     return `${outcome === 'removed' ? '🗑️' : command === 'status' ? 'ℹ️' : '✅'} ${app}: ${verb} ${outcome === 'switched' ? 'on ' : ''}${hosts.length} hosts`;
   }
   const failed = hosts.filter(failedHere);

@@ -5,7 +5,8 @@
 #   - a second Docker daemon, the "remote host", with its own data root, socket and bridge
 #   - an sshd on 127.0.0.1:$BG_SSH_PORT for user $BG_USER (key only), whose docker reaches the remote daemon
 #   - test images: an nginx proxy built FROM scratch (loaded into the remote daemon) and app v1..v3
-# Writes $BG_RUN/env with the connection details for the tests. Stop it all with down.sh.
+#   - the modern hosts (Docker 28 from sid), accessories, a jump sshd, Node 24 for the bundle
+# With --classic it stops after the classic server's parts. Writes $BG_RUN/env with the connection details for the tests. Stop it all with down.sh.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=test/server/config.sh
@@ -595,6 +596,12 @@ start_remote_docker
 setup_user_and_keys
 start_sshd
 build_images
+# --classic: only the classic server (a test that restarted its daemon brings it back so), leaving
+# the modern hosts alone: the other lane's tests may be restarting them at that moment.
+if [ "${1:-}" = --classic ]; then
+  log "classic server ready (--classic: the other parts left as they are)"
+  exit 0
+fi
 start_modern_hosts
 # PostgreSQL and Redis images on the local daemon (the runner), for the compose engine's tests.
 bash "$here/accessories.sh"

@@ -159,3 +159,30 @@ describe('a cancelled rollout', () => {
     expect(JSON.parse(fleetOutputs(hosts, 3).hosts).map((h: { result: string }) => h.result)).toEqual(['switching-back', 'under-way', 'not-started']);
   });
 });
+
+describe('command prune on several hosts', () => {
+  const pruneHost = (label: string, apps: NonNullable<RunReport['prune']>['apps']): HostOutcome => ({
+    label,
+    report: { command: 'prune', app: 'shop-pr-*', host: label, image: '', prune: { prefix: 'shop-pr-', apps }, phasesSeconds: {}, totalSeconds: 2 },
+  });
+
+  it('says pruned, or nothing to remove, and gives every host’s apps once, sorted', () => {
+    const hosts = [
+      pruneHost('h1', [
+        { app: 'shop-pr-3', action: 'removed', why: 'not in keep' },
+        { app: 'shop-pr-2', action: 'kept', why: 'in keep' },
+      ]),
+      pruneHost('h2', [
+        { app: 'shop-pr-1', action: 'removed', why: 'not in keep' },
+        { app: 'shop-pr-2', action: 'kept', why: 'in keep' },
+      ]),
+    ];
+    expect(fleetHeadline(hosts)).toBe('🗑️ shop-pr-*: pruned on 2 hosts');
+    expect(fleetOutputs(hosts, 3)).toMatchObject({ result: 'removed', pruned: '["shop-pr-1","shop-pr-3"]', kept: '["shop-pr-2"]' });
+    const mixed = [hosts[0], pruneHost('h2', [])];
+    expect(fleetOutputs(mixed, 3)).toMatchObject({ result: 'removed', pruned: '["shop-pr-3"]' });
+    const nothing = [pruneHost('h1', []), pruneHost('h2', [{ app: 'shop-pr-2', action: 'kept', why: 'in keep' }])];
+    expect(fleetHeadline(nothing)).toBe('✅ shop-pr-*: nothing to remove on 2 hosts');
+    expect(fleetOutputs(nothing, 3)).toMatchObject({ result: 'unchanged', pruned: '[]', kept: '["shop-pr-2"]' });
+  });
+});
