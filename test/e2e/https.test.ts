@@ -226,8 +226,15 @@ describe('tls on the classic server', () => {
       // As at a crash: the proxy's nginx dies without docker stop, and Docker restarts it. The renewer
       // does not depend on the proxy: it keeps running, untouched by either event.
       for (let crash = 1; crash <= 3; crash++) {
-        const pid = remoteDocker(server, ['inspect', '-f', '{{.State.Pid}}', 'bluegreen-proxy']).trim();
+        const [pid, started] = remoteDocker(server, ['inspect', '-f', '{{.State.Pid}} {{.State.StartedAt}}', 'bluegreen-proxy']).trim().split(' ');
         execFileSync('kill', ['-KILL', pid]);
+        // Restarted first: a worker of the killed nginx can still answer for an instant before the
+        // kernel ends the container's processes, which made HTTPS look "served again" too soon.
+        await until(
+          `the proxy restarted after crash ${crash}`,
+          30,
+          async () => remoteDocker(server, ['inspect', '-f', '{{.State.Running}} {{.State.StartedAt}}', 'bluegreen-proxy']).trim().split(' ')[1] !== started,
+        );
         await until(`HTTPS served again after crash ${crash}`, 30, async () => (await getHttps('blog.test').catch(() => ({ status: 0 }))).status === 200);
         expect(await serial('blog.test')).toBe(before);
         await new Promise((r) => setTimeout(r, 11_000)); // Docker's restart delay doubles under 10 s of uptime
