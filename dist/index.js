@@ -30482,16 +30482,11 @@ function readDeploy(read, context, env, command, rollout, image) {
     const appText = read('app').trim() || defaultAppName(context);
     if (appText === '')
         throw new read_1.InputError('app', 'is required outside GitHub Actions (no GITHUB_REPOSITORY to name it after)');
-    if (!/^[a-z0-9][a-z0-9_.-]{0,62}$/.test(appText)) {
+    if (!read_1.APP_NAME.test(appText)) {
         throw new read_1.InputError('app', `'${appText}' must be lower-case letters, digits, '_', '.' or '-' (at most 63)`);
     }
     // Host names are case-insensitive; ACME clients and nginx's server_name want them in lower case.
-    const hostnames = [
-        ...new Set(read('hostname')
-            .split(/[\s,]+/)
-            .filter(Boolean)
-            .map((name) => name.toLowerCase())),
-    ];
+    const hostnames = [...new Set((0, read_1.words)(read('hostname')).map((name) => name.toLowerCase()))];
     for (const name of hostnames) {
         if (!HOSTNAME.test(name))
             throw new read_1.InputError('hostname', `'${name}' is not a host name`);
@@ -30691,12 +30686,8 @@ function readPrune(read, command, engine) {
     }
     if (engine.swarm || engine.compose)
         throw new read_1.InputError('command', `prune is for engine: docker for now (with engine: ${engine.swarm ? 'swarm' : 'compose'}, remove each app with command: remove)`);
-    const keep = [
-        ...new Set(read('keep')
-            .split(/[\s,]+/)
-            .filter(Boolean)),
-    ];
-    const bad = keep.find((name) => !/^[a-z0-9][a-z0-9_.-]{0,62}$/.test(name));
+    const keep = [...new Set((0, read_1.words)(read('keep')))];
+    const bad = keep.find((name) => !read_1.APP_NAME.test(name));
     if (bad !== undefined)
         throw new read_1.InputError('keep', `'${bad}' is not an app name (lower-case letters, digits, '_', '.' or '-')`);
     const afterSeconds = read('prune-after').trim() === '' ? 0 : (0, read_1.duration)(read, 'prune-after', 60, 3650 * 86400);
@@ -30892,7 +30883,8 @@ function hostLabel(t) {
 "use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-exports.IPV6_CIDR = exports.IPV4_CIDR = exports.MAX_DURATION_SECONDS = exports.IMAGE_REF = exports.DOCKER_NAME = exports.InputError = void 0;
+exports.IPV6_CIDR = exports.IPV4_CIDR = exports.MAX_DURATION_SECONDS = exports.IMAGE_REF = exports.DOCKER_NAME = exports.APP_NAME = exports.InputError = void 0;
+exports.words = words;
 exports.lines = lines;
 exports.hasControlChars = hasControlChars;
 exports.integer = integer;
@@ -30916,6 +30908,12 @@ class InputError extends Error {
     }
 }
 exports.InputError = InputError;
+/** An app's name: its containers', proxy config's and state directory's. */
+exports.APP_NAME = /^[a-z0-9][a-z0-9_.-]{0,62}$/;
+/** A list input: words separated by blanks, newlines or commas. */
+function words(text) {
+    return text.split(/[\s,]+/).filter(Boolean);
+}
 exports.DOCKER_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
 exports.IMAGE_REF = /^(?![-.:/])[A-Za-z0-9._/:@-]+(?<![-.:/@])$/;
 function lines(text) {
@@ -30957,9 +30955,7 @@ function boolean(read, name) {
 exports.IPV4_CIDR = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}(\/(3[0-2]|[12]?\d))?$/;
 exports.IPV6_CIDR = /^[0-9a-f:]*:[0-9a-f:.]*(\/(12[0-8]|1[01]\d|\d?\d))?$/i;
 function cidrs(read, name) {
-    const list = read(name)
-        .split(/[\s,]+/)
-        .filter(Boolean);
+    const list = words(read(name));
     for (const item of list) {
         if (!exports.IPV4_CIDR.test(item) && !exports.IPV6_CIDR.test(item))
             throw new InputError(name, `'${item}' is not an IP address or CIDR range such as 10.0.0.0/8`);
@@ -31577,6 +31573,7 @@ exports.LIST_EXIT_NO_DOCKER = void 0;
 exports.listAppsCommand = listAppsCommand;
 exports.parseServerApps = parseServerApps;
 exports.decidePrune = decidePrune;
+const read_1 = __nccwpck_require__(4245);
 const result_1 = __nccwpck_require__(8277);
 const lock_1 = __nccwpck_require__(678);
 const shell_1 = __nccwpck_require__(648);
@@ -31605,7 +31602,6 @@ function listAppsCommand(stateDir, prefix) {
         'done',
     ].join('\n');
 }
-const APP_NAME = /^[a-z0-9][a-z0-9_.-]{0,62}$/;
 /** Docker's CreatedAt ("2026-12-07 11:07:08 +0000 UTC") as epoch ms. */
 function dockerTime(text) {
     const m = /^(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d) ([+-]\d\d)(\d\d)/.exec(text.trim());
@@ -31620,7 +31616,7 @@ function parseServerApps(output, prefix) {
     const entry = (name) => apps.get(name) ?? apps.set(name, { containers: 0 }).get(name);
     for (const line of output.split('\n')) {
         const [kind, name, ...rest] = line.split('\t');
-        if (!name || !name.startsWith(prefix) || !APP_NAME.test(name))
+        if (!name || !name.startsWith(prefix) || !read_1.APP_NAME.test(name))
             continue;
         if (kind === 'container') {
             const app = entry(name);
@@ -33376,7 +33372,6 @@ Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.pruneAll = pruneAll;
 const apps_1 = __nccwpck_require__(2601);
 const run_1 = __nccwpck_require__(7331);
-const report_1 = __nccwpck_require__(8850);
 const host_1 = __nccwpck_require__(227);
 const lock_1 = __nccwpck_require__(678);
 /** One host after another (each prunes its own apps); a host that fails does not stop the next. */
@@ -33413,9 +33408,8 @@ async function pruneHost(run, rule, config, input, log) {
             const lock = await (0, lock_1.takeRolloutLocks)([run], app, stateDir, lockTimeoutSeconds, appLog);
             try {
                 const remote = await (0, run_1.runRemoteScript)(session, { ...input, command: 'remove', deploy: { ...input.deploy, app }, given: [], locks: true }, appLog);
-                const removal = { command: 'remove', app, host: run.ssh.host, image: '', remote, phasesSeconds: {}, totalSeconds: 0 };
-                if ((0, report_1.outcomeOf)(removal) === 'failed')
-                    error = (0, report_1.errorOf)(removal) ?? 'the remove script failed';
+                if (remote.outcome === 'failed')
+                    error = remote.error ?? 'the remove script failed';
             }
             finally {
                 await lock.release();
@@ -34248,16 +34242,16 @@ function setOutput(name, value) {
     if (file)
         (0, node_fs_1.appendFileSync)(file, fileCommandEntry(name, value));
     else
-        process.stdout.write(`::set-output name=${name}::${escapeData(value)}${node_os_1.EOL}`);
+        command('set-output', value, `name=${name}`);
 }
 /** A folded group of log lines around the work. */
 async function group(title, work) {
-    process.stdout.write(`::group::${escapeData(title)}${node_os_1.EOL}`);
+    command('group', title);
     try {
         return await work();
     }
     finally {
-        process.stdout.write(`::endgroup::${node_os_1.EOL}`);
+        command('endgroup', '');
     }
 }
 /** The step's job summary (the file GITHUB_STEP_SUMMARY names) replaced by this Markdown. */

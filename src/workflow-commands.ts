@@ -48,16 +48,16 @@ export function fileCommandEntry(name: string, value: string, delimiter = `ghade
 export function setOutput(name: string, value: string): void {
   const file = process.env.GITHUB_OUTPUT;
   if (file) appendFileSync(file, fileCommandEntry(name, value));
-  else process.stdout.write(`::set-output name=${name}::${escapeData(value)}${EOL}`);
+  else command('set-output', value, `name=${name}`);
 }
 
 /** A folded group of log lines around the work. */
 export async function group<T>(title: string, work: () => Promise<T>): Promise<T> {
-  process.stdout.write(`::group::${escapeData(title)}${EOL}`);
+  command('group', title);
   try {
     return await work();
   } finally {
-    process.stdout.write(`::endgroup::${EOL}`);
+    command('endgroup', '');
   }
 }
 

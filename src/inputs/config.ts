@@ -1,5 +1,5 @@
 import type { RunContext } from './context';
-import { IMAGE_REF, InputError, type InputReader, bodySize, boolean, cidrs, dockerName, duration, hasControlChars, integer, lines, logSize, oneOf, required } from './read';
+import { APP_NAME, IMAGE_REF, InputError, type InputReader, bodySize, boolean, cidrs, dockerName, duration, hasControlChars, integer, lines, logSize, oneOf, required, words } from './read';
 import { type RecordedInput, givenRecordedInputs, withRecordedDefaults } from './settings';
 import { readSsh } from './ssh';
 import { WordsError, commandWords } from './words';
@@ -350,18 +350,11 @@ function readSwarm(read: InputReader, dockerArgs: readonly string[], rollout: Ro
 function readDeploy(read: InputReader, context: InputContext, env: string, command: Command, rollout: Rollout, image: string): DeployConfig & { secretEntries: string[] } {
   const appText = read('app').trim() || defaultAppName(context);
   if (appText === '') throw new InputError('app', 'is required outside GitHub Actions (no GITHUB_REPOSITORY to name it after)');
-  if (!/^[a-z0-9][a-z0-9_.-]{0,62}$/.test(appText)) {
+  if (!APP_NAME.test(appText)) {
     throw new InputError('app', `'${appText}' must be lower-case letters, digits, '_', '.' or '-' (at most 63)`);
   }
   // Host names are case-insensitive; ACME clients and nginx's server_name want them in lower case.
-  const hostnames = [
-    ...new Set(
-      read('hostname')
-        .split(/[\s,]+/)
-        .filter(Boolean)
-        .map((name) => name.toLowerCase()),
-    ),
-  ];
+  const hostnames = [...new Set(words(read('hostname')).map((name) => name.toLowerCase()))];
   for (const name of hostnames) {
     if (!HOSTNAME.test(name)) throw new InputError('hostname', `'${name}' is not a host name`);
   }
@@ -541,14 +534,8 @@ function readPrune(read: InputReader, command: Command, engine: Pick<DeployConfi
     throw new InputError('prune-prefix', `'${prefix}' must be the start of app names (lower-case letters, digits, '_', '.' or '-'; at least 2 characters), such as shop-pr-`);
   }
   if (engine.swarm || engine.compose) throw new InputError('command', `prune is for engine: docker for now (with engine: ${engine.swarm ? 'swarm' : 'compose'}, remove each app with command: remove)`);
-  const keep = [
-    ...new Set(
-      read('keep')
-        .split(/[\s,]+/)
-        .filter(Boolean),
-    ),
-  ];
-  const bad = keep.find((name) => !/^[a-z0-9][a-z0-9_.-]{0,62}$/.test(name));
+  const keep = [...new Set(words(read('keep')))];
+  const bad = keep.find((name) => !APP_NAME.test(name));
   if (bad !== undefined) throw new InputError('keep', `'${bad}' is not an app name (lower-case letters, digits, '_', '.' or '-')`);
   const afterSeconds = read('prune-after').trim() === '' ? 0 : duration(read, 'prune-after', 60, 3650 * 86400);
   return { prefix, keep, afterSeconds: afterSeconds > 0 ? afterSeconds : undefined };

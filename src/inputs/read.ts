@@ -15,6 +15,14 @@ export class InputError extends Error {
 /** Reads one raw input by its name in action.yml (GitHub has already filled in the defaults). */
 export type InputReader = (name: string) => string;
 
+/** An app's name: its containers', proxy config's and state directory's. */
+export const APP_NAME = /^[a-z0-9][a-z0-9_.-]{0,62}$/;
+
+/** A list input: words separated by blanks, newlines or commas. */
+export function words(text: string): string[] {
+  return text.split(/[\s,]+/).filter(Boolean);
+}
+
 export const DOCKER_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
 
 export const IMAGE_REF = /^(?![-.:/])[A-Za-z0-9._/:@-]+(?<![-.:/@])$/;
@@ -64,9 +72,7 @@ export const IPV4_CIDR = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\
 export const IPV6_CIDR = /^[0-9a-f:]*:[0-9a-f:.]*(\/(12[0-8]|1[01]\d|\d?\d))?$/i;
 
 export function cidrs(read: InputReader, name: string): string[] {
-  const list = read(name)
-    .split(/[\s,]+/)
-    .filter(Boolean);
+  const list = words(read(name));
   for (const item of list) {
     if (!IPV4_CIDR.test(item) && !IPV6_CIDR.test(item)) throw new InputError(name, `'${item}' is not an IP address or CIDR range such as 10.0.0.0/8`);
   }

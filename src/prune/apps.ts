@@ -1,5 +1,6 @@
 // command prune: which apps a server has under a prefix (one command, read only), and which of them go.
 import type { PruneRule } from '../inputs/config';
+import { APP_NAME } from '../inputs/read';
 import { LABEL_PREFIX } from '../remote/result';
 import { remotePath } from '../rollout/lock';
 import { shellQuote } from '../remote/shell';
@@ -48,8 +49,6 @@ export function listAppsCommand(stateDir: string, prefix: string): string {
     'done',
   ].join('\n');
 }
-
-const APP_NAME = /^[a-z0-9][a-z0-9_.-]{0,62}$/;
 
 /** Docker's CreatedAt ("2026-12-07 11:07:08 +0000 UTC") as epoch ms. */
 function dockerTime(text: string): number | undefined {

@@ -5,7 +5,6 @@ import type { Config, PruneRule } from '../inputs/config';
 import { LIST_EXIT_NO_DOCKER, type PrunedApp, decidePrune, listAppsCommand, parseServerApps } from '../prune/apps';
 import type { ScriptInput } from '../remote/script';
 import { runRemoteScript } from '../remote/run';
-import { errorOf, outcomeOf } from '../report/report';
 import { type HostRun, type Log, hostLog } from './host';
 import { takeRolloutLocks } from './lock';
 
@@ -44,8 +43,7 @@ async function pruneHost(run: HostRun, rule: PruneRule, config: Config, input: S
       const lock = await takeRolloutLocks([run], app, stateDir, lockTimeoutSeconds, appLog);
       try {
         const remote = await runRemoteScript(session, { ...input, command: 'remove', deploy: { ...input.deploy, app }, given: [], locks: true }, appLog);
-        const removal = { command: 'remove' as const, app, host: run.ssh.host, image: '', remote, phasesSeconds: {}, totalSeconds: 0 };
-        if (outcomeOf(removal) === 'failed') error = errorOf(removal) ?? 'the remove script failed';
+        if (remote.outcome === 'failed') error = remote.error ?? 'the remove script failed';
       } finally {
         await lock.release();
       }

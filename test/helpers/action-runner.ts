@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { inputsWithDefaults } from './action-inputs';
+import { ENV_FILE } from './server';
 
 export interface ActionRun {
   code: number | null;
@@ -63,10 +64,13 @@ export interface RunOptions {
  * the test server was never brought up). BG_ACTION_NODE chooses another.
  */
 export function actionNode(): string {
-  if (process.env.BG_ACTION_NODE) return process.env.BG_ACTION_NODE;
-  const envFile = process.env.BG_RUN ? `${process.env.BG_RUN}/env` : '/run/bluegreen-test/env';
-  const named = existsSync(envFile) ? /^BG_NODE24=(.+)$/m.exec(readFileSync(envFile, 'utf8'))?.[1] : undefined;
-  return named && existsSync(named) ? named : process.execPath;
+  return (chosenNode ??= process.env.BG_ACTION_NODE || node24() || process.execPath);
+}
+let chosenNode: string | undefined; // read once per test process
+
+function node24(): string | undefined {
+  const named = existsSync(ENV_FILE) ? /^BG_NODE24=(.+)$/m.exec(readFileSync(ENV_FILE, 'utf8'))?.[1] : undefined;
+  return named && existsSync(named) ? named : undefined;
 }
 
 /** Starts `node dist/index.js` exactly as the GitHub runner does (under actionNode()), and collects what it wrote. */

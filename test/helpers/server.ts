@@ -36,7 +36,7 @@ export interface TestServer {
 export type ServerKind = 'classic' | 'modern' | 'third';
 export const SERVER_KINDS: readonly ServerKind[] = ['classic', 'modern'];
 
-const ENV_FILE = process.env.BG_RUN ? `${process.env.BG_RUN}/env` : '/run/bluegreen-test/env';
+export const ENV_FILE = process.env.BG_RUN ? `${process.env.BG_RUN}/env` : '/run/bluegreen-test/env';
 
 function readEnv(): Record<string, string> {
   if (!existsSync(ENV_FILE)) throw new Error(`${ENV_FILE} is missing: start the test server with bash test/server/up.sh`);
