@@ -31943,6 +31943,7 @@ exports.SCRIPT_FILES = [
     'versions.sh',
     'oneoff.sh',
     'proxy.sh',
+    'proxy-channel.sh',
     'proxy-config.sh',
     'routes.sh',
     'tls.sh',

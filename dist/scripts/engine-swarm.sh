@@ -85,8 +85,6 @@ refuse_foreign_service() { # refuse_foreign_service FACTS
     fail "$BG_EXIT_SERVER_UNUSABLE" "a Swarm service named $BG_APP exists that bluegreen-action did not make for this app; nothing was changed"
 }
 
-sh_quote() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
-
 # The tasks' HEALTHCHECK: the health inputs, with the image's own wget (busybox, Alpine, Debian) or curl.
 health_command() {
   local url host

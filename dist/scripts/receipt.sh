@@ -7,7 +7,8 @@
 # status, request and upstream times, bytes. No address, path or user agent.
 #
 # The window is a flag file beside the log: each of the app's locations logs only while it exists (a
-# stat on a tmpfs per request), so opening and closing a window is one docker exec, never a reload.
+# stat on a tmpfs per request), so opening and closing a window is one call in the proxy (through the
+# proxy channel: milliseconds), never a reload.
 # A deploy opens it (the log emptied) before its new version starts and closes it when it counts;
 # every way out of the script closes it too. A run killed with SIGKILL leaves it open until the app's
 # next deploy: the logs are in a tmpfs of RECEIPT_CAP_MB, so they can never fill the server's disk,
@@ -92,22 +93,24 @@ open_receipt_window() {
   has_web || return 0
   RECEIPT_FROM_MS=$(now_ms)
   # shellcheck disable=SC2016 # for the proxy's sh
-  docker exec "$BG_PROXY_NAME" sh -c 'mkdir -p "${1%/*}" && : >"$1" && : >"$2"' sh "$(receipt_log_path)" "$(receipt_flag_path)" >/dev/null 2>&1 ||
+  proxy_sh 'mkdir -p "${1%/*}" && : >"$1" && : >"$2"' "$(receipt_log_path)" "$(receipt_flag_path)" >/dev/null ||
     log "warning: the proxy's count of this deploy's requests could not be started"
 }
 
 # Every way out of the script: the window closed (nothing is logged outside a deploy).
 close_receipt_window() {
   [[ -n $RECEIPT_FROM_MS && -z $RECEIPT_CLOSED ]] || return 0
-  docker exec "$BG_PROXY_NAME" rm -f "$(receipt_flag_path)" >/dev/null 2>&1 || true
+  proxy_sh 'rm -f "$1"' "$(receipt_flag_path)" >/dev/null || true
 }
 
 # The log read in one exec (and with "close" the window closed first): nginx reopens its logs, which
 # writes out what its workers buffered, then the space left ("FREE_KB", the first line) and the log.
+# Through the proxy channel: the only call while it runs (start_receipt_read's job runs while the main
+# shell stops the old version and tidies up with docker alone, then waits for it in count_receipt).
 read_receipt_log() { # read_receipt_log [close]
   # shellcheck disable=SC2016 # for the proxy's sh
-  docker exec "$BG_PROXY_NAME" sh -c '[ "$3" != close ] || rm -f "$2"; nginx -s reopen 2>/dev/null; sleep 0.05; df -Pk "${1%/*}" | awk "NR == 2 { print \$4 }"; cat "$1"' \
-    sh "$(receipt_log_path)" "$(receipt_flag_path)" "${1:-}" 2>/dev/null
+  proxy_sh 'exec 2>/dev/null; [ "$3" != close ] || rm -f "$2"; nginx -s reopen; sleep 0.05; df -Pk "${1%/*}" | awk "NR == 2 { print \$4 }"; cat "$1"' \
+    "$(receipt_log_path)" "$(receipt_flag_path)" "${1:-}"
 }
 
 # Once the old version drained: the window closed and its log read in the background while the old

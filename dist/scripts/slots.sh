@@ -214,7 +214,7 @@ drain_previous() {
   hop=$(proc_net_address 127.0.0.1 "$(hop_port "$PREVIOUS_SLOT")")
   log "draining $old: requests until they are done (at most ${BG_DRAIN_SECONDS}s), WebSockets and event streams at most ${BG_DRAIN_LONG_LIVED}s (previous nginx workers: ${workers:-unknown})"
   while (($(now_ms) < deadline)); do
-    look=$(docker exec "$BG_PROXY_NAME" sh -c "$BG_PROXY_DRAIN_LOOK_SH" sh "$workers" 2>/dev/null || true)
+    look=$(proxy_sh "$BG_PROXY_DRAIN_LOOK_SH" "$workers" || true)
     if [[ -z $look ]]; then break; fi
     if [[ -n $workers && $look != *workers-alive* ]]; then
       log "drained after $(($(now_ms) - started))ms: the previous config's workers have finished"
@@ -250,12 +250,14 @@ stop_previous() {
 
 retire_previous() {
   previous_is_running || return 0
+  proxy_channel_ensure
   after_switch drain drain_previous
   # The drain ran in a subshell (after_switch): its note comes back through a file.
   DRAIN_NOTE=$(cat "$APP_DIR/.drain-note" 2>/dev/null || true)
   rm -f "$APP_DIR/.drain-note"
   start_receipt_read
-  after_switch stop stop_previous
+  # Nothing after it needs the old version stopped: it stops while the run counts and records.
+  after_switch_in_background stop stop_previous
 }
 
 # The images of deploys that never went live (not in LIST, the live ones) go, unless a container uses them.
@@ -325,8 +327,9 @@ switch_to_candidate() {
   if has_web; then run_phase switch switch_proxy; else run_phase switch switch_workers_only; fi
   OUTCOME=$BG_OUTCOME_SWITCHED
   if bake_wanted; then run_phase bake bake_candidate; fi
-  after_switch workers stop_previous_workers
+  after_switch_in_background workers stop_previous_workers
   retire_previous
+  if has_web; then show_first_lines_meanwhile; fi
 }
 
 cmd_deploy() {
@@ -352,7 +355,7 @@ cmd_deploy() {
   if canary_wanted; then run_phase canary run_canary; fi
   switch_to_candidate
   after_switch forget forget_kept
-  after_switch prune prune_images
+  after_switch_in_background prune prune_images
   count_receipt
 }
 
@@ -427,5 +430,5 @@ rollback_to() {
   check_candidate
   switch_to_candidate
   after_switch forget forget_kept
-  after_switch prune prune_images
+  after_switch_in_background prune prune_images
 }

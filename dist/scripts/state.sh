@@ -6,18 +6,24 @@
 # given only the connection and the app keeps the app's host names, TLS, port and health check.
 # BG_SETTING_INPUTS names each setting's input and variables; BG_GIVEN the inputs this run gave.
 
-setting_value() { # setting_value VARIABLE: its value, a list's words each encoded (%XX) and joined by spaces
+# setting_value VARIABLE [INTO]: its value, a list's words each encoded (%XX) and joined by spaces;
+# printed, or put in the variable INTO (no subshell: a deploy records some 30 of them).
+setting_value() {
   local -n value_of=$1
-  if [[ $(declare -p "$1") != 'declare -a'* ]]; then
-    printf '%s' "$value_of"
-    return 0
+  local word encoded=() value attributes
+  set +u # an empty list has no value for nounset, but it has its attributes
+  attributes=${value_of@a}
+  set -u
+  if [[ $attributes != *a* ]]; then
+    value=$value_of
+  else
+    for word in "${value_of[@]}"; do
+      word=${word//%/%25} word=${word// /%20} word=${word//$'\t'/%09} word=${word//$'\n'/%0A} word=${word//$'\r'/%0D}
+      encoded+=("${word:-%00}") # an empty word (bash strings hold no NUL: %00 is never a word's own)
+    done
+    value=${encoded[*]}
   fi
-  local word encoded=()
-  for word in "${value_of[@]}"; do
-    word=${word//%/%25} word=${word// /%20} word=${word//$'\t'/%09} word=${word//$'\n'/%0A} word=${word//$'\r'/%0D}
-    encoded+=("${word:-%00}") # an empty word (bash strings hold no NUL: %00 is never a word's own)
-  done
-  printf '%s' "${encoded[*]}"
+  if [[ -n ${2:-} ]]; then printf -v "$2" '%s' "$value"; else printf '%s' "$value"; fi
 }
 
 load_list() { # load_list VARIABLE VALUE: the words setting_value wrote, decoded
@@ -47,9 +53,12 @@ settings_json() { # what the run routed by: {"hostnames":[…],"tls":…,"contai
 }
 
 render_settings() {
-  local variable
+  local variable recorded
   printf '# bluegreen settings of %s, recorded %s by %s\n' "$BG_APP" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "${BG_RUN_URL:-a run}"
-  while IFS= read -r variable; do printf '%s\t%s\n' "$variable" "$(setting_value "$variable")"; done < <(setting_variables)
+  while IFS= read -r variable; do
+    setting_value "$variable" recorded
+    printf '%s\t%s\n' "$variable" "$recorded"
+  done < <(setting_variables)
 }
 
 # A deploy, and its release phase, run with their own settings (and record them); every other command loads the record.

@@ -54,6 +54,7 @@ export const SCRIPT_FILES = [
   'versions.sh',
   'oneoff.sh',
   'proxy.sh',
+  'proxy-channel.sh',
   'proxy-config.sh',
   'routes.sh',
   'tls.sh',

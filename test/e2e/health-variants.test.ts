@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { type ActionRun, runAction } from '../helpers/action-runner';
 import { failures, startLoad } from '../helpers/load';
 import { SERVER_KINDS, getThroughProxy, resetServer, serverInputs, testServer } from '../helpers/server';
+import { until } from '../helpers/wait';
 
 describe.each(SERVER_KINDS)('health-port and health-command (%s server)', (kind) => {
   const server = testServer(kind);
@@ -19,6 +20,9 @@ describe.each(SERVER_KINDS)('health-port and health-command (%s server)', (kind)
     expect(first.code, first.stdout.slice(-2500)).toBe(0);
     expect(first.stdout).toContain('checking http://hv-blue:9090/ (Host: hv.test)');
     expect(tries(first).at(-1)?.status).toBe(200);
+    // The management port answers at once, the app's own port only once the app is ready (READY_AFTER):
+    // health-port trusted it, so the load waits for the app itself.
+    await until('v1 serves through the proxy', 10, async () => (await getThroughProxy(server, HOST)) === '200 v1', 50);
 
     const load = startLoad({ port: server.proxyPort, hostHeader: HOST, steadyWorkers: 2, maxSeconds: 180 });
     try {

@@ -128,7 +128,7 @@ end_trial_traffic() {
   ACTIVE_SLOT=$PREVIOUS_SLOT
   started=$(now_ms)
   while (($(now_ms) - started < BG_DRAIN_MS)); do
-    look=$(docker exec "$BG_PROXY_NAME" sh -c "$BG_PROXY_DRAIN_LOOK_SH" sh "$OLD_WORKERS" 2>/dev/null || true)
+    look=$(proxy_sh "$BG_PROXY_DRAIN_LOOK_SH" "$OLD_WORKERS" || true)
     [[ -n $OLD_WORKERS && $look == *workers-alive* ]] || break
     sleep 0.1
   done
@@ -148,6 +148,7 @@ revert_trial() { # revert_trial KIND REASON STARTED_MS
 run_canary() {
   local why='' status=0 started final left verdict reason
   CANARY_SLOT=$CANDIDATE_SLOT
+  proxy_channel_ensure
   point_proxy_at "$PREVIOUS_SLOT" why || status=$?
   if ((status != 0)); then CANARY_SLOT=''; fi
   fail_unless_pointed "$status" "cannot start the canary: $why" "nginx -t refused the canary's config ($why); the previous config is back"

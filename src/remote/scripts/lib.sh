@@ -163,6 +163,7 @@ other_slot() { if [[ $1 == blue ]]; then echo green; else echo blue; fi; }
 
 emit_result() {
   ((RESULT_SENT)) && return 0
+  await_after_switch
   RESULT_SENT=1
   render_result 2>/dev/null || true
 }
@@ -230,8 +231,10 @@ take_fail_note() { # prints "CODE\nMESSAGE" that a subshell's fail left, and for
 
 cleanup() {
   close_receipt_window
+  proxy_channel_close
   if [[ -n $RECEIPT_READ ]]; then rm -f "$RECEIPT_READ"; fi
   if [[ -n $ENV_FILE ]]; then rm -f "$ENV_FILE"; fi
+  if [[ -n $LOG_DRIVER_FILE ]]; then rm -f "$LOG_DRIVER_FILE"; fi
   if [[ -n ${ONEOFF:-} ]]; then docker rm --force "$ONEOFF" >/dev/null 2>&1 || true; fi
   if [[ -n $FAIL_NOTE ]]; then rm -f "$FAIL_NOTE"; fi
 }

@@ -8,6 +8,7 @@
 #   versions.sh       the versions still on the server (rollback-to, status), from the history
 #   oneoff.sh         one-off containers: a deploy's release phase (command release) and command run
 #   proxy.sh          the shared nginx container: created, checked, replaced when its setup changed
+#   proxy-channel.sh  one docker exec into the proxy held open: its programs run there in milliseconds
 #   proxy-config.sh   the app's nginx config: rendered, tested, reloaded, put back when refused
 #   tls.sh            certificates: own ones put in place, ACME ones through the renewer
 #   health.sh         health checks of a new version, straight and through the proxy
@@ -98,6 +99,7 @@ check_server() {
   command -v flock >/dev/null 2>&1 || fail "$BG_EXIT_SERVER_UNUSABLE" "flock is not installed on this server (package util-linux)"
   engine_check
   ! read_only_command || return 0 # status and logs only read: they create nothing
+  case $BG_COMMAND in deploy | release | run) ask_log_driver ;; esac
   # Before anything is created, so that a run refused here leaves no trace.
   check_proxy_source
   # Opened up for the proxy only where this run creates the directory: a state-dir such as ~ or /tmp

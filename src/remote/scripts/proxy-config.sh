@@ -243,11 +243,11 @@ OLD_WORKERS='' # the previous config's nginx workers after the last reload (drai
 # names (set with printf -v): no message travels in a global.
 proxy_test_and_reload() { # proxy_test_and_reload [WHY_VARIABLE]: 1 when nginx refuses the config; sets OLD_WORKERS
   local out
-  # One exec for both nginx -t and the graceful reload (proxy/reload.sh), which waits for the previous
+  # One call for both nginx -t and the graceful reload (proxy/reload.sh), which waits for the previous
   # config's workers to stop accepting and prints their PIDs. Nothing of it may reach this script's
   # stderr: once the runner is gone (a cancelled job) that is a closed channel, and docker exec would fail on writing there (a process that vanished during the
   # /proc scan made the shell complain, and a cancelled deploy's switch was undone).
-  if ! out=$(docker exec "$BG_PROXY_NAME" sh -c "$BG_PROXY_RELOAD_SH" sh "$TLS_MOUNT" "$PAIRS_DIR" 2>&1); then
+  if ! out=$(proxy_sh "$BG_PROXY_RELOAD_SH" "$TLS_MOUNT" "$PAIRS_DIR"); then
     warn_unloadable_pairs "$out"
     if [[ -n ${1:-} ]]; then printf -v "$1" '%s' "$(printf '%s\n' "$out" | grep -v 'test failed' | sed 's/^nginx: //' | tail -n 2 | tr '\n' ' ')"; fi
     return 1

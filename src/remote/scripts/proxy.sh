@@ -25,6 +25,7 @@ ensure_network_and_proxy() {
   # Only a deploy has the ACME settings; other commands leave the renewer as the deploy set it up.
   if [[ $BG_TLS == acme && $BG_COMMAND == deploy ]]; then ensure_renewer; fi
   unlock_proxy
+  proxy_channel_open
 }
 
 check_proxy_source() { # before anything is created: a proxy that exists must read this run's config directory

@@ -31,7 +31,7 @@ route_check() { # route_check HOST WANT
   local path
   path=$(public_health_path)
   if checks_apart; then path=''; fi
-  docker exec "$BG_PROXY_NAME" sh -c "$BG_PROXY_ROUTE_CHECK_SH" sh "$BG_HEALTH_TRY_TIMEOUT" "$1" "$2" "$path" 2>&1
+  proxy_sh "$BG_PROXY_ROUTE_CHECK_SH" "$BG_HEALTH_TRY_TIMEOUT" "$1" "$2" "$path"
 }
 
 # The health answer after a route check: the proxy's, or with health-port or health-command the
@@ -66,6 +66,7 @@ refresh_proxy_config() {
 
 switch_proxy() {
   local why='' status=0 hint=''
+  proxy_channel_ensure
   point_proxy_at "$CANDIDATE_SLOT" why || status=$?
   case $why in
     *"duplicate default server"*) hint=': another app is already the default server, give this one a hostname' ;;
@@ -106,6 +107,49 @@ after_switch() { # after_switch NAME COMMAND...
     log "warning: $PHASE did not finish ($why); the new version is live"
   fi
   return 0
+}
+
+# after_switch in the background: a step that nothing after it waits for (the old version stopping)
+# runs while the next ones do; await_after_switch (before the result) takes each one's outcome as
+# after_switch does. Each has a failure note of its own: two may fail at once.
+AFTER_SWITCH_JOBS=() # "NAME PID STARTED_MS NOTE_FILE" each
+after_switch_in_background() { # after_switch_in_background NAME COMMAND...
+  local name=$1 note
+  shift
+  if ! note=$(mktemp "${TMPDIR:-/tmp}/bluegreen-fail.XXXXXX" 2>/dev/null); then
+    after_switch "$name" "$@"
+    return 0
+  fi
+  (
+    FAIL_NOTE=$note PHASE=$name
+    arm_err_trap
+    "$@"
+    printf 'ended %s' "$(now_ms)" >"$note"
+  ) &
+  AFTER_SWITCH_JOBS+=("$name $! $(now_ms) $note")
+}
+
+await_after_switch() {
+  local job name pid started note status why
+  for job in "${AFTER_SWITCH_JOBS[@]}"; do
+    read -r name pid started note <<<"$job"
+    status=0
+    wait "$pid" || status=$?
+    # The step's own time: its job wrote when it ended (its failure note, when it failed, says why).
+    if ((status == 0)) && [[ $(<"$note") =~ ^ended\ ([0-9]+)$ ]]; then
+      PHASES+=("$(json_str "$name"):$((BASH_REMATCH[1] - started))")
+    else
+      PHASES+=("$(json_str "$name"):$(($(now_ms) - started))")
+    fi
+    if ((status != 0)); then
+      why=$(sed 1d "$note" 2>/dev/null) && [[ -n $why ]] || why="exit $status"
+      log "warning: $name did not finish ($why); the new version is live"
+    fi
+    rm -f "$note"
+  done
+  AFTER_SWITCH_JOBS=()
+  if [[ -n $FIRST_LINES_PID ]]; then wait "$FIRST_LINES_PID" || true; fi
+  FIRST_LINES_PID=''
 }
 
 # Several hosts: this host's new version is healthy; it switches only on the runner's word (all at

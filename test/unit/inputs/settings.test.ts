@@ -1,6 +1,6 @@
 // The settings a deploy records: defaults, what was given, the container port of an image, and the
 // server script's record and load (deploy.sh sourced with BG_SOURCE_ONLY=1).
-import { spawnSync } from 'node:child_process';
+import { runAfterScript } from '../../helpers/source-script';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -101,7 +101,7 @@ function callAs(home: string, command: Command, given: Record<string, string>, c
     runUrl: 'https://ci/run/1',
     given: config.given,
   });
-  const r = spawnSync('bash', ['-s'], { input: `${script}\n${code}\n`, env: { PATH: process.env.PATH, HOME: home, BG_SOURCE_ONLY: '1' }, encoding: 'utf8' });
+  const r = runAfterScript(script, code, { home });
   return { status: r.status, stdout: r.stdout };
 }
 

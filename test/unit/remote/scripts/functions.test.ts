@@ -12,6 +12,7 @@ import { readerFor } from '../../../helpers/action-inputs';
 import { baseInputs } from '../../../helpers/fixtures';
 import { makeCa, makeLeaf } from '../../../helpers/certs';
 import { shellQuote } from '../../../../src/remote/shell';
+import { runAfterScript } from '../../../helpers/source-script';
 import { X509Certificate } from 'node:crypto';
 
 /** Runs shell code after the script for these inputs, with its functions defined; returns stdout. HOME: a state directory to share between calls. */
@@ -31,7 +32,7 @@ function callScript(given: Record<string, string>, code: string, sharedHome?: st
   });
   const home = sharedHome ?? mkdtempSync(join(tmpdir(), 'bg-fn-')); // the state directory (~/.bluegreen) lives under it
   try {
-    const r = spawnSync('bash', ['-s'], { input: `${script}\n${code}\n`, env: { PATH: process.env.PATH, HOME: home, BG_SOURCE_ONLY: '1' }, encoding: 'utf8' });
+    const r = runAfterScript(script, code, { home });
     return { status: r.status, stdout: r.stdout };
   } finally {
     if (!sharedHome) rmSync(home, { recursive: true, force: true });
