@@ -1,5 +1,5 @@
 // One deploy on the classic server, each line of the action's log with its time since the start.
-// npx tsx bench/trace-one.ts VERSION '{"input":"value"}'   (LOAD=N: N clients of short requests during the deploy, as bench/deploy.ts)
+// npx tsx bench/trace-one.ts VERSION '{"input":"value"}'   (LOAD=N: N clients of short requests during the deploy, as bench/deploy.ts; TRAFFIC=1: the receipt; PHASES=1: the summary's phases)
 import { runAction } from '../test/helpers/action-runner';
 import { failures, startLoad } from '../test/helpers/load';
 import { resetServer, serverInputs, testServer } from '../test/helpers/server';
@@ -17,6 +17,7 @@ async function main() {
     onLine: (line) => console.log(`${String(Date.now() - start).padStart(5)} ${line}`),
   });
   console.log(`exit ${run.code} in ${Date.now() - start} ms`);
+  if (process.env.TRAFFIC) console.log(run.outputs.traffic);
   if (process.env.PHASES)
     console.log(
       run.summary
@@ -26,7 +27,8 @@ async function main() {
     );
   if (load) {
     const samples = await load.stop();
-    console.log(`load: ${samples.length} requests, ${failures(samples).length} failed`);
+    const slow = samples.filter((s) => s.end - s.start > 500);
+    console.log(`load: ${samples.length} requests, ${failures(samples).length} failed; over 0.5 s: ${slow.map((s) => `${s.start - start}+${s.end - s.start}ms`).join(' ') || 'none'}`);
   }
 }
 void main();

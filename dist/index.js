@@ -29635,17 +29635,21 @@ function layerListCommand() {
     return `docker image ls --quiet --no-trunc | sort -u | xargs -r docker image inspect --format 'layers {{json .RootFS}}'`;
 }
 /**
- * One round trip: `have <id> <RootFS JSON>` for every name the image may have on the server (its
- * config digest on the classic store; the runner's manifest or index digest, or the config tag, on
- * the containerd store), in one docker call; the first with exactly the image's layers gets the
- * workflow's tags there and then (`tagged <id>`). When none exists, the layer list of every image.
+ * One round trip: `have <id> <RepoTags JSON> <RootFS JSON>` for every name the image may have on the
+ * server (its config digest on the classic store; the runner's manifest or index digest, or the
+ * config tag, on the containerd store), in one docker call; the first with exactly the image's layers
+ * gets the workflow's tags there and then, each only when the image does not carry it yet (`tagged
+ * <id>`). When none exists, the layer list of every image.
  */
 function lookupCommand(image) {
     const names = [...new Set([image.id, image.storeId, (0, exports.configTag)(image.id)])].map(shell_1.shellQuote).join(' ');
-    return (`out=$(docker image inspect --format 'have ${INSPECT_FORMAT}' ${names} 2>/dev/null); ` +
+    // A tag the image already carries, as its RepoTags JSON lists it.
+    const carries = (tag, command) => `case "$tags" in *${(0, shell_1.shellQuote)(`"${tag}"`)}*) ;; *) ${command} ;; esac`;
+    return (`out=$(docker image inspect --format 'have {{.Id}} {{json .RepoTags}} {{json .RootFS}}' ${names} 2>/dev/null); ` +
         `if [ -n "$out" ]; then printf '%s\\n' "$out"; ` +
-        `id=$(printf '%s\\n' "$out" | while read -r _ id rootfs; do if [ "$(printf '%s' "$rootfs" | ${LAYER_DIGESTS})" = ${layerDigests(image)} ]; then echo "$id"; break; fi; done); ` +
-        `if [ -n "$id" ] && ${tags('"$id"', image).reference} && { [ "$id" = ${(0, shell_1.shellQuote)(image.id)} ] || ${tags('"$id"', image).config}; }; then echo "tagged $id"; fi; ` +
+        `found=$(printf '%s\\n' "$out" | while read -r _ id tags rootfs; do if [ "$(printf '%s' "$rootfs" | ${LAYER_DIGESTS})" = ${layerDigests(image)} ]; then echo "$id $tags"; break; fi; done); ` +
+        `id=\${found%% *}; tags=\${found#* }; ` +
+        `if [ -n "$id" ] && { ${carries(image.reference, tags('"$id"', image).reference)}; } && { [ "$id" = ${(0, shell_1.shellQuote)(image.id)} ] || { ${carries((0, exports.configTag)(image.id), tags('"$id"', image).config)}; }; }; then echo "tagged $id"; fi; ` +
         `else ${layerListCommand()}; fi`);
 }
 /**
@@ -29698,7 +29702,9 @@ function parseLookup(stdout, image) {
     const result = { candidates: 0, layerLists: [] };
     for (const line of stdout.split('\n')) {
         if (line.startsWith('have ')) {
-            const candidate = parseImageLine(line.slice(5).trim());
+            // `have <id> <RepoTags JSON> <RootFS JSON>`: the tags (no spaces in them) are the server's business.
+            const [id, , ...rootfs] = line.slice(5).trim().split(' ');
+            const candidate = parseImageLine(`${id} ${rootfs.join(' ')}`);
             if (!candidate)
                 continue;
             result.candidates++;
@@ -34103,6 +34109,10 @@ class SshSession {
                 resolve(new SshSession(client, config, via));
             });
             client.connect(options);
+            // Nagle's algorithm holds a small packet back until the previous one is acknowledged, which the
+            // server delays (~40 ms): every exchange of the handshake and of each command would wait on it
+            // (a command ~80 ms instead of ~10). Over a jump host this is the jump connection's socket.
+            client.setNoDelay(true);
         });
     }
     /** Runs a command on the server; resolves with its exit code and output, never rejects on a non-zero code. */

@@ -64,10 +64,11 @@ proxy_sh() {
 proxy_channel_call() {
   local program=$1 id=$BASHPID.$RANDOM.$RANDOM word sh_words="" header status bytes
   shift
-  for word in "$@"; do sh_words+=" $(sh_quote "$word")"; done
+  # Each word quoted as sh_quote does, without a subshell each (a health try has seven).
+  for word in "$@"; do sh_words+=" '${word//\'/\'\\\'\'}'"; done
   # shellcheck disable=SC2016 # for the proxy's sh
   if ! printf 'o=$(sh -c %s sh%s 2>&1 </dev/null); s=$?; printf "%%s %%s %%s\\n%%s" %s "$s" "$(printf %%s "$o" | wc -c)" "$o"\n' \
-    "$(sh_quote "$program")" "$sh_words" "$id" 1>&"$PROXY_CHANNEL_IN" 2>/dev/null; then
+    "'${program//\'/\'\\\'\'}'" "$sh_words" "$id" 1>&"$PROXY_CHANNEL_IN" 2>/dev/null; then
     proxy_channel_broken
     return 255
   fi

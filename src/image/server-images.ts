@@ -22,18 +22,22 @@ export function layerListCommand(): string {
 }
 
 /**
- * One round trip: `have <id> <RootFS JSON>` for every name the image may have on the server (its
- * config digest on the classic store; the runner's manifest or index digest, or the config tag, on
- * the containerd store), in one docker call; the first with exactly the image's layers gets the
- * workflow's tags there and then (`tagged <id>`). When none exists, the layer list of every image.
+ * One round trip: `have <id> <RepoTags JSON> <RootFS JSON>` for every name the image may have on the
+ * server (its config digest on the classic store; the runner's manifest or index digest, or the
+ * config tag, on the containerd store), in one docker call; the first with exactly the image's layers
+ * gets the workflow's tags there and then, each only when the image does not carry it yet (`tagged
+ * <id>`). When none exists, the layer list of every image.
  */
 export function lookupCommand(image: Pick<LocalImage, 'id' | 'storeId' | 'reference' | 'layers'>): string {
   const names = [...new Set([image.id, image.storeId, configTag(image.id)])].map(shellQuote).join(' ');
+  // A tag the image already carries, as its RepoTags JSON lists it.
+  const carries = (tag: string, command: string) => `case "$tags" in *${shellQuote(`"${tag}"`)}*) ;; *) ${command} ;; esac`;
   return (
-    `out=$(docker image inspect --format 'have ${INSPECT_FORMAT}' ${names} 2>/dev/null); ` +
+    `out=$(docker image inspect --format 'have {{.Id}} {{json .RepoTags}} {{json .RootFS}}' ${names} 2>/dev/null); ` +
     `if [ -n "$out" ]; then printf '%s\\n' "$out"; ` +
-    `id=$(printf '%s\\n' "$out" | while read -r _ id rootfs; do if [ "$(printf '%s' "$rootfs" | ${LAYER_DIGESTS})" = ${layerDigests(image)} ]; then echo "$id"; break; fi; done); ` +
-    `if [ -n "$id" ] && ${tags('"$id"', image).reference} && { [ "$id" = ${shellQuote(image.id)} ] || ${tags('"$id"', image).config}; }; then echo "tagged $id"; fi; ` +
+    `found=$(printf '%s\\n' "$out" | while read -r _ id tags rootfs; do if [ "$(printf '%s' "$rootfs" | ${LAYER_DIGESTS})" = ${layerDigests(image)} ]; then echo "$id $tags"; break; fi; done); ` +
+    `id=\${found%% *}; tags=\${found#* }; ` +
+    `if [ -n "$id" ] && { ${carries(image.reference, tags('"$id"', image).reference)}; } && { [ "$id" = ${shellQuote(image.id)} ] || { ${carries(configTag(image.id), tags('"$id"', image).config)}; }; }; then echo "tagged $id"; fi; ` +
     `else ${layerListCommand()}; fi`
   );
 }
@@ -106,7 +110,9 @@ export function parseLookup(stdout: string, image: Pick<LocalImage, 'layers'>): 
   const result: Lookup = { candidates: 0, layerLists: [] };
   for (const line of stdout.split('\n')) {
     if (line.startsWith('have ')) {
-      const candidate = parseImageLine(line.slice(5).trim());
+      // `have <id> <RepoTags JSON> <RootFS JSON>`: the tags (no spaces in them) are the server's business.
+      const [id, , ...rootfs] = line.slice(5).trim().split(' ');
+      const candidate = parseImageLine(`${id} ${rootfs.join(' ')}`);
       if (!candidate) continue;
       result.candidates++;
       if (!result.found && sameLayers(candidate.layers, image.layers)) result.found = candidate;

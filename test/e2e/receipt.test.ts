@@ -1,6 +1,6 @@
 // The deploy's receipt (issue 25), on both servers: the proxy's own count of the requests that
 // reached the app while a version went live equals what the load generator saw. The load runs only
-// inside the window (it starts once the new version starts, and stops once the old one drained), so
+// inside the window (it starts once the new version started, and stops once the old one drained), so
 // every request it sent is one the receipt must count, and no other. Short requests only: one still
 // in flight when the load stops ends long before the count closes the window (after the stop and the
 // prune); a long one (a 500 ms request sent just before) could end after it and go uncounted, as
@@ -22,7 +22,8 @@ describe.each(SERVER_KINDS)('the receipt (%s server)', (kind) => {
     let load: ReturnType<typeof startLoad> | undefined;
     let stopped: Promise<Sample[]> | undefined;
     const run = await deploy(version, (line) => {
-      if (!load && line.includes('[start] starting receipt-')) load = startLoad({ port: server.proxyPort, hostHeader: host, steadyWorkers: 4, slowWorkers: 0, maxSeconds: 60 });
+      // The window opens once the new version started, before its health checks begin.
+      if (!load && line.includes('[health] checking ')) load = startLoad({ port: server.proxyPort, hostHeader: host, steadyWorkers: 4, slowWorkers: 0, maxSeconds: 60 });
       if (load && !stopped && line.includes('drained after')) stopped = load.stop();
     });
     return { run, samples: (await stopped) ?? [] };

@@ -9,7 +9,8 @@
 # The window is a flag file beside the log: each of the app's locations logs only while it exists (a
 # stat on a tmpfs per request), so opening and closing a window is one call in the proxy (through the
 # proxy channel: milliseconds), never a reload.
-# A deploy opens it (the log emptied) before its new version starts and closes it when it counts;
+# A deploy opens it (the log emptied) as its new version starts (before it can get any request) and
+# closes it when it counts;
 # every way out of the script closes it too. A run killed with SIGKILL leaves it open until the app's
 # next deploy: the logs are in a tmpfs of RECEIPT_CAP_MB, so they can never fill the server's disk,
 # and a full one costs only the count (nginx serves on, and reports a full log once a minute).
@@ -88,7 +89,7 @@ receipt_json() {
   '
 }
 
-# Before the new version starts: the log emptied and the window opened (one exec in the proxy).
+# As the new version starts: the log emptied and the window opened (one call in the proxy).
 open_receipt_window() {
   has_web || return 0
   RECEIPT_FROM_MS=$(now_ms)

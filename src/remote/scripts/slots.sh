@@ -348,8 +348,10 @@ cmd_deploy() {
   fi
   # Before anything is removed to make room: a missing image changes nothing.
   require_sent_image
-  run_phase window open_receipt_window
   run_phase start start_candidate
+  # Once it started, while it boots: the window's first call waits for the proxy channel to be up,
+  # and the new version gets no request before its health check anyway.
+  run_phase window open_receipt_window
   check_candidate
   if ((BG_BARRIER_SECONDS > 0)); then run_phase wait wait_for_every_host; fi
   if canary_wanted; then run_phase canary run_canary; fi

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -59,10 +59,12 @@ describe('the commands the transfer runs on the server (exact text)', () => {
   const image = { id: C, storeId: M, reference: 'shop:1', layers: [A, B] };
   it('looks the image up by config digest, store ID and config tag in one call, listing layers only when none exists', () => {
     expect(lookupCommand(image)).toBe(
-      `out=$(docker image inspect --format 'have {{.Id}} {{json .RootFS}}' ${C} ${M} ${configTag(C)} 2>/dev/null); ` +
+      `out=$(docker image inspect --format 'have {{.Id}} {{json .RepoTags}} {{json .RootFS}}' ${C} ${M} ${configTag(C)} 2>/dev/null); ` +
         `if [ -n "$out" ]; then printf '%s\\n' "$out"; ` +
-        `id=$(printf '%s\\n' "$out" | while read -r _ id rootfs; do if [ "$(printf '%s' "$rootfs" | grep -o 'sha256:[0-9a-f]*' | tr '\\n' ' ')" = '${A} ${B} ' ]; then echo "$id"; break; fi; done); ` +
-        `if [ -n "$id" ] && docker tag "$id" shop:1 && { [ "$id" = ${C} ] || docker tag "$id" ${configTag(C)}; }; then echo "tagged $id"; fi; ` +
+        `found=$(printf '%s\\n' "$out" | while read -r _ id tags rootfs; do if [ "$(printf '%s' "$rootfs" | grep -o 'sha256:[0-9a-f]*' | tr '\\n' ' ')" = '${A} ${B} ' ]; then echo "$id $tags"; break; fi; done); ` +
+        `id=\${found%% *}; tags=\${found#* }; ` +
+        `if [ -n "$id" ] && { case "$tags" in *'"shop:1"'*) ;; *) docker tag "$id" shop:1 ;; esac; } && ` +
+        `{ [ "$id" = ${C} ] || { case "$tags" in *'"${configTag(C)}"'*) ;; *) docker tag "$id" ${configTag(C)} ;; esac; }; }; then echo "tagged $id"; fi; ` +
         `else docker image ls --quiet --no-trunc | sort -u | xargs -r docker image inspect --format 'layers {{json .RootFS}}'; fi`,
     );
     expect(lookupCommand({ ...image, storeId: C })).toContain(`{{json .RootFS}}' ${C} ${configTag(C)} 2>/dev/null`);
@@ -91,28 +93,31 @@ describe("reading the server's answers", () => {
   const image = { id: C, storeId: M, reference: 'shop:1', layers: [A, B] };
   const rootfs = (layers: string[]) => JSON.stringify({ Type: 'layers', Layers: layers });
   it('finds the image only where its layers match, ignoring what a login shell prints', () => {
-    const out = ['Welcome to the server!', `have ${M} ${rootfs([A])}`, `have ${C} ${rootfs([A, B])}`, ''].join('\n');
+    const out = ['Welcome to the server!', `have ${M} [] ${rootfs([A])}`, `have ${C} ["shop:1"] ${rootfs([A, B])}`, ''].join('\n');
     expect(parseLookup(out, { layers: [A, B] })).toEqual({ found: { id: C, layers: [A, B] }, candidates: 2, layerLists: [] });
-    expect(parseLookup(`have ${M} {"Type":""}\n`, { layers: [A, B] })).toEqual({ found: undefined, candidates: 1, layerLists: [] });
+    expect(parseLookup(`have ${M} [] {"Type":""}\n`, { layers: [A, B] })).toEqual({ found: undefined, candidates: 1, layerLists: [] });
   });
   it('knows which ID the lookup already tagged', () => {
-    expect(parseLookup(`have ${C} ${rootfs([A, B])}\ntagged ${C}\n`, { layers: [A, B] })).toEqual({ found: { id: C, layers: [A, B] }, tagged: C, candidates: 1, layerLists: [] });
+    expect(parseLookup(`have ${C} [] ${rootfs([A, B])}\ntagged ${C}\n`, { layers: [A, B] })).toEqual({ found: { id: C, layers: [A, B] }, tagged: C, candidates: 1, layerLists: [] });
   });
   it.each([
-    ['the config digest', C, [`tag ${C} shop:1`]],
-    ['a manifest digest (containerd store), with the config tag too', M, [`tag ${M} shop:1`, `tag ${M} ${configTag(C)}`]],
-  ])('the lookup, run by sh with a docker that has the image under %s, tags it in the same round trip', (_name, id, tagCalls) => {
+    ['the config digest', C, '[]', [`tag ${C} shop:1`]],
+    ['a manifest digest (containerd store), with the config tag too', M, '["other:2"]', [`tag ${M} shop:1`, `tag ${M} ${configTag(C)}`]],
+    ['the config digest, already tagged', C, '["shop:1"]', []],
+    ['a manifest digest, tagged both ways already', M, `["shop:1","${configTag(C)}"]`, []],
+    ['a manifest digest, with the config tag only', M, `["${configTag(C)}"]`, [`tag ${M} shop:1`]],
+  ])('the lookup, run by sh with a docker that has the image under %s, tags it in the same round trip', (_name, id, repoTags, tagCalls) => {
     const bin = mkdtempSync(join(tmpdir(), 'bg-lookup-'));
     try {
-      // This docker has two candidates: the first with other layers, the second the image itself.
+      // This docker has two candidates: the first with other layers (and the tags: they are not its), the second the image itself.
       writeFileSync(
         join(bin, 'docker'),
-        `#!/bin/sh\ncase "$1 $2" in\n  "image inspect") echo 'have ${B} ${rootfs([A])}'; echo 'have ${id} ${rootfs([A, B])}' ;;\n  tag*) echo "$*" >>"${bin}/calls" ;;\nesac\n`,
+        `#!/bin/sh\ncase "$1 $2" in\n  "image inspect") echo 'have ${B} ["shop:1","${configTag(C)}"] ${rootfs([A])}'; echo 'have ${id} ${repoTags} ${rootfs([A, B])}' ;;\n  tag*) echo "$*" >>"${bin}/calls" ;;\nesac\n`,
         { mode: 0o755 },
       );
       const out = execFileSync('sh', ['-c', lookupCommand(image)], { env: { PATH: `${bin}:${process.env.PATH}` }, encoding: 'utf8' });
       expect(parseLookup(out, image)).toMatchObject({ found: { id }, tagged: id, candidates: 2 });
-      expect(readFileSync(join(bin, 'calls'), 'utf8').trim().split('\n')).toEqual(tagCalls);
+      expect(existsSync(join(bin, 'calls')) ? readFileSync(join(bin, 'calls'), 'utf8').trim().split('\n') : []).toEqual(tagCalls);
     } finally {
       rmSync(bin, { recursive: true, force: true });
     }
