@@ -28,9 +28,9 @@ ensure_network_and_proxy() {
   proxy_channel_open
 }
 
-check_proxy_source() { # before anything is created: a proxy that exists must read this run's config directory
-  local facts
-  facts=$(proxy_facts)
+PROXY_FACTS_FILE='' # check_server's early read of proxy_facts
+check_proxy_source() { # check_proxy_source FACTS (proxy_facts's): before anything is created, a proxy that exists must read this run's config directory
+  local facts=$1
   # No such container (yet): ensure_proxy creates it reading this run's directory.
   [[ -n $facts ]] || return 0
   proxy_reads_this_state_dir "$(cut -d'|' -f2 <<<"$facts")"

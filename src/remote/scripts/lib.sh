@@ -235,6 +235,7 @@ cleanup() {
   if [[ -n $RECEIPT_READ ]]; then rm -f "$RECEIPT_READ"; fi
   if [[ -n $ENV_FILE ]]; then rm -f "$ENV_FILE"; fi
   if [[ -n $LOG_DRIVER_FILE ]]; then rm -f "$LOG_DRIVER_FILE"; fi
+  if [[ -n $PROXY_FACTS_FILE ]]; then rm -f "$PROXY_FACTS_FILE"; fi
   if [[ -n ${ONEOFF:-} ]]; then docker rm --force "$ONEOFF" >/dev/null 2>&1 || true; fi
   if [[ -n $FAIL_NOTE ]]; then rm -f "$FAIL_NOTE"; fi
 }

@@ -80,6 +80,9 @@ main() {
     if [[ $BG_TLS != acme ]]; then forget_acme; fi
   fi
   read_only_command || record_history
+  # A deploy's receipt: its log is being read since the old version drained (start_receipt_read),
+  # while the state above was recorded.
+  count_receipt
   if [[ $BG_COMMAND == status ]]; then
     list_versions
     VERSIONS_JSON=$(versions_json "$(live_image_id)")
@@ -92,7 +95,13 @@ read_only_command() { [[ $BG_COMMAND == status || $BG_COMMAND == logs ]]; }
 
 check_server() {
   command -v docker >/dev/null 2>&1 || fail "$BG_EXIT_SERVER_UNUSABLE" "docker is not installed on this server (or not on the PATH of $(id -un))"
-  local problem
+  local problem facts_pid=''
+  # The proxy's facts are asked while docker version answers (two docker calls at once): read only
+  # after docker proved usable (cleanup removes the file on every way out).
+  if ! read_only_command && PROXY_FACTS_FILE=$(mktemp "${TMPDIR:-/tmp}/bluegreen-proxy-facts.XXXXXX" 2>/dev/null); then
+    proxy_facts >"$PROXY_FACTS_FILE" &
+    facts_pid=$!
+  fi
   if ! problem=$(docker version --format '{{.Server.Version}}' 2>&1); then
     fail "$BG_EXIT_SERVER_UNUSABLE" "$(id -un) cannot use docker on this server: ${problem##*$'\n'} (add the user to the docker group?)"
   fi
@@ -101,7 +110,11 @@ check_server() {
   ! read_only_command || return 0 # status and logs only read: they create nothing
   case $BG_COMMAND in deploy | release | run) ask_log_driver ;; esac
   # Before anything is created, so that a run refused here leaves no trace.
-  check_proxy_source
+  if [[ -n $facts_pid ]] && wait "$facts_pid"; then
+    check_proxy_source "$(<"$PROXY_FACTS_FILE")"
+  else
+    check_proxy_source "$(proxy_facts)"
+  fi
   # Opened up for the proxy only where this run creates the directory: a state-dir such as ~ or /tmp
   # keeps its own mode.
   if [[ ! -d $STATE_DIR ]]; then mkdir -p "$STATE_DIR" && chmod 755 "$STATE_DIR"; fi

@@ -358,7 +358,6 @@ cmd_deploy() {
   switch_to_candidate
   after_switch forget forget_kept
   after_switch_in_background prune prune_images
-  count_receipt
 }
 
 # A container set aside from the idle slot means a run was interrupted before its switch: the
