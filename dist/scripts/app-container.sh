@@ -21,8 +21,8 @@ add_app_container_args() {
     fi
     into+=(--env-file "$ENV_FILE")
   fi
-  # Asked here, in this shell: log_args runs in a subshell, which cannot wait for ask_log_driver's job.
-  if [[ " ${APP_DOCKER_ARGS[*]} " != *" --log-"* ]]; then log_driver >/dev/null; fi
+  # Taken here, in this shell (log_args runs in a subshell, which could not wait for it), once a run.
+  if [[ -z $LOG_DRIVER && " ${APP_DOCKER_ARGS[*]} " != *" --log-"* ]]; then answer_of log-driver LOG_DRIVER logging_driver; fi
   while IFS= read -r line; do into+=("$line"); done < <(log_args)
   into+=("${APP_DOCKER_ARGS[@]}")
 }
@@ -35,36 +35,17 @@ drop_env_file() { # once the container has it (cleanup does the same at exit)
   ENV_FILE=''
 }
 
-# The daemon's logging driver, asked in the background as the run starts (ask_log_driver): the docker
-# run that needs it then does not wait for a docker info of its own.
-LOG_DRIVER='' LOG_DRIVER_FILE='' LOG_DRIVER_PID=''
-ask_log_driver() {
-  LOG_DRIVER_FILE=$(mktemp "${TMPDIR:-/tmp}/bluegreen-log-driver.XXXXXX" 2>/dev/null) || return 0
-  docker info --format '{{.LoggingDriver}}' >"$LOG_DRIVER_FILE" 2>/dev/null &
-  LOG_DRIVER_PID=$!
-}
-
-log_driver() { # sets LOG_DRIVER (once) and prints it
-  if [[ -z $LOG_DRIVER && -n $LOG_DRIVER_PID ]]; then
-    wait "$LOG_DRIVER_PID" 2>/dev/null || true
-    LOG_DRIVER=$(cat "$LOG_DRIVER_FILE" 2>/dev/null || true)
-  fi
-  LOG_DRIVER_PID=''
-  if [[ -n $LOG_DRIVER_FILE ]]; then rm -f "$LOG_DRIVER_FILE"; fi
-  LOG_DRIVER_FILE=''
-  [[ -n $LOG_DRIVER ]] || LOG_DRIVER=$(docker info --format '{{.LoggingDriver}}' 2>/dev/null || true)
-  printf '%s' "$LOG_DRIVER"
-}
+# The daemon's logging driver (check_server asks it as the run starts: ask_meanwhile log-driver).
+LOG_DRIVER=''
+logging_driver() { docker info --format '{{.LoggingDriver}}'; }
 
 # The app's log file is bounded (log-max-size, log-max-files), so request logging cannot fill the
 # disk: for the drivers that keep files here, unless docker-args choose the logging themselves.
 log_args() {
-  local driver
   [[ " ${APP_DOCKER_ARGS[*]} " != *" --log-"* ]] || return 0
-  driver=$(log_driver)
-  case $driver in
+  case $LOG_DRIVER in
     json-file | local) printf '%s\n' --log-opt "max-size=$BG_LOG_MAX_SIZE" --log-opt "max-file=$BG_LOG_MAX_FILES" ;;
-    *) log "the app's log goes to the daemon's ${driver:-unknown} logging driver, which this action does not bound" ;;
+    *) log "the app's log goes to the daemon's ${LOG_DRIVER:-unknown} logging driver, which this action does not bound" ;;
   esac
 }
 

@@ -95,26 +95,20 @@ read_only_command() { [[ $BG_COMMAND == status || $BG_COMMAND == logs ]]; }
 
 check_server() {
   command -v docker >/dev/null 2>&1 || fail "$BG_EXIT_SERVER_UNUSABLE" "docker is not installed on this server (or not on the PATH of $(id -un))"
-  local problem facts_pid=''
-  # The proxy's facts are asked while docker version answers (two docker calls at once): read only
-  # after docker proved usable (cleanup removes the file on every way out).
-  if ! read_only_command && PROXY_FACTS_FILE=$(mktemp "${TMPDIR:-/tmp}/bluegreen-proxy-facts.XXXXXX" 2>/dev/null); then
-    proxy_facts >"$PROXY_FACTS_FILE" &
-    facts_pid=$!
-  fi
+  local problem facts
+  # The proxy's facts are asked while docker version answers; taken only once docker proved usable.
+  read_only_command || ask_meanwhile proxy-facts proxy_facts
   if ! problem=$(docker version --format '{{.Server.Version}}' 2>&1); then
     fail "$BG_EXIT_SERVER_UNUSABLE" "$(id -un) cannot use docker on this server: ${problem##*$'\n'} (add the user to the docker group?)"
   fi
   command -v flock >/dev/null 2>&1 || fail "$BG_EXIT_SERVER_UNUSABLE" "flock is not installed on this server (package util-linux)"
   engine_check
   ! read_only_command || return 0 # status and logs only read: they create nothing
-  case $BG_COMMAND in deploy | release | run) ask_log_driver ;; esac
+  # For the docker run ahead (log_args): asked now, taken then.
+  case $BG_COMMAND in deploy | release | run) ask_meanwhile log-driver logging_driver ;; esac
   # Before anything is created, so that a run refused here leaves no trace.
-  if [[ -n $facts_pid ]] && wait "$facts_pid"; then
-    check_proxy_source "$(<"$PROXY_FACTS_FILE")"
-  else
-    check_proxy_source "$(proxy_facts)"
-  fi
+  answer_of proxy-facts facts proxy_facts
+  check_proxy_source "$facts"
   # Opened up for the proxy only where this run creates the directory: a state-dir such as ~ or /tmp
   # keeps its own mode.
   if [[ ! -d $STATE_DIR ]]; then mkdir -p "$STATE_DIR" && chmod 755 "$STATE_DIR"; fi

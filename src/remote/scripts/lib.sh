@@ -126,6 +126,37 @@ docker_error() {
   printf '%s' "${last#docker: }"
 }
 
+# A command's answer asked in the background now and taken later (answer_of), so that two docker
+# calls run at once; without a temporary file it is simply asked when taken.
+declare -A MEANWHILE=() # name -> "PID FILE"
+ask_meanwhile() { # ask_meanwhile NAME COMMAND...
+  local name=$1 file
+  shift
+  file=$(mktemp "${TMPDIR:-/tmp}/bluegreen-meanwhile.XXXXXX" 2>/dev/null) || return 0
+  "$@" >"$file" 2>/dev/null &
+  MEANWHILE[$name]="$! $file"
+}
+
+answer_of() { # answer_of NAME INTO COMMAND...: into INTO; in the shell that asked (only it can wait)
+  local name=$1 into=$2 pid file value=''
+  shift 2
+  if [[ -n ${MEANWHILE[$name]:-} ]]; then
+    read -r pid file <<<"${MEANWHILE[$name]}"
+    unset 'MEANWHILE[$name]'
+    wait "$pid" 2>/dev/null || true
+    value=$(<"$file")
+    rm -f "$file"
+  else
+    value=$("$@" 2>/dev/null) || value=''
+  fi
+  printf -v "$into" '%s' "$value"
+}
+
+sh_quote() { # sh_quote WORD [INTO]: WORD as one word for any POSIX sh (the proxy's, a Swarm task's); printed, or put in INTO
+  local sh_quoted_word="'${1//\'/\'\\\'\'}'"
+  if [[ -n ${2:-} ]]; then printf -v "$2" '%s' "$sh_quoted_word"; else printf '%s' "$sh_quoted_word"; fi
+}
+
 ms_as_seconds() { printf '%d.%03d' $(($1 / 1000)) $(($1 % 1000)); } # ms_as_seconds MS: e.g. 2.041
 
 # The image this run sent must be here before anything changes (a deploy, its release, command run).
@@ -234,8 +265,8 @@ cleanup() {
   proxy_channel_close
   if [[ -n $RECEIPT_READ ]]; then rm -f "$RECEIPT_READ"; fi
   if [[ -n $ENV_FILE ]]; then rm -f "$ENV_FILE"; fi
-  if [[ -n $LOG_DRIVER_FILE ]]; then rm -f "$LOG_DRIVER_FILE"; fi
-  if [[ -n $PROXY_FACTS_FILE ]]; then rm -f "$PROXY_FACTS_FILE"; fi
+  local asked
+  for asked in "${MEANWHILE[@]}"; do rm -f "${asked#* }"; done
   if [[ -n ${ONEOFF:-} ]]; then docker rm --force "$ONEOFF" >/dev/null 2>&1 || true; fi
   if [[ -n $FAIL_NOTE ]]; then rm -f "$FAIL_NOTE"; fi
 }

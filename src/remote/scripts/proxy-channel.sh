@@ -17,8 +17,6 @@ PROXY_CHANNEL_OPENS=0
 readonly PROXY_CHANNEL_MAX_OPENS=5 # a proxy that keeps restarting gets plain docker execs
 readonly PROXY_CHANNEL_WAIT_S=120  # a call whose answer takes longer breaks the channel (its program hangs)
 
-sh_quote() { printf "'%s'" "${1//\'/\'\\\'\'}"; } # a word for any POSIX sh (the proxy's, a Swarm task's)
-
 # Main shell only: a coprocess started in a subshell would end with it.
 proxy_channel_open() {
   proxy_channel_close
@@ -62,23 +60,23 @@ proxy_sh() {
 # One call through the channel; 255 when the channel failed (it is then closed in this shell, and
 # its process ended, so the main shell opens a new one).
 proxy_channel_call() {
-  local program=$1 id=$BASHPID.$RANDOM.$RANDOM word sh_words="" header status bytes
-  shift
-  # Each word quoted as sh_quote does, without a subshell each (a health try has seven).
-  for word in "$@"; do sh_words+=" '${word//\'/\'\\\'\'}'"; done
+  local id=$BASHPID.$RANDOM.$RANDOM word word_quoted command="sh -c" header status bytes
+  # The program and its words, each quoted without a subshell (a health try has a dozen).
+  for word in "$1" sh "${@:2}"; do
+    sh_quote "$word" word_quoted
+    command+=" $word_quoted"
+  done
   # shellcheck disable=SC2016 # for the proxy's sh
-  if ! printf 'o=$(sh -c %s sh%s 2>&1 </dev/null); s=$?; printf "%%s %%s %%s\\n%%s" %s "$s" "$(printf %%s "$o" | wc -c)" "$o"\n' \
-    "'${program//\'/\'\\\'\'}'" "$sh_words" "$id" 1>&"$PROXY_CHANNEL_IN" 2>/dev/null; then
-    proxy_channel_broken
+  if ! printf 'o=$(%s 2>&1 </dev/null); s=$?; printf "%%s %%s %%s\\n%%s" %s "$s" "$(printf %%s "$o" | wc -c)" "$o"\n' \
+    "$command" "$id" 1>&"$PROXY_CHANNEL_IN" 2>/dev/null; then
+    proxy_channel_close
     return 255
   fi
   if ! IFS=' ' read -r -t "$PROXY_CHANNEL_WAIT_S" header status bytes <&"$PROXY_CHANNEL_OUT" ||
     [[ $header != "$id" || ! $status =~ ^[0-9]+$ || ! $bytes =~ ^[0-9]+$ ]]; then
-    proxy_channel_broken
+    proxy_channel_close
     return 255
   fi
   if ((bytes > 0)); then head -c "$bytes" <&"$PROXY_CHANNEL_OUT"; fi
   return "$((status > 254 ? 254 : status))"
 }
-
-proxy_channel_broken() { proxy_channel_close; }

@@ -28,7 +28,6 @@ ensure_network_and_proxy() {
   proxy_channel_open
 }
 
-PROXY_FACTS_FILE='' # check_server's early read of proxy_facts
 check_proxy_source() { # check_proxy_source FACTS (proxy_facts's): before anything is created, a proxy that exists must read this run's config directory
   local facts=$1
   # No such container (yet): ensure_proxy creates it reading this run's directory.
