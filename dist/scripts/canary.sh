@@ -126,7 +126,7 @@ end_trial_traffic() {
   fi
   SWITCHED=0
   ACTIVE_SLOT=$PREVIOUS_SLOT
-  started=$(now_ms)
+  now_ms started
   while (($(now_ms) - started < BG_DRAIN_MS)); do
     look=$(proxy_sh "$BG_PROXY_DRAIN_LOOK_SH" "$OLD_WORKERS" || true)
     [[ -n $OLD_WORKERS && $look == *workers-alive* ]] || break
@@ -155,7 +155,7 @@ run_canary() {
   TRIAL_ACTIVE=1
   # The workers of the config before the canary's still send requests to the live slot: its drain waits for them too.
   EARLIER_WORKERS+="${OLD_WORKERS:+ $OLD_WORKERS}"
-  started=$(now_ms)
+  now_ms started
   log "canary: ${BG_CANARY_PERCENT}% of the clients$([[ -n $BG_CANARY_MATCH_VAR ]] && printf ' and every request with the canary-header') go to $CANDIDATE_SLOT for $(ms_as_seconds "$BG_CANARY_MS")s, judged every 0.5 s from the proxy's counts"
   while :; do
     final=0
@@ -184,7 +184,7 @@ run_canary() {
 # After the full switch: the old slot stays up and the new one is watched for bake-seconds.
 bake_candidate() {
   local started
-  started=$(now_ms)
+  now_ms started
   TRIAL_ACTIVE=1
   log "baking $CANDIDATE_SLOT for $(ms_as_seconds "$BG_BAKE_MS")s: $PREVIOUS_SLOT keeps running, and takes the traffic back at once if $CANDIDATE_SLOT's requests fail more than canary-max-error-rate"
   while (($(now_ms) - started < BG_BAKE_MS)); do

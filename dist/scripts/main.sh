@@ -75,11 +75,13 @@ main() {
   esac
   PHASE=finish
   if [[ $BG_COMMAND == deploy ]]; then
-    record_settings
     # An app moved from tls: acme to own or off leaves the renewer.
     if [[ $BG_TLS != acme ]]; then forget_acme; fi
+    # Written while the receipt is counted and the slots described: nothing after reads them.
+    after_switch_in_background record record_deploy
+  else
+    read_only_command || record_history
   fi
-  read_only_command || record_history
   # A deploy's receipt: its log is being read since the old version drained (start_receipt_read),
   # while the state above was recorded.
   count_receipt
@@ -89,6 +91,11 @@ main() {
   fi
   engine_finish
   emit_result
+}
+
+record_deploy() { # a deploy that went live (or was unchanged): its settings and its line in the history
+  record_settings
+  record_history
 }
 
 read_only_command() { [[ $BG_COMMAND == status || $BG_COMMAND == logs ]]; }

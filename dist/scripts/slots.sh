@@ -154,6 +154,13 @@ forget_kept() {
   log "removed $KEPT: ${PREVIOUS_SLOT:-the previous slot} is now the version to roll back to"
 }
 
+# Once the new version is live, while the run records and counts: the version set aside from its slot
+# goes, then the images no container uses (its image among them, so not at once).
+forget_kept_then_prune_images() {
+  after_switch forget forget_kept
+  prune_images
+}
+
 # The new version in the idle slot: its web container, then its workers.
 start_candidate() {
   CANDIDATE_SLOT=$(other_slot "${PREVIOUS_SLOT:-green}")
@@ -205,7 +212,7 @@ drain_previous() {
   # The workers of every config that routed to the old slot: the one before the switch, and with a
   # canary the one before it (a request they still hold, an upload, goes to the old slot).
   workers="$OLD_WORKERS${EARLIER_WORKERS:+ $EARLIER_WORKERS}"
-  started=$(now_ms)
+  now_ms started
   deadline=$((started + BG_DRAIN_MS))
   long_deadline=$((started + BG_DRAIN_LONG_LIVED * 1000))
   ip=$PREVIOUS_IP
@@ -317,7 +324,11 @@ is_unchanged() { # the live slot already runs this exact image with this exact c
 }
 
 check_candidate() { # the new web version healthy (when there is one), then every new worker up
-  if has_web; then run_phase health wait_until_healthy; fi
+  if has_web; then
+    # While it boots: the switch then only writes the proxy's files.
+    prepare_proxy_texts "$CANDIDATE_SLOT"
+    run_phase health wait_until_healthy
+  fi
   run_phase workers wait_for_workers
 }
 
@@ -356,8 +367,7 @@ cmd_deploy() {
   if ((BG_BARRIER_SECONDS > 0)); then run_phase wait wait_for_every_host; fi
   if canary_wanted; then run_phase canary run_canary; fi
   switch_to_candidate
-  after_switch forget forget_kept
-  after_switch_in_background prune prune_images
+  after_switch_in_background prune forget_kept_then_prune_images
 }
 
 # A container set aside from the idle slot means a run was interrupted before its switch: the
@@ -430,6 +440,5 @@ rollback_to() {
   run_phase start start_candidate
   check_candidate
   switch_to_candidate
-  after_switch forget forget_kept
-  after_switch_in_background prune prune_images
+  after_switch_in_background prune forget_kept_then_prune_images
 }

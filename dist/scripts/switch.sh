@@ -75,7 +75,7 @@ switch_proxy() {
   fail_unless_pointed "$status" "cannot switch to $CANDIDATE_SLOT: $why" \
     "nginx -t refused the config for $CANDIDATE_SLOT ($why); the previous config is back$hint"
   SWITCHED=1
-  SWITCHED_AT_MS=$(now_ms)
+  now_ms SWITCHED_AT_MS
   ACTIVE_SLOT=$CANDIDATE_SLOT
   log "proxy switched ${PREVIOUS_SLOT:-none} -> $CANDIDATE_SLOT${HEALTHY_AT_MS:+ ($((SWITCHED_AT_MS - HEALTHY_AT_MS))ms after it was healthy)}"
   if in_maintenance; then log "$BG_APP is in maintenance: $CANDIDATE_SLOT is live behind the maintenance page until command: live"; fi
@@ -93,7 +93,7 @@ after_switch() { # after_switch NAME COMMAND...
   local status=0 why
   PHASE=$1
   shift
-  PHASE_STARTED=$(now_ms)
+  now_ms PHASE_STARTED
   # A background job waited for, not a condition: inside it errexit and the ERR trap hold (bash turns
   # them off in a condition), and `wait ... ||` takes its status without failing this shell.
   (
@@ -101,7 +101,7 @@ after_switch() { # after_switch NAME COMMAND...
     "$@"
   ) &
   wait "$!" || status=$?
-  PHASES+=("$(json_str "$PHASE"):$(($(now_ms) - PHASE_STARTED))")
+  add_phase "$PHASE" "$PHASE_STARTED"
   if ((status != 0)); then
     why=$(take_fail_note) && why=${why#*$'\n'} || why="exit $status"
     log "warning: $PHASE did not finish ($why); the new version is live"
@@ -139,7 +139,7 @@ await_after_switch() {
     if ((status == 0)) && [[ $(<"$note") =~ ^ended\ ([0-9]+)$ ]]; then
       PHASES+=("$(json_str "$name"):$((BASH_REMATCH[1] - started))")
     else
-      PHASES+=("$(json_str "$name"):$(($(now_ms) - started))")
+      add_phase "$name" "$started"
     fi
     if ((status != 0)); then
       why=$(sed 1d "$note" 2>/dev/null) && [[ -n $why ]] || why="exit $status"

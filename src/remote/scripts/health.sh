@@ -11,41 +11,43 @@ proxy_get_status() { # proxy_get_status URL [WGET_ARGS...]
   status_of "$out"
 }
 
-status_of() { # status_of WGET_S_OUTPUT: the last HTTP status in it, else error:WHY
-  local out=$1 status
-  status=$(printf '%s\n' "$out" | sed -n 's/^ *HTTP\/[0-9.]* \([0-9][0-9][0-9]\).*/\1/p' | tail -n 1)
+status_of() { # status_of WGET_S_OUTPUT: the last HTTP status in it, else error:WHY (no subshell: every health try calls it)
+  local out=$1 status='' line
+  while IFS= read -r line; do
+    if [[ $line =~ ^\ *HTTP/[0-9.]*\ ([0-9][0-9][0-9]) ]]; then status=${BASH_REMATCH[1]}; fi
+  done <<<"$out"
   if [[ -n $status ]]; then
     echo "$status"
   elif [[ -z $out ]]; then
     echo "error:no answer within ${BG_HEALTH_TRY_TIMEOUT}s"
   else
-    echo "error:$(printf '%s' "$out" | tail -n 1)"
+    echo "error:${out##*$'\n'}"
   fi
 }
 
 # The app's own host name, so that host checks (Django's ALLOWED_HOSTS, Rails' hosts) pass.
-health_host() {
+health_host() { # health_host [INTO]
   if [[ -n $BG_CANONICAL_HOST ]]; then
-    echo "$BG_CANONICAL_HOST"
-  elif ((${#BG_HOSTNAMES[@]} > 0)); then echo "${BG_HOSTNAMES[0]/#\*/check}"; else echo localhost; fi
+    put "$BG_CANONICAL_HOST" "${1:-}"
+  elif ((${#BG_HOSTNAMES[@]} > 0)); then put "${BG_HOSTNAMES[0]/#\*/check}" "${1:-}"; else put localhost "${1:-}"; fi
 }
 
 # health-path is taken under path-prefix: with /api, health-path /up is /api/up through the proxy
 # (and / is /api itself). The health checks ask the container directly for what the proxy would
 # send it: that path, or health-path itself with strip-prefix.
-public_health_path() {
+public_health_path() { # public_health_path [INTO]
   if [[ $BG_PATH_PREFIX == / ]]; then
-    printf '%s' "$BG_HEALTH_PATH"
+    put "$BG_HEALTH_PATH" "${1:-}"
   elif [[ $BG_HEALTH_PATH == / ]]; then
-    printf '%s' "$BG_PATH_PREFIX"
+    put "$BG_PATH_PREFIX" "${1:-}"
   else
-    printf '%s%s' "$BG_PATH_PREFIX" "$BG_HEALTH_PATH"
+    put "$BG_PATH_PREFIX$BG_HEALTH_PATH" "${1:-}"
   fi
 }
 
-app_health_path() { if ((BG_STRIP_PREFIX)); then printf '%s' "$BG_HEALTH_PATH"; else public_health_path; fi; }
+app_health_path() { if ((BG_STRIP_PREFIX)); then put "$BG_HEALTH_PATH" "${1:-}"; else public_health_path "${1:-}"; fi; } # app_health_path [INTO]
 
-health_port() { printf '%s' "${BG_HEALTH_PORT:-$BG_CONTAINER_PORT}"; }
+health_port() { put "${BG_HEALTH_PORT:-$BG_CONTAINER_PORT}" "${1:-}"; } # health_port [INTO]
 
 # health-port or health-command: the proxy's answer on the served port says nothing of health, so
 # the checks after a switch ask the live container directly (the route still through the proxy).
@@ -65,7 +67,11 @@ health_try() { # health_try CONTAINER
   if ((${#BG_HEALTH_COMMAND[@]} > 0)); then
     command_try "$1"
   else
-    proxy_get_status "http://$1:$(health_port)$(app_health_path)" --header "Host: $(health_host)"
+    local port path host
+    health_port port
+    app_health_path path
+    health_host host
+    proxy_get_status "http://$1:$port$path" --header "Host: $host"
   fi
 }
 
@@ -123,11 +129,11 @@ port_hint() { # port_hint LAST_ERROR: why nothing answered, when nothing listene
   printf '; nothing listened on port %s (%s) in %s; the image exposes %s' "$(health_port)" "$([[ -n $BG_HEALTH_PORT ]] && echo health-port || echo container-port)" "$CANDIDATE" "${exposed:-no port}"
 }
 
-readonly HEALTH_QUICK_MS=5000 HEALTH_QUICK_INTERVAL_MS=20
+readonly HEALTH_QUICK_MS=5000 HEALTH_QUICK_INTERVAL_MS=20 HEALTH_QUICK_INTERVAL=0.020
 
 wait_until_healthy() {
-  local started deadline tries=0 streak=0 t0 answer latency state docker_health='' status error code
-  started=$(now_ms)
+  local started deadline tries=0 streak=0 t0 now answer latency state docker_health='' status error code error_json
+  now_ms started
   deadline=$((started + BG_HEALTH_TIMEOUT_MS))
   proxy_channel_ensure
   log "checking $(health_target "$CANDIDATE") every ${BG_HEALTH_INTERVAL}s (needs $BG_HEALTH_SUCCESSES in a row, up to $((BG_HEALTH_TIMEOUT_MS / 1000))s)"
@@ -148,9 +154,10 @@ wait_until_healthy() {
     fi
     workers_still_starting
     tries=$((tries + 1))
-    t0=$(now_ms)
+    now_ms t0
     answer=$(health_try "$CANDIDATE")
-    latency=$(($(now_ms) - t0))
+    now_ms now
+    latency=$((now - t0))
     status='' error='' code=''
     if [[ $answer == exit:* ]]; then
       answer=${answer#exit:}
@@ -167,7 +174,8 @@ wait_until_healthy() {
     fi
     # The last 200 tries are enough for the report, however long the health timeout.
     if ((${#HEALTH[@]} >= 200)); then HEALTH=("${HEALTH[@]:1}"); fi
-    HEALTH+=("{\"try\":$tries,\"ms\":$((t0 - started)),\"status\":${status:-null},\"error\":$(json_or_null "$error"),\"latencyMs\":$latency${code:+,\"exitCode\":$code}}")
+    json_or_null "$error" error_json
+    HEALTH+=("{\"try\":$tries,\"ms\":$((t0 - started)),\"status\":${status:-null},\"error\":$error_json,\"latencyMs\":$latency${code:+,\"exitCode\":$code}}")
     if is_healthy_answer "$answer"; then
       streak=$((streak + 1))
     else
@@ -175,18 +183,19 @@ wait_until_healthy() {
     fi
     log "try $tries: ${status:-${code:+exit $code${error:+: }}$error} (${latency}ms)${docker_health:+, docker health: $docker_health}"
     if ((streak >= BG_HEALTH_SUCCESSES)) && [[ -z $docker_health || $docker_health == healthy ]]; then
-      HEALTHY_AT_MS=$(now_ms)
+      now_ms HEALTHY_AT_MS
       log "$CANDIDATE is healthy after $((HEALTHY_AT_MS - started))ms"
       return 0
     fi
-    if (($(now_ms) + BG_HEALTH_INTERVAL_MS > deadline)); then
+    now_ms now
+    if ((now + BG_HEALTH_INTERVAL_MS > deadline)); then
       fail "$BG_EXIT_UNHEALTHY" "the new version did not become healthy within $((BG_HEALTH_TIMEOUT_MS / 1000))s (last answer: ${status:-${code:+exit $code${error:+: }}$error})$(port_hint "$error")"
     fi
     # For its first 5 s a starting app is asked every 0.02 s until its first healthy answer, so that
     # readiness is noticed within about 0.04 s (a try through the proxy channel takes ~0.01-0.02 s; most
     # apps are ready by then); after that, and between the healthy answers in a row, health-interval.
-    if ((streak == 0 && $(now_ms) - started < HEALTH_QUICK_MS && HEALTH_QUICK_INTERVAL_MS < BG_HEALTH_INTERVAL_MS)); then
-      sleep "$(ms_as_seconds "$HEALTH_QUICK_INTERVAL_MS")"
+    if ((streak == 0 && now - started < HEALTH_QUICK_MS && HEALTH_QUICK_INTERVAL_MS < BG_HEALTH_INTERVAL_MS)); then
+      sleep "$HEALTH_QUICK_INTERVAL"
     else
       sleep "$BG_HEALTH_INTERVAL"
     fi

@@ -73,16 +73,22 @@ DRAIN_NOTE='' # what was still open when the old version stopped, for the summar
 CERT_CHANGED=0       # this run put a new certificate in place: the proxy must reload
 HTTP2_DIRECTIVE=0    # nginx 1.25.1+ wants "http2 on;" (older: "listen 443 ssl http2;")
 
-now_ms() {
+# put VALUE [INTO]: VALUE put in the variable INTO, or printed without INTO. A function that ends with
+# it can be called without a subshell (`f ARGS INTO`), where loops and hot paths call it.
+put() { if [[ -n ${2:-} ]]; then printf -v "$2" '%s' "$1"; else printf '%s' "$1"; fi; }
+
+now_ms() { # now_ms [INTO]: milliseconds since the epoch
+  local now_ms_value
   if [[ -n ${EPOCHREALTIME:-} ]]; then
-    local t=${EPOCHREALTIME//[.,]/}
-    echo $((t / 1000))
+    now_ms_value=${EPOCHREALTIME//[.,]/}
+    now_ms_value=$((now_ms_value / 1000))
   else
-    date +%s%3N
+    now_ms_value=$(date +%s%3N)
   fi
+  put "$now_ms_value" "${1:-}"
 }
 
-START_MS=$(now_ms)
+now_ms START_MS
 readonly START_MS
 
 # Progress goes to the runner; if the runner is gone (cancelled job, dropped connection) the run
@@ -90,19 +96,25 @@ readonly START_MS
 log() { printf '[%s] %s\n' "$PHASE" "$*" 2>/dev/null || true; }
 
 # Linear in the text's length (bash's ${s//…} replacement is quadratic on long, quote-heavy logs).
-json_str() {
+json_str() { # json_str VALUE [INTO]: VALUE as a JSON string
   local s=$1
   if [[ $s != *[\\\"[:cntrl:]]* ]]; then
-    printf '"%s"' "$s"
-    return
+    put "\"$s\"" "${2:-}"
+    return 0 # not a bare return: in an ERR trap's handler that returns the failed command's status
   fi
-  printf '"'
-  printf '%s\n' "$s" | LC_ALL=C sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/\t/\\t/g' -e 's/\r/\\r/g' |
-    LC_ALL=C tr -d '\000-\010\013\014\016-\037' | LC_ALL=C awk 'NR > 1 { printf "\\n" } { printf "%s", $0 }'
-  printf '"'
+  put "\"$(printf '%s\n' "$s" | LC_ALL=C sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/\t/\\t/g' -e 's/\r/\\r/g' |
+    LC_ALL=C tr -d '\000-\010\013\014\016-\037' | LC_ALL=C awk 'NR > 1 { printf "\\n" } { printf "%s", $0 }')\"" "${2:-}"
 }
 
-json_or_null() { if [[ -n $1 ]]; then json_str "$1"; else printf 'null'; fi; }
+json_or_null() { if [[ -n $1 ]]; then json_str "$1" "${2:-}"; else put null "${2:-}"; fi; } # json_or_null VALUE [INTO]
+
+# add_phase NAME STARTED_MS: NAME took from STARTED_MS until now (the result's phasesMs)
+add_phase() {
+  local phase_json phase_now
+  json_str "$1" phase_json
+  now_ms phase_now
+  PHASES+=("$phase_json:$((phase_now - $2))")
+}
 
 join_by() {
   local sep=$1 first=1 item
@@ -152,10 +164,7 @@ answer_of() { # answer_of NAME INTO COMMAND...: into INTO; in the shell that ask
   printf -v "$into" '%s' "$value"
 }
 
-sh_quote() { # sh_quote WORD [INTO]: WORD as one word for any POSIX sh (the proxy's, a Swarm task's); printed, or put in INTO
-  local sh_quoted_word="'${1//\'/\'\\\'\'}'"
-  if [[ -n ${2:-} ]]; then printf -v "$2" '%s' "$sh_quoted_word"; else printf '%s' "$sh_quoted_word"; fi
-}
+sh_quote() { put "'${1//\'/\'\\\'\'}'" "${2:-}"; } # sh_quote WORD [INTO]: WORD as one word for any POSIX sh (the proxy's, a Swarm task's)
 
 ms_as_seconds() { printf '%d.%03d' $(($1 / 1000)) $(($1 % 1000)); } # ms_as_seconds MS: e.g. 2.041
 
@@ -229,7 +238,7 @@ fail() { # fail EXIT_CODE MESSAGE
   fi
   EXIT_CODE=$1 ERROR=$2 OUTCOME=$BG_OUTCOME_FAILED
   trap - ERR
-  PHASES+=("$(json_str "$PHASE"):$(($(now_ms) - PHASE_STARTED))")
+  add_phase "$PHASE" "$PHASE_STARTED"
   log "error: $ERROR"
   engine_discard
   # A deploy that failed after its window opened still says what the visitors got meanwhile.
@@ -276,9 +285,9 @@ PHASE_STARTED=$START_MS
 run_phase() { # run_phase NAME COMMAND...: runs a step and records its duration
   PHASE=$1
   shift
-  PHASE_STARTED=$(now_ms)
+  now_ms PHASE_STARTED
   "$@"
-  PHASES+=("$(json_str "$PHASE"):$(($(now_ms) - PHASE_STARTED))")
+  add_phase "$PHASE" "$PHASE_STARTED"
 }
 
 write_if_changed() { # write_if_changed FILE TEXT MODE: whole or not at all

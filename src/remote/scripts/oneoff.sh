@@ -29,7 +29,7 @@ run_oneoff() {
   while IFS= read -r label; do labels+=(--label "$label"); done < <(version_labels)
   engine_create_oneoff "$image" "${labels[@]}" || { ONEOFF='' && fail "$BG_EXIT_SERVER_UNUSABLE" "docker create of the $role container failed: $(docker_error "$START_ERROR")"; }
   log "running the $role command in $ONEOFF (at most ${BG_ONEOFF_TIMEOUT}s):"
-  started=$(now_ms)
+  now_ms started
   engine_start_oneoff || {
     out=$START_ERROR
     # The container may still have said why (an entrypoint or command not found).

@@ -319,14 +319,47 @@ put_proxy_file() { # put_proxy_file FILE TEXT
   }
 }
 
-# Writes the app's files for SLOT (the server blocks follow from them: sync_hosts_conf).
+# Writes the app's files for SLOT (the server blocks follow from them: sync_hosts_conf): as
+# prepare_proxy_texts rendered them when nothing they depend on changed since, else rendered now.
 write_proxy_config() { # write_proxy_config SLOT (none: the app has no live slot yet)
-  local upstream text
-  upstream=$(engine_upstream "$1")
+  local upstream text key
   if [[ ! -d $ROUTES_DIR ]]; then mkdir -p "$ROUTES_DIR" && chmod 755 "$ROUTES_DIR" || return 1; fi
+  proxy_texts_key "$1" key
+  if [[ -n $PREPARED_PROXY_KEY && $key == "$PREPARED_PROXY_KEY" ]]; then
+    put_proxy_file "$ROUTE_FILE" "$PREPARED_ROUTES" && put_proxy_file "$REDIRECT_FILE" "$PREPARED_REDIRECTS" &&
+      put_proxy_file "$CONF_FILE" "$PREPARED_CONF" || return 1
+    return 0
+  fi
+  upstream=$(engine_upstream "$1")
   text=$(render_app_routes "$1" "$upstream") && put_proxy_file "$ROUTE_FILE" "$text" || return 1
   text=$(render_app_redirects) && put_proxy_file "$REDIRECT_FILE" "$text" || return 1
   text=$(render_proxy_config "$1" "$upstream") && put_proxy_file "$CONF_FILE" "$text" || return 1
+}
+
+# The app's three files for SLOT rendered ahead, while the new version starts, so that the switch only
+# writes them. Only once the app has its hop ports (a first deploy picks them under the proxy lock).
+PREPARED_PROXY_KEY='' PREPARED_ROUTES='' PREPARED_REDIRECTS='' PREPARED_CONF=''
+prepare_proxy_texts() { # prepare_proxy_texts SLOT
+  local key upstream
+  PREPARED_PROXY_KEY=''
+  proxy_texts_key "$1" key
+  [[ $key =~ \|[0-9]+$ ]] || return 0
+  upstream=$(engine_upstream "$1") &&
+    PREPARED_ROUTES=$(render_app_routes "$1" "$upstream") &&
+    PREPARED_REDIRECTS=$(render_app_redirects) &&
+    PREPARED_CONF=$(render_proxy_config "$1" "$upstream") || return 0
+  PREPARED_PROXY_KEY=$key
+}
+
+# What the app's rendered files depend on besides its settings: the slot, a canary's split,
+# maintenance, the certificate and the hop ports its config keeps.
+proxy_texts_key() { # proxy_texts_key SLOT INTO
+  local hop_line='' texts_key="$1|$CANARY_SLOT|"
+  if in_maintenance; then texts_key+=maintenance; fi
+  if tls_ready; then texts_key+='|tls'; fi
+  if [[ -f $CONF_FILE ]]; then { read -r _ && read -r hop_line; } <"$CONF_FILE" 2>/dev/null || true; fi
+  if [[ $hop_line =~ ^#\ bluegreen-hop-ports:\ ([0-9]+)$ ]]; then texts_key+="|${BASH_REMATCH[1]}"; fi
+  put "$texts_key" "$2"
 }
 
 # The app's files as the proxy has them, kept aside (FILE.SUFFIX; none for a file that is not

@@ -96,7 +96,7 @@ replace_proxy() { # replace_proxy FACTS
     [[ $net == "$BG_NETWORK" ]] || docker network connect "$net" "$BG_PROXY_NAME"
   done
   local stopped_at
-  stopped_at=$(now_ms)
+  now_ms stopped_at
   docker stop --time 10 "$old" >/dev/null
   if ! out=$(docker start "$BG_PROXY_NAME" 2>&1); then
     docker rm --force "$BG_PROXY_NAME" >/dev/null 2>&1 || true

@@ -92,7 +92,7 @@ receipt_json() {
 # As the new version starts: the log emptied and the window opened (one call in the proxy).
 open_receipt_window() {
   has_web || return 0
-  RECEIPT_FROM_MS=$(now_ms)
+  now_ms RECEIPT_FROM_MS
   # shellcheck disable=SC2016 # for the proxy's sh
   proxy_sh 'mkdir -p "${1%/*}" && : >"$1" && : >"$2"' "$(receipt_log_path)" "$(receipt_flag_path)" >/dev/null ||
     log "warning: the proxy's count of this deploy's requests could not be started"
@@ -138,7 +138,7 @@ count_receipt() {
   [[ -n $RECEIPT_FROM_MS && -z $TRAFFIC_JSON ]] || return 0
   local started out='' free read=1 to_ms
   PHASE=receipt
-  started=$(now_ms)
+  now_ms started
   if [[ -n $RECEIPT_READ_PID ]]; then
     wait "$RECEIPT_READ_PID" || true
     RECEIPT_READ_PID=''
@@ -151,7 +151,7 @@ count_receipt() {
   else
     RECEIPT_CLOSED=1 # read_receipt_log removes the flag
     out=$(read_receipt_log close) || read=0
-    to_ms=$(now_ms)
+    now_ms to_ms
   fi
   if ((read)); then
     free=${out%%$'\n'*}
@@ -165,5 +165,5 @@ count_receipt() {
     fi
   fi
   if [[ -z $TRAFFIC_JSON ]]; then log "warning: the proxy's count of this deploy's requests could not be read"; fi
-  PHASES+=("$(json_str receipt):$(($(now_ms) - started))")
+  add_phase receipt "$started"
 }

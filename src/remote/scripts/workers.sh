@@ -24,10 +24,23 @@ worker_fields() { # worker_fields SPEC ARRAY: name, replicas, then the command's
 worker_container() { printf '%s-%s-%s-%s' "$BG_APP" "$1" "$2" "$3"; } # worker_container SLOT NAME N
 
 # The worker containers of SLOT that Docker has, sorted; with kept, only those set aside (NAME.kept).
-slot_workers() { # slot_workers SLOT [kept]
-  local all
-  all=$(docker ps -a --filter "label=$LABEL.app=$BG_APP" --filter "label=$LABEL.slot=$1" --filter "label=$LABEL.worker" --format '{{.Names}}' 2>/dev/null || true)
-  if [[ ${2:-} == kept ]]; then grep '\.kept$' <<<"$all" || true; else grep -v -e '\.kept$' -e '^$' <<<"$all" || true; fi | sort
+slot_workers() { workers_of_slot "$(app_workers)" "$@"; } # slot_workers SLOT [kept]
+
+# The app's workers, one "SLOT NAME" a line: one docker call for what several slot_workers would ask.
+app_workers() {
+  docker ps -a --filter "label=$LABEL.app=$BG_APP" --filter "label=$LABEL.worker" --format "{{.Label \"$LABEL.slot\"}} {{.Names}}" 2>/dev/null || true
+}
+
+# SLOT's workers in LIST (app_workers'), sorted, one a line: the ones in use, or with kept the ones set aside.
+workers_of_slot() { # workers_of_slot LIST SLOT [kept]
+  local slot name picked=()
+  while read -r slot name; do
+    [[ $slot == "$2" && -n $name ]] || continue
+    if [[ ${3:-} == kept ]]; then [[ $name == *.kept ]] || continue; else [[ $name != *.kept ]] || continue; fi
+    picked+=("$name")
+  done <<<"$1"
+  ((${#picked[@]})) || return 0
+  printf '%s\n' "${picked[@]}" | sort
 }
 
 # The container that stands for a slot's version: its web container, or without web its first worker.
@@ -72,16 +85,17 @@ refuse_web_change() {
 # interrupted run left: set-aside workers in the live slot (interrupted after its switch) go; in the
 # candidate slot (before it), the workers it started go and the set-aside ones stay so.
 make_room_for_workers() {
-  local stale kept current container
+  local all stale kept current container
+  all=$(app_workers)
   if [[ -n $PREVIOUS_SLOT ]]; then
-    stale=$(slot_workers "$PREVIOUS_SLOT" kept)
+    stale=$(workers_of_slot "$all" "$PREVIOUS_SLOT" kept)
     if [[ -n $stale ]]; then
       log "removing $(paste -sd ' ' <<<"$stale"), set aside by a run that was interrupted after its switch"
       xargs docker rm --force <<<"$stale" >/dev/null
     fi
   fi
-  kept=$(slot_workers "$CANDIDATE_SLOT" kept)
-  current=$(slot_workers "$CANDIDATE_SLOT")
+  kept=$(workers_of_slot "$all" "$CANDIDATE_SLOT" kept)
+  current=$(workers_of_slot "$all" "$CANDIDATE_SLOT")
   if [[ -n $kept ]]; then
     WORKERS_KEPT=1
     [[ -n $current ]] || return 0
@@ -107,7 +121,7 @@ start_workers() { # the new version's workers in the candidate slot, with the ap
         fail "$BG_EXIT_SERVER_UNUSABLE" "docker run of worker $container failed: $(docker_error "$START_ERROR")"
     done
   done
-  WORKERS_STARTED_MS=$(now_ms)
+  now_ms WORKERS_STARTED_MS
 }
 
 start_slot_workers() { # a plain rollback: the candidate slot's kept workers, started again
@@ -118,7 +132,7 @@ start_slot_workers() { # a plain rollback: the candidate slot's kept workers, st
     docker start "$container" >/dev/null
     log "started worker $container again"
   done < <(slot_workers "$CANDIDATE_SLOT")
-  WORKERS_STARTED_MS=$(now_ms)
+  now_ms WORKERS_STARTED_MS
 }
 
 worker_failed() { # worker_failed CONTAINER WHY: the run fails with the worker's last lines as its log

@@ -523,6 +523,67 @@ describe('is_healthy_answer: one health try, HTTP or health-command (issue 23)',
   });
 });
 
+describe('status_of: the last HTTP status in what wget -S printed, else why there is none', () => {
+  const cases: Array<[string, string]> = [
+    ['  HTTP/1.1 200 OK\n  Content-Type: text/plain', '200'],
+    ['  HTTP/1.1 301 Moved Permanently\n  Location: /x\n  HTTP/1.1 503 Service Unavailable\nwget: server returned error: HTTP/1.1 503 Service Unavailable', '503'],
+    ['HTTP/1.0 204 No Content', '204'],
+    ["wget: bad address 'shop-blue:8080'", "error:wget: bad address 'shop-blue:8080'"],
+    ["Connecting to x\nwget: can't connect to remote host: Connection refused", "error:wget: can't connect to remote host: Connection refused"],
+    ['', 'error:no answer within 5s'],
+  ];
+  it.each(cases)('%j: %s', (out, want) => {
+    expect(callScript({}, `status_of "$(printf '%b' ${shellQuote(out)})"`).stdout.trim()).toBe(want);
+  });
+});
+
+describe("workers_of_slot: a slot's workers from one listing of the app's", () => {
+  const list = 'blue shop-blue-web-2\ngreen shop-green-web-1\nblue shop-blue-web-1\nblue shop-blue-mail-1.kept\n green\n';
+  const cases: Array<[string, string]> = [
+    ['blue', 'shop-blue-web-1 shop-blue-web-2'],
+    ['blue kept', 'shop-blue-mail-1.kept'],
+    ['green', 'shop-green-web-1'],
+    ['green kept', ''],
+  ];
+  it.each(cases)('%s: %s', (args, want) => {
+    expect(callScript({ app: 'shop' }, `workers_of_slot "$(printf '%b' ${shellQuote(list)})" ${args} | paste -sd ' '`).stdout.trim()).toBe(want);
+  });
+});
+
+describe('prepare_proxy_texts: the switch writes what was rendered while the new version booted, unless something it depends on changed', () => {
+  // The prepared config is marked (a line after its first), so the test sees which one write_proxy_config wrote.
+  const run = (between: string) =>
+    callScript(
+      { app: 'shop' },
+      [
+        'mkdir -p "$CONF_DIR"',
+        'write_proxy_config blue', // the app's config as a first deploy leaves it: its hop ports chosen
+        'prepare_proxy_texts green',
+        "[[ -n $PREPARED_PROXY_KEY ]] && PREPARED_CONF=${PREPARED_CONF/$'\\n'/$'\\n# prepared\\n'}",
+        between,
+        'write_proxy_config green',
+        'grep -c "^# prepared" "$CONF_FILE" || true; sed -n 1p "$CONF_FILE"',
+      ].join('\n'),
+    ).stdout;
+  it('nothing changed: the prepared texts', () => {
+    expect(run(':')).toBe('1\n# bluegreen: app=shop slot=green container=shop-green\n');
+  });
+  it.each([
+    ['maintenance began', 'mkdir -p "${MAINTENANCE_FILE%/*}" && touch "$MAINTENANCE_FILE"'],
+    ['a canary split began', 'CANARY_SLOT=green'],
+  ])('%s: rendered again', (_what, between) => {
+    expect(run(between)).toBe('0\n# bluegreen: app=shop slot=green container=shop-green\n');
+  });
+  it('another slot: rendered for it', () => {
+    expect(callScript({ app: 'shop' }, 'mkdir -p "$CONF_DIR"; write_proxy_config blue; prepare_proxy_texts green; write_proxy_config blue; sed -n 1p "$CONF_FILE"').stdout).toBe(
+      '# bluegreen: app=shop slot=blue container=shop-blue\n',
+    );
+  });
+  it('a first deploy (no hop ports chosen yet): nothing prepared, the switch renders under the proxy lock', () => {
+    expect(callScript({ app: 'shop' }, 'mkdir -p "$CONF_DIR"; prepare_proxy_texts green; echo "key=[$PREPARED_PROXY_KEY]"').stdout).toBe('key=[]\n');
+  });
+});
+
 describe('recorded settings: a list goes through the record word for word (health-command)', () => {
   it.each([[['sh', '-c', 'test -e /version && echo "it\'s there"']], [['a b', 'tab\there', 'two\nlines', '100%20', '%', '']], [[]]])('%j', (words) => {
     const code = `BG_HEALTH_COMMAND=(${words.map(shellQuote).join(' ')}); value=$(setting_value BG_HEALTH_COMMAND); [[ $value != *$'\\n'* ]] || exit 9; BG_HEALTH_COMMAND=(x); load_list BG_HEALTH_COMMAND "$value"; for w in "\${BG_HEALTH_COMMAND[@]}"; do printf '<%s>' "$w"; done`;
