@@ -9,7 +9,7 @@ async function main() {
   const version = process.argv[2] ?? 'v1';
   const extra = JSON.parse(process.argv[3] ?? '{}');
   const clients = Number(process.env.LOAD ?? 0);
-  const load = clients ? startLoad({ port: server.proxyPort, steadyWorkers: clients, maxSeconds: 60 }) : undefined;
+  const load = clients ? startLoad({ port: server.proxyPort, steadyWorkers: clients, slowWorkers: 0, maxSeconds: 60 }) : undefined;
   if (load) await new Promise((r) => setTimeout(r, 1000));
   const start = Date.now();
   console.log(`start ${start}`);
