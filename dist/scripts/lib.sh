@@ -91,6 +91,12 @@ now_ms() { # now_ms [INTO]: milliseconds since the epoch
 now_ms START_MS
 readonly START_MS
 
+utc_now() { # utc_now [INTO]: e.g. 2026-12-07T18:34:37Z (bash's own strftime: no date process)
+  local utc_now_value
+  TZ=UTC printf -v utc_now_value '%(%Y-%m-%dT%H:%M:%SZ)T' -1
+  put "$utc_now_value" "${1:-}"
+}
+
 # Progress goes to the runner; if the runner is gone (cancelled job, dropped connection) the run
 # still finishes on the server, so it is never left half-done.
 log() { printf '[%s] %s\n' "$PHASE" "$*" 2>/dev/null || true; }
@@ -179,7 +185,7 @@ short_id() { local id=${1#sha256:}; printf '%s' "${id:0:12}"; } # short_id sha25
 # its service), one NAME=VALUE a line; and the Go template that reads them back as the result's "live".
 version_labels() {
   printf '%s\n' "$LABEL.app=$BG_APP" "$LABEL.image=$VERSION_IMAGE" "$LABEL.image-id=$VERSION_IMAGE_ID" "$LABEL.config=$BG_CONFIG_HASH" \
-    "$LABEL.git-sha=$VERSION_GIT_SHA" "$LABEL.run-url=$VERSION_RUN_URL" "$LABEL.deployed-at=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    "$LABEL.git-sha=$VERSION_GIT_SHA" "$LABEL.run-url=$VERSION_RUN_URL" "$LABEL.deployed-at=$(utc_now)"
 }
 
 live_template() { # live_template NAME RUNNING LABELS: Go template fields (e.g. .Name, {{.State.Running}}, .Config.Labels)
@@ -209,19 +215,35 @@ emit_result() {
 }
 
 render_result() {
+  # Each value put in a variable, not printed by a subshell of its own (a fork each on the way out).
+  local command app outcome error failed_phase=null previous active candidate image_id maintenance=false log_tail logs drain now
+  json_str "$BG_COMMAND" command
+  json_str "$BG_APP" app
+  json_str "$OUTCOME" outcome
+  json_or_null "$ERROR" error
+  if [[ $OUTCOME == "$BG_OUTCOME_FAILED" ]]; then json_str "$PHASE" failed_phase; fi
+  json_or_null "$PREVIOUS_SLOT" previous
+  json_or_null "$ACTIVE_SLOT" active
+  json_or_null "$CANDIDATE" candidate
+  json_or_null "${CANDIDATE_IMAGE_ID:-${VERSION_IMAGE_ID:-}}" image_id
+  if in_maintenance; then maintenance=true; fi
+  json_or_null "$LOG_TAIL" log_tail
+  json_or_null "$LOGS" logs
+  json_or_null "$DRAIN_NOTE" drain
+  now_ms now
+  local health phases trials history IFS=, # "${LIST[*]}" joins by the first character of IFS
+  health="${HEALTH[*]}" phases="${PHASES[*]}" trials="${TRIALS_JSON[*]}" history="${HISTORY[*]}"
+  IFS=$' \t\n'
   printf '%s\n' "$BG_RESULT_BEGIN"
   printf '{"version":%d,"command":%s,"app":%s,"outcome":%s,"exitCode":%d,"error":%s,"failedPhase":%s,' \
-    "$BG_RESULT_VERSION" "$(json_str "$BG_COMMAND")" "$(json_str "$BG_APP")" "$(json_str "$OUTCOME")" "$EXIT_CODE" \
-    "$(json_or_null "$ERROR")" "$(if [[ $OUTCOME == "$BG_OUTCOME_FAILED" ]]; then json_str "$PHASE"; else printf null; fi)"
-  printf '"previousSlot":%s,"activeSlot":%s,"candidate":%s,"imageId":%s,' \
-    "$(json_or_null "$PREVIOUS_SLOT")" "$(json_or_null "$ACTIVE_SLOT")" "$(json_or_null "$CANDIDATE")" \
-    "$(json_or_null "${CANDIDATE_IMAGE_ID:-${VERSION_IMAGE_ID:-}}")"
+    "$BG_RESULT_VERSION" "$command" "$app" "$outcome" "$EXIT_CODE" "$error" "$failed_phase"
+  printf '"previousSlot":%s,"activeSlot":%s,"candidate":%s,"imageId":%s,' "$previous" "$active" "$candidate" "$image_id"
   printf '"traffic":%s,"release":%s,"run":%s,"versions":%s,"workers":[%s],"services":[%s],"maintenance":%s,"trials":[%s],' "${TRAFFIC_JSON:-null}" "${RELEASE_JSON:-null}" "${RUN_JSON:-null}" "${VERSIONS_JSON:-null}" "${WORKERS_JSON:-}" "${SERVICES_JSON:-}" \
-    "$(if in_maintenance; then printf true; else printf false; fi)" "$(join_by , "${TRIALS_JSON[@]}")"
+    "$maintenance" "$trials"
   printf '"health":[%s],"phasesMs":{%s},"totalMs":%d,"logTail":%s,"live":%s,"history":[%s],"certificate":%s,"settings":%s,"logs":%s,"drain":%s}\n' \
-    "$(join_by , "${HEALTH[@]}")" "$(join_by , "${PHASES[@]}")" $(($(now_ms) - START_MS)) \
-    "$(json_or_null "$LOG_TAIL")" "${LIVE_INFO:-null}" "$(join_by , "${HISTORY[@]}")" "$(certificate_json 2>/dev/null || printf null)" \
-    "$(settings_json 2>/dev/null || printf null)" "$(json_or_null "$LOGS")" "$(json_or_null "$DRAIN_NOTE")"
+    "$health" "$phases" $((now - START_MS)) \
+    "$log_tail" "${LIVE_INFO:-null}" "$history" "$(certificate_json 2>/dev/null || printf null)" \
+    "$(settings_json 2>/dev/null || printf null)" "$logs" "$drain"
   printf '%s\n' "$BG_RESULT_END"
 }
 

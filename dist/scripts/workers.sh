@@ -10,6 +10,7 @@ readonly LIVE_SLOT_FILE=$APP_DIR/slot
 has_web() { ((BG_WEB)); }
 
 WORKERS_STARTED=()   # the workers this run started (a rollback: started again), checked before the switch
+CANDIDATE_SLOT_CLEARED=0 # the candidate slot held no worker in use before this run started its own there
 WORKERS_STARTED_MS=0 # when they were started: worker-grace counts from here
 WORKERS_KEPT=0       # the candidate slot's old workers were set aside (.kept) while the new ones are tried
 WORKER_FAILED=''     # the worker that stopped the run (the summary shows its log, not the web's)
@@ -87,6 +88,7 @@ refuse_web_change() {
 make_room_for_workers() {
   local all stale kept current container
   all=$(app_workers)
+  CANDIDATE_SLOT_CLEARED=1
   if [[ -n $PREVIOUS_SLOT ]]; then
     stale=$(workers_of_slot "$all" "$PREVIOUS_SLOT" kept)
     if [[ -n $stale ]]; then
@@ -260,7 +262,14 @@ remove_app_workers() { # every worker container of the app, in any slot, set asi
 
 workers_json() { # workers_json SLOT: the slot's workers as JSON objects, comma-separated
   local names=()
-  mapfile -t names < <(slot_workers "$1")
+  # The slot this run started its workers in holds those (make_room_for_workers cleared it): no
+  # listing needed, and none at all when there are none.
+  if ((CANDIDATE_SLOT_CLEARED)) && [[ $1 == "$CANDIDATE_SLOT" ]]; then
+    ((${#WORKERS_STARTED[@]})) || return 0
+    mapfile -t names < <(printf '%s\n' "${WORKERS_STARTED[@]}" | sort)
+  else
+    mapfile -t names < <(slot_workers "$1")
+  fi
   ((${#names[@]})) || return 0
   docker inspect -f "{\"container\":{{json .Name}},\"worker\":{{json $(label_of worker)}},\"running\":{{.State.Running}},\"restarts\":{{.RestartCount}},\"image\":{{json $(label_of image)}},\"imageId\":{{json $(label_of image-id)}}}" "${names[@]}" 2>/dev/null | paste -sd , || true
 }

@@ -45,16 +45,24 @@ setting_variables() { # every variable of the recorded settings, one a line
 }
 
 settings_json() { # what the run routed by: {"hostnames":[…],"tls":…,"containerPort":…,"recorded":true when loaded from the record,"web":…,"canonicalHost":…,"pathPrefix":…}
-  local quoted=() name
-  for name in "${BG_HOSTNAMES[@]}"; do quoted+=("$(json_str "$name")"); done
-  printf '{"hostnames":[%s],"tls":%s,"containerPort":%s,"recorded":%s,"web":%s,"canonicalHost":%s,"pathPrefix":%s}' "$(join_by , "${quoted[@]}")" "$(json_str "$BG_TLS")" \
-    "$((BG_CONTAINER_PORT))" "$(if [[ -n $SETTINGS_LOADED ]]; then echo true; else echo false; fi)" "$(if has_web; then echo true; else echo false; fi)" \
-    "$(json_str "$BG_CANONICAL_HOST")" "$(json_str "$BG_PATH_PREFIX")"
+  local quoted=() name json tls canonical prefix recorded=false web=false
+  for name in "${BG_HOSTNAMES[@]}"; do
+    json_str "$name" json
+    quoted+=("$json")
+  done
+  json_str "$BG_TLS" tls
+  json_str "$BG_CANONICAL_HOST" canonical
+  json_str "$BG_PATH_PREFIX" prefix
+  if [[ -n $SETTINGS_LOADED ]]; then recorded=true; fi
+  if has_web; then web=true; fi
+  printf '{"hostnames":[%s],"tls":%s,"containerPort":%s,"recorded":%s,"web":%s,"canonicalHost":%s,"pathPrefix":%s}' "$(join_by , "${quoted[@]}")" "$tls" \
+    "$((BG_CONTAINER_PORT))" "$recorded" "$web" "$canonical" "$prefix"
 }
 
 render_settings() {
-  local variable recorded
-  printf '# bluegreen settings of %s, recorded %s by %s\n' "$BG_APP" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "${BG_RUN_URL:-a run}"
+  local variable recorded at
+  utc_now at
+  printf '# bluegreen settings of %s, recorded %s by %s\n' "$BG_APP" "$at" "${BG_RUN_URL:-a run}"
   while IFS= read -r variable; do
     setting_value "$variable" recorded
     printf '%s\t%s\n' "$variable" "$recorded"
@@ -144,13 +152,21 @@ record_history() {
   # only when it ran.
   [[ $BG_COMMAND != run ]] || return 0
   [[ $BG_COMMAND != release || -n $HISTORY_OUTCOME ]] || return 0
-  local line
-  line=$(printf '{"time":"%s","command":%s,"outcome":%s,"image":%s,"imageId":%s,"serverImageId":%s,"from":%s,"to":%s,"gitSha":%s,"runUrl":%s,"error":%s%s}' \
-    "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(json_str "$BG_COMMAND")" "$(json_str "${HISTORY_OUTCOME:-$OUTCOME}")" \
-    "$(json_or_null "${VERSION_IMAGE:-}")" "$(json_or_null "${CANDIDATE_IMAGE_ID:-${VERSION_IMAGE_ID:-}}")" "$(json_or_null "${CANDIDATE_SERVER_ID:-${VERSION_SERVER_ID:-}}")" \
-    "$(json_or_null "$PREVIOUS_SLOT")" "$(json_or_null "$ACTIVE_SLOT")" \
-    "$(json_or_null "$BG_GIT_SHA")" "$(json_or_null "$BG_RUN_URL")" "$(json_or_null "$ERROR")" \
-    "$(if ((RELEASE_BROKE_LIVE)); then printf ',"brokeLive":true'; fi)")
+  local line at command outcome image image_id server_id from to git_sha run_url error broke=''
+  utc_now at
+  json_str "$BG_COMMAND" command
+  json_str "${HISTORY_OUTCOME:-$OUTCOME}" outcome
+  json_or_null "${VERSION_IMAGE:-}" image
+  json_or_null "${CANDIDATE_IMAGE_ID:-${VERSION_IMAGE_ID:-}}" image_id
+  json_or_null "${CANDIDATE_SERVER_ID:-${VERSION_SERVER_ID:-}}" server_id
+  json_or_null "$PREVIOUS_SLOT" from
+  json_or_null "$ACTIVE_SLOT" to
+  json_or_null "$BG_GIT_SHA" git_sha
+  json_or_null "$BG_RUN_URL" run_url
+  json_or_null "$ERROR" error
+  if ((RELEASE_BROKE_LIVE)); then broke=',"brokeLive":true'; fi
+  printf -v line '{"time":"%s","command":%s,"outcome":%s,"image":%s,"imageId":%s,"serverImageId":%s,"from":%s,"to":%s,"gitSha":%s,"runUrl":%s,"error":%s%s}' \
+    "$at" "$command" "$outcome" "$image" "$image_id" "$server_id" "$from" "$to" "$git_sha" "$run_url" "$error" "$broke"
   local history=$APP_DIR/history.jsonl
   # The record is not worth the result: a full disk makes it a warning (and fail() calls this too).
   if ! { printf '%s\n' "$line" >>"$history"; } 2>/dev/null; then
