@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { type ActionRun, type RunOptions, runAction } from '../helpers/action-runner';
 import { failures, startLoad } from '../helpers/load';
-import { SERVER_KINDS, type TestServer, containersOf, getThroughProxy, localDocker, remoteDocker, resetServer, serverInputs, testServer } from '../helpers/server';
+import { SERVER_KINDS, type TestServer, containersOf, getThroughProxy, localDocker, remoteDocker, remoteDockerStatus, resetServer, serverInputs, testServer } from '../helpers/server';
 
 async function underLoad<T>(server: TestServer, host: string, work: () => Promise<T>): Promise<{ result: T; samples: ReturnType<typeof startLoad>['samples'] }> {
   const load = startLoad({ port: server.proxyPort, hostHeader: host, steadyWorkers: 2, slowWorkers: 1, slowMs: 1000, maxSeconds: 240 });
@@ -189,7 +189,8 @@ describe.each(SERVER_KINDS)('release phase, command run and rollback-to (%s serv
     const deployOf = (version: string, extra: Record<string, string> = {}) =>
       runAction(serverInputs(server, { app, hostname: 'runlock.test', 'health-timeout': '20s', image: `${server.appImage}:${version}`, ...extra }));
     expect((await deployOf('v1')).code).toBe(0);
-    // v3 was never deployed here: the run sends it and runs in it, and nothing served changes.
+    // v3 is not on the server (an earlier test may have left it): the run sends it and runs in it, and nothing served changes.
+    remoteDockerStatus(server, ['image', 'rm', '-f', `${server.appImage}:v3`]);
     const inV3 = await runAction(serverInputs(server, { app, command: 'run', image: `${server.appImage}:v3`, 'run-command': 'cat /version' }));
     expect(inV3.code, inV3.stdout).toBe(0);
     expect(inV3.outputs['run-output']).toBe('v3');
