@@ -58,7 +58,7 @@ describe.each(SERVER_KINDS)('the receipt (%s server)', (kind) => {
     console.log(
       `receipt (${kind}): ${traffic.requests} requests, blue ${traffic.slots.blue.requests}, green ${traffic.slots.green.requests}, failed ${traffic.failed}; the load generator: ${samples.length}, failed ${failures(samples).length}`,
     );
-  });
+  }, 90_000);
 
   if (kind !== 'classic') return; // the cap is the proxy's tmpfs, the same on either server
 
@@ -89,5 +89,5 @@ describe.each(SERVER_KINDS)('the receipt (%s server)', (kind) => {
     } finally {
       remoteDocker(server, ['exec', proxy, 'rm', '-f', '/run/bluegreen-receipt/filler']);
     }
-  });
+  }, 90_000);
 });
