@@ -129,7 +129,9 @@ port_hint() { # port_hint LAST_ERROR: why nothing answered, when nothing listene
   printf '; nothing listened on port %s (%s) in %s; the image exposes %s' "$(health_port)" "$([[ -n $BG_HEALTH_PORT ]] && echo health-port || echo container-port)" "$CANDIDATE" "${exposed:-no port}"
 }
 
-readonly HEALTH_QUICK_MS=5000 HEALTH_QUICK_INTERVAL_MS=20 HEALTH_QUICK_INTERVAL=0.020
+readonly HEALTH_QUICK_MS=5000 HEALTH_QUICK_INTERVAL_MS=20
+ms_as_seconds "$HEALTH_QUICK_INTERVAL_MS" HEALTH_QUICK_INTERVAL # for sleep, once
+readonly HEALTH_QUICK_INTERVAL
 
 wait_until_healthy() {
   local started deadline tries=0 streak=0 t0 now answer latency state docker_health='' status error code error_json

@@ -172,7 +172,11 @@ answer_of() { # answer_of NAME INTO COMMAND...: into INTO; in the shell that ask
 
 sh_quote() { put "'${1//\'/\'\\\'\'}'" "${2:-}"; } # sh_quote WORD [INTO]: WORD as one word for any POSIX sh (the proxy's, a Swarm task's)
 
-ms_as_seconds() { printf '%d.%03d' $(($1 / 1000)) $(($1 % 1000)); } # ms_as_seconds MS: e.g. 2.041
+ms_as_seconds() { # ms_as_seconds MS [INTO]: e.g. 2.041
+  local seconds
+  printf -v seconds '%d.%03d' $(($1 / 1000)) $(($1 % 1000))
+  put "$seconds" "${2:-}"
+}
 
 # The image this run sent must be here before anything changes (a deploy, its release, command run).
 require_sent_image() {
