@@ -1,5 +1,6 @@
 // One deploy on the classic server, each line of the action's log with its time since the start.
-// npx tsx bench/trace-one.ts VERSION '{"input":"value"}'   (LOAD=N: N clients of short requests during the deploy, as bench/deploy.ts; TRAFFIC=1: the receipt; PHASES=1: the summary's phases)
+// npx tsx bench/trace-one.ts VERSION '{"input":"value"}'   (LOAD=N: N clients of short requests during the deploy, as bench/deploy.ts; TRAFFIC=1: the receipt; PHASES=1: the summary's phases;
+// ACTION_DIR=DIR: the action.yml and dist/ in DIR instead of this checkout's, to compare two builds)
 import { runAction } from '../test/helpers/action-runner';
 import { failures, startLoad } from '../test/helpers/load';
 import { resetServer, serverInputs, testServer } from '../test/helpers/server';
@@ -15,6 +16,7 @@ async function main() {
   console.log(`start ${start}`);
   const run = await runAction(serverInputs(server, { app: 'bench', image: `${server.appImage}:${version}`, ...extra }), {
     onLine: (line) => console.log(`${String(Date.now() - start).padStart(5)} ${line}`),
+    actionDir: process.env.ACTION_DIR || undefined,
   });
   console.log(`exit ${run.code} in ${Date.now() - start} ms`);
   if (process.env.TRAFFIC) console.log(run.outputs.traffic);

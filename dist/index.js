@@ -31970,6 +31970,7 @@ exports.ENGINE_FUNCTIONS = [
     'engine_network',
     'engine_live_slot',
     'engine_upstream',
+    'engine_ask_ahead',
     'engine_deploy',
     'engine_release',
     'engine_start_container',

@@ -43,6 +43,7 @@ engine_network() { ensure_proxy_network "$1"; } # the project's own networks are
 engine_live_slot() { live_slot; }
 engine_upstream() { container_name "$1"; } # engine_upstream SLOT: the slot's web container, on the proxy's network
 
+engine_ask_ahead() { :; } # its deploy first brings the accessories up, which takes far longer
 engine_deploy() {
   run_phase services compose_prepare
   cmd_deploy

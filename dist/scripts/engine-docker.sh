@@ -13,6 +13,7 @@ engine_live_slot() { live_slot; }
 
 engine_upstream() { container_name "$1"; } # engine_upstream SLOT: what the proxy sends a slot's requests to
 
+engine_ask_ahead() { ask_slots_ahead; }
 engine_deploy() { cmd_deploy; }
 engine_release() { cmd_release; }
 engine_rollback() { cmd_rollback; }

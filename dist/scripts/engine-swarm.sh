@@ -13,6 +13,7 @@ engine_check() { check_swarm_manager; }
 engine_network() { ensure_overlay_network; } # a bridge of that name would not do, also when the proxy is on it
 engine_live_slot() { swarm_live_slot; }
 engine_upstream() { printf '%s' "$BG_APP"; } # the service's name: every task of the version
+engine_ask_ahead() { :; }
 engine_deploy() { swarm_deploy; }
 engine_release() { cmd_release; }
 engine_start_container() { START_ERROR="engine swarm starts no slot container ($1): Swarm starts the service's tasks" && return 1; }

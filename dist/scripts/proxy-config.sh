@@ -349,6 +349,7 @@ prepare_proxy_texts() { # prepare_proxy_texts SLOT
     PREPARED_REDIRECTS=$(render_app_redirects) &&
     PREPARED_CONF=$(render_proxy_config "$1" "$upstream") || return 0
   PREPARED_PROXY_KEY=$key
+  prepare_hosts_conf "$PREPARED_CONF"
 }
 
 # What the app's rendered files depend on besides its settings: the slot, a canary's split,

@@ -119,7 +119,7 @@ read_receipt_log() { # read_receipt_log [close]
 # that file (a full disk) count_receipt reads the log itself.
 start_receipt_read() {
   [[ -n $RECEIPT_FROM_MS && -z $TRAFFIC_JSON && -z $RECEIPT_READ ]] || return 0
-  RECEIPT_READ=$(mktemp "${TMPDIR:-/tmp}/bluegreen-receipt.XXXXXX" 2>/dev/null) || {
+  run_file receipt RECEIPT_READ || {
     RECEIPT_READ=''
     return 0
   }
@@ -142,7 +142,7 @@ count_receipt() {
   if [[ -n $RECEIPT_READ_PID ]]; then
     wait "$RECEIPT_READ_PID" || true
     RECEIPT_READ_PID=''
-    if [[ -s $RECEIPT_READ ]]; then out=$(<"$RECEIPT_READ"); fi
+    if [[ -s $RECEIPT_READ ]]; then read_file "$RECEIPT_READ" out; fi
     rm -f "$RECEIPT_READ"
   fi
   if [[ -n $out ]]; then

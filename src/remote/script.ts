@@ -74,6 +74,7 @@ export const ENGINE_FUNCTIONS = [
   'engine_network',
   'engine_live_slot',
   'engine_upstream',
+  'engine_ask_ahead',
   'engine_deploy',
   'engine_release',
   'engine_start_container',

@@ -231,7 +231,9 @@ describe.each(SERVER_KINDS)('deploying to the %s server', (kind) => {
       (e: unknown) => e as TransferError,
     );
     expect(error).toBeInstanceOf(TransferError);
-    expect(error!.bytesSent).toBeGreaterThan(4 * 1024 * 1024);
+    // 2 s at 4 MiB/s: well over 1 MiB even when the runner starts late on a busy machine (4.06 MB
+    // was seen under the two-lane suite), well under the whole image.
+    expect(error!.bytesSent).toBeGreaterThan(1024 * 1024);
     expect(error!.bytesSent).toBeLessThan(30 * 1024 * 1024);
     expect(remoteDockerStatus(server, ['image', 'inspect', `${server.appImage}:v1`]).code).not.toBe(0);
   }, 120_000);

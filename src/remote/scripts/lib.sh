@@ -144,13 +144,29 @@ docker_error() {
   printf '%s' "${last#docker: }"
 }
 
+# The run's own temporary directory (main makes it, cleanup removes it): the files its background
+# steps hand their answers back through are named in it without a mktemp process each.
+RUN_TMP='' RUN_FILES=0
+run_file() { # run_file NAME INTO: a new file name in RUN_TMP (unique across subshells too); fails when there is none
+  [[ -n $RUN_TMP ]] || return 1
+  RUN_FILES=$((RUN_FILES + 1))
+  put "$RUN_TMP/$1.$BASHPID.$RUN_FILES" "$2"
+}
+
+read_file() { # read_file FILE INTO: its text, trailing newlines dropped as $(<FILE) would, without a subshell
+  local read_file_text=''
+  IFS= read -r -d '' read_file_text 2>/dev/null <"$1" || true
+  while [[ $read_file_text == *$'\n' ]]; do read_file_text=${read_file_text%$'\n'}; done
+  put "$read_file_text" "$2"
+}
+
 # A command's answer asked in the background now and taken later (answer_of), so that two docker
 # calls run at once; without a temporary file it is simply asked when taken.
 declare -A MEANWHILE=() # name -> "PID FILE"
 ask_meanwhile() { # ask_meanwhile NAME COMMAND...
   local name=$1 file
   shift
-  file=$(mktemp "${TMPDIR:-/tmp}/bluegreen-meanwhile.XXXXXX" 2>/dev/null) || return 0
+  run_file meanwhile file || return 0
   "$@" >"$file" 2>/dev/null &
   MEANWHILE[$name]="$! $file"
 }
@@ -162,7 +178,7 @@ answer_of() { # answer_of NAME INTO COMMAND...: into INTO; in the shell that ask
     read -r pid file <<<"${MEANWHILE[$name]}"
     unset 'MEANWHILE[$name]'
     wait "$pid" 2>/dev/null || true
-    value=$(<"$file")
+    read_file "$file" value
     rm -f "$file"
   else
     value=$("$@" 2>/dev/null) || value=''
@@ -180,8 +196,12 @@ ms_as_seconds() { # ms_as_seconds MS [INTO]: e.g. 2.041
 
 # The image this run sent must be here before anything changes (a deploy, its release, command run).
 require_sent_image() {
-  docker image inspect "$BG_SERVER_IMAGE_ID" >/dev/null 2>&1 || fail "$BG_EXIT_SERVER_UNUSABLE" "image $(short_id "$BG_IMAGE_ID") is not on this server"
+  local here
+  answer_of sent-image here sent_image_here
+  [[ $here == yes ]] || fail "$BG_EXIT_SERVER_UNUSABLE" "image $(short_id "$BG_IMAGE_ID") is not on this server"
 }
+
+sent_image_here() { if docker image inspect "$BG_SERVER_IMAGE_ID" >/dev/null 2>&1; then echo yes; fi; }
 
 short_id() { local id=${1#sha256:}; printf '%s' "${id:0:12}"; } # short_id sha256:HEX: the first 12 hex digits
 
@@ -304,6 +324,7 @@ cleanup() {
   for asked in "${MEANWHILE[@]}"; do rm -f "${asked#* }"; done
   if [[ -n ${ONEOFF:-} ]]; then docker rm --force "$ONEOFF" >/dev/null 2>&1 || true; fi
   if [[ -n $FAIL_NOTE ]]; then rm -f "$FAIL_NOTE"; fi
+  if [[ -n $RUN_TMP ]]; then rm -rf "$RUN_TMP"; fi
 }
 
 PHASE_STARTED=$START_MS

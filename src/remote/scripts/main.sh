@@ -41,7 +41,8 @@ set -Eeuo pipefail
 umask 077
 
 main() {
-  FAIL_NOTE=$(mktemp "${TMPDIR:-/tmp}/bluegreen-fail.XXXXXX" 2>/dev/null) || FAIL_NOTE=""
+  RUN_TMP=$(mktemp -d "${TMPDIR:-/tmp}/bluegreen-run.XXXXXX" 2>/dev/null) || RUN_TMP=''
+  run_file fail FAIL_NOTE || FAIL_NOTE=''
   trap '' HUP PIPE
   # The runner's word for wait_for_every_host comes on standard input; no other command reads it.
   if ((BG_BARRIER_SECONDS > 0)); then exec 7<&0 </dev/null; fi
@@ -51,6 +52,8 @@ main() {
   load_settings
   run_phase check check_server
   if ((BG_TAKES_LOCK)); then run_phase lock take_lock; fi
+  # What the engine's deploy asks Docker first, asked now (the app is locked) while the proxy is seen to.
+  if [[ $BG_COMMAND == deploy ]]; then engine_ask_ahead; fi
   read_only_command || check_settings_unchanged
   case $BG_COMMAND in
     deploy)
@@ -105,6 +108,7 @@ check_server() {
   local problem facts
   # The proxy's facts are asked while docker version answers; taken only once docker proved usable.
   read_only_command || ask_meanwhile proxy-facts proxy_facts
+  if [[ $BG_COMMAND == deploy ]] && has_web; then ask_meanwhile taken-route taken_route; fi
   if ! problem=$(docker version --format '{{.Server.Version}}' 2>&1); then
     fail "$BG_EXIT_SERVER_UNUSABLE" "$(id -un) cannot use docker on this server: ${problem##*$'\n'} (add the user to the docker group?)"
   fi

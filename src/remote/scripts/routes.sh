@@ -54,11 +54,17 @@ conflict_message() { # conflict_message CONFLICT (route_conflict's line)
 
 # Before a deploy starts anything: a host name and path another app serves is refused here, not at
 # the switch (sync_hosts_conf checks again under the proxy lock).
+# check_server asks it as the run starts (ask_meanwhile taken-route).
 refuse_taken_route() {
-  local table conflict
-  table=$({ route_table | awk -v me="$BG_APP" '$6 != me' && render_route_lines 0 | route_rows "$BG_APP"; } | sort)
-  conflict=$(route_conflict "$table")
+  local conflict
+  answer_of taken-route conflict taken_route
   [[ -z $conflict ]] || fail "$BG_EXIT_SERVER_UNUSABLE" "$(conflict_message "$conflict")"
+}
+
+taken_route() { # route_conflict's line for this app's route lines among every other app's; nothing when none
+  local table
+  table=$({ route_table | awk -v me="$BG_APP" '$6 != me' && render_route_lines 0 | route_rows "$BG_APP"; } | sort)
+  route_conflict "$table"
 }
 
 # The server blocks: one per host name (and '_' for the default server), each including the
@@ -135,23 +141,66 @@ CONF
 # claim one host name and path (nothing written), or the file cannot be written; the message in
 # WHY_VARIABLE.
 sync_hosts_conf() { # sync_hosts_conf WHY_VARIABLE
-  local table conflict text
-  table=$(route_table)
-  conflict=$(route_conflict "$table")
+  local table conflict text key current=''
+  route_lines_key key
+  if [[ -n $PREPARED_HOSTS_KEY && $key == "$PREPARED_HOSTS_KEY" ]]; then
+    conflict=$PREPARED_HOSTS_CONFLICT text=$PREPARED_HOSTS_TEXT
+  else
+    table=$(route_table)
+    conflict=$(route_conflict "$table")
+    text=''
+    if [[ -z $conflict ]]; then text=$(render_hosts_conf "$table"); fi
+  fi
   if [[ -n $conflict ]]; then
     printf -v "$1" '%s' "$(conflict_message "$conflict")"
     return 1
   fi
-  text=$(render_hosts_conf "$table")
   if [[ -z $text ]]; then
     rm -f "$HOSTS_CONF"
     return 0
   fi
-  [[ -f $HOSTS_CONF && $(<"$HOSTS_CONF") == "$text" ]] && return 0
+  if [[ -f $HOSTS_CONF ]]; then IFS= read -r -d '' current <"$HOSTS_CONF" || true; fi
+  [[ ${current%$'\n'} == "$text" ]] && return 0
   put_proxy_file "$HOSTS_CONF" "$text" || {
     printf -v "$1" '%s' "cannot write $HOSTS_CONF (is the disk full?); nothing was changed"
     return 1
   }
+}
+
+# Every app's route lines as its config has them (with TEXT: this app's as in TEXT, the config about
+# to be written), without a process: what the server blocks follow from, to compare, not to parse.
+route_lines_key() { # route_lines_key INTO [TEXT]
+  local file lines_key=''
+  for file in "$CONF_DIR"/*.conf; do
+    [[ -f $file && $file != "$DEFAULT_CONF" && $file != "$HOSTS_CONF" ]] || continue
+    lines_key+="@${file##*/}"$'\n'
+    if [[ -n ${2:-} && $file == "$CONF_FILE" ]]; then
+      route_lines_of lines_key <<<"$2"
+    else
+      route_lines_of lines_key <"$file"
+    fi
+  done
+  put "$lines_key" "$1"
+}
+
+route_lines_of() { # route_lines_of INTO <CONFIG: its route lines appended to INTO
+  local line
+  while IFS= read -r line; do
+    if [[ $line == '# bluegreen-route: '* ]]; then printf -v "$1" '%s%s\n' "${!1}" "$line"; fi
+  done
+}
+
+# The server blocks as they will be once this app's config TEXT is written, worked out while the new
+# version starts; sync_hosts_conf takes them when no app's route lines changed since.
+PREPARED_HOSTS_KEY='' PREPARED_HOSTS_CONFLICT='' PREPARED_HOSTS_TEXT=''
+prepare_hosts_conf() { # prepare_hosts_conf TEXT
+  local table
+  PREPARED_HOSTS_KEY=''
+  table=$({ route_table | awk -v me="$BG_APP" '$6 != me' && route_rows "$BG_APP" <<<"$1"; } | sort) || return 0
+  PREPARED_HOSTS_CONFLICT=$(route_conflict "$table") || return 0
+  PREPARED_HOSTS_TEXT=''
+  if [[ -z $PREPARED_HOSTS_CONFLICT ]]; then PREPARED_HOSTS_TEXT=$(render_hosts_conf "$table") || return 0; fi
+  route_lines_key PREPARED_HOSTS_KEY "$1"
 }
 
 # The server blocks include the app's locations files: they go only once _hosts.conf no longer

@@ -86,11 +86,54 @@ take_down_candidate() { # its log tail into the result (unless a worker failed);
   fi
 }
 
-# engine_live_slot, and the live container's labels for is_unchanged, in one docker call (main shell only).
+# A deploy's first questions to Docker, asked as the app is locked (engine_ask_ahead) and taken by
+# read_live, make_room_for_candidate and require_sent_image: each would otherwise wait for its own call.
+ask_slots_ahead() {
+  has_web || return 0
+  ask_meanwhile slot-facts slot_facts
+  ask_meanwhile sent-image sent_image_here
+}
+
+# The app's two slot containers and the two set aside, those that exist, in one docker call:
+# "NAME|APP|RUNNING IMAGE_ID CONFIG_HASH" a line (NAME with Docker's leading '/', APP its app label).
+slot_facts() {
+  docker container inspect -f "{{.Name}}|{{$(label_of app)}}|{{.State.Running}} {{$(label_of image-id)}} {{$(label_of config)}}" \
+    "$(container_name blue)" "$(container_name green)" "$(kept_name blue)" "$(kept_name green)" 2>/dev/null || true
+}
+
+# In slot_facts' answer: "RUNNING IMAGE_ID CONFIG_HASH" of container NAME; fails when it is not there.
+labels_in_facts() { # labels_in_facts FACTS NAME INTO
+  local name app labels
+  while IFS='|' read -r name app labels; do
+    if [[ $name == "/$2" ]]; then
+      put "$labels" "$3"
+      return 0
+    fi
+  done <<<"$1"
+  return 1
+}
+
+owners_in_facts() { # owners_in_facts FACTS: owners_of's answer ("NAME APP" a line) for the containers in FACTS
+  local name app labels
+  while IFS='|' read -r name app labels; do
+    if [[ -n $name ]]; then printf '%s %s\n' "$name" "$app"; fi
+  done <<<"$1"
+}
+
+# engine_live_slot, and the live container's labels for is_unchanged, in one docker call (main shell
+# only). With web, that call's answer also says who owns the slots' names (SLOT_FACTS), for the
+# candidate's make_room_for_candidate right after.
+SLOT_FACTS='' SLOT_FACTS_UNUSED=0
 read_live() {
   local slot
-  PREVIOUS_SLOT='' LIVE_LABELS=''
+  PREVIOUS_SLOT='' LIVE_LABELS='' SLOT_FACTS='' SLOT_FACTS_UNUSED=0
   slot=$(recorded_slot)
+  if has_web; then
+    answer_of slot-facts SLOT_FACTS slot_facts
+    SLOT_FACTS_UNUSED=1
+    if [[ -n $slot ]] && labels_in_facts "$SLOT_FACTS" "$(container_name "$slot")" LIVE_LABELS; then PREVIOUS_SLOT=$slot; fi
+    return 0
+  fi
   [[ -n $slot ]] || return 0
   if LIVE_LABELS=$(docker container inspect -f "{{.State.Running}} {{$(label_of image-id)}} {{$(label_of config)}}" "$(slot_container "$slot")" 2>/dev/null); then
     PREVIOUS_SLOT=$slot
@@ -123,7 +166,13 @@ make_room_for_candidate() {
   local kept owners owner stale=''
   kept=$(kept_name "$CANDIDATE_SLOT")
   if [[ -n $PREVIOUS_SLOT ]]; then stale=$(kept_name "$PREVIOUS_SLOT"); fi
-  owners=$(owners_of "$CANDIDATE" "$kept" ${stale:+"$stale"})
+  # read_live's answer when nothing changed the containers since (it is taken once).
+  if ((SLOT_FACTS_UNUSED)); then
+    owners=$(owners_in_facts "$SLOT_FACTS")
+    SLOT_FACTS_UNUSED=0
+  else
+    owners=$(owners_of "$CANDIDATE" "$kept" ${stale:+"$stale"})
+  fi
   if [[ -n $stale ]] && [[ $(owner_in "$owners" "$stale" || true) == "$BG_APP" ]]; then
     log "removing $stale, set aside by a run that was interrupted after its switch"
     docker rm --force "$stale" >/dev/null
@@ -180,12 +229,17 @@ start_web_candidate() {
   engine_start_container "$CANDIDATE" "$CANDIDATE_SLOT" '' || fail "$BG_EXIT_SERVER_UNUSABLE" "docker run of $CANDIDATE failed: $(docker_error "$START_ERROR")"
 }
 
-previous_is_running() { # also notes its address for drain_previous (one docker call)
+previous_is_running() { # also notes its address for drain_previous (one docker call, asked as the switch began)
   [[ -n $PREVIOUS_SLOT ]] && has_web || return 1
   local facts
-  facts=$(docker container inspect -f "{{.State.Running}} {{with index .NetworkSettings.Networks \"$BG_NETWORK\"}}{{.IPAddress}}{{end}}" "$(container_name "$PREVIOUS_SLOT")" 2>/dev/null) || return 1
+  answer_of previous facts previous_facts
+  [[ -n $facts ]] || return 1
   PREVIOUS_IP=${facts#* }
   [[ ${facts%% *} == true ]]
+}
+
+previous_facts() { # "RUNNING IP" of the previous slot's container
+  docker container inspect -f "{{.State.Running}} {{with index .NetworkSettings.Networks \"$BG_NETWORK\"}}{{.IPAddress}}{{end}}" "$(container_name "$PREVIOUS_SLOT")" 2>/dev/null
 }
 
 # An IPv4 address and port as /proc/net/tcp writes them (little-endian hex), e.g. 0501D60A:1F90.
@@ -259,12 +313,15 @@ retire_previous() {
   previous_is_running || return 0
   proxy_channel_ensure
   after_switch drain drain_previous
-  # The drain ran in a subshell (after_switch): its note comes back through a file.
-  DRAIN_NOTE=$(cat "$APP_DIR/.drain-note" 2>/dev/null || true)
-  rm -f "$APP_DIR/.drain-note"
-  start_receipt_read
   # Nothing after it needs the old version stopped: it stops while the run counts and records.
   after_switch_in_background stop stop_previous
+  # The drain ran in a subshell (after_switch): its note comes back through a file.
+  DRAIN_NOTE=''
+  if [[ -f $APP_DIR/.drain-note ]]; then
+    IFS= read -r -d '' DRAIN_NOTE <"$APP_DIR/.drain-note" || true
+    rm -f "$APP_DIR/.drain-note"
+  fi
+  start_receipt_read
 }
 
 # The images of deploys that never went live (not in LIST, the live ones) go, unless a container uses them.
@@ -335,6 +392,8 @@ check_candidate() { # the new web version healthy (when there is one), then ever
 # After the new version is healthy and its workers are up: the proxy (without web: the slot record)
 # points at it; the old workers stop at once, the old web after its drain.
 switch_to_candidate() {
+  # What the drain needs of the previous version, asked while the proxy reloads (a bake first waits).
+  if has_web && [[ -n $PREVIOUS_SLOT ]] && ((BG_BAKE_MS == 0)); then ask_meanwhile previous previous_facts; fi
   if has_web; then run_phase switch switch_proxy; else run_phase switch switch_workers_only; fi
   OUTCOME=$BG_OUTCOME_SWITCHED
   if bake_wanted; then run_phase bake bake_candidate; fi

@@ -8,7 +8,7 @@
 verify_through_proxy() {
   local host want="$BG_APP $CANDIDATE_SLOT" routed='' out='' answer i
   host=$(health_host)
-  for i in $(seq 1 30); do
+  for ((i = 1; i <= 30; i++)); do
     out=$(route_check "$host" "$want") || true
     routed=$(sed -n '1s/^routed://p' <<<"$out")
     [[ $routed == "$want" ]] && break
@@ -116,7 +116,7 @@ AFTER_SWITCH_JOBS=() # "NAME PID STARTED_MS NOTE_FILE" each
 after_switch_in_background() { # after_switch_in_background NAME COMMAND...
   local name=$1 note
   shift
-  if ! note=$(mktemp "${TMPDIR:-/tmp}/bluegreen-fail.XXXXXX" 2>/dev/null); then
+  if ! run_file fail note; then
     after_switch "$name" "$@"
     return 0
   fi
@@ -130,13 +130,15 @@ after_switch_in_background() { # after_switch_in_background NAME COMMAND...
 }
 
 await_after_switch() {
-  local job name pid started note status why
+  local job name pid started note status why ended
   for job in "${AFTER_SWITCH_JOBS[@]}"; do
     read -r name pid started note <<<"$job"
     status=0
     wait "$pid" || status=$?
+    ended=''
+    if ((status == 0)); then read_file "$note" ended; fi
     # The step's own time: its job wrote when it ended (its failure note, when it failed, says why).
-    if ((status == 0)) && [[ $(<"$note") =~ ^ended\ ([0-9]+)$ ]]; then
+    if [[ $ended =~ ^ended\ ([0-9]+)$ ]]; then
       PHASES+=("$(json_str "$name"):$((BASH_REMATCH[1] - started))")
     else
       add_phase "$name" "$started"

@@ -550,6 +550,79 @@ describe("workers_of_slot: a slot's workers from one listing of the app's", () =
   });
 });
 
+describe("slot_facts' answer: the live container's labels and the names' owners from one docker call", () => {
+  // As docker container inspect prints it for the names that exist: a foreign container has no app label.
+  const facts = '/shop-green|shop|true sha256:11 cfg1\n/shop-blue-kept|shop|false sha256:00 cfg0\n/shop-blue|other||\n';
+  const labels: Array<[string, string]> = [
+    ['shop-green', 'true sha256:11 cfg1 (0)'],
+    ['shop-blue', ' (0)'],
+    ['shop-green-kept', ' (1)'],
+  ];
+  it.each(labels)('labels_in_facts %s: %s', (name, want) => {
+    const r = callScript({ app: 'shop' }, `labels_in_facts "$(printf '%b' ${shellQuote(facts)})" ${name} got && s=0 || s=$?; printf '%s (%s)' "\${got:-}" "$s"`);
+    expect(r.stdout).toBe(want);
+  });
+  it('owners_in_facts: what owners_of answers, so owner_in reads it the same way', () => {
+    const owners = callScript({ app: 'shop' }, `owners_in_facts "$(printf '%b' ${shellQuote(facts)})"`).stdout;
+    expect(owners).toBe('/shop-green shop\n/shop-blue-kept shop\n/shop-blue other\n');
+    const r = callScript({ app: 'shop' }, `o=$(printf '%b' ${shellQuote(owners)}); owner_in "$o" shop-blue-kept; owner_in "$o" shop-green-kept || echo absent`);
+    expect(r.stdout).toBe('shop\nabsent\n');
+  });
+});
+
+describe('read_file: a file whole into a variable, as $(<FILE) would give it, without a subshell', () => {
+  it.each([
+    ['lines and trailing newlines', "printf 'a\\n\\nb c\\n\\n\\n'", 'a\n\nb c'],
+    ['no newline at the end', "printf 'x'", 'x'],
+    ['empty', ':', ''],
+  ])('%s', (_what, write, want) => {
+    const r = callScript({ app: 'shop' }, `f=$(mktemp); ${write} >"$f"; read_file "$f" got; rm -f "$f"; [[ $got == "$(printf '%b' ${shellQuote(want)})" ]] && echo same || printf 'got [%s]' "$got"`);
+    expect(r.stdout).toBe('same\n');
+  });
+  it('a missing file: empty, quietly', () => {
+    const r = callScript({ app: 'shop' }, 'got=x; read_file /nonexistent/file got 2>&1; printf "[%s]" "$got"');
+    expect(r.stdout).toBe('[]');
+  });
+});
+
+describe("prepare_hosts_conf: the switch writes the server blocks worked out while the new version booted, unless an app's route lines changed", () => {
+  // The prepared text is marked, so the test sees whether sync_hosts_conf wrote it or rendered its own.
+  const run = (between: string) =>
+    callScript(
+      { app: 'shop', hostname: 'shop.example' },
+      [
+        'mkdir -p "$CONF_DIR"',
+        'write_proxy_config blue && sync_hosts_conf why',
+        'prepare_proxy_texts green',
+        "[[ -n $PREPARED_HOSTS_KEY ]] && PREPARED_HOSTS_TEXT=${PREPARED_HOSTS_TEXT/$'\\n'/$'\\n# prepared\\n'}",
+        between,
+        'write_proxy_config green && sync_hosts_conf why',
+        'grep -c "^# prepared" "$HOSTS_CONF" || true; grep -o "server_name [a-z.]*" "$HOSTS_CONF" | sort -u | paste -sd " "',
+      ].join('\n'),
+    ).stdout;
+  it('nothing changed: the prepared text', () => {
+    expect(run(':')).toBe('1\nserver_name shop.example\n');
+  });
+  it("another app's route line came meanwhile: rendered again, with its host name", () => {
+    const other = '# bluegreen: app=blog slot=blue container=blog-blue\n# bluegreen-hop-ports: 30100\n# bluegreen-route: blog.example / serve tls=0 acme=0\n';
+    expect(run(`printf '%b' ${shellQuote(other)} >"$CONF_DIR/blog.conf"`)).toBe('0\nserver_name blog.example server_name shop.example\n');
+  });
+  it('an app that claims the same host name meanwhile: refused at the switch, as without the prepared text', () => {
+    const other = '# bluegreen: app=blog slot=blue container=blog-blue\n# bluegreen-hop-ports: 30100\n# bluegreen-route: shop.example / serve tls=0 acme=0\n';
+    const r = callScript(
+      { app: 'shop', hostname: 'shop.example' },
+      [
+        'mkdir -p "$CONF_DIR"',
+        'write_proxy_config blue && sync_hosts_conf why',
+        'prepare_proxy_texts green',
+        `printf '%b' ${shellQuote(other)} >"$CONF_DIR/blog.conf"`,
+        'write_proxy_config green; sync_hosts_conf why || echo "refused: $why"',
+      ].join('\n'),
+    );
+    expect(r.stdout).toContain('refused: host name shop.example, path /, is already served by app blog');
+  });
+});
+
 describe('prepare_proxy_texts: the switch writes what was rendered while the new version booted, unless something it depends on changed', () => {
   // The prepared config is marked (a line after its first), so the test sees which one write_proxy_config wrote.
   const run = (between: string) =>
