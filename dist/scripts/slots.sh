@@ -318,7 +318,7 @@ retire_previous() {
   # The drain ran in a subshell (after_switch): its note comes back through a file.
   DRAIN_NOTE=''
   if [[ -f $APP_DIR/.drain-note ]]; then
-    IFS= read -r -d '' DRAIN_NOTE <"$APP_DIR/.drain-note" || true
+    read_file "$APP_DIR/.drain-note" DRAIN_NOTE
     rm -f "$APP_DIR/.drain-note"
   fi
   start_receipt_read
