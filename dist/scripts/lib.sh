@@ -167,7 +167,12 @@ ask_meanwhile() { # ask_meanwhile NAME COMMAND...
   local name=$1 file
   shift
   run_file meanwhile file || return 0
-  "$@" >"$file" 2>/dev/null &
+  # Without the ERR trap: a question that fails leaves an empty answer, never a failure note that the
+  # main shell would later take for a step's.
+  (
+    trap - ERR
+    "$@"
+  ) >"$file" 2>/dev/null &
   MEANWHILE[$name]="$! $file"
 }
 

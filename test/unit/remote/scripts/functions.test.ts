@@ -585,6 +585,28 @@ describe('read_file: a file whole into a variable, as $(<FILE) would give it, wi
   });
 });
 
+describe('ask_meanwhile: a question asked in the background', () => {
+  const run = (question: string) =>
+    callScript(
+      { app: 'shop' },
+      [
+        'arm_err_trap',
+        'RUN_TMP=$(mktemp -d) && run_file fail FAIL_NOTE',
+        question,
+        'ask_meanwhile q asked',
+        'answer_of q got',
+        '[[ -s $FAIL_NOTE ]] && echo "note: $(<"$FAIL_NOTE")" || echo "no note"',
+        'printf "[%s]" "$got"; rm -rf "$RUN_TMP"',
+      ].join('\n'),
+    ).stdout;
+  it('its answer, taken later', () => {
+    expect(run('asked() { echo one; echo two; }')).toBe('no note\n[one\ntwo]');
+  });
+  it("one that fails: an empty answer and no failure note for the main shell to take as a step's", () => {
+    expect(run('asked() { false; echo after; }')).toBe('no note\n[]');
+  });
+});
+
 describe("prepare_hosts_conf: the switch writes the server blocks worked out while the new version booted, unless an app's route lines changed", () => {
   // The prepared text is marked, so the test sees whether sync_hosts_conf wrote it or rendered its own.
   const run = (between: string) =>
