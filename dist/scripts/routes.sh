@@ -63,8 +63,12 @@ refuse_taken_route() {
 
 taken_route() { # route_conflict's line for this app's route lines among every other app's; nothing when none
   local table
-  table=$({ route_table | awk -v me="$BG_APP" '$6 != me' && render_route_lines 0 | route_rows "$BG_APP"; } | sort)
+  table=$(render_route_lines 0 | route_table_with)
   route_conflict "$table"
+}
+
+route_table_with() { # route_table_with <CONFIG: route_table with this app's rows taken from CONFIG instead of its file
+  { route_table | awk -v me="$BG_APP" '$6 != me' && route_rows "$BG_APP"; } | sort
 }
 
 # The server blocks: one per host name (and '_' for the default server), each including the
@@ -159,8 +163,8 @@ sync_hosts_conf() { # sync_hosts_conf WHY_VARIABLE
     rm -f "$HOSTS_CONF"
     return 0
   fi
-  if [[ -f $HOSTS_CONF ]]; then IFS= read -r -d '' current <"$HOSTS_CONF" || true; fi
-  [[ ${current%$'\n'} == "$text" ]] && return 0
+  if [[ -f $HOSTS_CONF ]]; then read_file "$HOSTS_CONF" current; fi
+  [[ $current == "$text" ]] && return 0
   put_proxy_file "$HOSTS_CONF" "$text" || {
     printf -v "$1" '%s' "cannot write $HOSTS_CONF (is the disk full?); nothing was changed"
     return 1
@@ -196,7 +200,7 @@ PREPARED_HOSTS_KEY='' PREPARED_HOSTS_CONFLICT='' PREPARED_HOSTS_TEXT=''
 prepare_hosts_conf() { # prepare_hosts_conf TEXT
   local table
   PREPARED_HOSTS_KEY=''
-  table=$({ route_table | awk -v me="$BG_APP" '$6 != me' && route_rows "$BG_APP" <<<"$1"; } | sort) || return 0
+  table=$(route_table_with <<<"$1") || return 0
   PREPARED_HOSTS_CONFLICT=$(route_conflict "$table") || return 0
   PREPARED_HOSTS_TEXT=''
   if [[ -z $PREPARED_HOSTS_CONFLICT ]]; then PREPARED_HOSTS_TEXT=$(render_hosts_conf "$table") || return 0; fi

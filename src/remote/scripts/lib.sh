@@ -323,12 +323,9 @@ take_fail_note() { # prints "CODE\nMESSAGE" that a subshell's fail left, and for
 cleanup() {
   close_receipt_window
   proxy_channel_close
-  if [[ -n $RECEIPT_READ ]]; then rm -f "$RECEIPT_READ"; fi
   if [[ -n $ENV_FILE ]]; then rm -f "$ENV_FILE"; fi
-  local asked
-  for asked in "${MEANWHILE[@]}"; do rm -f "${asked#* }"; done
   if [[ -n ${ONEOFF:-} ]]; then docker rm --force "$ONEOFF" >/dev/null 2>&1 || true; fi
-  if [[ -n $FAIL_NOTE ]]; then rm -f "$FAIL_NOTE"; fi
+  # The failure note, the meanwhile answers and the receipt read: all named in it (run_file).
   if [[ -n $RUN_TMP ]]; then rm -rf "$RUN_TMP"; fi
 }
 
