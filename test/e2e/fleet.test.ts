@@ -64,6 +64,12 @@ async function underLoad(work: () => Promise<ActionRun>): Promise<{ run: ActionR
   }
 }
 
+/** How far apart the hosts' visitors first got `body`, in ms. */
+const firstAnswerSpread = (loads: Array<ReturnType<typeof startLoad>>, body: string) => {
+  const firsts = loads.map((load) => load.samples.filter((x) => x.body === body).reduce((first, x) => Math.min(first, x.end), Infinity));
+  return Math.max(...firsts) - Math.min(...firsts);
+};
+
 const loadText = (loads: Array<ReturnType<typeof startLoad>>) => loads.map((l) => `${l.samples.length} requests, ${failures(l.samples).length} failed`).join('; ');
 
 beforeAll(async () => {
@@ -88,7 +94,7 @@ describe('several hosts, rolling', () => {
     const { run, loads } = await underLoad(() => runAction(fleetInputs('v2')));
     expect(run.code, run.stdout).toBe(0);
     for (const server of all) expect(await bodyOn(server)).toBe('200 v2');
-    console.log(`rolling deploy to 3 hosts: ${loadText(loads)}`);
+    console.log(`rolling deploy to 3 hosts: first v2 answers within ${firstAnswerSpread(loads, 'v2')} ms; ${loadText(loads)}`);
     for (const load of loads) {
       expect(load.samples.length).toBeGreaterThan(20);
       expect(failures(load.samples)).toEqual([]);
@@ -144,8 +150,6 @@ describe('several hosts, rolling', () => {
 });
 
 describe('several hosts, all at once', () => {
-  const firstAnswer = (load: ReturnType<typeof startLoad>, body: string) => load.samples.filter((x) => x.body === body).reduce((first, x) => Math.min(first, x.end), Infinity);
-
   it('starts and checks the new version everywhere, then switches all hosts together, losing no request', async () => {
     const { run, loads } = await underLoad(() => runAction(fleetInputs('v2', { rollout: 'all-at-once' })));
     expect(run.code, run.stdout).toBe(0);
@@ -154,10 +158,21 @@ describe('several hosts, all at once', () => {
       expect(run.stdout).toContain(`[${label(server)}] [wait] healthy; waiting for the runner's word to switch`);
       expect(await bodyOn(server)).toBe('200 v2');
     }
-    const firsts = loads.map((load) => firstAnswer(load, 'v2'));
-    const spread = Math.max(...firsts) - Math.min(...firsts);
+    // Together: no host switches before every host is healthy and the runner has given the word.
+    const lines = run.stdout.split('\n');
+    const at = (server: TestServer, text: string) => lines.findIndex((l) => l.startsWith(`[${label(server)}] ${text}`));
+    const healthy = all.map((server) => at(server, "[wait] healthy; waiting for the runner's word"));
+    const switched = all.map((server) => at(server, '[switch] proxy switched'));
+    const go = lines.findIndex((l) => l.includes('every host is healthy: switching all 3'));
+    expect([...healthy, ...switched, go].every((i) => i > -1)).toBe(true);
+    expect(Math.max(...healthy)).toBeLessThan(Math.min(...switched));
+    expect(go).toBeLessThan(Math.min(...switched));
+    // Seen from the visitors: one after the other would spread the first v2 answers by two whole host
+    // deploys (each >= the app's 1 s start, ~5 s in the rolling test); together they are within a
+    // reload of each other, plus what the two-lane suite's load adds (1.1-2.2 s seen in CI).
+    const spread = firstAnswerSpread(loads, 'v2');
     console.log(`all at once on 3 hosts: first v2 answers within ${spread} ms; ${loadText(loads)}`);
-    expect(spread).toBeLessThan(1000);
+    expect(spread).toBeLessThan(3000);
     for (const load of loads) expect(failures(load.samples)).toEqual([]);
   }, 180_000);
 
