@@ -315,8 +315,6 @@ retire_previous() {
   after_switch drain drain_previous
   # Nothing after it needs the old version stopped: it stops while the run counts and records.
   after_switch_in_background stop stop_previous
-  # The result's description of the new version (describe_slots), asked while the old one stops.
-  ask_meanwhile "live-$CANDIDATE_SLOT" live_info "$CANDIDATE_SLOT"
   # The drain ran in a subshell (after_switch): its note comes back through a file.
   DRAIN_NOTE=''
   if [[ -f $APP_DIR/.drain-note ]]; then
@@ -371,16 +369,11 @@ prune_images() {
 }
 
 describe_live() { # sets LIVE_INFO to a JSON object describing the live container (without web: first worker), if any
-  local slot=$1
+  local slot=$1 container
   [[ -n $slot ]] || return 0
-  answer_of "live-$slot" LIVE_INFO live_info "$slot"
-}
-
-live_info() { # live_info SLOT: describe_live's JSON, asked ahead (retire_previous) or when needed
-  local container
-  container=$(slot_container "$1")
+  container=$(slot_container "$slot")
   [[ -n $container ]] || return 0
-  docker inspect -f "$(live_template .Name '{{.State.Running}}' .Config.Labels)" "$container" 2>/dev/null || true
+  LIVE_INFO=$(docker inspect -f "$(live_template .Name '{{.State.Running}}' .Config.Labels)" "$container" 2>/dev/null || true)
 }
 
 is_unchanged() { # the live slot already runs this exact image with this exact configuration, and all its workers

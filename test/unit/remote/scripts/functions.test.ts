@@ -607,26 +607,6 @@ describe('ask_meanwhile: a question asked in the background', () => {
   });
 });
 
-describe("describe_live: the result's live container, asked while the old version stops", () => {
-  const run = (slot: string) =>
-    callScript(
-      { app: 'shop' },
-      [
-        'RUN_TMP=$(mktemp -d)',
-        'docker() { echo "$*" >>"$RUN_TMP/calls"; printf \'{"name":"%s","when":"%s"}\' "${*: -1}" "$when"; }',
-        'when=ahead; ask_meanwhile live-green live_info green; when=later',
-        `describe_live ${slot}`,
-        'wait; printf "%s %s" "$LIVE_INFO" "$(wc -l <"$RUN_TMP/calls")"; rm -rf "$RUN_TMP"',
-      ].join('\n'),
-    ).stdout;
-  it('the answer asked ahead for that slot: no second docker call', () => {
-    expect(run('green')).toBe('{"name":"shop-green","when":"ahead"} 1');
-  });
-  it('another slot (the switch was undone): asked then, not the answer about the other', () => {
-    expect(run('blue')).toBe('{"name":"shop-blue","when":"later"} 2');
-  });
-});
-
 describe("prepare_hosts_conf: the switch writes the server blocks worked out while the new version booted, unless an app's route lines changed", () => {
   // The prepared text is marked, so the test sees whether sync_hosts_conf wrote it or rendered its own.
   const run = (between: string) =>
